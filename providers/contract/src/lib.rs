@@ -1,0 +1,222 @@
+//! The provider contract of cutover.
+//!
+//! cutover's core never talks to a router or a process manager itself: it hands
+//! a provider a description of what it wants ([`EnvironmentSpec`], [`RouterSpec`])
+//! and gets back what is live ([`LiveEnvironment`], [`LiveRouter`]). Providers
+//! depend on this crate alone, never on the core, so a new backend is one new
+//! crate that implements [`EnvironmentProvider`] or [`RouterProvider`].
+//!
+//! Settings of a backend block (`haproxy { ... }`, `process { ... }`) reach the
+//! provider as the block's evaluated body, a JSON object; [`parse_settings`]
+//! turns it into the provider's own typed settings and reports an unknown or
+//! ill-typed field by name so that the core can point at it in the source.
+#![deny(missing_docs)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A failure reported by a provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The backend's settings are wrong; `field` names the offending attribute
+    /// of the backend block when it is known.
+    #[error("{message}")]
+    Settings {
+        /// The attribute of the backend block at fault, if known.
+        field: Option<String>,
+        /// What is wrong and what to do about it.
+        message: String,
+    },
+    /// The real system (router, process, command) could not be reached.
+    #[error("{what} is unreachable: {message}")]
+    Unreachable {
+        /// What was being contacted, e.g. `HAProxy runtime API at /run/haproxy/admin.sock`.
+        what: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The real system answered, but refused or failed the operation.
+    #[error("{0}")]
+    Failed(String),
+    /// The operation did not finish within its timeout.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// What was running.
+        what: String,
+        /// How long it was given.
+        after: Duration,
+    },
+}
+
+impl ProviderError {
+    /// A [`ProviderError::Failed`] from anything printable.
+    pub fn failed(message: impl Into<String>) -> Self {
+        ProviderError::Failed(message.into())
+    }
+}
+
+/// Deserialize a backend block's evaluated body into a provider's settings.
+///
+/// The settings type should use `#[serde(deny_unknown_fields)]`; the error
+/// then names the unknown or ill-typed field so the core can point at it.
+pub fn parse_settings<T: DeserializeOwned>(kind: &str, body: &Value) -> Result<T, ProviderError> {
+    serde_json::from_value(body.clone()).map_err(|e| {
+        let text = e.to_string();
+        // serde_json names the field between backticks: "unknown field `x`",
+        // "missing field `x`"; keep that so the core can find its span.
+        let field = text.split('`').nth(1).map(str::to_string);
+        ProviderError::Settings {
+            field,
+            message: format!("in `{kind}` block: {text}"),
+        }
+    })
+}
+
+/// One colour as a router sees it: its name and where it serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Colour {
+    /// The environment's name, e.g. `green`.
+    pub name: String,
+    /// The addresses (`host:port`) the environment serves on.
+    pub endpoints: Vec<String>,
+}
+
+/// What cutover wants of one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentSpec {
+    /// The environment's name (its colour), e.g. `green`.
+    pub name: String,
+    /// The release it should run.
+    pub release: String,
+    /// The addresses (`host:port`) it serves on.
+    pub endpoints: Vec<String>,
+    /// The evaluated body of the backend block (`process {}`, `exec {}`).
+    pub settings: Value,
+    /// The directory relative paths in the settings are resolved against
+    /// (the configuration directory).
+    pub workdir: PathBuf,
+}
+
+/// What a provider reads of one environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveEnvironment {
+    /// Whether the environment exists (a process runs, the deployment is there).
+    pub exists: bool,
+    /// The release it runs, when the provider can tell.
+    pub release: Option<String>,
+    /// A stable identity of what runs (for a process: pid and start time), so
+    /// that a replacement made behind cutover's back shows as drift.
+    pub identity: Option<String>,
+    /// Changes noticed outside cutover, each a sentence for the plan
+    /// (e.g. "process 4242 is gone").
+    pub drift: Vec<String>,
+    /// Provider-private data to keep in the state (pid, start time, ...).
+    pub private: Value,
+}
+
+/// The outcome of deploying an environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deployed {
+    /// The identity of what now runs.
+    pub identity: Option<String>,
+    /// Provider-private data to keep in the state.
+    pub private: Value,
+}
+
+/// A backend that runs environments: `process {}`, `exec {}`.
+#[async_trait::async_trait]
+pub trait EnvironmentProvider: Send + Sync {
+    /// Check the settings without touching anything live.
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
+
+    /// Read what is live. `private` is what the last deploy returned (from the
+    /// state), or `Value::Null` when cutover has never deployed it.
+    async fn read(&self, spec: &EnvironmentSpec, private: &Value)
+        -> Result<LiveEnvironment, ProviderError>;
+
+    /// Make the environment run `spec` (create it, or replace what runs).
+    async fn deploy(&self, spec: &EnvironmentSpec, private: &Value)
+        -> Result<Deployed, ProviderError>;
+
+    /// Remove the environment. `spec` is the last one deployed.
+    async fn destroy(&self, spec: &EnvironmentSpec, private: &Value) -> Result<(), ProviderError>;
+}
+
+/// What cutover wants of one router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterSpec {
+    /// The router's name, e.g. `public`.
+    pub name: String,
+    /// Every colour the router may send traffic to (all environments of the
+    /// configuration), so a provider can translate what it reads back into a
+    /// colour name.
+    pub colours: Vec<Colour>,
+    /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
+    pub settings: Value,
+    /// The directory relative paths in the settings are resolved against.
+    pub workdir: PathBuf,
+}
+
+/// What a provider reads of one router.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveRouter {
+    /// The colour that receives live traffic now, if it is one of the spec's
+    /// colours.
+    pub live: Option<String>,
+    /// What the router itself says (e.g. the HAProxy backend name), shown when
+    /// it matches no colour.
+    pub raw: Option<String>,
+}
+
+/// A backend that routes live traffic: `haproxy {}`, `exec {}`, ...
+#[async_trait::async_trait]
+pub trait RouterProvider: Send + Sync {
+    /// Check the settings without touching anything live.
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
+
+    /// Read the live colour from the router itself.
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError>;
+
+    /// Check, without changing anything, that the router could send traffic to
+    /// `target` (its backend exists, the router sees its servers up).
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
+
+    /// Send all live traffic to `target`, make the switch survive a reload of
+    /// the router, and confirm it by reading back.
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Demo {
+        socket: String,
+    }
+
+    #[test]
+    fn parse_settings_names_unknown_field() {
+        let err = parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": "s", "sockt": 1}))
+            .unwrap_err();
+        match err {
+            ProviderError::Settings { field, message } => {
+                assert_eq!(field.as_deref(), Some("sockt"));
+                assert!(message.contains("haproxy"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_settings_names_missing_field() {
+        let err = parse_settings::<Demo>("haproxy", &serde_json::json!({})).unwrap_err();
+        assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
+    }
+}

@@ -1,0 +1,252 @@
+//! The typed desired state that the config layer produces.
+//!
+//! Everything above the config layer (graph, plan, engine) works on these
+//! types only: every expression has been evaluated, every reference resolved,
+//! and every value keeps the span of the source it came from so that later
+//! layers can still point at the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A place in a configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// The file, as given to the loader (relative to the config directory).
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// Byte range in the file.
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+}
+
+/// The address of a block that takes part in the graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Address {
+    /// `var.NAME`
+    Variable(String),
+    /// `local.NAME`
+    Local(String),
+    /// `environment.NAME`
+    Environment(String),
+    /// `router.NAME`
+    Router(String),
+    /// `output.NAME`
+    Output(String),
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Variable(n) => write!(f, "var.{n}"),
+            Address::Local(n) => write!(f, "local.{n}"),
+            Address::Environment(n) => write!(f, "environment.{n}"),
+            Address::Router(n) => write!(f, "router.{n}"),
+            Address::Output(n) => write!(f, "output.{n}"),
+        }
+    }
+}
+
+/// The whole desired state of one configuration directory.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The configuration directory; relative paths resolve against it.
+    pub dir: PathBuf,
+    /// Settings from the `cutover {}` block.
+    pub settings: Settings,
+    /// Variables, with their final values.
+    pub variables: BTreeMap<String, Variable>,
+    /// Evaluated locals.
+    pub locals: BTreeMap<String, Value>,
+    /// Environments by name.
+    pub environments: BTreeMap<String, Environment>,
+    /// Routers by name.
+    pub routers: BTreeMap<String, Router>,
+    /// Outputs by name.
+    pub outputs: BTreeMap<String, Output>,
+    /// Every reference between blocks: `from` refers to `to`. Used by the graph
+    /// for ordering; cycles have already been reported by the config layer.
+    pub references: Vec<(Address, Address)>,
+}
+
+/// The `cutover {}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Where the state file lives (relative to the config dir). Default
+    /// `cutover.state.json`.
+    pub state_path: PathBuf,
+    /// Default `--parallelism` (10).
+    pub parallelism: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            state_path: PathBuf::from("cutover.state.json"),
+            parallelism: 10,
+        }
+    }
+}
+
+/// The type constraint of a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VarType {
+    /// Any value.
+    Any,
+    /// `string`
+    String,
+    /// `number`
+    Number,
+    /// `bool`
+    Bool,
+    /// `list`
+    List,
+    /// `map`
+    Map,
+}
+
+/// A `variable` block with its final value.
+#[derive(Debug, Clone)]
+pub struct Variable {
+    /// The variable's name.
+    pub name: String,
+    /// `description`
+    pub description: Option<String>,
+    /// `type`
+    pub var_type: VarType,
+    /// `sensitive = true`: the value never appears in output or state.
+    pub sensitive: bool,
+    /// The final value (from `--var`, `--var-file`, `CUTOVER_VAR_name` or the
+    /// default, in that order of precedence).
+    pub value: Value,
+    /// Where the block is.
+    pub span: Span,
+}
+
+/// An HTTP health check, run by cutover itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// `path` (default `/`), requested on every endpoint; ignored when `url` is set.
+    pub path: String,
+    /// `url`: a full URL to request instead of `http://ENDPOINT/PATH`.
+    pub url: Option<String>,
+    /// `status` (default 200): the expected HTTP status.
+    pub status: u16,
+    /// `interval` (default "1s"): time between attempts.
+    #[serde(with = "duration_ms")]
+    pub interval: Duration,
+    /// `timeout` (default "30s"): overall time the gate may take.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    /// `request_timeout` (default "2s"): time one request may take.
+    #[serde(with = "duration_ms")]
+    pub request_timeout: Duration,
+    /// `successes` (default 1): consecutive passing rounds needed.
+    pub successes: u32,
+    /// `release_url` / `release_path`: where the environment reports the release
+    /// it runs (body text, or a JSON object with a `release` field). Optional.
+    pub release_path: Option<String>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            path: "/".into(),
+            url: None,
+            status: 200,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(2),
+            successes: 1,
+            release_path: None,
+        }
+    }
+}
+
+/// Serialize durations as whole milliseconds.
+pub mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Serialize as milliseconds.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    /// Deserialize from milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// A backend block (`process {}`, `exec {}`, `haproxy {}`): its kind, its
+/// evaluated body, and the spans of its attributes for diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    /// The block type: `process`, `exec`, `haproxy`, ...
+    pub kind: String,
+    /// The evaluated body as a JSON object (nested blocks become objects).
+    pub body: Value,
+    /// The span of the block's type name.
+    pub span: Span,
+    /// The span of each attribute, by name.
+    pub attribute_spans: BTreeMap<String, Span>,
+}
+
+/// An `environment` block: one colour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    /// The name (the colour), e.g. `green`.
+    pub name: String,
+    /// `release`
+    pub release: String,
+    /// `endpoint = "host:port"` or `endpoints = [...]`, normalised to a list.
+    pub endpoints: Vec<String>,
+    /// The `health {}` block, or the defaults.
+    pub health: Health,
+    /// The backend block, if any; `None` means deployed by something else.
+    pub backend: Option<Backend>,
+    /// Whether `release` was computed from a sensitive value.
+    pub sensitive_release: bool,
+    /// Where the block is.
+    pub span: Span,
+}
+
+/// A `router` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Router {
+    /// The name, e.g. `public`.
+    pub name: String,
+    /// `live = environment.X`: the name of the environment that should get
+    /// live traffic.
+    pub live: String,
+    /// The span of the `live` attribute's value.
+    pub live_span: Span,
+    /// The backend block (exactly one is required).
+    pub backend: Backend,
+    /// Where the block is.
+    pub span: Span,
+}
+
+/// An `output` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The name.
+    pub name: String,
+    /// The evaluated value.
+    pub value: Value,
+    /// `description`
+    pub description: Option<String>,
+    /// `sensitive = true`, or computed from a sensitive variable.
+    pub sensitive: bool,
+    /// Where the block is.
+    pub span: Span,
+}

@@ -1,0 +1,226 @@
+//! The plan document: the single source of truth for every view of a plan.
+//!
+//! The planner produces a [`PlanDocument`]; the human, JSON (and later
+//! markdown) views only read it, and `apply PLANFILE` executes exactly the
+//! steps it lists. Steps are stored in the order they will run (a topological
+//! order of the execution graph); `depends_on` keeps the graph itself so that
+//! independent steps may still run concurrently.
+//!
+//! Invariant: every field needed to *execute* a step (the environment spec,
+//! the router spec and target colour, the health check) is inside the step, so
+//! a saved plan never has to consult the configuration again.
+
+use std::collections::BTreeMap;
+
+use cutover_provider::{Colour, EnvironmentSpec, RouterSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::model::Health;
+
+/// Version of the plan document's schema; bumped on incompatible changes.
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanDocument {
+    /// Schema version, [`FORMAT_VERSION`].
+    pub format_version: String,
+    /// The cutover version that made the plan.
+    pub cutover_version: String,
+    /// The lineage of the state the plan was made against (`None`: no state yet).
+    pub lineage: Option<String>,
+    /// The serial of that state (0 when there is none).
+    pub serial: u64,
+    /// Changes found outside cutover, shown apart from intended changes.
+    pub drift: Vec<Drift>,
+    /// The steps, in the order they will run.
+    pub steps: Vec<Step>,
+    /// Counts for the summary line.
+    pub summary: Summary,
+    /// How to go back after applying: one entry per router that cuts over.
+    pub rollback: Vec<RollbackHint>,
+    /// Live values the plan saw, by address (`router.public` -> `green`,
+    /// `environment.green` -> release and identity), so that a saved plan can
+    /// tell when the live world has moved on.
+    pub fingerprint: BTreeMap<String, String>,
+}
+
+/// What happens to an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `+` it does not exist and will be created.
+    Create,
+    /// `~` it will be redeployed in place (same endpoints).
+    Update,
+    /// `-/+` it will be destroyed and created again.
+    Replace,
+    /// `-` it is no longer in the configuration and will be destroyed.
+    Delete,
+}
+
+impl Action {
+    /// Terraform's symbol for the action.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One attribute that changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    /// Attribute name, e.g. `release`.
+    pub name: String,
+    /// Value before (`None`: not set).
+    pub before: Option<Value>,
+    /// Value after (`None`: removed).
+    pub after: Option<Value>,
+    /// Whether the value must be shown as `(sensitive)`.
+    pub sensitive: bool,
+}
+
+/// Where a step stands relative to live traffic, for the plan's wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Traffic {
+    /// No router sends it traffic now.
+    Idle,
+    /// A router sends it traffic now and will keep doing so.
+    Live,
+    /// A cut-over in this plan has just taken traffic away from it.
+    Drained,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Unique id: `environment.green`, `health.green`, `cutover.public`,
+    /// `forget.router.old`.
+    pub id: String,
+    /// Ids of the steps that must finish first.
+    pub depends_on: Vec<String>,
+    /// What the step does.
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StepKind {
+    /// Create, update, replace or delete an environment.
+    Environment {
+        /// What happens.
+        action: Action,
+        /// The environment's name.
+        name: String,
+        /// Whether it serves live traffic when the step runs.
+        traffic: Traffic,
+        /// The attributes that change.
+        changes: Vec<AttributeChange>,
+        /// What to deploy (for delete: the last deployed spec).
+        spec: EnvironmentSpec,
+        /// The backend kind (`process`, `exec`).
+        backend: String,
+    },
+    /// Wait until an environment passes its health check.
+    HealthGate {
+        /// The environment's name.
+        environment: String,
+        /// The endpoints to check.
+        endpoints: Vec<String>,
+        /// The check.
+        health: Health,
+    },
+    /// Switch a router's live traffic to another colour.
+    Cutover {
+        /// The router's name.
+        router: String,
+        /// The colour live now (`None`: the router sends no traffic anywhere
+        /// cutover knows of).
+        from: Option<String>,
+        /// The colour it switches to.
+        to: String,
+        /// The release of the `from` colour, when known.
+        from_release: Option<String>,
+        /// The release of the `to` colour after this apply.
+        to_release: Option<String>,
+        /// The router spec the switch is made with.
+        spec: RouterSpec,
+        /// The target colour.
+        target: Colour,
+        /// The backend kind (`haproxy`, `exec`).
+        backend: String,
+    },
+    /// Stop tracking a router that left the configuration (traffic is left as is).
+    ForgetRouter {
+        /// The router's name.
+        router: String,
+    },
+}
+
+/// Something that changed outside cutover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The address, e.g. `router.public`.
+    pub address: String,
+    /// The class of drift.
+    pub kind: DriftKind,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// Classes of drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// A router was switched behind cutover's back.
+    RouterSwitched,
+    /// An environment cutover deployed is gone (its process died).
+    EnvironmentGone,
+    /// What runs was replaced (another process, another deployment).
+    EnvironmentReplaced,
+    /// The release an environment reports differs from what cutover deployed.
+    ReleaseChanged,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Environments created.
+    pub add: usize,
+    /// Environments updated in place.
+    pub change: usize,
+    /// Environments destroyed (a replace counts in `add` and `destroy`).
+    pub destroy: usize,
+    /// Router cut-overs.
+    pub cutover: usize,
+    /// Health gates.
+    pub health_gates: usize,
+    /// Routers forgotten.
+    pub forget: usize,
+}
+
+impl Summary {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        self.add + self.change + self.destroy + self.cutover + self.forget > 0
+    }
+}
+
+/// The way back for one router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackHint {
+    /// The router.
+    pub router: String,
+    /// The colour a rollback returns to.
+    pub to: String,
+    /// The release that colour keeps running, when known.
+    pub release: Option<String>,
+}

@@ -1,0 +1,2 @@
+//! state
+pub mod model;
