@@ -1,1 +1,249 @@
-//! placeholder
+//! cutover's HAProxy router: the `haproxy { ... }` block.
+//!
+//! HAProxy can switch backends without a reload when the frontend picks its
+//! backend from a map (`use_backend %[str(public),map(/etc/haproxy/live.map)]`):
+//! the runtime API's `set map` changes the entry at once, for new requests, and
+//! drops no connection. This provider reads and switches that entry, checks
+//! through HAProxy's own health view that the target backend can serve before
+//! switching (HAProxy accepts a `set map` to a backend that does not exist),
+//! and writes the change into the map file so that a reload keeps it.
+#![deny(missing_docs)]
+
+mod mapfile;
+mod reply;
+mod runtime;
+mod settings;
+
+use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use serde_json::Value;
+
+use crate::reply::{GetMap, MapEntry};
+use crate::runtime::Session;
+use crate::settings::Resolved;
+
+/// The HAProxy router provider, driving HAProxy through its runtime API.
+#[derive(Debug, Default, Clone)]
+pub struct Haproxy;
+
+#[async_trait::async_trait]
+impl RouterProvider for Haproxy {
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError> {
+        settings::parse(settings).map(|_| ())
+    }
+
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
+        let config = settings::resolve(spec)?;
+        let mut session = Session::open(&config.endpoint, config.timeout).await?;
+        let show_map = format!("show map {}", config.map.display());
+        let reply = single(session.exchange(&[&show_map]).await?);
+        let entries = map_entries(&mut session, &config, &reply).await?;
+        session.close().await;
+        let raw = entries
+            .into_iter()
+            .find(|e| e.key == config.key)
+            .map(|e| e.value);
+        Ok(LiveRouter {
+            live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),
+            raw,
+        })
+    }
+
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        let mut session = Session::open(&config.endpoint, config.timeout).await?;
+        check(&mut session, &config, &target.name).await?;
+        session.close().await;
+        Ok(())
+    }
+
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        let mut session = Session::open(&config.endpoint, config.timeout).await?;
+        let before = check(&mut session, &config, &target.name).await?;
+        // Read the file before touching HAProxy, so that a file cutover cannot
+        // read stops the switch while nothing has changed yet.
+        let map_text = read_map_file(&config).await?;
+        let backend = config.backend_for(&target.name);
+        let held = set_and_confirm(&mut session, &config, &before, backend).await?;
+        session.close().await;
+        persist(&config, &map_text, &held, backend).await
+    }
+}
+
+/// The preflight check, in one exchange: the backend of `colour` exists,
+/// HAProxy sees one of its servers up, and the map is loaded. Returns the
+/// map's entries as HAProxy holds them now.
+async fn check(
+    session: &mut Session,
+    config: &Resolved,
+    colour: &str,
+) -> Result<Vec<MapEntry>, ProviderError> {
+    let backend = config.backend_for(colour);
+    let stat = format!("show stat {backend} 4 -1");
+    let show_map = format!("show map {}", config.map.display());
+    let replies = session
+        .exchange(&["show backend", &stat, &show_map])
+        .await?;
+    check_backend(&replies[0], &stat, &replies[1], backend, colour)?;
+    map_entries(session, config, &replies[2]).await
+}
+
+/// The entries of the map from the reply to `show map <map>`.
+async fn map_entries(
+    session: &mut Session,
+    config: &Resolved,
+    reply: &str,
+) -> Result<Vec<MapEntry>, ProviderError> {
+    if let Some(entries) = reply::parse_show_map(reply) {
+        return Ok(entries);
+    }
+    let map = config.map.display();
+    if reply.starts_with("Unknown map identifier") {
+        let loaded = reply::parse_map_list(&single(session.exchange(&["show map"]).await?));
+        let loaded = if loaded.is_empty() {
+            "none".to_string()
+        } else {
+            loaded.join(", ")
+        };
+        return Err(ProviderError::failed(format!(
+            "HAProxy has not loaded the map {map} (maps it has loaded: {loaded}); `map` must name \
+             the file exactly as HAProxy's configuration does"
+        )));
+    }
+    Err(ProviderError::failed(format!(
+        "HAProxy refused `show map {map}`: {}",
+        reply.trim_end()
+    )))
+}
+
+/// Check the replies to `show backend` and `show stat <backend> 4 -1`.
+fn check_backend(
+    show_backend: &str,
+    stat: &str,
+    stat_reply: &str,
+    backend: &str,
+    colour: &str,
+) -> Result<(), ProviderError> {
+    let backends = reply::parse_show_backend(show_backend);
+    if !backends.iter().any(|b| b == backend) {
+        return Err(ProviderError::failed(format!(
+            "HAProxy has no backend `{backend}` for colour `{colour}` (its backends: {}); name \
+             the right one with `backends = {{ {colour} = \"...\" }}` or add it to HAProxy's configuration",
+            backends.join(", ")
+        )));
+    }
+    let servers = reply::parse_show_stat(stat_reply, backend).ok_or_else(|| {
+        ProviderError::failed(format!(
+            "HAProxy refused `{stat}`: {}",
+            stat_reply.trim_end()
+        ))
+    })?;
+    if servers.is_empty() {
+        return Err(ProviderError::failed(format!(
+            "backend `{backend}` (colour `{colour}`) has no servers in HAProxy"
+        )));
+    }
+    if servers.iter().any(|s| s.takes_traffic()) {
+        return Ok(());
+    }
+    let seen: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{backend}/{} is {}", s.name, s.status))
+        .collect();
+    Err(ProviderError::failed(format!(
+        "HAProxy sees no server of backend `{backend}` (colour `{colour}`) up: {}; it would answer 503",
+        seen.join(", ")
+    )))
+}
+
+/// Point the router's key at `backend` in HAProxy's memory and read it back,
+/// in one exchange. Returns every value HAProxy now holds for the key, all
+/// of them `backend`.
+async fn set_and_confirm(
+    session: &mut Session,
+    config: &Resolved,
+    before: &[MapEntry],
+    backend: &str,
+) -> Result<Vec<String>, ProviderError> {
+    let (map, key) = (config.map.display(), &config.key);
+    let verb = if before.iter().any(|e| &e.key == key) {
+        "set"
+    } else {
+        "add"
+    };
+    let set = format!("{verb} map {map} {key} {backend}");
+    let get = format!("get map {map} {key}");
+    let show = format!("show map {map}");
+    let replies = session.exchange(&[&set, &get, &show]).await?;
+    // Success is an empty reply; anything else is HAProxy's error.
+    if !replies[0].trim().is_empty() {
+        return Err(ProviderError::failed(format!(
+            "HAProxy refused `{set}`: {}",
+            replies[0].trim_end()
+        )));
+    }
+    let found = reply::parse_get_map(&replies[1]);
+    let held: Vec<String> = map_entries(session, config, &replies[2])
+        .await?
+        .into_iter()
+        .filter(|e| &e.key == key)
+        .map(|e| e.value)
+        .collect();
+    let confirmed = found == Some(GetMap::Found(backend.to_string()))
+        && !held.is_empty()
+        && held.iter().all(|v| v == backend);
+    if confirmed {
+        return Ok(held);
+    }
+    Err(ProviderError::failed(format!(
+        "after `{set}` HAProxy's map holds `{key}` -> {held:?} (`{get}` says: {}), not `{backend}`",
+        replies[1].trim_end()
+    )))
+}
+
+async fn read_map_file(config: &Resolved) -> Result<String, ProviderError> {
+    let path = config.map.clone();
+    let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await;
+    match read {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(e)) => Err(ProviderError::failed(format!(
+            "cannot read the map file {}: {e}; nothing was changed (cutover rewrites the file so \
+             that a reload of HAProxy keeps the switch)",
+            config.map.display()
+        ))),
+        Err(e) => Err(ProviderError::failed(format!(
+            "reading the map file failed: {e}"
+        ))),
+    }
+}
+
+/// Write what HAProxy now holds for the key into the map file.
+async fn persist(
+    config: &Resolved,
+    old: &str,
+    held: &[String],
+    backend: &str,
+) -> Result<(), ProviderError> {
+    let new = mapfile::with_key_values(old, &config.key, held);
+    if new == old {
+        return Ok(());
+    }
+    let path = config.map.clone();
+    let written = tokio::task::spawn_blocking(move || mapfile::write_atomically(&path, &new)).await;
+    let error = match written {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    Err(ProviderError::failed(format!(
+        "HAProxy now sends `{key}` to `{backend}`, but writing the map file {path} failed: {error}; \
+         a reload of HAProxy would undo the switch until the file says `{key} {backend}`",
+        key = config.key,
+        path = config.map.display(),
+    )))
+}
+
+/// The one reply of a one-command exchange.
+fn single(replies: Vec<String>) -> String {
+    replies.into_iter().next().unwrap_or_default()
+}

@@ -1,0 +1,179 @@
+//! A conversation with HAProxy's runtime API.
+//!
+//! Each provider call opens one connection and switches it to interactive mode
+//! (`prompt`), so that a whole switch — preflight, `set map`, read-back — runs
+//! over a single connection instead of one per command. In that mode HAProxy
+//! ends every command's reply with a prompt, `\n> `, which is how replies are
+//! told apart (a successful `set map` replies with nothing at all).
+
+use std::time::Duration;
+
+use cutover_provider::ProviderError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::settings::Endpoint;
+
+/// What HAProxy prints after each reply in interactive mode.
+const PROMPT: &str = "\n> ";
+
+/// A connection to the runtime API, in interactive mode.
+pub(crate) struct Session {
+    stream: Box<dyn Stream>,
+    endpoint: Endpoint,
+    timeout: Duration,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+impl Session {
+    /// Connect to `endpoint` and enter interactive mode, each step within `timeout`.
+    pub async fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Self, ProviderError> {
+        let unreachable = |e: std::io::Error| ProviderError::Unreachable {
+            what: endpoint.to_string(),
+            message: match e.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("{e} (cutover needs read and write access to the socket)")
+                }
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    format!("{e} (is HAProxy running with `stats socket ... level admin` there?)")
+                }
+                _ => e.to_string(),
+            },
+        };
+        let connect = async {
+            let stream: Box<dyn Stream> = match endpoint {
+                Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await?),
+                Endpoint::Tcp(address) => Box::new(TcpStream::connect(address.as_str()).await?),
+            };
+            Ok::<_, std::io::Error>(stream)
+        };
+        let stream = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| ProviderError::Timeout {
+                what: format!("connecting to the {endpoint}"),
+                after: timeout,
+            })?
+            .map_err(unreachable)?;
+        let mut session = Session {
+            stream,
+            endpoint: endpoint.clone(),
+            timeout,
+        };
+        session.exchange(&["prompt"]).await?;
+        Ok(session)
+    }
+
+    /// Send `commands` in one write and return their replies, one per command,
+    /// without the trailing prompt. The whole exchange runs within the timeout.
+    pub async fn exchange(&mut self, commands: &[&str]) -> Result<Vec<String>, ProviderError> {
+        let what = format!("the {} answering `{}`", self.endpoint, commands.join("; "));
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, self.exchange_untimed(commands))
+            .await
+            .map_err(|_| ProviderError::Timeout {
+                what,
+                after: timeout,
+            })?
+    }
+
+    async fn exchange_untimed(&mut self, commands: &[&str]) -> Result<Vec<String>, ProviderError> {
+        let mut request = String::new();
+        for command in commands {
+            request.push_str(command);
+            request.push('\n');
+        }
+        self.stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| self.broken(e.to_string()))?;
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            let n = self
+                .stream
+                .read(&mut buffer)
+                .await
+                .map_err(|e| self.broken(e.to_string()))?;
+            if n == 0 {
+                let text = String::from_utf8_lossy(&received);
+                return Err(self.broken(format!(
+                    "HAProxy closed the connection{}",
+                    if text.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!(" after replying {:?}", text.trim())
+                    }
+                )));
+            }
+            received.extend_from_slice(&buffer[..n]);
+            if let Some(replies) = split_replies(&received, commands.len()) {
+                return Ok(replies);
+            }
+        }
+    }
+
+    fn broken(&self, message: String) -> ProviderError {
+        ProviderError::Unreachable {
+            what: self.endpoint.to_string(),
+            message,
+        }
+    }
+
+    /// Leave interactive mode and close the connection politely.
+    pub async fn close(mut self) {
+        // Best effort: HAProxy cleans up a dropped connection just as well.
+        let _ = tokio::time::timeout(self.timeout, self.stream.write_all(b"quit\n")).await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+/// Split what HAProxy sent so far into `count` replies, or `None` when more is
+/// still to come. A reply is everything before its prompt.
+fn split_replies(received: &[u8], count: usize) -> Option<Vec<String>> {
+    if count == 0 {
+        return Some(Vec::new());
+    }
+    let text = String::from_utf8_lossy(received);
+    if !text.ends_with(PROMPT) {
+        return None;
+    }
+    let mut replies: Vec<String> = text[..text.len() - PROMPT.len()]
+        .split(PROMPT)
+        .map(str::to_string)
+        .collect();
+    if replies.len() < count {
+        return None;
+    }
+    // More parts than commands means a reply held `\n> ` itself (a map value
+    // starting with `> `, say). Replies come in order, so glue the surplus
+    // back onto the last one rather than misreading the answer.
+    let tail = replies.split_off(count - 1).join(PROMPT);
+    replies.push(tail);
+    Some(replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_split_on_prompts() {
+        let received = b"# name\nblue\ngreen\n\n> \n> entry not found.\n\n> ";
+        assert_eq!(
+            split_replies(received, 3).unwrap(),
+            vec![
+                "# name\nblue\ngreen\n".to_string(),
+                String::new(),
+                "entry not found.\n".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn incomplete_reply_waits_for_more() {
+        assert_eq!(split_replies(b"# name\nblue\n", 1), None);
+        assert_eq!(split_replies(b"\n> ", 2), None);
+    }
+}

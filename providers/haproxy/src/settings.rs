@@ -1,0 +1,355 @@
+//! The `haproxy { ... }` block: its fields, their defaults and their checks.
+//!
+//! Settings are parsed once into [`Settings`] (what the operator wrote) and then
+//! resolved against a router into [`Resolved`] (absolute paths, the map key, a
+//! backend name for every colour), so that the rest of the crate never deals
+//! with defaults or relative paths.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cutover_provider::{parse_settings, ProviderError, RouterSpec};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The runtime API timeout when `timeout` is not set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The body of a `haproxy { ... }` block, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Path of the runtime API's unix socket (`stats socket ... level admin`).
+    socket: Option<PathBuf>,
+    /// `host:port` of a TCP runtime API (`stats socket ipv4@127.0.0.1:9999 ...`).
+    address: Option<String>,
+    /// Path of the map file, exactly as HAProxy's configuration names it.
+    map: PathBuf,
+    /// The map key of this router; the router's name when absent.
+    key: Option<String>,
+    /// Colour -> HAProxy backend name; a colour absent here uses its own name.
+    #[serde(default)]
+    backends: BTreeMap<String, String>,
+    /// Timeout of each runtime API exchange, e.g. `5s`, `500ms`.
+    timeout: Option<String>,
+}
+
+/// Where the runtime API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// A unix socket.
+    Unix(PathBuf),
+    /// A TCP `host:port`.
+    Tcp(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "HAProxy runtime API at {}", path.display()),
+            Endpoint::Tcp(address) => write!(f, "HAProxy runtime API at {address}"),
+        }
+    }
+}
+
+/// Settings resolved for one router.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// Where to reach the runtime API.
+    pub endpoint: Endpoint,
+    /// The map file: the runtime API's name for the map, and the file rewritten
+    /// so that a reload keeps the switch.
+    pub map: PathBuf,
+    /// The key of this router in the map.
+    pub key: String,
+    /// Colour -> backend, as written (colours not listed map to themselves).
+    backends: BTreeMap<String, String>,
+    /// Timeout of each runtime API exchange.
+    pub timeout: Duration,
+}
+
+impl Resolved {
+    /// The HAProxy backend that serves `colour`.
+    pub fn backend_for<'a>(&'a self, colour: &'a str) -> &'a str {
+        self.backends.get(colour).map_or(colour, String::as_str)
+    }
+
+    /// The colour whose backend is `backend`, among the router's colours.
+    pub fn colour_of(&self, spec: &RouterSpec, backend: &str) -> Option<String> {
+        spec.colours
+            .iter()
+            .find(|c| self.backend_for(&c.name) == backend)
+            .map(|c| c.name.clone())
+    }
+}
+
+/// Parse and check a block's body without a router (for `validate`).
+pub(crate) fn parse(body: &Value) -> Result<Settings, ProviderError> {
+    let settings: Settings = parse_settings("haproxy", body)?;
+    match (&settings.socket, &settings.address) {
+        (Some(_), Some(_)) => {
+            return Err(field_error(
+                "address",
+                "set either `socket` or `address`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(field_error(
+                "socket",
+                "set `socket` (the runtime API's unix socket) or `address` (host:port of a TCP runtime API)",
+            ))
+        }
+        _ => {}
+    }
+    if let Some(address) = &settings.address {
+        check_address(address)?;
+    }
+    if let Some(socket) = &settings.socket {
+        if socket.as_os_str().is_empty() {
+            return Err(field_error("socket", "`socket` must not be empty"));
+        }
+    }
+    check_word("map", &settings.map.to_string_lossy())?;
+    if let Some(key) = &settings.key {
+        check_word("key", key)?;
+    }
+    for (colour, backend) in &settings.backends {
+        check_word("backends", backend).map_err(|_| {
+            field_error(
+                "backends",
+                &format!("backend name {backend:?} for colour `{colour}` must be one word, without spaces or `;`"),
+            )
+        })?;
+    }
+    if let Some(timeout) = &settings.timeout {
+        parse_duration(timeout).ok_or_else(|| {
+            field_error(
+                "timeout",
+                &format!("{timeout:?} is not a duration; write e.g. \"5s\", \"500ms\" or \"1m\""),
+            )
+        })?;
+    }
+    Ok(settings)
+}
+
+/// Parse a block's body and resolve it for `spec`.
+pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
+    let settings = parse(&spec.settings)?;
+    // A colour in `backends` that is no environment is most likely a typo that
+    // would silently send that colour to a backend of its own name.
+    if let Some(unknown) = settings
+        .backends
+        .keys()
+        .find(|colour| !spec.colours.iter().any(|c| &c.name == *colour))
+    {
+        let known: Vec<&str> = spec.colours.iter().map(|c| c.name.as_str()).collect();
+        return Err(field_error(
+            "backends",
+            &format!(
+                "`backends` names colour `{unknown}`, which is not an environment (environments: {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    let key = settings.key.clone().unwrap_or_else(|| spec.name.clone());
+    check_word("key", &key)?;
+    let endpoint = match (settings.socket, settings.address) {
+        (Some(socket), _) => Endpoint::Unix(absolute(&spec.workdir, &socket)),
+        (None, Some(address)) => Endpoint::Tcp(address),
+        (None, None) => unreachable!("parse() requires socket or address"),
+    };
+    let timeout = settings
+        .timeout
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    Ok(Resolved {
+        endpoint,
+        map: absolute(&spec.workdir, &settings.map),
+        key,
+        backends: settings.backends,
+        timeout,
+    })
+}
+
+fn absolute(workdir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        workdir.join(path)
+    }
+}
+
+fn field_error(field: &str, message: &str) -> ProviderError {
+    ProviderError::Settings {
+        field: Some(field.to_string()),
+        message: format!("in `haproxy` block: {message}"),
+    }
+}
+
+/// The runtime API splits commands on spaces and `;`, so names that go into a
+/// command must be one word.
+fn check_word(field: &str, value: &str) -> Result<(), ProviderError> {
+    if value.is_empty() {
+        return Err(field_error(field, &format!("`{field}` must not be empty")));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ';' || c == '\\')
+    {
+        return Err(field_error(
+            field,
+            &format!("`{field}` = {value:?} must not contain spaces, `;` or `\\`: HAProxy's runtime API could not name it"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_address(address: &str) -> Result<(), ProviderError> {
+    let valid = address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(field_error(
+            "address",
+            &format!("`address` = {address:?} must be host:port, e.g. \"127.0.0.1:9999\""),
+        ))
+    }
+}
+
+/// Parse a duration such as `5s`, `500ms`, `1m30s` or `2h`.
+///
+/// Hand-written rather than a dependency: the crate depends on the provider
+/// contract alone, and these units are all a runtime API timeout needs.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.checked_mul(60)?),
+            "h" => Duration::from_secs(number.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(part)?;
+        rest = &rest[unit_len..];
+    }
+    (!total.is_zero()).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_provider::Colour;
+    use serde_json::json;
+
+    fn spec(settings: Value) -> RouterSpec {
+        RouterSpec {
+            name: "public".into(),
+            colours: ["blue", "green"]
+                .iter()
+                .map(|n| Colour {
+                    name: n.to_string(),
+                    endpoints: vec![],
+                })
+                .collect(),
+            settings,
+            workdir: PathBuf::from("/etc/cutover"),
+        }
+    }
+
+    fn field_of(err: ProviderError) -> Option<String> {
+        match err {
+            ProviderError::Settings { field, .. } => field,
+            other => panic!("not a settings error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let resolved = resolve(&spec(
+            json!({"socket": "run/admin.sock", "map": "live.map"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            resolved.endpoint,
+            Endpoint::Unix("/etc/cutover/run/admin.sock".into())
+        );
+        assert_eq!(resolved.map, PathBuf::from("/etc/cutover/live.map"));
+        assert_eq!(resolved.key, "public");
+        assert_eq!(resolved.timeout, Duration::from_secs(5));
+        assert_eq!(resolved.backend_for("green"), "green");
+    }
+
+    #[test]
+    fn backends_translate_both_ways() {
+        let s = spec(
+            json!({"address": "127.0.0.1:9999", "map": "/m", "backends": {"green": "be_green"}}),
+        );
+        let resolved = resolve(&s).unwrap();
+        assert_eq!(resolved.backend_for("green"), "be_green");
+        assert_eq!(resolved.colour_of(&s, "be_green").as_deref(), Some("green"));
+        assert_eq!(resolved.colour_of(&s, "blue").as_deref(), Some("blue"));
+        assert_eq!(resolved.colour_of(&s, "green"), None);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (json!({"sockt": "/s", "map": "/m"}), "sockt"),
+            (json!({"socket": "/s"}), "map"),
+            (json!({"map": "/m"}), "socket"),
+            (
+                json!({"socket": "/s", "address": "127.0.0.1:1", "map": "/m"}),
+                "address",
+            ),
+            (json!({"address": "localhost", "map": "/m"}), "address"),
+            (
+                json!({"socket": "/s", "map": "/m", "timeout": "soon"}),
+                "timeout",
+            ),
+            (
+                json!({"socket": "/s", "map": "/m", "key": "two words"}),
+                "key",
+            ),
+            (
+                json!({"socket": "/s", "map": "/m", "backends": {"green": "a;b"}}),
+                "backends",
+            ),
+            (
+                json!({"socket": "/s", "map": "/m", "backends": {"gren": "x"}}),
+                "backends",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = resolve(&spec(body.clone())).unwrap_err();
+            assert_eq!(field_of(err).as_deref(), Some(field), "{body}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "5", "s", "5 s", "0s", "-1s", "5sec"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The HAProxy router provider against a real HAProxy (DESIGN.md, "Real parts").
+
+#[path = "../../../tests/support/haproxy.rs"]
+mod haproxy_support;
+
+use std::time::Duration;
+
+use cutover_haproxy::Haproxy;
+use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use haproxy_support::{closed_address, ColourServer, HaproxyGuard, HaproxySetup};
+use serde_json::{json, Value};
+
+fn colour(name: &str) -> Colour {
+    Colour {
+        name: name.to_string(),
+        endpoints: vec![],
+    }
+}
+
+/// The router `public` with colours blue and green, driving `haproxy`; `extra`
+/// adds or overrides settings.
+fn spec(haproxy: &HaproxyGuard, extra: Value) -> RouterSpec {
+    let mut settings = json!({
+        "socket": haproxy.socket(),
+        // Relative: resolved against the workdir, the harness's directory.
+        "map": "live.map",
+    });
+    for (k, v) in extra.as_object().expect("an object") {
+        settings[k] = v.clone();
+    }
+    RouterSpec {
+        name: "public".to_string(),
+        colours: vec![colour("blue"), colour("green")],
+        settings,
+        workdir: haproxy.dir().to_path_buf(),
+    }
+}
+
+fn live(colour: &str) -> LiveRouter {
+    LiveRouter {
+        live: Some(colour.to_string()),
+        raw: Some(colour.to_string()),
+    }
+}
+
+fn map_file(haproxy: &HaproxyGuard) -> String {
+    std::fs::read_to_string(haproxy.map_path()).unwrap()
+}
+
+#[tokio::test]
+async fn read_returns_the_live_colour() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+
+    let read = Haproxy.read(&spec(&haproxy, json!({}))).await.unwrap();
+    assert_eq!(read, live("blue"));
+
+    // The key `other` also holds `blue`.
+    let read = Haproxy
+        .read(&spec(&haproxy, json!({"key": "other"})))
+        .await
+        .unwrap();
+    assert_eq!(read, live("blue"));
+
+    // An absent key: nothing is live.
+    let read = Haproxy
+        .read(&spec(&haproxy, json!({"key": "absent"})))
+        .await
+        .unwrap();
+    assert_eq!(read, LiveRouter::default());
+
+    // A backend that is no colour's: raw says what HAProxy holds.
+    let renamed = json!({"backends": {"blue": "be_blue"}});
+    let read = Haproxy.read(&spec(&haproxy, renamed)).await.unwrap();
+    assert_eq!(
+        read,
+        LiveRouter {
+            live: None,
+            raw: Some("blue".to_string())
+        }
+    );
+}
+
+#[tokio::test]
+async fn switch_moves_traffic_and_survives_a_restart() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let mut haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    let router = spec(&haproxy, json!({}));
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+
+    Haproxy.preflight(&router, &colour("green")).await.unwrap();
+    Haproxy.switch(&router, &colour("green")).await.unwrap();
+
+    assert_eq!(haproxy.get("/"), (200, "green".to_string()));
+    assert_eq!(Haproxy.read(&router).await.unwrap(), live("green"));
+    // Only the router's key changed; the comment and other keys are kept.
+    assert_eq!(
+        map_file(&haproxy),
+        "# managed by cutover's tests\nother blue\npublic green\n"
+    );
+
+    let old_pid = haproxy.pid();
+    haproxy.restart();
+    assert_ne!(haproxy.pid(), old_pid, "a new HAProxy process");
+    assert_eq!(haproxy.get("/"), (200, "green".to_string()));
+    assert_eq!(Haproxy.read(&router).await.unwrap(), live("green"));
+
+    // And back: switching is symmetric and idempotent.
+    Haproxy.switch(&router, &colour("blue")).await.unwrap();
+    Haproxy.switch(&router, &colour("blue")).await.unwrap();
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+    assert_eq!(
+        map_file(&haproxy),
+        "# managed by cutover's tests\nother blue\npublic blue\n"
+    );
+}
+
+#[tokio::test]
+async fn switch_adds_an_absent_key() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
+    setup.map = "# nothing yet\n".to_string();
+    let mut haproxy = HaproxyGuard::start(&setup);
+    let router = spec(&haproxy, json!({}));
+    // The frontend's default is blue.
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+    assert_eq!(Haproxy.read(&router).await.unwrap(), LiveRouter::default());
+
+    Haproxy.switch(&router, &colour("green")).await.unwrap();
+    assert_eq!(haproxy.get("/"), (200, "green".to_string()));
+    assert_eq!(map_file(&haproxy), "# nothing yet\npublic green\n");
+    haproxy.restart();
+    assert_eq!(haproxy.get("/"), (200, "green".to_string()));
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_backend_that_does_not_exist() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    let router = spec(&haproxy, json!({"backends": {"green": "nope"}}));
+    let before = map_file(&haproxy);
+
+    let err = Haproxy
+        .preflight(&router, &colour("green"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Failed(_)), "{err:?}");
+    assert!(err.to_string().contains("no backend `nope`"), "{err}");
+
+    let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
+    assert!(err.to_string().contains("no backend `nope`"), "{err}");
+    // Nothing moved: not the file, not HAProxy's map, not the traffic.
+    assert_eq!(map_file(&haproxy), before);
+    assert!(haproxy
+        .runtime(&format!("show map {}", haproxy.map_path().display()))
+        .contains(" public blue\n"));
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_backend_whose_servers_are_down() {
+    let blue = ColourServer::start("blue");
+    let setup =
+        HaproxySetup::blue_green(&blue.address(), &closed_address(), "blue").with_check("green");
+    let haproxy = HaproxyGuard::start(&setup);
+    haproxy.wait_for_server("green", "s1", "DOWN", Duration::from_secs(10));
+    let router = spec(&haproxy, json!({}));
+    let before = map_file(&haproxy);
+
+    // blue's server is not checked: `no check` counts as up.
+    Haproxy.preflight(&router, &colour("blue")).await.unwrap();
+
+    let err = Haproxy
+        .preflight(&router, &colour("green"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("green/s1 is DOWN"), "{err}");
+    let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
+    assert!(err.to_string().contains("green/s1 is DOWN"), "{err}");
+    assert_eq!(map_file(&haproxy), before);
+    assert_eq!(Haproxy.read(&router).await.unwrap(), live("blue"));
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+}
+
+#[tokio::test]
+async fn a_map_haproxy_has_not_loaded_is_named() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    let router = spec(&haproxy, json!({"map": "other.map"}));
+    let err = Haproxy.read(&router).await.unwrap_err().to_string();
+    assert!(
+        err.contains("has not loaded the map") && err.contains("other.map"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&haproxy.map_path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_socket_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("missing.sock");
+    let router = RouterSpec {
+        name: "public".to_string(),
+        colours: vec![colour("blue"), colour("green")],
+        settings: json!({"socket": socket, "map": "live.map"}),
+        workdir: dir.path().to_path_buf(),
+    };
+    let err = Haproxy.read(&router).await.unwrap_err();
+    match &err {
+        ProviderError::Unreachable { what, .. } => {
+            assert!(what.contains(&socket.display().to_string()), "{what}")
+        }
+        other => panic!("not Unreachable: {other:?}"),
+    }
+    let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
+    assert!(err.to_string().contains("missing.sock"), "{err}");
+}
+
+#[test]
+fn settings_errors_name_the_field() {
+    let err = Haproxy
+        .validate(&json!({"sockt": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map"}))
+        .unwrap_err();
+    match err {
+        ProviderError::Settings { field, message } => {
+            assert_eq!(field.as_deref(), Some("sockt"));
+            assert!(message.contains("sockt"), "{message}");
+        }
+        other => panic!("not a settings error: {other:?}"),
+    }
+    Haproxy
+        .validate(&json!({"socket": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map", "timeout": "2s"}))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_tcp_runtime_api_works_too() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
+    setup.tcp_api = true;
+    let haproxy = HaproxyGuard::start(&setup);
+    let address = haproxy.api_address().unwrap();
+    let router = RouterSpec {
+        settings: json!({"address": address, "map": haproxy.map_path()}),
+        ..spec(&haproxy, json!({}))
+    };
+    assert_eq!(Haproxy.read(&router).await.unwrap(), live("blue"));
+    Haproxy.switch(&router, &colour("green")).await.unwrap();
+    assert_eq!(haproxy.get("/"), (200, "green".to_string()));
+}
+
+#[tokio::test]
+async fn a_silent_runtime_api_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    // Accepts connections and never answers.
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let router = RouterSpec {
+        name: "public".to_string(),
+        colours: vec![colour("blue"), colour("green")],
+        settings: json!({"socket": socket, "map": "live.map", "timeout": "300ms"}),
+        workdir: dir.path().to_path_buf(),
+    };
+    let started = std::time::Instant::now();
+    let err = Haproxy.read(&router).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Timeout { what, after }
+            if what.contains("silent.sock") && *after == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    server.abort();
+}

@@ -1,0 +1,483 @@
+//! A real HAProxy for tests, and the small HTTP servers it routes to.
+//!
+//! cutover's routers are tested against the real program (DESIGN.md, "Real
+//! parts"): this harness writes a blue-green HAProxy configuration into a
+//! temporary directory, starts `haproxy -db` on a free loopback port, waits for
+//! its runtime API, makes sure the listening port is really its own, and kills
+//! it by process id when dropped. It uses only std and `tempfile` so that any
+//! test binary of the workspace can include it:
+//!
+//! ```ignore
+//! #[path = "../../../tests/support/haproxy.rs"]
+//! mod haproxy_support;
+//! ```
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long HAProxy may take to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The path of the `haproxy` binary; panics, never skips, when it is missing.
+pub fn haproxy_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("HAPROXY") {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join("haproxy"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("haproxy is not installed: run apt-get install -y haproxy"))
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A loopback address where nothing listens (for a server HAProxy sees DOWN).
+pub fn closed_address() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+/// One HAProxy backend with one server.
+#[derive(Debug, Clone)]
+pub struct BackendDef {
+    /// The backend's name, e.g. `green`.
+    pub name: String,
+    /// The server's `host:port` (loopback).
+    pub server: String,
+    /// Whether HAProxy health-checks the server (`check inter 200ms fall 1 rise 1`).
+    pub check: bool,
+}
+
+/// What the HAProxy under test looks like.
+#[derive(Debug, Clone)]
+pub struct HaproxySetup {
+    /// The map key the frontend looks up (the router's name in cutover).
+    pub key: String,
+    /// The backend used when the key is absent from the map.
+    pub default_backend: String,
+    /// The map file's initial text.
+    pub map: String,
+    /// The backends, each with one server.
+    pub backends: Vec<BackendDef>,
+    /// Also serve the runtime API on a TCP loopback port (see
+    /// [`HaproxyGuard::api_address`]).
+    pub tcp_api: bool,
+}
+
+impl HaproxySetup {
+    /// Backends `blue` and `green` with servers at `blue` and `green` (no
+    /// checks), and a map sending `public` to `live`.
+    pub fn blue_green(blue: &str, green: &str, live: &str) -> Self {
+        HaproxySetup {
+            key: "public".to_string(),
+            default_backend: "blue".to_string(),
+            map: format!("# managed by cutover's tests\nother blue\npublic {live}\n"),
+            backends: vec![
+                BackendDef {
+                    name: "blue".to_string(),
+                    server: blue.to_string(),
+                    check: false,
+                },
+                BackendDef {
+                    name: "green".to_string(),
+                    server: green.to_string(),
+                    check: false,
+                },
+            ],
+            tcp_api: false,
+        }
+    }
+
+    /// Health-check the server of backend `name`.
+    pub fn with_check(mut self, name: &str) -> Self {
+        for backend in self.backends.iter_mut().filter(|b| b.name == name) {
+            backend.check = true;
+        }
+        self
+    }
+
+    fn config(&self, dir: &Path, port: u16, api_port: Option<u16>) -> String {
+        let mut cfg = format!(
+            "global\n\
+             \x20   noreuseport\n\
+             \x20   stats socket {sock} mode 600 level admin\n\
+             \x20   stats timeout 30s\n\
+             defaults\n\
+             \x20   mode http\n\
+             \x20   timeout connect 2s\n\
+             \x20   timeout client 10s\n\
+             \x20   timeout server 10s\n\
+             frontend fe\n\
+             \x20   bind 127.0.0.1:{port}\n\
+             \x20   use_backend %[str({key}),map({map},{default})]\n",
+            sock = dir.join("admin.sock").display(),
+            map = dir.join("live.map").display(),
+            key = self.key,
+            default = self.default_backend,
+        );
+        if let Some(api_port) = api_port {
+            // `global` comes first: insert the TCP socket right after it.
+            cfg = cfg.replacen(
+                "global\n",
+                &format!("global\n    stats socket ipv4@127.0.0.1:{api_port} level admin\n"),
+                1,
+            );
+        }
+        for b in &self.backends {
+            let check = if b.check {
+                " check inter 200ms fall 1 rise 1"
+            } else {
+                ""
+            };
+            cfg.push_str(&format!(
+                "backend {}\n    server s1 {}{check}\n",
+                b.name, b.server
+            ));
+        }
+        cfg
+    }
+}
+
+/// A running HAProxy, killed by its process id when dropped.
+pub struct HaproxyGuard {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// The frontend's loopback port.
+    pub port: u16,
+    /// The TCP runtime API's port, when the setup asked for one.
+    pub api_port: Option<u16>,
+}
+
+impl HaproxyGuard {
+    /// Write the configuration and map for `setup` and start HAProxy.
+    pub fn start(setup: &HaproxySetup) -> HaproxyGuard {
+        let mut dir = tempfile::Builder::new()
+            .prefix("cutover-haproxy")
+            .tempdir()
+            .expect("create a temporary directory");
+        std::fs::write(dir.path().join("live.map"), &setup.map).expect("write the map file");
+        // Another test may take the port between our probe and HAProxy's bind;
+        // with `noreuseport` HAProxy then fails to start, and we try another.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let api_port = setup.tcp_api.then(free_port);
+            std::fs::write(
+                dir.path().join("haproxy.cfg"),
+                setup.config(dir.path(), port, api_port),
+            )
+            .expect("write haproxy.cfg");
+            let mut guard = HaproxyGuard {
+                dir,
+                child: None,
+                port,
+                api_port,
+            };
+            match guard.launch() {
+                Ok(()) => return guard,
+                Err(e) => {
+                    last_error = e;
+                    dir = guard.take_dir();
+                }
+            }
+        }
+        panic!("HAProxy did not start: {last_error}");
+    }
+
+    /// The temporary directory holding the configuration, map and socket.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The runtime API's unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("admin.sock")
+    }
+
+    /// The map file, as HAProxy's configuration names it.
+    pub fn map_path(&self) -> PathBuf {
+        self.dir.path().join("live.map")
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("haproxy.cfg")
+    }
+
+    /// The TCP runtime API's `host:port`, when the setup asked for one.
+    pub fn api_address(&self) -> Option<String> {
+        self.api_port.map(|p| format!("127.0.0.1:{p}"))
+    }
+
+    /// The frontend's address.
+    pub fn frontend(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The process id of the running HAProxy.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("HAProxy is running").id()
+    }
+
+    /// GET `path` through the frontend: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.frontend(), path)
+    }
+
+    /// Send one command to the runtime API and return its reply.
+    pub fn runtime(&self, command: &str) -> String {
+        runtime_command(&self.socket(), command).expect("runtime API answers")
+    }
+
+    /// Stop HAProxy and start it again from the same configuration and the
+    /// map file as it is on disk now: what a reload does to runtime changes.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch()
+            .unwrap_or_else(|e| panic!("HAProxy did not restart: {e}"));
+    }
+
+    /// Wait until HAProxy reports `backend`/`server` with a status starting
+    /// with `status` (`UP`, `DOWN`, ...); panics after `timeout`.
+    pub fn wait_for_server(&self, backend: &str, server: &str, status: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            last = server_status(&self.runtime(&format!("show stat {backend} 4 -1")), server)
+                .unwrap_or_default();
+            if last.starts_with(status) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{backend}/{server} is {last:?}, not {status} after {timeout:?}");
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        let log = std::fs::File::create(self.dir.path().join("haproxy.log"))
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(haproxy_binary())
+            .arg("-db")
+            .arg("-f")
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run haproxy: {e}"))?;
+        self.child = Some(child);
+        let result = self.wait_ready().and_then(|()| self.check_owns_port());
+        if result.is_err() {
+            self.stop();
+        }
+        result
+    }
+
+    /// Wait until the runtime API answers, or HAProxy exits.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(format!("haproxy exited with {status}: {}", self.log()));
+            }
+            if runtime_command(&self.socket(), "show info").is_ok_and(|r| r.contains("Pid:")) {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("the runtime API did not answer: {}", self.log()))
+    }
+
+    /// Make sure requests to the frontend port reach this HAProxy and not a
+    /// leftover one sharing the port: every request sent must be counted by
+    /// this process's frontend.
+    fn check_owns_port(&self) -> Result<(), String> {
+        let before = self.frontend_requests()?;
+        const PROBES: u64 = 4;
+        for _ in 0..PROBES {
+            http_get(self.frontend(), "/");
+        }
+        let after = self.frontend_requests()?;
+        if after - before == PROBES {
+            Ok(())
+        } else {
+            Err(format!(
+                "port {} is shared: this HAProxy saw {} of {PROBES} requests",
+                self.port,
+                after - before
+            ))
+        }
+    }
+
+    fn frontend_requests(&self) -> Result<u64, String> {
+        let reply =
+            runtime_command(&self.socket(), "show stat fe 1 -1").map_err(|e| e.to_string())?;
+        csv_field(&reply, "FRONTEND", "req_tot")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no request count in {reply:?}"))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn take_dir(mut self) -> tempfile::TempDir {
+        self.stop();
+        let placeholder = tempfile::tempdir().expect("create a temporary directory");
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+}
+
+impl Drop for HaproxyGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Send one command to a runtime API unix socket (non-interactive mode) and
+/// return the reply.
+pub fn runtime_command(socket: &Path, command: &str) -> std::io::Result<String> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(format!("{command}\n").as_bytes())?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    Ok(reply)
+}
+
+/// The `status` of `server` in a `show stat` CSV reply.
+fn server_status(reply: &str, server: &str) -> Option<String> {
+    csv_field(reply, server, "status")
+}
+
+/// The field `column` of the row whose `svname` is `row` in a `show stat` reply.
+fn csv_field(reply: &str, row: &str, column: &str) -> Option<String> {
+    let mut lines = reply.lines();
+    let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+    let sv = header.iter().position(|c| *c == "svname")?;
+    let col = header.iter().position(|c| *c == column)?;
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.get(sv) == Some(&row))
+        .and_then(|f| f.get(col).map(|s| s.to_string()))
+}
+
+/// A tiny HTTP server on a loopback port that answers every request with
+/// 200 and a body naming its colour; stopped when dropped.
+pub struct ColourServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ColourServer {
+    /// Start a server answering `colour` on 127.0.0.1:<free port>.
+    pub fn start(colour: &str) -> ColourServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let body = colour.to_string();
+        let stopping = stop.clone();
+        let thread = thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let body = body.clone();
+                    thread::spawn(move || answer(stream, &body));
+                }
+            }
+        });
+        ColourServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Its address as `host:port`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for ColourServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, body: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 1024];
+    // Health checks connect and close without a request: just go away then.
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// GET `path` from `addr` over HTTP/1.1: (status, body). A connection or
+/// protocol failure is status 0 with the error as body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let attempt = || -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok((status, body.to_string()))
+    };
+    attempt().unwrap_or_else(|e| (0, e.to_string()))
+}
