@@ -135,12 +135,18 @@ pub trait EnvironmentProvider: Send + Sync {
 
     /// Read what is live. `private` is what the last deploy returned (from the
     /// state), or `Value::Null` when cutover has never deployed it.
-    async fn read(&self, spec: &EnvironmentSpec, private: &Value)
-        -> Result<LiveEnvironment, ProviderError>;
+    async fn read(
+        &self,
+        spec: &EnvironmentSpec,
+        private: &Value,
+    ) -> Result<LiveEnvironment, ProviderError>;
 
     /// Make the environment run `spec` (create it, or replace what runs).
-    async fn deploy(&self, spec: &EnvironmentSpec, private: &Value)
-        -> Result<Deployed, ProviderError>;
+    async fn deploy(
+        &self,
+        spec: &EnvironmentSpec,
+        private: &Value,
+    ) -> Result<Deployed, ProviderError>;
 
     /// Remove the environment. `spec` is the last one deployed.
     async fn destroy(&self, spec: &EnvironmentSpec, private: &Value) -> Result<(), ProviderError>;
@@ -170,6 +176,14 @@ pub struct LiveRouter {
     /// What the router itself says (e.g. the HAProxy backend name), shown when
     /// it matches no colour.
     pub raw: Option<String>,
+    /// The colour the router's preview listener or route sends traffic to, for
+    /// routers that have one (`preview = environment.X`).
+    #[serde(default)]
+    pub preview: Option<String>,
+    /// Changes the provider noticed outside cutover (e.g. a router restarted
+    /// without its saved config), each a sentence for the plan.
+    #[serde(default)]
+    pub drift: Vec<String>,
 }
 
 /// A backend that routes live traffic: `haproxy {}`, `exec {}`, ...
@@ -188,6 +202,20 @@ pub trait RouterProvider: Send + Sync {
     /// Send all live traffic to `target`, make the switch survive a reload of
     /// the router, and confirm it by reading back.
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
+
+    /// Point the router's preview listener or route at `target` (or remove it
+    /// with `None`), never touching live traffic. Backends without a preview
+    /// refuse.
+    async fn set_preview(
+        &self,
+        spec: &RouterSpec,
+        target: Option<&Colour>,
+    ) -> Result<(), ProviderError> {
+        let _ = (spec, target);
+        Err(ProviderError::failed(
+            "this router backend has no preview listener",
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -203,8 +231,9 @@ mod tests {
 
     #[test]
     fn parse_settings_names_unknown_field() {
-        let err = parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": "s", "sockt": 1}))
-            .unwrap_err();
+        let err =
+            parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": "s", "sockt": 1}))
+                .unwrap_err();
         match err {
             ProviderError::Settings { field, message } => {
                 assert_eq!(field.as_deref(), Some("sockt"));

@@ -45,6 +45,7 @@ impl RouterProvider for Haproxy {
         Ok(LiveRouter {
             live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),
             raw,
+            ..Default::default()
         })
     }
 

@@ -40,6 +40,7 @@ fn live(colour: &str) -> LiveRouter {
     LiveRouter {
         live: Some(colour.to_string()),
         raw: Some(colour.to_string()),
+        ..Default::default()
     }
 }
 
@@ -81,7 +82,8 @@ async fn read_returns_the_live_colour() {
         read,
         LiveRouter {
             live: None,
-            raw: Some("blue".to_string())
+            raw: Some("blue".to_string()),
+            ..Default::default()
         }
     );
 }

@@ -1,0 +1,141 @@
+//! `exec { ... }` for a router: the operator's commands read and switch the
+//! live colour of any load balancer cutover has no built-in backend for
+//! (a cloud target group, a Kubernetes Service selector).
+//!
+//! A switch is never trusted on its word: after the `switch` command succeeds
+//! the provider runs `read` and fails unless the router now reports the
+//! target colour.
+
+use std::collections::BTreeMap;
+
+use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::run::Invocation;
+use crate::settings::RouterSettings;
+use crate::PROTOCOL;
+
+/// The `exec { ... }` router backend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecRouter;
+
+/// The reply to `read`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadReply {
+    live: Option<String>,
+    raw: Option<String>,
+}
+
+/// The reply to `switch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwitchReply {
+    live: String,
+}
+
+/// The reply to `check`: an object with no defined fields; failure is a
+/// non-zero exit.
+#[derive(Debug, Deserialize)]
+struct CheckReply {}
+
+/// Run `action` of router `spec` with `command`.
+async fn run<T: serde::de::DeserializeOwned>(
+    spec: &RouterSpec,
+    command: &[String],
+    action: &str,
+    target: Option<&Colour>,
+) -> Result<T, ProviderError> {
+    let (settings, timeout) = RouterSettings::parse(&spec.settings)?;
+    let mut env: BTreeMap<String, String> = settings.env.clone();
+    env.insert("CUTOVER_ACTION".into(), action.into());
+    env.insert("CUTOVER_ROUTER".into(), spec.name.clone());
+    let names: Vec<&str> = spec.colours.iter().map(|c| c.name.as_str()).collect();
+    env.insert("CUTOVER_COLOURS".into(), names.join(" "));
+    let mut input = json!({
+        "protocol": PROTOCOL,
+        "action": action,
+        "router": { "name": spec.name },
+        "colours": spec.colours,
+        "settings": spec.settings,
+    });
+    if let Some(target) = target {
+        env.insert("CUTOVER_TARGET".into(), target.name.clone());
+        env.insert(
+            "CUTOVER_TARGET_ENDPOINTS".into(),
+            target.endpoints.join(" "),
+        );
+        input["target"] = json!(target);
+    }
+    let invocation = Invocation {
+        command,
+        workdir: &spec.workdir,
+        env,
+        timeout,
+        purpose: format!("{action} of router \"{}\"", spec.name),
+    };
+    invocation.run(&input).await
+}
+
+#[async_trait::async_trait]
+impl RouterProvider for ExecRouter {
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError> {
+        RouterSettings::parse(settings).map(drop)
+    }
+
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
+        let (settings, _) = RouterSettings::parse(&spec.settings)?;
+        let reply: ReadReply = run(spec, &settings.read, "read", None).await?;
+        // A name that is no colour of the configuration is shown, not routed to.
+        Ok(match reply.live {
+            Some(live) if spec.colours.iter().any(|c| c.name == live) => LiveRouter {
+                live: Some(live),
+                raw: reply.raw,
+                ..Default::default()
+            },
+            Some(other) => LiveRouter {
+                live: None,
+                raw: reply.raw.or(Some(other)),
+                ..Default::default()
+            },
+            None => LiveRouter {
+                live: None,
+                raw: reply.raw,
+                ..Default::default()
+            },
+        })
+    }
+
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let (settings, _) = RouterSettings::parse(&spec.settings)?;
+        match &settings.check {
+            Some(check) => run::<CheckReply>(spec, check, "check", Some(target))
+                .await
+                .map(drop),
+            // Without a check, at least make sure the router answers.
+            None => self.read(spec).await.map(drop),
+        }
+    }
+
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let (settings, _) = RouterSettings::parse(&spec.settings)?;
+        let reply: SwitchReply = run(spec, &settings.switch, "switch", Some(target)).await?;
+        if reply.live != target.name {
+            return Err(ProviderError::failed(format!(
+                "switch of router \"{}\" to \"{}\": the `switch` command reports live = \"{}\"",
+                spec.name, target.name, reply.live
+            )));
+        }
+        let now = self.read(spec).await?;
+        if now.live.as_deref() != Some(target.name.as_str()) {
+            let seen = now.live.or(now.raw).unwrap_or_else(|| "nothing".into());
+            return Err(ProviderError::failed(format!(
+                "switch of router \"{}\" to \"{}\" did not take: the `switch` command \
+                 succeeded, but `read` reports live = \"{seen}\"",
+                spec.name, target.name
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! Starting a process so that it outlives cutover, and stopping it again.
+//!
+//! cutover is a command that runs and exits, while the processes it starts must
+//! keep serving. So a process is started detached: in a session (and process
+//! group) of its own, with stdin from `/dev/null` and its output appended to a
+//! log file, never to cutover's terminal. Stopping signals the whole process
+//! group, so that children a start script spawned stop with it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cutover_provider::ProviderError;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::procfs::{group_members, pid_status, PidStatus};
+use crate::settings::{resolve_program, Settings};
+
+/// How long a new process must stay up for deploy to count it as started.
+const STARTUP_CHECK: Duration = Duration::from_millis(300);
+/// How often `/proc` is polled while waiting for a process to stop.
+const POLL: Duration = Duration::from_millis(50);
+/// How long to wait for the kernel to remove a process group after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How much of the log's end goes into an error message.
+const LOG_TAIL_BYTES: u64 = 2048;
+
+/// A process that was started: its pid and start time (its identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+/// What the environment is told about itself through its environment variables.
+pub(crate) struct Context<'a> {
+    pub environment: &'a str,
+    pub release: &'a str,
+    pub base: &'a Path,
+}
+
+/// Start `settings.command` detached, and check that it stays up.
+pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, ProviderError> {
+    let shown = settings.command.join(" ");
+    let program = resolve_program(&settings.command[0], ctx.base).map_err(ProviderError::Failed)?;
+    let log = open_log(&settings.log)?;
+    let mut header = &log;
+    // A marker in the log separates one run from the next; failure is harmless.
+    let _ = writeln!(
+        header,
+        "--- cutover: starting {} release {}: {shown}",
+        ctx.environment, ctx.release
+    );
+    let io_error = |e: std::io::Error| {
+        ProviderError::failed(format!("cannot give `{shown}` its log file: {e}"))
+    };
+    let mut command = Command::new(&program);
+    command
+        .args(&settings.command[1..])
+        .current_dir(&settings.workdir)
+        .envs(&settings.env)
+        .env("CUTOVER_ENVIRONMENT", ctx.environment)
+        .env("CUTOVER_RELEASE", ctx.release)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io_error)?)
+        .stderr(log.try_clone().map_err(io_error)?);
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command.spawn().map_err(|e| {
+        ProviderError::failed(format!(
+            "cannot start `{shown}` in {}: {e}",
+            settings.workdir.display()
+        ))
+    })?;
+    let pid = child.id() as i32;
+    // The start time is fixed at fork, so it can be read before exec happens.
+    let start_time = match pid_status(pid) {
+        PidStatus::Running { start_time } => Some(start_time),
+        PidStatus::Gone => None,
+    };
+    let deadline = Instant::now() + STARTUP_CHECK;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(ProviderError::failed(format!(
+                "`{shown}` exited at once ({status}); the end of its log {}:\n{}",
+                settings.log.display(),
+                log_tail(&settings.log)
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+    // Collect the exit status whenever the process ends, so that it never
+    // lingers as a zombie of a long-running cutover (or of a test).
+    std::thread::spawn(move || child.wait());
+    let start_time = start_time.ok_or_else(|| {
+        ProviderError::failed(format!("`{shown}` vanished right after it started"))
+    })?;
+    Ok(Started { pid, start_time })
+}
+
+/// Open the log file for appending, creating its directory.
+fn open_log(path: &Path) -> Result<File, ProviderError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| {
+            ProviderError::failed(format!(
+                "cannot create log directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| ProviderError::failed(format!("cannot open log file {}: {e}", path.display())))
+}
+
+/// The last lines of the log file, for an error message.
+pub(crate) fn log_tail(path: &Path) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return "(the log file cannot be read)".to_string();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let text = if len > LOG_TAIL_BYTES {
+        // Drop the partial first line.
+        text.split_once('\n').map_or(&*text, |(_, rest)| rest)
+    } else {
+        &text
+    };
+    text.trim_end().to_string()
+}
+
+/// Stop the process `pid` started at `start_time`, and everything in its
+/// process group: SIGTERM, up to `grace` to exit, then SIGKILL.
+///
+/// A process that is already gone is not an error. A pid that now belongs to
+/// another process (other start time) is left alone: the pid was reused, so
+/// the group cutover started no longer exists.
+pub(crate) fn stop(pid: i32, start_time: u64, grace: Duration) -> Result<(), ProviderError> {
+    if let PidStatus::Running { start_time: actual } = pid_status(pid) {
+        if actual != start_time {
+            return Ok(());
+        }
+    }
+    // The process leads its own group (setsid at start), so its pid is the
+    // group id. Members may remain after the leader has exited.
+    let group = Pid::from_raw(pid);
+    if group_members(pid).is_empty() {
+        return Ok(());
+    }
+    let _ = killpg(group, Signal::SIGTERM);
+    if wait_for_group(pid, grace) {
+        return Ok(());
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+    if wait_for_group(pid, KILL_WAIT) {
+        return Ok(());
+    }
+    Err(ProviderError::failed(format!(
+        "process group {pid} is still running after SIGKILL: {:?}",
+        group_members(pid)
+    )))
+}
+
+/// Wait up to `limit` for process group `pgid` to have no live member.
+fn wait_for_group(pgid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if group_members(pgid).is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}

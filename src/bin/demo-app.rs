@@ -1,0 +1,372 @@
+//! `demo-app`: the tiny HTTP service the quickstart deploys as blue and green.
+//!
+//! It exists so that cutover can be tried (and tested) end to end without a
+//! real application: it says which release it runs, has a health endpoint that
+//! can be made to fail, and speaks enough HTTP/1.1 — keep-alive included — for
+//! HAProxy, nginx and Caddy to sit in front of it. It uses std only.
+//!
+//! ```text
+//! demo-app --port 9101 --release 1.4.1 [--host 127.0.0.1] [--unhealthy] [--healthy-after SECS]
+//! ```
+//!
+//! It stops on SIGTERM (the default action is exactly right: there is no state
+//! to flush).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS]";
+/// An idle keep-alive connection is closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests with a head larger than this are refused.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// The command line.
+#[derive(Debug)]
+struct Options {
+    host: String,
+    port: u16,
+    release: String,
+    unhealthy: bool,
+    healthy_after: Duration,
+}
+
+/// What every connection needs to answer.
+struct App {
+    release: String,
+    unhealthy: bool,
+    healthy_at: Instant,
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("demo-app: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let address = format!("{}:{}", options.host, options.port);
+    let listener = match TcpListener::bind(&address) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("demo-app: cannot listen on {address}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "demo-app release {} listening on {address}",
+        options.release
+    );
+    let app = Arc::new(App {
+        release: options.release,
+        unhealthy: options.unhealthy,
+        healthy_at: Instant::now() + options.healthy_after,
+    });
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                let app = Arc::clone(&app);
+                std::thread::spawn(move || {
+                    let _ = serve(&app, stream);
+                });
+            }
+            Err(e) => eprintln!("demo-app: accept failed: {e}"),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Parse the arguments; `Ok(None)` means `--help`.
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut args = args.peekable();
+    let (mut host, mut port, mut release) = ("127.0.0.1".to_string(), None, None);
+    let (mut unhealthy, mut healthy_after) = (false, Duration::ZERO);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("`{name}` needs a value"));
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--host" => host = value("--host")?,
+            "--port" => {
+                let text = value("--port")?;
+                port = Some(text.parse::<u16>().map_err(|_| {
+                    format!("`--port` must be a port number (0-65535), not `{text}`")
+                })?);
+            }
+            "--release" => release = Some(value("--release")?),
+            "--unhealthy" => unhealthy = true,
+            "--healthy-after" => {
+                let text = value("--healthy-after")?;
+                let secs = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0);
+                let secs = secs.ok_or_else(|| {
+                    format!("`--healthy-after` must be a number of seconds, not `{text}`")
+                })?;
+                healthy_after = Duration::from_secs_f64(secs);
+            }
+            other => return Err(format!("unknown flag `{other}`")),
+        }
+    }
+    Ok(Some(Options {
+        host,
+        port: port.ok_or("`--port` is required")?,
+        release: release.ok_or("`--release` is required")?,
+        unhealthy,
+        healthy_after,
+    }))
+}
+
+/// One request's head: what is needed to answer it and to keep the
+/// connection in step.
+struct Request {
+    method: String,
+    path: String,
+    version: String,
+    keep_alive: bool,
+    content_length: usize,
+}
+
+/// Serve requests on one connection until the client or the request asks to
+/// close, or it is idle too long.
+fn serve(app: &App, stream: TcpStream) -> io::Result<()> {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        let request = match read_request(&mut reader) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                respond(
+                    &mut writer,
+                    false,
+                    400,
+                    "text/plain",
+                    "bad request\n",
+                    false,
+                )?;
+                println!("{peer} \"-\" 400 ({e})");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        // A body is not used, but must be consumed to find the next request.
+        io::copy(
+            &mut (&mut reader).take(request.content_length as u64),
+            &mut io::sink(),
+        )?;
+        let (status, content_type, body) = answer(app, &request.path);
+        let head_only = request.method == "HEAD";
+        respond(
+            &mut writer,
+            head_only,
+            status,
+            content_type,
+            &body,
+            request.keep_alive,
+        )?;
+        println!(
+            "{peer} \"{} {} {}\" {status} {}",
+            request.method,
+            request.path,
+            request.version,
+            body.len()
+        );
+        if !request.keep_alive {
+            return Ok(());
+        }
+    }
+}
+
+/// The status, content type and body for `path`.
+fn answer(app: &App, path: &str) -> (u16, &'static str, String) {
+    let path = path.split('?').next().unwrap_or(path);
+    match path {
+        "/" => (
+            200,
+            "text/plain",
+            format!("demo-app release {}\n", app.release),
+        ),
+        "/healthz" if app.unhealthy => (503, "text/plain", "unhealthy\n".into()),
+        "/healthz" if Instant::now() < app.healthy_at => (503, "text/plain", "starting\n".into()),
+        "/healthz" => (200, "text/plain", "ok\n".into()),
+        "/version" => (
+            200,
+            "application/json",
+            format!(
+                "{{\"release\":\"{}\"}}\n",
+                app.release.replace('\\', "\\\\").replace('"', "\\\"")
+            ),
+        ),
+        _ => (404, "text/plain", "not found\n".into()),
+    }
+}
+
+/// Read one request head; `Ok(None)` when the client closed the connection
+/// (or went idle) between requests.
+fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let mut line = String::new();
+    // Tolerate empty lines before a request (RFC 9112, 2.2).
+    while line.trim().is_empty() {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(path), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("malformed request line"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(bad("unsupported HTTP version"));
+    }
+    let mut request = Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        version: version.to_string(),
+        // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it.
+        keep_alive: version == "HTTP/1.1",
+        content_length: 0,
+    };
+    let mut head_bytes = line.len();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 {
+            return Err(bad("connection closed inside the request head"));
+        }
+        head_bytes += header.len();
+        if head_bytes > MAX_HEAD_BYTES {
+            return Err(bad("request head too large"));
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            return Ok(Some(request));
+        }
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| bad("malformed header"))?;
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "connection" => {
+                let tokens = value.to_ascii_lowercase();
+                if tokens.split(',').any(|t| t.trim() == "close") {
+                    request.keep_alive = false;
+                } else if tokens.split(',').any(|t| t.trim() == "keep-alive") {
+                    request.keep_alive = true;
+                }
+            }
+            "content-length" => {
+                request.content_length = value.parse().map_err(|_| bad("bad Content-Length"))?;
+            }
+            "transfer-encoding" => return Err(bad("request bodies must use Content-Length")),
+            _ => {}
+        }
+    }
+}
+
+fn respond(
+    writer: &mut impl Write,
+    head_only: bool,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let mut response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
+        body.len()
+    );
+    if !head_only {
+        response.push_str(body);
+    }
+    writer.write_all(response.as_bytes())?;
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags() {
+        let o = args(&[
+            "--port",
+            "9101",
+            "--release",
+            "1.4.1",
+            "--healthy-after",
+            "2.5",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, o.release.as_str()),
+            ("127.0.0.1", 9101, "1.4.1")
+        );
+        assert_eq!(o.healthy_after, Duration::from_millis(2500));
+        assert!(args(&["--port", "x", "--release", "1"])
+            .unwrap_err()
+            .contains("--port"));
+        assert!(args(&["--release", "1"]).unwrap_err().contains("--port"));
+        assert!(args(&["--port", "1", "--release"])
+            .unwrap_err()
+            .contains("--release"));
+        assert!(args(&["--colour", "blue"])
+            .unwrap_err()
+            .contains("--colour"));
+        assert!(args(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn requests_on_one_connection() {
+        let input = "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
+                     GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+        let mut reader = BufReader::new(input.as_bytes());
+        let first = read_request(&mut reader).unwrap().unwrap();
+        assert_eq!((first.path.as_str(), first.keep_alive), ("/healthz", true));
+        let second = read_request(&mut reader).unwrap().unwrap();
+        assert_eq!((second.path.as_str(), second.keep_alive), ("/", false));
+        assert!(read_request(&mut reader).unwrap().is_none());
+        let old = read_request(&mut BufReader::new("GET / HTTP/1.0\r\n\r\n".as_bytes()));
+        assert!(!old.unwrap().unwrap().keep_alive);
+    }
+}
