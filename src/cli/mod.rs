@@ -1,1 +1,139 @@
-//! cli
+//! The command line: clap definitions and one thin file per command.
+//!
+//! A command parses its flags, calls the config loader and the engine, and
+//! hands the result to a view in [`crate::render`].
+
+mod apply;
+mod commands;
+mod context;
+mod plan;
+mod progress;
+mod rollback;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit status: success (and "no changes" with `--detailed-exitcode`).
+pub const EXIT_OK: u8 = 0;
+/// Exit status: an error.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status: changes present (with `--detailed-exitcode`).
+pub const EXIT_CHANGES: u8 = 2;
+
+/// cutover: a declarative reconciler for blue-green deployments.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Use the configuration in DIR instead of the current directory.
+    #[arg(
+        short = 'C',
+        long = "chdir",
+        value_name = "DIR",
+        global = true,
+        default_value = "."
+    )]
+    pub dir: PathBuf,
+    /// Never colour the output (also when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Set a variable: --var name=value (repeatable; wins over --var-file).
+    #[arg(long = "var", value_name = "NAME=VALUE", global = true)]
+    pub vars: Vec<String>,
+    /// Read variables from an HCL (or .json) file (repeatable).
+    #[arg(long = "var-file", value_name = "FILE", global = true)]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prepare a configuration directory: check it and create the state file.
+    Init,
+    /// Check the configuration without reading anything live.
+    Validate,
+    /// Show what apply would change, reading the live routers and environments.
+    Plan(plan::PlanArgs),
+    /// Make the changes: idle colours first, health gates, then the cut-overs.
+    Apply(apply::ApplyArgs),
+    /// Switch routers back to their previous colour (health-gated).
+    Rollback(rollback::RollbackArgs),
+    /// Show a saved plan, or the state.
+    Show(commands::ShowArgs),
+    /// Print the configuration's outputs.
+    Output(commands::OutputArgs),
+    /// Inspect the state file.
+    #[command(subcommand)]
+    State(commands::StateCommand),
+    /// Print the dependency graph of the configuration in DOT.
+    Graph,
+    /// Remove a stale state lock left by a process that is gone.
+    ForceUnlock(commands::ForceUnlockArgs),
+    /// Print shell completions.
+    Completions(commands::CompletionsArgs),
+}
+
+/// Run the command line and return the exit status.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init => commands::init(g).await,
+        Command::Validate => commands::validate(g).await,
+        Command::Plan(args) => plan::run(g, args).await,
+        Command::Apply(args) => apply::run(g, args).await,
+        Command::Rollback(args) => rollback::run(g, args).await,
+        Command::Show(args) => commands::show(g, args).await,
+        Command::Output(args) => commands::output(g, args).await,
+        Command::State(cmd) => commands::state(g, cmd).await,
+        Command::Graph => commands::graph(g).await,
+        Command::ForceUnlock(args) => commands::force_unlock(g, args).await,
+        Command::Completions(args) => commands::completions(args),
+    }
+}
+
+/// The clap command, for completions and docs.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -23,7 +23,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with no position (e.g. about a flag).
     pub fn new(message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), span: None, source_line: None, help: None }
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            source_line: None,
+            help: None,
+        }
     }
 
     /// A diagnostic at `span`, taking the source line from `sources`.
@@ -32,7 +37,12 @@ impl Diagnostic {
             .get(&span.file)
             .and_then(|text| text.lines().nth(span.line.saturating_sub(1)))
             .map(str::to_string);
-        Diagnostic { message: message.into(), span: Some(span.clone()), source_line, help: None }
+        Diagnostic {
+            message: message.into(),
+            span: Some(span.clone()),
+            source_line,
+            help: None,
+        }
     }
 
     /// Add a hint on what to do.
@@ -59,19 +69,33 @@ impl fmt::Display for Diagnostic {
         if let Some(span) = &self.span {
             let gutter = span.line.to_string().len();
             let pad = " ".repeat(gutter);
-            writeln!(f, "{pad}--> {}:{}:{}", span.file.display(), span.line, span.column)?;
+            writeln!(
+                f,
+                "{pad}--> {}:{}:{}",
+                span.file.display(),
+                span.line,
+                span.column
+            )?;
             if let Some(line) = &self.source_line {
                 writeln!(f, "{pad} |")?;
                 writeln!(f, "{} | {}", span.line, line)?;
                 let col = span.column.saturating_sub(1);
-                let prefix: String = line.chars().take(col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                let prefix: String = line
+                    .chars()
+                    .take(col)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
                 let line_rest = line.chars().count().saturating_sub(col).max(1);
                 let width = (span.end.saturating_sub(span.start)).clamp(1, line_rest);
                 writeln!(f, "{pad} | {prefix}{}", "^".repeat(width))?;
             }
         }
         if let Some(help) = &self.help {
-            writeln!(f, "{} = help: {help}", " ".repeat(self.span.as_ref().map_or(0, |s| s.line.to_string().len())))?;
+            writeln!(
+                f,
+                "{} = help: {help}",
+                " ".repeat(self.span.as_ref().map_or(0, |s| s.line.to_string().len()))
+            )?;
         }
         Ok(())
     }

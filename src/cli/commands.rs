@@ -1,0 +1,271 @@
+//! The small commands: init, validate, show, output, state, graph,
+//! force-unlock, completions. Each parses, calls a layer below, prints a view.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
+
+use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
+use crate::config::model::Address;
+use crate::plan::saved;
+use crate::render;
+
+/// Run `cutover init`.
+pub async fn init(g: &Global) -> anyhow::Result<u8> {
+    let engine = plan::engine_for(None);
+    let ctx = context::load(g, Some(&engine))?;
+    let cfg = &ctx.loaded.config;
+    match context::read_state(&ctx.state_path)? {
+        Some(st) => println!(
+            "State {} exists (lineage {}, serial {}).",
+            ctx.state_path.display(),
+            st.lineage,
+            st.serial
+        ),
+        None => {
+            let st = crate::state::new_state();
+            crate::state::save(&ctx.state_path, &st).with_context(|| {
+                format!("failed to write state file {}", ctx.state_path.display())
+            })?;
+            println!(
+                "Created state {} (lineage {}).",
+                ctx.state_path.display(),
+                st.lineage
+            );
+        }
+    }
+    println!(
+        "Configuration in {} is valid: {} environment(s), {} router(s).",
+        g.dir.display(),
+        cfg.environments.len(),
+        cfg.routers.len()
+    );
+    println!(
+        "Commit {} with the configuration; the lock file {}.lock is never committed.",
+        ctx.state_path.display(),
+        ctx.state_path.display()
+    );
+    println!("Next: cutover plan");
+    Ok(EXIT_OK)
+}
+
+/// Run `cutover validate`.
+pub async fn validate(g: &Global) -> anyhow::Result<u8> {
+    let engine = plan::engine_for(None);
+    let ctx = context::load(g, Some(&engine))?;
+    let cfg = &ctx.loaded.config;
+    println!(
+        "The configuration is valid: {} environment(s), {} router(s), {} output(s).",
+        cfg.environments.len(),
+        cfg.routers.len(),
+        cfg.outputs.len()
+    );
+    Ok(EXIT_OK)
+}
+
+/// Flags of `cutover show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A saved plan to show; without it, the state is shown.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `cutover show`.
+pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
+    if let Some(file) = &args.plan_file {
+        let planned = saved::read(file)?;
+        if args.json {
+            println!("{}", render::json::plan(&planned.document));
+        } else {
+            plan::print_human(&planned, &context::style(g));
+        }
+        return Ok(EXIT_OK);
+    }
+    let ctx = context::load(g, None)?;
+    let Some(st) = context::read_state(&ctx.state_path)? else {
+        println!(
+            "No state yet at {}: nothing has been applied.",
+            ctx.state_path.display()
+        );
+        return Ok(EXIT_OK);
+    };
+    if args.json {
+        print!("{}", String::from_utf8_lossy(&crate::state::to_bytes(&st)));
+    } else {
+        println!(
+            "# state {} (lineage {}, serial {})",
+            ctx.state_path.display(),
+            st.lineage,
+            st.serial
+        );
+        for address in render::state::state_list(&st).lines() {
+            if let Some(text) = render::state::state_show(&st, address) {
+                println!();
+                print!("{text}");
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Flags of `cutover output`.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print only this output (its raw value).
+    pub name: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `cutover output`.
+pub async fn output(g: &Global, args: OutputArgs) -> anyhow::Result<u8> {
+    let ctx = context::load(g, None)?;
+    let outputs = &ctx.loaded.config.outputs;
+    let shown = |o: &crate::config::model::Output| {
+        if o.sensitive {
+            serde_json::Value::String("(sensitive)".into())
+        } else {
+            o.value.clone()
+        }
+    };
+    if let Some(name) = &args.name {
+        let Some(o) = outputs.get(name) else {
+            bail!(
+                "no output named {name:?}; outputs: {}",
+                outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        };
+        match shown(o) {
+            serde_json::Value::String(s) if !args.json => println!("{s}"),
+            v => println!("{}", serde_json::to_string_pretty(&v)?),
+        }
+        return Ok(EXIT_OK);
+    }
+    if args.json {
+        let map: serde_json::Map<String, serde_json::Value> = outputs
+            .iter()
+            .map(|(k, o)| {
+                (
+                    k.clone(),
+                    serde_json::json!({ "value": shown(o), "sensitive": o.sensitive }),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else {
+        for (k, o) in outputs {
+            println!("{k} = {}", serde_json::to_string(&shown(o))?);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `cutover state ...`
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the addresses in the state.
+    List,
+    /// Show one resource of the state.
+    Show {
+        /// An address such as `environment.green` or `router.public`.
+        address: String,
+    },
+}
+
+/// Run `cutover state ...`.
+pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
+    let ctx = context::load(g, None)?;
+    let Some(st) = context::read_state(&ctx.state_path)? else {
+        bail!(
+            "no state at {}: nothing has been applied yet",
+            ctx.state_path.display()
+        );
+    };
+    match cmd {
+        StateCommand::List => print!("{}", render::state::state_list(&st)),
+        StateCommand::Show { address } => match render::state::state_show(&st, &address) {
+            Some(text) => print!("{text}"),
+            None => {
+                eprintln!(
+                    "error: {address} is not in the state; `cutover state list` shows what is"
+                );
+                return Ok(EXIT_ERROR);
+            }
+        },
+    }
+    Ok(EXIT_OK)
+}
+
+/// Run `cutover graph`: the configuration's references and the cut-over
+/// ordering, in DOT.
+pub async fn graph(g: &Global) -> anyhow::Result<u8> {
+    let ctx = context::load(g, None)?;
+    let cfg = &ctx.loaded.config;
+    let mut graph = petgraph::graph::DiGraph::<String, &str>::new();
+    let mut index = std::collections::BTreeMap::new();
+    let mut node = |graph: &mut petgraph::graph::DiGraph<String, &str>, a: &Address| {
+        *index
+            .entry(a.clone())
+            .or_insert_with(|| graph.add_node(a.to_string()))
+    };
+    for name in cfg.environments.keys() {
+        node(&mut graph, &Address::Environment(name.clone()));
+    }
+    for (name, router) in &cfg.routers {
+        let r = node(&mut graph, &Address::Router(name.clone()));
+        let e = node(&mut graph, &Address::Environment(router.live.clone()));
+        graph.add_edge(r, e, "live");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (from, to) in &cfg.references {
+        if seen.insert((from.clone(), to.clone())) {
+            let a = node(&mut graph, from);
+            let b = node(&mut graph, to);
+            if graph.find_edge(a, b).is_none() {
+                graph.add_edge(a, b, "");
+            }
+        }
+    }
+    println!("{}", petgraph::dot::Dot::new(&graph));
+    Ok(EXIT_OK)
+}
+
+/// Flags of `cutover force-unlock`.
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id, as printed by the error that names the holder.
+    pub lock_id: String,
+}
+
+/// Run `cutover force-unlock`.
+pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
+    let ctx = context::load(g, None)?;
+    let info = crate::state::lock::force_unlock(&ctx.state_path, &args.lock_id)?;
+    println!(
+        "Removed the lock on {} held by pid {} ({}).",
+        ctx.state_path.display(),
+        info.pid,
+        info.operation
+    );
+    Ok(EXIT_OK)
+}
+
+/// Flags of `cutover completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Run `cutover completions SHELL`.
+pub fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
+    let mut cmd = super::command();
+    clap_complete::generate(args.shell, &mut cmd, "cutover", &mut std::io::stdout());
+    Ok(EXIT_OK)
+}

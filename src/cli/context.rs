@@ -1,0 +1,98 @@
+//! What every command needs: the loaded configuration (diagnostics printed
+//! when it fails), the state path, and whether to use colour.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+
+use super::Global;
+use crate::config::{self, Loaded, VarInputs};
+use crate::render::Style;
+use crate::state::model::State;
+
+/// A loaded configuration and where its state lives.
+pub struct Context {
+    /// The configuration.
+    pub loaded: Loaded,
+    /// The state file's path.
+    pub state_path: PathBuf,
+}
+
+/// Why a command stops after printing its own diagnostics.
+#[derive(Debug, thiserror::Error)]
+#[error("{count} error(s) in the configuration")]
+pub struct ReportedErrors {
+    /// How many were printed.
+    pub count: usize,
+}
+
+/// Parse `--var name=value` flags.
+pub fn var_inputs(g: &Global) -> anyhow::Result<VarInputs> {
+    let mut cli = Vec::new();
+    for v in &g.vars {
+        let Some((name, value)) = v.split_once('=') else {
+            bail!("--var {v}: expected NAME=VALUE");
+        };
+        if name.trim().is_empty() {
+            bail!("--var {v}: the variable name is empty");
+        }
+        cli.push((name.trim().to_string(), value.to_string()));
+    }
+    Ok(VarInputs {
+        cli,
+        files: g.var_files.clone(),
+        env: Default::default(),
+    }
+    .with_process_env())
+}
+
+/// Load the configuration; on errors print every diagnostic and fail.
+pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Result<Context> {
+    if !g.dir.is_dir() {
+        bail!("-C {}: no such directory", g.dir.display());
+    }
+    let inputs = var_inputs(g)?;
+    // Providers resolve relative paths against the config directory and
+    // HAProxy names maps by absolute path: use the canonical directory.
+    let dir = g
+        .dir
+        .canonicalize()
+        .with_context(|| format!("-C {}: cannot resolve the directory", g.dir.display()))?;
+    let loaded = match config::load(&dir, &inputs) {
+        Ok(l) => l,
+        Err(diags) => {
+            eprint!("{diags}");
+            return Err(ReportedErrors {
+                count: diags.0.len(),
+            }
+            .into());
+        }
+    };
+    if let Some(engine) = engine {
+        let diags = engine.validate(&loaded);
+        if !diags.0.is_empty() {
+            eprint!("{diags}");
+            return Err(ReportedErrors {
+                count: diags.0.len(),
+            }
+            .into());
+        }
+    }
+    let state_path = dir.join(&loaded.config.settings.state_path);
+    Ok(Context { loaded, state_path })
+}
+
+/// Read the state file, if there is one.
+pub fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
+    crate::state::load(path)
+        .with_context(|| format!("failed to read state file {}", path.display()))
+}
+
+/// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
+pub fn style(g: &Global) -> Style {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Style {
+        color: !g.no_color && !no_color_env && std::io::stdout().is_terminal(),
+    }
+}

@@ -1,0 +1,82 @@
+//! `cutover plan`: refresh, diff, print; optionally save the plan.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{context, Global, EXIT_CHANGES, EXIT_OK};
+use crate::engine::Engine;
+use crate::plan::saved::{self, Planned};
+use crate::render;
+
+/// Flags of `cutover plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan to FILE, for `cutover apply FILE`.
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the plan document as JSON instead of the human view.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there are no changes, 2 when there are (1 on errors).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// How many live reads may run at once (default: the `cutover {}`
+    /// block's `parallelism`, or 10).
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
+}
+
+/// The engine for a command, with `--parallelism` or the config's default.
+pub fn engine_for(parallelism: Option<usize>) -> Engine {
+    Engine::new(parallelism.unwrap_or(10))
+}
+
+/// Print a plan in the human view, with the state-only records.
+pub fn print_human(planned: &Planned, style: &render::Style) {
+    print!("{}", render::human::plan(&planned.document, style));
+    if !planned.records.is_empty() {
+        println!();
+        for rec in &planned.records {
+            println!(
+                "cutover will record in the state that router.{} sends traffic to {}.",
+                rec.router,
+                rec.live.as_deref().unwrap_or("nothing")
+            );
+        }
+    }
+}
+
+/// Run `cutover plan`.
+pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
+    let mut engine = engine_for(args.parallelism);
+    let ctx = context::load(g, Some(&engine))?;
+    if args.parallelism.is_none() {
+        engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
+    }
+    let state = context::read_state(&ctx.state_path)?;
+    let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
+    if args.json {
+        println!("{}", render::json::plan(&planned.document));
+    } else {
+        print_human(&planned, &context::style(g));
+    }
+    if let Some(out) = &args.out {
+        saved::write(out, &planned)
+            .with_context(|| format!("failed to save the plan to {}", out.display()))?;
+        if !args.json {
+            println!(
+                "\nSaved the plan to {}. To apply exactly this plan: cutover apply {}",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    let changes = planned.document.summary.has_changes() || !planned.records.is_empty();
+    Ok(if args.detailed_exitcode && changes {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}

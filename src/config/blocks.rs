@@ -1,0 +1,387 @@
+//! Turning evaluated blocks into the typed model: attribute helpers, backend
+//! bodies, routers, outputs and the `cutover {}` settings block.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl::Value;
+use hcl_edit::expr::{Expression, TraversalOperator};
+use hcl_edit::structure::{Block, Body};
+use hcl_edit::Span as _;
+
+use super::eval::{to_json, Evaluated, Evaluator};
+use super::model::{Address, Backend, Output, Router, Settings, Span};
+use super::schema::{self, Decl, Schema};
+
+/// The name of a value's type, for messages.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "map",
+    }
+}
+
+/// Evaluate the attribute `key` of `body`, if present, with its value's span.
+pub(crate) fn eval_attr(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+) -> Option<(Evaluated, Span)> {
+    let attr = body.get_attribute(key)?;
+    let span = ev.span_of(file, &attr.value);
+    ev.eval(file, &attr.value).map(|e| (e, span))
+}
+
+/// A string from a value: numbers and bools convert to their string form.
+pub(crate) fn as_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The optional string attribute `key`; a wrong type is reported.
+pub(crate) fn opt_string(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+) -> Option<String> {
+    let (e, span) = eval_attr(ev, file, body, key)?;
+    let s = as_string(&e.value);
+    if s.is_none() {
+        ev.error(
+            &span,
+            format!("`{key}` must be a string, not a {}", type_name(&e.value)),
+        );
+    }
+    s
+}
+
+/// The optional bool attribute `key`; a wrong type is reported.
+pub(crate) fn opt_bool(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+) -> Option<bool> {
+    let (e, span) = eval_attr(ev, file, body, key)?;
+    match e.value {
+        Value::Bool(b) => Some(b),
+        other => {
+            ev.error(
+                &span,
+                format!("`{key}` must be true or false, not a {}", type_name(&other)),
+            );
+            None
+        }
+    }
+}
+
+/// The optional whole-number attribute `key`, between `min` and `max`.
+pub(crate) fn opt_uint(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Option<u64> {
+    let (e, span) = eval_attr(ev, file, body, key)?;
+    let n = match &e.value {
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            let got = match &e.value {
+                Value::Number(n) => n.to_string(),
+                other => format!("a {}", type_name(other)),
+            };
+            ev.error(
+                &span,
+                format!("`{key}` must be a whole number from {min} to {max}, not {got}"),
+            );
+            None
+        }
+    }
+}
+
+/// Evaluate a backend block (`process {}`, `haproxy {}`, ...) to a JSON
+/// object. Its attributes are not checked here: the provider does that, and
+/// maps its errors back through `attribute_spans`.
+pub(crate) fn backend(ev: &mut Evaluator<'_>, file: &Path, block: &Block) -> Option<Backend> {
+    let kind = block.ident.as_str().to_string();
+    let span = ev.map.span(file, block.ident.span().unwrap_or(0..0));
+    let mut spans = BTreeMap::new();
+    let body = body_object(ev, file, &block.body, "", &mut spans)?;
+    Some(Backend {
+        kind,
+        body: to_json(&body),
+        span,
+        attribute_spans: spans,
+    })
+}
+
+fn body_object(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    prefix: &str,
+    spans: &mut BTreeMap<String, Span>,
+) -> Option<Value> {
+    let mut out = hcl::Map::new();
+    let mut ok = true;
+    for attr in body.attributes() {
+        let key = attr.key.as_str();
+        spans.insert(
+            format!("{prefix}{key}"),
+            ev.map.span(file, attr.span().unwrap_or(0..0)),
+        );
+        match ev.eval(file, &attr.value) {
+            Some(e) => {
+                out.insert(key.to_string(), e.value);
+            }
+            None => ok = false,
+        }
+    }
+    for block in body.blocks() {
+        let mut path = vec![block.ident.as_str().to_string()];
+        path.extend(block.labels.iter().map(|l| l.as_str().to_string()));
+        let nested_prefix = format!("{prefix}{}.", path.join("."));
+        let Some(value) = body_object(ev, file, &block.body, &nested_prefix, spans) else {
+            ok = false;
+            continue;
+        };
+        insert_block(&mut out, &path, value);
+    }
+    ok.then_some(Value::Object(out))
+}
+
+/// Put a nested block's object under its type and labels; a repeated
+/// unlabelled block becomes a list.
+fn insert_block(out: &mut hcl::Map<String, Value>, path: &[String], value: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        match out.get_mut(first) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => {
+                let prev = std::mem::take(existing);
+                *existing = Value::Array(vec![prev, value]);
+            }
+            None => {
+                out.insert(first.clone(), value);
+            }
+        }
+        return;
+    }
+    let entry = out
+        .entry(first.clone())
+        .or_insert_with(|| Value::Object(hcl::Map::new()));
+    if let Value::Object(inner) = entry {
+        insert_block(inner, rest, value);
+    }
+}
+
+/// The backend blocks of `body` whose type is in `kinds`; more than one is
+/// reported at the second.
+pub(crate) fn single_backend<'b>(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &'b Body,
+    kinds: &[&str],
+    what: &str,
+) -> (Option<&'b Block>, bool) {
+    let found: Vec<&Block> = body
+        .blocks()
+        .filter(|b| kinds.contains(&b.ident.as_str()))
+        .collect();
+    if let [first, second, ..] = found.as_slice() {
+        let span = ev.map.span(file, second.ident.span().unwrap_or(0..0));
+        let first_span = ev.map.span(file, first.ident.span().unwrap_or(0..0));
+        ev.error_help(
+            &span,
+            format!(
+                "{what} has more than one backend block (the first is `{}` at {})",
+                first.ident.as_str(),
+                schema::at(&first_span)
+            ),
+            "keep exactly one backend block",
+        );
+        return (None, false);
+    }
+    (found.first().copied(), true)
+}
+
+const ROUTER_BACKENDS: &[&str] = &["haproxy", "caddy", "nginx", "exec"];
+
+/// Build a router, recording its value (`{ name, live }`) for references.
+pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> {
+    let what = format!("router \"{}\"", decl.name);
+    let s = Schema {
+        what: &what,
+        attrs: &["live"],
+        required: &["live"],
+        blocks: ROUTER_BACKENDS,
+    };
+    schema::check_body(
+        ev.map,
+        decl.file,
+        &decl.block.body,
+        &s,
+        &decl.span,
+        &mut ev.diags,
+    );
+    let body = &decl.block.body;
+    let live = body
+        .get_attribute("live")
+        .and_then(|a| live_environment(ev, decl.file, &a.value));
+    let backend = match single_backend(ev, decl.file, body, ROUTER_BACKENDS, &what) {
+        (Some(block), _) => backend(ev, decl.file, block),
+        (None, true) => {
+            let help = format!(
+                "add one of: {}",
+                ROUTER_BACKENDS
+                    .iter()
+                    .map(|k| format!("{k} {{ ... }}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            ev.error_help(&decl.span, format!("{what} has no backend block"), help);
+            None
+        }
+        (None, false) => None,
+    };
+    let (live, live_span) = live?;
+    let backend = backend?;
+    let value = hcl::Map::from_iter([
+        ("name".to_string(), Value::String(decl.name.clone())),
+        ("live".to_string(), Value::String(live.clone())),
+    ]);
+    ev.values
+        .insert(Address::Router(decl.name.clone()), Value::Object(value));
+    Some(Router {
+        name: decl.name.clone(),
+        live,
+        live_span,
+        backend,
+        span: decl.span.clone(),
+    })
+}
+
+/// The environment named by `live`: `environment.X`, or any expression
+/// giving an environment object or its name.
+fn live_environment(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    expr: &Expression,
+) -> Option<(String, Span)> {
+    let span = ev.span_of(file, expr);
+    let name = match static_environment(expr) {
+        Some(name) => name,
+        None => {
+            let value = ev.eval(file, expr)?.value;
+            match &value {
+                Value::String(s) => s.clone(),
+                Value::Object(o) if o.get("name").is_some_and(Value::is_string) => {
+                    as_string(&o["name"]).unwrap_or_default()
+                }
+                other => {
+                    let msg = format!("`live` must be an environment, not a {}", type_name(other));
+                    ev.error_help(&span, msg, "write `live = environment.NAME`");
+                    return None;
+                }
+            }
+        }
+    };
+    let addr = Address::Environment(name.clone());
+    if !ev.declared.contains(&addr) {
+        ev.undefined(&span, &addr);
+        return None;
+    }
+    Some((name, span))
+}
+
+/// `environment.X` (or a literal `"X"`) names an environment without
+/// evaluating it, so a router still gets its name when X failed to build.
+pub(crate) fn static_environment(expr: &Expression) -> Option<String> {
+    match expr {
+        Expression::String(s) => Some(s.value().clone()),
+        Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+            (Expression::Variable(v), [op]) if v.as_str() == "environment" => match op.value() {
+                TraversalOperator::GetAttr(name) => Some(name.as_str().to_string()),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Build an output.
+pub(crate) fn output(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Output> {
+    let what = format!("output \"{}\"", decl.name);
+    let s = Schema {
+        what: &what,
+        attrs: &["value", "description", "sensitive"],
+        required: &["value"],
+        blocks: &[],
+    };
+    schema::check_body(
+        ev.map,
+        decl.file,
+        &decl.block.body,
+        &s,
+        &decl.span,
+        &mut ev.diags,
+    );
+    let body = &decl.block.body;
+    let description = opt_string(ev, decl.file, body, "description");
+    let declared_sensitive = opt_bool(ev, decl.file, body, "sensitive").unwrap_or(false);
+    let (value, _) = eval_attr(ev, decl.file, body, "value")?;
+    Some(Output {
+        name: decl.name.clone(),
+        value: to_json(&value.value),
+        description,
+        sensitive: declared_sensitive || value.sensitive,
+        span: decl.span.clone(),
+    })
+}
+
+/// Read the `cutover {}` block.
+pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Settings {
+    let mut settings = Settings::default();
+    let Some(decl) = decl else { return settings };
+    let s = Schema {
+        what: "the `cutover` block",
+        attrs: &["state", "parallelism"],
+        required: &[],
+        blocks: &[],
+    };
+    schema::check_body(
+        ev.map,
+        decl.file,
+        &decl.block.body,
+        &s,
+        &decl.span,
+        &mut ev.diags,
+    );
+    let body = &decl.block.body;
+    if let Some(state) = opt_string(ev, decl.file, body, "state") {
+        settings.state_path = PathBuf::from(state);
+    }
+    if let Some(n) = opt_uint(ev, decl.file, body, "parallelism", 1, 1024) {
+        settings.parallelism = n as usize;
+    }
+    settings
+}

@@ -1,0 +1,178 @@
+//! The dependency graph between blocks: which block refers to which, the
+//! order to evaluate them in, and every cycle, named in full.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use hcl_edit::expr::Expression;
+use hcl_edit::structure::Body;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::blocks::static_environment;
+use super::diag::Diagnostic;
+use super::model::{Address, Span};
+use super::refs;
+use super::schema::Decls;
+use super::source::SourceMap;
+
+/// The graph of one configuration.
+pub(crate) struct Deps {
+    /// Every reference between declared blocks: `from` refers to `to`.
+    pub edges: Vec<(Address, Address)>,
+    /// Every block, dependencies first.
+    pub order: Vec<Address>,
+    /// One diagnostic per dependency cycle.
+    pub cycles: Vec<Diagnostic>,
+}
+
+/// Every address declared in `decls`.
+pub(crate) fn declared(decls: &Decls<'_>) -> BTreeSet<Address> {
+    let mut out = BTreeSet::new();
+    out.extend(decls.variables.keys().cloned().map(Address::Variable));
+    out.extend(decls.locals.keys().cloned().map(Address::Local));
+    out.extend(decls.environments.keys().cloned().map(Address::Environment));
+    out.extend(decls.routers.keys().cloned().map(Address::Router));
+    out.extend(decls.outputs.keys().cloned().map(Address::Output));
+    out
+}
+
+fn body_exprs<'b>(body: &'b Body, out: &mut Vec<&'b Expression>) {
+    out.extend(body.attributes().map(|a| &a.value));
+    for block in body.blocks() {
+        body_exprs(&block.body, out);
+    }
+}
+
+/// Each block's address, where it is, and the expressions it holds.
+fn nodes<'a>(decls: &'a Decls<'a>) -> Vec<(Address, &'a Span, Vec<&'a Expression>)> {
+    let mut out = Vec::new();
+    for (name, d) in &decls.variables {
+        out.push((Address::Variable(name.clone()), &d.span, Vec::new()));
+    }
+    for (name, l) in &decls.locals {
+        out.push((Address::Local(name.clone()), &l.span, vec![&l.attr.value]));
+    }
+    let blocks = [
+        (
+            &decls.environments,
+            Address::Environment as fn(String) -> Address,
+        ),
+        (&decls.routers, Address::Router),
+        (&decls.outputs, Address::Output),
+    ];
+    for (table, make) in blocks {
+        for (name, d) in table {
+            let mut exprs = Vec::new();
+            body_exprs(&d.block.body, &mut exprs);
+            out.push((make(name.clone()), &d.span, exprs));
+        }
+    }
+    out
+}
+
+/// Build the graph, order it, and report its cycles.
+pub(crate) fn build(decls: &Decls<'_>, map: &SourceMap) -> Deps {
+    let nodes = nodes(decls);
+    let mut graph: DiGraph<Address, ()> = DiGraph::new();
+    let index: BTreeMap<Address, NodeIndex> = nodes
+        .iter()
+        .map(|(a, _, _)| (a.clone(), graph.add_node(a.clone())))
+        .collect();
+    let spans: BTreeMap<&Address, &Span> = nodes.iter().map(|(a, s, _)| (a, *s)).collect();
+    let mut edges = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (from, _, exprs) in &nodes {
+        let mut targets: Vec<Address> = exprs
+            .iter()
+            .flat_map(|e| refs::scan(e).refs)
+            .map(|r| r.addr)
+            .collect();
+        if let Address::Router(name) = from {
+            // `live = "green"` names an environment without a reference.
+            let live = decls
+                .routers
+                .get(name)
+                .and_then(|d| d.block.body.get_attribute("live"));
+            targets.extend(
+                live.and_then(|l| static_environment(&l.value))
+                    .map(Address::Environment),
+            );
+        }
+        for to in targets {
+            let Some(&to_ix) = index.get(&to) else {
+                continue;
+            };
+            if matches!(to, Address::Output(_)) || !seen.insert((from.clone(), to.clone())) {
+                continue;
+            }
+            graph.add_edge(index[from], to_ix, ());
+            edges.push((from.clone(), to));
+        }
+    }
+    let mut order = Vec::new();
+    let mut cycles = Vec::new();
+    // Tarjan gives the strongly connected components in reverse topological
+    // order: what a block refers to comes before the block.
+    for scc in tarjan_scc(&graph) {
+        let cyclic = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+        if cyclic {
+            cycles.push(cycle_diagnostic(&graph, &scc, &spans, map));
+        }
+        order.extend(scc.iter().map(|&ix| graph[ix].clone()));
+    }
+    Deps {
+        edges,
+        order,
+        cycles,
+    }
+}
+
+/// Name one cycle through `scc`, starting at the block written first.
+fn cycle_diagnostic(
+    graph: &DiGraph<Address, ()>,
+    scc: &[NodeIndex],
+    spans: &BTreeMap<&Address, &Span>,
+    map: &SourceMap,
+) -> Diagnostic {
+    let position = |ix: &NodeIndex| spans.get(&graph[*ix]).map(|s| (s.file.clone(), s.start));
+    let start = *scc.iter().min_by_key(|ix| position(ix)).unwrap_or(&scc[0]);
+    let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+    // Breadth-first from `start` back to it, inside the component: the
+    // shortest cycle through the first block.
+    let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    let mut last = start;
+    'search: while let Some(ix) = queue.pop_front() {
+        let mut next: Vec<NodeIndex> = graph
+            .neighbors(ix)
+            .filter(|n| members.contains(n))
+            .collect();
+        next.sort_by_key(|n| graph[*n].clone());
+        for n in next {
+            if n == start {
+                last = ix;
+                break 'search;
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(n) {
+                e.insert(ix);
+                queue.push_back(n);
+            }
+        }
+    }
+    let mut path = vec![last];
+    while let Some(&p) = parent.get(path.last().unwrap_or(&start)) {
+        path.push(p);
+    }
+    path.reverse();
+    if path.first() != Some(&start) {
+        path.insert(0, start);
+    }
+    let mut names: Vec<String> = path.iter().map(|ix| graph[*ix].to_string()).collect();
+    names.push(graph[start].to_string());
+    let span = spans
+        .get(&graph[start])
+        .map(|s| (*s).clone())
+        .unwrap_or_default();
+    map.diag(&span, format!("dependency cycle: {}", names.join(" -> ")))
+        .with_help("break the cycle: a block cannot depend, directly or through others, on itself")
+}

@@ -1,0 +1,293 @@
+//! `environment` blocks: one colour each, with its release, endpoints,
+//! health check and optional backend.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hcl::Value;
+use hcl_edit::structure::Body;
+
+use super::blocks::{self, as_string, eval_attr, opt_string, opt_uint, type_name};
+use super::eval::Evaluator;
+use super::model::{Address, Environment, Health};
+use super::schema::{self, Decl, Schema};
+
+const BACKENDS: &[&str] = &["process", "exec"];
+
+/// Build an environment, recording its value (`{ name, release, endpoint,
+/// endpoints }`) for references.
+pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environment> {
+    let what = format!("environment \"{}\"", decl.name);
+    let s = Schema {
+        what: &what,
+        attrs: &["release", "endpoint", "endpoints"],
+        required: &["release"],
+        blocks: &["health", "process", "exec"],
+    };
+    let (file, body) = (decl.file, &decl.block.body);
+    schema::check_body(ev.map, file, body, &s, &decl.span, &mut ev.diags);
+    let release = release(ev, file, body);
+    let endpoints = endpoints(ev, decl, &what);
+    let health = health(ev, file, body, &what);
+    let backend = match blocks::single_backend(ev, file, body, BACKENDS, &what) {
+        (Some(block), _) => blocks::backend(ev, file, block).map(Some),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    let ((release, sensitive_release), endpoints, health, backend) =
+        (release?, endpoints?, health?, backend?);
+    let addr = Address::Environment(decl.name.clone());
+    let endpoint_values: Vec<Value> = endpoints.iter().map(|e| Value::String(e.clone())).collect();
+    let value = hcl::Map::from_iter([
+        ("name".to_string(), Value::String(decl.name.clone())),
+        ("release".to_string(), Value::String(release.clone())),
+        (
+            "endpoint".to_string(),
+            endpoint_values.first().cloned().unwrap_or(Value::Null),
+        ),
+        ("endpoints".to_string(), Value::Array(endpoint_values)),
+    ]);
+    ev.values.insert(addr.clone(), Value::Object(value));
+    if sensitive_release {
+        ev.sensitive.insert(addr);
+    }
+    Some(Environment {
+        name: decl.name.clone(),
+        release,
+        endpoints,
+        health,
+        backend,
+        sensitive_release,
+        span: decl.span.clone(),
+    })
+}
+
+fn release(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> Option<(String, bool)> {
+    let (e, span) = eval_attr(ev, file, body, "release")?;
+    match (&e.value, as_string(&e.value)) {
+        (Value::Null, _) | (_, None) => {
+            ev.error(
+                &span,
+                format!("`release` must be a string, not a {}", type_name(&e.value)),
+            );
+            None
+        }
+        (_, Some(s)) => Some((s, e.sensitive)),
+    }
+}
+
+fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<Vec<String>> {
+    let (file, body) = (decl.file, &decl.block.body);
+    match (
+        body.get_attribute("endpoint"),
+        body.get_attribute("endpoints"),
+    ) {
+        (None, None) => {
+            let help = "add `endpoint = \"host:port\"` or `endpoints = [\"host:port\", ...]`";
+            ev.error_help(
+                &decl.span,
+                format!("{what} needs `endpoint` or `endpoints`"),
+                help,
+            );
+            None
+        }
+        (Some(_), Some(second)) => {
+            let span = schema::key_span(ev.map, file, second);
+            ev.error_help(
+                &span,
+                format!("{what} sets both `endpoint` and `endpoints`"),
+                "keep only one of them",
+            );
+            None
+        }
+        (Some(_), None) => {
+            let (e, span) = eval_attr(ev, file, body, "endpoint")?;
+            match e.value {
+                Value::String(s) => check_endpoint(ev, &span, s).map(|s| vec![s]),
+                other => {
+                    ev.error(
+                        &span,
+                        format!(
+                            "`endpoint` must be a string \"host:port\", not a {}",
+                            type_name(&other)
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        (None, Some(_)) => {
+            let (e, span) = eval_attr(ev, file, body, "endpoints")?;
+            let items = match e.value {
+                Value::Array(items) if !items.is_empty() => items,
+                other => {
+                    let got = if other.is_array() {
+                        "an empty list".to_string()
+                    } else {
+                        format!("a {}", type_name(&other))
+                    };
+                    ev.error(&span, format!("`endpoints` must be a non-empty list of \"host:port\" strings, not {got}"));
+                    return None;
+                }
+            };
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    Value::String(s) => out.push(check_endpoint(ev, &span, s)?),
+                    other => {
+                        ev.error(
+                            &span,
+                            format!("`endpoints` must hold strings, not a {}", type_name(&other)),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+fn check_endpoint(ev: &mut Evaluator<'_>, span: &super::model::Span, s: String) -> Option<String> {
+    let valid = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Some(s)
+    } else {
+        ev.error_help(
+            span,
+            format!("invalid endpoint \"{s}\""),
+            "an endpoint is \"host:port\", e.g. \"127.0.0.1:9101\"",
+        );
+        None
+    }
+}
+
+const HEALTH_ATTRS: &[&str] = &[
+    "path",
+    "url",
+    "status",
+    "interval",
+    "timeout",
+    "request_timeout",
+    "successes",
+    "release_path",
+];
+
+fn health(ev: &mut Evaluator<'_>, file: &Path, body: &Body, what: &str) -> Option<Health> {
+    let mut found = body.get_blocks("health");
+    let Some(block) = found.next() else {
+        return Some(Health::default());
+    };
+    if let Some(second) = found.next() {
+        let span = ev
+            .map
+            .span(file, hcl_edit::Span::span(&second.ident).unwrap_or(0..0));
+        ev.error(&span, format!("{what} has more than one `health` block"));
+    }
+    let header = schema::header_span(ev.map, file, block);
+    let s = Schema {
+        what: &format!("the health block of {what}"),
+        attrs: HEALTH_ATTRS,
+        required: &[],
+        blocks: &[],
+    };
+    schema::check_body(ev.map, file, &block.body, &s, &header, &mut ev.diags);
+    let body = &block.body;
+    let before = ev.diags.len();
+    let mut h = Health::default();
+    if let Some(path) = opt_string(ev, file, body, "path") {
+        h.path = path;
+    }
+    h.url = opt_string(ev, file, body, "url");
+    h.release_path = opt_string(ev, file, body, "release_path");
+    if let Some(status) = opt_uint(ev, file, body, "status", 100, 599) {
+        h.status = status as u16;
+    }
+    if let Some(n) = opt_uint(ev, file, body, "successes", 1, 1000) {
+        h.successes = n as u32;
+    }
+    for (key, slot) in [
+        ("interval", &mut h.interval),
+        ("timeout", &mut h.timeout),
+        ("request_timeout", &mut h.request_timeout),
+    ] {
+        if let Some(d) = duration_attr(ev, file, body, key) {
+            *slot = d;
+        }
+    }
+    (ev.diags.len() == before).then_some(h)
+}
+
+fn duration_attr(ev: &mut Evaluator<'_>, file: &Path, body: &Body, key: &str) -> Option<Duration> {
+    let (e, span) = eval_attr(ev, file, body, key)?;
+    let parsed = match &e.value {
+        Value::String(s) => parse_duration(s),
+        other => Err(format!(
+            "must be a duration string such as \"2s\", not a {}",
+            type_name(other)
+        )),
+    };
+    match parsed {
+        Ok(d) => Some(d),
+        Err(msg) => {
+            ev.error_help(
+                &span,
+                format!("`{key}` {msg}"),
+                "durations are written like \"500ms\", \"2s\", \"1m30s\" or \"1h\"",
+            );
+            None
+        }
+    }
+}
+
+/// Parse a duration: one or more number-unit pairs, the units being `ms`,
+/// `s`, `m` and `h` (`"500ms"`, `"1.5s"`, `"1m30s"`).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("is not a valid duration: \"{text}\"");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("has no unit: \"{text}\"")),
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! Evaluating one expression at a time, with hcl-rs.
+//!
+//! hcl-rs errors carry no position, so each attribute is evaluated alone and
+//! its errors are reported at its own span. The context for one evaluation
+//! holds only the values that expression refers to (found by [`refs::scan`]),
+//! so evaluating N attributes costs N small contexts rather than one context
+//! that grows with the configuration.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Once;
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Map, Value};
+use hcl_edit::expr::Expression;
+use hcl_edit::Span as _;
+
+use super::diag::Diagnostic;
+use super::functions;
+use super::model::{Address, Span};
+use super::refs::{self, Scan};
+use super::source::{did_you_mean, SourceMap};
+
+/// An evaluated expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Evaluated {
+    /// The value.
+    pub value: Value,
+    /// Whether it was computed from a sensitive value.
+    pub sensitive: bool,
+}
+
+/// Evaluates expressions against the values of the blocks evaluated so far,
+/// collecting diagnostics.
+pub(crate) struct Evaluator<'m> {
+    /// Spans and source lines.
+    pub map: &'m SourceMap,
+    /// Every declared address: a reference to anything else is undefined.
+    pub declared: BTreeSet<Address>,
+    /// The value of every block evaluated so far; a declared address with no
+    /// value has failed, and what depends on it is skipped silently.
+    pub values: BTreeMap<Address, Value>,
+    /// Addresses whose value derives from a sensitive variable.
+    pub sensitive: BTreeSet<Address>,
+    /// Every problem found.
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'m> Evaluator<'m> {
+    /// A new evaluator over the files in `map`.
+    pub(crate) fn new(map: &'m SourceMap) -> Self {
+        Evaluator {
+            map,
+            declared: BTreeSet::new(),
+            values: BTreeMap::new(),
+            sensitive: BTreeSet::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    /// The span of `expr` in `file`.
+    pub(crate) fn span_of(&self, file: &Path, expr: &Expression) -> Span {
+        self.map.span(file, expr.span().unwrap_or(0..0))
+    }
+
+    /// Report `message` at `span`.
+    pub(crate) fn error(&mut self, span: &Span, message: impl Into<String>) {
+        let d = self.map.diag(span, message);
+        self.diags.push(d);
+    }
+
+    /// Report `message` at `span`, with a hint.
+    pub(crate) fn error_help(
+        &mut self,
+        span: &Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let d = self.map.diag(span, message).with_help(help);
+        self.diags.push(d);
+    }
+
+    /// Evaluate `expr`, written in `file`. `None` when it failed (reported)
+    /// or depends on a block that failed (already reported there).
+    pub(crate) fn eval(&mut self, file: &Path, expr: &Expression) -> Option<Evaluated> {
+        let scan = refs::scan(expr);
+        let ctx = self.context(file, &scan)?;
+        for (divisor, range) in &scan.divisors {
+            let divisor: hcl::Expression = divisor.clone().into();
+            if let Ok(Ok(Value::Number(n))) =
+                catch_unwind(AssertUnwindSafe(|| divisor.evaluate(&ctx)))
+            {
+                if n.as_f64() == Some(0.0) {
+                    let span = self.map.span(file, range.clone());
+                    self.error_help(
+                        &span,
+                        "division by zero",
+                        "the right side of `/` and `%` must not be 0",
+                    );
+                    return None;
+                }
+            }
+        }
+        let converted: hcl::Expression = expr.clone().into();
+        let span = self.span_of(file, expr);
+        match guarded(|| converted.evaluate(&ctx)) {
+            Ok(Ok(value)) => {
+                let sensitive = scan.refs.iter().any(|r| self.sensitive.contains(&r.addr));
+                Some(Evaluated { value, sensitive })
+            }
+            Ok(Err(e)) => {
+                self.error(&span, format!("cannot evaluate this expression: {e}"));
+                None
+            }
+            Err(_) => {
+                self.error(
+                    &span,
+                    "cannot evaluate this expression (arithmetic overflow or division by zero)",
+                );
+                None
+            }
+        }
+    }
+
+    /// Report unknown names and undefined references; build a context with
+    /// only what `scan` refers to.
+    fn context(&mut self, file: &Path, scan: &Scan) -> Option<Context<'static>> {
+        let mut ok = true;
+        for p in &scan.problems {
+            let span = self.map.span(file, p.range.clone());
+            let mut d = self.map.diag(&span, p.message.clone());
+            d.help = p.help.clone();
+            self.diags.push(d);
+            ok = false;
+        }
+        let mut roots: BTreeMap<&'static str, Map<String, Value>> = BTreeMap::new();
+        for r in &scan.refs {
+            if !self.declared.contains(&r.addr) {
+                let span = self.map.span(file, r.range.clone());
+                self.undefined(&span, &r.addr);
+                ok = false;
+                continue;
+            }
+            let Some(value) = self.values.get(&r.addr) else {
+                ok = false;
+                continue;
+            };
+            let (root, name) = split_address(&r.addr);
+            roots
+                .entry(root)
+                .or_default()
+                .insert(name.to_string(), value.clone());
+        }
+        if !ok {
+            return None;
+        }
+        let mut ctx = Context::new();
+        functions::declare(&mut ctx);
+        for (root, members) in roots {
+            ctx.declare_var(root, Value::Object(members));
+        }
+        Some(ctx)
+    }
+
+    /// Report a reference to something not declared, suggesting a close name.
+    pub(crate) fn undefined(&mut self, span: &Span, addr: &Address) {
+        let (root, name) = split_address(addr);
+        let same_kind: Vec<&str> = self
+            .declared
+            .iter()
+            .map(split_address)
+            .filter(|(r, _)| *r == root)
+            .map(|(_, n)| n)
+            .collect();
+        let kind = match root {
+            "var" => "variable",
+            "local" => "local value",
+            other => other,
+        };
+        let message = format!("undefined {kind} `{addr}`");
+        match did_you_mean(name, same_kind.iter().copied()) {
+            Some(help) => {
+                self.error_help(span, message, help.replacen('`', &format!("`{root}."), 1))
+            }
+            None => self.error(span, message),
+        }
+    }
+}
+
+thread_local! {
+    /// Set while this thread evaluates under [`guarded`].
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f`, turning a panic into `Err`. hcl-rs panics on some arithmetic
+/// (`x % 0`, integer overflow); such a panic is caught here and reported as
+/// a diagnostic, without the panic message that the default hook would
+/// print. Only this thread, only while in `f`, is kept quiet.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    static QUIET_HOOK: Once = Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    GUARDED.with(|g| g.set(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(false));
+    result.map_err(|_| ())
+}
+
+/// `var.x` -> ("var", "x"): the variable and key an address is found under
+/// in an evaluation context.
+pub(crate) fn split_address(addr: &Address) -> (&'static str, &str) {
+    match addr {
+        Address::Variable(n) => ("var", n),
+        Address::Local(n) => ("local", n),
+        Address::Environment(n) => ("environment", n),
+        Address::Router(n) => ("router", n),
+        Address::Output(n) => ("output", n),
+    }
+}
+
+/// An hcl value as JSON.
+pub(crate) fn to_json(value: &Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// A JSON value as an hcl value.
+pub(crate) fn from_json(value: &serde_json::Value) -> Value {
+    hcl::to_value(value).unwrap_or(Value::Null)
+}

@@ -1,0 +1,442 @@
+//! The built-in functions of the configuration language.
+//!
+//! hcl-rs evaluates function calls but ships no functions, so cutover defines
+//! the small set an operator needs to build strings, lists and maps. Every
+//! function checks its arguments and returns an error message instead of
+//! panicking; docs/config-language.md describes each one.
+
+use std::sync::OnceLock;
+
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::{Map, Number, Value};
+
+/// The names of every built-in function.
+pub(crate) const NAMES: &[&str] = &[
+    "coalesce",
+    "concat",
+    "contains",
+    "format",
+    "join",
+    "jsonencode",
+    "keys",
+    "length",
+    "lookup",
+    "lower",
+    "merge",
+    "split",
+    "tonumber",
+    "tostring",
+    "upper",
+    "values",
+];
+
+/// Declare every built-in function in `ctx`.
+pub(crate) fn declare(ctx: &mut Context<'_>) {
+    for (name, def) in defs() {
+        ctx.declare_func(*name, def.clone());
+    }
+}
+
+fn defs() -> &'static [(&'static str, FuncDef)] {
+    static DEFS: OnceLock<Vec<(&'static str, FuncDef)>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        use ParamType::{Any, String as Str};
+        let list = || ParamType::array_of(Any);
+        let map = || ParamType::object_of(Any);
+        let one = |p: ParamType, f| FuncDef::builder().param(p).build(f);
+        vec![
+            (
+                "coalesce",
+                FuncDef::builder().variadic_param(Any).build(coalesce),
+            ),
+            (
+                "concat",
+                FuncDef::builder().variadic_param(list()).build(concat),
+            ),
+            (
+                "contains",
+                FuncDef::builder().params([list(), Any]).build(contains),
+            ),
+            (
+                "format",
+                FuncDef::builder()
+                    .param(Str)
+                    .variadic_param(Any)
+                    .build(format),
+            ),
+            (
+                "join",
+                FuncDef::builder()
+                    .params([Str, ParamType::array_of(Any)])
+                    .build(join),
+            ),
+            ("jsonencode", one(Any, jsonencode)),
+            ("keys", one(map(), keys)),
+            ("length", one(Any, length)),
+            (
+                "lookup",
+                FuncDef::builder()
+                    .params([map(), Str])
+                    .variadic_param(Any)
+                    .build(lookup),
+            ),
+            (
+                "lower",
+                one(Str, |a| Ok(Value::String(str_arg(&a, 0).to_lowercase()))),
+            ),
+            (
+                "merge",
+                FuncDef::builder()
+                    .variadic_param(ParamType::nullable(map()))
+                    .build(merge),
+            ),
+            ("split", FuncDef::builder().params([Str, Str]).build(split)),
+            ("tonumber", one(Any, tonumber)),
+            ("tostring", one(Any, tostring)),
+            (
+                "upper",
+                one(Str, |a| Ok(Value::String(str_arg(&a, 0).to_uppercase()))),
+            ),
+            ("values", one(map(), values)),
+        ]
+    })
+}
+
+/// A string argument already checked by the parameter types.
+fn str_arg(args: &FuncArgs, i: usize) -> &str {
+    args.get(i).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "map",
+    }
+}
+
+/// The string form of a primitive value, as `tostring` and `%s` give it.
+fn primitive_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn coalesce(args: FuncArgs) -> Result<Value, String> {
+    args.iter()
+        .find(|v| !v.is_null() && v.as_str() != Some(""))
+        .cloned()
+        .ok_or_else(|| "no non-null, non-empty argument".to_string())
+}
+
+fn concat(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::Array(
+        args.iter()
+            .filter_map(Value::as_array)
+            .flatten()
+            .cloned()
+            .collect(),
+    ))
+}
+
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(Value::Bool(list.contains(&args[1])))
+}
+
+fn join(args: FuncArgs) -> Result<Value, String> {
+    let items = args[1].as_array().map(Vec::as_slice).unwrap_or_default();
+    let parts = items
+        .iter()
+        .map(|v| primitive_string(v).ok_or_else(|| format!("cannot join a {}", type_name(v))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Value::String(parts.join(str_arg(&args, 0))))
+}
+
+fn split(args: FuncArgs) -> Result<Value, String> {
+    let (sep, s) = (str_arg(&args, 0), str_arg(&args, 1));
+    if sep.is_empty() {
+        return Err("the separator must not be empty".into());
+    }
+    if s.is_empty() {
+        return Ok(Value::Array(Vec::new()));
+    }
+    Ok(Value::Array(
+        s.split(sep).map(|p| Value::String(p.into())).collect(),
+    ))
+}
+
+fn jsonencode(args: FuncArgs) -> Result<Value, String> {
+    serde_json::to_string(&args[0])
+        .map(Value::String)
+        .map_err(|e| e.to_string())
+}
+
+fn keys(args: FuncArgs) -> Result<Value, String> {
+    let mut keys: Vec<&String> = args[0]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    keys.sort();
+    Ok(Value::Array(
+        keys.into_iter().map(|k| Value::String(k.clone())).collect(),
+    ))
+}
+
+fn values(args: FuncArgs) -> Result<Value, String> {
+    let mut entries: Vec<(&String, &Value)> = args[0]
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    Ok(Value::Array(
+        entries.into_iter().map(|(_, v)| v.clone()).collect(),
+    ))
+}
+
+fn length(args: FuncArgs) -> Result<Value, String> {
+    let n = match &args[0] {
+        Value::String(s) => s.chars().count(),
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o.len(),
+        other => return Err(format!("cannot take the length of a {}", type_name(other))),
+    };
+    Ok(Value::Number(Number::from(n as u64)))
+}
+
+fn lookup(args: FuncArgs) -> Result<Value, String> {
+    let key = str_arg(&args, 1);
+    let default: Vec<&Value> = args.variadic_args().collect();
+    if default.len() > 1 {
+        return Err("takes at most one default".into());
+    }
+    match (
+        args[0].as_object().and_then(|m| m.get(key)),
+        default.first(),
+    ) {
+        (Some(v), _) => Ok(v.clone()),
+        (None, Some(d)) => Ok((*d).clone()),
+        (None, None) => Err(format!("no key `{key}` in the map, and no default")),
+    }
+}
+
+fn merge(args: FuncArgs) -> Result<Value, String> {
+    let mut out = Map::new();
+    for map in args.iter().filter_map(Value::as_object) {
+        out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Ok(Value::Object(out))
+}
+
+fn tostring(args: FuncArgs) -> Result<Value, String> {
+    match &args[0] {
+        Value::Null => Ok(Value::Null),
+        v => primitive_string(v)
+            .map(Value::String)
+            .ok_or_else(|| format!("cannot convert a {} to a string", type_name(v))),
+    }
+}
+
+fn tonumber(args: FuncArgs) -> Result<Value, String> {
+    match &args[0] {
+        Value::Null => Ok(Value::Null),
+        Value::Number(n) => Ok(Value::Number(*n)),
+        Value::String(s) => {
+            parse_number(s).ok_or_else(|| format!("cannot convert \"{s}\" to a number"))
+        }
+        v => Err(format!("cannot convert a {} to a number", type_name(v))),
+    }
+}
+
+/// Parse a decimal number, as `tonumber` and `--var` for a number do.
+pub(crate) fn parse_number(s: &str) -> Option<Value> {
+    let s = s.trim();
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Value::Number(Number::from(i)));
+    }
+    s.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
+}
+
+fn format(args: FuncArgs) -> Result<Value, String> {
+    let spec = str_arg(&args, 0);
+    let mut rest = args.variadic_args();
+    let mut out = String::new();
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let verb = chars.next().ok_or("the format ends with a lone `%`")?;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = rest
+            .next()
+            .ok_or_else(|| format!("not enough arguments for `%{verb}`"))?;
+        out.push_str(&format_one(verb, arg)?);
+    }
+    if rest.next().is_some() {
+        return Err("too many arguments for the format".into());
+    }
+    Ok(Value::String(out))
+}
+
+fn format_one(verb: char, arg: &Value) -> Result<String, String> {
+    match verb {
+        's' => {
+            primitive_string(arg).ok_or_else(|| format!("`%s` cannot format a {}", type_name(arg)))
+        }
+        'v' => {
+            Ok(primitive_string(arg)
+                .unwrap_or_else(|| serde_json::to_string(arg).unwrap_or_default()))
+        }
+        'q' => {
+            let s = primitive_string(arg)
+                .ok_or_else(|| format!("`%q` cannot format a {}", type_name(arg)))?;
+            serde_json::to_string(&s).map_err(|e| e.to_string())
+        }
+        'd' => match arg {
+            Value::Number(n) if n.as_i64().is_some() => Ok(n.to_string()),
+            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+                Ok(format!("{:.0}", n.as_f64().unwrap_or_default()))
+            }
+            other => Err(format!(
+                "`%d` needs a whole number, got {}",
+                type_name(other)
+            )),
+        },
+        'f' => match arg {
+            Value::Number(n) => Ok(format!("{:.6}", n.as_f64().unwrap_or_default())),
+            other => Err(format!("`%f` needs a number, got {}", type_name(other))),
+        },
+        other => Err(format!(
+            "unknown verb `%{other}` (use %s, %d, %f, %v, %q or %%)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Evaluate `expr` with only the built-in functions.
+    fn eval(expr: &str) -> Result<serde_json::Value, String> {
+        let mut ctx = Context::new();
+        declare(&mut ctx);
+        let parsed: hcl::Expression = hcl_edit::parser::parse_expr(expr)
+            .map_err(|e| e.to_string())?
+            .into();
+        let value = hcl::eval::Evaluate::evaluate(&parsed, &ctx).map_err(|e| e.to_string())?;
+        serde_json::to_value(value).map_err(|e| e.to_string())
+    }
+
+    fn ok(expr: &str) -> String {
+        eval(expr).unwrap().to_string()
+    }
+
+    fn err(expr: &str) -> String {
+        eval(expr).unwrap_err()
+    }
+
+    #[test]
+    fn format_verbs() {
+        assert_eq!(
+            ok(r#"format("%s-%d %v %q 100%%", "a", 42, true, "x")"#),
+            r#""a-42 true \"x\" 100%""#
+        );
+        assert_eq!(ok(r#"format("%v", [1, "a"])"#), r#""[1,\"a\"]""#);
+        assert!(err(r#"format("%d", "x")"#).contains("whole number"));
+        assert!(err(r#"format("%s %s", "x")"#).contains("not enough arguments"));
+        assert!(err(r#"format("%s", "x", "y")"#).contains("too many"));
+        assert!(err(r#"format(1)"#).contains("format"));
+    }
+
+    #[test]
+    fn join_and_split() {
+        assert_eq!(ok(r#"join(",", ["a", "b", 3])"#), r#""a,b,3""#);
+        assert_eq!(ok(r#"split(",", "a,b")"#), r#"["a","b"]"#);
+        assert_eq!(ok(r#"split(",", "")"#), "[]");
+        assert!(err(r#"join(",", [[1]])"#).contains("cannot join a list"));
+        assert!(err(r#"join(",", "a")"#).contains("join"));
+        assert!(err(r#"split("", "a")"#).contains("separator"));
+    }
+
+    #[test]
+    fn upper_and_lower() {
+        assert_eq!(ok(r#"upper("blue")"#), r#""BLUE""#);
+        assert_eq!(ok(r#"lower("GREEN")"#), r#""green""#);
+        assert!(err("upper(1)").contains("upper"));
+        assert!(err("lower([])").contains("lower"));
+    }
+
+    #[test]
+    fn length_of_each_kind() {
+        assert_eq!(ok(r#"length("héllo")"#), "5");
+        assert_eq!(ok("length([1, 2])"), "2");
+        assert_eq!(ok("length({a = 1})"), "1");
+        assert!(err("length(true)").contains("cannot take the length of a bool"));
+    }
+
+    #[test]
+    fn keys_and_values_are_sorted() {
+        assert_eq!(ok("keys({b = 1, a = 2})"), r#"["a","b"]"#);
+        assert_eq!(ok("values({b = 1, a = 2})"), "[2,1]");
+        assert!(err("keys([1])").contains("keys"));
+        assert!(err(r#"values("x")"#).contains("values"));
+    }
+
+    #[test]
+    fn lookup_with_and_without_default() {
+        assert_eq!(ok(r#"lookup({a = 1}, "a", 0)"#), "1");
+        assert_eq!(ok(r#"lookup({a = 1}, "b", 0)"#), "0");
+        assert!(err(r#"lookup({a = 1}, "b")"#).contains("no key `b`"));
+        assert!(err(r#"lookup([1], "b", 0)"#).contains("lookup"));
+    }
+
+    #[test]
+    fn merge_and_concat() {
+        assert_eq!(ok("merge({a = 1, b = 1}, {b = 2})"), r#"{"a":1,"b":2}"#);
+        assert_eq!(ok("concat([1], [], [2, 3])"), "[1,2,3]");
+        assert!(err("merge(1)").contains("merge"));
+        assert!(err("concat(1)").contains("concat"));
+    }
+
+    #[test]
+    fn contains_and_coalesce() {
+        assert_eq!(ok(r#"contains(["a", "b"], "b")"#), "true");
+        assert_eq!(ok(r#"contains(["a"], "c")"#), "false");
+        assert_eq!(ok(r#"coalesce(null, "", "x")"#), r#""x""#);
+        assert!(err(r#"contains("a", "a")"#).contains("contains"));
+        assert!(err("coalesce(null)").contains("no non-null"));
+    }
+
+    #[test]
+    fn conversions() {
+        assert_eq!(ok("tostring(12)"), r#""12""#);
+        assert_eq!(ok("tostring(true)"), r#""true""#);
+        assert_eq!(ok(r#"tonumber("1.5")"#), "1.5");
+        assert_eq!(ok(r#"tonumber("7")"#), "7");
+        assert!(err("tostring([1])").contains("cannot convert a list to a string"));
+        assert!(err(r#"tonumber("x")"#).contains("cannot convert \"x\" to a number"));
+    }
+
+    #[test]
+    fn jsonencode_values() {
+        assert_eq!(
+            ok(r#"jsonencode({a = [1, "x"]})"#),
+            r#""{\"a\":[1,\"x\"]}""#
+        );
+        assert!(err("jsonencode()").contains("jsonencode"));
+    }
+}

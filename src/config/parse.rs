@@ -1,0 +1,87 @@
+//! Reading the configuration directory: every `*.hcl` file, in name order,
+//! parsed with hcl-edit so that every node keeps its byte span.
+
+use std::path::{Path, PathBuf};
+
+use hcl_edit::structure::Body;
+
+use super::diag::Diagnostic;
+use super::model::Span;
+use super::source::SourceMap;
+
+/// One parsed configuration file.
+pub(crate) struct File {
+    /// The name relative to the configuration directory, as used in spans.
+    pub name: PathBuf,
+    /// The parsed body.
+    pub body: Body,
+}
+
+/// Read and parse every `*.hcl` file in `dir`. Files that fail to parse are
+/// reported and left out; the others are still checked.
+pub(crate) fn read_dir(dir: &Path, map: &mut SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<File> {
+    let mut names = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "hcl"))
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            diags.push(Diagnostic::new(format!(
+                "cannot read the configuration directory {}: {e}",
+                dir.display()
+            )));
+            return Vec::new();
+        }
+    };
+    names.sort();
+    if names.is_empty() {
+        diags.push(
+            Diagnostic::new(format!("no *.hcl files in {}", dir.display()))
+                .with_help("write the configuration in a file such as main.hcl, or choose another directory with -C DIR"),
+        );
+    }
+    let mut files = Vec::new();
+    for path in names {
+        let name = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                if let Some(body) = parse_text(&name, text, map, diags) {
+                    files.push(File { name, body });
+                }
+            }
+            Err(e) => diags.push(Diagnostic::new(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+    files
+}
+
+/// Parse `text` as the file `name`, recording it in `map`. A syntax error is
+/// reported at its position and gives `None`.
+pub(crate) fn parse_text(
+    name: &Path,
+    text: String,
+    map: &mut SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Body> {
+    let parsed = hcl_edit::parser::parse_body(&text);
+    map.add(name.to_path_buf(), text);
+    match parsed {
+        Ok(body) => Some(body),
+        Err(e) => {
+            let loc = e.location();
+            let span = Span {
+                file: name.to_path_buf(),
+                line: loc.line(),
+                column: loc.column(),
+                start: loc.offset(),
+                end: loc.offset() + 1,
+            };
+            diags.push(map.diag(&span, format!("syntax error: {}", e.message())));
+            None
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Finding what an expression refers to, before evaluating it.
+//!
+//! The scan gives the graph its edges (`var.x`, `local.y`, `environment.z`,
+//! `router.r`, each with its byte range for diagnostics), finds names and
+//! functions that do not exist, and collects the divisors of `/` and `%`,
+//! which must be checked before hcl-rs evaluates them (it panics on a zero
+//! divisor).
+
+use std::ops::Range;
+
+use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, FuncCall, Traversal, TraversalOperator};
+use hcl_edit::template::ForTemplateExpr;
+use hcl_edit::visit::{self, Visit};
+use hcl_edit::Span as _;
+
+use super::functions;
+use super::model::Address;
+
+/// A reference to another block, and where it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RefSite {
+    /// What is referred to.
+    pub addr: Address,
+    /// The bytes of `root.name`.
+    pub range: Range<usize>,
+}
+
+/// A name or function that does not exist.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Problem {
+    /// Where.
+    pub range: Range<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub help: Option<String>,
+}
+
+/// What one expression refers to.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// References to blocks.
+    pub refs: Vec<RefSite>,
+    /// Unknown names and functions.
+    pub problems: Vec<Problem>,
+    /// Divisors of `/` and `%` outside `for` expressions, innermost first.
+    pub divisors: Vec<(Expression, Range<usize>)>,
+}
+
+/// Scan `expr`.
+pub(crate) fn scan(expr: &Expression) -> Scan {
+    let mut scanner = Scanner {
+        scan: Scan::default(),
+        scope: Vec::new(),
+    };
+    scanner.visit_expr(expr);
+    scanner.scan
+}
+
+const ROOTS: &[&str] = &["var", "local", "environment", "router"];
+
+struct Scanner {
+    scan: Scan,
+    /// Names bound by enclosing `for` expressions.
+    scope: Vec<String>,
+}
+
+impl Scanner {
+    fn address(root: &str, name: String) -> Address {
+        match root {
+            "var" => Address::Variable(name),
+            "local" => Address::Local(name),
+            "environment" => Address::Environment(name),
+            _ => Address::Router(name),
+        }
+    }
+
+    fn problem(&mut self, range: Option<Range<usize>>, message: String, help: Option<String>) {
+        let range = range.unwrap_or(0..0);
+        self.scan.problems.push(Problem {
+            range,
+            message,
+            help,
+        });
+    }
+
+    fn unknown_name(&mut self, name: &str, range: Option<Range<usize>>) {
+        let help = super::source::did_you_mean(
+            name,
+            ROOTS
+                .iter()
+                .copied()
+                .chain(self.scope.iter().map(String::as_str)),
+        )
+        .unwrap_or_else(|| {
+            "references start with `var.`, `local.`, `environment.` or `router.`".into()
+        });
+        self.problem(range, format!("unknown name `{name}`"), Some(help));
+    }
+
+    fn traversal_root(&mut self, node: &Traversal, root: &str) -> bool {
+        let start = node.expr.span().map_or(0, |r| r.start);
+        let first = node.operators.first();
+        let name = match first.map(|op| op.value()) {
+            Some(TraversalOperator::GetAttr(ident)) => Some(ident.as_str().to_string()),
+            Some(TraversalOperator::Index(Expression::String(s))) => Some(s.value().clone()),
+            _ => None,
+        };
+        let Some(name) = name else {
+            let help = format!("write `{root}.NAME`");
+            self.problem(
+                node.expr.span(),
+                format!("`{root}` must be followed by a name"),
+                Some(help),
+            );
+            return false;
+        };
+        let end = first
+            .and_then(|op| op.span())
+            .map_or(start, |r| r.end.max(start));
+        self.scan.refs.push(RefSite {
+            addr: Self::address(root, name),
+            range: start..end,
+        });
+        true
+    }
+}
+
+impl Visit for Scanner {
+    fn visit_expr(&mut self, node: &Expression) {
+        if let Expression::Variable(var) = node {
+            let name = var.as_str();
+            if self.scope.iter().any(|s| s == name) {
+                return;
+            }
+            if ROOTS.contains(&name) {
+                let help = format!("write `{name}.NAME`");
+                self.problem(
+                    node.span(),
+                    format!("`{name}` must be followed by a name"),
+                    Some(help),
+                );
+            } else {
+                self.unknown_name(name, node.span());
+            }
+            return;
+        }
+        visit::visit_expr(self, node);
+    }
+
+    fn visit_traversal(&mut self, node: &Traversal) {
+        if let Expression::Variable(var) = &node.expr {
+            let root = var.as_str();
+            if ROOTS.contains(&root) && !self.scope.iter().any(|s| s == root) {
+                if self.traversal_root(node, root) {
+                    for op in node.operators.iter().skip(1) {
+                        self.visit_traversal_operator(op);
+                    }
+                }
+                return;
+            }
+        }
+        visit::visit_traversal(self, node);
+    }
+
+    fn visit_func_call(&mut self, node: &FuncCall) {
+        let name = node.name.name.as_str();
+        if !node.name.namespace.is_empty() || !functions::NAMES.contains(&name) {
+            let help = super::source::did_you_mean(name, functions::NAMES.iter().copied())
+                .unwrap_or_else(|| format!("the functions are: {}", functions::NAMES.join(", ")));
+            self.problem(
+                node.name.name.span().or(node.span()),
+                format!("unknown function `{name}`"),
+                Some(help),
+            );
+        }
+        visit::visit_func_args(self, &node.args);
+    }
+
+    fn visit_binary_op(&mut self, node: &hcl_edit::expr::BinaryOp) {
+        visit::visit_binary_op(self, node);
+        let op = *node.operator.value();
+        if matches!(op, BinaryOperator::Div | BinaryOperator::Mod) && self.scope.is_empty() {
+            let range = node.rhs_expr.span().unwrap_or(0..0);
+            self.scan.divisors.push((node.rhs_expr.clone(), range));
+        }
+    }
+
+    fn visit_for_expr(&mut self, node: &ForExpr) {
+        self.visit_expr(&node.intro.collection_expr);
+        let depth = self.scope.len();
+        self.scope
+            .extend(node.intro.key_var.iter().map(|k| k.as_str().to_string()));
+        self.scope.push(node.intro.value_var.as_str().to_string());
+        if let Some(key) = &node.key_expr {
+            self.visit_expr(key);
+        }
+        self.visit_expr(&node.value_expr);
+        if let Some(cond) = &node.cond {
+            self.visit_expr(&cond.expr);
+        }
+        self.scope.truncate(depth);
+    }
+
+    fn visit_for_template_expr(&mut self, node: &ForTemplateExpr) {
+        self.visit_expr(&node.collection_expr);
+        let depth = self.scope.len();
+        self.scope
+            .extend(node.key_var.iter().map(|k| k.as_str().to_string()));
+        self.scope.push(node.value_var.as_str().to_string());
+        self.visit_template(&node.template);
+        self.scope.truncate(depth);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Expression {
+        let body = hcl_edit::parser::parse_body(&format!("x = {s}\n")).unwrap();
+        body.get_attribute("x").unwrap().value.clone()
+    }
+
+    #[test]
+    fn finds_references_with_ranges() {
+        let scan = scan(&parse("\"${var.a}-${environment.green.release}\""));
+        let addrs: Vec<_> = scan.refs.iter().map(|r| r.addr.to_string()).collect();
+        assert_eq!(addrs, ["var.a", "environment.green"]);
+        // `x = "${` is 7 bytes.
+        assert_eq!(scan.refs[0].range, 7..12);
+    }
+
+    #[test]
+    fn for_variables_are_not_references() {
+        let scan = scan(&parse("[for s in var.list : upper(s)]"));
+        assert_eq!(scan.refs.len(), 1);
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+    }
+
+    #[test]
+    fn unknown_names_and_functions_are_problems() {
+        let scan = scan(&parse("uper(foo)"));
+        let messages: Vec<_> = scan.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(messages, ["unknown function `uper`", "unknown name `foo`"]);
+        assert_eq!(
+            scan.problems[0].help.as_deref(),
+            Some("did you mean `upper`?")
+        );
+    }
+
+    #[test]
+    fn divisors_are_collected() {
+        let scan = scan(&parse("1 / (2 % 0)"));
+        assert_eq!(scan.divisors.len(), 2);
+    }
+}

@@ -1,0 +1,524 @@
+//! Tests of [`load`](super::load): whole configurations in, a `Config` or
+//! rendered diagnostics out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::model::*;
+use super::*;
+
+/// Write `files` to a temporary directory and load it.
+fn load_files(files: &[(&str, &str)], inputs: &VarInputs) -> Result<Loaded, Diagnostics> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    load(dir.path(), inputs)
+}
+
+fn ok(text: &str) -> Config {
+    match load_files(&[("main.hcl", text)], &VarInputs::default()) {
+        Ok(l) => l.config,
+        Err(e) => panic!("unexpected diagnostics:\n{e}"),
+    }
+}
+
+/// The rendered diagnostics of a config that must fail.
+fn errors(text: &str) -> String {
+    errors_with(text, &VarInputs::default())
+}
+
+fn errors_with(text: &str, inputs: &VarInputs) -> String {
+    match load_files(&[("main.hcl", text)], inputs) {
+        Ok(_) => panic!("expected diagnostics"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_has(rendered: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(rendered.contains(part), "missing {part:?} in:\n{rendered}");
+    }
+}
+
+const EXAMPLE: &str = r#"variable "release" {
+  default = "1.4.2"
+}
+
+environment "blue" {
+  release  = "1.4.1"
+  endpoint = "127.0.0.1:9101"
+  process {
+    command = ["./demo-app", "--port", "9101", "--release", "1.4.1"]
+  }
+  health {
+    path = "/healthz"
+  }
+}
+
+environment "green" {
+  release  = var.release
+  endpoint = "127.0.0.1:9102"
+  process {
+    command = ["./demo-app", "--port", "9102", "--release", var.release]
+  }
+  health {
+    path     = "/healthz"
+    interval = "500ms"
+    timeout  = "1m"
+  }
+}
+
+router "public" {
+  live = environment.green        # the cut-over is this one line
+  haproxy {
+    socket = "/run/haproxy/admin.sock"
+    map    = "/etc/haproxy/live.map"
+  }
+}
+
+output "live_release" {
+  value = "${router.public.live}-${environment.green.release}"
+}
+
+cutover {
+  state       = "state/cutover.json"
+  parallelism = 4
+}
+"#;
+
+#[test]
+fn the_design_example_loads() {
+    let c = ok(EXAMPLE);
+    assert_eq!(c.variables["release"].value, json!("1.4.2"));
+    let green = &c.environments["green"];
+    assert_eq!(green.release, "1.4.2");
+    assert_eq!(green.endpoints, ["127.0.0.1:9102"]);
+    assert_eq!(green.health.path, "/healthz");
+    assert_eq!(green.health.interval, Duration::from_millis(500));
+    assert_eq!(green.health.timeout, Duration::from_secs(60));
+    assert_eq!(green.health.request_timeout, Duration::from_secs(2));
+    let backend = green.backend.as_ref().unwrap();
+    assert_eq!(backend.kind, "process");
+    assert_eq!(
+        backend.body,
+        json!({"command": ["./demo-app", "--port", "9102", "--release", "1.4.2"]})
+    );
+    assert_eq!(backend.attribute_spans["command"].line, 20);
+    assert_eq!(backend.attribute_spans["command"].column, 5);
+    assert_eq!((green.span.line, green.span.column), (16, 1));
+    assert!(!green.sensitive_release);
+    let router = &c.routers["public"];
+    assert_eq!(router.live, "green");
+    assert_eq!((router.live_span.line, router.live_span.column), (30, 10));
+    assert_eq!(router.backend.kind, "haproxy");
+    assert_eq!(
+        router.backend.body["socket"],
+        json!("/run/haproxy/admin.sock")
+    );
+    assert_eq!(c.outputs["live_release"].value, json!("green-1.4.2"));
+    assert_eq!(c.settings.state_path, PathBuf::from("state/cutover.json"));
+    assert_eq!(c.settings.parallelism, 4);
+    let refs: Vec<String> = c
+        .references
+        .iter()
+        .map(|(a, b)| format!("{a} -> {b}"))
+        .collect();
+    for r in [
+        "environment.green -> var.release",
+        "router.public -> environment.green",
+        "output.live_release -> router.public",
+        "output.live_release -> environment.green",
+    ] {
+        assert!(refs.contains(&r.to_string()), "{r} missing from {refs:?}");
+    }
+}
+
+#[test]
+fn files_are_read_in_name_order_with_relative_spans() {
+    let files = [
+        (
+            "b.hcl",
+            "environment \"blue\" {\n  release = local.r\n  endpoint = \"h:1\"\n}\n",
+        ),
+        ("a.hcl", "locals {\n  r = \"1\"\n}\n"),
+        ("notes.txt", "not hcl {"),
+    ];
+    let c = load_files(&files, &VarInputs::default()).unwrap().config;
+    assert_eq!(c.environments["blue"].span.file, PathBuf::from("b.hcl"));
+    assert_eq!(c.locals["r"], json!("1"));
+    let rendered = load_files(
+        &[
+            ("b.hcl", "environment \"blue\" {\n}\n"),
+            ("a.hcl", "bogus {}\n"),
+        ],
+        &VarInputs::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    let a = rendered.find("--> a.hcl:1:1").unwrap();
+    let b = rendered.find("--> b.hcl:1:1").unwrap();
+    assert!(a < b, "{rendered}");
+}
+
+#[test]
+fn expressions_templates_and_locals() {
+    let c = ok(r#"
+locals {
+  port  = 9100 + 2
+  hosts = [for i in [1, 2] : "10.0.0.${i}:${local.port}"]
+  big   = local.port > 9000 ? "big" : "small"
+  half  = 10 / 4
+}
+locals {
+  names = { for k, v in { a = 1, b = 2 } : upper(k) => v * 2 }
+}
+environment "e" {
+  release   = 12
+  endpoints = local.hosts
+}
+"#);
+    assert_eq!(c.locals["port"], json!(9102));
+    assert_eq!(c.locals["big"], json!("big"));
+    assert_eq!(c.locals["half"], json!(2.5));
+    assert_eq!(c.locals["names"], json!({"A": 2, "B": 4}));
+    assert_eq!(
+        c.environments["e"].endpoints,
+        ["10.0.0.1:9102", "10.0.0.2:9102"]
+    );
+    assert_eq!(c.environments["e"].release, "12");
+    assert!(c.environments["e"].backend.is_none());
+}
+
+#[test]
+fn live_may_be_a_string_or_an_expression() {
+    let c = ok(r#"
+variable "green" { default = true }
+environment "blue" {
+  release  = "1"
+  endpoint = "h:1"
+}
+environment "green" {
+  release  = "2"
+  endpoint = "h:2"
+}
+router "a" {
+  live = "blue"
+  exec {
+    switch = ["./switch"]
+  }
+}
+router "b" {
+  live = var.green ? environment.green : environment.blue
+  exec {}
+}
+"#);
+    assert_eq!(c.routers["a"].live, "blue");
+    assert_eq!(c.routers["b"].live, "green");
+    assert!(c.references.contains(&(
+        Address::Router("a".into()),
+        Address::Environment("blue".into())
+    )));
+}
+
+#[test]
+fn nested_backend_blocks_become_objects() {
+    let c = ok(r#"
+environment "e" {
+  release  = "1"
+  endpoint = "h:1"
+  exec {
+    deploy = ["./deploy"]
+    env {
+      A = "1"
+    }
+    hook "pre" {
+      run = "x"
+    }
+  }
+}
+"#);
+    let backend = c.environments["e"].backend.as_ref().unwrap();
+    assert_eq!(
+        backend.body,
+        json!({"deploy": ["./deploy"], "env": {"A": "1"}, "hook": {"pre": {"run": "x"}}})
+    );
+    assert_eq!(backend.attribute_spans["env.A"].line, 8);
+    assert_eq!(backend.attribute_spans["hook.pre.run"].line, 11);
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let out = errors("environment \"a\" {\n  release = \n}\n");
+    assert_has(
+        &out,
+        &["syntax error: invalid expression", "--> main.hcl:2:13"],
+    );
+}
+
+#[test]
+fn unknown_block_type_lists_the_valid_ones() {
+    let out = errors("enviroment \"a\" {\n}\nwidget {\n}\n");
+    assert_has(
+        &out,
+        &[
+            "error: unknown block type `enviroment`\n --> main.hcl:1:1",
+            "help: did you mean `environment`?",
+            "--> main.hcl:3:1",
+            "variable, locals, environment, router, output, cutover",
+        ],
+    );
+}
+
+#[test]
+fn unknown_and_missing_arguments() {
+    let out = errors("environment \"a\" {\n  relase   = \"1\"\n  endpoint = \"h:1\"\n}\n");
+    assert_has(
+        &out,
+        &[
+            "unknown argument `relase` in environment \"a\"\n --> main.hcl:2:3",
+            "help: did you mean `release`?",
+            "missing required argument `release` in environment \"a\"\n --> main.hcl:1:1",
+        ],
+    );
+    let out = errors("environment \"a\" {\n  release = \"1\"\n}\n");
+    assert_has(
+        &out,
+        &[
+            "environment \"a\" needs `endpoint` or `endpoints`",
+            "--> main.hcl:1:1",
+        ],
+    );
+    let out = errors("environment \"a\" {\n  release = \"1\"\n  endpoint = \"h:1\"\n  endpoints = [\"h:2\"]\n}\n");
+    assert_has(
+        &out,
+        &["sets both `endpoint` and `endpoints`\n --> main.hcl:4:3"],
+    );
+}
+
+#[test]
+fn wrong_types_are_reported_at_the_value() {
+    let out = errors("environment \"a\" {\n  release  = [\"1\"]\n  endpoint = \"nope\"\n  health {\n    interval = \"5\"\n    status = \"x\"\n  }\n}\n");
+    assert_has(
+        &out,
+        &[
+            "`release` must be a string, not a list\n --> main.hcl:2:14",
+            "invalid endpoint \"nope\"\n --> main.hcl:3:14",
+            "`interval` has no unit: \"5\"\n --> main.hcl:5:16",
+            "`status` must be a whole number from 100 to 599, not a string\n --> main.hcl:6:14",
+        ],
+    );
+}
+
+#[test]
+fn undefined_references_suggest_close_names() {
+    let out = errors(
+        "variable \"release\" { default = \"1\" }\nenvironment \"blue\" {\n  release  = var.relase\n  endpoint = local.x\n}\nrouter \"r\" {\n  live = environment.bleu\n  haproxy {}\n}\n",
+    );
+    assert_has(
+        &out,
+        &[
+            "undefined variable `var.relase`\n --> main.hcl:3:14",
+            "help: did you mean `var.release`?",
+            "undefined local value `local.x`\n --> main.hcl:4:14",
+            "undefined environment `environment.bleu`\n --> main.hcl:7:10",
+            "help: did you mean `environment.blue`?",
+        ],
+    );
+}
+
+#[test]
+fn unknown_functions_and_names() {
+    let out = errors("locals {\n  a = uper(\"x\")\n  b = nope.x\n  c = upper(1)\n}\n");
+    assert_has(
+        &out,
+        &[
+            "unknown function `uper`\n --> main.hcl:2:7",
+            "did you mean `upper`?",
+            "unknown name `nope`\n --> main.hcl:3:7",
+            "error calling function `upper`",
+            "--> main.hcl:4:7",
+        ],
+    );
+}
+
+#[test]
+fn duplicates_mention_the_first() {
+    let out = errors(
+        "environment \"blue\" {\n  release = \"1\"\n  endpoint = \"h:1\"\n}\nenvironment \"blue\" {\n  release = \"2\"\n  endpoint = \"h:2\"\n}\nlocals {\n  a = 1\n}\nlocals {\n  a = 2\n}\n",
+    );
+    assert_has(
+        &out,
+        &[
+            "duplicate environment \"blue\" (the first is at main.hcl:1:1)\n --> main.hcl:5:1",
+            "duplicate local \"a\" (the first is at main.hcl:10:3)\n  --> main.hcl:13:3",
+        ],
+    );
+}
+
+#[test]
+fn cycles_are_named_in_full() {
+    let out = errors(
+        r#"environment "a" {
+  release  = router.r.live
+  endpoint = "h:1"
+}
+router "r" {
+  live = environment.a
+  exec {}
+}
+locals {
+  x = local.y
+  y = local.x
+  z = local.z
+}
+"#,
+    );
+    assert_has(
+        &out,
+        &[
+            "dependency cycle: environment.a -> router.r -> environment.a\n --> main.hcl:1:1",
+            "dependency cycle: local.x -> local.y -> local.x\n  --> main.hcl:10:3",
+            "dependency cycle: local.z -> local.z\n  --> main.hcl:12:3",
+        ],
+    );
+    assert_eq!(out.matches("error:").count(), 3, "{out}");
+}
+
+#[test]
+fn division_by_zero_is_a_diagnostic() {
+    let out = errors(
+        "locals {\n  a = 1 / 0\n  b = 5 % 0\n  c = 5 % (1 - 1)\n  d = [for x in [0] : 1 % x]\n}\n",
+    );
+    assert_has(
+        &out,
+        &[
+            "division by zero\n --> main.hcl:2:11",
+            "division by zero\n --> main.hcl:3:11",
+            "division by zero\n --> main.hcl:4:11",
+            "--> main.hcl:5:7",
+        ],
+    );
+}
+
+#[test]
+fn routers_need_exactly_one_backend() {
+    let env = "environment \"e\" {\n  release = \"1\"\n  endpoint = \"h:1\"\n}\n";
+    let out = errors(&format!(
+        "{env}router \"r\" {{\n  live = environment.e\n}}\n"
+    ));
+    assert_has(
+        &out,
+        &["router \"r\" has no backend block\n --> main.hcl:5:1"],
+    );
+    let out = errors(&format!(
+        "{env}router \"r\" {{\n  live = environment.e\n  haproxy {{}}\n  exec {{}}\n}}\n"
+    ));
+    assert_has(&out, &["router \"r\" has more than one backend block (the first is `haproxy` at main.hcl:7:3)\n --> main.hcl:8:3"]);
+    let out = errors(&format!("{env}router \"r\" {{\n  exec {{}}\n}}\n"));
+    assert_has(
+        &out,
+        &["missing required argument `live` in router \"r\"\n --> main.hcl:5:1"],
+    );
+    let out = errors(&format!(
+        "{env}router \"r\" {{\n  live = \"x\"\n  exec {{}}\n}}\n"
+    ));
+    assert_has(
+        &out,
+        &["undefined environment `environment.x`\n --> main.hcl:6:10"],
+    );
+}
+
+#[test]
+fn every_mistake_in_one_run() {
+    let out = errors(
+        r#"variable "v" {
+  type = strng
+}
+environment "a" {
+  release  = var.nope
+  endpoint = "h:1"
+  colour   = "blue"
+}
+router "r" {
+  live = environment.b
+  haproxy {}
+}
+output "o" {
+  value = 1 / 0
+}
+"#,
+    );
+    assert_has(
+        &out,
+        &[
+            "--> main.hcl:2:10",
+            "--> main.hcl:5:14",
+            "--> main.hcl:7:3",
+            "--> main.hcl:10:10",
+            "--> main.hcl:14:15",
+            "5 errors found",
+        ],
+    );
+}
+
+#[test]
+fn sensitivity_flows_through_locals() {
+    let c = ok(r#"
+variable "token" {
+  default   = "s3cret"
+  sensitive = true
+}
+locals {
+  release = "1-${var.token}"
+}
+environment "e" {
+  release  = local.release
+  endpoint = "h:1"
+}
+environment "f" {
+  release  = "2"
+  endpoint = "h:2"
+}
+output "a" { value = environment.e.release }
+output "b" { value = environment.f.release }
+output "c" {
+  value     = "x"
+  sensitive = true
+}
+"#);
+    assert!(c.environments["e"].sensitive_release);
+    assert!(!c.environments["f"].sensitive_release);
+    assert!(c.outputs["a"].sensitive);
+    assert!(!c.outputs["b"].sensitive);
+    assert!(c.outputs["c"].sensitive);
+    assert!(c.variables["token"].sensitive);
+}
+
+#[test]
+fn nothing_panics_on_odd_input() {
+    let inputs = VarInputs::default();
+    for text in [
+        "",
+        "locals { a = 9223372036854775807 * 9223372036854775807 }",
+        "locals { a = -9223372036854775807 - 10 }",
+        "locals { a = [1][5] }",
+        "locals { a = \"x\" % 0 }",
+        "locals { a = 5 % 0.0 }",
+        "locals { a = { for x in [1, 1] : x => x } }",
+        "locals { a = format(\"%\") }",
+        "environment { }",
+        "environment \"a\" \"b\" { }",
+        "router \"r\" { live = 3\n exec {} }",
+        "variable \"v\" { type = [string] }",
+        "output \"o\" { value = var }",
+        "cutover { parallelism = -1 }\ncutover {}",
+        "x = 1",
+        "locals { a = \"${\" }",
+        "é = 1",
+    ] {
+        let _ = load_files(&[("main.hcl", text)], &inputs);
+    }
+}

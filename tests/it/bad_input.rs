@@ -1,0 +1,77 @@
+//! Bad input: every mistake is reported at its file, line and column, in one
+//! run, with exit status 1 and no panic.
+
+use crate::support::Case;
+
+#[track_caller]
+fn fails_at(text: &str, needles: &[&str]) -> String {
+    let case = Case::with_main(text);
+    let run = case.run(&["validate"]).code(1);
+    for n in needles {
+        assert!(
+            run.stderr.contains(n),
+            "stderr lacks {n:?}:\n{}",
+            run.stderr
+        );
+    }
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run.stderr
+}
+
+#[test]
+fn syntax_error_points_at_its_place() {
+    fails_at(
+        "environment \"blue\" {\n  release = \"1\"\n  endpoint = \n}\n",
+        &["main.hcl:3:"],
+    );
+}
+
+#[test]
+fn unknown_block_and_argument() {
+    let text = "enviroment \"blue\" {\n}\n\nenvironment \"green\" {\n  relase   = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}\n";
+    let err = fails_at(text, &["main.hcl:1:1", "main.hcl:5:3"]);
+    assert!(err.contains("relase"), "{err}");
+}
+
+#[test]
+fn undefined_reference_and_division_by_zero_in_one_run() {
+    let text = "locals {\n  a = 1 / 0\n}\n\nenvironment \"blue\" {\n  release  = var.nope\n  endpoint = \"127.0.0.1:1\"\n}\n";
+    fails_at(
+        text,
+        &[
+            "main.hcl:2:",
+            "division by zero",
+            "main.hcl:6:14",
+            "var.nope",
+        ],
+    );
+}
+
+#[test]
+fn dependency_cycle_is_named_in_full() {
+    let text = "locals {\n  a = local.b\n  b = local.a\n}\n";
+    fails_at(text, &["local.a -> local.b -> local.a"]);
+}
+
+#[test]
+fn router_to_unknown_environment() {
+    let text = "router \"public\" {\n  live = environment.purple\n  haproxy {\n    socket = \"/tmp/x.sock\"\n    map    = \"/tmp/x.map\"\n  }\n}\n";
+    fails_at(text, &["main.hcl:2:10", "purple"]);
+}
+
+#[test]
+fn backend_setting_error_points_at_the_attribute() {
+    let text = "environment \"blue\" {\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}\n\nrouter \"public\" {\n  live = environment.blue\n  haproxy {\n    sockt = \"/tmp/x.sock\"\n    map   = \"/tmp/x.map\"\n  }\n}\n";
+    fails_at(text, &["main.hcl:9:5", "sockt"]);
+}
+
+#[test]
+fn bad_var_flag_names_the_flag() {
+    let case = Case::with_main("variable \"x\" {\n  default = \"a\"\n}\n");
+    case.run(&["validate", "--var", "nope=1"])
+        .code(1)
+        .stderr_has("--var nope=1");
+    case.run(&["validate", "--var", "novalue"])
+        .code(1)
+        .stderr_has("--var novalue");
+}

@@ -1,0 +1,53 @@
+//! The small commands end to end.
+
+use crate::support::Case;
+
+#[test]
+fn version_and_help() {
+    let case = Case::new();
+    case.run(&["--version"])
+        .code(0)
+        .stdout_has(env!("CARGO_PKG_VERSION"));
+    case.run(&["--help"]).code(0).stdout_has("plan");
+}
+
+#[test]
+fn completions_for_bash() {
+    Case::new()
+        .run(&["completions", "bash"])
+        .code(0)
+        .stdout_has("cutover");
+}
+
+#[test]
+fn validate_and_outputs() {
+    let case = Case::with_main(
+        "variable \"release\" {\n  default = \"1.2.3\"\n}\nvariable \"token\" {\n  default   = \"hunter2\"\n  sensitive = true\n}\nlocals {\n  tag = upper(\"v${var.release}\")\n}\noutput \"tag\" {\n  value = local.tag\n}\noutput \"token\" {\n  value = var.token\n}\n",
+    );
+    case.run(&["validate"]).code(0).stdout_has("valid");
+    let out = case
+        .run(&["output"])
+        .code(0)
+        .stdout_has("tag = \"V1.2.3\"")
+        .stdout_has("(sensitive)");
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    case.run(&["output", "tag", "--var", "release=2.0"])
+        .code(0)
+        .stdout_has("V2.0");
+    case.run_env(&["output", "tag"], &[("CUTOVER_VAR_release", "9.9")])
+        .code(0)
+        .stdout_has("V9.9");
+}
+
+#[test]
+fn init_creates_state_and_lock_is_named() {
+    let case = Case::with_main(
+        "environment \"blue\" {\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}\n",
+    );
+    case.run(&["init"]).code(0).stdout_has("Created state");
+    let state: serde_json::Value = serde_json::from_slice(&case.state_bytes().unwrap()).unwrap();
+    assert_eq!(state["serial"], 0);
+    assert!(state["lineage"].as_str().unwrap().len() >= 32);
+    case.run(&["init"]).code(0).stdout_has("exists");
+    case.run(&["state", "list"]).code(0);
+}
