@@ -64,14 +64,25 @@ impl ProviderError {
 /// The settings type should use `#[serde(deny_unknown_fields)]`; the error
 /// then names the unknown or ill-typed field so the core can point at it.
 pub fn parse_settings<T: DeserializeOwned>(kind: &str, body: &Value) -> Result<T, ProviderError> {
-    serde_json::from_value(body.clone()).map_err(|e| {
-        let text = e.to_string();
-        // serde_json names the field between backticks: "unknown field `x`",
-        // "missing field `x`"; keep that so the core can find its span.
-        let field = text.split('`').nth(1).map(str::to_string);
+    serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+        // The path names the attribute at fault for a wrong type
+        // (`timeout`, `backends.green`); for an unknown or missing field
+        // serde names it between backticks in the message instead.
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        let named = inner.split('`').nth(1).map(str::to_string);
+        let top = path.is_empty() || path == ".";
+        let field = if inner.starts_with("missing field") {
+            // The path is the object that lacks the field.
+            named.map(|f| if top { f } else { format!("{path}.{f}") })
+        } else if top {
+            named
+        } else {
+            Some(path.clone())
+        };
         ProviderError::Settings {
             field,
-            message: format!("in `{kind}` block: {text}"),
+            message: format!("in `{kind}` block: {inner}"),
         }
     })
 }
@@ -241,6 +252,12 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn parse_settings_names_ill_typed_field() {
+        let err = parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": 2019})).unwrap_err();
+        assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
     }
 
     #[test]

@@ -1,0 +1,334 @@
+//! cutover's Caddy router: the `caddy { ... }` block.
+//!
+//! Caddy is driven through its admin API. cutover manages one route per
+//! router, found by its `@id` (`cutover-<router>` unless `route_id` says
+//! otherwise): a route whose `reverse_proxy` handler's upstreams are the live
+//! colour's endpoints. Switching replaces those upstreams (or creates the
+//! route on the first run) in ONE admin request guarded by `If-Match` with the
+//! ETag of the config cutover read just before, so that an edit made by
+//! someone else in between is detected and nothing is overwritten. An
+//! optional second route, matched by `preview_host`, sends the preview colour
+//! its traffic the same way.
+//!
+//! Caddy accepts upstreams that do not answer, so cutover connects to each of
+//! the target's endpoints itself before it changes anything.
+#![deny(missing_docs)]
+
+mod admin;
+mod route;
+mod settings;
+
+use std::time::Duration;
+
+use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use crate::admin::AdminApi;
+use crate::route::Change;
+use crate::settings::{ManagedRoute, Resolved};
+
+/// The Caddy router provider, driving Caddy through its admin API.
+#[derive(Debug, Default, Clone)]
+pub struct Caddy;
+
+/// Caddy's running config as cutover read it, with the ETag that guards a
+/// change made from it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    config: Value,
+    etag: String,
+}
+
+impl Snapshot {
+    /// The ETag Caddy sent with the config, e.g. `"/config/ 79eac0a4"`.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// The whole config as read.
+    pub fn config(&self) -> &Value {
+        &self.config
+    }
+}
+
+#[async_trait::async_trait]
+impl RouterProvider for Caddy {
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError> {
+        settings::parse(settings).map(|_| ())
+    }
+
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
+        let config = settings::resolve(spec)?;
+        let snapshot = snapshot(&api(&config)).await?;
+        let live = route::find(&snapshot.config, &config.live.id).map_err(ProviderError::Failed)?;
+        let preview =
+            route::find(&snapshot.config, &config.preview_id).map_err(ProviderError::Failed)?;
+        Ok(LiveRouter {
+            live: live.as_ref().and_then(|r| colour_of(spec, &r.dials)),
+            raw: live.map(|r| r.dials.join(", ")),
+            preview: preview.and_then(|r| colour_of(spec, &r.dials)),
+            drift: Vec::new(),
+        })
+    }
+
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        probe_endpoints(spec, target, config.timeout).await?;
+        let snapshot = snapshot(&api(&config)).await?;
+        planned_change(&snapshot, &config, &config.live, Some(target))?;
+        Ok(())
+    }
+
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        probe_endpoints(spec, target, config.timeout).await?;
+        // Read as late as possible: the ETag guards only what happens after.
+        let snapshot = snapshot(&api(&config)).await?;
+        self.switch_from(spec, target, &snapshot).await
+    }
+
+    async fn set_preview(
+        &self,
+        spec: &RouterSpec,
+        target: Option<&Colour>,
+    ) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        let route = preview_route(&config)?;
+        if let Some(target) = target {
+            probe_endpoints(spec, target, config.timeout).await?;
+        }
+        let snapshot = snapshot(&api(&config)).await?;
+        apply(spec, &config, &snapshot, &route, target).await
+    }
+}
+
+impl Caddy {
+    /// Read Caddy's running config and its ETag: the first half of a switch.
+    pub async fn snapshot(&self, spec: &RouterSpec) -> Result<Snapshot, ProviderError> {
+        let config = settings::resolve(spec)?;
+        snapshot(&api(&config)).await
+    }
+
+    /// The second half of a switch: point the live route at `target` as seen
+    /// in `snapshot`, in one change guarded by the snapshot's ETag, and read
+    /// it back. Unlike [`RouterProvider::switch`] it does not probe the
+    /// target's endpoints. If the config changed since the snapshot, Caddy
+    /// refuses the change and this fails with nothing changed.
+    pub async fn switch_from(
+        &self,
+        spec: &RouterSpec,
+        target: &Colour,
+        snapshot: &Snapshot,
+    ) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        apply(spec, &config, snapshot, &config.live, Some(target)).await
+    }
+}
+
+fn api(config: &Resolved) -> AdminApi {
+    AdminApi::new(config.admin.clone(), config.timeout)
+}
+
+fn preview_route(config: &Resolved) -> Result<ManagedRoute, ProviderError> {
+    config.preview.clone().ok_or_else(|| ProviderError::Settings {
+        field: Some("preview_host".to_string()),
+        message: "in `caddy` block: set `preview_host` (the Host the preview route matches) to give the preview colour a route".to_string(),
+    })
+}
+
+/// `GET /config/` with its ETag.
+async fn snapshot(api: &AdminApi) -> Result<Snapshot, ProviderError> {
+    let reply = api.request(Method::GET, "/config/", None, None).await?;
+    if reply.status != StatusCode::OK {
+        return Err(ProviderError::failed(format!(
+            "the {} refused GET /config/ (HTTP {}): {}",
+            api.describe(),
+            reply.status,
+            reply.error_text()
+        )));
+    }
+    let config: Value = serde_json::from_slice(&reply.body).map_err(|e| {
+        ProviderError::failed(format!(
+            "the {} sent a config that is not JSON: {e}",
+            api.describe()
+        ))
+    })?;
+    let etag = reply.etag.ok_or_else(|| {
+        ProviderError::failed(format!(
+            "the {} sent its config without an ETag (Caddy 2.6 or later sends one); cutover needs it to detect concurrent changes",
+            api.describe()
+        ))
+    })?;
+    Ok(Snapshot { config, etag })
+}
+
+/// The change that points `route` at `target` (or removes it), from `snapshot`.
+fn planned_change(
+    snapshot: &Snapshot,
+    config: &Resolved,
+    route: &ManagedRoute,
+    target: Option<&Colour>,
+) -> Result<Option<Change>, ProviderError> {
+    match target {
+        Some(target) => route::change_to(
+            &snapshot.config,
+            &config.server,
+            &route.id,
+            &route.hosts,
+            &target.endpoints,
+        )
+        .map_err(ProviderError::Failed),
+        None => Ok(route::removal(&snapshot.config, &route.id)),
+    }
+}
+
+/// Make one guarded change from `snapshot` and confirm it by reading back.
+async fn apply(
+    spec: &RouterSpec,
+    config: &Resolved,
+    snapshot: &Snapshot,
+    route: &ManagedRoute,
+    target: Option<&Colour>,
+) -> Result<(), ProviderError> {
+    if let Some(target) = target {
+        check_endpoints(spec, target)?;
+    }
+    let api = api(config);
+    if let Some(change) = planned_change(snapshot, config, route, target)? {
+        let reply = api
+            .request(
+                change.method.clone(),
+                &change.path,
+                change.body.as_ref(),
+                Some(&snapshot.etag),
+            )
+            .await?;
+        if reply.status == StatusCode::PRECONDITION_FAILED {
+            let now = describe_route(&api, &route.id).await;
+            return Err(ProviderError::failed(format!(
+                "Caddy's config changed while cutover was switching router `{}` (ETag mismatch); nothing was changed; run plan again (route `@id: {}` {now})",
+                spec.name, route.id
+            )));
+        }
+        if !reply.status.is_success() {
+            return Err(ProviderError::failed(format!(
+                "Caddy refused {} {} for router `{}` (HTTP {}): {}; Caddy keeps its previous config",
+                change.method,
+                change.path,
+                spec.name,
+                reply.status.as_u16(),
+                reply.error_text()
+            )));
+        }
+    }
+    confirm(&api, spec, &route.id, target).await
+}
+
+/// Read the route back and check it sends traffic to `target` (or is gone).
+async fn confirm(
+    api: &AdminApi,
+    spec: &RouterSpec,
+    id: &str,
+    target: Option<&Colour>,
+) -> Result<(), ProviderError> {
+    let dials = route_dials(api, id).await?;
+    match (target, dials) {
+        (None, None) => Ok(()),
+        (Some(target), Some(dials)) if dials == target.endpoints => Ok(()),
+        (target, dials) => Err(ProviderError::failed(format!(
+            "after the change, Caddy's route `@id: {id}` of router `{}` {}, not {}",
+            spec.name,
+            match dials {
+                Some(d) => format!("sends traffic to [{}]", d.join(", ")),
+                None => "does not exist".to_string(),
+            },
+            match target {
+                Some(t) => format!("`{}` [{}]", t.name, t.endpoints.join(", ")),
+                None => "removed".to_string(),
+            }
+        ))),
+    }
+}
+
+/// The upstream dials of the route `id` as Caddy runs it; `None` when absent.
+async fn route_dials(api: &AdminApi, id: &str) -> Result<Option<Vec<String>>, ProviderError> {
+    let reply = api
+        .request(Method::GET, &format!("/id/{id}"), None, None)
+        .await?;
+    match reply.status {
+        StatusCode::NOT_FOUND => Ok(None),
+        StatusCode::OK => {
+            let route: Value = serde_json::from_slice(&reply.body).map_err(|e| {
+                ProviderError::failed(format!("Caddy sent route `@id: {id}` as invalid JSON: {e}"))
+            })?;
+            route::dials_of(&route, id)
+                .map(Some)
+                .map_err(ProviderError::Failed)
+        }
+        status => Err(ProviderError::failed(format!(
+            "the {} refused GET /id/{id} (HTTP {status}): {}",
+            api.describe(),
+            reply.error_text()
+        ))),
+    }
+}
+
+/// What the route `id` does now, for a message.
+async fn describe_route(api: &AdminApi, id: &str) -> String {
+    match route_dials(api, id).await {
+        Ok(Some(dials)) => format!("now sends traffic to [{}]", dials.join(", ")),
+        Ok(None) => "does not exist now".to_string(),
+        Err(e) => format!("could not be read again: {e}"),
+    }
+}
+
+/// The colour whose endpoints are exactly `dials` (in any order).
+fn colour_of(spec: &RouterSpec, dials: &[String]) -> Option<String> {
+    let mut seen: Vec<&String> = dials.iter().collect();
+    seen.sort();
+    seen.dedup();
+    spec.colours
+        .iter()
+        .find(|c| {
+            let mut endpoints: Vec<&String> = c.endpoints.iter().collect();
+            endpoints.sort();
+            endpoints.dedup();
+            !endpoints.is_empty() && endpoints == seen
+        })
+        .map(|c| c.name.clone())
+}
+
+fn check_endpoints(spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+    if target.endpoints.is_empty() {
+        return Err(ProviderError::failed(format!(
+            "colour `{}` has no endpoints for router `{}` to send traffic to",
+            target.name, spec.name
+        )));
+    }
+    Ok(())
+}
+
+/// Connect to every endpoint of `target`: Caddy itself accepts upstreams that
+/// are down and would answer 502.
+async fn probe_endpoints(
+    spec: &RouterSpec,
+    target: &Colour,
+    timeout: Duration,
+) -> Result<(), ProviderError> {
+    check_endpoints(spec, target)?;
+    for endpoint in &target.endpoints {
+        let error = match tokio::time::timeout(timeout, TcpStream::connect(endpoint.as_str())).await
+        {
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {timeout:?}"),
+        };
+        return Err(ProviderError::failed(format!(
+            "endpoint {endpoint} of colour `{}` does not answer ({error}); Caddy would accept it and answer 502, so router `{}` was not switched and nothing was changed",
+            target.name, spec.name
+        )));
+    }
+    Ok(())
+}

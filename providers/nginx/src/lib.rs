@@ -1,0 +1,357 @@
+//! cutover's nginx router: the `nginx { ... }` block.
+//!
+//! nginx has no runtime API, so cutover owns an include file: the operator's
+//! configuration includes it at http level and sends traffic with
+//! `proxy_pass http://cutover_<router>;`. A cut-over rewrites the file
+//! atomically, has `nginx -t` check it the way the running master would load
+//! it (restoring the old file when nginx refuses), reloads the master, and
+//! returns only once the running workers serve the new file (read back through
+//! a marker server the include also defines) and the old workers are gone.
+#![deny(missing_docs)]
+
+mod include;
+mod marker;
+mod master;
+mod settings;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use serde_json::Value;
+use tokio::time::{sleep, Instant};
+
+use crate::include::Routing;
+use crate::marker::Answer;
+use crate::master::Master;
+use crate::settings::{Owned, Resolved};
+
+/// How often the marker and /proc are polled while a reload settles.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The nginx router provider, driving nginx through an include file and a
+/// validated reload.
+#[derive(Debug, Default, Clone)]
+pub struct Nginx;
+
+#[async_trait::async_trait]
+impl RouterProvider for Nginx {
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError> {
+        settings::parse(settings).map(|_| ())
+    }
+
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
+        let config = settings::resolve(spec)?;
+        let live = observe(spec, &config, &config.live).await?;
+        let mut drift = live.drift;
+        let mut preview = None;
+        if let Some(owned) = &config.preview {
+            let seen = observe(spec, &config, owned).await?;
+            drift.extend(seen.drift);
+            preview = seen.serves.filter(|c| is_colour(spec, c));
+        }
+        Ok(LiveRouter {
+            live: live.serves.clone().filter(|c| is_colour(spec, c)),
+            raw: live.serves,
+            preview,
+            drift,
+        })
+    }
+
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        Master::find(&config)?;
+        check_endpoints(target, config.timeout).await
+    }
+
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        check_endpoints(target, config.timeout).await?;
+        apply(spec, &config, &config.live, Some(target)).await
+    }
+
+    async fn set_preview(
+        &self,
+        spec: &RouterSpec,
+        target: Option<&Colour>,
+    ) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        let Some(owned) = &config.preview else {
+            return Err(settings::field_error(
+                "preview_include",
+                "a preview needs `preview_include`: the file cutover owns for the preview upstream",
+            ));
+        };
+        if let Some(target) = target {
+            check_endpoints(target, config.timeout).await?;
+        }
+        apply(spec, &config, owned, target).await
+    }
+}
+
+fn is_colour(spec: &RouterSpec, name: &str) -> bool {
+    spec.colours.iter().any(|c| c.name == name)
+}
+
+/// What the running nginx serves for one include, and how the file on disk
+/// differs from it.
+struct Observed {
+    /// The colour the running workers serve (`none` for a removed preview).
+    serves: Option<String>,
+    /// Differences between disk and the running nginx, as sentences.
+    drift: Vec<String>,
+}
+
+async fn observe(
+    spec: &RouterSpec,
+    config: &Resolved,
+    owned: &Owned,
+) -> Result<Observed, ProviderError> {
+    let path = owned.path.display();
+    let on_disk = match std::fs::read_to_string(&owned.path) {
+        Ok(text) => Ok(include::parse(&text, owned)),
+        Err(e) => Err(e),
+    };
+    let answer = match marker::ask(config.marker, owned, config.timeout).await {
+        Ok(answer) => answer,
+        // Before the first switch the operator may have added the `include`
+        // line but not the file: nothing is routed yet, and a switch writes it.
+        Err(ProviderError::Unreachable { .. }) if matches!(&on_disk, Err(e) if e.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            return Ok(Observed {
+                serves: None,
+                drift: vec![format!(
+                    "the include file {path} does not exist yet: cutover writes it at the first switch"
+                )],
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let (colour, generation) = match answer {
+        Answer::Serves { colour, generation } => (colour, generation),
+        Answer::Other(status) => {
+            return Ok(Observed {
+                serves: None,
+                drift: vec![format!(
+                    "nginx's marker at {} answers {status:?} for {}: the running nginx has not loaded {path} (include it at http level and reload)",
+                    config.marker, owned.location
+                )],
+            })
+        }
+    };
+    let mut drift = Vec::new();
+    match on_disk {
+        Err(e) => drift.push(format!(
+            "the running nginx serves {colour}, but the include file {path} cannot be read ({e}): a reload would fail"
+        )),
+        Ok(None) => drift.push(format!(
+            "the running nginx serves {colour}, but the include file {path} no longer holds cutover's marker: it was edited without a reload"
+        )),
+        Ok(Some(disk)) if disk.colour != colour => drift.push(format!(
+            "the include file {path} says {} but the running nginx serves {colour}: it was edited without a reload",
+            disk.colour
+        )),
+        Ok(Some(disk)) if disk.generation != generation => drift.push(format!(
+            "the include file {path} was rewritten after the running nginx loaded it (generation {} on disk, {generation} running): it was edited without a reload",
+            disk.generation
+        )),
+        Ok(Some(disk)) => drift.extend(endpoint_drift(spec, owned, &colour, &disk)),
+    }
+    Ok(Observed {
+        serves: Some(colour),
+        drift,
+    })
+}
+
+/// A sentence when the upstream does not list the colour's endpoints.
+fn endpoint_drift(
+    spec: &RouterSpec,
+    owned: &Owned,
+    colour: &str,
+    disk: &Routing,
+) -> Option<String> {
+    let wanted = spec.colours.iter().find(|c| c.name == colour)?;
+    let listed: BTreeSet<&String> = disk.servers.iter().collect();
+    let endpoints: BTreeSet<&String> = wanted.endpoints.iter().collect();
+    (listed != endpoints).then(|| {
+        format!(
+            "upstream `{}` lists {:?}, but environment {colour} serves on {:?}",
+            owned.upstream, disk.servers, wanted.endpoints
+        )
+    })
+}
+
+/// Preflight: every endpoint of `target` can go into the include and accepts
+/// connections now, so nginx would not answer 502.
+async fn check_endpoints(target: &Colour, timeout: Duration) -> Result<(), ProviderError> {
+    let name = &target.name;
+    if !include::is_word(name) {
+        return Err(ProviderError::failed(format!(
+            "colour name {name:?} cannot go into an nginx include"
+        )));
+    }
+    if target.endpoints.is_empty() {
+        return Err(ProviderError::failed(format!(
+            "environment {name} has no endpoint: nginx's upstream needs at least one server"
+        )));
+    }
+    for endpoint in &target.endpoints {
+        if !include::is_word(endpoint) {
+            return Err(ProviderError::failed(format!(
+                "endpoint {endpoint:?} of environment {name} cannot go into an nginx upstream (no spaces, quotes, `;`, `{{`, `}}`, `$` or `#`)"
+            )));
+        }
+        let connect = async {
+            match endpoint.strip_prefix("unix:") {
+                Some(path) => tokio::net::UnixStream::connect(path).await.map(drop),
+                None => tokio::net::TcpStream::connect(endpoint.as_str())
+                    .await
+                    .map(drop),
+            }
+        };
+        let failure = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {timeout:?}"),
+        };
+        return Err(ProviderError::failed(format!(
+            "endpoint {endpoint} of environment {name} does not accept connections ({failure}): nginx would answer 502"
+        )));
+    }
+    Ok(())
+}
+
+/// Write `target` into `owned`'s include, have nginx check and load it, and
+/// wait until only workers serving it remain.
+async fn apply(
+    spec: &RouterSpec,
+    config: &Resolved,
+    owned: &Owned,
+    target: Option<&Colour>,
+) -> Result<(), ProviderError> {
+    let master = Master::find(config)?;
+    let colour = target.map_or(include::NONE, |t| t.name.as_str());
+    let before = observe(spec, config, owned).await?;
+    if before.serves.as_deref() == Some(colour) && before.drift.is_empty() {
+        return Ok(());
+    }
+    let path = &owned.path;
+    let previous = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(ProviderError::failed(format!(
+                "cannot read the include file {}: {e}; nothing was changed",
+                path.display()
+            )))
+        }
+    };
+    let routing = Routing {
+        colour: colour.to_string(),
+        generation: include::new_generation(),
+        servers: target.map(|t| t.endpoints.clone()).unwrap_or_default(),
+    };
+    // A few hundred bytes: written on the runtime's thread, like the reads
+    // above, rather than through a blocking pool.
+    let text = include::render(&config.router, owned, config.marker, &routing);
+    include::write_atomically(path, text.as_bytes()).map_err(|e| {
+        ProviderError::failed(format!(
+            "cannot write the include file {}: {e}; nothing was changed",
+            path.display()
+        ))
+    })?;
+    let was = before.serves.as_deref().unwrap_or("nothing");
+    if let Err(refused) = master.test_config(&config.invocation, config.timeout).await {
+        let restored = restore_note(path, previous.as_deref());
+        return Err(ProviderError::failed(format!(
+            "nginx refused the configuration with the new include {} ({restored}; nginx was not reloaded and still serves {was}): {refused}",
+            path.display()
+        )));
+    }
+    let workers = master.children();
+    master.reload()?;
+    let deadline = Instant::now() + config.timeout;
+    if !wait_for_generation(config, owned, &routing.generation, deadline).await {
+        let restored = restore_note(path, previous.as_deref());
+        let reloaded = match master.reload() {
+            Ok(()) => "reloaded nginx again",
+            Err(_) => "could not reload nginx again",
+        };
+        return Err(ProviderError::Timeout {
+            what: format!(
+                "nginx loading {colour} from {} (its marker never showed generation {}; see nginx's error log; {restored} and {reloaded})",
+                path.display(),
+                routing.generation
+            ),
+            after: config.timeout,
+        });
+    }
+    wait_for_old_workers(&master, &workers, deadline, colour, config.timeout).await?;
+    // Every worker now is a new one: one more read must agree.
+    match marker::ask(config.marker, owned, config.timeout).await? {
+        Answer::Serves { generation, .. } if generation == routing.generation => Ok(()),
+        other => Err(ProviderError::failed(format!(
+            "after the reload nginx's marker answers {other:?}, not {colour} generation {}",
+            routing.generation
+        ))),
+    }
+}
+
+/// Poll the marker until a worker serves `generation`.
+async fn wait_for_generation(
+    config: &Resolved,
+    owned: &Owned,
+    generation: &str,
+    deadline: Instant,
+) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Ok(Answer::Serves { generation: g, .. }) =
+            marker::ask(config.marker, owned, left.max(POLL)).await
+        {
+            if g == generation {
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(POLL).await;
+    }
+}
+
+/// Old workers keep accepting for a moment after a reload and then finish
+/// their open requests: the switch is done when none of them is left.
+async fn wait_for_old_workers(
+    master: &Master,
+    workers: &BTreeSet<i32>,
+    deadline: Instant,
+    colour: &str,
+    timeout: Duration,
+) -> Result<(), ProviderError> {
+    loop {
+        let left: Vec<i32> = master.children().intersection(workers).copied().collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ProviderError::failed(format!(
+                "nginx's new workers serve {colour}, but old worker processes {left:?} still run after {timeout:?}: they are finishing open connections (see `worker_shutdown_timeout`); raise `timeout` to wait for them"
+            )));
+        }
+        sleep(POLL).await;
+    }
+}
+
+/// Put the previous include back; says what happened, for the error message.
+fn restore_note(path: &Path, previous: Option<&[u8]>) -> String {
+    match include::restore(path, previous) {
+        Ok(()) if previous.is_some() => format!("{} was restored", path.display()),
+        Ok(()) => format!("{} was removed again", path.display()),
+        Err(e) => format!(
+            "restoring {} FAILED ({e}): fix it before nginx reloads",
+            path.display()
+        ),
+    }
+}

@@ -1,0 +1,294 @@
+//! The nginx router provider against a real nginx (DESIGN.md, "Real parts").
+
+#[path = "../../../tests/support/nginx.rs"]
+mod nginx_support;
+
+use cutover_nginx::Nginx;
+use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use nginx_support::{closed_address, ColourServer, NginxGuard, NginxSetup};
+use serde_json::{json, Value};
+
+fn colour(name: &str, server: &ColourServer) -> Colour {
+    Colour {
+        name: name.to_string(),
+        endpoints: vec![server.address()],
+    }
+}
+
+/// The router `public` with colours `colours`, driving `nginx`; `extra` adds
+/// or overrides settings.
+fn spec(nginx: &NginxGuard, colours: &[Colour], extra: Value) -> RouterSpec {
+    let mut settings = json!({
+        // Relative: resolved against the workdir, the harness's directory.
+        "include": "cutover-live.conf",
+        "pid_file": nginx.pid_file(),
+        "marker": nginx.marker(),
+    });
+    for (k, v) in extra.as_object().expect("an object") {
+        settings[k] = v.clone();
+    }
+    RouterSpec {
+        name: "public".to_string(),
+        colours: colours.to_vec(),
+        settings,
+        workdir: nginx.dir().to_path_buf(),
+    }
+}
+
+fn live(colour: &str) -> LiveRouter {
+    LiveRouter {
+        live: Some(colour.to_string()),
+        raw: Some(colour.to_string()),
+        ..Default::default()
+    }
+}
+
+fn include(nginx: &NginxGuard) -> String {
+    std::fs::read_to_string(nginx.include_path()).unwrap()
+}
+
+#[tokio::test]
+async fn read_then_switch_blue_to_green() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let nginx = NginxGuard::start(&NginxSetup::new("blue", &blue.address()));
+    let colours = [colour("blue", &blue), colour("green", &green)];
+    let spec = spec(&nginx, &colours, json!({}));
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+    assert_eq!(Nginx.read(&spec).await.unwrap(), live("blue"));
+
+    let old_workers = nginx.workers();
+    Nginx.switch(&spec, &colours[1]).await.unwrap();
+    // The switch returned: every worker is new, and traffic is green at once.
+    let workers = nginx.workers();
+    assert!(
+        workers.iter().all(|w| !old_workers.contains(w)),
+        "old workers {old_workers:?} still run: {workers:?}"
+    );
+    for _ in 0..20 {
+        assert_eq!(nginx.get("/"), (200, "green".to_string()));
+    }
+    assert_eq!(Nginx.read(&spec).await.unwrap(), live("green"));
+    assert!(include(&nginx).contains(&format!("server {};", green.address())));
+
+    // Switching to what is live changes nothing, not even the workers.
+    let workers = nginx.workers();
+    Nginx.switch(&spec, &colours[1]).await.unwrap();
+    assert_eq!(nginx.workers(), workers);
+
+    // And back.
+    Nginx.switch(&spec, &colours[0]).await.unwrap();
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+    assert_eq!(Nginx.read(&spec).await.unwrap(), live("blue"));
+}
+
+#[tokio::test]
+async fn a_config_nginx_rejects_is_restored_and_traffic_stays() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let nginx = NginxGuard::start(&NginxSetup::new("blue", &blue.address()));
+    let colours = [colour("blue", &blue), colour("green", &green)];
+    let spec = spec(&nginx, &colours, json!({}));
+    let before = include(&nginx);
+    // The operator's part of the configuration breaks: nginx -t must refuse,
+    // while the running master (which never re-read it) still serves.
+    let main = std::fs::read_to_string(nginx.config_path()).unwrap();
+    std::fs::write(
+        nginx.config_path(),
+        main.replacen("http {", "http {\n    bogus_directive on;", 1),
+    )
+    .unwrap();
+    let workers = nginx.workers();
+
+    let err = Nginx.switch(&spec, &colours[1]).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("unknown directive \"bogus_directive\""),
+        "{message}"
+    );
+    assert!(message.contains("was restored"), "{message}");
+    assert_eq!(
+        include(&nginx),
+        before,
+        "the include is restored byte for byte"
+    );
+    assert_eq!(nginx.workers(), workers, "nginx was not reloaded");
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+    assert_eq!(Nginx.read(&spec).await.unwrap(), live("blue"));
+}
+
+#[tokio::test]
+async fn a_failed_reload_is_rolled_back() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let nginx = NginxGuard::start(&NginxSetup::new("blue", &blue.address()));
+    let colours = [colour("blue", &blue), colour("green", &green)];
+    // `nginx -t` checks a different (valid) main file than the master loads:
+    // the master then keeps its old workers, which only the marker can tell.
+    let main = std::fs::read_to_string(nginx.config_path()).unwrap();
+    let checked = nginx.dir().join("checked.conf");
+    std::fs::write(&checked, &main).unwrap();
+    std::fs::write(
+        nginx.config_path(),
+        main.replacen("http {", "http {\n    bogus_directive on;", 1),
+    )
+    .unwrap();
+    let spec = spec(
+        &nginx,
+        &colours,
+        json!({"config": checked, "timeout": "1s"}),
+    );
+    let before = include(&nginx);
+
+    let err = Nginx.switch(&spec, &colours[1]).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("was restored"), "{err}");
+    assert_eq!(include(&nginx), before);
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+}
+
+#[tokio::test]
+async fn an_include_edited_without_reload_is_drift() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let nginx = NginxGuard::start(&NginxSetup::new("blue", &blue.address()));
+    let colours = [colour("blue", &blue), colour("green", &green)];
+    let spec = spec(&nginx, &colours, json!({}));
+    let edited = include(&nginx)
+        .replace(&blue.address(), &green.address())
+        .replace("\"blue ", "\"green ");
+    std::fs::write(nginx.include_path(), edited).unwrap();
+
+    let read = Nginx.read(&spec).await.unwrap();
+    assert_eq!(read.live.as_deref(), Some("blue"), "what the workers serve");
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+    assert_eq!(read.drift.len(), 1, "{:?}", read.drift);
+    assert!(
+        read.drift[0].contains("says green but the running nginx serves blue")
+            && read.drift[0].contains("without a reload"),
+        "{:?}",
+        read.drift
+    );
+
+    // A switch to blue repairs it: the file and nginx agree again.
+    Nginx.switch(&spec, &colours[0]).await.unwrap();
+    assert_eq!(Nginx.read(&spec).await.unwrap(), live("blue"));
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_closed_endpoint() {
+    let blue = ColourServer::start("blue");
+    let nginx = NginxGuard::start(&NginxSetup::new("blue", &blue.address()));
+    let green = Colour {
+        name: "green".to_string(),
+        endpoints: vec![closed_address()],
+    };
+    let spec = spec(&nginx, &[colour("blue", &blue), green.clone()], json!({}));
+    let before = include(&nginx);
+
+    let err = Nginx.preflight(&spec, &green).await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not accept connections"),
+        "{err}"
+    );
+    let err = Nginx.switch(&spec, &green).await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not accept connections"),
+        "{err}"
+    );
+    assert_eq!(include(&nginx), before);
+    Nginx
+        .preflight(&spec, &colour("blue", &blue))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn preview_moves_without_touching_live_traffic() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let nginx = NginxGuard::start(
+        &NginxSetup::new("blue", &blue.address()).with_preview("blue", &blue.address()),
+    );
+    let colours = [colour("blue", &blue), colour("green", &green)];
+    let spec = spec(
+        &nginx,
+        &colours,
+        json!({"preview_include": "cutover-preview.conf"}),
+    );
+    let read = Nginx.read(&spec).await.unwrap();
+    assert_eq!(read.preview.as_deref(), Some("blue"));
+    let live_include = include(&nginx);
+
+    Nginx.set_preview(&spec, Some(&colours[1])).await.unwrap();
+    assert_eq!(nginx.get_preview("/"), (200, "green".to_string()));
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+    assert_eq!(
+        include(&nginx),
+        live_include,
+        "the live include is untouched"
+    );
+    let read = Nginx.read(&spec).await.unwrap();
+    assert_eq!(
+        (read.live.as_deref(), read.preview.as_deref()),
+        (Some("blue"), Some("green"))
+    );
+    assert!(read.drift.is_empty(), "{:?}", read.drift);
+
+    // Removing the preview: nothing behind it, live traffic unchanged.
+    Nginx.set_preview(&spec, None).await.unwrap();
+    assert_eq!(nginx.get_preview("/").0, 502);
+    assert_eq!(nginx.get("/"), (200, "blue".to_string()));
+    assert_eq!(Nginx.read(&spec).await.unwrap().preview, None);
+
+    // Without `preview_include` there is no preview.
+    let plain = self::spec(&nginx, &colours, json!({}));
+    let err = Nginx
+        .set_preview(&plain, Some(&colours[1]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Settings { field: Some(f), .. } if f == "preview_include"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn settings_errors_name_the_field() {
+    let cases = [
+        (
+            json!({"include": "/i", "marker": "127.0.0.1:1"}),
+            "pid_file",
+        ),
+        (
+            json!({"include": "/i", "pid_file": "/p", "marker": "192.0.2.1:80"}),
+            "marker",
+        ),
+        (
+            json!({"include": "/i", "pid_file": "/p", "marker": "127.0.0.1:1", "reload": true}),
+            "reload",
+        ),
+    ];
+    for (body, field) in cases {
+        match Nginx.validate(&body).unwrap_err() {
+            ProviderError::Settings { field: f, .. } => assert_eq!(f.as_deref(), Some(field)),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    Nginx
+        .validate(&json!({"include": "/i", "pid_file": "/p", "marker": "127.0.0.1:1"}))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_master_is_unreachable() {
+    let blue = ColourServer::start("blue");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = RouterSpec {
+        name: "public".to_string(),
+        colours: vec![colour("blue", &blue)],
+        settings: json!({"include": "i.conf", "pid_file": "nginx.pid", "marker": closed_address(), "timeout": "1s"}),
+        workdir: dir.path().to_path_buf(),
+    };
+    let err = Nginx
+        .switch(&spec, &colour("blue", &blue))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Unreachable { .. }), "{err:?}");
+    assert!(!dir.path().join("i.conf").exists(), "nothing was written");
+}
