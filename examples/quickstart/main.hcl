@@ -59,6 +59,9 @@ environment "green" {
 router "public" {
   # The cut-over is this one line.
   live = var.live == "green" ? environment.green : environment.blue
+  # The idle colour gets its own listener (127.0.0.1:18090) for trying a
+  # release before the cut-over.
+  preview = var.live == "green" ? environment.blue : environment.green
   haproxy {
     socket = ".run/admin.sock"
     map    = ".run/live.map"

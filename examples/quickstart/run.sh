@@ -63,8 +63,9 @@ cutover -C "$here" plan
 say "cutover apply"
 cutover -C "$here" apply --auto-approve
 
-say "Through HAProxy now:"
+say "Through HAProxy now: live (127.0.0.1:18080) and preview (127.0.0.1:18090)"
 loadgen --url http://127.0.0.1:18080/ --duration 1 --threads 1
+loadgen --url http://127.0.0.1:18090/ --duration 1 --threads 1
 
 say "cutover plan --var green_release=1.4.2 --var live=green"
 cutover -C "$here" plan --var green_release=1.4.2 --var live=green

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Args;
 
-use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
+use super::{context, plan, progress, Global, EXIT_ERROR, EXIT_OK};
+use crate::engine::observer::Observer;
 use crate::plan::saved::{self, Planned};
 use crate::state::lock::StateLock;
 
@@ -24,15 +25,28 @@ pub struct ApplyArgs {
     /// How many steps may run at once (default: the config's, or 10).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+    /// Allow in-place changes to a colour that serves live traffic and keeps
+    /// serving it (refused otherwise: deploy to the idle colour and cut over).
+    #[arg(long)]
+    pub allow_live_changes: bool,
     /// How long to wait for the state lock held by another apply (e.g. 30s).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: Duration,
+    /// Print progress as JSON lines (docs/events.md) and nothing else on
+    /// stdout; needs --auto-approve or a PLANFILE.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `cutover apply`.
 pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
+    if args.json && !args.auto_approve && args.plan_file.is_none() {
+        bail!("apply --json cannot ask for confirmation: pass --auto-approve, or apply a reviewed saved plan (cutover plan --out FILE; cutover apply --json FILE)");
+    }
     let mut engine = plan::engine_for(args.parallelism);
+    engine.options.allow_live_changes = args.allow_live_changes;
     let ctx = context::load(g, Some(&engine))?;
+    engine.scrubber = crate::plan::sensitive::Scrubber::new(&ctx.loaded.config.secrets);
     if args.parallelism.is_none() {
         engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
     }
@@ -42,11 +56,18 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 
     let planned: Planned = match &args.plan_file {
         Some(file) => {
-            let planned = saved::read(file)?;
+            let mut planned = saved::read(file)?;
             check_saved_plan(&planned, state.as_ref(), file)?;
+            saved::rehydrate(&mut planned, &ctx.loaded.config).map_err(|e| {
+                anyhow::anyhow!("{} cannot be applied: {e}; make a new plan", file.display())
+            })?;
             // The live world must still be what the plan saw.
             let live = engine.refresh(&ctx.loaded.config, state.as_ref()).await?;
-            let now = crate::plan::diff::fingerprint(&live);
+            let now: std::collections::BTreeMap<String, String> =
+                crate::plan::diff::fingerprint(&live)
+                    .into_iter()
+                    .map(|(k, v)| (k, engine.scrubber.text(&v)))
+                    .collect();
             let moved: Vec<String> = planned
                 .document
                 .fingerprint
@@ -70,8 +91,18 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
         None => {
             let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
-            plan::print_human(&planned, &style);
+            if !args.json {
+                plan::print_human(&planned, &style);
+            }
             if !planned.document.summary.has_changes() && planned.records.is_empty() {
+                if args.json {
+                    progress::print_json_line(&progress::plan_line(&planned.document));
+                    let report = crate::engine::ApplyReport {
+                        serial: state.as_ref().map_or(0, |s| s.serial),
+                        ..Default::default()
+                    };
+                    progress::print_json_line(&progress::summary_line(&report));
+                }
                 return Ok(EXIT_OK);
             }
             if !args.auto_approve && !confirm()? {
@@ -83,16 +114,25 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     };
 
     let state = state.unwrap_or_else(crate::state::new_state);
-    println!();
+    let observer: Arc<dyn Observer> = if args.json {
+        progress::print_json_line(&progress::plan_line(&planned.document));
+        Arc::new(progress::JsonLines::new(&planned.document))
+    } else {
+        println!();
+        Arc::new(progress::Lines::default())
+    };
     let report = engine
-        .apply(
-            &planned,
-            state,
-            ctx.state_path.clone(),
-            Arc::new(super::progress::Lines::default()),
-        )
+        .apply(&planned, state, ctx.state_path.clone(), observer)
         .await
         .with_context(|| format!("failed to write state file {}", ctx.state_path.display()))?;
+    if args.json {
+        progress::print_json_line(&progress::summary_line(&report));
+        if let Some((id, error)) = &report.failed {
+            eprintln!("error: apply stopped at {id}: {error}");
+            return Ok(EXIT_ERROR);
+        }
+        return Ok(EXIT_OK);
+    }
     println!();
     match &report.failed {
         None => {
@@ -117,6 +157,12 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
         Some((id, error)) => {
             eprintln!("error: apply stopped at {id}: {error}");
+            for (router, colour) in &report.reverted {
+                eprintln!("  switched router.{router} back to {colour}: the routers of one apply move together or not at all");
+            }
+            for (router, why) in &report.revert_failed {
+                eprintln!("  COULD NOT switch router.{router} back: {why}; check it by hand");
+            }
             eprintln!(
                 "  done: {}",
                 if report.done.is_empty() {

@@ -73,6 +73,9 @@ pub struct ShowArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print markdown, for a pull-request comment.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
 }
 
 /// Run `cutover show`.
@@ -81,6 +84,8 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         let planned = saved::read(file)?;
         if args.json {
             println!("{}", render::json::plan(&planned.document));
+        } else if args.markdown {
+            print!("{}", render::markdown::plan(&planned.document));
         } else {
             plan::print_human(&planned, &context::style(g));
         }
@@ -96,6 +101,8 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     };
     if args.json {
         print!("{}", String::from_utf8_lossy(&crate::state::to_bytes(&st)));
+    } else if args.markdown {
+        print!("{}", render::markdown::state(&st));
     } else {
         println!(
             "# state {} (lineage {}, serial {})",
@@ -176,11 +183,22 @@ pub enum StateCommand {
         /// An address such as `environment.green` or `router.public`.
         address: String,
     },
+    /// Check that the state file is one an apply wrote, not a git merge of two.
+    Check,
 }
 
 /// Run `cutover state ...`.
 pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
+    if let StateCommand::Check = cmd {
+        let report = crate::state::check::check(&ctx.state_path)?;
+        print!("{report}");
+        return Ok(if report.is_healthy() {
+            EXIT_OK
+        } else {
+            EXIT_ERROR
+        });
+    }
     let Some(st) = context::read_state(&ctx.state_path)? else {
         bail!(
             "no state at {}: nothing has been applied yet",
@@ -198,6 +216,7 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
                 return Ok(EXIT_ERROR);
             }
         },
+        StateCommand::Check => unreachable!("handled above, before the state is loaded"),
     }
     Ok(EXIT_OK)
 }

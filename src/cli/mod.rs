@@ -6,6 +6,7 @@
 mod apply;
 mod commands;
 mod context;
+mod fmt;
 mod plan;
 mod progress;
 mod rollback;
@@ -62,6 +63,8 @@ enum Command {
     Init,
     /// Check the configuration without reading anything live.
     Validate,
+    /// Rewrite the configuration files in canonical form (--check: only list them).
+    Fmt(fmt::FmtArgs),
     /// Show what apply would change, reading the live routers and environments.
     Plan(plan::PlanArgs),
     /// Make the changes: idle colours first, health gates, then the cut-overs.
@@ -121,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Init => commands::init(g).await,
         Command::Validate => commands::validate(g).await,
+        Command::Fmt(args) => fmt::run(g, args),
         Command::Plan(args) => plan::run(g, args).await,
         Command::Apply(args) => apply::run(g, args).await,
         Command::Rollback(args) => rollback::run(g, args).await,

@@ -19,6 +19,9 @@ pub struct PlanArgs {
     /// Print the plan document as JSON instead of the human view.
     #[arg(long)]
     pub json: bool,
+    /// Print the plan as markdown for a pull-request comment.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
     /// Exit 0 when there are no changes, 2 when there are (1 on errors).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -26,6 +29,10 @@ pub struct PlanArgs {
     /// block's `parallelism`, or 10).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+    /// Allow in-place changes to a colour that serves live traffic and keeps
+    /// serving it (refused otherwise: deploy to the idle colour and cut over).
+    #[arg(long)]
+    pub allow_live_changes: bool,
 }
 
 /// The engine for a command, with `--parallelism` or the config's default.
@@ -51,6 +58,7 @@ pub fn print_human(planned: &Planned, style: &render::Style) {
 /// Run `cutover plan`.
 pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     let mut engine = engine_for(args.parallelism);
+    engine.options.allow_live_changes = args.allow_live_changes;
     let ctx = context::load(g, Some(&engine))?;
     if args.parallelism.is_none() {
         engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
@@ -59,13 +67,15 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
     if args.json {
         println!("{}", render::json::plan(&planned.document));
+    } else if args.markdown {
+        print!("{}", render::markdown::plan(&planned.document));
     } else {
         print_human(&planned, &context::style(g));
     }
     if let Some(out) = &args.out {
         saved::write(out, &planned)
             .with_context(|| format!("failed to save the plan to {}", out.display()))?;
-        if !args.json {
+        if !args.json && !args.markdown {
             println!(
                 "\nSaved the plan to {}. To apply exactly this plan: cutover apply {}",
                 out.display(),

@@ -27,13 +27,22 @@ pub struct RollbackArgs {
     /// How long to wait for the state lock held by another apply.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: Duration,
+    /// Print progress as JSON lines (docs/events.md) and nothing else on
+    /// stdout; needs --auto-approve.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Run `cutover rollback`.
 pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
+    if args.json && !args.auto_approve {
+        bail!("rollback --json cannot ask for confirmation: pass --auto-approve");
+    }
     let engine = plan::engine_for(None);
     let ctx = context::load(g, Some(&engine))?;
     let config = &ctx.loaded.config;
+    let mut engine = engine;
+    engine.scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
     let _lock = StateLock::acquire(&ctx.state_path, "rollback", args.lock_timeout)?;
     let Some(state) = context::read_state(&ctx.state_path)? else {
         bail!(
@@ -96,6 +105,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
                     environment: to.clone(),
                     endpoints: env.endpoints.clone(),
                     health: env.health.clone(),
+                    release: None,
                 },
             });
         }
@@ -111,11 +121,12 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
                 spec,
                 target,
                 backend: config.routers[name].backend.kind.clone(),
+                verify: config.routers[name].verify.clone(),
             },
         });
     }
     steps.sort_by_key(|s| matches!(s.kind, StepKind::Cutover { .. }));
-    let summary = Summary {
+    let mut summary = Summary {
         cutover: steps
             .iter()
             .filter(|s| matches!(s.kind, StepKind::Cutover { .. }))
@@ -126,6 +137,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
             .count(),
         ..Default::default()
     };
+    summary.outcome = outcome(&summary, 0);
     let document = PlanDocument {
         format_version: FORMAT_VERSION.into(),
         cutover_version: env!("CARGO_PKG_VERSION").into(),
@@ -137,15 +149,21 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         rollback: vec![],
         fingerprint: fingerprint(&live),
     };
+    let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
     let planned = Planned {
-        document,
+        document: scrubber.scrub(&document),
         records: vec![],
+        execution: Some(document),
     };
-    println!("cutover will roll back, in this order:");
-    print!(
-        "{}",
-        crate::render::human::plan(&planned.document, &context::style(g))
-    );
+    if args.json {
+        super::progress::print_json_line(&super::progress::plan_line(&planned.document));
+    } else {
+        println!("cutover will roll back, in this order:");
+        print!(
+            "{}",
+            crate::render::human::plan(&planned.document, &context::style(g))
+        );
+    }
     if !args.auto_approve {
         use std::io::{BufRead, IsTerminal, Write};
         if !std::io::stdin().is_terminal() {
@@ -160,15 +178,19 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     }
+    let observer: Arc<dyn crate::engine::observer::Observer> = if args.json {
+        Arc::new(super::progress::JsonLines::new(&planned.document))
+    } else {
+        Arc::new(super::progress::Lines::default())
+    };
     let report = engine
-        .apply(
-            &planned,
-            state,
-            ctx.state_path.clone(),
-            Arc::new(super::progress::Lines::default()),
-        )
+        .apply(&planned, state, ctx.state_path.clone(), observer)
         .await?;
+    if args.json {
+        super::progress::print_json_line(&super::progress::summary_line(&report));
+    }
     match report.failed {
+        None if args.json => Ok(EXIT_OK),
         None => {
             println!("\nRollback complete. The configuration still names the colour you rolled back from: `cutover plan` shows the cut-over it would make again.");
             Ok(EXIT_OK)

@@ -148,6 +148,11 @@ fn body_object(
         );
         match ev.eval(file, &attr.value) {
             Some(e) => {
+                if e.sensitive {
+                    let mut leaves = std::mem::take(&mut ev.secret_values);
+                    super::eval::collect_leaves(&e.value, &mut leaves);
+                    ev.secret_values = leaves;
+                }
                 out.insert(key.to_string(), e.value);
             }
             None => ok = false,
@@ -224,15 +229,16 @@ pub(crate) fn single_backend<'b>(
 }
 
 const ROUTER_BACKENDS: &[&str] = &["haproxy", "caddy", "nginx", "exec"];
+const ROUTER_BLOCKS: &[&str] = &["haproxy", "caddy", "nginx", "exec", "verify"];
 
 /// Build a router, recording its value (`{ name, live }`) for references.
 pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> {
     let what = format!("router \"{}\"", decl.name);
     let s = Schema {
         what: &what,
-        attrs: &["live"],
+        attrs: &["live", "preview", "drain"],
         required: &["live"],
-        blocks: ROUTER_BACKENDS,
+        blocks: ROUTER_BLOCKS,
     };
     schema::check_body(
         ev.map,
@@ -245,7 +251,15 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
     let body = &decl.block.body;
     let live = body
         .get_attribute("live")
-        .and_then(|a| live_environment(ev, decl.file, &a.value));
+        .and_then(|a| live_environment(ev, decl.file, &a.value, "live"));
+    // `preview = environment.X`: the idle colour's own listener or route.
+    let preview = match body.get_attribute("preview") {
+        Some(a) => match live_environment(ev, decl.file, &a.value, "preview") {
+            Some(p) => Some(p),
+            None => return None,
+        },
+        None => None,
+    };
     let backend = match single_backend(ev, decl.file, body, ROUTER_BACKENDS, &what) {
         (Some(block), _) => backend(ev, decl.file, block),
         (None, true) => {
@@ -262,6 +276,32 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         }
         (None, false) => None,
     };
+    // `verify {}`: checked through the router after the cut-over.
+    let verify = if body.get_blocks("verify").next().is_some() {
+        let v = crate::config::environment::health(ev, decl.file, body, &what, "verify");
+        if let Some(v) = &v {
+            if v.url.is_none() {
+                let span = body
+                    .get_blocks("verify")
+                    .next()
+                    .map(|b| schema::header_span(ev.map, decl.file, b))
+                    .unwrap_or_else(|| decl.span.clone());
+                ev.error_help(
+                    &span,
+                    format!("the verify block of {what} needs a `url`"),
+                    "verify checks through the router: url = \"http://ROUTER_ADDRESS/PATH\"",
+                );
+                return None;
+            }
+        }
+        Some(v?)
+    } else {
+        None
+    };
+    let drain = match body.get_attribute("drain") {
+        Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "drain")?,
+        None => std::time::Duration::ZERO,
+    };
     let (live, live_span) = live?;
     let backend = backend?;
     let value = hcl::Map::from_iter([
@@ -270,10 +310,18 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
     ]);
     ev.values
         .insert(Address::Router(decl.name.clone()), Value::Object(value));
+    let (preview, preview_span) = match preview {
+        Some((p, s)) => (Some(p), Some(s)),
+        None => (None, None),
+    };
     Some(Router {
         name: decl.name.clone(),
         live,
         live_span,
+        preview,
+        preview_span,
+        verify,
+        drain,
         backend,
         span: decl.span.clone(),
     })
@@ -285,6 +333,7 @@ fn live_environment(
     ev: &mut Evaluator<'_>,
     file: &Path,
     expr: &Expression,
+    attribute: &str,
 ) -> Option<(String, Span)> {
     let span = ev.span_of(file, expr);
     let name = match static_environment(expr) {
@@ -297,8 +346,15 @@ fn live_environment(
                     as_string(&o["name"]).unwrap_or_default()
                 }
                 other => {
-                    let msg = format!("`live` must be an environment, not a {}", type_name(other));
-                    ev.error_help(&span, msg, "write `live = environment.NAME`");
+                    let msg = format!(
+                        "`{attribute}` must be an environment, not a {}",
+                        type_name(other)
+                    );
+                    ev.error_help(
+                        &span,
+                        msg,
+                        format!("write `{attribute} = environment.NAME`"),
+                    );
                     return None;
                 }
             }

@@ -89,14 +89,17 @@ pub(crate) fn build(decls: &Decls<'_>, map: &SourceMap) -> Deps {
             .collect();
         if let Address::Router(name) = from {
             // `live = "green"` names an environment without a reference.
-            let live = decls
-                .routers
-                .get(name)
-                .and_then(|d| d.block.body.get_attribute("live"));
-            targets.extend(
-                live.and_then(|l| static_environment(&l.value))
-                    .map(Address::Environment),
-            );
+            for attribute in ["live", "preview"] {
+                let value = decls
+                    .routers
+                    .get(name)
+                    .and_then(|d| d.block.body.get_attribute(attribute));
+                targets.extend(
+                    value
+                        .and_then(|l| static_environment(&l.value))
+                        .map(Address::Environment),
+                );
+            }
         }
         for to in targets {
             let Some(&to_ix) = index.get(&to) else {

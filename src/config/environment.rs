@@ -28,7 +28,7 @@ pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environme
     schema::check_body(ev.map, file, body, &s, &decl.span, &mut ev.diags);
     let release = release(ev, file, body);
     let endpoints = endpoints(ev, decl, &what);
-    let health = health(ev, file, body, &what);
+    let health = health(ev, file, body, &what, "health");
     let backend = match blocks::single_backend(ev, file, body, BACKENDS, &what) {
         (Some(block), _) => blocks::backend(ev, file, block).map(Some),
         (None, true) => Some(None),
@@ -175,8 +175,16 @@ const HEALTH_ATTRS: &[&str] = &[
     "release_path",
 ];
 
-fn health(ev: &mut Evaluator<'_>, file: &Path, body: &Body, what: &str) -> Option<Health> {
-    let mut found = body.get_blocks("health");
+/// A `health {}` block (or a router's `verify {}`, which has the same
+/// arguments); the defaults when the block is absent.
+pub(crate) fn health(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    what: &str,
+    name: &str,
+) -> Option<Health> {
+    let mut found = body.get_blocks(name);
     let Some(block) = found.next() else {
         return Some(Health::default());
     };
@@ -184,11 +192,11 @@ fn health(ev: &mut Evaluator<'_>, file: &Path, body: &Body, what: &str) -> Optio
         let span = ev
             .map
             .span(file, hcl_edit::Span::span(&second.ident).unwrap_or(0..0));
-        ev.error(&span, format!("{what} has more than one `health` block"));
+        ev.error(&span, format!("{what} has more than one `{name}` block"));
     }
     let header = schema::header_span(ev.map, file, block);
     let s = Schema {
-        what: &format!("the health block of {what}"),
+        what: &format!("the {name} block of {what}"),
         attrs: HEALTH_ATTRS,
         required: &[],
         blocks: &[],
@@ -220,7 +228,12 @@ fn health(ev: &mut Evaluator<'_>, file: &Path, body: &Body, what: &str) -> Optio
     (ev.diags.len() == before).then_some(h)
 }
 
-fn duration_attr(ev: &mut Evaluator<'_>, file: &Path, body: &Body, key: &str) -> Option<Duration> {
+pub(crate) fn duration_attr(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+) -> Option<Duration> {
     let (e, span) = eval_attr(ev, file, body, key)?;
     let parsed = match &e.value {
         Value::String(s) => parse_duration(s),

@@ -44,6 +44,9 @@ pub(crate) struct Evaluator<'m> {
     pub values: BTreeMap<Address, Value>,
     /// Addresses whose value derives from a sensitive variable.
     pub sensitive: BTreeSet<Address>,
+    /// The text of every value computed from a sensitive one (strings and
+    /// numbers), which must never be shown or stored.
+    pub secret_values: BTreeSet<String>,
     /// Every problem found.
     pub diags: Vec<Diagnostic>,
 }
@@ -56,6 +59,7 @@ impl<'m> Evaluator<'m> {
             declared: BTreeSet::new(),
             values: BTreeMap::new(),
             sensitive: BTreeSet::new(),
+            secret_values: BTreeSet::new(),
             diags: Vec::new(),
         }
     }
@@ -234,4 +238,19 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
 /// A JSON value as an hcl value.
 pub(crate) fn from_json(value: &serde_json::Value) -> Value {
     hcl::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Collect the text of every string and number inside `value` into `out`.
+pub(crate) fn collect_leaves(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::String(s) => {
+            out.insert(s.clone());
+        }
+        Value::Number(n) => {
+            out.insert(n.to_string());
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_leaves(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_leaves(v, out)),
+        Value::Bool(_) | Value::Null => {}
+    }
 }

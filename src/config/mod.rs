@@ -9,6 +9,7 @@ mod deps;
 pub mod diag;
 mod environment;
 mod eval;
+pub mod format;
 mod functions;
 pub mod model;
 mod parse;
@@ -67,9 +68,32 @@ pub struct Loaded {
 /// Every problem that can be found in one run is reported: evaluation goes
 /// on after an error, skipping only what depends on a value that failed.
 pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Loaded, Diagnostics> {
-    let mut map = SourceMap::default();
     let mut diags = Vec::new();
-    let files = parse::read_dir(dir, &mut map, &mut diags);
+    let texts = parse::read_dir(dir, &mut diags);
+    load_texts(dir, texts, diags, inputs)
+}
+
+/// Parse and evaluate configuration files already in memory, as [`load`]
+/// does after reading them: `files` are (name relative to `dir`, text), in
+/// the order they are to be read; `dir` is only recorded in the [`Config`].
+/// Lets the config layer be checked (and fuzzed) without a file system.
+pub fn load_sources(
+    dir: &Path,
+    files: Vec<(PathBuf, String)>,
+    inputs: &VarInputs,
+) -> Result<Loaded, Diagnostics> {
+    load_texts(dir, files, Vec::new(), inputs)
+}
+
+/// [`load_sources`] with the problems already met while reading the files.
+fn load_texts(
+    dir: &Path,
+    texts: Vec<(PathBuf, String)>,
+    mut diags: Vec<Diagnostic>,
+    inputs: &VarInputs,
+) -> Result<Loaded, Diagnostics> {
+    let mut map = SourceMap::default();
+    let files = parse::parse_all(texts, &mut map, &mut diags);
     let var_files = vars::read_var_files(inputs, &mut map, &mut diags);
     let decls = schema::classify(&files, &map, &mut diags);
     let mut ev = Evaluator::new(&map);
@@ -87,6 +111,19 @@ pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Loaded, Diagnostics> {
         evaluate_block(&mut ev, &decls, addr, &mut config);
     }
     config.settings = blocks::settings(&mut ev, decls.settings.as_ref());
+    // Everything computed from a sensitive value, so later layers can scrub
+    // it from every output, the state and saved plans.
+    let mut secrets = std::mem::take(&mut ev.secret_values);
+    for var in config.variables.values().filter(|v| v.sensitive) {
+        collect_json_leaves(&var.value, &mut secrets);
+    }
+    for env in config.environments.values().filter(|e| e.sensitive_release) {
+        secrets.insert(env.release.clone());
+    }
+    for out in config.outputs.values().filter(|o| o.sensitive) {
+        collect_json_leaves(&out.value, &mut secrets);
+    }
+    config.secrets = secrets;
     let mut diags = std::mem::take(&mut ev.diags);
     drop(ev);
     if diags.is_empty() {
@@ -102,6 +139,20 @@ pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Loaded, Diagnostics> {
     Err(Diagnostics(diags))
 }
 
+fn collect_json_leaves(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.insert(s.clone());
+        }
+        serde_json::Value::Number(n) => {
+            out.insert(n.to_string());
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_json_leaves(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_json_leaves(v, out)),
+        _ => {}
+    }
+}
+
 /// Evaluate one block (already-resolved variables are skipped).
 fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, config: &mut Config) {
     match addr {
@@ -115,6 +166,7 @@ fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, con
                 ev.values.insert(addr.clone(), e.value);
                 if e.sensitive {
                     ev.sensitive.insert(addr.clone());
+                    collect_json_leaves(&config.locals[name], &mut ev.secret_values);
                 }
             }
         }

@@ -74,6 +74,9 @@ pub struct Config {
     /// Every reference between blocks: `from` refers to `to`. Used by the graph
     /// for ordering; cycles have already been reported by the config layer.
     pub references: Vec<(Address, Address)>,
+    /// The text of every value that is or derives from a sensitive variable:
+    /// scrubbed from every view, the state and saved plans.
+    pub secrets: std::collections::BTreeSet<String>,
 }
 
 /// The `cutover {}` block.
@@ -230,6 +233,19 @@ pub struct Router {
     pub live: String,
     /// The span of the `live` attribute's value.
     pub live_span: Span,
+    /// `preview = environment.Y`: the environment the router's preview
+    /// listener or route sends traffic to, for trying a release before the
+    /// cut-over. Never touches live traffic.
+    pub preview: Option<String>,
+    /// The span of the `preview` attribute's value.
+    pub preview_span: Option<Span>,
+    /// `verify {}`: a check through the router after the cut-over (same
+    /// arguments as `health`, with `url` required); on failure the router is
+    /// switched back.
+    pub verify: Option<Health>,
+    /// `drain`: how long the colour a cut-over takes traffic away from keeps
+    /// serving its open connections before anything changes it.
+    pub drain: Duration,
     /// The backend block (exactly one is required).
     pub backend: Backend,
     /// Where the block is.

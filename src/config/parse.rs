@@ -17,9 +17,9 @@ pub(crate) struct File {
     pub body: Body,
 }
 
-/// Read and parse every `*.hcl` file in `dir`. Files that fail to parse are
-/// reported and left out; the others are still checked.
-pub(crate) fn read_dir(dir: &Path, map: &mut SourceMap, diags: &mut Vec<Diagnostic>) -> Vec<File> {
+/// Read every `*.hcl` file in `dir`, in name order, as (name relative to
+/// `dir`, text). Files that cannot be read are reported and left out.
+pub(crate) fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<(PathBuf, String)> {
     let mut names = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -41,19 +41,31 @@ pub(crate) fn read_dir(dir: &Path, map: &mut SourceMap, diags: &mut Vec<Diagnost
                 .with_help("write the configuration in a file such as main.hcl, or choose another directory with -C DIR"),
         );
     }
-    let mut files = Vec::new();
+    let mut texts = Vec::new();
     for path in names {
         let name = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
         match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                if let Some(body) = parse_text(&name, text, map, diags) {
-                    files.push(File { name, body });
-                }
-            }
+            Ok(text) => texts.push((name, text)),
             Err(e) => diags.push(Diagnostic::new(format!(
                 "cannot read {}: {e}",
                 path.display()
             ))),
+        }
+    }
+    texts
+}
+
+/// Parse every (name, text) in order. Files that fail to parse are reported
+/// and left out; the others are still checked.
+pub(crate) fn parse_all(
+    texts: Vec<(PathBuf, String)>,
+    map: &mut SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<File> {
+    let mut files = Vec::new();
+    for (name, text) in texts {
+        if let Some(body) = parse_text(&name, text, map, diags) {
+            files.push(File { name, body });
         }
     }
     files

@@ -58,6 +58,10 @@ pub struct Engine {
     pub health: HealthChecker,
     /// How many live reads or steps may run at once.
     pub parallelism: usize,
+    /// The operator's explicit planning choices.
+    pub options: crate::plan::diff::PlanOptions,
+    /// Scrubs sensitive values from the state and from progress events.
+    pub scrubber: crate::plan::sensitive::Scrubber,
 }
 
 impl Engine {
@@ -67,6 +71,8 @@ impl Engine {
             providers: Providers::builtin(),
             health: HealthChecker::default(),
             parallelism: parallelism.max(1),
+            options: Default::default(),
+            scrubber: Default::default(),
         }
     }
 
@@ -272,8 +278,8 @@ impl Engine {
         state: Option<&State>,
     ) -> Result<Planned, EngineError> {
         let live = self.refresh(config, state).await?;
-        let document = crate::plan::plan(config, state, &live)?;
-        let records = config
+        let mut document = crate::plan::diff::plan_with(config, state, &live, &self.options)?;
+        let records: Vec<RouterRecord> = config
             .routers
             .values()
             .map(|r| RouterRecord {
@@ -290,6 +296,16 @@ impl Engine {
                     && recorded.is_none_or(|s| s.live != rec.live || s.backend != rec.backend)
             })
             .collect();
-        Ok(Planned { document, records })
+        document.summary.outcome = crate::plan::document::outcome(&document.summary, records.len());
+        // People see, and files keep, only the scrubbed document; the steps
+        // run with the real values.
+        let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
+        let execution = (!scrubber.is_empty()).then(|| document.clone());
+        let document = scrubber.scrub(&document);
+        Ok(Planned {
+            document,
+            records,
+            execution,
+        })
     }
 }

@@ -22,8 +22,8 @@ impl Providers {
         let mut routers: BTreeMap<&'static str, Arc<dyn RouterProvider>> = BTreeMap::new();
         routers.insert("haproxy", Arc::new(cutover_haproxy::Haproxy));
         routers.insert("exec", Arc::new(cutover_exec::ExecRouter));
-        routers.insert("caddy", Arc::new(cutover_caddy::Caddy::default()));
-        routers.insert("nginx", Arc::new(cutover_nginx::Nginx::default()));
+        routers.insert("caddy", Arc::new(cutover_caddy::Caddy));
+        routers.insert("nginx", Arc::new(cutover_nginx::Nginx));
         Providers {
             environments,
             routers,

@@ -44,6 +44,22 @@ pub enum Node {
         /// The colour it switches to.
         to: String,
     },
+    /// Pointing a router's preview at `to`: after `to` changed, before the
+    /// router's cut-over.
+    Preview {
+        /// The router.
+        router: String,
+        /// The colour the preview shows.
+        to: String,
+        /// Whether `to` is the colour this plan's cut-over drains: the
+        /// preview then moves to it only after the cut-over.
+        after_cutover: bool,
+    },
+    /// Waiting after a router's cut-over before its drained colours change.
+    Drain {
+        /// The router.
+        router: String,
+    },
     /// Forgetting a router (no ordering constraint).
     Forget {
         /// The router.
@@ -178,6 +194,22 @@ pub fn add_cutover_edges(graph: &mut StepGraph, nodes: &BTreeMap<String, Node>) 
             Node::Environment { drained_by, .. } => {
                 for router in drained_by {
                     graph.add_edge(&format!("cutover.{router}"), id);
+                    graph.add_edge(&format!("drain.{router}"), id);
+                }
+            }
+            Node::Drain { router } => {
+                graph.add_edge(&format!("cutover.{router}"), id);
+            }
+            Node::Preview {
+                router,
+                to,
+                after_cutover,
+            } => {
+                graph.add_edge(&format!("environment.{to}"), id);
+                if *after_cutover {
+                    graph.add_edge(&format!("cutover.{router}"), id);
+                } else {
+                    graph.add_edge(id, &format!("cutover.{router}"));
                 }
             }
             Node::Forget { .. } => {}
@@ -285,6 +317,61 @@ mod tests {
             g.dependencies("cutover.public"),
             vec!["environment.green", "health.green"]
         );
+    }
+
+    #[test]
+    fn preview_of_the_idle_colour_comes_before_the_cutover_and_of_the_drained_one_after() {
+        let before = nodes(&[
+            (
+                "environment.green",
+                Node::Environment {
+                    name: "green".into(),
+                    drained_by: vec![],
+                },
+            ),
+            (
+                "preview.public",
+                Node::Preview {
+                    router: "public".into(),
+                    to: "green".into(),
+                    after_cutover: false,
+                },
+            ),
+            (
+                "cutover.public",
+                Node::Cutover {
+                    router: "public".into(),
+                    to: "green".into(),
+                },
+            ),
+        ]);
+        let mut g = StepGraph::new(before.keys().map(String::as_str));
+        add_cutover_edges(&mut g, &before);
+        assert_eq!(
+            g.order().unwrap(),
+            vec!["environment.green", "preview.public", "cutover.public"]
+        );
+
+        let after = nodes(&[
+            (
+                "preview.public",
+                Node::Preview {
+                    router: "public".into(),
+                    to: "blue".into(),
+                    after_cutover: true,
+                },
+            ),
+            (
+                "cutover.public",
+                Node::Cutover {
+                    router: "public".into(),
+                    to: "green".into(),
+                },
+            ),
+        ]);
+        let mut g = StepGraph::new(after.keys().map(String::as_str));
+        add_cutover_edges(&mut g, &after);
+        assert_eq!(g.order().unwrap(), vec!["cutover.public", "preview.public"]);
     }
 
     #[test]

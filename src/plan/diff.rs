@@ -25,6 +25,18 @@ pub enum PlanError {
     /// The steps form a cycle (a bug in the ordering rules or the config).
     #[error(transparent)]
     Cycle(#[from] graph::CycleError),
+    /// The plan would change a colour that serves live traffic and keeps
+    /// serving it (DESIGN.md §3, rule 3).
+    #[error("{}", .0.join("\n"))]
+    LiveChange(Vec<String>),
+}
+
+/// Choices the operator makes explicitly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Allow in-place changes to a colour that serves live traffic and keeps
+    /// serving it (`--allow-live-changes`).
+    pub allow_live_changes: bool,
 }
 
 /// The backend kind of an environment (`none` without a backend block).
@@ -74,6 +86,16 @@ pub fn plan(
     state: Option<&State>,
     live: &Live,
 ) -> Result<PlanDocument, PlanError> {
+    plan_with(config, state, live, &PlanOptions::default())
+}
+
+/// Make the plan, with the operator's explicit choices.
+pub fn plan_with(
+    config: &Config,
+    state: Option<&State>,
+    live: &Live,
+    options: &PlanOptions,
+) -> Result<PlanDocument, PlanError> {
     let empty = State {
         version: crate::state::model::STATE_VERSION,
         lineage: String::new(),
@@ -82,6 +104,7 @@ pub fn plan(
         routers: BTreeMap::new(),
     };
     let st = state.unwrap_or(&empty);
+    let scrubber = super::sensitive::Scrubber::new(&config.secrets);
     let mut steps: BTreeMap<String, Step> = BTreeMap::new();
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut drift = Vec::new();
@@ -108,6 +131,10 @@ pub fn plan(
             continue;
         }
         let spec = environment_spec(config, env);
+        // The state holds scrubbed values (plan::sensitive): compare in that
+        // form, so a secret is never "changed" just because it is hidden.
+        let desired_release = scrubber.text(&env.release);
+        let desired_settings = scrubber.value(&spec.settings);
         let mut changes = Vec::new();
         let action = match recorded {
             _ if !observed.exists => {
@@ -118,7 +145,7 @@ pub fn plan(
                 // Running, but cutover never deployed it: adopt by redeploying
                 // only when the release differs from what it reports.
                 match &observed.release {
-                    Some(r) if r == &env.release => None,
+                    Some(r) if *r == desired_release => None,
                     _ => {
                         changes.push(change(
                             "release",
@@ -135,7 +162,7 @@ pub fn plan(
                     .release
                     .clone()
                     .unwrap_or_else(|| rec.release.clone());
-                if release_before != env.release {
+                if release_before != desired_release {
                     changes.push(change(
                         "release",
                         Some(Value::String(release_before)),
@@ -159,7 +186,7 @@ pub fn plan(
                         false,
                     ));
                 }
-                settings_changes(&backend, &rec.settings, &spec.settings, &mut changes);
+                settings_changes(&backend, &rec.settings, &desired_settings, &mut changes);
                 if changes.is_empty() {
                     None
                 } else if rec.endpoints != env.endpoints || rec.backend != backend {
@@ -195,6 +222,10 @@ pub fn plan(
                 },
             );
         }
+    }
+
+    if !options.allow_live_changes {
+        refuse_live_changes(config, &steps, live)?;
     }
 
     // Environments that left the config.
@@ -279,6 +310,7 @@ pub fn plan(
                     environment: name.clone(),
                     endpoints: env.endpoints.clone(),
                     health: env.health.clone(),
+                    release: Some(env.release.clone()),
                 },
             },
         );
@@ -326,6 +358,84 @@ pub fn plan(
                     to: to.clone(),
                     from_release,
                     to_release,
+                    spec,
+                    target,
+                    backend: cfg.backend.kind.clone(),
+                    verify: cfg.verify.clone(),
+                },
+            },
+        );
+        // Drain: the colour this cut-over takes traffic away from keeps
+        // serving its open connections for `drain` before it changes.
+        let drains_a_change = from.as_ref().is_some_and(|f| {
+            matches!(
+                steps.get(&format!("environment.{f}")).map(|s| &s.kind),
+                Some(StepKind::Environment {
+                    traffic: Traffic::Drained,
+                    ..
+                })
+            )
+        });
+        if drains_a_change && !cfg.drain.is_zero() {
+            let id = format!("drain.{router}");
+            nodes.insert(
+                id.clone(),
+                Node::Drain {
+                    router: router.clone(),
+                },
+            );
+            steps.insert(
+                id.clone(),
+                Step {
+                    id,
+                    depends_on: vec![],
+                    kind: StepKind::Drain {
+                        router: router.clone(),
+                        colour: from.clone().unwrap_or_default(),
+                        duration_ms: cfg.drain.as_millis() as u64,
+                    },
+                },
+            );
+        }
+    }
+
+    // Previews: the idle colour's own listener, after its change, before the
+    // router's cut-over; never live traffic.
+    for (router, cfg) in &config.routers {
+        let Some(to) = &cfg.preview else { continue };
+        let now = live.routers.get(router).and_then(|r| r.preview.clone());
+        let changed = steps.contains_key(&format!("environment.{to}"));
+        if now.as_deref() == Some(to.as_str()) && !changed {
+            continue;
+        }
+        if now.as_deref() == Some(to.as_str()) {
+            // The listener already points at `to`; the redeploy shows through it.
+            continue;
+        }
+        let spec = router_spec(config, router).expect("router is in the config");
+        let Some(target) = spec.colours.iter().find(|c| &c.name == to).cloned() else {
+            continue;
+        };
+        let id = format!("preview.{router}");
+        nodes.insert(
+            id.clone(),
+            Node::Preview {
+                router: router.clone(),
+                to: to.clone(),
+                after_cutover: cutovers
+                    .get(router)
+                    .is_some_and(|(from, _)| from.as_deref() == Some(to.as_str())),
+            },
+        );
+        steps.insert(
+            id.clone(),
+            Step {
+                id,
+                depends_on: vec![],
+                kind: StepKind::Preview {
+                    router: router.clone(),
+                    from: now,
+                    to: to.clone(),
                     spec,
                     target,
                     backend: cfg.backend.kind.clone(),
@@ -441,6 +551,67 @@ fn settings_changes(kind: &str, before: &Value, after: &Value, out: &mut Vec<Att
     }
 }
 
+/// Rule 3: an in-place change to a colour that is live and stays live is
+/// refused, with the reason and the safe alternative.
+fn refuse_live_changes(
+    config: &Config,
+    steps: &BTreeMap<String, Step>,
+    live: &Live,
+) -> Result<(), PlanError> {
+    let mut refused = Vec::new();
+    for step in steps.values() {
+        let StepKind::Environment {
+            action,
+            name,
+            traffic: Traffic::Live,
+            ..
+        } = &step.kind
+        else {
+            continue;
+        };
+        let routers: Vec<String> = live
+            .routers
+            .iter()
+            .filter(|(_, r)| r.live.as_deref() == Some(name.as_str()))
+            .map(|(n, _)| format!("router.{n}"))
+            .collect();
+        let idle: Vec<&String> = config
+            .environments
+            .keys()
+            .filter(|e| {
+                *e != name
+                    && !live
+                        .routers
+                        .values()
+                        .any(|r| r.live.as_deref() == Some(e.as_str()))
+            })
+            .collect();
+        let verb = match action {
+            Action::Create => continue,
+            Action::Update => "updated in place",
+            Action::Replace => "replaced",
+            Action::Delete => "destroyed",
+        };
+        let alternative = match idle.first() {
+            Some(other) => format!(
+                "deploy the change to the idle colour {other} and cut over to it (`live = environment.{other}`)"
+            ),
+            None => "add an idle colour, deploy the change there and cut over to it".to_string(),
+        };
+        refused.push(format!(
+            "environment.{name} serves live traffic through {} and would be {verb} while it does: \
+             that would change what users get without a health-gated cut-over. Instead, {alternative}; \
+             or pass --allow-live-changes to change it anyway.",
+            routers.join(", ")
+        ));
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::LiveChange(refused))
+    }
+}
+
 /// Whether an environment serves traffic when its step runs, and which
 /// cut-overs of this plan take traffic away from it.
 fn traffic(
@@ -478,11 +649,33 @@ fn release_of(config: &Config, st: &State, live: &Live, env: &str) -> Option<Str
 }
 
 fn router_drift(config: &Config, st: &State, live: &Live, drift: &mut Vec<Drift>) {
+    for (name, observed) in &live.routers {
+        // What the provider itself noticed (an include edited without a
+        // reload, ...), whatever the state says.
+        for message in &observed.drift {
+            drift.push(Drift {
+                address: format!("router.{name}"),
+                kind: DriftKind::RouterChanged,
+                message: format!("router.{name}: {message}"),
+            });
+        }
+    }
     for (name, rec) in &st.routers {
         let Some(observed) = live.routers.get(name) else {
             continue;
         };
         if !config.routers.contains_key(name) || rec.live == observed.live {
+            continue;
+        }
+        if observed.live.is_none() && observed.raw.is_none() {
+            drift.push(Drift {
+                address: format!("router.{name}"),
+                kind: DriftKind::RouterChanged,
+                message: format!(
+                    "router.{name} no longer holds cutover's switch (cutover left it on {}): the router lost it, e.g. it was restarted or reloaded from a config file without it",
+                    rec.live.as_deref().unwrap_or("nothing")
+                ),
+            });
             continue;
         }
         let now = observed
@@ -556,8 +749,12 @@ fn summarize(steps: &[Step]) -> Summary {
             StepKind::HealthGate { .. } => s.health_gates += 1,
             StepKind::Cutover { .. } => s.cutover += 1,
             StepKind::ForgetRouter { .. } => s.forget += 1,
+            StepKind::Preview { .. } => s.preview += 1,
+            StepKind::Drain { .. } => {}
         }
     }
+    // The engine recomputes it once the state-only records are known.
+    s.outcome = crate::plan::document::outcome(&s, 0);
     s
 }
 

@@ -137,6 +137,10 @@ pub enum StepKind {
         endpoints: Vec<String>,
         /// The check.
         health: Health,
+        /// The release the environment must report at `health.release_path`
+        /// (checked only when `release_path` is set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
     },
     /// Switch a router's live traffic to another colour.
     Cutover {
@@ -156,6 +160,36 @@ pub enum StepKind {
         /// The target colour.
         target: Colour,
         /// The backend kind (`haproxy`, `exec`).
+        backend: String,
+        /// The router's `verify {}` check, run through the router after the
+        /// switch; on failure the router is switched back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verify: Option<Health>,
+    },
+    /// Wait while the colour a cut-over took traffic away from finishes its
+    /// open connections, before anything changes it.
+    Drain {
+        /// The router whose cut-over drained the colour.
+        router: String,
+        /// The drained colour.
+        colour: String,
+        /// How long to wait, in milliseconds.
+        duration_ms: u64,
+    },
+    /// Point a router's preview listener or route at a colour, so the release
+    /// can be tried before the cut-over. Never touches live traffic.
+    Preview {
+        /// The router's name.
+        router: String,
+        /// The colour the preview shows now (`None`: no preview yet).
+        from: Option<String>,
+        /// The colour it will show.
+        to: String,
+        /// The router spec.
+        spec: RouterSpec,
+        /// The target colour.
+        target: Colour,
+        /// The backend kind.
         backend: String,
     },
     /// Stop tracking a router that left the configuration (traffic is left as is).
@@ -188,6 +222,9 @@ pub enum DriftKind {
     EnvironmentReplaced,
     /// The release an environment reports differs from what cutover deployed.
     ReleaseChanged,
+    /// The router reports something changed behind cutover's back (an
+    /// include edited without a reload, a route lost on a restart).
+    RouterChanged,
 }
 
 /// Counts for the summary line.
@@ -205,12 +242,70 @@ pub struct Summary {
     pub health_gates: usize,
     /// Routers forgotten.
     pub forget: usize,
+    /// Preview listeners repointed.
+    #[serde(default)]
+    pub preview: usize,
+    /// What kind of plan this is, for CI labels (computed by [`outcome`]).
+    #[serde(default)]
+    pub outcome: Outcome,
+}
+
+/// The kind of a plan as a whole, so that CI can label a pull request without
+/// reading text. The order of the variants is their severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing to do.
+    #[default]
+    NoChanges,
+    /// Only the state changes (router colours recorded, routers forgotten):
+    /// nothing live is touched.
+    StateOnly,
+    /// Environments change (or a preview route moves), but no router cuts
+    /// over.
+    Changes,
+    /// At least one router cuts over, and nothing is destroyed.
+    Cutover,
+    /// Something is destroyed or replaced (wins over `Cutover`).
+    Destructive,
+}
+
+impl Outcome {
+    /// The label as written in JSON, e.g. `cutover`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::NoChanges => "no_changes",
+            Outcome::StateOnly => "state_only",
+            Outcome::Changes => "changes",
+            Outcome::Cutover => "cutover",
+            Outcome::Destructive => "destructive",
+        }
+    }
+}
+
+/// The outcome of a plan with these counts and `records_len` state-only
+/// router records (the engine's `Planned::records`). A replace counts in
+/// `destroy`, so it is destructive too.
+pub fn outcome(summary: &Summary, records_len: usize) -> Outcome {
+    if summary.destroy > 0 {
+        Outcome::Destructive
+    } else if summary.cutover > 0 {
+        Outcome::Cutover
+    } else if summary.add + summary.change + summary.preview > 0 {
+        // A preview route is repointed on a live router, but no live
+        // traffic moves: a change, not a cut-over.
+        Outcome::Changes
+    } else if summary.forget > 0 || records_len > 0 {
+        Outcome::StateOnly
+    } else {
+        Outcome::NoChanges
+    }
 }
 
 impl Summary {
     /// Whether the plan changes anything.
     pub fn has_changes(&self) -> bool {
-        self.add + self.change + self.destroy + self.cutover + self.forget > 0
+        self.add + self.change + self.destroy + self.cutover + self.forget + self.preview > 0
     }
 }
 
@@ -223,4 +318,75 @@ pub struct RollbackHint {
     pub to: String,
     /// The release that colour keeps running, when known.
     pub release: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(add: usize, change: usize, destroy: usize, cutover: usize) -> Summary {
+        Summary {
+            add,
+            change,
+            destroy,
+            cutover,
+            health_gates: cutover,
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn outcome_no_changes() {
+        assert_eq!(outcome(&Summary::default(), 0), Outcome::NoChanges);
+        assert_eq!(Summary::default().outcome, Outcome::NoChanges);
+    }
+
+    #[test]
+    fn outcome_state_only() {
+        assert_eq!(outcome(&Summary::default(), 1), Outcome::StateOnly);
+        let forget = Summary {
+            forget: 1,
+            ..Summary::default()
+        };
+        assert_eq!(outcome(&forget, 0), Outcome::StateOnly);
+    }
+
+    #[test]
+    fn outcome_changes() {
+        assert_eq!(outcome(&summary(1, 0, 0, 0), 0), Outcome::Changes);
+        assert_eq!(outcome(&summary(0, 2, 0, 0), 3), Outcome::Changes);
+        let preview = Summary {
+            preview: 1,
+            ..Summary::default()
+        };
+        assert_eq!(outcome(&preview, 0), Outcome::Changes);
+    }
+
+    #[test]
+    fn outcome_cutover() {
+        assert_eq!(outcome(&summary(0, 1, 0, 1), 0), Outcome::Cutover);
+        assert_eq!(outcome(&summary(0, 0, 0, 1), 1), Outcome::Cutover);
+    }
+
+    #[test]
+    fn outcome_destructive_wins_over_cutover() {
+        assert_eq!(outcome(&summary(0, 0, 1, 0), 0), Outcome::Destructive);
+        // A replace counts in add and destroy.
+        assert_eq!(outcome(&summary(1, 0, 1, 1), 0), Outcome::Destructive);
+    }
+
+    #[test]
+    fn outcome_is_snake_case_in_json_and_defaults_when_missing() {
+        let json = serde_json::to_value(summary(0, 1, 0, 1)).unwrap();
+        assert_eq!(json["outcome"], "no_changes");
+        let mut s = summary(0, 1, 0, 1);
+        s.outcome = outcome(&s, 0);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["outcome"], Outcome::Cutover.as_str());
+        let old: Summary = serde_json::from_str(
+            r#"{"add":0,"change":0,"destroy":0,"cutover":0,"health_gates":0,"forget":0}"#,
+        )
+        .unwrap();
+        assert_eq!(old.outcome, Outcome::NoChanges);
+    }
 }

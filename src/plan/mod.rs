@@ -8,6 +8,7 @@
 pub mod diff;
 pub mod document;
 pub mod saved;
+pub mod sensitive;
 
 pub use diff::{plan, Live, PlanError};
 pub use document::PlanDocument;

@@ -32,6 +32,11 @@ pub struct Planned {
     pub document: PlanDocument,
     /// Routers whose live colour needs recording without a cut-over.
     pub records: Vec<RouterRecord>,
+    /// The document with its sensitive values in clear, to run the steps;
+    /// kept only in memory, never saved (`None` when nothing is sensitive, or
+    /// for a plan read back from a file: the CLI fills it from the config).
+    #[serde(skip)]
+    pub execution: Option<PlanDocument>,
 }
 
 /// The file `plan --out` writes.
@@ -98,24 +103,97 @@ pub fn write(path: &Path, planned: &Planned) -> Result<(), SavedPlanError> {
 
 /// Read a saved plan.
 pub fn read(path: &Path) -> Result<Planned, SavedPlanError> {
-    let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| SavedPlanError::Io {
-        path: p.clone(),
+        path: path.display().to_string(),
         source,
     })?;
+    from_bytes(path, &bytes)
+}
+
+/// Parse a saved plan from its bytes; `path` only names the file in errors.
+pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Planned, SavedPlanError> {
+    let p = path.display().to_string();
     let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| SavedPlanError::Format {
+        serde_json::from_slice(bytes).map_err(|source| SavedPlanError::Format {
             path: p.clone(),
             source,
         })?;
+    // A version too large for a `u32` is reported as `u32::MAX` rather than
+    // truncated: `2^32 + 1` must not pass for version 1.
     let found = value
         .get("saved_plan_version")
         .and_then(|v| v.as_u64())
-        .unwrap_or(0) as u32;
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
     if found != SAVED_PLAN_VERSION {
         return Err(SavedPlanError::Version { path: p, found });
     }
     let saved: SavedPlan = serde_json::from_value(value)
         .map_err(|source| SavedPlanError::Format { path: p, source })?;
     Ok(saved.planned)
+}
+
+/// Give a plan read back from a file its sensitive values again, from the
+/// configuration: every spec holding a scrubbed value is replaced by the
+/// configuration's, after checking that the configuration's, scrubbed, is
+/// exactly what the plan holds (so a secret or setting that changed since the
+/// plan was made is refused, not silently applied).
+pub fn rehydrate(
+    planned: &mut Planned,
+    config: &crate::config::model::Config,
+) -> Result<(), String> {
+    use super::diff::{environment_spec, router_spec};
+    use super::document::StepKind;
+
+    let text = serde_json::to_string(&planned.document).expect("plan documents serialize");
+    if !text.contains("(sensitive:") {
+        return Ok(());
+    }
+    let scrubber = super::sensitive::Scrubber::new(&config.secrets);
+    let mut execution = planned.document.clone();
+    for step in &mut execution.steps {
+        match &mut step.kind {
+            StepKind::Environment { name, spec, .. } => {
+                let Some(env) = config.environments.get(name.as_str()) else {
+                    continue;
+                };
+                let fresh = environment_spec(config, env);
+                if scrubber.scrub(&fresh) != *spec {
+                    return Err(format!(
+                        "environment.{name}: its settings or a sensitive value changed since the plan was made"
+                    ));
+                }
+                *spec = fresh;
+            }
+            StepKind::Cutover { router, spec, .. } | StepKind::Preview { router, spec, .. } => {
+                let Some(fresh) = router_spec(config, router) else {
+                    continue;
+                };
+                if scrubber.scrub(&fresh) != *spec {
+                    return Err(format!(
+                        "router.{router}: its settings or a sensitive value changed since the plan was made"
+                    ));
+                }
+                *spec = fresh;
+            }
+            _ => {}
+        }
+    }
+    planned.execution = Some(execution);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_not_truncated() {
+        // 2^32 + 1 is 1 once cast to a u32.
+        let bytes = br#"{"saved_plan_version": 4294967297}"#;
+        let err = from_bytes(Path::new("plan.out"), bytes).unwrap_err();
+        assert!(
+            matches!(err, SavedPlanError::Version { found: u32::MAX, .. }),
+            "{err:?}"
+        );
+    }
 }

@@ -62,6 +62,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
         s.cutover,
         if s.cutover == 1 { "" } else { "s" }
     );
+    if s.preview > 0 {
+        line.push_str(&format!(
+            ", {} preview{} to repoint",
+            s.preview,
+            plural(s.preview)
+        ));
+    }
     if s.forget > 0 {
         line.push_str(&format!(
             ", {} router{} to forget",
@@ -143,6 +150,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             environment,
             endpoints,
             health,
+            ..
         } => {
             comment(
                 out,
@@ -152,7 +160,11 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             health_gate(out, endpoints, health);
         }
         StepKind::Cutover {
-            router, from, to, ..
+            router,
+            from,
+            to,
+            verify,
+            ..
         } => {
             let header = match from {
                 Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
@@ -171,7 +183,51 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 quoted(to)
             ));
             out.push_str("    }\n");
+            if let Some(v) = verify {
+                out.push_str(&format!(
+                    "    then verify through the router: GET {} -> {}, {} success{} within {}; on failure switch back{}\n",
+                    v.url.as_deref().unwrap_or("?"),
+                    v.status,
+                    v.successes,
+                    if v.successes == 1 { "" } else { "es" },
+                    humantime::format_duration(v.timeout),
+                    from.as_deref().map(|f| format!(" to {f}")).unwrap_or_default()
+                ));
+            }
         }
+        StepKind::Preview {
+            router, from, to, ..
+        } => {
+            comment(
+                out,
+                p,
+                &format!("router.{router}'s preview will show {to} (live traffic is not touched)"),
+            );
+            let before = from.as_deref().map_or("(none)".to_owned(), quoted);
+            out.push_str(&format!(
+                "  {} router {} {{\n",
+                p.symbol("~"),
+                quoted(router)
+            ));
+            out.push_str(&format!(
+                "      {} preview = {before} -> {}\n",
+                p.symbol("~"),
+                quoted(to)
+            ));
+            out.push_str("    }\n");
+        }
+        StepKind::Drain {
+            router,
+            colour,
+            duration_ms,
+        } => comment(
+            out,
+            p,
+            &format!(
+                "{colour} keeps serving its open connections for {:.1}s after router.{router}'s cut-over (drain)",
+                *duration_ms as f64 / 1000.0
+            ),
+        ),
         StepKind::ForgetRouter { router } => comment(
             out,
             p,

@@ -7,6 +7,7 @@
 
 pub mod human;
 pub mod json;
+pub mod markdown;
 pub mod state;
 
 use serde_json::Value;
@@ -178,6 +179,7 @@ pub(crate) mod sample {
                     path: "/healthz".to_owned(),
                     ..Health::default()
                 },
+                release: None,
             },
         }
     }
@@ -204,6 +206,7 @@ pub(crate) mod sample {
                 },
                 target: colour(to),
                 backend: "haproxy".to_owned(),
+                verify: None,
             },
         }
     }
@@ -229,6 +232,7 @@ pub(crate) mod sample {
                 change: 1,
                 cutover: 1,
                 health_gates: 1,
+                outcome: Outcome::Cutover,
                 ..Summary::default()
             },
             vec![RollbackHint {

@@ -8,6 +8,8 @@
 //! that `git merge` left with conflict markers is refused with a clear message
 //! instead of a JSON syntax error. Concurrent runs are kept apart by [`lock`].
 
+pub mod check;
+pub mod journal;
 pub mod lock;
 pub mod model;
 
@@ -196,7 +198,10 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
             })
         }
     };
-    from_bytes(path, &bytes).map(Some)
+    let mut state = from_bytes(path, &bytes)?;
+    // Steps an apply completed after its last full write (see `journal`).
+    journal::replay(path, &mut state);
+    Ok(Some(state))
 }
 
 /// Writes the state file atomically; does nothing when the file already holds

@@ -69,4 +69,7 @@ pub struct RouterState {
     /// The colour before that: where `cutover rollback` returns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// The colour cutover last pointed the router's preview at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
 }

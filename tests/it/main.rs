@@ -1,10 +1,21 @@
 //! cutover's integration tests: one binary (STYLE.md), with the CLI driven
 //! end to end and every router tested for real.
 
+#[path = "../support/caddy.rs"]
+mod caddy_support;
 #[path = "../support/haproxy.rs"]
 mod haproxy_support;
+#[path = "../support/nginx.rs"]
+mod nginx_support;
 
 mod bad_input;
+mod caddy_e2e;
 mod cli;
+mod examples;
+mod fmt_and_state;
 mod haproxy_e2e;
+mod nginx_e2e;
+mod safety;
+mod secrets;
 mod support;
+mod views;

@@ -256,7 +256,8 @@ mod tests {
 
     #[test]
     fn parse_settings_names_ill_typed_field() {
-        let err = parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": 2019})).unwrap_err();
+        let err =
+            parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": 2019})).unwrap_err();
         assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
     }
 

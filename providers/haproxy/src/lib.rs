@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod mapfile;
+mod mapwriter;
 mod reply;
 mod runtime;
 mod settings;
@@ -38,13 +39,18 @@ impl RouterProvider for Haproxy {
         let reply = single(session.exchange(&[&show_map]).await?);
         let entries = map_entries(&mut session, &config, &reply).await?;
         session.close().await;
-        let raw = entries
-            .into_iter()
-            .find(|e| e.key == config.key)
-            .map(|e| e.value);
+        let value_of = |key: &str| {
+            entries
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.clone())
+        };
+        let raw = value_of(&config.key);
+        let preview = value_of(&config.preview_key);
         Ok(LiveRouter {
             live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),
             raw,
+            preview: preview.as_deref().and_then(|b| config.colour_of(spec, b)),
             ..Default::default()
         })
     }
@@ -65,9 +71,43 @@ impl RouterProvider for Haproxy {
         // read stops the switch while nothing has changed yet.
         let map_text = read_map_file(&config).await?;
         let backend = config.backend_for(&target.name);
-        let held = set_and_confirm(&mut session, &config, &before, backend).await?;
+        let held = set_and_confirm(&mut session, &config, &config.key, &before, backend).await?;
         session.close().await;
-        persist(&config, &map_text, &held, backend).await
+        persist(&config, &config.key, &map_text, &held, backend).await
+    }
+
+    /// The preview is a second key of the same map (`preview_key`, default
+    /// `<key>_preview`), which a second frontend of the operator's looks up.
+    async fn set_preview(
+        &self,
+        spec: &RouterSpec,
+        target: Option<&Colour>,
+    ) -> Result<(), ProviderError> {
+        let config = settings::resolve(spec)?;
+        let mut session = Session::open(&config.endpoint, config.timeout).await?;
+        let map_text = read_map_file(&config).await?;
+        let key = config.preview_key.clone();
+        match target {
+            Some(target) => {
+                let before = check(&mut session, &config, &target.name).await?;
+                let backend = config.backend_for(&target.name);
+                let held = set_and_confirm(&mut session, &config, &key, &before, backend).await?;
+                session.close().await;
+                persist(&config, &key, &map_text, &held, backend).await
+            }
+            None => {
+                let del = format!("del map {} {key}", config.map.display());
+                let replies = session.exchange(&[&del]).await?;
+                session.close().await;
+                let reply = replies.first().map(|r| r.trim()).unwrap_or_default();
+                if !reply.is_empty() && !reply.contains("not found") {
+                    return Err(ProviderError::failed(format!(
+                        "HAProxy refused `{del}`: {reply}"
+                    )));
+                }
+                persist(&config, &key, &map_text, &[], "(no preview)").await
+            }
+        }
     }
 }
 
@@ -163,11 +203,12 @@ fn check_backend(
 async fn set_and_confirm(
     session: &mut Session,
     config: &Resolved,
+    key: &str,
     before: &[MapEntry],
     backend: &str,
 ) -> Result<Vec<String>, ProviderError> {
-    let (map, key) = (config.map.display(), &config.key);
-    let verb = if before.iter().any(|e| &e.key == key) {
+    let map = config.map.display();
+    let verb = if before.iter().any(|e| e.key == key) {
         "set"
     } else {
         "add"
@@ -187,7 +228,7 @@ async fn set_and_confirm(
     let held: Vec<String> = map_entries(session, config, &replies[2])
         .await?
         .into_iter()
-        .filter(|e| &e.key == key)
+        .filter(|e| e.key == key)
         .map(|e| e.value)
         .collect();
     let confirmed = found == Some(GetMap::Found(backend.to_string()))
@@ -221,25 +262,21 @@ async fn read_map_file(config: &Resolved) -> Result<String, ProviderError> {
 /// Write what HAProxy now holds for the key into the map file.
 async fn persist(
     config: &Resolved,
-    old: &str,
+    key: &str,
+    _old: &str,
     held: &[String],
     backend: &str,
 ) -> Result<(), ProviderError> {
-    let new = mapfile::with_key_values(old, &config.key, held);
-    if new == old {
-        return Ok(());
-    }
-    let path = config.map.clone();
-    let written = tokio::task::spawn_blocking(move || mapfile::write_atomically(&path, &new)).await;
-    let error = match written {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) => e.to_string(),
+    // Rewrites of one map file are queued and grouped (mapwriter), so that
+    // concurrent switches neither lose each other's keys nor each pay a
+    // whole-file rewrite.
+    let error = match mapwriter::write_key(&config.map, key, held.to_vec()).await {
+        Ok(()) => return Ok(()),
         Err(e) => e.to_string(),
     };
     Err(ProviderError::failed(format!(
         "HAProxy now sends `{key}` to `{backend}`, but writing the map file {path} failed: {error}; \
          a reload of HAProxy would undo the switch until the file says `{key} {backend}`",
-        key = config.key,
         path = config.map.display(),
     )))
 }

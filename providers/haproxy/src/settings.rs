@@ -28,6 +28,9 @@ pub(crate) struct Settings {
     map: PathBuf,
     /// The map key of this router; the router's name when absent.
     key: Option<String>,
+    /// The map key of the router's preview listener (`preview = ...`);
+    /// `<key>_preview` when absent.
+    preview_key: Option<String>,
     /// Colour -> HAProxy backend name; a colour absent here uses its own name.
     #[serde(default)]
     backends: BTreeMap<String, String>,
@@ -63,6 +66,8 @@ pub(crate) struct Resolved {
     pub map: PathBuf,
     /// The key of this router in the map.
     pub key: String,
+    /// The key of this router's preview listener in the map.
+    pub preview_key: String,
     /// Colour -> backend, as written (colours not listed map to themselves).
     backends: BTreeMap<String, String>,
     /// Timeout of each runtime API exchange.
@@ -154,6 +159,17 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     }
     let key = settings.key.clone().unwrap_or_else(|| spec.name.clone());
     check_word("key", &key)?;
+    let preview_key = settings
+        .preview_key
+        .clone()
+        .unwrap_or_else(|| format!("{key}_preview"));
+    check_word("preview_key", &preview_key)?;
+    if preview_key == key {
+        return Err(field_error(
+            "preview_key",
+            "`preview_key` must differ from `key`",
+        ));
+    }
     let endpoint = match (settings.socket, settings.address) {
         (Some(socket), _) => Endpoint::Unix(absolute(&spec.workdir, &socket)),
         (None, Some(address)) => Endpoint::Tcp(address),
@@ -168,6 +184,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         endpoint,
         map: absolute(&spec.workdir, &settings.map),
         key,
+        preview_key,
         backends: settings.backends,
         timeout,
     })

@@ -299,3 +299,32 @@ async fn a_silent_runtime_api_times_out() {
     assert!(started.elapsed() < Duration::from_secs(3));
     server.abort();
 }
+
+#[tokio::test]
+async fn preview_key_is_set_and_removed_without_touching_live() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    let spec = spec(&haproxy, json!({}));
+    Haproxy
+        .set_preview(&spec, Some(&colour("green")))
+        .await
+        .unwrap();
+    let read = Haproxy.read(&spec).await.unwrap();
+    assert_eq!(read.live.as_deref(), Some("blue"), "live traffic moved");
+    assert_eq!(read.preview.as_deref(), Some("green"));
+    let file = std::fs::read_to_string(haproxy.map_path()).unwrap();
+    assert!(file.contains("public_preview green"), "{file}");
+    assert!(file.contains("public blue"), "{file}");
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+
+    Haproxy.set_preview(&spec, None).await.unwrap();
+    let read = Haproxy.read(&spec).await.unwrap();
+    assert_eq!(read.preview, None);
+    assert_eq!(read.live.as_deref(), Some("blue"));
+    let file = std::fs::read_to_string(haproxy.map_path()).unwrap();
+    assert!(!file.contains("public_preview"), "{file}");
+}

@@ -1,0 +1,109 @@
+//! `cutover fmt [--check] [--diff] [FILE...]`: rewrite the configuration files
+//! in canonical form ([`crate::config::format`]), or, with `--check`, only
+//! say which would change (exit 1), for CI.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{Global, EXIT_ERROR, EXIT_OK};
+use crate::config::format::format_source;
+
+/// Flags of `cutover fmt`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Change nothing: list the files that are not formatted and exit 1 if
+    /// there are any.
+    #[arg(long)]
+    pub check: bool,
+    /// Print a unified diff of the changes.
+    #[arg(long)]
+    pub diff: bool,
+    /// The files to format (relative to -C DIR); default: every *.hcl file
+    /// in the configuration directory.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Run `cutover fmt`. Exit 0 when every file is (now) formatted, 1 when a
+/// file does not parse or cannot be written, or, with `--check`, when any
+/// file would change.
+pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
+    let files = if args.files.is_empty() {
+        hcl_files(&g.dir)?
+    } else {
+        args.files.iter().map(|f| g.dir.join(f)).collect()
+    };
+    let mut failed = false;
+    let mut unformatted = false;
+    for path in &files {
+        let shown = path.strip_prefix(&g.dir).unwrap_or(path);
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        let formatted = match format_source(shown, &text) {
+            Ok(f) => f,
+            Err(diag) => {
+                eprint!("{diag}");
+                failed = true;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        unformatted = true;
+        println!("{}", shown.display());
+        if args.diff {
+            let name = shown.display().to_string();
+            let diff = similar::TextDiff::from_lines(&text, &formatted);
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .header(&name, &format!("{name} (formatted)"))
+            );
+        }
+        if !args.check {
+            write_atomically(path, formatted.as_bytes())
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+    }
+    Ok(if failed || (args.check && unformatted) {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Every `*.hcl` file of `dir`, in name order, as the config loader reads them.
+fn hcl_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = fs::read_dir(dir)
+        .with_context(|| format!("cannot read the configuration directory {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "hcl"))
+        .collect::<Vec<_>>();
+    files.sort();
+    Ok(files)
+}
+
+/// Replace `path` by a temporary file renamed over it, keeping its mode, so
+/// that an interrupted `fmt` never leaves half a configuration file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cutover-fmt-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.as_file()
+        .set_permissions(fs::metadata(path)?.permissions())?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

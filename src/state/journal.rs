@@ -1,0 +1,286 @@
+//! The apply journal: what apply has done since the state file was last
+//! written, one line per completed step, beside the state file.
+//!
+//! Rewriting the whole state after every step costs steps × state size bytes
+//! (quadratic in the size of the configuration, Terraform's problem at scale).
+//! Instead apply appends each step's effect — the new record of one
+//! environment or router — to `<state>.journal` and syncs it, and folds the
+//! journal into the state file (one atomic write) when the journal has grown
+//! as large as the state, and at the end. Bytes written stay proportional to
+//! the final state size plus the size of what changed.
+//!
+//! Crash safety: the journal's first line names the lineage and serial of the
+//! state file it extends. [`replay`] (called by [`super::load`]) applies the
+//! entries only onto exactly that state, stops at a torn last line, and
+//! ignores a journal left behind by a fold that wrote the state but had not
+//! yet removed it (the serials no longer match). So after a kill at any moment
+//! the state as loaded is the last written state plus every synced entry.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{EnvironmentState, RouterState, State};
+use super::StateError;
+
+/// The journal of the state file at `state_path`.
+pub fn path_for(state_path: &Path) -> PathBuf {
+    let mut name = state_path.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// The first line: which state the entries extend.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    lineage: String,
+    serial: u64,
+}
+
+/// One completed step's effect on the state; `None` removes the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// The new record of an environment.
+    Environment(String, Option<EnvironmentState>),
+    /// The new record of a router.
+    Router(String, Option<RouterState>),
+}
+
+impl Entry {
+    /// Apply the entry to `state`; whether anything changed. The serial is
+    /// bumped for every change, as a write per step would have done.
+    pub fn apply_to(self, state: &mut State) -> bool {
+        let changed = match self {
+            Entry::Environment(name, Some(e)) => {
+                let same = state.environments.get(&name) == Some(&e);
+                if !same {
+                    state.environments.insert(name, e);
+                }
+                !same
+            }
+            Entry::Environment(name, None) => state.environments.remove(&name).is_some(),
+            Entry::Router(name, Some(r)) => {
+                let same = state.routers.get(&name) == Some(&r);
+                if !same {
+                    state.routers.insert(name, r);
+                }
+                !same
+            }
+            Entry::Router(name, None) => state.routers.remove(&name).is_some(),
+        };
+        if changed {
+            state.serial += 1;
+        }
+        changed
+    }
+}
+
+/// The apply walk's journal (the walk holds the state lock). The file is
+/// created at the first synced entry, so an apply that changes nothing
+/// writes nothing.
+#[derive(Debug)]
+pub struct Journal {
+    state_path: PathBuf,
+    file: Option<File>,
+    /// Serial of the state file the journal extends.
+    base_serial: u64,
+    /// Entries recorded but not yet synced.
+    pending: Vec<u8>,
+    /// Bytes of entries since the last fold, and the state file's size then.
+    written: u64,
+    state_size: u64,
+}
+
+fn write_error(path: &Path, source: io::Error) -> StateError {
+    StateError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Journal {
+    /// Start journaling onto `state`, which the caller loaded (with any
+    /// journal a crash left replayed into it): such a journal is folded into
+    /// the state file first.
+    pub fn open(state_path: &Path, state: &State) -> Result<Self, StateError> {
+        let path = path_for(state_path);
+        if path.exists() || !state_path.exists() {
+            super::save(state_path, state)?;
+            remove(&path).map_err(|e| write_error(&path, e))?;
+        }
+        let state_size = fs::metadata(state_path).map_or(0, |m| m.len());
+        Ok(Journal {
+            state_path: state_path.to_owned(),
+            file: None,
+            base_serial: state.serial,
+            pending: Vec::new(),
+            written: 0,
+            state_size,
+        })
+    }
+
+    /// Apply one step's effect to `state` and queue it for the next
+    /// [`Journal::sync`]; whether the state changed.
+    pub fn record(&mut self, entry: Entry, state: &mut State) -> bool {
+        let line = serde_json::to_vec(&entry).expect("an entry always serializes");
+        let changed = entry.apply_to(state);
+        if changed {
+            self.pending.extend_from_slice(&line);
+            self.pending.push(b'\n');
+        }
+        changed
+    }
+
+    /// Make every recorded entry durable (one write and one fsync for a wave
+    /// of steps); fold the journal into the state file once it has grown as
+    /// large as the state. Whether anything was written.
+    pub fn sync(&mut self, state: &State) -> Result<bool, StateError> {
+        if self.pending.is_empty() {
+            return Ok(false);
+        }
+        let path = path_for(&self.state_path);
+        let err = |e| write_error(&path, e);
+        if self.file.is_none() {
+            let mut file = File::create(&path).map_err(err)?;
+            let mut header = serde_json::to_vec(&Header {
+                lineage: state.lineage.clone(),
+                serial: self.base_serial,
+            })
+            .expect("a header always serializes");
+            header.push(b'\n');
+            file.write_all(&header).map_err(err)?;
+            self.file = Some(file);
+        }
+        let file = self.file.as_mut().expect("just opened");
+        file.write_all(&self.pending).map_err(err)?;
+        file.sync_data().map_err(err)?;
+        self.written += self.pending.len() as u64;
+        self.pending.clear();
+        if self.written > self.state_size {
+            self.fold(state)?;
+        }
+        Ok(true)
+    }
+
+    /// Write `state` (which holds every entry) to the state file and drop the
+    /// journal. The journal is removed after the rename, and a journal whose
+    /// serial no longer matches the state is ignored, so a crash in between
+    /// is harmless.
+    fn fold(&mut self, state: &State) -> Result<(), StateError> {
+        super::save(&self.state_path, state)?;
+        self.file = None;
+        let path = path_for(&self.state_path);
+        remove(&path).map_err(|e| write_error(&path, e))?;
+        self.base_serial = state.serial;
+        self.written = 0;
+        self.state_size = fs::metadata(&self.state_path).map_or(0, |m| m.len());
+        Ok(())
+    }
+
+    /// Sync what is left and fold it into the state file.
+    pub fn finish(mut self, state: &State) -> Result<(), StateError> {
+        self.sync(state)?;
+        if self.file.is_some() {
+            self.fold(state)?;
+        }
+        Ok(())
+    }
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Apply the journal beside `state_path`, if it extends exactly `state`.
+/// Returns whether entries were applied.
+pub fn replay(state_path: &Path, state: &mut State) -> bool {
+    let Ok(text) = fs::read_to_string(path_for(state_path)) else {
+        return false;
+    };
+    let mut lines = text.split_inclusive('\n');
+    let header: Option<Header> = lines
+        .next()
+        .and_then(|l| serde_json::from_str(l.trim_end()).ok());
+    match header {
+        Some(h) if h.lineage == state.lineage && h.serial == state.serial => {}
+        _ => return false,
+    }
+    let mut applied = false;
+    for line in lines {
+        // A line without its newline was torn by a crash mid-write: its step
+        // is not recorded, and a rerun reads the live world again.
+        let Some(line) = line.strip_suffix('\n') else {
+            break;
+        };
+        let Ok(entry) = serde_json::from_str::<Entry>(line) else {
+            break;
+        };
+        applied |= entry.apply_to(state);
+    }
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(live: &str) -> RouterState {
+        RouterState {
+            backend: "haproxy".into(),
+            live: Some(live.into()),
+            previous: None,
+            preview: None,
+        }
+    }
+
+    #[test]
+    fn replay_applies_synced_entries_and_stops_at_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cutover.state.json");
+        let state = super::super::new_state();
+        let mut live = state.clone();
+        let mut journal = Journal::open(&path, &live).unwrap();
+        let base = live.clone();
+        journal.state_size = u64::MAX; // no fold in this test
+        journal.record(Entry::Router("a".into(), Some(router("green"))), &mut live);
+        journal.sync(&live).unwrap();
+        journal.record(Entry::Router("b".into(), Some(router("green"))), &mut live);
+        journal.sync(&live).unwrap();
+        let mut text = fs::read_to_string(path_for(&path)).unwrap();
+        text.truncate(text.len() - 5);
+        fs::write(path_for(&path), text).unwrap();
+
+        let mut replayed = super::super::load(&path).unwrap().unwrap();
+        assert_eq!(replayed.serial, base.serial + 1);
+        assert_eq!(replayed.routers.get("a"), Some(&router("green")));
+        assert!(!replayed.routers.contains_key("b"));
+        // A fold writes the state; the old journal no longer applies.
+        Journal::open(&path, &replayed).unwrap().finish(&replayed).unwrap();
+        assert!(!path_for(&path).exists());
+        assert!(!replay(&path, &mut replayed));
+    }
+
+    #[test]
+    fn a_journal_of_another_serial_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cutover.state.json");
+        let mut state = super::super::new_state();
+        let mut journal = Journal::open(&path, &state).unwrap();
+        journal.state_size = u64::MAX;
+        let mut live = state.clone();
+        journal.record(Entry::Router("a".into(), Some(router("green"))), &mut live);
+        journal.sync(&live).unwrap();
+        // The fold wrote the state (serial moved on) but died before removing
+        // the journal: its entries are already in the state.
+        state.serial += 1;
+        let mut loaded = state.clone();
+        assert!(!replay(&path, &mut loaded));
+        assert_eq!(loaded, state);
+    }
+}

@@ -1,0 +1,223 @@
+//! The cut-over's safety rules end to end against a real HAProxy: verify and
+//! switch back, all routers of one apply or none, live-colour protection,
+//! drain ordering.
+
+use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
+use crate::support::{demo_app_bin, Case, ProcessReaper};
+
+struct World {
+    h: HaproxyGuard,
+    blue: u16,
+    green: u16,
+}
+
+impl World {
+    fn start() -> World {
+        let (blue, green) = (free_port(), free_port());
+        let mut setup = HaproxySetup::blue_green(
+            &format!("127.0.0.1:{blue}"),
+            &format!("127.0.0.1:{green}"),
+            "blue",
+        );
+        setup.map = "public blue\nsupport blue\n".to_string();
+        World {
+            h: HaproxyGuard::start(&setup),
+            blue,
+            green,
+        }
+    }
+
+    fn env(&self, name: &str, release: &str, flags: &str) -> String {
+        let port = if name == "blue" {
+            self.blue
+        } else {
+            self.green
+        };
+        format!(
+            r#"
+environment "{name}" {{
+  release  = "{release}"
+  endpoint = "127.0.0.1:{port}"
+  process {{
+    command = ["{demo}", "--port", "{port}", "--release", "{release}"{flags}]
+    grace   = "2s"
+  }}
+  health {{
+    path     = "/version"
+    interval = "100ms"
+    timeout  = "5s"
+  }}
+}}
+"#,
+            demo = demo_app_bin().display()
+        )
+    }
+
+    fn router(&self, name: &str, live: &str, extra: &str, settings: &str) -> String {
+        format!(
+            r#"
+router "{name}" {{
+  live = environment.{live}
+  {extra}
+  haproxy {{
+    socket = "{socket}"
+    map    = "{map}"
+    {settings}
+  }}
+}}
+"#,
+            socket = self.h.socket().display(),
+            map = self.h.map_path().display()
+        )
+    }
+
+    fn map_value(&self, key: &str) -> String {
+        let text = std::fs::read_to_string(self.h.map_path()).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")).map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    fn verify(&self) -> String {
+        format!(
+            "verify {{\n    url      = \"http://127.0.0.1:{}/healthz\"\n    interval = \"100ms\"\n    timeout  = \"1s\"\n  }}",
+            self.h.port
+        )
+    }
+}
+
+fn state(case: &Case) -> serde_json::Value {
+    serde_json::from_slice(&case.state_bytes().expect("state")).unwrap()
+}
+
+#[test]
+fn failed_verify_switches_back_and_records_both_moves() {
+    let w = World::start();
+    let base = format!(
+        "{}{}{}",
+        w.env("blue", "1", ""),
+        w.env("green", "1", ""),
+        w.router("public", "blue", "", "")
+    );
+    let case = Case::with_main(&base);
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+
+    // Green 2 answers /version (its health gate) but not /healthz, which the
+    // verify checks through the router after the cut-over.
+    let next = format!(
+        "{}{}{}",
+        w.env("blue", "1", ""),
+        w.env("green", "2", r#", "--unhealthy""#),
+        w.router("public", "green", &w.verify(), "")
+    );
+    case.write("main.hcl", &next);
+    case.run(&["plan"])
+        .code(0)
+        .stdout_has("then verify through the router");
+    let serial = state(&case)["serial"].as_u64().unwrap();
+    let run = case.run(&["apply", "--auto-approve"]).code(1);
+    assert!(
+        run.stderr.contains("verify failed") && run.stderr.contains("switched back to blue"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.map_value("public"), "blue");
+    assert_eq!(w.h.get("/").1.trim(), "demo-app release 1");
+    let st = state(&case);
+    assert_eq!(st["routers"]["public"]["live"], "blue");
+    assert_eq!(st["routers"]["public"]["previous"], "green");
+    // The environment change, the switch, and the switch back: three serials.
+    assert_eq!(st["serial"].as_u64().unwrap(), serial + 3, "{st}");
+}
+
+#[test]
+fn routers_of_one_apply_move_together_or_not_at_all() {
+    let w = World::start();
+    let envs = format!("{}{}", w.env("blue", "1", ""), w.env("green", "1", ""));
+    let start = format!(
+        "{envs}{}{}",
+        w.router("public", "blue", "", ""),
+        w.router("support", "blue", "", "")
+    );
+    let case = Case::with_main(&start);
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+
+    // support's green backend does not exist in HAProxy: its cut-over fails,
+    // so public, which moved in the same apply, is switched back.
+    let flip = format!(
+        "{envs}{}{}",
+        w.router("public", "green", "", ""),
+        w.router("support", "green", "", "backends = { green = \"nope\" }")
+    );
+    case.write("main.hcl", &flip);
+    let run = case
+        .run(&["apply", "--auto-approve", "--parallelism", "1"])
+        .code(1);
+    assert!(run.stderr.contains("cutover.support"), "{}", run.stderr);
+    assert_eq!(w.map_value("public"), "blue", "{}", run.stderr);
+    assert_eq!(w.map_value("support"), "blue");
+    assert!(
+        run.stderr.contains("switched router.public back to blue"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(state(&case)["routers"]["public"]["live"], "blue");
+}
+
+#[test]
+fn live_colour_is_protected_and_drain_orders_the_old_colour_after() {
+    let w = World::start();
+    let envs = format!("{}{}", w.env("blue", "1", ""), w.env("green", "1", ""));
+    let case = Case::with_main(&format!(
+        "{envs}{}",
+        w.router("public", "blue", "drain = \"300ms\"", "")
+    ));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+
+    // blue is live and stays live: changing it in place is refused.
+    let live_change = format!(
+        "{}{}{}",
+        w.env("blue", "2", ""),
+        w.env("green", "1", ""),
+        w.router("public", "blue", "drain = \"300ms\"", "")
+    );
+    case.write("main.hcl", &live_change);
+    case.run(&["plan"])
+        .code(1)
+        .stderr_has("environment.blue serves live traffic")
+        .stderr_has("idle colour green");
+    case.run(&["plan", "--allow-live-changes"]).code(0);
+
+    // Cutting over to green while changing blue: blue changes after the
+    // cut-over and the drain.
+    let drained = format!(
+        "{}{}{}",
+        w.env("blue", "2", ""),
+        w.env("green", "1", ""),
+        w.router("public", "green", "drain = \"300ms\"", "")
+    );
+    case.write("main.hcl", &drained);
+    let plan = case.run(&["plan", "--json"]).code(0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let ids: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "health.green",
+            "cutover.public",
+            "drain.public",
+            "environment.blue"
+        ]
+    );
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(w.map_value("public"), "green");
+    assert_eq!(state(&case)["environments"]["blue"]["release"], "2");
+}
