@@ -31,7 +31,10 @@ fi
 
 say "Building cutover and the demo app"
 cargo build --quiet --manifest-path "$repo/Cargo.toml" --bins
-export PATH="$repo/target/debug:$PATH"
+# Where cargo put the binaries (CARGO_TARGET_DIR may move them).
+target_dir="$(cargo metadata --quiet --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" \
+    | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+export PATH="${target_dir:-$repo/target}/debug:$PATH"
 export NO_COLOR="${NO_COLOR:-}"
 
 rm -rf "$run" && mkdir -p "$run"

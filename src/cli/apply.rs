@@ -29,6 +29,10 @@ pub struct ApplyArgs {
     /// serving it (refused otherwise: deploy to the idle colour and cut over).
     #[arg(long)]
     pub allow_live_changes: bool,
+    /// Only record the live world (routers switched by hand, processes that
+    /// died) in the state; change nothing live.
+    #[arg(long)]
+    pub refresh_only: bool,
     /// How long to wait for the state lock held by another apply (e.g. 30s).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: Duration,
@@ -40,6 +44,9 @@ pub struct ApplyArgs {
 
 /// Run `cutover apply`.
 pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
+    if args.refresh_only {
+        return super::refresh::run(g, true, args.lock_timeout, false).await;
+    }
     if args.json && !args.auto_approve && args.plan_file.is_none() {
         bail!("apply --json cannot ask for confirmation: pass --auto-approve, or apply a reviewed saved plan (cutover plan --out FILE; cutover apply --json FILE)");
     }
@@ -113,6 +120,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
     };
 
+    context::check_state_writable(&ctx.state_path)?;
     let state = state.unwrap_or_else(crate::state::new_state);
     let observer: Arc<dyn Observer> = if args.json {
         progress::print_json_line(&progress::plan_line(&planned.document));

@@ -96,3 +96,32 @@ pub fn style(g: &Global) -> Style {
         color: !g.no_color && !no_color_env && std::io::stdout().is_terminal(),
     }
 }
+
+/// Refuse to start an apply whose state could not be recorded: a state file
+/// that cannot be written would lose what the apply did, so this is checked
+/// before anything live changes. Creates (and removes) a temporary file beside
+/// the state, as the atomic write will.
+pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = tempfile::Builder::new()
+        .prefix(".cutover-write-check")
+        .tempfile_in(dir)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, b"x")?;
+            f.as_file().sync_all()?;
+            Ok(f)
+        });
+    match probe {
+        Ok(f) => {
+            drop(f);
+            Ok(())
+        }
+        Err(e) => bail!(
+            "cannot write the state file {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
+            path.display()
+        ),
+    }
+}

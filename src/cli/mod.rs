@@ -9,6 +9,7 @@ mod context;
 mod fmt;
 mod plan;
 mod progress;
+mod refresh;
 mod rollback;
 
 use std::ffi::OsString;

@@ -33,6 +33,10 @@ pub struct PlanArgs {
     /// serving it (refused otherwise: deploy to the idle colour and cut over).
     #[arg(long)]
     pub allow_live_changes: bool,
+    /// Only record the live world (routers switched by hand, processes that
+    /// died) in the state; change nothing live.
+    #[arg(long)]
+    pub refresh_only: bool,
 }
 
 /// The engine for a command, with `--parallelism` or the config's default.
@@ -57,6 +61,10 @@ pub fn print_human(planned: &Planned, style: &render::Style) {
 
 /// Run `cutover plan`.
 pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
+    if args.refresh_only {
+        return super::refresh::run(g, false, std::time::Duration::ZERO, args.detailed_exitcode)
+            .await;
+    }
     let mut engine = engine_for(args.parallelism);
     engine.options.allow_live_changes = args.allow_live_changes;
     let ctx = context::load(g, Some(&engine))?;

@@ -183,6 +183,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     } else {
         Arc::new(super::progress::Lines::default())
     };
+    context::check_state_writable(&ctx.state_path)?;
     let report = engine
         .apply(&planned, state, ctx.state_path.clone(), observer)
         .await?;

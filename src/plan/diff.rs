@@ -784,3 +784,60 @@ pub fn fingerprint(live: &Live) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// `--refresh-only`: the state as the live world is now, changing nothing
+/// live. Routers take the colour (and preview) they really serve; an
+/// environment that is gone leaves the state (so the next plan creates it);
+/// one that runs takes the release, identity and private data its backend
+/// reports. Returns the new state and one sentence per address that changed.
+pub fn refreshed_state(config: &Config, state: &State, live: &Live) -> (State, Vec<String>) {
+    let mut next = state.clone();
+    let mut changed = Vec::new();
+    for (name, router) in &config.routers {
+        let Some(observed) = live.routers.get(name) else {
+            continue;
+        };
+        let old = state.routers.get(name);
+        let entry = crate::state::model::RouterState {
+            backend: router.backend.kind.clone(),
+            live: observed.live.clone(),
+            previous: old.and_then(|r| r.previous.clone()),
+            preview: observed.preview.clone(),
+        };
+        if old != Some(&entry) {
+            changed.push(format!(
+                "router.{name}: record that it sends traffic to {}",
+                observed.live.as_deref().unwrap_or("nothing cutover knows")
+            ));
+            next.routers.insert(name.clone(), entry);
+        }
+    }
+    for (name, rec) in &state.environments {
+        let Some(observed) = live.environments.get(name) else {
+            continue;
+        };
+        if !observed.exists {
+            changed.push(format!("environment.{name}: forget it, it is gone"));
+            next.environments.remove(name);
+            continue;
+        }
+        let mut entry = rec.clone();
+        if let Some(release) = &observed.release {
+            entry.release = release.clone();
+        }
+        if observed.identity.is_some() {
+            entry.identity = observed.identity.clone();
+        }
+        if !observed.private.is_null() {
+            entry.private = observed.private.clone();
+        }
+        if entry != *rec {
+            changed.push(format!(
+                "environment.{name}: record release {} as it runs now",
+                entry.release
+            ));
+            next.environments.insert(name.clone(), entry);
+        }
+    }
+    (next, changed)
+}

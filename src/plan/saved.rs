@@ -192,7 +192,13 @@ mod tests {
         let bytes = br#"{"saved_plan_version": 4294967297}"#;
         let err = from_bytes(Path::new("plan.out"), bytes).unwrap_err();
         assert!(
-            matches!(err, SavedPlanError::Version { found: u32::MAX, .. }),
+            matches!(
+                err,
+                SavedPlanError::Version {
+                    found: u32::MAX,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

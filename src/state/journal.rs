@@ -16,7 +16,7 @@
 //! yet removed it (the serials no longer match). So after a kill at any moment
 //! the state as loaded is the last written state plus every synced entry.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -261,7 +261,10 @@ mod tests {
         assert_eq!(replayed.routers.get("a"), Some(&router("green")));
         assert!(!replayed.routers.contains_key("b"));
         // A fold writes the state; the old journal no longer applies.
-        Journal::open(&path, &replayed).unwrap().finish(&replayed).unwrap();
+        Journal::open(&path, &replayed)
+            .unwrap()
+            .finish(&replayed)
+            .unwrap();
         assert!(!path_for(&path).exists());
         assert!(!replay(&path, &mut replayed));
     }

@@ -9,9 +9,12 @@ mod haproxy_support;
 mod nginx_support;
 
 mod bad_input;
+mod caddy_e2e;
 mod cli;
+mod examples;
 mod fmt_and_state;
 mod haproxy_e2e;
+mod nginx_e2e;
 mod safety;
 mod secrets;
 mod support;

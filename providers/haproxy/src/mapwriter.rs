@@ -39,12 +39,17 @@ pub(crate) async fn write_key(path: &Path, key: &str, values: Vec<String>) -> st
         .expect("map-file queue is never poisoned")
         .insert(key.to_string(), values);
     let _io = file.io.lock().await;
-    let batch = std::mem::take(&mut *file.pending.lock().expect("never poisoned"));
-    if !batch.contains_key(key) {
-        // A rewrite that held the lock before us wrote our key too (a failed
-        // rewrite puts its batch back, so absence means success).
-        return Ok(());
-    }
+    let batch = {
+        let mut pending = file.pending.lock().expect("never poisoned");
+        if !pending.contains_key(key) {
+            // A rewrite that held the lock before us wrote our key too (a
+            // failed rewrite puts its batch back, so absence means success).
+            // Take nothing: what is queued now belongs to switches still
+            // waiting, and taking it without writing it would lose it.
+            return Ok(());
+        }
+        std::mem::take(&mut *pending)
+    };
     let target = path.to_path_buf();
     let written = batch.clone();
     let result = tokio::task::spawn_blocking(move || {

@@ -43,11 +43,28 @@ impl Session {
             },
         };
         let connect = async {
-            let stream: Box<dyn Stream> = match endpoint {
-                Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await?),
-                Endpoint::Tcp(address) => Box::new(TcpStream::connect(address.as_str()).await?),
-            };
-            Ok::<_, std::io::Error>(stream)
+            // HAProxy's stats socket has a short accept queue: many switches
+            // at once see EAGAIN on a unix socket (ECONNREFUSED never means
+            // "busy" there). Retry while the timeout lasts; it is not an
+            // error of the router.
+            let mut pause = Duration::from_millis(2);
+            loop {
+                let attempt: std::io::Result<Box<dyn Stream>> = match endpoint {
+                    Endpoint::Unix(path) => UnixStream::connect(path)
+                        .await
+                        .map(|s| Box::new(s) as Box<dyn Stream>),
+                    Endpoint::Tcp(address) => TcpStream::connect(address.as_str())
+                        .await
+                        .map(|s| Box::new(s) as Box<dyn Stream>),
+                };
+                match attempt {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(50));
+                    }
+                    other => break other,
+                }
+            }
         };
         let stream = tokio::time::timeout(timeout, connect)
             .await

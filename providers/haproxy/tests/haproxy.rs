@@ -328,3 +328,35 @@ async fn preview_key_is_set_and_removed_without_touching_live() {
     let file = std::fs::read_to_string(haproxy.map_path()).unwrap();
     assert!(!file.contains("public_preview"), "{file}");
 }
+
+/// Routers that share one map file and switch at the same moment must all
+/// end up in the file, not only in HAProxy's memory (a reload would undo
+/// the ones a racing rewrite dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_switches_sharing_a_map_keep_every_key_in_the_file() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
+    // Half the keys exist in the file, half are new (`add map`).
+    setup.map = (0..40)
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("r{i} blue\n"))
+        .collect();
+    let haproxy = HaproxyGuard::start(&setup);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let spec = spec(&haproxy, json!({ "key": format!("r{i}") }));
+        tasks.push(tokio::spawn(async move {
+            Haproxy.switch(&spec, &colour("green")).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let file = std::fs::read_to_string(haproxy.map_path()).unwrap();
+    for i in 0..40 {
+        assert!(
+            file.lines().any(|l| l == format!("r{i} green")),
+            "r{i} missing from the map file:\n{file}"
+        );
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""Assert that the health server saw enough checks for every environment.
+
+  check_health.py PORT N blue=1 green=2
+      every blue_i was requested at least once and every green_i at least
+      twice (refresh + health gate) since the last /reset
+"""
+import json
+import sys
+import urllib.request
+
+port, n = int(sys.argv[1]), int(sys.argv[2])
+mins = dict((c, int(m)) for c, m in (a.split("=") for a in sys.argv[3:]))
+with urllib.request.urlopen(f"http://127.0.0.1:{port}/counts", timeout=10) as r:
+    counts = json.load(r)
+short = [
+    f"{c}_{i}={counts.get(f'{c}_{i}', 0)}"
+    for c, m in mins.items()
+    for i in range(n // 2)
+    if counts.get(f"{c}_{i}", 0) < m
+]
+if short:
+    print(f"FAIL: {len(short)} environments checked fewer times than {mins} (e.g. {short[:3]})", file=sys.stderr)
+    sys.exit(1)
+print(f"ok: every environment checked as expected {mins} ({sum(counts.values())} requests)")

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The scale benchmark of issue 6: cutover (and Terraform, side by side) for
+# N environments and N/2 routers on one real HAProxy.
+#
+#   benches/scale/run.sh                 # N = 100 1000 3000, 5 runs per phase
+#   NS="1000 3000" RUNS=3 benches/scale/run.sh
+#   TF_NS="100 1000" ...                 # Terraform sizes ("" to skip Terraform)
+#   PARALLELISM=64 ...                   # passed to cutover (default: its own)
+#
+# Everything listens on 127.0.0.1; the health server and HAProxy are started
+# here and stopped by PID on exit. Results: $WORK/results.tsv and a markdown
+# table on stdout (benches/scale/report.py).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WORK=${WORK:-/tmp/cutover-scale.$$}
+NS=${NS:-"100 1000 3000"}
+TF_NS=${TF_NS-"100 1000"}
+RUNS=${RUNS:-5}
+APPLY_RUNS=${APPLY_RUNS:-3}
+HEALTH_PORT=${HEALTH_PORT:-18611}
+HAPROXY_PORT=${HAPROXY_PORT:-18612}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+STRACE=${STRACE:-1}          # 1: one extra apply under strace to count state bytes
+
+mkdir -p "$WORK"
+RESULTS=$WORK/results.tsv
+printf 'tool\tn\tphase\trun\twall_s\trss_kib\n' >"$RESULTS"
+
+if [ -z "${CUTOVER:-}" ]; then
+    (cd "$ROOT" && cargo build --release --bin cutover --quiet)
+fi
+CUTOVER=${CUTOVER:-$TARGET/release/cutover}   # CUTOVER=path: measure another build
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# --- the live world: one health server, one HAProxy ---------------------------
+python3 "$HERE/health_server.py" "$HEALTH_PORT" &
+PIDS+=($!)
+SOCK=$WORK/admin.sock
+MAP=$WORK/live.map
+: >"$MAP"
+cat >"$WORK/haproxy.cfg" <<CFG
+global
+    noreuseport
+    stats socket $SOCK mode 600 level admin
+    stats timeout 30s
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend public
+    bind 127.0.0.1:$HAPROXY_PORT
+    use_backend %[req.hdr(x-router),map($MAP,no_live)]
+backend blue
+    server s1 127.0.0.1:$HEALTH_PORT
+backend green
+    server s1 127.0.0.1:$HEALTH_PORT
+backend no_live
+    http-request return status 503
+CFG
+haproxy -f "$WORK/haproxy.cfg" -db &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$SOCK" ] && curl -fsS "http://127.0.0.1:$HEALTH_PORT/reset" >/dev/null 2>&1 && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "HAProxy did not start" >&2; exit 1; }
+
+api() { python3 "$HERE/runtime_api.py" "$SOCK" "$@"; }
+reset_counts() { curl -fsS "http://127.0.0.1:$HEALTH_PORT/reset" >/dev/null; }
+
+# measure TOOL N PHASE RUN CMD...: one whole-process run, wall and peak RSS.
+measure() {
+    local tool=$1 n=$2 phase=$3 run=$4; shift 4
+    local out=$WORK/time.out rc=0
+    expand_co "$@"
+    /usr/bin/time -f '%e %M' -o "$out" "${CMD[@]}" >"$WORK/last.stdout" 2>"$WORK/last.stderr" || rc=$?
+    # plan --detailed-exitcode: 2 means "changes present", not a failure.
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
+        echo "FAILED ($rc): $*" >&2; tail -20 "$WORK/last.stderr" >&2; exit 1
+    fi
+    read -r wall rss < <(tail -1 "$out")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" >>"$RESULTS"
+    printf '  %-9s N=%-5s %-16s run %s: %6ss %7s KiB\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss"
+}
+
+gen() { python3 "$HERE/generate.py" cutover "$DIR" "$N" --health-port "$HEALTH_PORT" --socket "$SOCK" --map "$MAP" "$@"; }
+co() { "$CUTOVER" -C "$DIR" "$@"; }
+# Commands given as `co ARGS` run the cutover binary on $DIR (with
+# --parallelism for plan/apply when PARALLELISM is set).
+expand_co() {
+    CMD=("$@")
+    if [ "$1" = co ]; then
+        CMD=("$CUTOVER" -C "$DIR" "${@:2}")
+        case "$2" in plan | apply) [ -n "${PARALLELISM:-}" ] && CMD+=(--parallelism "$PARALLELISM") ;; esac
+    fi
+    return 0
+}
+
+# state_bytes N PHASE CMD...: bytes written to files in the config directory
+# (the state and its temporary files) by one run, counted by strace.
+state_bytes() {
+    local n=$1 phase=$2; shift 2
+    expand_co "$@"
+    strace -f -qq -y -e trace=write,pwrite64,writev -e signal=none -o "$WORK/strace.out" "${CMD[@]}" >/dev/null 2>&1
+    local bytes
+    bytes=$(grep -F "<$DIR/" "$WORK/strace.out" | grep -v 'cutover.lock' | sed -n 's/.*= \([0-9]\+\)$/\1/p' | awk '{s+=$1} END {print s+0}')
+    local final; final=$(stat -c %s "$DIR/cutover.state.json")
+    printf 'state-bytes\t%s\t%s\t0\t%s\t%s\n' "$n" "$phase" "$bytes" "$final" >>"$RESULTS"
+    echo "  state bytes written, N=$n $phase: $bytes (final state file: $final bytes)"
+}
+
+for N in $NS; do
+    DIR=$WORK/cutover-$N
+    rm -rf "$DIR"; mkdir -p "$DIR"
+    echo "== cutover, N=$N ($((N / 2)) routers)"
+    gen --live blue
+    for r in $(seq "$RUNS"); do measure cutover "$N" validate "$r" co validate; done
+
+    # Plan from nothing: no state, an empty map.
+    api clear "$MAP"
+    for r in $(seq "$RUNS"); do measure cutover "$N" plan-fresh "$r" co plan --detailed-exitcode; done
+
+    # Apply from nothing: every router's first cut-over (none -> blue), each
+    # behind blue's health gate.
+    for r in $(seq "$APPLY_RUNS"); do
+        rm -f "$DIR/cutover.state.json"; api clear "$MAP"; reset_counts
+        measure cutover "$N" apply-fresh "$r" co apply --auto-approve
+        api expect "$MAP" "$N" blue
+        python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue=2 green=1
+    done
+    if [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
+        rm -f "$DIR/cutover.state.json"; api clear "$MAP"
+        state_bytes "$N" apply-fresh co apply --auto-approve
+        api expect "$MAP" "$N" blue
+    fi
+    cp "$DIR/cutover.state.json" "$WORK/state-blue-$N.json"
+
+    reset_counts
+    for r in $(seq "$RUNS"); do measure cutover "$N" plan-noop "$r" co plan --detailed-exitcode; done
+    python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue="$RUNS" green="$RUNS"
+    co plan --detailed-exitcode >/dev/null || { echo "no-op plan is not empty" >&2; exit 1; }
+
+    gen --live blue --green-release 1.1.0
+    for r in $(seq "$RUNS"); do measure cutover "$N" plan-release "$r" co plan --detailed-exitcode; done
+
+    # Every router cuts over blue -> green, each behind green's health gate.
+    gen --live green --green-release 1.1.0
+    for r in $(seq "$APPLY_RUNS"); do
+        cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue; reset_counts
+        measure cutover "$N" apply-cutover "$r" co apply --auto-approve
+        api expect "$MAP" "$N" green
+        python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue=1 green=2
+    done
+    if [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
+        cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
+        state_bytes "$N" apply-cutover co apply --auto-approve
+        api expect "$MAP" "$N" green
+    fi
+done
+
+# --- Terraform, same shapes, terraform_data only, same machine, same run -------
+if [ -n "$TF_NS" ] && command -v terraform >/dev/null; then
+    export TF_IN_AUTOMATION=1 TF_CLI_ARGS="-no-color" CHECKPOINT_DISABLE=1
+    for N in $TF_NS; do
+        DIR=$WORK/terraform-$N
+        rm -rf "$DIR"; mkdir -p "$DIR"
+        echo "== terraform, N=$N ($((N / 2)) routers)"
+        python3 "$HERE/generate.py" terraform "$DIR" "$N"
+        (cd "$DIR" && terraform init -input=false >/dev/null)
+        for r in $(seq "$RUNS"); do measure terraform "$N" validate "$r" terraform -chdir="$DIR" validate; done
+        for r in $(seq "$RUNS"); do measure terraform "$N" plan-fresh "$r" terraform -chdir="$DIR" plan -input=false -lock=false -detailed-exitcode; done
+        TF_APPLY_RUNS=$APPLY_RUNS; [ "$N" -ge 1000 ] && TF_APPLY_RUNS=1
+        for r in $(seq "$TF_APPLY_RUNS"); do
+            rm -f "$DIR/terraform.tfstate" "$DIR/terraform.tfstate.backup"
+            measure terraform "$N" apply-fresh "$r" terraform -chdir="$DIR" apply -input=false -auto-approve
+        done
+        for r in $(seq "$RUNS"); do measure terraform "$N" plan-noop "$r" terraform -chdir="$DIR" plan -input=false -lock=false -detailed-exitcode; done
+        python3 "$HERE/generate.py" terraform "$DIR" "$N" --green-release 1.1.0
+        for r in $(seq "$RUNS"); do measure terraform "$N" plan-release "$r" terraform -chdir="$DIR" plan -input=false -lock=false -detailed-exitcode; done
+        python3 "$HERE/generate.py" terraform "$DIR" "$N" --live green --green-release 1.1.0
+        cp "$DIR/terraform.tfstate" "$DIR/blue.tfstate"
+        for r in $(seq "$TF_APPLY_RUNS"); do
+            cp "$DIR/blue.tfstate" "$DIR/terraform.tfstate"
+            measure terraform "$N" apply-cutover "$r" terraform -chdir="$DIR" apply -input=false -auto-approve
+        done
+    done
+fi
+
+python3 "$HERE/report.py" "$RESULTS"
+echo "raw results: $RESULTS"
