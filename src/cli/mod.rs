@@ -113,6 +113,8 @@ where
     let result = runtime.block_on(run(cli));
     match result {
         Ok(code) => ExitCode::from(code),
+        // Diagnostics were printed where they were found.
+        Err(e) if e.is::<context::ReportedErrors>() => ExitCode::from(EXIT_ERROR),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_ERROR)

@@ -122,6 +122,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
                 target,
                 backend: config.routers[name].backend.kind.clone(),
                 verify: config.routers[name].verify.clone(),
+                reason: None,
             },
         });
     }
@@ -189,6 +190,25 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         .await?;
     if args.json {
         super::progress::print_json_line(&super::progress::summary_line(&report));
+    }
+    if report.failed.is_none() {
+        // Mark the routers, so the next plan says why they are not where the
+        // configuration puts them (the next cut-over clears the mark).
+        if let Some(mut st) = context::read_state(&ctx.state_path)? {
+            let mut marked = false;
+            for name in &wanted {
+                if let Some(r) = st.routers.get_mut(name) {
+                    marked |= !r.rolled_back;
+                    r.rolled_back = true;
+                }
+            }
+            if marked {
+                st.serial += 1;
+                crate::state::save(&ctx.state_path, &st).with_context(|| {
+                    format!("failed to write state file {}", ctx.state_path.display())
+                })?;
+            }
+        }
     }
     match report.failed {
         None if args.json => Ok(EXIT_OK),

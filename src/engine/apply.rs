@@ -367,6 +367,7 @@ impl Engine {
                         live: rec.live.clone(),
                         previous,
                         preview,
+                        rolled_back: false,
                     },
                 );
             }
@@ -488,6 +489,7 @@ impl Engine {
                 live: Some(from.to_string()),
                 previous: Some(to.to_string()),
                 preview: before.and_then(|r| r.preview.clone()),
+                rolled_back: false,
             }),
         ))
     }
@@ -631,6 +633,7 @@ impl Engine {
                         live: Some(to.clone()),
                         previous,
                         preview,
+                        rolled_back: false,
                     }),
                 ))
             }
@@ -655,6 +658,7 @@ impl Engine {
                     live: None,
                     previous: None,
                     preview: None,
+                    rolled_back: false,
                 });
                 next.preview = Some(to.clone());
                 Ok(Mutation::Router(router.clone(), Some(next)))

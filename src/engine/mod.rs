@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::config::model::Config;
 use crate::config::{Diagnostic, Diagnostics, Loaded};
-use crate::plan::diff::{environment_backend, environment_spec, router_spec};
+use crate::plan::diff::{colours, environment_backend, environment_spec, router_spec_with};
 use crate::plan::saved::{Planned, RouterRecord};
 use crate::plan::{Live, PlanError};
 use crate::state::model::State;
@@ -222,8 +222,9 @@ impl Engine {
                 Read::Env(name, result)
             });
         }
+        let colours = colours(config);
         for name in config.routers.keys() {
-            let spec = router_spec(config, name).expect("router is in the config");
+            let spec = router_spec_with(config, name, &colours).expect("router is in the config");
             let kind = config.routers[name].backend.kind.clone();
             let provider =
                 self.providers

@@ -57,8 +57,9 @@ pub fn environment_spec(config: &Config, env: &Environment) -> EnvironmentSpec {
     }
 }
 
-/// Every colour a router may send traffic to.
-pub fn colours(config: &Config) -> Vec<Colour> {
+/// Every colour a router may send traffic to, once, to be shared by every
+/// router's spec (see [`router_spec_with`]).
+pub fn colours(config: &Config) -> std::sync::Arc<[Colour]> {
     config
         .environments
         .values()
@@ -71,10 +72,21 @@ pub fn colours(config: &Config) -> Vec<Colour> {
 
 /// The spec handed to a router's provider.
 pub fn router_spec(config: &Config, name: &str) -> Option<RouterSpec> {
+    router_spec_with(config, name, &colours(config))
+}
+
+/// The spec handed to a router's provider, sharing `colours` (from
+/// [`colours`]): use this when making specs for many routers, so that each
+/// costs O(1) rather than a copy of every environment.
+pub fn router_spec_with(
+    config: &Config,
+    name: &str,
+    colours: &std::sync::Arc<[Colour]>,
+) -> Option<RouterSpec> {
     let router = config.routers.get(name)?;
     Some(RouterSpec {
         name: router.name.clone(),
-        colours: colours(config),
+        colours: colours.clone(),
         settings: router.backend.body.clone(),
         workdir: config.dir.clone(),
     })
@@ -318,9 +330,10 @@ pub fn plan_with(
 
     // Cut-overs.
     let mut rollback = Vec::new();
+    let all_colours = colours(config);
     for (router, (from, to)) in &cutovers {
         let cfg = &config.routers[router];
-        let spec = router_spec(config, router).expect("router is in the config");
+        let spec = router_spec_with(config, router, &all_colours).expect("router is in the config");
         let target = spec
             .colours
             .iter()
@@ -362,6 +375,17 @@ pub fn plan_with(
                     target,
                     backend: cfg.backend.kind.clone(),
                     verify: cfg.verify.clone(),
+                    reason: st
+                        .routers
+                        .get(router)
+                        .filter(|r| r.rolled_back && r.live == *from)
+                        .map(|r| {
+                            format!(
+                                "router.{router} is on {} because of `cutover rollback`; the configuration still says {to}, so applying cuts over to {to} again (to stay on {}, change `live` in the configuration)",
+                                r.live.as_deref().unwrap_or("nothing"),
+                                r.live.as_deref().unwrap_or("it")
+                            )
+                        }),
                 },
             },
         );
@@ -412,7 +436,7 @@ pub fn plan_with(
             // The listener already points at `to`; the redeploy shows through it.
             continue;
         }
-        let spec = router_spec(config, router).expect("router is in the config");
+        let spec = router_spec_with(config, router, &all_colours).expect("router is in the config");
         let Some(target) = spec.colours.iter().find(|c| &c.name == to).cloned() else {
             continue;
         };
@@ -803,6 +827,7 @@ pub fn refreshed_state(config: &Config, state: &State, live: &Live) -> (State, V
             live: observed.live.clone(),
             previous: old.and_then(|r| r.previous.clone()),
             preview: observed.preview.clone(),
+            rolled_back: false,
         };
         if old != Some(&entry) {
             changed.push(format!(

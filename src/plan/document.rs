@@ -165,6 +165,10 @@ pub enum StepKind {
         /// switch; on failure the router is switched back.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<Health>,
+        /// Why the router is not where the configuration says, when cutover
+        /// itself put it there (a `cutover rollback`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Wait while the colour a cut-over took traffic away from finishes its
     /// open connections, before anything changes it.

@@ -164,8 +164,12 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             from,
             to,
             verify,
+            reason,
             ..
         } => {
+            if let Some(reason) = reason {
+                comment(out, p, reason);
+            }
             let header = match from {
                 Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
                 None => format!("router.{router} will start sending traffic to {to}"),

@@ -200,13 +200,14 @@ pub(crate) mod sample {
                 to_release: Some("1.4.2".to_owned()),
                 spec: RouterSpec {
                     name: router.to_owned(),
-                    colours: vec![colour("blue"), colour("green")],
+                    colours: vec![colour("blue"), colour("green")].into(),
                     settings: json!({"socket": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map"}),
                     workdir: PathBuf::from("/srv/app"),
                 },
                 target: colour(to),
                 backend: "haproxy".to_owned(),
                 verify: None,
+                reason: None,
             },
         }
     }

@@ -236,6 +236,7 @@ mod tests {
             live: Some(live.into()),
             previous: None,
             preview: None,
+            rolled_back: false,
         }
     }
 

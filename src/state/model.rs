@@ -72,4 +72,9 @@ pub struct RouterState {
     /// The colour cutover last pointed the router's preview at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
+    /// Set by `cutover rollback`: the router is on `live` although the
+    /// configuration may name another colour; the next plan says so. Cleared
+    /// by the next cut-over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rolled_back: bool,
 }

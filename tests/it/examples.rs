@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -173,6 +174,8 @@ impl Drop for Router {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Workers of a master that did not stop cleanly must not outlive the test.
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
     }
 }
 
@@ -245,6 +248,7 @@ fn start_router(kind: &'static str, dir: &Path) -> Router {
         other => panic!("no way to start router {other}: add it to examples.rs"),
     };
     let child = command
+        .process_group(0)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(output.try_clone().expect("log"))

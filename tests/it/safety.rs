@@ -221,3 +221,42 @@ fn live_colour_is_protected_and_drain_orders_the_old_colour_after() {
     assert_eq!(w.map_value("public"), "green");
     assert_eq!(state(&case)["environments"]["blue"]["release"], "2");
 }
+
+#[test]
+fn rollback_returns_to_the_previous_colour_and_the_next_plan_says_why() {
+    let w = World::start();
+    let envs = format!("{}{}", w.env("blue", "1", ""), w.env("green", "2", ""));
+    let case = Case::with_main(&format!("{envs}{}", w.router("public", "blue", "", "")));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    case.write(
+        "main.hcl",
+        &format!("{envs}{}", w.router("public", "green", "", "")),
+    );
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(w.map_value("public"), "green");
+
+    case.run(&["rollback"]).code(1).stderr_has("--auto-approve");
+    assert_eq!(
+        w.map_value("public"),
+        "green",
+        "rollback without approval moved traffic"
+    );
+    case.run(&["rollback", "router.public", "--auto-approve"])
+        .code(0)
+        .stdout_has("health.blue");
+    assert_eq!(w.map_value("public"), "blue");
+    assert_eq!(w.h.get("/").1.trim(), "demo-app release 1");
+
+    let plan = case.run(&["plan", "--detailed-exitcode"]).code(2);
+    assert!(
+        plan.stdout.contains("because of `cutover rollback`"),
+        "{}",
+        plan.stdout
+    );
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(w.map_value("public"), "green");
+    let st = state(&case);
+    assert!(st["routers"]["public"].get("rolled_back").is_none(), "{st}");
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
+}

@@ -18,6 +18,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -325,7 +326,10 @@ impl NginxGuard {
     fn launch(&mut self) -> Result<(), String> {
         let stderr =
             std::fs::File::create(self.dir.path().join("stderr.log")).map_err(|e| e.to_string())?;
+        // Its own process group, so that stopping it also stops workers an
+        // unclean exit of the master would orphan.
         let child = Command::new(nginx_binary())
+            .process_group(0)
             .arg("-p")
             .arg(self.dir.path())
             .arg("-c")
@@ -383,6 +387,11 @@ impl NginxGuard {
             }
             let _ = child.kill();
             let _ = child.wait();
+            // The master is gone; its workers (old ones still draining a
+            // reload among them) must not outlive the test.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
         }
     }
 }

@@ -297,7 +297,7 @@ mod tests {
     fn spec(settings: Value) -> RouterSpec {
         RouterSpec {
             name: "public".into(),
-            colours: vec![],
+            colours: Vec::<cutover_provider::Colour>::new().into(),
             settings,
             workdir: PathBuf::from("/etc/cutover"),
         }

@@ -49,7 +49,7 @@ fn spec(caddy: &CaddyGuard, colours: &Colours, extra: Value) -> RouterSpec {
     }
     RouterSpec {
         name: "public".to_string(),
-        colours: vec![colours.blue(), colours.green()],
+        colours: vec![colours.blue(), colours.green()].into(),
         settings,
         workdir: caddy.dir().to_path_buf(),
     }
@@ -356,7 +356,7 @@ async fn an_unreachable_admin_api_is_named() {
     let address = closed_address();
     let spec = RouterSpec {
         name: "public".to_string(),
-        colours: vec![colours.blue(), colours.green()],
+        colours: vec![colours.blue(), colours.green()].into(),
         settings: json!({ "admin": address }),
         workdir: std::env::temp_dir(),
     };

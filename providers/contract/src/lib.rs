@@ -170,8 +170,9 @@ pub struct RouterSpec {
     pub name: String,
     /// Every colour the router may send traffic to (all environments of the
     /// configuration), so a provider can translate what it reads back into a
-    /// colour name.
-    pub colours: Vec<Colour>,
+    /// colour name. Shared: every router of a configuration gets the same
+    /// list, so N routers over N colours cost O(N) memory, not O(N²).
+    pub colours: std::sync::Arc<[Colour]>,
     /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
     pub settings: Value,
     /// The directory relative paths in the settings are resolved against.

@@ -10,17 +10,21 @@
 #![deny(missing_docs)]
 
 mod mapfile;
+mod mapreader;
 mod mapwriter;
 mod reply;
 mod runtime;
 mod settings;
+
+use std::path::Path;
+use std::time::Duration;
 
 use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
 use serde_json::Value;
 
 use crate::reply::{GetMap, MapEntry};
 use crate::runtime::Session;
-use crate::settings::Resolved;
+use crate::settings::{Endpoint, Resolved};
 
 /// The HAProxy router provider, driving HAProxy through its runtime API.
 #[derive(Debug, Default, Clone)]
@@ -34,11 +38,10 @@ impl RouterProvider for Haproxy {
 
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
         let config = settings::resolve(spec)?;
-        let mut session = Session::open(&config.endpoint, config.timeout).await?;
-        let show_map = format!("show map {}", config.map.display());
-        let reply = single(session.exchange(&[&show_map]).await?);
-        let entries = map_entries(&mut session, &config, &reply).await?;
-        session.close().await;
+        // One `show map` shared by the routers read at the same time
+        // (mapreader), not one per router: N routers on one map of N keys
+        // would otherwise cost O(N²).
+        let entries = mapreader::entries(&config.endpoint, &config.map, config.timeout).await?;
         let value_of = |key: &str| {
             entries
                 .iter()
@@ -118,27 +121,39 @@ async fn check(
     session: &mut Session,
     config: &Resolved,
     colour: &str,
-) -> Result<Vec<MapEntry>, ProviderError> {
+) -> Result<std::sync::Arc<Vec<MapEntry>>, ProviderError> {
     let backend = config.backend_for(colour);
     let stat = format!("show stat {backend} 4 -1");
-    let show_map = format!("show map {}", config.map.display());
-    let replies = session
-        .exchange(&["show backend", &stat, &show_map])
-        .await?;
+    let replies = session.exchange(&["show backend", &stat]).await?;
     check_backend(&replies[0], &stat, &replies[1], backend, colour)?;
-    map_entries(session, config, &replies[2]).await
+    mapreader::entries(&config.endpoint, &config.map, config.timeout).await
+}
+
+/// `show map <map>` on a connection of its own (see mapreader, which shares
+/// it between concurrent callers).
+pub(crate) async fn show_map(
+    endpoint: &Endpoint,
+    map: &Path,
+    timeout: Duration,
+) -> Result<Vec<MapEntry>, ProviderError> {
+    let mut session = Session::open(endpoint, timeout).await?;
+    let show_map = format!("show map {}", map.display());
+    let reply = single(session.exchange(&[&show_map]).await?);
+    let entries = map_entries(&mut session, map, &reply).await;
+    session.close().await;
+    entries
 }
 
 /// The entries of the map from the reply to `show map <map>`.
 async fn map_entries(
     session: &mut Session,
-    config: &Resolved,
+    map: &Path,
     reply: &str,
 ) -> Result<Vec<MapEntry>, ProviderError> {
     if let Some(entries) = reply::parse_show_map(reply) {
         return Ok(entries);
     }
-    let map = config.map.display();
+    let map = map.display();
     if reply.starts_with("Unknown map identifier") {
         let loaded = reply::parse_map_list(&single(session.exchange(&["show map"]).await?));
         let loaded = if loaded.is_empty() {
@@ -215,8 +230,7 @@ async fn set_and_confirm(
     };
     let set = format!("{verb} map {map} {key} {backend}");
     let get = format!("get map {map} {key}");
-    let show = format!("show map {map}");
-    let replies = session.exchange(&[&set, &get, &show]).await?;
+    let replies = session.exchange(&[&set, &get]).await?;
     // Success is an empty reply; anything else is HAProxy's error.
     if !replies[0].trim().is_empty() {
         return Err(ProviderError::failed(format!(
@@ -225,11 +239,12 @@ async fn set_and_confirm(
         )));
     }
     let found = reply::parse_get_map(&replies[1]);
-    let held: Vec<String> = map_entries(session, config, &replies[2])
+    // Read back after the set: a shared `show map` that started after it.
+    let held: Vec<String> = mapreader::entries(&config.endpoint, &config.map, config.timeout)
         .await?
-        .into_iter()
+        .iter()
         .filter(|e| e.key == key)
-        .map(|e| e.value)
+        .map(|e| e.value.clone())
         .collect();
     let confirmed = found == Some(GetMap::Found(backend.to_string()))
         && !held.is_empty()

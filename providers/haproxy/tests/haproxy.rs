@@ -30,7 +30,7 @@ fn spec(haproxy: &HaproxyGuard, extra: Value) -> RouterSpec {
     }
     RouterSpec {
         name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")],
+        colours: vec![colour("blue"), colour("green")].into(),
         settings,
         workdir: haproxy.dir().to_path_buf(),
     }
@@ -223,7 +223,7 @@ async fn an_unreachable_socket_is_named() {
     let socket = dir.path().join("missing.sock");
     let router = RouterSpec {
         name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")],
+        colours: vec![colour("blue"), colour("green")].into(),
         settings: json!({"socket": socket, "map": "live.map"}),
         workdir: dir.path().to_path_buf(),
     };
@@ -285,7 +285,7 @@ async fn a_silent_runtime_api_times_out() {
     });
     let router = RouterSpec {
         name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")],
+        colours: vec![colour("blue"), colour("green")].into(),
         settings: json!({"socket": socket, "map": "live.map", "timeout": "300ms"}),
         workdir: dir.path().to_path_buf(),
     };

@@ -29,7 +29,7 @@ fn spec(nginx: &NginxGuard, colours: &[Colour], extra: Value) -> RouterSpec {
     }
     RouterSpec {
         name: "public".to_string(),
-        colours: colours.to_vec(),
+        colours: colours.into(),
         settings,
         workdir: nginx.dir().to_path_buf(),
     }
@@ -281,7 +281,7 @@ async fn a_missing_master_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let spec = RouterSpec {
         name: "public".to_string(),
-        colours: vec![colour("blue", &blue)],
+        colours: vec![colour("blue", &blue)].into(),
         settings: json!({"include": "i.conf", "pid_file": "nginx.pid", "marker": closed_address(), "timeout": "1s"}),
         workdir: dir.path().to_path_buf(),
     };
