@@ -172,7 +172,9 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             }
             let header = match from {
                 Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
-                None => format!("router.{router} will start sending traffic to {to}"),
+                None => format!(
+                    "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"
+                ),
             };
             comment(out, p, &header);
             let before = from.as_deref().map_or("(none)".to_owned(), quoted);

@@ -77,7 +77,7 @@ async fn read_returns_the_live_colour() {
 
     // Upstreams that are no colour's: raw says what Caddy holds.
     let mut unknown = spec(&caddy, &colours, json!({}));
-    unknown.colours.remove(0);
+    unknown.colours = unknown.colours[1..].to_vec().into();
     let read = Caddy.read(&unknown).await.unwrap();
     assert_eq!(read.live, None);
     assert_eq!(read.raw, Some(colours.blue.address()));

@@ -128,6 +128,21 @@ async fn observe(
         }
         Err(e) => return Err(e),
     };
+    // Old workers keep accepting for a moment after a reload: when the marker
+    // disagrees with the file, ask again briefly so that a reload made by
+    // hand a moment ago is seen as what the new workers serve.
+    let mut answer = answer;
+    for _ in 0..5 {
+        let disagrees = match (&answer, &on_disk) {
+            (Answer::Serves { generation, .. }, Ok(Some(disk))) => disk.generation != *generation,
+            _ => false,
+        };
+        if !disagrees {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = marker::ask(config.marker, owned, config.timeout).await?;
+    }
     let (colour, generation) = match answer {
         Answer::Serves { colour, generation } => (colour, generation),
         Answer::Other(status) => {
