@@ -214,4 +214,116 @@ fn router_switched_by_hand_is_drift() {
         "{}",
         plan.stdout
     );
+
+    // --refresh-only records the live world in the state and changes nothing live.
+    let before = case.state_bytes().unwrap();
+    case.run(&["plan", "--refresh-only", "--detailed-exitcode"])
+        .code(2)
+        .stdout_has("router.public: record that it sends traffic to green");
+    assert_eq!(
+        case.state_bytes().unwrap(),
+        before,
+        "plan --refresh-only wrote the state"
+    );
+    case.run(&["apply", "--refresh-only"])
+        .code(0)
+        .stdout_has("Nothing live was changed");
+    let state: serde_json::Value = serde_json::from_slice(&case.state_bytes().unwrap()).unwrap();
+    assert_eq!(state["routers"]["public"]["live"], "green");
+    // HAProxy still routes where the hand switch put it.
+    let held = h.runtime(&format!("show map {}", h.map_path().display()));
+    assert!(held.contains("public green"), "{held}");
+    // The drift is recorded; what is left is the cut-over back to the config's colour.
+    let plan = case.run(&["plan"]).code(0);
+    assert!(
+        !plan.stdout.contains("switched outside cutover"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("green -> blue"), "{}", plan.stdout);
+}
+
+/// Environments deployed by something else: cutover only reads them (health,
+/// and the release they report at `release_path`) and routes to them.
+#[test]
+fn environments_without_backend_are_read_and_routed_to() {
+    let (blue, green) = (free_port(), free_port());
+    let spawn = |port: u16, release: &str| {
+        std::process::Command::new(demo_app_bin())
+            .args(["--port", &port.to_string(), "--release", release])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start demo-app")
+    };
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _b = Kill(spawn(blue, "7.0"));
+    let _g = Kill(spawn(green, "8.0"));
+    let setup = HaproxySetup::blue_green(
+        &format!("127.0.0.1:{blue}"),
+        &format!("127.0.0.1:{green}"),
+        "blue",
+    );
+    let h = HaproxyGuard::start(&setup);
+    let config = |green_release: &str, live: &str| {
+        format!(
+            r#"
+environment "blue" {{
+  release  = "7.0"
+  endpoint = "127.0.0.1:{blue}"
+  health {{
+    path         = "/healthz"
+    release_path = "/version"
+    interval     = "100ms"
+    timeout      = "2s"
+  }}
+}}
+environment "green" {{
+  release  = "{green_release}"
+  endpoint = "127.0.0.1:{green}"
+  health {{
+    path         = "/healthz"
+    release_path = "/version"
+    interval     = "100ms"
+    timeout      = "2s"
+  }}
+}}
+router "public" {{
+  live = environment.{live}
+  haproxy {{
+    socket = "{socket}"
+    map    = "{map}"
+  }}
+}}
+"#,
+            socket = h.socket().display(),
+            map = h.map_path().display()
+        )
+    };
+    // The config expects green to run 9.0, but it reports 8.0: the gate
+    // refuses the cut-over, and cutover never deploys anything itself.
+    let case = Case::with_main(&config("9.0", "green"));
+    let plan = case.run(&["plan"]).code(0);
+    assert!(
+        !plan.stdout.contains("environment \""),
+        "no deploy step expected:\n{}",
+        plan.stdout
+    );
+    let run = case.run(&["apply", "--auto-approve"]).code(1);
+    assert!(
+        run.stderr.contains("reports release 8.0 (want 9.0)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(body_release(&h), "7.0");
+    // With the release it really runs, the cut-over goes through.
+    case.write("main.hcl", &config("8.0", "green"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(body_release(&h), "8.0");
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
 }
