@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use clap::Args;
 
 use super::{context, plan, progress, Global, EXIT_ERROR, EXIT_OK};
@@ -131,8 +131,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     };
     let report = engine
         .apply(&planned, state, ctx.state_path.clone(), observer)
-        .await
-        .with_context(|| format!("failed to write state file {}", ctx.state_path.display()))?;
+        .await?;
     if args.json {
         progress::print_json_line(&progress::summary_line(&report));
         if let Some((id, error)) = &report.failed {

@@ -114,6 +114,15 @@ pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
             f.as_file().sync_all()?;
             Ok(f)
         });
+    // The file itself must be replaceable too: an immutable file or a
+    // read-only bind mount of just the file refuses an open for writing
+    // (opening to append changes nothing).
+    let probe = probe.and_then(|f| {
+        if path.exists() {
+            std::fs::OpenOptions::new().append(true).open(path)?;
+        }
+        Ok(f)
+    });
     match probe {
         Ok(f) => {
             drop(f);

@@ -126,7 +126,11 @@ pub fn plan_with(
     let mut cutovers: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
     for (name, router) in &config.routers {
         let now = live_of(name);
-        if now.as_deref() != Some(router.live.as_str()) {
+        // A router on the right colour that reports drift of its own (a map
+        // file out of step with memory, an include edited without a reload)
+        // is switched to that colour again, which repairs it.
+        let repair = live.routers.get(name).is_some_and(|r| !r.drift.is_empty());
+        if now.as_deref() != Some(router.live.as_str()) || repair {
             cutovers.insert(name.clone(), (now, router.live.clone()));
         }
     }
@@ -345,7 +349,7 @@ pub fn plan_with(
             });
         let from_release = from.as_ref().and_then(|f| release_of(config, st, live, f));
         let to_release = config.environments.get(to).map(|e| e.release.clone());
-        if let Some(f) = from {
+        if let Some(f) = from.as_ref().filter(|f| *f != to) {
             rollback.push(RollbackHint {
                 router: router.clone(),
                 to: f.clone(),
@@ -654,7 +658,9 @@ fn traffic(
     }
     let drained_by: Vec<String> = serving
         .iter()
-        .filter(|r| cutovers.contains_key(r.as_str()))
+        // A router switched to the colour it already serves (a repair) does
+        // not take traffic away from it.
+        .filter(|r| cutovers.get(r.as_str()).is_some_and(|(_, to)| to != name))
         .map(|r| r.to_string())
         .collect();
     if drained_by.len() == serving.len() {

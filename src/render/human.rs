@@ -171,6 +171,9 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 comment(out, p, reason);
             }
             let header = match from {
+                Some(from) if from == to => format!(
+                    "router.{router} will be switched to {to} again, to repair what the router reported (see above)"
+                ),
                 Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
                 None => format!(
                     "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"

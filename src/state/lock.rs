@@ -45,7 +45,20 @@ impl LockInfo {
     /// process no longer exists. A holder on another host is never stale by
     /// this test.
     pub fn is_stale(&self) -> bool {
-        self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists()
+        // A killed holder not yet reaped by its parent is a zombie: gone too.
+        let alive = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|stat| {
+                let state = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .next()?
+                    .to_string();
+                Some(state != "Z" && state != "X")
+            })
+            .unwrap_or(false);
+        self.host == hostname() && !alive
     }
 }
 

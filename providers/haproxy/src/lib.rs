@@ -17,14 +17,13 @@ mod runtime;
 mod settings;
 
 use std::path::Path;
-use std::time::Duration;
 
 use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
 use serde_json::Value;
 
 use crate::reply::{GetMap, MapEntry};
 use crate::runtime::Session;
-use crate::settings::{Endpoint, Resolved};
+use crate::settings::Resolved;
 
 /// The HAProxy router provider, driving HAProxy through its runtime API.
 #[derive(Debug, Default, Clone)]
@@ -41,7 +40,10 @@ impl RouterProvider for Haproxy {
         // One `show map` shared by the routers read at the same time
         // (mapreader), not one per router: N routers on one map of N keys
         // would otherwise cost O(N²).
-        let entries = mapreader::entries(&config.endpoint, &config.map, config.timeout).await?;
+        let mut session = Session::open(&config.endpoint, config.timeout).await?;
+        let entries = mapreader::entries(&mut session, &config.endpoint, &config.map).await;
+        session.close().await;
+        let entries = entries?;
         let value_of = |key: &str| {
             entries
                 .iter()
@@ -50,11 +52,35 @@ impl RouterProvider for Haproxy {
         };
         let raw = value_of(&config.key);
         let preview = value_of(&config.preview_key);
+        // The file must say what HAProxy holds, or a reload would move the
+        // traffic (e.g. an apply killed between `set map` and the rewrite).
+        let mut drift = Vec::new();
+        let held: Vec<String> = entries
+            .iter()
+            .filter(|e| e.key == config.key)
+            .map(|e| e.value.clone())
+            .collect();
+        match read_map_file(&config).await {
+            Ok(text) => {
+                let on_disk = mapfile::values_of(&text, &config.key);
+                if !held.is_empty() && on_disk != held {
+                    drift.push(format!(
+                        "the map file {} says `{} {}` but HAProxy holds `{} {}`: a reload of HAProxy would move the traffic; switching again rewrites the file",
+                        config.map.display(),
+                        config.key,
+                        if on_disk.is_empty() { "(nothing)".to_string() } else { on_disk.join(", ") },
+                        config.key,
+                        held.join(", ")
+                    ));
+                }
+            }
+            Err(e) => drift.push(e.to_string()),
+        }
         Ok(LiveRouter {
             live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),
             raw,
             preview: preview.as_deref().and_then(|b| config.colour_of(spec, b)),
-            ..Default::default()
+            drift,
         })
     }
 
@@ -126,22 +152,17 @@ async fn check(
     let stat = format!("show stat {backend} 4 -1");
     let replies = session.exchange(&["show backend", &stat]).await?;
     check_backend(&replies[0], &stat, &replies[1], backend, colour)?;
-    mapreader::entries(&config.endpoint, &config.map, config.timeout).await
+    mapreader::entries(session, &config.endpoint, &config.map).await
 }
 
-/// `show map <map>` on a connection of its own (see mapreader, which shares
-/// it between concurrent callers).
+/// `show map <map>` (mapreader shares it between concurrent callers).
 pub(crate) async fn show_map(
-    endpoint: &Endpoint,
+    session: &mut Session,
     map: &Path,
-    timeout: Duration,
 ) -> Result<Vec<MapEntry>, ProviderError> {
-    let mut session = Session::open(endpoint, timeout).await?;
     let show_map = format!("show map {}", map.display());
     let reply = single(session.exchange(&[&show_map]).await?);
-    let entries = map_entries(&mut session, map, &reply).await;
-    session.close().await;
-    entries
+    map_entries(session, map, &reply).await
 }
 
 /// The entries of the map from the reply to `show map <map>`.
@@ -240,7 +261,7 @@ async fn set_and_confirm(
     }
     let found = reply::parse_get_map(&replies[1]);
     // Read back after the set: a shared `show map` that started after it.
-    let held: Vec<String> = mapreader::entries(&config.endpoint, &config.map, config.timeout)
+    let held: Vec<String> = mapreader::entries(session, &config.endpoint, &config.map)
         .await?
         .iter()
         .filter(|e| e.key == key)

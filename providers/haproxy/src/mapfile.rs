@@ -25,6 +25,17 @@ fn key_of(line: &str) -> Option<&str> {
     content.split([' ', '\t']).next()
 }
 
+/// The values `text` (a map file) holds for `key`, in order.
+pub(crate) fn values_of(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| key_of(line) == Some(key))
+        .map(|line| {
+            let content = line.trim_start_matches([' ', '\t']).trim_end_matches('\r');
+            content[key.len()..].trim_matches([' ', '\t']).to_string()
+        })
+        .collect()
+}
+
 /// `text` (a map file) with the entries of `key` holding `values`, in order.
 ///
 /// Lines of `key` beyond `values` are dropped (HAProxy no longer holds them);

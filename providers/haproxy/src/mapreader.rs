@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use cutover_provider::ProviderError;
 
 use crate::reply::MapEntry;
+use crate::runtime::Session;
 use crate::settings::Endpoint;
 
 /// The last completed read of one map, and how many reads were started.
@@ -53,12 +53,14 @@ fn reads_of(endpoint: &Endpoint, map: &Path) -> Arc<MapReads> {
 }
 
 /// The entries of `map` as HAProxy holds them at some moment after this call
-/// began. Failed reads are not shared: each caller then reads (and reports)
-/// for itself.
+/// began. The caller whose turn it is sends `show map` on its own `session`
+/// (so waiting callers never need a connection more than they hold: HAProxy's
+/// stats socket accepts only a few at once). Failed reads are not shared:
+/// each caller then reads (and reports) for itself.
 pub(crate) async fn entries(
+    session: &mut Session,
     endpoint: &Endpoint,
     map: &Path,
-    timeout: Duration,
 ) -> Result<Arc<Vec<MapEntry>>, ProviderError> {
     let reads = reads_of(endpoint, map);
     let asked_at = reads.shared.lock().expect("never poisoned").started;
@@ -74,7 +76,7 @@ pub(crate) async fn entries(
         shared.started += 1;
         shared.started
     };
-    let entries = Arc::new(crate::show_map(endpoint, map, timeout).await?);
+    let entries = Arc::new(crate::show_map(session, map).await?);
     let mut shared = reads.shared.lock().expect("never poisoned");
     if shared.last.as_ref().is_none_or(|(n, _)| *n < number) {
         shared.last = Some((number, entries.clone()));

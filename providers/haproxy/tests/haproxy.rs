@@ -342,10 +342,16 @@ async fn concurrent_switches_sharing_a_map_keep_every_key_in_the_file() {
         .map(|i| format!("r{i} blue\n"))
         .collect();
     let haproxy = HaproxyGuard::start(&setup);
+    // As many at once as the engine's default parallelism allows: HAProxy
+    // serves only a few runtime-API connections at a time (its stats socket
+    // `maxconn`), so many more would only wait in its queue.
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
     let mut tasks = Vec::new();
     for i in 0..40 {
         let spec = spec(&haproxy, json!({ "key": format!("r{i}") }));
+        let permits = permits.clone();
         tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
             Haproxy.switch(&spec, &colour("green")).await
         }));
     }

@@ -137,6 +137,7 @@ impl EnvironmentProvider for Process {
             if let Some(old) = old {
                 lifecycle::stop(old.pid, old.start_time, settings.grace)?;
             }
+            lifecycle::stop_unrecorded(&spec.workdir, &spec.name, None, settings.grace)?;
             let ctx = Context {
                 environment: &spec.name,
                 release: &spec.release,
@@ -167,7 +168,12 @@ impl EnvironmentProvider for Process {
         let grace = Self::settings(spec)
             .map(|s| s.grace)
             .unwrap_or(Duration::from_secs(10));
-        blocking(move || lifecycle::stop(record.pid, record.start_time, grace)).await
+        let (workdir, name) = (spec.workdir.clone(), spec.name.clone());
+        blocking(move || {
+            lifecycle::stop(record.pid, record.start_time, grace)?;
+            lifecycle::stop_unrecorded(&workdir, &name, None, grace)
+        })
+        .await
     }
 }
 

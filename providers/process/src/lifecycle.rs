@@ -43,6 +43,31 @@ pub(crate) struct Context<'a> {
     pub base: &'a Path,
 }
 
+/// The environment entry that marks a process as this environment's, in
+/// this configuration directory (`CUTOVER_OWNER=DIR#NAME`).
+pub(crate) fn owner_entry(base: &Path, environment: &str) -> String {
+    let dir = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+    format!("CUTOVER_OWNER={}#{environment}", dir.display())
+}
+
+/// Stop every process marked as this environment's that is not `keep`:
+/// what an apply killed between starting a process and recording its pid
+/// left running (it would hold the port, and nothing else would stop it).
+pub(crate) fn stop_unrecorded(
+    base: &Path,
+    environment: &str,
+    keep: Option<i32>,
+    grace: Duration,
+) -> Result<(), ProviderError> {
+    let entry = owner_entry(base, environment);
+    for (pid, start_time) in crate::procfs::leaders_with_env(&entry) {
+        if Some(pid) != keep && pid != std::process::id() as i32 {
+            stop(pid, start_time, grace)?;
+        }
+    }
+    Ok(())
+}
+
 /// Start `settings.command` detached, and check that it stays up.
 pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, ProviderError> {
     let shown = settings.command.join(" ");
@@ -64,6 +89,10 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
         .current_dir(&settings.workdir)
         .envs(&settings.env)
         .env("CUTOVER_ENVIRONMENT", ctx.environment)
+        .env(
+            "CUTOVER_OWNER",
+            owner_entry(ctx.base, ctx.environment).trim_start_matches("CUTOVER_OWNER="),
+        )
         .env("CUTOVER_RELEASE", ctx.release)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io_error)?)

@@ -81,6 +81,30 @@ pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Live process-group leaders whose environment holds exactly `entry`
+/// (`NAME=value`), with their start times. cutover marks each process it
+/// starts with its owner, so a process started by an apply that was killed
+/// before it could record the pid can still be found.
+pub(crate) fn leaders_with_env(entry: &str) -> Vec<(i32, u64)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = read_stat(pid)?;
+            if stat.pgrp != pid || stat.state == 'Z' || stat.state == 'X' {
+                return None;
+            }
+            let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .any(|e| e == entry.as_bytes())
+                .then_some((pid, stat.start_time))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
