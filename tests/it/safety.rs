@@ -260,3 +260,72 @@ fn rollback_returns_to_the_previous_colour_and_the_next_plan_says_why() {
     assert!(st["routers"]["public"].get("rolled_back").is_none(), "{st}");
     case.run(&["plan", "--detailed-exitcode"]).code(0);
 }
+
+#[test]
+fn a_saved_plan_is_refused_when_the_state_or_the_live_world_moved_on() {
+    let w = World::start();
+    let envs = format!("{}{}", w.env("blue", "1", ""), w.env("green", "1", ""));
+    let case = Case::with_main(&format!("{envs}{}", w.router("public", "blue", "", "")));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let file = case.path().join("flip.cutover");
+    let file = file.to_str().unwrap();
+    case.write(
+        "main.hcl",
+        &format!("{envs}{}", w.router("public", "green", "", "")),
+    );
+
+    // The live world moved: someone switched the router by hand.
+    case.run(&["plan", "--out", file]).code(0);
+    w.h.runtime(&format!(
+        "set map {} public green",
+        w.h.map_path().display()
+    ));
+    let run = case.run(&["apply", file]).code(1);
+    assert!(
+        run.stderr.contains("live world has moved on")
+            && run
+                .stderr
+                .contains("router.public: planned against blue, now green"),
+        "{}",
+        run.stderr
+    );
+    w.h.runtime(&format!("set map {} public blue", w.h.map_path().display()));
+
+    // The state moved: another apply ran after the plan was made.
+    case.run(&["plan", "--out", file]).code(0);
+    let other = case.path().join("other.cutover");
+    case.run(&["plan", "--out", other.to_str().unwrap()])
+        .code(0);
+    case.run(&["apply", other.to_str().unwrap()]).code(0);
+    let run = case.run(&["apply", file]).code(1);
+    assert!(
+        run.stderr.contains("is stale") && run.stderr.contains("serial"),
+        "{}",
+        run.stderr
+    );
+
+    // A plan made against another state (another lineage) has its own message.
+    let elsewhere = Case::with_main(&format!("{envs}{}", w.router("public", "green", "", "")));
+    let st: serde_json::Value = serde_json::from_slice(&case.state_bytes().unwrap()).unwrap();
+    let mut forked = st.clone();
+    forked["lineage"] = serde_json::json!("00000000-0000-4000-8000-000000000000");
+    std::fs::write(
+        elsewhere.path().join("cutover.state.json"),
+        serde_json::to_vec_pretty(&forked).unwrap(),
+    )
+    .unwrap();
+    case.run(&["plan", "--out", file]).code(0);
+    std::fs::copy(file, elsewhere.path().join("p.cutover")).unwrap();
+    let run = elsewhere
+        .run(&[
+            "apply",
+            elsewhere.path().join("p.cutover").to_str().unwrap(),
+        ])
+        .code(1);
+    assert!(
+        run.stderr.contains("another state (lineage"),
+        "{}",
+        run.stderr
+    );
+}
