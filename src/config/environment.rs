@@ -255,36 +255,9 @@ pub(crate) fn duration_attr(
     }
 }
 
-/// Parse a duration: one or more number-unit pairs, the units being `ms`,
-/// `s`, `m` and `h` (`"500ms"`, `"1.5s"`, `"1m30s"`).
+/// Parse a duration (the one parser every layer shares).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("is not a valid duration: \"{text}\"");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(format!("has no unit: \"{text}\"")),
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    cutover_provider::parse_duration(text)
 }
 
 #[cfg(test)]

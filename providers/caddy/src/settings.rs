@@ -259,34 +259,11 @@ fn check_word(field: &str, value: &str) -> Result<(), ProviderError> {
 
 /// Parse a duration such as `10s`, `500ms`, `1m30s` or `2h`.
 ///
-/// Hand-written rather than a dependency: these units are all an admin API
-/// timeout needs (the same reasoning as the HAProxy provider's).
+/// The contract's parser (shared by every layer); zero is refused.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.checked_mul(60)?),
-            "h" => Duration::from_secs(number.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(part)?;
-        rest = &rest[unit_len..];
-    }
-    (!total.is_zero()).then_some(total)
+    cutover_provider::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 #[cfg(test)]

@@ -87,6 +87,41 @@ pub fn parse_settings<T: DeserializeOwned>(kind: &str, body: &Value) -> Result<T
     })
 }
 
+/// Parse a duration as every block of cutover writes them: one or more
+/// number-unit pairs, the units being `ms`, `s`, `m` and `h` (`"500ms"`,
+/// `"1.5s"`, `"1m30s"`). One parser for the config layer and every provider,
+/// so a duration means the same everywhere. The error completes a sentence
+/// that starts with the attribute's name.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("is not a valid duration: \"{text}\"");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("has no unit: \"{text}\"")),
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| invalid())
+}
+
 /// One colour as a router sees it: its name and where it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Colour {
@@ -252,6 +287,17 @@ mod tests {
                 assert!(message.contains("haproxy"), "{message}");
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_are_parsed_alike_everywhere() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "10", "10 s", "1d", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
 

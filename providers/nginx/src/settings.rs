@@ -269,31 +269,9 @@ fn parse_marker(text: &str) -> Result<SocketAddr, ProviderError> {
 
 /// Parse a duration such as `10s`, `500ms`, `1m30s` or `2h`.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.checked_mul(60)?),
-            "h" => Duration::from_secs(number.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(part)?;
-        rest = &rest[unit_len..];
-    }
-    (!total.is_zero()).then_some(total)
+    cutover_provider::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 #[cfg(test)]
