@@ -18,16 +18,19 @@
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "colour.rs"]
+mod colour;
+#[allow(unused_imports)]
+pub use colour::ColourServer;
 
 /// How long Caddy may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -416,77 +419,6 @@ fn socket_inodes(pid: u32) -> HashSet<String> {
                 .map(str::to_string)
         })
         .collect()
-}
-
-/// A tiny HTTP server on a loopback port that answers every request with
-/// 200 and a body naming its colour; stopped when dropped.
-pub struct ColourServer {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl ColourServer {
-    /// Start a server answering `colour` on 127.0.0.1:<free port>.
-    pub fn start(colour: &str) -> ColourServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let body = colour.to_string();
-        let stopping = stop.clone();
-        let thread = thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(stream) = stream {
-                    let body = body.clone();
-                    thread::spawn(move || answer(stream, &body));
-                }
-            }
-        });
-        ColourServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Its address as `host:port`.
-    pub fn address(&self) -> String {
-        self.addr.to_string()
-    }
-}
-
-impl Drop for ColourServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn answer(mut stream: TcpStream, body: &str) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 1024];
-    // Probes connect and close without a request: just go away then.
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buffer[..n]),
-        }
-    }
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// GET `path` from `addr` with `Host: host` over HTTP/1.1: (status, body). A
