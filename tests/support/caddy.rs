@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+// Several harnesses may be included in one test binary, each with its own copy.
+#[allow(clippy::duplicate_mod)]
 #[path = "colour.rs"]
 mod colour;
 #[allow(unused_imports)]

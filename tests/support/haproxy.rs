@@ -21,6 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+// Several harnesses may be included in one test binary, each with its own copy.
+#[allow(clippy::duplicate_mod)]
 #[path = "colour.rs"]
 mod colour;
 #[allow(unused_imports)]

@@ -40,10 +40,13 @@ impl RouterProvider for Haproxy {
         // One `show map` shared by the routers read at the same time
         // (mapreader), not one per router: N routers on one map of N keys
         // would otherwise cost O(N²).
-        let mut session = Session::open(&config.endpoint, config.timeout).await?;
-        let entries = mapreader::entries(&mut session, &config.endpoint, &config.map).await;
-        session.close().await;
-        let entries = entries?;
+        let entries = mapreader::recent_entries(&config.endpoint, &config.map, || async {
+            let mut session = Session::open(&config.endpoint, config.timeout).await?;
+            let entries = show_map(&mut session, &config.map).await;
+            session.close().await;
+            entries
+        })
+        .await?;
         let value_of = |key: &str| {
             entries
                 .iter()
@@ -60,9 +63,10 @@ impl RouterProvider for Haproxy {
             .filter(|e| e.key == config.key)
             .map(|e| e.value.clone())
             .collect();
-        match read_map_file(&config).await {
-            Ok(text) => {
-                let on_disk = mapfile::values_of(&text, &config.key);
+        // The file is read once for the routers read at the same time, too.
+        match mapreader::recent_file(&config.map).await {
+            Ok(file) => {
+                let on_disk = file.index().get(&config.key).cloned().unwrap_or_default();
                 if !held.is_empty() && on_disk != held {
                     drift.push(format!(
                         "the map file {} says `{} {}` but HAProxy holds `{} {}`: a reload of HAProxy would move the traffic; switching again rewrites the file",
@@ -98,11 +102,11 @@ impl RouterProvider for Haproxy {
         let before = check(&mut session, &config, &target.name).await?;
         // Read the file before touching HAProxy, so that a file cutover cannot
         // read stops the switch while nothing has changed yet.
-        let map_text = read_map_file(&config).await?;
+        let map_file = mapreader::file(&config.map).await?;
         let backend = config.backend_for(&target.name);
         let held = set_and_confirm(&mut session, &config, &config.key, &before, backend).await?;
         session.close().await;
-        persist(&config, &config.key, &map_text, &held, backend).await
+        persist(&config, &config.key, &map_file.text, &held, backend).await
     }
 
     /// The preview is a second key of the same map (`preview_key`, default
@@ -114,7 +118,7 @@ impl RouterProvider for Haproxy {
     ) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
-        let map_text = read_map_file(&config).await?;
+        let map_file = mapreader::file(&config.map).await?;
         let key = config.preview_key.clone();
         match target {
             Some(target) => {
@@ -122,11 +126,13 @@ impl RouterProvider for Haproxy {
                 let backend = config.backend_for(&target.name);
                 let held = set_and_confirm(&mut session, &config, &key, &before, backend).await?;
                 session.close().await;
-                persist(&config, &key, &map_text, &held, backend).await
+                persist(&config, &key, &map_file.text, &held, backend).await
             }
             None => {
                 let del = format!("del map {} {key}", config.map.display());
-                let replies = session.exchange(&[&del]).await?;
+                let replies = session.exchange(&[&del]).await;
+                mapreader::changed(&config.endpoint, &config.map);
+                let replies = replies?;
                 session.close().await;
                 let reply = replies.first().map(|r| r.trim()).unwrap_or_default();
                 if !reply.is_empty() && !reply.contains("not found") {
@@ -134,7 +140,7 @@ impl RouterProvider for Haproxy {
                         "HAProxy refused `{del}`: {reply}"
                     )));
                 }
-                persist(&config, &key, &map_text, &[], "(no preview)").await
+                persist(&config, &key, &map_file.text, &[], "(no preview)").await
             }
         }
     }
@@ -251,7 +257,10 @@ async fn set_and_confirm(
     };
     let set = format!("{verb} map {map} {key} {backend}");
     let get = format!("get map {map} {key}");
-    let replies = session.exchange(&[&set, &get]).await?;
+    let replies = session.exchange(&[&set, &get]).await;
+    // Reads that started before this may no longer be reused by a refresh.
+    mapreader::changed(&config.endpoint, &config.map);
+    let replies = replies?;
     // Success is an empty reply; anything else is HAProxy's error.
     if !replies[0].trim().is_empty() {
         return Err(ProviderError::failed(format!(
@@ -279,15 +288,16 @@ async fn set_and_confirm(
     )))
 }
 
-async fn read_map_file(config: &Resolved) -> Result<String, ProviderError> {
-    let path = config.map.clone();
+/// The map file's text (mapreader shares one read between concurrent callers).
+pub(crate) async fn read_map_text(map: &Path) -> Result<String, ProviderError> {
+    let path = map.to_path_buf();
     let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await;
     match read {
         Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => Err(ProviderError::failed(format!(
             "cannot read the map file {}: {e}; nothing was changed (cutover rewrites the file so \
              that a reload of HAProxy keeps the switch)",
-            config.map.display()
+            map.display()
         ))),
         Err(e) => Err(ProviderError::failed(format!(
             "reading the map file failed: {e}"
@@ -306,7 +316,9 @@ async fn persist(
     // Rewrites of one map file are queued and grouped (mapwriter), so that
     // concurrent switches neither lose each other's keys nor each pay a
     // whole-file rewrite.
-    let error = match mapwriter::write_key(&config.map, key, held.to_vec()).await {
+    let written = mapwriter::write_key(&config.map, key, held.to_vec()).await;
+    mapreader::file_changed(&config.map);
+    let error = match written {
         Ok(()) => return Ok(()),
         Err(e) => e.to_string(),
     };

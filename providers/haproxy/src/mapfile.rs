@@ -25,7 +25,9 @@ fn key_of(line: &str) -> Option<&str> {
     content.split([' ', '\t']).next()
 }
 
-/// The values `text` (a map file) holds for `key`, in order.
+/// The values `text` (a map file) holds for `key`, in order (the reference
+/// for `index`, which the provider uses).
+#[cfg(test)]
 pub(crate) fn values_of(text: &str, key: &str) -> Vec<String> {
     text.lines()
         .filter(|line| key_of(line) == Some(key))
@@ -34,6 +36,20 @@ pub(crate) fn values_of(text: &str, key: &str) -> Vec<String> {
             content[key.len()..].trim_matches([' ', '\t']).to_string()
         })
         .collect()
+}
+
+/// Every key of `text` (a map file) with its values, in order: for each key,
+/// what `values_of` returns, in one pass over the file.
+pub(crate) fn index(text: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for line in text.lines() {
+        let Some(key) = key_of(line) else { continue };
+        let content = line.trim_start_matches([' ', '\t']).trim_end_matches('\r');
+        out.entry(key.to_string())
+            .or_default()
+            .push(content[key.len()..].trim_matches([' ', '\t']).to_string());
+    }
+    out
 }
 
 /// `text` (a map file) with the entries of `key` holding `values`, in order.
@@ -117,6 +133,20 @@ mod tests {
 
     fn values(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn index_agrees_with_values_of_for_every_key() {
+        let text = "# live colours\npublic blue\n\n  admin\tblue # not a comment\nother blue\r\npublic  green \n#x y\n";
+        let index = index(text);
+        for key in ["public", "admin", "other", "missing", "#x"] {
+            assert_eq!(
+                index.get(key).cloned().unwrap_or_default(),
+                values_of(text, key),
+                "{key}"
+            );
+        }
+        assert_eq!(index.len(), 3);
     }
 
     #[test]

@@ -1,17 +1,27 @@
-//! Shared reads of one map (`show map <map>`).
+//! Shared reads of one map: `show map <map>`, and the map file.
 //!
 //! Every router read (and every switch's read-back) needs the entries of its
-//! map. With N routers sharing one map of N keys, one `show map` per router is
-//! O(N²) work for HAProxy and for cutover. Here concurrent callers of
-//! [`entries`] for the same runtime API and map share one `show map`, and a
-//! caller only ever gets the result of a `show map` that STARTED AFTER it
-//! asked: what it reads is never older than its own call, exactly as if it
-//! had sent the command itself (a switch that asks after its `set map` sees
-//! its own change).
+//! map, and a read compares them with the map file. With N routers sharing
+//! one map of N keys, one `show map` and one file read per router is O(N²)
+//! work for HAProxy and for cutover. Here concurrent callers for the same map
+//! share one read, and a caller only ever gets the result of a read that
+//! STARTED AFTER it asked: what it sees is never older than its own call,
+//! exactly as if it had read for itself (a switch that asks after its
+//! `set map` sees its own change).
+//!
+//! A router *read* (refresh) may also take a read that started at most
+//! [`RECENT`] before it, provided this process has changed nothing in that
+//! map or file since that read started (every `set`/`add`/`del` and file
+//! rewrite here calls [`changed`] / [`file_changed`]): a refresh of N routers
+//! then costs a few reads of the map, not N/parallelism. Someone else's change
+//! made less than [`RECENT`] before the read may be missed, as one made just
+//! after it would be; switches and their read-backs never use this.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use cutover_provider::ProviderError;
 
@@ -19,67 +29,204 @@ use crate::reply::MapEntry;
 use crate::runtime::Session;
 use crate::settings::Endpoint;
 
-/// The last completed read of one map, and how many reads were started.
-#[derive(Default)]
-struct Shared {
-    /// Reads started so far; a read's number is this count when it started.
-    started: u64,
-    /// The newest successful read: its number and the entries.
-    last: Option<(u64, Arc<Vec<MapEntry>>)>,
+/// How old a completed read a router read (refresh) may reuse.
+pub(crate) const RECENT: Duration = Duration::from_millis(250);
+
+/// A completed read.
+struct Done<T> {
+    /// Its number (see `Shared::started`).
+    number: u64,
+    /// `Shared::generation` when it started.
+    generation: u64,
+    /// When it started.
+    at: Instant,
+    value: Arc<T>,
 }
 
-#[derive(Default)]
-struct MapReads {
-    shared: Mutex<Shared>,
-    /// Held while one read is on the wire: callers queue here (fairly).
+/// The last completed read of one thing, and how many reads were started.
+struct Shared<T> {
+    /// Reads started so far; a read's number is this count when it started.
+    started: u64,
+    /// Changes this process made to the thing read (see [`changed`]).
+    generation: u64,
+    /// The newest successful read.
+    last: Option<Done<T>>,
+}
+
+/// One shared read: callers queue on `io` (fairly); the one whose turn it is
+/// reads, unless a read that started after it asked has completed meanwhile.
+struct Coalesced<T> {
+    shared: Mutex<Shared<T>>,
     io: tokio::sync::Mutex<()>,
 }
 
-fn reads_of(endpoint: &Endpoint, map: &Path) -> Arc<MapReads> {
-    type Registry = Mutex<HashMap<(String, PathBuf), Arc<MapReads>>>;
-    static READS: OnceLock<Registry> = OnceLock::new();
-    let key = (
-        match endpoint {
-            Endpoint::Unix(p) => format!("unix:{}", p.display()),
-            Endpoint::Tcp(a) => format!("tcp:{a}"),
-        },
-        map.to_path_buf(),
-    );
-    let mut reads = READS
+impl<T> Default for Coalesced<T> {
+    fn default() -> Self {
+        Coalesced {
+            shared: Mutex::new(Shared {
+                started: 0,
+                generation: 0,
+                last: None,
+            }),
+            io: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T> Coalesced<T> {
+    /// What `read` returns when run now, or the result of a read that
+    /// started after this call. Failed reads are not shared: each caller then
+    /// reads (and reports) for itself.
+    async fn get<F, Fut>(&self, read: F) -> Result<Arc<T>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let asked_at = self.shared.lock().expect("never poisoned").started;
+        let _io = self.io.lock().await;
+        let (number, generation, at) = {
+            let mut shared = self.shared.lock().expect("never poisoned");
+            if let Some(done) = &shared.last {
+                if done.number > asked_at {
+                    return Ok(done.value.clone());
+                }
+            }
+            shared.started += 1;
+            (shared.started, shared.generation, Instant::now())
+        };
+        let value = Arc::new(read().await?);
+        let mut shared = self.shared.lock().expect("never poisoned");
+        if shared.last.as_ref().is_none_or(|d| d.number < number) {
+            shared.last = Some(Done {
+                number,
+                generation,
+                at,
+                value: value.clone(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// [`Coalesced::get`], or a read that started at most [`RECENT`] ago
+    /// with nothing changed by this process since.
+    async fn get_recent<F, Fut>(&self, read: F) -> Result<Arc<T>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        {
+            let shared = self.shared.lock().expect("never poisoned");
+            if let Some(done) = &shared.last {
+                if done.generation == shared.generation && done.at.elapsed() <= RECENT {
+                    return Ok(done.value.clone());
+                }
+            }
+        }
+        self.get(read).await
+    }
+
+    fn changed(&self) {
+        self.shared.lock().expect("never poisoned").generation += 1;
+    }
+}
+
+/// Shared reads by what they read (runtime API and map, or file path).
+type Registry<T> = OnceLock<Mutex<HashMap<String, Arc<Coalesced<T>>>>>;
+
+fn registry<T: Send + Sync + 'static>(
+    cell: &'static Registry<T>,
+    key: String,
+) -> Arc<Coalesced<T>> {
+    let mut all = cell
         .get_or_init(Default::default)
         .lock()
         .expect("map-read registry is never poisoned");
-    reads.entry(key).or_default().clone()
+    all.entry(key).or_default().clone()
 }
 
 /// The entries of `map` as HAProxy holds them at some moment after this call
 /// began. The caller whose turn it is sends `show map` on its own `session`
 /// (so waiting callers never need a connection more than they hold: HAProxy's
-/// stats socket accepts only a few at once). Failed reads are not shared:
-/// each caller then reads (and reports) for itself.
+/// stats socket accepts only a few at once).
 pub(crate) async fn entries(
     session: &mut Session,
     endpoint: &Endpoint,
     map: &Path,
 ) -> Result<Arc<Vec<MapEntry>>, ProviderError> {
-    let reads = reads_of(endpoint, map);
-    let asked_at = reads.shared.lock().expect("never poisoned").started;
-    let _io = reads.io.lock().await;
-    let number = {
-        let mut shared = reads.shared.lock().expect("never poisoned");
-        if let Some((n, entries)) = &shared.last {
-            if *n > asked_at {
-                // A read that started after we asked has completed.
-                return Ok(entries.clone());
-            }
-        }
-        shared.started += 1;
-        shared.started
+    map_reads(endpoint, map)
+        .get(|| crate::show_map(session, map))
+        .await
+}
+
+/// The entries of `map` for a router read (refresh): a read that started at
+/// most [`RECENT`] ago with nothing changed here since, or as [`entries`].
+/// `read` (which opens a connection) runs only if this caller's turn comes,
+/// so waiting callers hold no connection at all.
+pub(crate) async fn recent_entries<F, Fut>(
+    endpoint: &Endpoint,
+    map: &Path,
+    read: F,
+) -> Result<Arc<Vec<MapEntry>>, ProviderError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Vec<MapEntry>, ProviderError>>,
+{
+    map_reads(endpoint, map).get_recent(read).await
+}
+
+/// This process changed `map` in HAProxy (call after the change is made).
+pub(crate) fn changed(endpoint: &Endpoint, map: &Path) {
+    map_reads(endpoint, map).changed();
+}
+
+fn map_reads(endpoint: &Endpoint, map: &Path) -> Arc<Coalesced<Vec<MapEntry>>> {
+    static READS: Registry<Vec<MapEntry>> = OnceLock::new();
+    let key = match endpoint {
+        Endpoint::Unix(p) => format!("unix:{}\n{}", p.display(), map.display()),
+        Endpoint::Tcp(a) => format!("tcp:{a}\n{}", map.display()),
     };
-    let entries = Arc::new(crate::show_map(session, map).await?);
-    let mut shared = reads.shared.lock().expect("never poisoned");
-    if shared.last.as_ref().is_none_or(|(n, _)| *n < number) {
-        shared.last = Some((number, entries.clone()));
+    registry(&READS, key)
+}
+
+/// The map file at `path`, read after this call began, with its values by
+/// key (`mapfile::index`), built on first use (switches only need the text).
+pub(crate) struct MapFile {
+    /// The whole file.
+    pub text: String,
+    index: OnceLock<HashMap<String, Vec<String>>>,
+}
+
+impl MapFile {
+    /// Key -> its values, in file order.
+    pub fn index(&self) -> &HashMap<String, Vec<String>> {
+        self.index.get_or_init(|| crate::mapfile::index(&self.text))
     }
-    Ok(entries)
+}
+
+/// The map file, read (once for concurrent callers) after this call began.
+pub(crate) async fn file(path: &Path) -> Result<Arc<MapFile>, ProviderError> {
+    file_reads(path).get(|| read_file(path)).await
+}
+
+/// The map file for a router read (refresh): as [`recent_entries`].
+pub(crate) async fn recent_file(path: &Path) -> Result<Arc<MapFile>, ProviderError> {
+    file_reads(path).get_recent(|| read_file(path)).await
+}
+
+/// This process rewrote (or tried to rewrite) the map file.
+pub(crate) fn file_changed(path: &Path) {
+    file_reads(path).changed();
+}
+
+async fn read_file(path: &Path) -> Result<MapFile, ProviderError> {
+    let text = crate::read_map_text(path).await?;
+    Ok(MapFile {
+        text,
+        index: OnceLock::new(),
+    })
+}
+
+fn file_reads(path: &Path) -> Arc<Coalesced<MapFile>> {
+    static READS: Registry<MapFile> = OnceLock::new();
+    registry(&READS, path.display().to_string())
 }

@@ -366,3 +366,33 @@ async fn concurrent_switches_sharing_a_map_keep_every_key_in_the_file() {
         );
     }
 }
+
+/// Reads share recent `show map` results (scale), but never one from before
+/// a change this process made: a read right after a switch or a preview
+/// change sees it.
+#[tokio::test]
+async fn a_read_right_after_a_switch_sees_the_switch() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    let spec = spec(&haproxy, json!({}));
+    for _ in 0..3 {
+        assert_eq!(Haproxy.read(&spec).await.unwrap(), live("blue"));
+        Haproxy.switch(&spec, &colour("green")).await.unwrap();
+        assert_eq!(Haproxy.read(&spec).await.unwrap(), live("green"));
+        Haproxy
+            .set_preview(&spec, Some(&colour("blue")))
+            .await
+            .unwrap();
+        assert_eq!(
+            Haproxy.read(&spec).await.unwrap().preview.as_deref(),
+            Some("blue")
+        );
+        Haproxy.set_preview(&spec, None).await.unwrap();
+        assert_eq!(Haproxy.read(&spec).await.unwrap().preview, None);
+        Haproxy.switch(&spec, &colour("blue")).await.unwrap();
+    }
+}
