@@ -92,6 +92,38 @@ pub fn router_spec_with(
     })
 }
 
+/// The spec a cut-over or preview step carries: only the colours that step
+/// can involve (`involved`, the router's `live` and `preview`, and any colour
+/// its backend block names in a `backends` map), so that a plan of N routers
+/// over N colours stays O(N) in size instead of carrying every colour in
+/// every step. Refresh still gives providers every colour.
+pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Option<RouterSpec> {
+    let router = config.routers.get(name)?;
+    let mut wanted: std::collections::BTreeSet<&str> = involved.iter().flatten().copied().collect();
+    wanted.insert(router.live.as_str());
+    if let Some(p) = &router.preview {
+        wanted.insert(p.as_str());
+    }
+    if let Some(backends) = router
+        .backend
+        .body
+        .get("backends")
+        .and_then(Value::as_object)
+    {
+        wanted.extend(backends.keys().map(String::as_str));
+    }
+    let colours: std::sync::Arc<[Colour]> = config
+        .environments
+        .values()
+        .filter(|e| wanted.contains(e.name.as_str()))
+        .map(|e| Colour {
+            name: e.name.clone(),
+            endpoints: e.endpoints.clone(),
+        })
+        .collect();
+    router_spec_with(config, name, &colours)
+}
+
 /// Make the plan.
 pub fn plan(
     config: &Config,
@@ -334,10 +366,10 @@ pub fn plan_with(
 
     // Cut-overs.
     let mut rollback = Vec::new();
-    let all_colours = colours(config);
     for (router, (from, to)) in &cutovers {
         let cfg = &config.routers[router];
-        let spec = router_spec_with(config, router, &all_colours).expect("router is in the config");
+        let spec = step_spec(config, router, &[from.as_deref(), Some(to.as_str())])
+            .expect("router is in the config");
         let target = spec
             .colours
             .iter()
@@ -440,7 +472,8 @@ pub fn plan_with(
             // The listener already points at `to`; the redeploy shows through it.
             continue;
         }
-        let spec = router_spec_with(config, router, &all_colours).expect("router is in the config");
+        let spec = step_spec(config, router, &[now.as_deref(), Some(to.as_str())])
+            .expect("router is in the config");
         let Some(target) = spec.colours.iter().find(|c| &c.name == to).cloned() else {
             continue;
         };

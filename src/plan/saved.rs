@@ -141,7 +141,7 @@ pub fn rehydrate(
     planned: &mut Planned,
     config: &crate::config::model::Config,
 ) -> Result<(), String> {
-    use super::diff::{colours, environment_spec, router_spec_with};
+    use super::diff::{environment_spec, step_spec};
     use super::document::StepKind;
 
     let text = serde_json::to_string(&planned.document).expect("plan documents serialize");
@@ -150,7 +150,6 @@ pub fn rehydrate(
     }
     let scrubber = super::sensitive::Scrubber::new(&config.secrets);
     let mut execution = planned.document.clone();
-    let colours = colours(config);
     for step in &mut execution.steps {
         match &mut step.kind {
             StepKind::Environment { name, spec, .. } => {
@@ -165,8 +164,22 @@ pub fn rehydrate(
                 }
                 *spec = fresh;
             }
-            StepKind::Cutover { router, spec, .. } | StepKind::Preview { router, spec, .. } => {
-                let Some(fresh) = router_spec_with(config, router, &colours) else {
+            StepKind::Cutover {
+                router,
+                spec,
+                from,
+                to,
+                ..
+            }
+            | StepKind::Preview {
+                router,
+                spec,
+                from,
+                to,
+                ..
+            } => {
+                let Some(fresh) = step_spec(config, router, &[from.as_deref(), Some(to.as_str())])
+                else {
                     continue;
                 };
                 if scrubber.scrub(&fresh) != *spec {
