@@ -91,7 +91,7 @@ impl RouterProvider for Haproxy {
     async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
-        check(&mut session, &config, &target.name).await?;
+        check(&mut session, &config, &target.name, &config.key).await?;
         session.close().await;
         Ok(())
     }
@@ -99,12 +99,12 @@ impl RouterProvider for Haproxy {
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
-        let before = check(&mut session, &config, &target.name).await?;
+        let before = check(&mut session, &config, &target.name, &config.key).await?;
         // Read the file before touching HAProxy, so that a file cutover cannot
         // read stops the switch while nothing has changed yet.
         let map_file = mapreader::file(&config.map).await?;
         let backend = config.backend_for(&target.name);
-        let held = set_and_confirm(&mut session, &config, &config.key, &before, backend).await?;
+        let held = set_and_confirm(&mut session, &config, &config.key, before, backend).await?;
         session.close().await;
         persist(&config, &config.key, &map_file.text, &held, backend).await
     }
@@ -122,9 +122,9 @@ impl RouterProvider for Haproxy {
         let key = config.preview_key.clone();
         match target {
             Some(target) => {
-                let before = check(&mut session, &config, &target.name).await?;
+                let before = check(&mut session, &config, &target.name, &key).await?;
                 let backend = config.backend_for(&target.name);
-                let held = set_and_confirm(&mut session, &config, &key, &before, backend).await?;
+                let held = set_and_confirm(&mut session, &config, &key, before, backend).await?;
                 session.close().await;
                 persist(&config, &key, &map_file.text, &held, backend).await
             }
@@ -147,18 +147,34 @@ impl RouterProvider for Haproxy {
 }
 
 /// The preflight check, in one exchange: the backend of `colour` exists,
-/// HAProxy sees one of its servers up, and the map is loaded. Returns the
-/// map's entries as HAProxy holds them now.
+/// HAProxy sees one of its servers up, and the map is loaded. Returns whether
+/// the map holds `key` (so a switch knows `set` from `add`). `get map` rather
+/// than `show map`: a switch costs the same whatever the size of the map.
 async fn check(
     session: &mut Session,
     config: &Resolved,
     colour: &str,
-) -> Result<std::sync::Arc<Vec<MapEntry>>, ProviderError> {
+    key: &str,
+) -> Result<bool, ProviderError> {
     let backend = config.backend_for(colour);
     let stat = format!("show stat {backend} 4 -1");
-    let replies = session.exchange(&["show backend", &stat]).await?;
+    let get = format!("get map {} {key}", config.map.display());
+    let replies = session.exchange(&["show backend", &stat, &get]).await?;
     check_backend(&replies[0], &stat, &replies[1], backend, colour)?;
-    mapreader::entries(session, &config.endpoint, &config.map).await
+    match reply::parse_get_map(&replies[2]) {
+        Some(GetMap::Found(_)) => Ok(true),
+        Some(GetMap::NotFound) => Ok(false),
+        None if replies[2].starts_with("Unknown map identifier") => {
+            // Names the maps HAProxy has loaded.
+            map_entries(session, &config.map, &replies[2])
+                .await
+                .map(|_| false)
+        }
+        None => Err(ProviderError::failed(format!(
+            "HAProxy refused `{get}`: {}",
+            replies[2].trim_end()
+        ))),
+    }
 }
 
 /// `show map <map>` (mapreader shares it between concurrent callers).
@@ -240,21 +256,17 @@ fn check_backend(
 }
 
 /// Point the router's key at `backend` in HAProxy's memory and read it back,
-/// in one exchange. Returns every value HAProxy now holds for the key, all
-/// of them `backend`.
+/// in one exchange. `set map` changes every entry of the key, so what HAProxy
+/// now holds for it is `backend`, which `get map` confirms; returns it.
 async fn set_and_confirm(
     session: &mut Session,
     config: &Resolved,
     key: &str,
-    before: &[MapEntry],
+    exists: bool,
     backend: &str,
 ) -> Result<Vec<String>, ProviderError> {
     let map = config.map.display();
-    let verb = if before.iter().any(|e| e.key == key) {
-        "set"
-    } else {
-        "add"
-    };
+    let verb = if exists { "set" } else { "add" };
     let set = format!("{verb} map {map} {key} {backend}");
     let get = format!("get map {map} {key}");
     let replies = session.exchange(&[&set, &get]).await;
@@ -268,22 +280,11 @@ async fn set_and_confirm(
             replies[0].trim_end()
         )));
     }
-    let found = reply::parse_get_map(&replies[1]);
-    // Read back after the set: a shared `show map` that started after it.
-    let held: Vec<String> = mapreader::entries(session, &config.endpoint, &config.map)
-        .await?
-        .iter()
-        .filter(|e| e.key == key)
-        .map(|e| e.value.clone())
-        .collect();
-    let confirmed = found == Some(GetMap::Found(backend.to_string()))
-        && !held.is_empty()
-        && held.iter().all(|v| v == backend);
-    if confirmed {
-        return Ok(held);
+    if reply::parse_get_map(&replies[1]) == Some(GetMap::Found(backend.to_string())) {
+        return Ok(vec![backend.to_string()]);
     }
     Err(ProviderError::failed(format!(
-        "after `{set}` HAProxy's map holds `{key}` -> {held:?} (`{get}` says: {}), not `{backend}`",
+        "after `{set}` HAProxy's map does not send `{key}` to `{backend}` (`{get}` says: {})",
         replies[1].trim_end()
     )))
 }

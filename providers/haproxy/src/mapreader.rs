@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use cutover_provider::ProviderError;
 
 use crate::reply::MapEntry;
-use crate::runtime::Session;
 use crate::settings::Endpoint;
 
 /// How old a completed read a router read (refresh) may reuse.
@@ -144,22 +143,8 @@ fn registry<T: Send + Sync + 'static>(
     all.entry(key).or_default().clone()
 }
 
-/// The entries of `map` as HAProxy holds them at some moment after this call
-/// began. The caller whose turn it is sends `show map` on its own `session`
-/// (so waiting callers never need a connection more than they hold: HAProxy's
-/// stats socket accepts only a few at once).
-pub(crate) async fn entries(
-    session: &mut Session,
-    endpoint: &Endpoint,
-    map: &Path,
-) -> Result<Arc<Vec<MapEntry>>, ProviderError> {
-    map_reads(endpoint, map)
-        .get(|| crate::show_map(session, map))
-        .await
-}
-
 /// The entries of `map` for a router read (refresh): a read that started at
-/// most [`RECENT`] ago with nothing changed here since, or as [`entries`].
+/// most [`RECENT`] ago with nothing changed here since, or a new `show map`.
 /// `read` (which opens a connection) runs only if this caller's turn comes,
 /// so waiting callers hold no connection at all.
 pub(crate) async fn recent_entries<F, Fut>(
