@@ -56,14 +56,23 @@ pub(crate) fn index(text: &str) -> std::collections::HashMap<String, Vec<String>
 ///
 /// Lines of `key` beyond `values` are dropped (HAProxy no longer holds them);
 /// values beyond the file's lines of `key` are appended at the end.
+#[cfg(test)]
 pub(crate) fn with_key_values(text: &str, key: &str, values: &[String]) -> String {
-    let mut values = values.iter();
-    let mut out = String::with_capacity(text.len() + 64);
+    with_keys_values(text, &[(key, values)])
+}
+
+/// `text` with each of `keys` holding its values, in one pass over the text
+/// (a group of switches rewrites the file once, not once per key).
+pub(crate) fn with_keys_values(text: &str, keys: &[(&str, &[String])]) -> String {
+    let mut pending: std::collections::HashMap<&str, std::slice::Iter<'_, String>> =
+        keys.iter().map(|(k, v)| (*k, v.iter())).collect();
+    let mut out = String::with_capacity(text.len() + 64 * keys.len());
     for line in text.split_inclusive('\n') {
-        if key_of(line) != Some(key) {
+        let Some((key, values)) = key_of(line).and_then(|k| pending.get_mut(k).map(|v| (k, v)))
+        else {
             out.push_str(line);
             continue;
-        }
+        };
         let Some(value) = values.next() else {
             continue;
         };
@@ -88,11 +97,17 @@ pub(crate) fn with_key_values(text: &str, key: &str, values: &[String]) -> Strin
         out.push_str(value);
         out.push_str(ending);
     }
-    for value in values {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
+    // Values beyond the file's lines of their key, appended in the given order.
+    for (key, _) in keys {
+        let Some(values) = pending.get_mut(key) else {
+            continue;
+        };
+        for value in values.by_ref() {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!("{key} {value}\n"));
         }
-        out.push_str(&format!("{key} {value}\n"));
     }
     out
 }
@@ -159,6 +174,23 @@ mod tests {
         assert_eq!(
             with_key_values(text, "admin", &values(&["green"])),
             "# live colours\npublic blue\n\n  admin\tgreen\nother blue\n"
+        );
+    }
+
+    #[test]
+    fn several_keys_in_one_pass_match_one_at_a_time() {
+        let text = "# live\npublic blue\nadmin blue\nother green\n";
+        let (g, b) = (values(&["green"]), values(&["blue"]));
+        let once = with_keys_values(text, &[("admin", &g), ("new", &b), ("public", &g)]);
+        let stepwise = with_key_values(
+            &with_key_values(&with_key_values(text, "admin", &g), "new", &b),
+            "public",
+            &g,
+        );
+        assert_eq!(once, stepwise);
+        assert_eq!(
+            once,
+            "# live\npublic green\nadmin green\nother green\nnew blue\n"
         );
     }
 

@@ -54,10 +54,11 @@ pub(crate) async fn write_key(path: &Path, key: &str, values: Vec<String>) -> st
     let written = batch.clone();
     let result = tokio::task::spawn_blocking(move || {
         let old = std::fs::read_to_string(&target)?;
-        let mut new = old.clone();
-        for (key, values) in &written {
-            new = crate::mapfile::with_key_values(&new, key, values);
-        }
+        let keys: Vec<(&str, &[String])> = written
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        let new = crate::mapfile::with_keys_values(&old, &keys);
         if new != old {
             crate::mapfile::write_atomically(&target, &new)?;
         }
