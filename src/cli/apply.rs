@@ -1,6 +1,5 @@
 //! `cutover apply [PLANFILE]`: plan (or read the saved plan), confirm, run.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,7 +111,12 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 }
                 return Ok(EXIT_OK);
             }
-            if !args.auto_approve && !confirm()? {
+            if !args.auto_approve
+                && !context::confirm(
+                    "Do you want to perform these actions?",
+                    "apply needs confirmation: run it from a terminal, pass --auto-approve, or apply a saved plan (cutover plan --out FILE; cutover apply FILE)",
+                )?
+            {
                 println!("Apply cancelled: nothing was changed.");
                 return Ok(EXIT_ERROR);
             }
@@ -226,16 +230,4 @@ fn check_saved_plan(
         }
     }
     Ok(())
-}
-
-/// Ask on the terminal; refuse to guess when there is none.
-fn confirm() -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!("apply needs confirmation: run it from a terminal, pass --auto-approve, or apply a saved plan (cutover plan --out FILE; cutover apply FILE)");
-    }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == "yes")
 }

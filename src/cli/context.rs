@@ -134,3 +134,17 @@ pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
         ),
     }
 }
+
+/// Ask `question` on the terminal; only `yes` confirms. Without a terminal,
+/// refuse to guess: fail with `no_terminal` (which says how to approve).
+pub fn confirm(question: &str, no_terminal: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!("{no_terminal}");
+    }
+    print!("\n{question} Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}

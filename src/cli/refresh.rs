@@ -34,10 +34,12 @@ pub async fn run(
     let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
     let (next, changed) = refreshed_state(config, &state, &live);
     let next = scrubber.scrub(&next);
-    let document = crate::plan::plan(config, Some(&state), &live)?;
-    if !document.drift.is_empty() {
+    // Only the drift: a refresh-only run plans no steps (and must not trip
+    // over rules that only concern steps, such as live-colour protection).
+    let drift = crate::plan::diff::drift(config, &state, &live);
+    if !drift.is_empty() {
         println!("Changes outside cutover since the last apply:\n");
-        for d in &document.drift {
+        for d in &drift {
             println!("  # {}", scrubber.text(&d.message));
         }
         println!();

@@ -165,19 +165,14 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
             crate::render::human::plan(&planned.document, &context::style(g))
         );
     }
-    if !args.auto_approve {
-        use std::io::{BufRead, IsTerminal, Write};
-        if !std::io::stdin().is_terminal() {
-            bail!("rollback needs confirmation: run it from a terminal or pass --auto-approve");
-        }
-        print!("\nRoll back? Only 'yes' will be accepted: ");
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        if line.trim() != "yes" {
-            println!("Rollback cancelled: nothing was changed.");
-            return Ok(EXIT_ERROR);
-        }
+    if !args.auto_approve
+        && !context::confirm(
+            "Roll back?",
+            "rollback needs confirmation: run it from a terminal or pass --auto-approve",
+        )?
+    {
+        println!("Rollback cancelled: nothing was changed.");
+        return Ok(EXIT_ERROR);
     }
     let observer: Arc<dyn crate::engine::observer::Observer> = if args.json {
         Arc::new(super::progress::JsonLines::new(&planned.document))

@@ -150,7 +150,7 @@ fn body_object(
             Some(e) => {
                 if e.sensitive {
                     let mut leaves = std::mem::take(&mut ev.secret_values);
-                    super::eval::collect_leaves(&e.value, &mut leaves);
+                    super::collect_json_leaves(&super::eval::to_json(&e.value), &mut leaves);
                     ev.secret_values = leaves;
                 }
                 out.insert(key.to_string(), e.value);

@@ -239,18 +239,3 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
 pub(crate) fn from_json(value: &serde_json::Value) -> Value {
     hcl::to_value(value).unwrap_or(Value::Null)
 }
-
-/// Collect the text of every string and number inside `value` into `out`.
-pub(crate) fn collect_leaves(value: &Value, out: &mut BTreeSet<String>) {
-    match value {
-        Value::String(s) => {
-            out.insert(s.clone());
-        }
-        Value::Number(n) => {
-            out.insert(n.to_string());
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_leaves(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_leaves(v, out)),
-        Value::Bool(_) | Value::Null => {}
-    }
-}

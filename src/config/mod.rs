@@ -139,7 +139,11 @@ fn load_texts(
     Err(Diagnostics(diags))
 }
 
-fn collect_json_leaves(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+/// Collect the text of every string and number inside `value` into `out`.
+pub(crate) fn collect_json_leaves(
+    value: &serde_json::Value,
+    out: &mut std::collections::BTreeSet<String>,
+) {
     match value {
         serde_json::Value::String(s) => {
             out.insert(s.clone());

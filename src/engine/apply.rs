@@ -289,11 +289,7 @@ impl Engine {
                     continue;
                 }
                 if mutate(&mut state, vec![m]) {
-                    state.serial += 1;
-                    self.save(&state_path, &mut state)?;
-                    observer.event(&Event::StateSaved {
-                        serial: state.serial,
-                    });
+                    self.commit(&state_path, &mut state, observer.as_ref())?;
                 }
             }
             match error {
@@ -372,11 +368,7 @@ impl Engine {
                 );
             }
             if state != before {
-                state.serial += 1;
-                self.save(&state_path, &mut state)?;
-                observer.event(&Event::StateSaved {
-                    serial: state.serial,
-                });
+                self.commit(&state_path, &mut state, observer.as_ref())?;
             }
         }
         report.not_run = order
@@ -386,6 +378,21 @@ impl Engine {
         report.serial = state.serial;
         report.elapsed = start.elapsed();
         Ok(report)
+    }
+
+    /// Record a change: bump the serial, save, and say so.
+    fn commit(
+        &self,
+        path: &std::path::Path,
+        state: &mut State,
+        observer: &dyn Observer,
+    ) -> Result<(), crate::state::StateError> {
+        state.serial += 1;
+        self.save(path, state)?;
+        observer.event(&Event::StateSaved {
+            serial: state.serial,
+        });
+        Ok(())
     }
 
     /// Save the state, scrubbed of every sensitive value first.
@@ -522,11 +529,7 @@ impl Engine {
             {
                 Ok(m) => {
                     if mutate(state, vec![m]) {
-                        state.serial += 1;
-                        self.save(state_path, state)?;
-                        observer.event(&Event::StateSaved {
-                            serial: state.serial,
-                        });
+                        self.commit(state_path, state, observer)?;
                     }
                     report.reverted.push((router.clone(), from.clone()));
                 }

@@ -151,7 +151,6 @@ pub fn plan_with(
     let scrubber = super::sensitive::Scrubber::new(&config.secrets);
     let mut steps: BTreeMap<String, Step> = BTreeMap::new();
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let mut drift = Vec::new();
 
     // Which router sends traffic where, now and after this plan.
     let live_of = |router: &str| live.routers.get(router).and_then(|r| r.live.clone());
@@ -167,14 +166,13 @@ pub fn plan_with(
         }
     }
 
-    router_drift(config, st, live, &mut drift);
+    let drift = drift(config, st, live);
 
     // Environments of the config.
     for (name, env) in &config.environments {
         let backend = environment_backend(env);
         let observed = live.environments.get(name).cloned().unwrap_or_default();
         let recorded = st.environments.get(name);
-        environment_drift(name, &observed, recorded, &mut drift);
         if backend == "none" {
             continue;
         }
@@ -709,6 +707,18 @@ fn release_of(config: &Config, st: &State, live: &Live, env: &str) -> Option<Str
         .and_then(|l| l.release.clone())
         .or_else(|| st.environments.get(env).map(|e| e.release.clone()))
         .or_else(|| config.environments.get(env).map(|e| e.release.clone()))
+}
+
+/// Everything changed outside cutover: routers first, then environments,
+/// each in name order.
+pub fn drift(config: &Config, st: &State, live: &Live) -> Vec<Drift> {
+    let mut out = Vec::new();
+    router_drift(config, st, live, &mut out);
+    for name in config.environments.keys() {
+        let observed = live.environments.get(name).cloned().unwrap_or_default();
+        environment_drift(name, &observed, st.environments.get(name), &mut out);
+    }
+    out
 }
 
 fn router_drift(config: &Config, st: &State, live: &Live, drift: &mut Vec<Drift>) {
