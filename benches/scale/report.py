@@ -11,14 +11,22 @@ PHASES = ["validate", "plan-fresh", "apply-fresh", "plan-noop", "plan-release", 
 
 rows = collections.defaultdict(list)
 state_bytes = {}
+file_bytes = {}
+instructions = {}
 with open(sys.argv[1]) as f:
     next(f)
     for line in f:
-        tool, n, phase, run, wall, rss = line.rstrip("\n").split("\t")
+        tool, n, phase, run, wall, rss, cpu = line.rstrip("\n").split("\t")
         if tool == "state-bytes":
             state_bytes[(int(n), phase)] = (int(wall), int(rss))
             continue
-        rows[(tool, int(n), phase)].append((float(wall), int(rss)))
+        if tool == "file-bytes":
+            file_bytes[(int(n), phase)] = int(wall)
+            continue
+        if tool == "instructions":
+            instructions[(int(n), phase)] = int(wall)
+            continue
+        rows[(tool, int(n), phase)].append((float(wall), int(rss), float(cpu)))
 
 
 def cell(tool, n, phase):
@@ -50,10 +58,27 @@ if len(ns) == 2:
         if a and b:
             ra = statistics.median(r[0] for r in a)
             rb = statistics.median(r[0] for r in b)
-            print(f"- {p}: {rb / max(ra, 0.01):.2f}x ({ra:.2f} s -> {rb:.2f} s)")
+            ca = statistics.median(r[2] for r in a)
+            cb = statistics.median(r[2] for r in b)
+            print(f"- {p}: {rb / max(ra, 0.001):.2f}x ({ra:.3f} s -> {rb:.3f} s); "
+                  f"CPU time {cb / max(ca, 0.001):.2f}x ({ca:.3f} s -> {cb:.3f} s)")
 if state_bytes:
     print("\n### bytes written to the state file (and its temporary files) by one apply\n")
     print("| N | phase | bytes written | final state size | ratio |")
     print("|---|---|---|---|---|")
     for (n, phase), (written, final) in sorted(state_bytes.items()):
         print(f"| {n} | {phase} | {written:,} | {final:,} | {written / max(final, 1):.1f}x |")
+if file_bytes:
+    print("\n### size of the plan of N/2 cut-overs\n")
+    print("| N | saved plan (`plan --out`) | `plan --json` |")
+    print("|---|---|---|")
+    for n in sorted({n for (n, _) in file_bytes}):
+        print(f"| {n} | {file_bytes.get((n, 'plan'), 0):,} | {file_bytes.get((n, 'plan.json'), 0):,} |")
+if instructions:
+    print("\n### instructions executed by cutover (callgrind), one run\n")
+    for (n, phase), count in sorted(instructions.items()):
+        print(f"- N={n} {phase}: {count:,}")
+    for phase in sorted({p for (_, p) in instructions}):
+        a, b = instructions.get((1000, phase)), instructions.get((3000, phase))
+        if a and b:
+            print(f"- growth 1,000 -> 3,000, {phase}: {b / a:.2f}x")

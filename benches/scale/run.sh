@@ -23,10 +23,12 @@ HEALTH_PORT=${HEALTH_PORT:-18611}
 HAPROXY_PORT=${HAPROXY_PORT:-18612}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 STRACE=${STRACE:-1}          # 1: one extra apply under strace to count state bytes
+PERF=${PERF:-0}              # 1: one extra cut-over apply per N under `perf record`
+CALLGRIND=${CALLGRIND:-0}    # 1: one extra cut-over apply per N under callgrind (instruction counts)
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv
-printf 'tool\tn\tphase\trun\twall_s\trss_kib\n' >"$RESULTS"
+printf 'tool\tn\tphase\trun\twall_s\trss_kib\tcpu_s\n' >"$RESULTS"
 
 if [ -z "${CUTOVER:-}" ]; then
     (cd "$ROOT" && cargo build --release --bin cutover --quiet)
@@ -79,14 +81,14 @@ measure() {
     local tool=$1 n=$2 phase=$3 run=$4; shift 4
     local out=$WORK/time.out rc=0
     expand_co "$@"
-    /usr/bin/time -f '%e %M' -o "$out" "${CMD[@]}" >"$WORK/last.stdout" 2>"$WORK/last.stderr" || rc=$?
+    python3 "$HERE/measure.py" "$out" "$WORK/last.stdout" "$WORK/last.stderr" -- "${CMD[@]}" || rc=$?
     # plan --detailed-exitcode: 2 means "changes present", not a failure.
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
         echo "FAILED ($rc): $*" >&2; tail -20 "$WORK/last.stderr" >&2; exit 1
     fi
-    read -r wall rss < <(tail -1 "$out")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" >>"$RESULTS"
-    printf '  %-9s N=%-5s %-16s run %s: %6ss %7s KiB\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss"
+    read -r wall rss cpu <"$out"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" "$cpu" >>"$RESULTS"
+    printf '  %-9s N=%-5s %-16s run %s: %7ss %7s KiB %7ss CPU\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" "$cpu"
 }
 
 gen() { python3 "$HERE/generate.py" cutover "$DIR" "$N" --health-port "$HEALTH_PORT" --socket "$SOCK" --map "$MAP" "$@"; }
@@ -107,12 +109,52 @@ expand_co() {
 state_bytes() {
     local n=$1 phase=$2; shift 2
     expand_co "$@"
-    strace -f -qq -y -e trace=write,pwrite64,writev -e signal=none -o "$WORK/strace.out" "${CMD[@]}" >/dev/null 2>&1
+    local trace=$WORK/strace-$n-$phase.out
+    strace -f -qq -y -e trace=write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2 -e signal=none \
+        -o "$trace" "${CMD[@]}" >/dev/null 2>&1
     local bytes
-    bytes=$(grep -F "<$DIR/" "$WORK/strace.out" | grep -v 'cutover.lock' | sed -n 's/.*= \([0-9]\+\)$/\1/p' | awk '{s+=$1} END {print s+0}')
+    bytes=$(grep -E '^[0-9]+ +(write|pwrite64|writev)\(' "$trace" | grep -F "<$DIR/" | grep -v 'cutover.lock' \
+        | sed -n 's/.*= \([0-9]\+\)$/\1/p' | awk '{s+=$1} END {print s+0}')
+    echo "  syscalls of that run: $(grep -cE '^[0-9]+ +f(data)?sync\(' "$trace") fsync/fdatasync," \
+        "$(grep -cE '^[0-9]+ +rename' "$trace") renames, of which $(grep -E '^[0-9]+ +rename' "$trace" | grep -cF "$MAP") map-file rewrites"
     local final; final=$(stat -c %s "$DIR/cutover.state.json")
-    printf 'state-bytes\t%s\t%s\t0\t%s\t%s\n' "$n" "$phase" "$bytes" "$final" >>"$RESULTS"
+    printf 'state-bytes\t%s\t%s\t0\t%s\t%s\t0\n' "$n" "$phase" "$bytes" "$final" >>"$RESULTS"
     echo "  state bytes written, N=$n $phase: $bytes (final state file: $final bytes)"
+}
+
+# profile N PHASE CMD...: one run under `perf record` (CPU samples with call
+# graphs, plus the scheduler's switches so that time spent waiting shows too);
+# reports in $WORK/perf-N-PHASE.txt. Build with debug line tables for names:
+#   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release
+profile() {
+    local n=$1 phase=$2; shift 2
+    expand_co "$@"
+    cp "$WORK/state-blue-$n.json" "$DIR/cutover.state.json"; api reset "$MAP" "$n" blue
+    local data=$WORK/perf-$n-$phase.data
+    perf record -q -F 2999 -g --call-graph dwarf,32768 -o "$data" -- "${CMD[@]}" >/dev/null 2>&1
+    perf report -q -i "$data" --stdio --no-children --percent-limit 0.5 -g none \
+        --sort dso,symbol >"$WORK/perf-$n-$phase.txt" 2>/dev/null
+    perf report -q -i "$data" --stdio --children --percent-limit 2 -g caller,0.5,callee,function,percent \
+        >"$WORK/perf-$n-$phase.tree.txt" 2>/dev/null
+    echo "  profile, N=$n $phase: $WORK/perf-$n-$phase.txt (flat) and .tree.txt (call tree)"
+}
+
+# count_instructions N PHASE CMD...: one run under callgrind, which counts
+# instructions rather than seconds, so the counts at two sizes compare
+# exactly whatever else the machine is doing (but nothing outside the
+# process: not the kernel, not the routers). Reports in
+# $WORK/callgrind-N-PHASE.txt (inclusive, by function).
+count_instructions() {
+    local n=$1 phase=$2; shift 2
+    expand_co "$@"
+    local data=$WORK/callgrind-$n-$phase.out
+    valgrind -q --tool=callgrind --callgrind-out-file="$data" "${CMD[@]}" >"$WORK/callgrind.stdout" 2>&1 || {
+        echo "FAILED under callgrind: ${CMD[*]}" >&2; tail -20 "$WORK/callgrind.stdout" >&2; exit 1
+    }
+    callgrind_annotate --inclusive=yes "$data" >"$WORK/callgrind-$n-$phase.txt" 2>/dev/null || true
+    printf 'instructions\t%s\t%s\t0\t%s\t0\t0\n' "$n" "$phase" \
+        "$(sed -n 's/^events: Ir$//; s/^summary: \([0-9]*\).*/\1/p' "$data")" >>"$RESULTS"
+    echo "  instructions, N=$n $phase: $(sed -n 's/^summary: //p' "$data") ($WORK/callgrind-$n-$phase.txt)"
 }
 
 for N in $NS; do
@@ -121,6 +163,7 @@ for N in $NS; do
     echo "== cutover, N=$N ($((N / 2)) routers)"
     gen --live blue
     for r in $(seq "$RUNS"); do measure cutover "$N" validate "$r" co validate; done
+    [ "$CALLGRIND" = 1 ] && count_instructions "$N" validate co validate
 
     # Plan from nothing: no state, an empty map.
     api clear "$MAP"
@@ -145,12 +188,24 @@ for N in $NS; do
     for r in $(seq "$RUNS"); do measure cutover "$N" plan-noop "$r" co plan --detailed-exitcode; done
     python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue="$RUNS" green="$RUNS"
     co plan --detailed-exitcode >/dev/null || { echo "no-op plan is not empty" >&2; exit 1; }
+    [ "$CALLGRIND" = 1 ] && count_instructions "$N" plan-noop co plan --detailed-exitcode
 
     gen --live blue --green-release 1.1.0
     for r in $(seq "$RUNS"); do measure cutover "$N" plan-release "$r" co plan --detailed-exitcode; done
 
     # Every router cuts over blue -> green, each behind green's health gate.
     gen --live green --green-release 1.1.0
+    # The size of that plan saved (`plan --out`) and as JSON (`plan --json`):
+    # the files people keep and review must grow with N, not N².
+    cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
+    rc=0; co plan --out "$WORK/cutover-$N.plan" --detailed-exitcode >/dev/null || rc=$?
+    [ "$rc" = 2 ] || { echo "plan --out exited $rc, not 2 (changes)" >&2; exit 1; }
+    rc=0; co plan --json --detailed-exitcode >"$WORK/cutover-$N.plan.json" || rc=$?
+    [ "$rc" = 2 ] || { echo "plan --json exited $rc, not 2 (changes)" >&2; exit 1; }
+    for f in plan plan.json; do
+        printf 'file-bytes\t%s\t%s\t0\t%s\t0\t0\n' "$N" "$f" "$(stat -c %s "$WORK/cutover-$N.$f")" >>"$RESULTS"
+    done
+    echo "  plan of $((N / 2)) cut-overs: saved $(stat -c %s "$WORK/cutover-$N.plan") bytes, JSON $(stat -c %s "$WORK/cutover-$N.plan.json") bytes"
     for r in $(seq "$APPLY_RUNS"); do
         cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue; reset_counts
         measure cutover "$N" apply-cutover "$r" co apply --auto-approve
@@ -160,6 +215,15 @@ for N in $NS; do
     if [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
         cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
         state_bytes "$N" apply-cutover co apply --auto-approve
+        api expect "$MAP" "$N" green
+    fi
+    if [ "$PERF" = 1 ]; then
+        profile "$N" apply-cutover co apply --auto-approve
+        api expect "$MAP" "$N" green
+    fi
+    if [ "$CALLGRIND" = 1 ]; then
+        cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
+        count_instructions "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
 done

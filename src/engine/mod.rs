@@ -301,8 +301,11 @@ impl Engine {
         // People see, and files keep, only the scrubbed document; the steps
         // run with the real values.
         let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
-        let execution = (!scrubber.is_empty()).then(|| document.clone());
-        let document = scrubber.scrub(&document);
+        let (document, execution) = if scrubber.is_empty() {
+            (document, None)
+        } else {
+            (scrubber.scrub(&document), Some(document))
+        };
         Ok(Planned {
             document,
             records,

@@ -112,10 +112,11 @@ pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Opti
     {
         wanted.extend(backends.keys().map(String::as_str));
     }
-    let colours: std::sync::Arc<[Colour]> = config
-        .environments
-        .values()
-        .filter(|e| wanted.contains(e.name.as_str()))
+    // Look each wanted colour up (the set is small) rather than scanning every
+    // environment: a plan makes one spec per step, so a scan is quadratic.
+    let colours: std::sync::Arc<[Colour]> = wanted
+        .iter()
+        .filter_map(|name| config.environments.get(*name))
         .map(|e| Colour {
             name: e.name.clone(),
             endpoints: e.endpoints.clone(),

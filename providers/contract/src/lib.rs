@@ -207,11 +207,23 @@ pub struct RouterSpec {
     /// configuration), so a provider can translate what it reads back into a
     /// colour name. Shared: every router of a configuration gets the same
     /// list, so N routers over N colours cost O(N) memory, not O(N²).
+    /// Sorted by name (the planner builds it so): look a colour up with
+    /// [`RouterSpec::colour`], not a scan, or N routers cost O(N²).
     pub colours: std::sync::Arc<[Colour]>,
     /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
     pub settings: Value,
     /// The directory relative paths in the settings are resolved against.
     pub workdir: PathBuf,
+}
+
+impl RouterSpec {
+    /// The colour named `name`, by binary search of the sorted `colours`.
+    pub fn colour(&self, name: &str) -> Option<&Colour> {
+        self.colours
+            .binary_search_by(|c| c.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.colours[i])
+    }
 }
 
 /// What a provider reads of one router.
@@ -274,6 +286,29 @@ mod tests {
     #[allow(dead_code)]
     struct Demo {
         socket: String,
+    }
+
+    #[test]
+    fn colours_are_found_by_name() {
+        let colour = |name: &str| Colour {
+            name: name.into(),
+            endpoints: vec![],
+        };
+        let spec = RouterSpec {
+            name: "public".into(),
+            colours: ["a", "blue_1", "blue_10", "blue_2", "green"]
+                .map(colour)
+                .to_vec()
+                .into(),
+            settings: Value::Null,
+            workdir: ".".into(),
+        };
+        for name in ["a", "blue_1", "blue_10", "blue_2", "green"] {
+            assert_eq!(spec.colour(name).map(|c| c.name.as_str()), Some(name));
+        }
+        for name in ["", "blue", "blue_3", "zebra"] {
+            assert!(spec.colour(name).is_none(), "{name}");
+        }
     }
 
     #[test]

@@ -47,22 +47,12 @@ impl RouterProvider for Haproxy {
             entries
         })
         .await?;
-        let value_of = |key: &str| {
-            entries
-                .iter()
-                .find(|e| e.key == key)
-                .map(|e| e.value.clone())
-        };
-        let raw = value_of(&config.key);
-        let preview = value_of(&config.preview_key);
+        let held = entries.values(&config.key);
+        let raw = held.first().cloned();
+        let preview = entries.values(&config.preview_key).first().cloned();
         // The file must say what HAProxy holds, or a reload would move the
         // traffic (e.g. an apply killed between `set map` and the rewrite).
         let mut drift = Vec::new();
-        let held: Vec<String> = entries
-            .iter()
-            .filter(|e| e.key == config.key)
-            .map(|e| e.value.clone())
-            .collect();
         // The file is read once for the routers read at the same time, too.
         match mapreader::recent_file(&config.map).await {
             Ok(file) => {
@@ -100,13 +90,13 @@ impl RouterProvider for Haproxy {
         let config = settings::resolve(spec)?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
         let before = check(&mut session, &config, &target.name, &config.key).await?;
-        // Read the file before touching HAProxy, so that a file cutover cannot
+        // Open the file before touching HAProxy, so that a file cutover cannot
         // read stops the switch while nothing has changed yet.
-        let map_file = mapreader::file(&config.map).await?;
+        check_map_file(&config.map).await?;
         let backend = config.backend_for(&target.name);
         let held = set_and_confirm(&mut session, &config, &config.key, before, backend).await?;
         session.close().await;
-        persist(&config, &config.key, &map_file.text, &held, backend).await
+        persist(&config, &config.key, &held, backend).await
     }
 
     /// The preview is a second key of the same map (`preview_key`, default
@@ -118,7 +108,7 @@ impl RouterProvider for Haproxy {
     ) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
-        let map_file = mapreader::file(&config.map).await?;
+        check_map_file(&config.map).await?;
         let key = config.preview_key.clone();
         match target {
             Some(target) => {
@@ -126,7 +116,7 @@ impl RouterProvider for Haproxy {
                 let backend = config.backend_for(&target.name);
                 let held = set_and_confirm(&mut session, &config, &key, before, backend).await?;
                 session.close().await;
-                persist(&config, &key, &map_file.text, &held, backend).await
+                persist(&config, &key, &held, backend).await
             }
             None => {
                 let del = format!("del map {} {key}", config.map.display());
@@ -140,7 +130,7 @@ impl RouterProvider for Haproxy {
                         "HAProxy refused `{del}`: {reply}"
                     )));
                 }
-                persist(&config, &key, &map_file.text, &[], "(no preview)").await
+                persist(&config, &key, &[], "(no preview)").await
             }
         }
     }
@@ -293,8 +283,32 @@ async fn set_and_confirm(
 pub(crate) async fn read_map_text(map: &Path) -> Result<String, ProviderError> {
     let path = map.to_path_buf();
     let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await;
-    match read {
-        Ok(Ok(text)) => Ok(text),
+    map_file_result(map, read)
+}
+
+/// That the map file can be opened for reading (its rewrite reads it again):
+/// a switch checks this before touching HAProxy. Opening costs the same
+/// whatever the size of the map; reading it whole for every switch made N
+/// switches of one map O(N²).
+async fn check_map_file(map: &Path) -> Result<(), ProviderError> {
+    let path = map.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        if file.metadata()?.is_dir() {
+            return Err(std::io::Error::other("it is a directory"));
+        }
+        Ok(())
+    })
+    .await;
+    map_file_result(map, opened)
+}
+
+fn map_file_result<T>(
+    map: &Path,
+    result: Result<std::io::Result<T>, tokio::task::JoinError>,
+) -> Result<T, ProviderError> {
+    match result {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(ProviderError::failed(format!(
             "cannot read the map file {}: {e}; nothing was changed (cutover rewrites the file so \
              that a reload of HAProxy keeps the switch)",
@@ -310,7 +324,6 @@ pub(crate) async fn read_map_text(map: &Path) -> Result<String, ProviderError> {
 async fn persist(
     config: &Resolved,
     key: &str,
-    _old: &str,
     held: &[String],
     backend: &str,
 ) -> Result<(), ProviderError> {

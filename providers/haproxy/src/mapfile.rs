@@ -15,14 +15,24 @@ use std::path::{Path, PathBuf};
 ///
 /// HAProxy skips leading blanks, ignores lines starting with `#`, and takes the
 /// key up to the first blank; the value is the rest of the line.
+///
+/// Byte by byte: a group of switches runs this on every line of the file.
 fn key_of(line: &str) -> Option<&str> {
-    let content = line
-        .trim_start_matches([' ', '\t'])
-        .trim_end_matches(['\r', '\n']);
-    if content.is_empty() || content.starts_with('#') {
+    let b = line.as_bytes();
+    let mut end = b.len();
+    while end > 0 && matches!(b[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    let start = b[..end].iter().position(|c| !matches!(c, b' ' | b'\t'))?;
+    if b[start] == b'#' {
         return None;
     }
-    content.split([' ', '\t']).next()
+    let len = b[start..end]
+        .iter()
+        .position(|c| matches!(c, b' ' | b'\t'))
+        .unwrap_or(end - start);
+    // Blanks, `\r` and `\n` are ASCII: these are char boundaries.
+    Some(&line[start..start + len])
 }
 
 /// The values `text` (a map file) holds for `key`, in order (the reference
@@ -63,20 +73,40 @@ pub(crate) fn with_key_values(text: &str, key: &str, values: &[String]) -> Strin
 
 /// `text` with each of `keys` holding its values, in one pass over the text
 /// (a group of switches rewrites the file once, not once per key).
+///
+/// A rewrite is O(size of the file) and a group of switches makes one, so the
+/// work per byte is kept small: the lines of the group's keys are found with
+/// a vectorised substring search (or, for a large group, one pass over the
+/// lines with a binary search among the keys), and the runs of untouched
+/// lines between them are copied in one piece.
 pub(crate) fn with_keys_values(text: &str, keys: &[(&str, &[String])]) -> String {
-    let mut pending: std::collections::HashMap<&str, std::slice::Iter<'_, String>> =
-        keys.iter().map(|(k, v)| (*k, v.iter())).collect();
+    let mut pending: Vec<(&str, std::slice::Iter<'_, String>)> = Vec::with_capacity(keys.len());
+    for (k, v) in keys {
+        // As a map would: a key given twice holds its last values.
+        match pending.iter_mut().find(|(p, _)| p == k) {
+            Some(slot) => slot.1 = v.iter(),
+            None => pending.push((k, v.iter())),
+        }
+    }
+    pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let names: Vec<&str> = pending.iter().map(|(k, _)| *k).collect();
+    let lines = if names.len() <= SEARCH_KEYS_UP_TO {
+        lines_by_search(text, &names)
+    } else {
+        lines_by_scan(text, &names)
+    };
     let mut out = String::with_capacity(text.len() + 64 * keys.len());
-    for line in text.split_inclusive('\n') {
-        let Some((key, values)) = key_of(line).and_then(|k| pending.get_mut(k).map(|v| (k, v)))
-        else {
-            out.push_str(line);
-            continue;
-        };
-        let Some(value) = values.next() else {
+    // text[..copied] has been copied to `out`, or dropped.
+    let mut copied = 0;
+    for KeyLine { start, end, slot } in lines {
+        out.push_str(&text[copied..start]);
+        copied = end;
+        let Some(value) = pending[slot].1.next() else {
             continue;
         };
         // Keep the line's indentation, separator and line ending.
+        let line = &text[start..end];
+        let key = names[slot];
         let indent_len = line.len() - line.trim_start_matches([' ', '\t']).len();
         let after_key = &line[indent_len + key.len()..];
         let separator_len = after_key.len() - after_key.trim_start_matches([' ', '\t']).len();
@@ -97,12 +127,13 @@ pub(crate) fn with_keys_values(text: &str, keys: &[(&str, &[String])]) -> String
         out.push_str(value);
         out.push_str(ending);
     }
+    out.push_str(&text[copied..]);
     // Values beyond the file's lines of their key, appended in the given order.
     for (key, _) in keys {
-        let Some(values) = pending.get_mut(key) else {
+        let Ok(slot) = names.binary_search(key) else {
             continue;
         };
-        for value in values.by_ref() {
+        for value in pending[slot].1.by_ref() {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
@@ -110,6 +141,70 @@ pub(crate) fn with_keys_values(text: &str, keys: &[(&str, &[String])]) -> String
         }
     }
     out
+}
+
+/// Up to this many keys, each key's lines are found by substring search;
+/// beyond, one pass over every line is cheaper.
+const SEARCH_KEYS_UP_TO: usize = 16;
+
+/// A line of the file whose key is `names[slot]`: `text[start..end]`, its
+/// line ending included.
+struct KeyLine {
+    start: usize,
+    end: usize,
+    slot: usize,
+}
+
+/// The lines whose key is one of `names`, in file order: every occurrence of
+/// each name is found with `memchr::memmem`, and kept when it is a line's key
+/// (only blanks before it on its line, a blank or the line's end after it).
+fn lines_by_search(text: &str, names: &[&str]) -> Vec<KeyLine> {
+    let b = text.as_bytes();
+    let mut lines = Vec::new();
+    for (slot, name) in names.iter().enumerate() {
+        if name.is_empty() || name.starts_with('#') {
+            continue; // never a key (key_of)
+        }
+        for at in memchr::memmem::find_iter(b, name.as_bytes()) {
+            let mut start = at;
+            while start > 0 && matches!(b[start - 1], b' ' | b'\t') {
+                start -= 1;
+            }
+            if start > 0 && b[start - 1] != b'\n' {
+                continue;
+            }
+            let after = at + name.len();
+            let end = memchr::memchr(b'\n', &b[after..]).map_or(b.len(), |i| after + i + 1);
+            // What key_of takes as the key must be exactly `name`.
+            if key_of(&text[start..end]) == Some(name) {
+                lines.push(KeyLine { start, end, slot });
+            }
+        }
+    }
+    lines.sort_unstable_by_key(|l| l.start);
+    lines
+}
+
+/// The lines whose key is one of `names` (sorted), in file order, by one
+/// pass over every line.
+fn lines_by_scan(text: &str, names: &[&str]) -> Vec<KeyLine> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', text.as_bytes())
+        .map(|i| i + 1)
+        .chain(std::iter::once(text.len()))
+    {
+        let end = newline;
+        if end == start {
+            continue;
+        }
+        let line = &text[start..end];
+        if let Some(slot) = key_of(line).and_then(|k| names.binary_search(&k).ok()) {
+            lines.push(KeyLine { start, end, slot });
+        }
+        start = end;
+    }
+    lines
 }
 
 /// Replace the file at `path` with `contents` so that a crash at any moment
@@ -223,6 +318,108 @@ mod tests {
                 &values(&["green"])
             ),
             "public green\r\n"
+        );
+    }
+
+    /// The rewrite as first written (a line at a time, hashing every key),
+    /// kept as the reference for the faster one.
+    fn reference(text: &str, keys: &[(&str, &[String])]) -> String {
+        fn key(line: &str) -> Option<&str> {
+            let content = line
+                .trim_start_matches([' ', '\t'])
+                .trim_end_matches(['\r', '\n']);
+            if content.is_empty() || content.starts_with('#') {
+                return None;
+            }
+            content.split([' ', '\t']).next()
+        }
+        let mut pending: std::collections::HashMap<&str, std::slice::Iter<'_, String>> =
+            keys.iter().map(|(k, v)| (*k, v.iter())).collect();
+        let mut out = String::new();
+        for line in text.split_inclusive('\n') {
+            let Some((k, values)) = key(line).and_then(|k| pending.get_mut(k).map(|v| (k, v)))
+            else {
+                out.push_str(line);
+                continue;
+            };
+            let Some(value) = values.next() else { continue };
+            let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+            let after = &line[indent + k.len()..];
+            let sep_len = after.len() - after.trim_start_matches([' ', '\t']).len();
+            let sep = if sep_len == 0 { " " } else { &after[..sep_len] };
+            let ending = if line.ends_with("\r\n") {
+                "\r\n"
+            } else if line.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            };
+            out.push_str(&format!("{}{k}{sep}{value}{ending}", &line[..indent]));
+        }
+        for (k, _) in keys {
+            if let Some(values) = pending.get_mut(k) {
+                for value in values.by_ref() {
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&format!("{k} {value}\n"));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_one_pass_rewrite_agrees_with_the_reference() {
+        // Indentation, tabs, CRLF, comments, blank lines, repeated keys, keys
+        // that are prefixes of others, and a last line without a newline.
+        let mut text = String::from("# live colours\n\n");
+        for i in 0..300 {
+            match i % 7 {
+                0 => text.push_str(&format!("  r_{i}\tblue\n")),
+                1 => text.push_str(&format!("r_{i} blue\r\n")),
+                2 => text.push_str(&format!("#r_{i} green\n")),
+                3 => text.push_str(&format!("r_{i} blue\nr_{i} blue\n")),
+                4 => text.push_str(&format!("r_{i}\n")),
+                _ => text.push_str(&format!("r_{i} blue\n")),
+            }
+        }
+        text.push_str("r_1 blue");
+        let (g, two, none) = (
+            values(&["green"]),
+            values(&["green", "green2"]),
+            values(&[]),
+        );
+        let groups: Vec<Vec<(&str, &[String])>> = vec![
+            vec![("r_0", &g)],
+            vec![("r_1", &g), ("r_10", &two), ("r_100", &none)],
+            vec![("r_3", &g), ("r_2", &g), ("r_4", &two), ("missing", &two)],
+            vec![("r_299", &none), ("r_298", &two), ("r_1", &none)],
+            vec![("r_5", &g), ("r_5", &two)],
+            vec![],
+        ];
+        // Groups larger than SEARCH_KEYS_UP_TO take the line-by-line path.
+        let names: Vec<String> = (0..40).map(|i| format!("r_{}", i * 7 % 300)).collect();
+        let mut big: Vec<(&str, &[String])> = names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), [&g, &two, &none][i % 3].as_slice()))
+            .collect();
+        big.push(("missing", &two));
+        assert!(big.len() > SEARCH_KEYS_UP_TO);
+        let mut groups = groups;
+        groups.push(big.clone());
+        groups.push(big[..SEARCH_KEYS_UP_TO].to_vec());
+        for keys in groups {
+            assert_eq!(
+                with_keys_values(&text, &keys),
+                reference(&text, &keys),
+                "{keys:?}"
+            );
+        }
+        assert_eq!(
+            with_keys_values("", &[("a", &g)]),
+            reference("", &[("a", &g)])
         );
     }
 

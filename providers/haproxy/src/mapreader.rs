@@ -151,12 +151,36 @@ pub(crate) async fn recent_entries<F, Fut>(
     endpoint: &Endpoint,
     map: &Path,
     read: F,
-) -> Result<Arc<Vec<MapEntry>>, ProviderError>
+) -> Result<Arc<MapEntries>, ProviderError>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Vec<MapEntry>, ProviderError>>,
 {
-    map_reads(endpoint, map).get_recent(read).await
+    map_reads(endpoint, map)
+        .get_recent(|| async { read().await.map(MapEntries::new) })
+        .await
+}
+
+/// The entries of one `show map`, with their values by key: each of the N
+/// routers sharing the read looks its key up instead of scanning all N
+/// entries (which made a refresh O(N²)).
+pub(crate) struct MapEntries {
+    by_key: HashMap<String, Vec<String>>,
+}
+
+impl MapEntries {
+    fn new(entries: Vec<MapEntry>) -> Self {
+        let mut by_key: HashMap<String, Vec<String>> = HashMap::with_capacity(entries.len());
+        for e in entries {
+            by_key.entry(e.key).or_default().push(e.value);
+        }
+        MapEntries { by_key }
+    }
+
+    /// The values HAProxy holds for `key`, in the order `show map` lists them.
+    pub fn values(&self, key: &str) -> &[String] {
+        self.by_key.get(key).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// This process changed `map` in HAProxy (call after the change is made).
@@ -164,8 +188,8 @@ pub(crate) fn changed(endpoint: &Endpoint, map: &Path) {
     map_reads(endpoint, map).changed();
 }
 
-fn map_reads(endpoint: &Endpoint, map: &Path) -> Arc<Coalesced<Vec<MapEntry>>> {
-    static READS: Registry<Vec<MapEntry>> = OnceLock::new();
+fn map_reads(endpoint: &Endpoint, map: &Path) -> Arc<Coalesced<MapEntries>> {
+    static READS: Registry<MapEntries> = OnceLock::new();
     let key = match endpoint {
         Endpoint::Unix(p) => format!("unix:{}\n{}", p.display(), map.display()),
         Endpoint::Tcp(a) => format!("tcp:{a}\n{}", map.display()),
@@ -174,7 +198,7 @@ fn map_reads(endpoint: &Endpoint, map: &Path) -> Arc<Coalesced<Vec<MapEntry>>> {
 }
 
 /// The map file at `path`, read after this call began, with its values by
-/// key (`mapfile::index`), built on first use (switches only need the text).
+/// key (`mapfile::index`), built on first use.
 pub(crate) struct MapFile {
     /// The whole file.
     pub text: String,
@@ -186,11 +210,6 @@ impl MapFile {
     pub fn index(&self) -> &HashMap<String, Vec<String>> {
         self.index.get_or_init(|| crate::mapfile::index(&self.text))
     }
-}
-
-/// The map file, read (once for concurrent callers) after this call began.
-pub(crate) async fn file(path: &Path) -> Result<Arc<MapFile>, ProviderError> {
-    file_reads(path).get(|| read_file(path)).await
 }
 
 /// The map file for a router read (refresh): as [`recent_entries`].

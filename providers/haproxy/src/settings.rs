@@ -80,12 +80,23 @@ impl Resolved {
         self.backends.get(colour).map_or(colour, String::as_str)
     }
 
-    /// The colour whose backend is `backend`, among the router's colours.
+    /// The colour whose backend is `backend`, among the router's colours
+    /// (the first by name if several share it). Looks up the few colours that
+    /// can have that backend (those renamed to it in `backends`, and the one
+    /// named like it unless renamed) rather than scanning every colour: a
+    /// refresh of N routers over N colours would be O(N²).
     pub fn colour_of(&self, spec: &RouterSpec, backend: &str) -> Option<String> {
-        spec.colours
+        let own = (!self.backends.contains_key(backend)).then_some(backend);
+        let renamed = self
+            .backends
             .iter()
-            .find(|c| self.backend_for(&c.name) == backend)
-            .map(|c| c.name.clone())
+            .filter(|(_, b)| b.as_str() == backend)
+            .map(|(colour, _)| colour.as_str());
+        own.into_iter()
+            .chain(renamed)
+            .filter(|name| spec.colour(name).is_some())
+            .min()
+            .map(str::to_string)
     }
 }
 
@@ -146,7 +157,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     if let Some(unknown) = settings
         .backends
         .keys()
-        .find(|colour| !spec.colours.iter().any(|c| &c.name == *colour))
+        .find(|colour| spec.colour(colour).is_none())
     {
         let known: Vec<&str> = spec.colours.iter().map(|c| c.name.as_str()).collect();
         return Err(field_error(
@@ -300,6 +311,15 @@ mod tests {
         assert_eq!(resolved.colour_of(&s, "be_green").as_deref(), Some("green"));
         assert_eq!(resolved.colour_of(&s, "blue").as_deref(), Some("blue"));
         assert_eq!(resolved.colour_of(&s, "green"), None);
+        assert_eq!(resolved.colour_of(&s, "be_blue"), None);
+        // Two colours on one backend: the first by name, as a scan of the
+        // (sorted) colours would find.
+        let shared = spec(
+            json!({"address": "127.0.0.1:9999", "map": "/m", "backends": {"green": "web", "blue": "web"}}),
+        );
+        let resolved = resolve(&shared).unwrap();
+        assert_eq!(resolved.colour_of(&shared, "web").as_deref(), Some("blue"));
+        assert_eq!(resolved.colour_of(&shared, "blue"), None);
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl RouterProvider for Nginx {
 }
 
 fn is_colour(spec: &RouterSpec, name: &str) -> bool {
-    spec.colours.iter().any(|c| c.name == name)
+    spec.colour(name).is_some()
 }
 
 /// What the running nginx serves for one include, and how the file on disk
@@ -186,7 +186,7 @@ fn endpoint_drift(
     colour: &str,
     disk: &Routing,
 ) -> Option<String> {
-    let wanted = spec.colours.iter().find(|c| c.name == colour)?;
+    let wanted = spec.colour(colour)?;
     let listed: BTreeSet<&String> = disk.servers.iter().collect();
     let endpoints: BTreeSet<&String> = wanted.endpoints.iter().collect();
     (listed != endpoints).then(|| {
