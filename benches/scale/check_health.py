@@ -3,10 +3,13 @@
 
   check_health.py PORT N blue=1 green=2
       every blue_i was requested at least once and every green_i at least
-      twice (refresh + health gate) since the last /reset
+      twice (refresh + health gate) since the last /reset; prints how many
+      TCP connections those checks came over (health checks share clients
+      and kept-alive connections)
 """
 import json
 import sys
+import urllib.error
 import urllib.request
 
 port, n = int(sys.argv[1]), int(sys.argv[2])
@@ -22,4 +25,14 @@ short = [
 if short:
     print(f"FAIL: {len(short)} environments checked fewer times than {mins} (e.g. {short[:3]})", file=sys.stderr)
     sys.exit(1)
-print(f"ok: every environment checked as expected {mins} ({sum(counts.values())} requests)")
+connections = "?"
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/connections", timeout=10) as r:
+        # The /counts request above came over a connection of its own too.
+        connections = json.load(r)["connections"] - 1
+except urllib.error.HTTPError:
+    pass
+print(
+    f"ok: every environment checked as expected {mins} "
+    f"({sum(counts.values())} requests over {connections} connections)"
+)

@@ -3,6 +3,8 @@
 
 GET /healthz/<env>  -> 200, and counts one check for <env>
 GET /counts         -> JSON {env: checks} since the last reset
+GET /connections    -> JSON {"connections": n}: TCP connections accepted since
+                       the last reset (the checks share a few kept-alive ones)
 GET /reset          -> clears the counts
 Keep-alive, so cutover's shared client reuses its connections. asyncio keeps
 it to one thread: it must not compete with cutover for the 2 cores more than
@@ -16,6 +18,7 @@ import json
 import sys
 
 COUNTS = collections.Counter()
+CONNECTIONS = [0]
 
 
 def answer(status, body, ctype="text/plain"):
@@ -27,6 +30,7 @@ def answer(status, body, ctype="text/plain"):
 
 
 async def serve(reader, writer):
+    CONNECTIONS[0] += 1
     try:
         while True:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
@@ -38,8 +42,13 @@ async def serve(reader, writer):
                 out = answer("200 OK", "ok\n")
             elif path == "/counts":
                 out = answer("200 OK", json.dumps(COUNTS), "application/json")
+            elif path == "/connections":
+                # This request's own connection is not cutover's.
+                body = json.dumps({"connections": CONNECTIONS[0] - 1})
+                out = answer("200 OK", body, "application/json")
             elif path == "/reset":
                 COUNTS.clear()
+                CONNECTIONS[0] = 0
                 out = answer("200 OK", "reset\n")
             else:
                 out = answer("404 Not Found", "no such path\n")

@@ -4,9 +4,13 @@
 #
 #   benches/scale/run.sh                 # N = 100 1000 3000, 5 runs per phase
 #   NS="1000 3000" RUNS=3 benches/scale/run.sh
-#   TF_NS="100 1000" ...                 # Terraform sizes ("" to skip Terraform)
+#   TF_NS="100 1000 3000" ...            # Terraform sizes ("" to skip Terraform)
 #   PARALLELISM=64 ...                   # passed to cutover (default: its own)
+#   CALLGRIND=1 / PERF=1 / STRACE=0 ...  # instruction counts / a profile / no strace run
+#   CUTOVER=/path/to/cutover ...         # measure another build
 #
+# Each run is timed by measure.py (wall, peak RSS, CPU from wait4's rusage).
+# docs/scale.md explains the phases and the checks made after each run.
 # Everything listens on 127.0.0.1; the health server and HAProxy are started
 # here and stopped by PID on exit. Results: $WORK/results.tsv and a markdown
 # table on stdout (benches/scale/report.py).
@@ -105,18 +109,21 @@ expand_co() {
 }
 
 # state_bytes N PHASE CMD...: bytes written to files in the config directory
-# (the state and its temporary files) by one run, counted by strace.
+# (the state and its temporary files) by one run, counted by strace; and its
+# fsyncs, renames and connections to HAProxy's runtime API and the health server.
 state_bytes() {
     local n=$1 phase=$2; shift 2
     expand_co "$@"
     local trace=$WORK/strace-$n-$phase.out
-    strace -f -qq -y -e trace=write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2 -e signal=none \
+    strace -f -qq -y -e trace=write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,connect -e signal=none \
         -o "$trace" "${CMD[@]}" >/dev/null 2>&1
     local bytes
     bytes=$(grep -E '^[0-9]+ +(write|pwrite64|writev)\(' "$trace" | grep -F "<$DIR/" | grep -v 'cutover.lock' \
         | sed -n 's/.*= \([0-9]\+\)$/\1/p' | awk '{s+=$1} END {print s+0}')
     echo "  syscalls of that run: $(grep -cE '^[0-9]+ +f(data)?sync\(' "$trace") fsync/fdatasync," \
-        "$(grep -cE '^[0-9]+ +rename' "$trace") renames, of which $(grep -E '^[0-9]+ +rename' "$trace" | grep -cF "$MAP") map-file rewrites"
+        "$(grep -cE '^[0-9]+ +rename' "$trace") renames, of which $(grep -E '^[0-9]+ +rename' "$trace" | grep -cF "$MAP") map-file rewrites;" \
+        "$(grep -E '^[0-9]+ +connect\(' "$trace" | grep -cF "$SOCK") runtime-API connections," \
+        "$(grep -E '^[0-9]+ +connect\(' "$trace" | grep -cF "htons($HEALTH_PORT)") health-check connections"
     local final; final=$(stat -c %s "$DIR/cutover.state.json")
     printf 'state-bytes\t%s\t%s\t0\t%s\t%s\t0\n' "$n" "$phase" "$bytes" "$final" >>"$RESULTS"
     echo "  state bytes written, N=$n $phase: $bytes (final state file: $final bytes)"
