@@ -9,7 +9,8 @@
 #   CALLGRIND=1 / PERF=1 / STRACE=0 ...  # instruction counts / a profile / no strace run
 #   CUTOVER=/path/to/cutover ...         # measure another build
 #
-# Each run is timed by measure.py (wall, peak RSS, CPU from wait4's rusage).
+# Each run is timed by measure.py: /usr/bin/time for peak RSS; wall and CPU
+# time in microseconds (a monotonic clock, wait4's rusage).
 # docs/scale.md explains the phases and the checks made after each run.
 # Everything listens on 127.0.0.1; the health server and HAProxy are started
 # here and stopped by PID on exit. Results: $WORK/results.tsv and a markdown
