@@ -99,41 +99,48 @@ pub fn style(g: &Global) -> Style {
 
 /// Refuse to start an apply whose state could not be recorded: a state file
 /// that cannot be written would lose what the apply did, so this is checked
-/// before anything live changes. Creates (and removes) a temporary file beside
-/// the state, as the atomic write will.
+/// before anything live changes. Writes, syncs and removes a probe file beside
+/// the state, as the atomic write will. The probe has one fixed name, so a
+/// probe left by a run killed at that moment is reused and removed by the
+/// next run rather than piling up.
 pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let probe = tempfile::Builder::new()
-        .prefix(".cutover-write-check")
-        .tempfile_in(dir)
-        .and_then(|mut f| {
-            std::io::Write::write_all(&mut f, b"x")?;
-            f.as_file().sync_all()?;
-            Ok(f)
-        });
-    // The file itself must be replaceable too: an immutable file or a
-    // read-only bind mount of just the file refuses an open for writing
-    // (opening to append changes nothing).
-    let probe = probe.and_then(|f| {
+    let probe_path = dir.join(WRITE_PROBE);
+    let probe = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe_path)?;
+        std::io::Write::write_all(&mut f, b"x")?;
+        f.sync_all()?;
+        // The file itself must be replaceable too: an immutable file or a
+        // read-only bind mount of just the file refuses an open for writing
+        // (opening to append changes nothing).
         if path.exists() {
             std::fs::OpenOptions::new().append(true).open(path)?;
         }
-        Ok(f)
-    });
-    match probe {
-        Ok(f) => {
-            drop(f);
-            Ok(())
-        }
+        Ok::<(), std::io::Error>(())
+    })();
+    // Another run checking at the same moment may have removed it already.
+    let removed = match std::fs::remove_file(&probe_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound && probe.is_ok() => Err(e),
+        _ => Ok(()),
+    };
+    match probe.and(removed) {
+        Ok(()) => Ok(()),
         Err(e) => bail!(
             "cannot write the state file {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
             path.display()
         ),
     }
 }
+
+/// The probe file of [`check_state_writable`], beside the state.
+const WRITE_PROBE: &str = ".cutover-write-check";
 
 /// Ask `question` on the terminal; only `yes` confirms. Without a terminal,
 /// refuse to guess: fail with `no_terminal` (which says how to approve).
@@ -147,4 +154,37 @@ pub fn confirm(question: &str, no_terminal: &str) -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_left_by_a_killed_run_is_removed_by_the_next_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("cutover.state.json");
+        std::fs::write(&state, "{}").unwrap();
+        // What a run killed between writing and removing its probe leaves.
+        std::fs::write(dir.path().join(WRITE_PROBE), "x").unwrap();
+        check_state_writable(&state).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["cutover.state.json"]);
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), "{}");
+    }
+
+    #[test]
+    fn a_state_that_cannot_be_opened_for_writing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the state file should be: it cannot be opened
+        // for writing, whoever runs the test (root included).
+        let state = dir.path().join("cutover.state.json");
+        std::fs::create_dir(&state).unwrap();
+        let err = check_state_writable(&state).unwrap_err().to_string();
+        assert!(err.contains("cannot write the state file"), "{err}");
+        assert!(!dir.path().join(WRITE_PROBE).exists());
+    }
 }
