@@ -286,21 +286,14 @@ pub(crate) async fn read_map_text(map: &Path) -> Result<String, ProviderError> {
     map_file_result(map, read)
 }
 
-/// That the map file can be opened for reading (its rewrite reads it again):
-/// a switch checks this before touching HAProxy. Opening costs the same
-/// whatever the size of the map; reading it whole for every switch made N
-/// switches of one map O(N²).
+/// That the map file can be read, as text, as its rewrite will read it: a
+/// switch checks this before touching HAProxy, so that a file the rewrite
+/// would refuse (unreadable, a directory, not UTF-8) stops the switch while
+/// nothing has changed. A plain read per switch, not shared and not indexed
+/// (reading through `mapreader` per switch made N switches O(N²) in work
+/// around the read, not just in bytes).
 async fn check_map_file(map: &Path) -> Result<(), ProviderError> {
-    let path = map.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path)?;
-        if file.metadata()?.is_dir() {
-            return Err(std::io::Error::other("it is a directory"));
-        }
-        Ok(())
-    })
-    .await;
-    map_file_result(map, opened)
+    read_map_text(map).await.map(drop)
 }
 
 fn map_file_result<T>(

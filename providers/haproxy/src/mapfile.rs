@@ -162,7 +162,7 @@ fn lines_by_search(text: &str, names: &[&str]) -> Vec<KeyLine> {
     let b = text.as_bytes();
     let mut lines = Vec::new();
     for (slot, name) in names.iter().enumerate() {
-        if name.is_empty() || name.starts_with('#') {
+        if name.is_empty() || name.starts_with('#') || name.contains('\n') {
             continue; // never a key (key_of)
         }
         for at in memchr::memmem::find_iter(b, name.as_bytes()) {
@@ -396,6 +396,13 @@ mod tests {
             vec![("r_3", &g), ("r_2", &g), ("r_4", &two), ("missing", &two)],
             vec![("r_299", &none), ("r_298", &two), ("r_1", &none)],
             vec![("r_5", &g), ("r_5", &two)],
+            vec![
+                ("r_4\nr_5", &g),
+                ("\nr_8", &g),
+                ("r_9 ", &g),
+                ("#r_2", &g),
+                ("", &g),
+            ],
             vec![],
         ];
         // Groups larger than SEARCH_KEYS_UP_TO take the line-by-line path.
