@@ -127,6 +127,36 @@ async fn switch_moves_traffic_and_survives_a_restart() {
 }
 
 #[tokio::test]
+async fn a_map_file_its_rewrite_would_refuse_stops_the_switch_before_haproxy_changes() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
+        &blue.address(),
+        &green.address(),
+        "blue",
+    ));
+    let router = spec(&haproxy, json!({}));
+    // A Latin-1 comment: not UTF-8, so the rewrite could not read the file.
+    let mut bytes = std::fs::read(haproxy.map_path()).unwrap();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    std::fs::write(haproxy.map_path(), &bytes).unwrap();
+
+    let err = Haproxy
+        .switch(&router, &colour("green"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot read the map file"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    // Nothing was: the traffic, HAProxy's map and the file are as before.
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+    assert_eq!(
+        Haproxy.read(&router).await.unwrap().live.as_deref(),
+        Some("blue")
+    );
+    assert_eq!(std::fs::read(haproxy.map_path()).unwrap(), bytes);
+}
+
+#[tokio::test]
 async fn switch_adds_an_absent_key() {
     let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
     let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
