@@ -170,6 +170,14 @@ pub fn confirm(question: &str, no_terminal: &str) -> anyhow::Result<bool> {
 mod tests {
     use super::*;
 
+    /// The names in `dir`.
+    fn names_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
     #[test]
     fn a_probe_left_by_a_killed_run_is_removed_by_the_next_check() {
         let dir = tempfile::tempdir().unwrap();
@@ -178,11 +186,7 @@ mod tests {
         // What a run killed between writing and removing its probe leaves.
         std::fs::write(dir.path().join(WRITE_PROBE), "x").unwrap();
         check_state_writable(&state).unwrap();
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(left, ["cutover.state.json"]);
+        assert_eq!(names_in(dir.path()), ["cutover.state.json"]);
         assert_eq!(std::fs::read_to_string(&state).unwrap(), "{}");
     }
 
@@ -205,11 +209,11 @@ mod tests {
         // remove_file cannot remove a directory: the fixed name stays taken.
         std::fs::create_dir(dir.path().join(WRITE_PROBE)).unwrap();
         check_state_writable(&state).unwrap();
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(left, [WRITE_PROBE], "only the directory is left");
+        assert_eq!(
+            names_in(dir.path()),
+            [WRITE_PROBE],
+            "only the directory is left"
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl RouterProvider for Haproxy {
         // The file is read once for the routers read at the same time, too.
         match mapreader::recent_file(&config.map).await {
             Ok(file) => {
-                let on_disk = file.index().get(&config.key).cloned().unwrap_or_default();
+                let on_disk = file.values(&config.key);
                 if !held.is_empty() && on_disk != held {
                     drift.push(format!(
                         "the map file {} says `{} {}` but HAProxy holds `{} {}`: a reload of HAProxy would move the traffic; switching again rewrites the file",

@@ -190,16 +190,14 @@ fn lines_by_search(text: &str, names: &[&str]) -> Vec<KeyLine> {
 fn lines_by_scan(text: &str, names: &[&str]) -> Vec<KeyLine> {
     let mut lines = Vec::new();
     let mut start = 0;
-    for newline in memchr::memchr_iter(b'\n', text.as_bytes())
-        .map(|i| i + 1)
-        .chain(std::iter::once(text.len()))
-    {
-        let end = newline;
+    // Each line's end, its `\n` included; then the end of a last line
+    // without one (empty when the text ends with `\n`, and skipped).
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1);
+    for end in ends.chain(std::iter::once(text.len())) {
         if end == start {
             continue;
         }
-        let line = &text[start..end];
-        if let Some(slot) = key_of(line).and_then(|k| names.binary_search(&k).ok()) {
+        if let Some(slot) = key_of(&text[start..end]).and_then(|k| names.binary_search(&k).ok()) {
             lines.push(KeyLine { start, end, slot });
         }
         start = end;

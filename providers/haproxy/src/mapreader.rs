@@ -197,18 +197,16 @@ fn map_reads(endpoint: &Endpoint, map: &Path) -> Arc<Coalesced<MapEntries>> {
     registry(&READS, key)
 }
 
-/// The map file at `path`, read after this call began, with its values by
-/// key (`mapfile::index`), built on first use.
+/// The map file at `path`, read after this call began, as its values by key
+/// (`mapfile::index`): the one thing a router read needs of it.
 pub(crate) struct MapFile {
-    /// The whole file.
-    pub text: String,
-    index: OnceLock<HashMap<String, Vec<String>>>,
+    by_key: HashMap<String, Vec<String>>,
 }
 
 impl MapFile {
-    /// Key -> its values, in file order.
-    pub fn index(&self) -> &HashMap<String, Vec<String>> {
-        self.index.get_or_init(|| crate::mapfile::index(&self.text))
+    /// The values the file holds for `key`, in file order.
+    pub fn values(&self, key: &str) -> &[String] {
+        self.by_key.get(key).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -225,8 +223,7 @@ pub(crate) fn file_changed(path: &Path) {
 async fn read_file(path: &Path) -> Result<MapFile, ProviderError> {
     let text = crate::read_map_text(path).await?;
     Ok(MapFile {
-        text,
-        index: OnceLock::new(),
+        by_key: crate::mapfile::index(&text),
     })
 }
 

@@ -48,14 +48,21 @@ fn map_file(haproxy: &HaproxyGuard) -> String {
     std::fs::read_to_string(haproxy.map_path()).unwrap()
 }
 
+/// Blue and green colour servers, and HAProxy routing to blue with `adjust`
+/// applied to the setup first. The servers must outlive the test's requests.
+fn blue_green(
+    adjust: impl FnOnce(&mut HaproxySetup),
+) -> (ColourServer, ColourServer, HaproxyGuard) {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
+    adjust(&mut setup);
+    let haproxy = HaproxyGuard::start(&setup);
+    (blue, green, haproxy)
+}
+
 #[tokio::test]
 async fn read_returns_the_live_colour() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, haproxy) = blue_green(|_| {});
     assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
 
     let read = Haproxy.read(&spec(&haproxy, json!({}))).await.unwrap();
@@ -90,12 +97,7 @@ async fn read_returns_the_live_colour() {
 
 #[tokio::test]
 async fn switch_moves_traffic_and_survives_a_restart() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let mut haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, mut haproxy) = blue_green(|_| {});
     let router = spec(&haproxy, json!({}));
     assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
 
@@ -128,12 +130,7 @@ async fn switch_moves_traffic_and_survives_a_restart() {
 
 #[tokio::test]
 async fn a_map_file_its_rewrite_would_refuse_stops_the_switch_before_haproxy_changes() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, haproxy) = blue_green(|_| {});
     let router = spec(&haproxy, json!({}));
     // A Latin-1 comment: not UTF-8, so the rewrite could not read the file.
     let mut bytes = std::fs::read(haproxy.map_path()).unwrap();
@@ -158,10 +155,11 @@ async fn a_map_file_its_rewrite_would_refuse_stops_the_switch_before_haproxy_cha
 
 #[tokio::test]
 async fn switch_adds_an_absent_key() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
-    setup.map = "# nothing yet\n".to_string();
-    let mut haproxy = HaproxyGuard::start(&setup);
+    let (_blue, _green, mut haproxy) = blue_green(|setup| {
+        setup.map = "# nothing yet
+"
+        .to_string()
+    });
     let router = spec(&haproxy, json!({}));
     // The frontend's default is blue.
     assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
@@ -176,12 +174,7 @@ async fn switch_adds_an_absent_key() {
 
 #[tokio::test]
 async fn preflight_refuses_a_backend_that_does_not_exist() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, haproxy) = blue_green(|_| {});
     let router = spec(&haproxy, json!({"backends": {"green": "nope"}}));
     let before = map_file(&haproxy);
 
@@ -229,12 +222,7 @@ async fn preflight_refuses_a_backend_whose_servers_are_down() {
 
 #[tokio::test]
 async fn a_map_haproxy_has_not_loaded_is_named() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, haproxy) = blue_green(|_| {});
     let router = spec(&haproxy, json!({"map": "other.map"}));
     let err = Haproxy.read(&router).await.unwrap_err().to_string();
     assert!(
@@ -287,10 +275,7 @@ fn settings_errors_name_the_field() {
 
 #[tokio::test]
 async fn the_tcp_runtime_api_works_too() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
-    setup.tcp_api = true;
-    let haproxy = HaproxyGuard::start(&setup);
+    let (_blue, _green, haproxy) = blue_green(|setup| setup.tcp_api = true);
     let address = haproxy.api_address().unwrap();
     let router = RouterSpec {
         settings: json!({"address": address, "map": haproxy.map_path()}),
@@ -332,12 +317,7 @@ async fn a_silent_runtime_api_times_out() {
 
 #[tokio::test]
 async fn preview_key_is_set_and_removed_without_touching_live() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, haproxy) = blue_green(|_| {});
     let spec = spec(&haproxy, json!({}));
     Haproxy
         .set_preview(&spec, Some(&colour("green")))
@@ -364,14 +344,13 @@ async fn preview_key_is_set_and_removed_without_touching_live() {
 /// the ones a racing rewrite dropped).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_switches_sharing_a_map_keep_every_key_in_the_file() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let mut setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue");
     // Half the keys exist in the file, half are new (`add map`).
-    setup.map = (0..40)
-        .filter(|i| i % 2 == 0)
-        .map(|i| format!("r{i} blue\n"))
-        .collect();
-    let haproxy = HaproxyGuard::start(&setup);
+    let (_blue, _green, haproxy) = blue_green(|setup| {
+        setup.map = (0..40)
+            .filter(|i| i % 2 == 0)
+            .map(|i| format!("r{i} blue\n"))
+            .collect()
+    });
     // As many at once as the engine's default parallelism allows: HAProxy
     // serves only a few runtime-API connections at a time (its stats socket
     // `maxconn`), so many more would only wait in its queue.
@@ -402,12 +381,7 @@ async fn concurrent_switches_sharing_a_map_keep_every_key_in_the_file() {
 /// change sees it.
 #[tokio::test]
 async fn a_read_right_after_a_switch_sees_the_switch() {
-    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
-    let haproxy = HaproxyGuard::start(&HaproxySetup::blue_green(
-        &blue.address(),
-        &green.address(),
-        "blue",
-    ));
+    let (_blue, _green, haproxy) = blue_green(|_| {});
     let spec = spec(&haproxy, json!({}));
     for _ in 0..3 {
         assert_eq!(Haproxy.read(&spec).await.unwrap(), live("blue"));
