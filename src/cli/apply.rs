@@ -1,16 +1,16 @@
 //! `cutover apply [PLANFILE]`: plan (or read the saved plan), confirm, run.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
 
-use super::{context, plan, progress, Global, EXIT_ERROR, EXIT_OK};
-use crate::engine::observer::Observer;
+use super::{context, plan, progress, signals, Global, EXIT_ERROR, EXIT_OK};
+use crate::engine::Engine;
 use crate::plan::saved::{self, Planned};
 use crate::state::lock::StateLock;
+use crate::state::model::State;
 
 /// Flags of `cutover apply`.
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub refresh_only: bool,
     /// How long to wait for the state lock held by another apply (e.g. 30s).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = context::parse_duration)]
     pub lock_timeout: Duration,
     /// Print progress as JSON lines (docs/events.md) and nothing else on
     /// stdout; needs --auto-approve or a PLANFILE.
@@ -49,185 +49,101 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     if args.json && !args.auto_approve && args.plan_file.is_none() {
         bail!("apply --json cannot ask for confirmation: pass --auto-approve, or apply a reviewed saved plan (cutover plan --out FILE; cutover apply --json FILE)");
     }
-    let mut engine = plan::engine_for(args.parallelism);
-    engine.options.allow_live_changes = args.allow_live_changes;
-    let ctx = context::load(g, Some(&engine))?;
-    engine.scrubber = crate::plan::sensitive::Scrubber::new(&ctx.loaded.config.secrets);
-    if args.parallelism.is_none() {
-        engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
-    }
-    let style = context::style(g);
+    // From here on a signal stops the command cleanly (the lock released).
+    let mut stop = signals::listen();
+    let (engine, ctx) = plan::engine_and_config(g, args.parallelism, args.allow_live_changes)?;
     let _lock = StateLock::acquire(&ctx.state_path, "apply", args.lock_timeout)?;
     let state = context::read_state(&ctx.state_path)?;
-
-    let planned: Planned = match &args.plan_file {
-        Some(file) => {
-            let mut planned = saved::read(file)?;
-            check_saved_plan(&planned, state.as_ref(), file)?;
-            saved::rehydrate(&mut planned, &ctx.loaded.config).map_err(|e| {
-                anyhow::anyhow!("{} cannot be applied: {e}; make a new plan", file.display())
-            })?;
-            // The live world must still be what the plan saw.
-            let live = engine.refresh(&ctx.loaded.config, state.as_ref()).await?;
-            let now: std::collections::BTreeMap<String, String> =
-                crate::plan::diff::fingerprint(&live)
-                    .into_iter()
-                    .map(|(k, v)| (k, engine.scrubber.text(&v)))
-                    .collect();
-            let moved: Vec<String> = planned
-                .document
-                .fingerprint
-                .iter()
-                .filter(|(k, v)| now.get(*k) != Some(*v))
-                .map(|(k, v)| {
-                    format!(
-                        "  {k}: planned against {v}, now {}",
-                        now.get(k).map_or("(gone)", String::as_str)
-                    )
-                })
-                .collect();
-            if !moved.is_empty() {
-                bail!(
-                    "the live world has moved on since {} was made:\n{}\nRun `cutover plan` again and review the new plan.",
-                    file.display(),
-                    moved.join("\n")
-                );
-            }
-            planned
-        }
-        None => {
-            let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
-            if !args.json {
-                plan::print_human(&planned, &style);
-            }
-            if !planned.document.summary.has_changes() && planned.records.is_empty() {
-                if args.json {
-                    progress::print_json_line(&progress::plan_line(&planned.document));
-                    let report = crate::engine::ApplyReport {
-                        serial: state.as_ref().map_or(0, |s| s.serial),
-                        ..Default::default()
-                    };
-                    progress::print_json_line(&progress::summary_line(&report));
-                }
-                return Ok(EXIT_OK);
-            }
-            if !args.auto_approve
-                && !context::confirm(
-                    "Do you want to perform these actions?",
-                    "apply needs confirmation: run it from a terminal, pass --auto-approve, or apply a saved plan (cutover plan --out FILE; cutover apply FILE)",
-                )?
-            {
-                println!("Apply cancelled: nothing was changed.");
-                return Ok(EXIT_ERROR);
-            }
-            planned
+    let planning = async {
+        match &args.plan_file {
+            Some(file) => saved_plan(&engine, &ctx, state.as_ref(), file).await,
+            None => Ok(engine.plan(&ctx.loaded.config, state.as_ref()).await?),
         }
     };
-
-    context::check_state_writable(&ctx.state_path)?;
-    let state = state.unwrap_or_else(crate::state::new_state);
-    let observer: Arc<dyn Observer> = if args.json {
-        progress::print_json_line(&progress::plan_line(&planned.document));
-        Arc::new(progress::JsonLines::new(&planned.document))
-    } else {
-        println!();
-        Arc::new(progress::Lines::default())
+    let planned = match signals::or_stopped(&mut stop, planning).await {
+        Ok(planned) => planned?,
+        Err(signal) => return Ok(signals::stopped_before_anything_ran(signal, "apply")),
     };
-    let report = engine
-        .apply(&planned, state, ctx.state_path.clone(), observer)
-        .await?;
-    if args.json {
-        progress::print_json_line(&progress::summary_line(&report));
-        if let Some((id, error)) = &report.failed {
-            eprintln!("error: apply stopped at {id}: {error}");
+    if args.plan_file.is_none() {
+        if !args.json {
+            plan::print_human(&planned, &context::style(g));
+        }
+        if !planned.document.summary.has_changes() && planned.records.is_empty() {
+            if args.json {
+                progress::print_json_line(&progress::plan_line(&planned.document));
+                let serial = state.as_ref().map_or(0, |s| s.serial);
+                progress::print_json_line(&progress::nothing_to_do(serial));
+            }
+            return Ok(EXIT_OK);
+        }
+        let question = "Do you want to perform these actions?";
+        let no_terminal = "apply needs confirmation: run it from a terminal, pass --auto-approve, or apply a saved plan (cutover plan --out FILE; cutover apply FILE)";
+        if !args.auto_approve && !context::confirm(question, no_terminal, &mut stop).await? {
+            outln!("Apply cancelled: nothing was changed.");
             return Ok(EXIT_ERROR);
         }
-        return Ok(EXIT_OK);
     }
-    println!();
-    match &report.failed {
-        None => {
-            println!(
-                "Apply complete after {:.1}s: {} step(s) done. State serial {}.",
-                report.elapsed.as_secs_f64(),
-                report.done.len(),
-                report.serial
-            );
-            for hint in &planned.document.rollback {
-                println!(
-                    "Way back: cutover rollback router.{}   (switches back to {}{})",
-                    hint.router,
-                    hint.to,
-                    hint.release
-                        .as_ref()
-                        .map(|r| format!(", which keeps running {r}"))
-                        .unwrap_or_default()
-                );
-            }
-            Ok(EXIT_OK)
-        }
-        Some((id, error)) => {
-            eprintln!("error: apply stopped at {id}: {error}");
-            for (router, colour) in &report.reverted {
-                eprintln!("  switched router.{router} back to {colour}: the routers of one apply move together or not at all");
-            }
-            for (router, why) in &report.revert_failed {
-                eprintln!("  COULD NOT switch router.{router} back: {why}; check it by hand");
-            }
-            eprintln!(
-                "  done: {}",
-                if report.done.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    report.done.join(", ")
-                }
-            );
-            eprintln!(
-                "  not run: {}",
-                if report.not_run.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    report.not_run.join(", ")
-                }
-            );
-            eprintln!("What was done is recorded in {} (serial {}). Fix the cause and run `cutover plan` to see what is left.", ctx.state_path.display(), report.serial);
-            Ok(EXIT_ERROR)
-        }
-    }
+    let run = Run {
+        json: args.json,
+        what: "apply",
+        stop,
+    };
+    run_plan(&engine, &planned, state, &ctx.state_path, run).await
 }
 
-/// Refuse a saved plan made against another state, or an older one.
-fn check_saved_plan(
+/// A saved plan, checked against the state and the live world and given
+/// its sensitive values from the configuration.
+async fn saved_plan(
+    engine: &Engine,
+    ctx: &context::Context,
+    state: Option<&State>,
+    file: &Path,
+) -> anyhow::Result<Planned> {
+    let mut planned = saved::read(file)?;
+    let config = &ctx.loaded.config;
+    let refused =
+        |e: &dyn std::fmt::Display| anyhow::anyhow!("{} cannot be applied: {e}", file.display());
+    engine
+        .check_saved(&planned, config, state)
+        .await
+        .map_err(|e| refused(&e))?;
+    saved::rehydrate(&mut planned, config)
+        .map_err(|e| refused(&format!("{e}; make a new plan")))?;
+    Ok(planned)
+}
+
+/// How a plan is run: its views and its stop signals.
+pub struct Run {
+    /// JSON lines instead of human lines.
+    pub json: bool,
+    /// `apply` or `rollback`, for messages.
+    pub what: &'static str,
+    /// Where signals ask to stop.
+    pub stop: crate::engine::StopReceiver,
+}
+
+/// Run `planned` (an apply's or a rollback's) and print what happened; the
+/// exit status.
+pub async fn run_plan(
+    engine: &Engine,
     planned: &Planned,
-    state: Option<&crate::state::model::State>,
-    file: &std::path::Path,
-) -> anyhow::Result<()> {
-    let doc = &planned.document;
-    match (doc.lineage.as_deref(), state) {
-        (Some(plan_lineage), Some(st)) if plan_lineage != st.lineage => bail!(
-            "{} was made against another state (lineage {plan_lineage}); this state has lineage {}. Make a new plan with `cutover plan --out`.",
-            file.display(),
-            st.lineage
-        ),
-        (Some(plan_lineage), None) => {
-            bail!("{} was made against a state (lineage {plan_lineage}) that no longer exists here", file.display())
-        }
-        (None, Some(st)) => bail!(
-            "{} was made before any state existed, but the state now exists (serial {}); make a new plan",
-            file.display(),
-            st.serial
-        ),
-        _ => {}
+    state: Option<State>,
+    state_path: &Path,
+    run: Run,
+) -> anyhow::Result<u8> {
+    if let Some(signal) = signals::requested(&run.stop) {
+        return Ok(signals::stopped_before_anything_ran(signal, run.what));
     }
-    if let Some(st) = state {
-        if st.serial != doc.serial {
-            bail!(
-                "{} is stale: it was made against state serial {}, and the state is now at serial {}. Run `cutover plan --out` again.",
-                file.display(),
-                doc.serial,
-                st.serial
-            );
-        }
+    context::check_state_writable(state_path)?;
+    let state = state.unwrap_or_else(crate::state::new_state);
+    if run.json {
+        progress::print_json_line(&progress::plan_line(&planned.document));
+    } else {
+        outln!();
     }
-    Ok(())
+    let observer = progress::observer(run.json, &planned.document);
+    let report = engine
+        .apply(planned, state, state_path, observer, run.stop)
+        .await?;
+    Ok(progress::finished(&report, run.json, state_path, run.what))
 }

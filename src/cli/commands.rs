@@ -7,7 +7,6 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 
 use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
-use crate::config::model::Address;
 use crate::plan::saved;
 use crate::render;
 
@@ -17,36 +16,35 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
     let ctx = context::load(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
     match context::read_state(&ctx.state_path)? {
-        Some(st) => println!(
+        Some(st) => outln!(
             "State {} exists (lineage {}, serial {}).",
             ctx.state_path.display(),
             st.lineage,
             st.serial
         ),
         None => {
-            let st = crate::state::new_state();
-            crate::state::save(&ctx.state_path, &st).with_context(|| {
+            let st = crate::state::create(&ctx.state_path).with_context(|| {
                 format!("failed to write state file {}", ctx.state_path.display())
             })?;
-            println!(
+            outln!(
                 "Created state {} (lineage {}).",
                 ctx.state_path.display(),
                 st.lineage
             );
         }
     }
-    println!(
+    outln!(
         "Configuration in {} is valid: {} environment(s), {} router(s).",
         g.dir.display(),
         cfg.environments.len(),
         cfg.routers.len()
     );
-    println!(
+    outln!(
         "Commit {} with the configuration; the lock file {}.lock is never committed.",
         ctx.state_path.display(),
         ctx.state_path.display()
     );
-    println!("Next: cutover plan");
+    outln!("Next: cutover plan");
     Ok(EXIT_OK)
 }
 
@@ -55,7 +53,7 @@ pub async fn validate(g: &Global) -> anyhow::Result<u8> {
     let engine = plan::engine_for(None);
     let ctx = context::load(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
-    println!(
+    outln!(
         "The configuration is valid: {} environment(s), {} router(s), {} output(s).",
         cfg.environments.len(),
         cfg.routers.len(),
@@ -83,9 +81,9 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     if let Some(file) = &args.plan_file {
         let planned = saved::read(file)?;
         if args.json {
-            println!("{}", render::json::plan(&planned.document));
+            outln!("{}", render::json::plan(&planned.document));
         } else if args.markdown {
-            print!("{}", render::markdown::plan(&planned.document));
+            out!("{}", render::markdown::plan(&planned.document));
         } else {
             plan::print_human(&planned, &context::style(g));
         }
@@ -93,18 +91,18 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     }
     let ctx = context::load(g, None)?;
     let Some(st) = context::read_state(&ctx.state_path)? else {
-        println!(
+        outln!(
             "No state yet at {}: nothing has been applied.",
             ctx.state_path.display()
         );
         return Ok(EXIT_OK);
     };
     if args.json {
-        print!("{}", String::from_utf8_lossy(&crate::state::to_bytes(&st)));
+        out!("{}", String::from_utf8_lossy(&crate::state::to_bytes(&st)));
     } else if args.markdown {
-        print!("{}", render::markdown::state(&st));
+        out!("{}", render::markdown::state(&st));
     } else {
-        println!(
+        outln!(
             "# state {} (lineage {}, serial {})",
             ctx.state_path.display(),
             st.lineage,
@@ -112,8 +110,8 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         );
         for address in render::state::state_list(&st).lines() {
             if let Some(text) = render::state::state_show(&st, address) {
-                println!();
-                print!("{text}");
+                outln!();
+                out!("{text}");
             }
         }
     }
@@ -149,8 +147,8 @@ pub async fn output(g: &Global, args: OutputArgs) -> anyhow::Result<u8> {
             );
         };
         match shown(o) {
-            serde_json::Value::String(s) if !args.json => println!("{s}"),
-            v => println!("{}", serde_json::to_string_pretty(&v)?),
+            serde_json::Value::String(s) if !args.json => outln!("{s}"),
+            v => outln!("{}", serde_json::to_string_pretty(&v)?),
         }
         return Ok(EXIT_OK);
     }
@@ -164,10 +162,10 @@ pub async fn output(g: &Global, args: OutputArgs) -> anyhow::Result<u8> {
                 )
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&map)?);
+        outln!("{}", serde_json::to_string_pretty(&map)?);
     } else {
         for (k, o) in outputs {
-            println!("{k} = {}", serde_json::to_string(&shown(o))?);
+            outln!("{k} = {}", serde_json::to_string(&shown(o))?);
         }
     }
     Ok(EXIT_OK)
@@ -192,7 +190,7 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
     if let StateCommand::Check = cmd {
         let report = crate::state::check::check(&ctx.state_path)?;
-        print!("{report}");
+        out!("{report}");
         return Ok(if report.is_healthy() {
             EXIT_OK
         } else {
@@ -206,13 +204,11 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
         );
     };
     match cmd {
-        StateCommand::List => print!("{}", render::state::state_list(&st)),
+        StateCommand::List => out!("{}", render::state::state_list(&st)),
         StateCommand::Show { address } => match render::state::state_show(&st, &address) {
-            Some(text) => print!("{text}"),
+            Some(text) => out!("{text}"),
             None => {
-                eprintln!(
-                    "error: {address} is not in the state; `cutover state list` shows what is"
-                );
+                errln!("error: {address} is not in the state; `cutover state list` shows what is");
                 return Ok(EXIT_ERROR);
             }
         },
@@ -225,33 +221,7 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
 /// ordering, in DOT.
 pub async fn graph(g: &Global) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
-    let cfg = &ctx.loaded.config;
-    let mut graph = petgraph::graph::DiGraph::<String, &str>::new();
-    let mut index = std::collections::BTreeMap::new();
-    let mut node = |graph: &mut petgraph::graph::DiGraph<String, &str>, a: &Address| {
-        *index
-            .entry(a.clone())
-            .or_insert_with(|| graph.add_node(a.to_string()))
-    };
-    for name in cfg.environments.keys() {
-        node(&mut graph, &Address::Environment(name.clone()));
-    }
-    for (name, router) in &cfg.routers {
-        let r = node(&mut graph, &Address::Router(name.clone()));
-        let e = node(&mut graph, &Address::Environment(router.live.clone()));
-        graph.add_edge(r, e, "live");
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for (from, to) in &cfg.references {
-        if seen.insert((from.clone(), to.clone())) {
-            let a = node(&mut graph, from);
-            let b = node(&mut graph, to);
-            if graph.find_edge(a, b).is_none() {
-                graph.add_edge(a, b, "");
-            }
-        }
-    }
-    println!("{}", petgraph::dot::Dot::new(&graph));
+    outln!("{}", crate::graph::config::dot(&ctx.loaded.config));
     Ok(EXIT_OK)
 }
 
@@ -266,7 +236,7 @@ pub struct ForceUnlockArgs {
 pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
     let info = crate::state::lock::force_unlock(&ctx.state_path, &args.lock_id)?;
-    println!(
+    outln!(
         "Removed the lock on {} held by pid {} ({}).",
         ctx.state_path.display(),
         info.pid,
@@ -285,6 +255,8 @@ pub struct CompletionsArgs {
 /// Run `cutover completions SHELL`.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = super::command();
-    clap_complete::generate(args.shell, &mut cmd, "cutover", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "cutover", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(EXIT_OK)
 }

@@ -62,7 +62,7 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
     let loaded = match config::load(&dir, &inputs) {
         Ok(l) => l,
         Err(diags) => {
-            eprint!("{diags}");
+            err!("{diags}");
             return Err(ReportedErrors {
                 count: diags.0.len(),
             }
@@ -72,7 +72,7 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
     if let Some(engine) = engine {
         let diags = engine.validate(&loaded);
         if !diags.0.is_empty() {
-            eprint!("{diags}");
+            err!("{diags}");
             return Err(ReportedErrors {
                 count: diags.0.len(),
             }
@@ -153,17 +153,35 @@ pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
 const WRITE_PROBE: &str = ".cutover-write-check";
 
 /// Ask `question` on the terminal; only `yes` confirms. Without a terminal,
-/// refuse to guess: fail with `no_terminal` (which says how to approve).
-pub fn confirm(question: &str, no_terminal: &str) -> anyhow::Result<bool> {
-    use std::io::{BufRead, IsTerminal, Write};
+/// refuse to guess: fail with `no_terminal` (which says how to approve). A
+/// signal while waiting for the answer is a no.
+pub async fn confirm(
+    question: &str,
+    no_terminal: &str,
+    stop: &mut crate::engine::StopReceiver,
+) -> anyhow::Result<bool> {
+    use std::io::BufRead;
     if !std::io::stdin().is_terminal() {
         bail!("{no_terminal}");
     }
-    print!("\n{question} Only 'yes' will be accepted: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == "yes")
+    out!("\n{question} Only 'yes' will be accepted: ");
+    let read = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    });
+    match super::signals::or_stopped(stop, read).await {
+        Ok(line) => Ok(line??.trim() == "yes"),
+        Err(_) => {
+            outln!();
+            Ok(false)
+        }
+    }
+}
+
+/// A duration flag (`--lock-timeout 30s`), in the grammar every duration of
+/// cutover uses (`500ms`, `1.5s`, `1m30s`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    cutover_provider::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 500ms, 1m30s)"))
 }
 
 #[cfg(test)]

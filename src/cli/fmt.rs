@@ -46,7 +46,7 @@ pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
         let formatted = match format_source(shown, &text) {
             Ok(f) => f,
             Err(diag) => {
-                eprint!("{diag}");
+                err!("{diag}");
                 failed = true;
                 continue;
             }
@@ -55,11 +55,11 @@ pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
             continue;
         }
         unformatted = true;
-        println!("{}", shown.display());
+        outln!("{}", shown.display());
         if args.diff {
             let name = shown.display().to_string();
             let diff = similar::TextDiff::from_lines(&text, &formatted);
-            print!(
+            out!(
                 "{}",
                 diff.unified_diff()
                     .header(&name, &format!("{name} (formatted)"))

@@ -3,6 +3,42 @@
 //! A command parses its flags, calls the config loader and the engine, and
 //! hands the result to a view in [`crate::render`].
 
+/// `print!` that never panics: a closed stdout (`cutover show | head -1`)
+/// must not stop a command, least of all an apply.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, $($arg)*).and_then(|()| stdout.flush());
+    }};
+}
+
+/// `println!` that never panics (see `out!`).
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, $($arg)*).and_then(|()| stdout.flush());
+    }};
+}
+
+/// `eprint!` that never panics on a closed stderr.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics on a closed stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod apply;
 mod commands;
 mod context;
@@ -11,6 +47,7 @@ mod plan;
 mod progress;
 mod refresh;
 mod rollback;
+mod signals;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -96,6 +133,7 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
+            // `--help | head` must not panic either.
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
         }
@@ -106,17 +144,20 @@ where
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
     let result = runtime.block_on(run(cli));
+    // A confirmation prompt a signal answered leaves a thread blocked on
+    // stdin: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(code) => ExitCode::from(code),
         // Diagnostics were printed where they were found.
         Err(e) if e.is::<context::ReportedErrors>() => ExitCode::from(EXIT_ERROR),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(EXIT_ERROR)
         }
     }

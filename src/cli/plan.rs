@@ -44,13 +44,31 @@ pub fn engine_for(parallelism: Option<usize>) -> Engine {
     Engine::new(parallelism.unwrap_or(10))
 }
 
+/// The engine and the loaded configuration of a command: `--parallelism`
+/// (else the config's), `--allow-live-changes`, and the scrubber of the
+/// configuration's sensitive values.
+pub fn engine_and_config(
+    g: &Global,
+    parallelism: Option<usize>,
+    allow_live_changes: bool,
+) -> anyhow::Result<(Engine, context::Context)> {
+    let mut engine = engine_for(parallelism);
+    engine.options.allow_live_changes = allow_live_changes;
+    let ctx = context::load(g, Some(&engine))?;
+    engine.scrubber = crate::plan::sensitive::Scrubber::new(&ctx.loaded.config.secrets);
+    if parallelism.is_none() {
+        engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
+    }
+    Ok((engine, ctx))
+}
+
 /// Print a plan in the human view, with the state-only records.
 pub fn print_human(planned: &Planned, style: &render::Style) {
-    print!("{}", render::human::plan(&planned.document, style));
+    out!("{}", render::human::plan(&planned.document, style));
     if !planned.records.is_empty() {
-        println!();
+        outln!();
         for rec in &planned.records {
-            println!(
+            outln!(
                 "cutover will record in the state that router.{} sends traffic to {}.",
                 rec.router,
                 rec.live.as_deref().unwrap_or("nothing")
@@ -65,18 +83,13 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         return super::refresh::run(g, false, std::time::Duration::ZERO, args.detailed_exitcode)
             .await;
     }
-    let mut engine = engine_for(args.parallelism);
-    engine.options.allow_live_changes = args.allow_live_changes;
-    let ctx = context::load(g, Some(&engine))?;
-    if args.parallelism.is_none() {
-        engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
-    }
+    let (engine, ctx) = engine_and_config(g, args.parallelism, args.allow_live_changes)?;
     let state = context::read_state(&ctx.state_path)?;
     let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
     if args.json {
-        println!("{}", render::json::plan(&planned.document));
+        outln!("{}", render::json::plan(&planned.document));
     } else if args.markdown {
-        print!("{}", render::markdown::plan(&planned.document));
+        out!("{}", render::markdown::plan(&planned.document));
     } else {
         print_human(&planned, &context::style(g));
     }
@@ -84,7 +97,7 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         saved::write(out, &planned)
             .with_context(|| format!("failed to save the plan to {}", out.display()))?;
         if !args.json && !args.markdown {
-            println!(
+            outln!(
                 "\nSaved the plan to {}. To apply exactly this plan: cutover apply {}",
                 out.display(),
                 out.display()

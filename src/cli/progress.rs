@@ -1,17 +1,50 @@
-//! The views of apply progress: for the terminal, a line when a step starts
-//! and ends (with its elapsed time) and what a waiting health gate waits for;
-//! for machines (`--json`), one JSON object per line for each event.
+//! The views of an apply: for the terminal, a line when a step starts and
+//! ends (with its elapsed time) and what a waiting gate or router waits
+//! for; for machines (`--json`), one JSON object per line for each event
+//! (docs/events.md); and the summary at the end, for both.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::addr::StepId;
 use crate::engine::observer::{Event, Observer};
+use crate::engine::walk::WayBack;
 use crate::engine::ApplyReport;
 use crate::plan::document::{PlanDocument, StepKind};
+
+/// How often a waiting gate or router repeats what it waits for.
+const WAIT_EVERY: Duration = Duration::from_secs(5);
+
+/// The observer for an apply of `doc`: JSON lines or human lines.
+pub fn observer(json: bool, doc: &PlanDocument) -> Arc<dyn Observer> {
+    if json {
+        Arc::new(JsonLines::new(doc))
+    } else {
+        Arc::new(Lines::default())
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// Whether a wait for `key` is due to be shown again.
+fn due(last_wait: &Mutex<BTreeMap<String, Instant>>, key: &str) -> bool {
+    let mut last_wait = last_wait.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    let due = last_wait
+        .get(key)
+        .is_none_or(|t| now.duration_since(*t) >= WAIT_EVERY);
+    if due {
+        last_wait.insert(key.to_owned(), now);
+    }
+    due
+}
 
 /// Prints progress lines to stdout.
 #[derive(Default)]
@@ -19,46 +52,61 @@ pub struct Lines {
     last_wait: Mutex<BTreeMap<String, Instant>>,
 }
 
-/// How often a waiting health gate repeats what it waits for.
-const WAIT_EVERY: Duration = Duration::from_secs(5);
-
-fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
-
 impl Observer for Lines {
     fn event(&self, event: &Event) {
         match event {
-            Event::StepStarted { id, description } => println!("{id}: {description}..."),
+            Event::StepStarted { id, description } => outln!("{id}: {description}..."),
             Event::StepFinished {
                 id,
                 elapsed,
                 error: None,
-            } => println!("{id}: done after {}", secs(*elapsed)),
+            } => outln!("{id}: done after {}", secs(*elapsed)),
             Event::StepFinished {
                 id,
                 elapsed,
                 error: Some(e),
-            } => println!("{id}: FAILED after {}: {e}", secs(*elapsed)),
+            } => outln!("{id}: FAILED after {}: {e}", secs(*elapsed)),
             Event::HealthWaiting {
                 environment,
                 waiting_for,
                 last,
                 remaining,
             } => {
-                let mut last_wait = self.last_wait.lock().unwrap_or_else(|p| p.into_inner());
-                let now = Instant::now();
-                let due = last_wait
-                    .get(environment)
-                    .is_none_or(|t| now.duration_since(*t) >= WAIT_EVERY);
-                if due {
-                    last_wait.insert(environment.clone(), now);
-                    println!(
-                        "health.{environment}: still waiting for {waiting_for} ({} left; last: {last})",
+                if due(&self.last_wait, environment) {
+                    outln!(
+                        "{}: still waiting for {waiting_for} ({} left; last: {last})",
+                        StepId::Health(environment.clone()),
                         secs(*remaining)
                     );
                 }
             }
+            Event::RouterWaiting {
+                router,
+                waiting_for,
+                remaining,
+            } => {
+                if due(&self.last_wait, router) {
+                    outln!(
+                        "{}: waiting for the router's own health check ({} left): {waiting_for}",
+                        StepId::Cutover(router.clone()),
+                        secs(*remaining)
+                    );
+                }
+            }
+            Event::SwitchedBack { router, to } => {
+                outln!("router.{router}: switched back to {to}");
+            }
+            Event::SwitchBackRefused { router, to, why } => {
+                outln!("router.{router}: NOT switched back to {to}: {why}");
+            }
+            Event::Stopping { signal, running } => outln!(
+                "{signal}: stopping; no new step starts{}",
+                if running.is_empty() {
+                    String::new()
+                } else {
+                    format!(", waiting for {} to finish", join(running))
+                }
+            ),
             Event::StateSaved { .. } => {}
         }
     }
@@ -68,9 +116,9 @@ impl Observer for Lines {
 /// `rollback --json`), for CI systems and chat bots. Every line has a `type`;
 /// the types are documented in `docs/events.md`.
 pub struct JsonLines {
-    /// What each cut-over step switches (router, from, to), by step id, so a
-    /// finished `cutover.` step can say what it did.
-    cutovers: BTreeMap<String, (String, Option<String>, String)>,
+    /// What each cut-over step switches (router, from, to), so a finished
+    /// `cutover.` step can say what it did.
+    cutovers: BTreeMap<StepId, (String, Option<String>, String)>,
     last_wait: Mutex<BTreeMap<String, Instant>>,
 }
 
@@ -93,61 +141,87 @@ impl JsonLines {
         }
     }
 
-    /// The lines one event gives (none for a throttled health wait).
+    /// The lines one event gives (none for a throttled wait).
     fn lines(&self, event: &Event) -> Vec<Value> {
         match event {
             Event::StepStarted { id, description } => vec![json!({
                 "type": "step_started", "id": id, "description": description,
             })],
-            Event::StepFinished { id, elapsed, error } => {
-                let ms = millis(*elapsed);
-                let mut out = vec![json!({
-                    "type": "step_finished", "id": id, "ok": error.is_none(),
-                    "elapsed_ms": ms, "error": error,
-                })];
-                if let Some(environment) = id.strip_prefix("health.") {
-                    out.push(match error {
-                        None => json!({
-                            "type": "health_passed", "id": id,
-                            "environment": environment, "elapsed_ms": ms,
-                        }),
-                        Some(e) => json!({
-                            "type": "health_failed", "id": id,
-                            "environment": environment, "elapsed_ms": ms, "error": e,
-                        }),
-                    });
-                }
-                if let (None, Some((router, from, to))) = (error, self.cutovers.get(id)) {
-                    out.push(json!({
-                        "type": "cutover_done", "id": id, "router": router,
-                        "from": from, "to": to, "elapsed_ms": ms,
-                    }));
-                }
-                out
-            }
+            Event::StepFinished { id, elapsed, error } => self.finished(id, *elapsed, error),
             Event::HealthWaiting {
                 environment,
                 waiting_for,
                 last,
                 remaining,
             } => {
-                let mut last_wait = self.last_wait.lock().unwrap_or_else(|p| p.into_inner());
-                let now = Instant::now();
-                let due = last_wait
-                    .get(environment)
-                    .is_none_or(|t| now.duration_since(*t) >= WAIT_EVERY);
-                if !due {
+                if !due(&self.last_wait, environment) {
                     return vec![];
                 }
-                last_wait.insert(environment.clone(), now);
                 vec![json!({
-                    "type": "health_waiting", "id": format!("health.{environment}"),
+                    "type": "health_waiting", "id": StepId::Health(environment.clone()),
                     "environment": environment, "waiting_for": waiting_for,
                     "last": last, "remaining_ms": millis(*remaining),
                 })]
             }
+            Event::RouterWaiting {
+                router,
+                waiting_for,
+                remaining,
+            } => {
+                if !due(&self.last_wait, router) {
+                    return vec![];
+                }
+                vec![json!({
+                    "type": "router_waiting", "id": StepId::Cutover(router.clone()),
+                    "router": router, "waiting_for": waiting_for,
+                    "remaining_ms": millis(*remaining),
+                })]
+            }
+            Event::SwitchedBack { router, to } => vec![json!({
+                "type": "switched_back", "router": router, "to": to,
+            })],
+            Event::SwitchBackRefused { router, to, why } => vec![json!({
+                "type": "switch_back_refused", "router": router, "to": to, "why": why,
+            })],
+            Event::Stopping { signal, running } => vec![json!({
+                "type": "stopping", "signal": signal, "running": running,
+            })],
             Event::StateSaved { serial } => vec![json!({"type": "state_saved", "serial": serial})],
         }
+    }
+
+    fn finished(
+        &self,
+        id: &StepId,
+        elapsed: Duration,
+        error: &Option<crate::engine::error::StepError>,
+    ) -> Vec<Value> {
+        let ms = millis(elapsed);
+        let message = error.as_ref().map(|e| e.message.clone());
+        let kind = error.as_ref().map(|e| e.kind.as_str());
+        let mut out = vec![json!({
+            "type": "step_finished", "id": id, "ok": error.is_none(),
+            "elapsed_ms": ms, "error": message, "error_kind": kind,
+        })];
+        if let StepId::Health(environment) = id {
+            out.push(match error {
+                None => json!({
+                    "type": "health_passed", "id": id,
+                    "environment": environment, "elapsed_ms": ms,
+                }),
+                Some(e) => json!({
+                    "type": "health_failed", "id": id, "environment": environment,
+                    "elapsed_ms": ms, "error": e.message, "error_kind": e.kind.as_str(),
+                }),
+            });
+        }
+        if let (None, Some((router, from, to))) = (error, self.cutovers.get(id)) {
+            out.push(json!({
+                "type": "cutover_done", "id": id, "router": router,
+                "from": from, "to": to, "elapsed_ms": ms,
+            }));
+        }
+        out
     }
 }
 
@@ -163,12 +237,17 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+fn join(ids: &[StepId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Print one JSON value on one line of stdout (whole, even when several tasks
 /// print at once: the lock is held for the line).
 pub fn print_json_line(value: &Value) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (the reader went away) must not stop the apply.
-    let _ = writeln!(out, "{value}").and_then(|()| out.flush());
+    outln!("{value}");
 }
 
 /// The first line of `apply --json`: the plan document, sensitive values
@@ -179,80 +258,155 @@ pub fn plan_line(doc: &PlanDocument) -> Value {
     json!({"type": "plan", "plan": plan})
 }
 
+/// The summary line of an apply that had nothing to do.
+pub fn nothing_to_do(serial: u64) -> Value {
+    summary_line(&ApplyReport {
+        serial,
+        ..Default::default()
+    })
+}
+
 /// The last line of `apply --json` and `rollback --json`.
 pub fn summary_line(report: &ApplyReport) -> Value {
     let failed = report
         .failed
         .as_ref()
-        .map(|(id, error)| json!({"id": id, "error": error}));
+        .map(|(id, e)| json!({"id": id, "error": e.message, "error_kind": e.kind.as_str()}));
+    let reverted: Vec<Value> = report
+        .reverted
+        .iter()
+        .map(|(router, to)| json!({"router": router, "to": to}))
+        .collect();
+    let way_back: Vec<Value> = report.way_back.iter().map(way_back_json).collect();
     json!({
         "type": "summary",
-        "ok": report.failed.is_none(),
+        "ok": report.is_complete(),
         "done": report.done,
         "failed": failed,
+        "interrupted": report.interrupted,
         "not_run": report.not_run,
+        "stopped_by": report.stopped_by,
+        "reverted": reverted,
+        "way_back": way_back,
         "serial": report.serial,
         "elapsed_ms": millis(report.elapsed),
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc() -> PlanDocument {
-        let text = include_str!(
-            "../render/snapshots/cutover__render__json__tests__schema_is_what_the_docs_say.snap"
-        );
-        // The snapshot is the JSON view of DESIGN.md's blue-to-green plan,
-        // after insta's front matter.
-        let json = &text[text.find("\n{").expect("JSON in the snapshot")..];
-        serde_json::from_str(json).expect("a plan document")
+fn way_back_json(w: &WayBack) -> Value {
+    match w {
+        WayBack::To {
+            router,
+            colour,
+            release,
+        } => json!({"router": router, "to": colour, "release": release}),
+        WayBack::Broken {
+            router,
+            colour,
+            why,
+        } => json!({"router": router, "to": colour, "release": null, "none_until_repaired": why}),
     }
+}
 
-    #[test]
-    fn every_line_has_a_type_and_cutovers_say_what_switched() {
-        let observer = JsonLines::new(&doc());
-        let finished = |id: &str, error: Option<&str>| Event::StepFinished {
-            id: id.to_owned(),
-            elapsed: Duration::from_millis(1500),
-            error: error.map(str::to_owned),
-        };
-        let lines = observer.lines(&finished("cutover.public", None));
-        assert_eq!(lines[0]["type"], "step_finished");
-        assert_eq!(lines[0]["elapsed_ms"], 1500);
-        assert_eq!(
-            lines[1],
-            json!({"type": "cutover_done", "id": "cutover.public", "router": "public",
-                   "from": "blue", "to": "green", "elapsed_ms": 1500})
+/// One line per way back, e.g. `Way back: cutover rollback router.public
+/// (switches back to blue, which runs 1.4.1)`.
+pub fn way_back_lines(report: &ApplyReport) -> Vec<String> {
+    report
+        .way_back
+        .iter()
+        .map(|w| match w {
+            WayBack::To {
+                router,
+                colour,
+                release,
+            } => format!(
+                "Way back: cutover rollback router.{router}   (switches back to {colour}{})",
+                release
+                    .as_ref()
+                    .map(|r| format!(", which runs {r}"))
+                    .unwrap_or_default()
+            ),
+            WayBack::Broken {
+                router,
+                colour,
+                why,
+            } => format!(
+                "Way back: none for router.{router} until environment.{colour} is repaired: {why}"
+            ),
+        })
+        .collect()
+}
+
+/// Print what an apply (or rollback: `what`) did; the exit status: 0 when
+/// every step ran, 130/143 when a signal stopped it, 1 otherwise.
+pub fn finished(report: &ApplyReport, json: bool, state_path: &Path, what: &str) -> u8 {
+    let code = exit_code(report);
+    if json {
+        print_json_line(&summary_line(report));
+        if let Some((id, e)) = &report.failed {
+            errln!("error: {what} stopped at {id}: {e}");
+        }
+        return code;
+    }
+    outln!();
+    if report.is_complete() {
+        let title = if what == "apply" { "Apply" } else { "Rollback" };
+        outln!(
+            "{title} complete after {}: {} step(s) done. State serial {}.",
+            secs(report.elapsed),
+            report.done.len(),
+            report.serial
         );
-        let lines = observer.lines(&finished("health.green", Some("timed out")));
-        assert_eq!(lines[1]["type"], "health_failed");
-        assert_eq!(lines[1]["error"], "timed out");
-        assert_eq!(
-            observer.lines(&finished("cutover.public", Some("x"))).len(),
-            1
-        );
-        let wait = Event::HealthWaiting {
-            environment: "green".to_owned(),
-            waiting_for: "GET http://127.0.0.1:9102/healthz -> 200".to_owned(),
-            last: "connection refused".to_owned(),
-            remaining: Duration::from_secs(3),
-        };
-        assert_eq!(observer.lines(&wait)[0]["remaining_ms"], 3000);
-        assert!(
-            observer.lines(&wait).is_empty(),
-            "repeated waits are throttled"
-        );
-        let report = ApplyReport {
-            done: vec!["health.green".to_owned()],
-            failed: Some(("cutover.public".to_owned(), "refused".to_owned())),
-            serial: 8,
-            ..ApplyReport::default()
-        };
-        let summary = summary_line(&report);
-        assert_eq!(summary["ok"], false);
-        assert_eq!(summary["failed"]["id"], "cutover.public");
-        assert_eq!(plan_line(&doc())["plan"]["summary"]["outcome"], "cutover");
+        for line in way_back_lines(report) {
+            outln!("{line}");
+        }
+        return code;
+    }
+    match (&report.failed, report.stopped_by) {
+        (Some((id, e)), _) => errln!("error: {what} stopped at {id}: {e}"),
+        (None, Some(signal)) => errln!("{what} stopped by {signal}: no new step was started."),
+        (None, None) => errln!(
+            "error: {what} did not run every step: their dependencies never finished (a bug: please report it)"
+        ),
+    }
+    for (router, colour) in &report.reverted {
+        errln!("  switched router.{router} back to {colour}: the routers of one apply move together or not at all");
+    }
+    for (router, why) in &report.revert_failed {
+        errln!("  did NOT switch router.{router} back: {why}; it stays where this apply put it");
+    }
+    let list = |ids: &[StepId]| {
+        if ids.is_empty() {
+            "nothing".to_owned()
+        } else {
+            join(ids)
+        }
+    };
+    errln!("  done: {}", list(&report.done));
+    if !report.interrupted.is_empty() {
+        errln!("  interrupted: {}", list(&report.interrupted));
+    }
+    errln!("  not run: {}", list(&report.not_run));
+    for line in way_back_lines(report) {
+        errln!("{line}");
+    }
+    errln!(
+        "What was done is recorded in {} (serial {}). Fix the cause and run `cutover plan` to see what is left.",
+        state_path.display(),
+        report.serial
+    );
+    code
+}
+
+/// The exit status of an apply.
+fn exit_code(report: &ApplyReport) -> u8 {
+    match (
+        report.is_complete(),
+        report.failed.is_some(),
+        report.stopped_by,
+    ) {
+        (true, _, _) => EXIT_OK,
+        (false, false, Some(signal)) => super::signals::exit_status(signal),
+        _ => EXIT_ERROR,
     }
 }

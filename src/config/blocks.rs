@@ -228,17 +228,17 @@ pub(crate) fn single_backend<'b>(
     (found.first().copied(), true)
 }
 
-const ROUTER_BACKENDS: &[&str] = &["haproxy", "caddy", "nginx", "exec"];
-const ROUTER_BLOCKS: &[&str] = &["haproxy", "caddy", "nginx", "exec", "verify"];
-
 /// Build a router, recording its value (`{ name, live }`) for references.
 pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> {
     let what = format!("router \"{}\"", decl.name);
+    // The backend blocks are the registry's (one list for the whole build).
+    let backends = crate::registry::router_kinds();
+    let blocks: Vec<&str> = backends.iter().copied().chain(["verify"]).collect();
     let s = Schema {
         what: &what,
-        attrs: &["live", "preview", "drain"],
+        attrs: &["live", "preview", "drain", "ready_timeout"],
         required: &["live"],
-        blocks: ROUTER_BLOCKS,
+        blocks: &blocks,
     };
     schema::check_body(
         ev.map,
@@ -260,12 +260,12 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         },
         None => None,
     };
-    let backend = match single_backend(ev, decl.file, body, ROUTER_BACKENDS, &what) {
+    let backend = match single_backend(ev, decl.file, body, backends, &what) {
         (Some(block), _) => backend(ev, decl.file, block),
         (None, true) => {
             let help = format!(
                 "add one of: {}",
-                ROUTER_BACKENDS
+                backends
                     .iter()
                     .map(|k| format!("{k} {{ ... }}"))
                     .collect::<Vec<_>>()
@@ -302,6 +302,10 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "drain")?,
         None => std::time::Duration::ZERO,
     };
+    let ready_timeout = match body.get_attribute("ready_timeout") {
+        Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "ready_timeout")?,
+        None => crate::config::model::DEFAULT_READY_TIMEOUT,
+    };
     let (live, live_span) = live?;
     let backend = backend?;
     let value = hcl::Map::from_iter([
@@ -322,6 +326,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         preview_span,
         verify,
         drain,
+        ready_timeout,
         backend,
         span: decl.span.clone(),
     })

@@ -12,24 +12,27 @@ use super::eval::Evaluator;
 use super::model::{Address, Environment, Health};
 use super::schema::{self, Decl, Schema};
 
-const BACKENDS: &[&str] = &["process", "exec"];
-
 /// Build an environment, recording its value (`{ name, release, endpoint,
 /// endpoints }`) for references.
 pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environment> {
     let what = format!("environment \"{}\"", decl.name);
+    // The backend blocks are the registry's (one list for the whole build).
+    let backends = crate::registry::environment_kinds();
+    let blocks: Vec<&str> = std::iter::once("health")
+        .chain(backends.iter().copied())
+        .collect();
     let s = Schema {
         what: &what,
         attrs: &["release", "endpoint", "endpoints"],
         required: &["release"],
-        blocks: &["health", "process", "exec"],
+        blocks: &blocks,
     };
     let (file, body) = (decl.file, &decl.block.body);
     schema::check_body(ev.map, file, body, &s, &decl.span, &mut ev.diags);
     let release = release(ev, file, body);
     let endpoints = endpoints(ev, decl, &what);
     let health = health(ev, file, body, &what, "health");
-    let backend = match blocks::single_backend(ev, file, body, BACKENDS, &what) {
+    let backend = match blocks::single_backend(ev, file, body, backends, &what) {
         (Some(block), _) => blocks::backend(ev, file, block).map(Some),
         (None, true) => Some(None),
         (None, false) => None,

@@ -27,32 +27,7 @@ pub struct Span {
     pub end: usize,
 }
 
-/// The address of a block that takes part in the graph.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Address {
-    /// `var.NAME`
-    Variable(String),
-    /// `local.NAME`
-    Local(String),
-    /// `environment.NAME`
-    Environment(String),
-    /// `router.NAME`
-    Router(String),
-    /// `output.NAME`
-    Output(String),
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Address::Variable(n) => write!(f, "var.{n}"),
-            Address::Local(n) => write!(f, "local.{n}"),
-            Address::Environment(n) => write!(f, "environment.{n}"),
-            Address::Router(n) => write!(f, "router.{n}"),
-            Address::Output(n) => write!(f, "output.{n}"),
-        }
-    }
-}
+pub use crate::addr::Address;
 
 /// The whole desired state of one configuration directory.
 #[derive(Debug, Clone, Default)]
@@ -223,6 +198,10 @@ pub struct Environment {
     pub span: Span,
 }
 
+/// The default of a router's `ready_timeout`: long enough for HAProxy's
+/// default check (`inter 2s`, `rise 2`) to see a colour up many times over.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A `router` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Router {
@@ -246,6 +225,10 @@ pub struct Router {
     /// `drain`: how long the colour a cut-over takes traffic away from keeps
     /// serving its open connections before anything changes it.
     pub drain: Duration,
+    /// `ready_timeout` (default "30s"): how long a cut-over waits, after the
+    /// target passed cutover's health gate, for the router's own health
+    /// check to see the target up before it gives up.
+    pub ready_timeout: Duration,
     /// The backend block (exactly one is required).
     pub backend: Backend,
     /// Where the block is.

@@ -1,163 +1,78 @@
-//! The apply walk: run a plan's steps in graph order, independent steps
-//! concurrently (at most `parallelism`), stop at the first failure, and save
-//! the state after every completed step.
+//! The apply driver: runs a plan's steps on tokio as the [`Walk`] allows
+//! (independent steps concurrently, at most `parallelism`), makes each wave
+//! of records durable before releasing the steps that wait for them, runs
+//! the switches back the walk calls for, and stops cleanly on a signal.
 //!
-//! Invariant: the state is only mutated here, on the walker's own task, one
-//! completed step at a time, and written atomically before the next step is
-//! scheduled; so a crash at any moment leaves a state that matches what was
-//! really done up to the last completed step.
+//! A step runs in a task of its own; a panic in it (a provider bug) is a
+//! failed step like any other, so the revert rules, the journal and the
+//! lock are kept.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinError, JoinSet};
 
+use super::error::{ErrorKind, StepError};
 use super::observer::{Event, Observer};
+use super::steps::describe;
+use super::store::ApplyStore;
+use super::walk::{ApplyReport, Outcome, Walk};
 use super::Engine;
-use crate::plan::document::{Action, Step, StepKind};
+use crate::plan::document::StepKind;
 use crate::plan::saved::Planned;
-use crate::state::model::{EnvironmentState, RouterState, State};
+use crate::plan::validate::Invalid;
+use crate::state::journal::Entry;
+use crate::state::model::{RouterState, State};
+use crate::state::StateError;
 
-/// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApplyReport {
-    /// Steps that finished, in the order they finished.
-    pub done: Vec<String>,
-    /// The step that failed, and why.
-    pub failed: Option<(String, String)>,
-    /// Steps that did not run because of the failure.
-    pub not_run: Vec<String>,
-    /// Serial of the state after the apply.
-    pub serial: u64,
-    /// Wall time of the whole apply.
-    pub elapsed: Duration,
-    /// Routers switched back because a later cut-over of the same apply (or
-    /// their own verify) failed: (router, colour it is back on).
-    pub reverted: Vec<(String, String)>,
-    /// Routers that could not be switched back, and why: they need a person.
-    pub revert_failed: Vec<(String, String)>,
+/// How long steps that change something may go on after a stop was asked
+/// (read-only steps, gates and drains, are stopped at once).
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// An apply that could not run, or whose records could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The plan breaks a rule of the cut-over: nothing was run.
+    #[error("the plan cannot be applied: {0}")]
+    Invalid(#[from] Invalid),
+    /// A record could not be written: the apply stopped there.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
-/// The outcome of one step: the state changes it made, even when it failed
-/// (a failed verify records both the switch and the switch back).
-type StepResult = Result<Vec<Mutation>, (String, Vec<Mutation>)>;
-
-/// Apply `mutations` to `state`; whether anything changed.
-fn mutate(state: &mut State, mutations: Vec<Mutation>) -> bool {
-    let before = state.clone();
-    for m in mutations {
-        match m {
-            Mutation::None => {}
-            Mutation::Environment(name, Some(e)) => {
-                state.environments.insert(name, e);
-            }
-            Mutation::Environment(name, None) => {
-                state.environments.remove(&name);
-            }
-            Mutation::Router(name, Some(r)) => {
-                state.routers.insert(name, r);
-            }
-            Mutation::Router(name, None) => {
-                state.routers.remove(&name);
-            }
-        }
-    }
-    *state != before
-}
-
-/// A mutation as a journal entry (`None` for no change).
-fn journal_entry(m: Mutation) -> Option<crate::state::journal::Entry> {
-    use crate::state::journal::Entry;
-    match m {
-        Mutation::None => None,
-        Mutation::Environment(name, e) => Some(Entry::Environment(name, e)),
-        Mutation::Router(name, r) => Some(Entry::Router(name, r)),
-    }
-}
-
-/// How a finished step changes the state.
-enum Mutation {
+/// How hard a signal asks the apply to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopRequest {
+    /// Go on.
+    #[default]
     None,
-    Environment(String, Option<EnvironmentState>),
-    Router(String, Option<RouterState>),
+    /// No new step; let running ones finish (bounded by [`STOP_GRACE`]).
+    Finish(&'static str),
+    /// Stop running steps now (a second signal).
+    Now(&'static str),
 }
 
-/// Passes events on with every sensitive value scrubbed.
-struct Scrubbing {
-    inner: Arc<dyn Observer>,
-    scrubber: crate::plan::sensitive::Scrubber,
+/// Where an apply learns that a signal asked it to stop.
+pub type StopReceiver = tokio::sync::watch::Receiver<StopRequest>;
+
+/// A receiver that never asks to stop.
+pub fn never_stop() -> StopReceiver {
+    let (tx, rx) = tokio::sync::watch::channel(StopRequest::None);
+    // The sender is dropped: `changed()` then never resolves.
+    drop(tx);
+    rx
 }
 
-impl Observer for Scrubbing {
-    fn event(&self, event: &Event) {
-        if self.scrubber.is_empty() {
-            return self.inner.event(event);
-        }
-        let s = |t: &String| self.scrubber.text(t);
-        let scrubbed = match event {
-            Event::StepStarted { id, description } => Event::StepStarted {
-                id: id.clone(),
-                description: s(description),
-            },
-            Event::StepFinished { id, elapsed, error } => Event::StepFinished {
-                id: id.clone(),
-                elapsed: *elapsed,
-                error: error.as_ref().map(s),
-            },
-            Event::HealthWaiting {
-                environment,
-                waiting_for,
-                last,
-                remaining,
-            } => Event::HealthWaiting {
-                environment: environment.clone(),
-                waiting_for: s(waiting_for),
-                last: s(last),
-                remaining: *remaining,
-            },
-            other => other.clone(),
-        };
-        self.inner.event(&scrubbed)
-    }
-}
-
-/// A human description of a step, for progress lines.
-pub fn describe(step: &Step) -> String {
-    match &step.kind {
-        StepKind::Environment {
-            action, name, spec, ..
-        } => match action {
-            Action::Create => format!("creating environment.{name} (release {})", spec.release),
-            Action::Update => format!("updating environment.{name} to release {}", spec.release),
-            Action::Replace => format!("replacing environment.{name} (release {})", spec.release),
-            Action::Delete => format!("destroying environment.{name}"),
-        },
-        StepKind::HealthGate { environment, .. } => {
-            format!("health gate: waiting for environment.{environment}")
-        }
-        StepKind::Cutover {
-            router, from, to, ..
-        } => {
-            format!(
-                "cutting over router.{router}: {} -> {to}",
-                from.as_deref().unwrap_or("(none)")
-            )
-        }
-        StepKind::Preview { router, to, .. } => {
-            format!("pointing the preview of router.{router} at {to}")
-        }
-        StepKind::Drain {
-            router,
-            colour,
-            duration_ms,
-        } => format!(
-            "letting {colour} drain for {:.1}s after router.{router}'s cut-over",
-            *duration_ms as f64 / 1000.0
-        ),
-        StepKind::ForgetRouter { router } => format!("forgetting router.{router}"),
-    }
+/// The running steps of one apply.
+struct Running {
+    tasks: JoinSet<Outcome>,
+    /// The step each task runs.
+    by_task: HashMap<tokio::task::Id, usize>,
+    /// Each running step's task, and whether the step is read-only.
+    aborts: HashMap<usize, (AbortHandle, bool)>,
+    started: HashMap<usize, Instant>,
 }
 
 impl Engine {
@@ -166,508 +81,264 @@ impl Engine {
     pub async fn apply(
         &self,
         planned: &Planned,
-        mut state: State,
-        state_path: PathBuf,
+        state: State,
+        state_path: &Path,
         observer: Arc<dyn Observer>,
-    ) -> Result<ApplyReport, crate::state::StateError> {
-        let start = Instant::now();
+        mut stop: StopReceiver,
+    ) -> Result<ApplyReport, ApplyError> {
+        let started = Instant::now();
         // The steps run with the real values; everything recorded or shown
         // is scrubbed (plan::sensitive).
         let doc = planned.execution.as_ref().unwrap_or(&planned.document);
-        let observer: Arc<dyn Observer> = Arc::new(Scrubbing {
+        let observer: Arc<dyn Observer> = Arc::new(super::Scrubbing {
             inner: observer,
             scrubber: self.scrubber.clone(),
         });
-        let steps: BTreeMap<String, Step> = doc
-            .steps
-            .iter()
-            .map(|s| (s.id.clone(), s.clone()))
-            .collect();
-        let order: Vec<String> = doc.steps.iter().map(|s| s.id.clone()).collect();
-        let mut report = ApplyReport::default();
-        let mut finished: BTreeSet<String> = BTreeSet::new();
-        let mut started: BTreeSet<String> = BTreeSet::new();
-        let mut tasks: JoinSet<(String, Duration, StepResult)> = JoinSet::new();
-        let mut stopping = false;
-        // Ready-queue scheduling: a finished step releases its dependents, so
-        // the walk costs O(steps + edges) instead of scanning every step after
-        // every completion (quadratic at thousands of steps).
-        let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut ready: VecDeque<String> = VecDeque::new();
-        for id in &order {
-            let deps = &steps[id].depends_on;
-            waiting.insert(id, deps.len());
-            for d in deps {
-                dependents.entry(d.as_str()).or_default().push(id.as_str());
-            }
-            if deps.is_empty() {
-                ready.push_back(id.clone());
-            }
-        }
-        // Completed steps that the wave being handled has not taken yet.
-        let mut wave = VecDeque::new();
-
-        // A state that does not exist on disk yet is written even when the
-        // plan changes nothing, so the lineage is fixed from the first apply.
-        if !state_path.exists() {
-            self.save(&state_path, &mut state)?;
-        }
-        // Without sensitive values to scrub, steps are journaled and synced
-        // once per wave of completed steps (state/journal.rs): bytes written
-        // grow with the state, not with steps x state.
-        let mut journal = if self.scrubber.is_empty() {
-            Some(crate::state::journal::Journal::open(&state_path, &state)?)
-        } else {
-            None
-        };
-
-        loop {
-            if !stopping {
-                while tasks.len() < self.parallelism {
-                    let Some(id) = ready.pop_front() else {
-                        break;
-                    };
-                    let id = &id;
-                    let step = &steps[id];
-                    {
-                        started.insert(id.clone());
-                        observer.event(&Event::StepStarted {
-                            id: id.clone(),
-                            description: describe(step),
-                        });
-                        let engine = self.clone();
-                        let step = step.clone();
-                        let private = match &step.kind {
-                            StepKind::Environment { name, .. } => state
-                                .environments
-                                .get(name)
-                                .map(|e| e.private.clone())
-                                .unwrap_or_default(),
-                            _ => serde_json::Value::Null,
-                        };
-                        let previous_router = match &step.kind {
-                            StepKind::Cutover { router, .. } | StepKind::Preview { router, .. } => {
-                                state.routers.get(router).cloned()
-                            }
-                            _ => None,
-                        };
-                        let observer = observer.clone();
-                        tasks.spawn(async move {
-                            let t = Instant::now();
-                            let r = engine
-                                .execute(&step, private, previous_router, observer.as_ref())
-                                .await;
-                            (step.id.clone(), t.elapsed(), r)
-                        });
-                    }
-                }
-            }
-            if wave.is_empty() {
-                let Some(first) = tasks.join_next().await else {
-                    break;
-                };
-                wave.push_back(first);
-                while let Some(more) = tasks.try_join_next() {
-                    wave.push_back(more);
-                }
-            }
-            let joined = wave.pop_front().expect("a wave is never empty here");
-            let (id, elapsed, result) = joined.expect("apply steps do not panic");
-            let (mutations, error) = match result {
-                Ok(m) => (m, None),
-                Err((e, m)) => (m, Some(e)),
-            };
-            // Record what the step did, even a failed one, before anything
-            // else; each move on its own serial (a verify that failed records
-            // the switch and the switch back).
-            for m in mutations {
-                if let Some(journal) = journal.as_mut() {
-                    if let Some(entry) = journal_entry(m) {
-                        journal.record(entry, &mut state);
-                    }
-                    continue;
-                }
-                if mutate(&mut state, vec![m]) {
-                    self.commit(&state_path, &mut state, observer.as_ref())?;
-                }
-            }
-            match error {
-                None => {
-                    observer.event(&Event::StepFinished {
-                        id: id.clone(),
-                        elapsed,
-                        error: None,
-                    });
-                    finished.insert(id.clone());
-                    for d in dependents.get(id.as_str()).into_iter().flatten() {
-                        let n = waiting.get_mut(d).expect("every dependent is a step");
-                        *n -= 1;
-                        if *n == 0 {
-                            ready.push_back(d.to_string());
-                        }
-                    }
-                    report.done.push(id);
-                }
-                Some(e) => {
-                    observer.event(&Event::StepFinished {
-                        id: id.clone(),
-                        elapsed,
-                        error: Some(e.clone()),
-                    });
-                    if report.failed.is_none() {
-                        report.failed = Some((id, self.scrubber.text(&e)));
-                    }
-                    stopping = true;
-                }
-            }
-            // The wave is handled: make its records durable before any
-            // dependent step is started.
-            if wave.is_empty() {
-                if let Some(journal) = journal.as_mut() {
-                    if journal.sync(&state)? {
-                        observer.event(&Event::StateSaved {
-                            serial: state.serial,
-                        });
-                    }
-                }
-            }
-        }
-
-        if let Some(journal) = journal.take() {
-            journal.finish(&state)?;
-        }
-
-        if report.failed.is_some() {
-            // Rule 4: when several routers cut over in one apply, all end on
-            // the new colour or all that moved are switched back.
-            self.revert_cutovers(
-                &steps,
-                &mut report,
-                &mut state,
-                &state_path,
-                observer.as_ref(),
-            )
+        // Refused before anything is written, let alone run.
+        crate::plan::validate::validate(doc)?;
+        let mut state = state;
+        let mut store = ApplyStore::open(state_path, &mut state, &self.scrubber)?;
+        let mut walk = Walk::new(doc, state)?;
+        self.walk(&mut walk, &mut store, &observer, &mut stop)
             .await?;
+        self.revert(&mut walk, &mut store, observer.as_ref())
+            .await?;
+        if walk.is_complete() {
+            walk.add_records(router_records(planned, walk.state()));
+            walk.persist(store.as_store())?;
         }
-        if report.failed.is_none() {
-            let before = state.clone();
-            for rec in &planned.records {
-                let old = state.routers.get(&rec.router);
-                let previous = old.and_then(|r| r.previous.clone());
-                let preview = old.and_then(|r| r.preview.clone());
-                state.routers.insert(
-                    rec.router.clone(),
-                    RouterState {
-                        backend: rec.backend.clone(),
-                        live: rec.live.clone(),
-                        previous,
-                        preview,
-                        rolled_back: false,
-                    },
-                );
-            }
-            if state != before {
-                self.commit(&state_path, &mut state, observer.as_ref())?;
-            }
-        }
-        report.not_run = order
-            .into_iter()
-            .filter(|id| !started.contains(id))
-            .collect();
+        let (mut report, mut state) = walk.finish(started.elapsed());
+        store.finish(&mut state)?;
         report.serial = state.serial;
-        report.elapsed = start.elapsed();
+        if let Some((_, e)) = &mut report.failed {
+            e.message = self.scrubber.text(&e.message);
+        }
         Ok(report)
     }
 
-    /// Record a change: bump the serial, save, and say so.
-    fn commit(
+    /// Run the walk until nothing runs and nothing more may start.
+    async fn walk(
         &self,
-        path: &std::path::Path,
-        state: &mut State,
-        observer: &dyn Observer,
-    ) -> Result<(), crate::state::StateError> {
-        state.serial += 1;
-        self.save(path, state)?;
-        observer.event(&Event::StateSaved {
-            serial: state.serial,
-        });
-        Ok(())
-    }
-
-    /// Save the state, scrubbed of every sensitive value first.
-    fn save(
-        &self,
-        path: &std::path::Path,
-        state: &mut State,
-    ) -> Result<(), crate::state::StateError> {
-        if !self.scrubber.is_empty() {
-            *state = self.scrubber.scrub(state);
-        }
-        crate::state::save(path, state)
-    }
-
-    /// Run one step, with what only some kinds need: a cut-over's verify
-    /// (and switch back), a drain's wait.
-    async fn execute(
-        &self,
-        step: &Step,
-        private: serde_json::Value,
-        previous_router: Option<RouterState>,
-        observer: &dyn Observer,
-    ) -> StepResult {
-        match &step.kind {
-            StepKind::Drain { duration_ms, .. } => {
-                tokio::time::sleep(Duration::from_millis(*duration_ms)).await;
-                Ok(vec![])
-            }
-            StepKind::Cutover {
-                router,
-                from,
-                to,
-                spec,
-                backend,
-                verify: Some(verify),
-                ..
-            } => {
-                let switched = self
-                    .run_step(step, private, previous_router.clone(), observer)
-                    .await
-                    .map_err(|e| (e, vec![]))?;
-                let check = self
-                    .health
-                    .gate(&format!("router.{router}"), &[], verify, None, observer)
-                    .await;
-                let Err(why) = check else {
-                    return Ok(vec![switched]);
+        walk: &mut Walk,
+        store: &mut ApplyStore,
+        observer: &Arc<dyn Observer>,
+        stop: &mut StopReceiver,
+    ) -> Result<(), ApplyError> {
+        let mut running = Running {
+            tasks: JoinSet::new(),
+            by_task: HashMap::new(),
+            aborts: HashMap::new(),
+            started: HashMap::new(),
+        };
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            // What finished is made durable before its dependents start.
+            walk.persist(store.as_store())
+                .map(|w| saved(w, walk, observer))?;
+            while running.tasks.len() < self.parallelism {
+                let Some(start) = walk.start_next() else {
+                    break;
                 };
-                let why =
-                    format!("router.{router}: verify failed after the cut-over to {to}: {why}");
-                let Some(from) = from else {
-                    return Err((
-                        format!("{why}; there is no previous colour to switch back to"),
-                        vec![switched],
-                    ));
-                };
-                match self.switch_back(router, from, to, spec, backend, previous_router.as_ref()).await {
-                    Ok(back) => Err((format!("{why}; switched back to {from}"), vec![switched, back])),
-                    Err(e) => Err((
-                        format!("{why}; switching back to {from} ALSO failed: {e}; check router.{router} by hand"),
-                        vec![switched],
-                    )),
-                }
-            }
-            _ => self
-                .run_step(step, private, previous_router, observer)
-                .await
-                .map(|m| vec![m])
-                .map_err(|e| (e, vec![])),
-        }
-    }
-
-    /// Switch `router` back from `to` to `from`; the state change that records it.
-    async fn switch_back(
-        &self,
-        router: &str,
-        from: &str,
-        to: &str,
-        spec: &cutover_provider::RouterSpec,
-        backend: &str,
-        before: Option<&RouterState>,
-    ) -> Result<Mutation, String> {
-        let provider = self
-            .providers
-            .router(backend)
-            .ok_or_else(|| format!("unknown backend `{backend}`"))?;
-        let colour = spec
-            .colours
-            .iter()
-            .find(|c| c.name == from)
-            .cloned()
-            .ok_or_else(|| format!("{from} is no colour of router.{router}"))?;
-        provider
-            .switch(spec, &colour)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Mutation::Router(
-            router.to_string(),
-            Some(RouterState {
-                backend: backend.to_string(),
-                live: Some(from.to_string()),
-                previous: Some(to.to_string()),
-                preview: before.and_then(|r| r.preview.clone()),
-                rolled_back: false,
-            }),
-        ))
-    }
-
-    /// Switch back every router this apply cut over, after a failure.
-    async fn revert_cutovers(
-        &self,
-        steps: &BTreeMap<String, Step>,
-        report: &mut ApplyReport,
-        state: &mut State,
-        state_path: &std::path::Path,
-        observer: &dyn Observer,
-    ) -> Result<(), crate::state::StateError> {
-        for id in report.done.clone() {
-            let Some(StepKind::Cutover {
-                router,
-                from: Some(from),
-                to,
-                spec,
-                backend,
-                ..
-            }) = steps.get(&id).map(|s| &s.kind)
-            else {
-                continue;
-            };
-            let before = state.routers.get(router).cloned();
-            match self
-                .switch_back(router, from, to, spec, backend, before.as_ref())
-                .await
-            {
-                Ok(m) => {
-                    if mutate(state, vec![m]) {
-                        self.commit(state_path, state, observer)?;
-                    }
-                    report.reverted.push((router.clone(), from.clone()));
-                }
-                Err(e) => report
-                    .revert_failed
-                    .push((router.clone(), self.scrubber.text(&e))),
-            }
-        }
-        Ok(())
-    }
-
-    async fn run_step(
-        &self,
-        step: &Step,
-        private: serde_json::Value,
-        previous_router: Option<RouterState>,
-        observer: &dyn Observer,
-    ) -> Result<Mutation, String> {
-        match &step.kind {
-            StepKind::Environment {
-                action,
-                name,
-                spec,
-                backend,
-                ..
-            } => {
-                let provider = self
-                    .providers
-                    .environment(backend)
-                    .ok_or_else(|| format!("environment.{name}: unknown backend `{backend}`"))?;
-                match action {
-                    Action::Delete => {
-                        provider
-                            .destroy(spec, &private)
-                            .await
-                            .map_err(|e| format!("environment.{name}: {e}"))?;
-                        Ok(Mutation::Environment(name.clone(), None))
-                    }
-                    Action::Create | Action::Update | Action::Replace => {
-                        let private = if *action == Action::Replace {
-                            provider
-                                .destroy(spec, &private)
-                                .await
-                                .map_err(|e| format!("environment.{name}: {e}"))?;
-                            serde_json::Value::Null
-                        } else {
-                            private
-                        };
-                        let deployed = provider
-                            .deploy(spec, &private)
-                            .await
-                            .map_err(|e| format!("environment.{name}: {e}"))?;
-                        Ok(Mutation::Environment(
-                            name.clone(),
-                            Some(EnvironmentState {
-                                backend: backend.clone(),
-                                release: spec.release.clone(),
-                                endpoints: spec.endpoints.clone(),
-                                settings: spec.settings.clone(),
-                                identity: deployed.identity,
-                                private: deployed.private,
-                            }),
-                        ))
-                    }
-                }
-            }
-            StepKind::HealthGate {
-                environment,
-                endpoints,
-                health,
-                release,
-            } => {
-                self.health
-                    .gate(environment, endpoints, health, release.as_deref(), observer)
-                    .await?;
-                Ok(Mutation::None)
-            }
-            StepKind::Cutover {
-                router,
-                from,
-                to,
-                spec,
-                target,
-                backend,
-                ..
-            } => {
-                let provider = self
-                    .providers
-                    .router(backend)
-                    .ok_or_else(|| format!("router.{router}: unknown backend `{backend}`"))?;
-                provider
-                    .switch(spec, target)
-                    .await
-                    .map_err(|e| format!("router.{router}: {e}"))?;
-                let preview = previous_router.as_ref().and_then(|r| r.preview.clone());
-                let previous = match from {
-                    Some(f) if f != to => Some(f.clone()),
-                    _ => previous_router.and_then(|r| r.previous),
-                };
-                Ok(Mutation::Router(
-                    router.clone(),
-                    Some(RouterState {
-                        backend: backend.clone(),
-                        live: Some(to.clone()),
-                        previous,
-                        preview,
-                        rolled_back: false,
-                    }),
-                ))
-            }
-            StepKind::Preview {
-                router,
-                to,
-                spec,
-                target,
-                backend,
-                ..
-            } => {
-                let provider = self
-                    .providers
-                    .router(backend)
-                    .ok_or_else(|| format!("router.{router}: unknown backend `{backend}`"))?;
-                provider
-                    .set_preview(spec, Some(target))
-                    .await
-                    .map_err(|e| format!("router.{router} preview: {e}"))?;
-                let mut next = previous_router.unwrap_or(RouterState {
-                    backend: backend.clone(),
-                    live: None,
-                    previous: None,
-                    preview: None,
-                    rolled_back: false,
+                let index = start.index;
+                let read_only = start.step.kind.is_read_only();
+                observer.event(&Event::StepStarted {
+                    id: start.step.id.clone(),
+                    description: describe(&start.step.kind),
                 });
-                next.preview = Some(to.clone());
-                Ok(Mutation::Router(router.clone(), Some(next)))
+                let engine = self.clone();
+                let task_observer = observer.clone();
+                let handle = running
+                    .tasks
+                    .spawn(async move { engine.run(start, task_observer.as_ref()).await });
+                running.by_task.insert(handle.id(), index);
+                running.aborts.insert(index, (handle, read_only));
+                running.started.insert(index, Instant::now());
             }
-            StepKind::ForgetRouter { router } => Ok(Mutation::Router(router.clone(), None)),
-            StepKind::Drain { .. } => Ok(Mutation::None),
+            if running.tasks.is_empty() {
+                return Ok(());
+            }
+            let sleep_until = deadline.unwrap_or_else(far_future);
+            tokio::select! {
+                biased;
+                joined = running.tasks.join_next_with_id() => {
+                    let Some(joined) = joined else { continue };
+                    self.finished(walk, &mut running, joined, observer.as_ref());
+                    while let Some(more) = running.tasks.try_join_next_with_id() {
+                        self.finished(walk, &mut running, more, observer.as_ref());
+                    }
+                }
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        // The sender is gone: no stop will ever come.
+                        *stop = never_stop();
+                        continue;
+                    }
+                    let request = *stop.borrow_and_update();
+                    deadline = self.stopping(walk, &running, request, observer.as_ref()).or(deadline);
+                }
+                () = tokio::time::sleep_until(sleep_until) => {
+                    for (handle, _) in running.aborts.values() {
+                        handle.abort();
+                    }
+                }
+            }
         }
+    }
+
+    /// A stop was asked: nothing new starts, read-only steps stop at once,
+    /// the others within [`STOP_GRACE`] (or at once for a second signal).
+    fn stopping(
+        &self,
+        walk: &mut Walk,
+        running: &Running,
+        request: StopRequest,
+        observer: &dyn Observer,
+    ) -> Option<tokio::time::Instant> {
+        let (signal, now) = match request {
+            StopRequest::None => return None,
+            StopRequest::Finish(s) => (s, false),
+            StopRequest::Now(s) => (s, true),
+        };
+        if !walk.is_stopping() || now {
+            observer.event(&Event::Stopping {
+                signal,
+                running: walk.running(),
+            });
+        }
+        walk.stop(signal);
+        for (handle, read_only) in running.aborts.values() {
+            if *read_only || now {
+                handle.abort();
+            }
+        }
+        Some(tokio::time::Instant::now() + if now { Duration::ZERO } else { STOP_GRACE })
+    }
+
+    /// Hand a finished task's outcome to the walk; a panic or an abort is a
+    /// failed (or interrupted) step.
+    fn finished(
+        &self,
+        walk: &mut Walk,
+        running: &mut Running,
+        joined: Result<(tokio::task::Id, Outcome), JoinError>,
+        observer: &dyn Observer,
+    ) {
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, outcome),
+            Err(e) => (e.id(), Outcome::failed(join_failure(walk, running, e))),
+        };
+        let Some(index) = running.by_task.remove(&id) else {
+            return;
+        };
+        running.aborts.remove(&index);
+        let elapsed = running
+            .started
+            .remove(&index)
+            .map_or(Duration::ZERO, |t| t.elapsed());
+        observer.event(&Event::StepFinished {
+            id: walk.step(index).id.clone(),
+            elapsed,
+            error: outcome.error.clone(),
+        });
+        walk.complete(index, outcome);
+    }
+
+    /// Switch back what the walk says must go back, under rule 7.
+    async fn revert(
+        &self,
+        walk: &mut Walk,
+        store: &mut ApplyStore,
+        observer: &dyn Observer,
+    ) -> Result<(), ApplyError> {
+        for revert in walk.reverts() {
+            let outcome = self.switch_back(&revert).await;
+            match &outcome {
+                Ok(_) => observer.event(&Event::SwitchedBack {
+                    router: revert.router.clone(),
+                    to: revert.to.clone(),
+                }),
+                Err(why) => observer.event(&Event::SwitchBackRefused {
+                    router: revert.router.clone(),
+                    to: revert.to.clone(),
+                    why: self.scrubber.text(why),
+                }),
+            }
+            walk.reverted(&revert, outcome.map_err(|e| self.scrubber.text(&e)));
+            walk.persist(store.as_store())?;
+        }
+        Ok(())
     }
 }
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+fn saved(written: bool, walk: &Walk, observer: &Arc<dyn Observer>) {
+    if written {
+        observer.event(&Event::StateSaved {
+            serial: walk.state().serial,
+        });
+    }
+}
+
+/// Why a step's task ended without an outcome.
+fn join_failure(walk: &Walk, running: &Running, e: JoinError) -> StepError {
+    let step = running.by_task.get(&e.id()).map(|i| walk.step(*i));
+    let what = step.map_or_else(|| "a step".to_owned(), |s| s.id.to_string());
+    if e.is_cancelled() {
+        return StepError::new(
+            ErrorKind::Interrupted,
+            format!("{what}: stopped before it finished"),
+        );
+    }
+    let provider = step.map_or("", |s| backend_of(&s.kind));
+    let message = panic_message(e.into_panic());
+    StepError::new(
+        ErrorKind::Panicked,
+        format!("{what}: the `{provider}` provider panicked (a bug in it): {message}"),
+    )
+}
+
+fn backend_of(kind: &StepKind) -> &str {
+    match kind {
+        StepKind::Environment { backend, .. }
+        | StepKind::Cutover { backend, .. }
+        | StepKind::Preview { backend, .. } => backend,
+        StepKind::HealthGate { .. } => "health check",
+        StepKind::Drain { .. } | StepKind::ForgetRouter { .. } => "cutover",
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast::<&str>()
+            .map_or_else(|_| "(no message)".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+/// The records of routers that needed no cut-over but whose state entry
+/// was missing or stale (the plan's `records`).
+fn router_records(planned: &Planned, state: &State) -> Vec<Entry> {
+    planned
+        .records
+        .iter()
+        .map(|rec| {
+            let old = state.routers.get(&rec.router);
+            let next = RouterState {
+                backend: rec.backend.clone(),
+                live: rec.live.clone(),
+                previous: old.and_then(|r| r.previous.clone()),
+                preview: old.and_then(|r| r.preview.clone()),
+                rolled_back: false,
+            };
+            Entry::Router(rec.router.clone(), Some(next))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

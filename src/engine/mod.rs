@@ -1,29 +1,38 @@
 //! The engine: refresh the live world, plan against it, apply a plan.
 //!
 //! The engine owns every interaction with live systems (through providers)
-//! and never prints; progress goes to an [`observer::Observer`].
+//! and never prints; progress goes to an [`observer::Observer`]. The apply
+//! walk's rules live in [`walk`] (a state machine, unit-tested), the running
+//! of steps in [`steps`], the driver that ties them to tokio in [`apply`].
 
 pub mod apply;
+pub mod error;
 pub mod health;
 pub mod observer;
-pub mod registry;
+pub mod refresh;
+pub mod steps;
+pub mod store;
+pub mod walk;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::sync::Arc;
 
-use cutover_provider::{EnvironmentSpec, LiveEnvironment, LiveRouter, ProviderError};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use cutover_provider::ProviderError;
 
-use crate::config::model::Config;
+use crate::addr::Address;
+use crate::config::model::Backend;
 use crate::config::{Diagnostic, Diagnostics, Loaded};
-use crate::plan::diff::{colours, environment_backend, environment_spec, router_spec_with};
 use crate::plan::saved::{Planned, RouterRecord};
-use crate::plan::{Live, PlanError};
+use crate::plan::PlanError;
+use crate::registry::Providers;
 use crate::state::model::State;
 
-pub use apply::ApplyReport;
+pub use apply::{ApplyError, StopReceiver, StopRequest};
 use health::HealthChecker;
-use registry::Providers;
+use observer::{Event, Observer};
+pub use walk::ApplyReport;
 
 /// A failure of refresh or planning.
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +53,12 @@ pub enum EngineError {
         /// The backend kind.
         kind: String,
     },
-    /// The plan could not be ordered.
+    /// The plan could not be made.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A saved plan may no longer be applied.
+    #[error(transparent)]
+    Stale(#[from] crate::plan::saved::Stale),
 }
 
 /// Refresh, plan, apply.
@@ -59,7 +71,7 @@ pub struct Engine {
     /// How many live reads or steps may run at once.
     pub parallelism: usize,
     /// The operator's explicit planning choices.
-    pub options: crate::plan::diff::PlanOptions,
+    pub options: crate::plan::PlanOptions,
     /// Scrubs sensitive values from the state and from progress events.
     pub scrubber: crate::plan::sensitive::Scrubber,
 }
@@ -67,8 +79,13 @@ pub struct Engine {
 impl Engine {
     /// An engine with the built-in providers.
     pub fn new(parallelism: usize) -> Self {
+        Engine::with_providers(Providers::builtin(), parallelism)
+    }
+
+    /// An engine with these providers (tests use in-memory ones).
+    pub fn with_providers(providers: Providers, parallelism: usize) -> Self {
         Engine {
-            providers: Providers::builtin(),
+            providers,
             health: HealthChecker::default(),
             parallelism: parallelism.max(1),
             options: Default::default(),
@@ -81,205 +98,31 @@ impl Engine {
     pub fn validate(&self, loaded: &Loaded) -> Diagnostics {
         let mut out = Vec::new();
         let config = &loaded.config;
-        let mut check = |address: String,
-                         backend: &crate::config::model::Backend,
-                         result: Option<Result<(), ProviderError>>| {
-            let err = match result {
-                None => Diagnostic::at(
-                    &backend.span,
-                    &loaded.sources,
-                    format!("{address}: unknown backend `{}`", backend.kind),
-                ),
-                Some(Ok(())) => return,
-                Some(Err(ProviderError::Settings { field, message })) => {
-                    let span = field
-                        .as_ref()
-                        .and_then(|f| backend.attribute_spans.get(f))
-                        .unwrap_or(&backend.span);
-                    Diagnostic::at(span, &loaded.sources, format!("{address}: {message}"))
-                }
-                Some(Err(e)) => {
-                    Diagnostic::at(&backend.span, &loaded.sources, format!("{address}: {e}"))
-                }
-            };
-            out.push(err);
-        };
         for env in config.environments.values() {
             if let Some(b) = &env.backend {
                 let r = self
                     .providers
                     .environment(&b.kind)
                     .map(|p| p.validate(&b.body));
-                check(format!("environment.{}", env.name), b, r);
+                out.extend(diagnostic(loaded, &Address::environment(&env.name), b, r));
             }
         }
         for router in config.routers.values() {
             let b = &router.backend;
             let r = self.providers.router(&b.kind).map(|p| p.validate(&b.body));
-            check(format!("router.{}", router.name), b, r);
+            out.extend(diagnostic(loaded, &Address::router(&router.name), b, r));
         }
         Diagnostics(out)
-    }
-
-    /// Read every router's live colour and every environment's live state,
-    /// concurrently, at most `parallelism` at a time.
-    pub async fn refresh(
-        &self,
-        config: &Config,
-        state: Option<&State>,
-    ) -> Result<Live, EngineError> {
-        enum Read {
-            Env(String, Result<LiveEnvironment, EngineError>),
-            Router(String, Result<LiveRouter, EngineError>),
-        }
-        let permits = Arc::new(Semaphore::new(self.parallelism));
-        let mut tasks: JoinSet<Read> = JoinSet::new();
-
-        let mut env_jobs: Vec<(
-            String,
-            String,
-            EnvironmentSpec,
-            serde_json::Value,
-            Option<crate::config::model::Health>,
-        )> = Vec::new();
-        for env in config.environments.values() {
-            let private = state
-                .and_then(|s| s.environments.get(&env.name))
-                .map(|e| e.private.clone())
-                .unwrap_or_default();
-            env_jobs.push((
-                env.name.clone(),
-                environment_backend(env),
-                environment_spec(config, env),
-                private,
-                Some(env.health.clone()),
-            ));
-        }
-        if let Some(st) = state {
-            for (name, rec) in &st.environments {
-                if config.environments.contains_key(name) || rec.backend == "none" {
-                    continue;
-                }
-                let spec = EnvironmentSpec {
-                    name: name.clone(),
-                    release: rec.release.clone(),
-                    endpoints: rec.endpoints.clone(),
-                    settings: rec.settings.clone(),
-                    workdir: config.dir.clone(),
-                };
-                env_jobs.push((
-                    name.clone(),
-                    rec.backend.clone(),
-                    spec,
-                    rec.private.clone(),
-                    None,
-                ));
-            }
-        }
-        for (name, kind, spec, private, health) in env_jobs {
-            let permits = permits.clone();
-            let checker = self.health.clone();
-            let provider =
-                if kind == "none" {
-                    None
-                } else {
-                    Some(self.providers.environment(&kind).ok_or_else(|| {
-                        EngineError::UnknownBackend {
-                            address: format!("environment.{name}"),
-                            kind: kind.clone(),
-                        }
-                    }))
-                };
-            tasks.spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                let result = match provider {
-                    None => {
-                        let health = health.unwrap_or_default();
-                        let exists = checker.passes_once(&spec.endpoints, &health).await;
-                        let release = match spec.endpoints.first() {
-                            Some(e) if exists => checker.reported_release(e, &health).await,
-                            _ => None,
-                        };
-                        Ok(LiveEnvironment {
-                            exists,
-                            release,
-                            ..Default::default()
-                        })
-                    }
-                    Some(Err(e)) => Err(e),
-                    Some(Ok(p)) => {
-                        p.read(&spec, &private)
-                            .await
-                            .map_err(|source| EngineError::Refresh {
-                                address: format!("environment.{name}"),
-                                source,
-                            })
-                    }
-                };
-                Read::Env(name, result)
-            });
-        }
-        let colours = colours(config);
-        for name in config.routers.keys() {
-            let spec = router_spec_with(config, name, &colours).expect("router is in the config");
-            let kind = config.routers[name].backend.kind.clone();
-            let provider =
-                self.providers
-                    .router(&kind)
-                    .ok_or_else(|| EngineError::UnknownBackend {
-                        address: format!("router.{name}"),
-                        kind,
-                    });
-            let permits = permits.clone();
-            let name = name.clone();
-            tasks.spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                let result = match provider {
-                    Err(e) => Err(e),
-                    Ok(p) => p.read(&spec).await.map_err(|source| EngineError::Refresh {
-                        address: format!("router.{name}"),
-                        source,
-                    }),
-                };
-                Read::Router(name, result)
-            });
-        }
-
-        let mut live = Live::default();
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined.expect("refresh tasks do not panic") {
-                Read::Env(name, Ok(l)) => {
-                    live.environments.insert(name, l);
-                }
-                Read::Router(name, Ok(l)) => {
-                    live.routers.insert(name, l);
-                }
-                Read::Env(_, Err(e)) | Read::Router(_, Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(live),
-        }
     }
 
     /// Refresh, then plan.
     pub async fn plan(
         &self,
-        config: &Config,
+        config: &crate::config::model::Config,
         state: Option<&State>,
     ) -> Result<Planned, EngineError> {
         let live = self.refresh(config, state).await?;
-        let mut document = crate::plan::diff::plan_with(config, state, &live, &self.options)?;
+        let mut document = crate::plan::plan_with(config, state, &live, &self.options)?;
         let records: Vec<RouterRecord> = config
             .routers
             .values()
@@ -298,18 +141,132 @@ impl Engine {
             })
             .collect();
         document.summary.outcome = crate::plan::document::outcome(&document.summary, records.len());
-        // People see, and files keep, only the scrubbed document; the steps
-        // run with the real values.
+        Ok(self.planned(config, document, records))
+    }
+
+    /// The plan of `cutover rollback ROUTERS`.
+    pub async fn rollback_plan(
+        &self,
+        config: &crate::config::model::Config,
+        state: &State,
+        routers: &[String],
+    ) -> Result<Planned, EngineError> {
+        let live = self.refresh(config, Some(state)).await?;
+        let document = crate::plan::rollback::plan(config, state, &live, routers)?;
+        Ok(self.planned(config, document, vec![]))
+    }
+
+    /// A plan as people see it (scrubbed) and as the steps run it.
+    fn planned(
+        &self,
+        config: &crate::config::model::Config,
+        document: crate::plan::PlanDocument,
+        records: Vec<RouterRecord>,
+    ) -> Planned {
         let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
         let (document, execution) = if scrubber.is_empty() {
             (document, None)
         } else {
             (scrubber.scrub(&document), Some(document))
         };
-        Ok(Planned {
+        Planned {
             document,
             records,
             execution,
-        })
+        }
+    }
+
+    /// Whether a saved plan may still be applied: it follows the rules, was
+    /// made against this state, and the live world is what it saw.
+    pub async fn check_saved(
+        &self,
+        planned: &Planned,
+        config: &crate::config::model::Config,
+        state: Option<&State>,
+    ) -> Result<(), EngineError> {
+        crate::plan::validate::validate(&planned.document)
+            .map_err(crate::plan::saved::Stale::from)?;
+        let live = self.refresh(config, state).await?;
+        let now = crate::plan::drift::fingerprint(&live)
+            .into_iter()
+            .map(|(k, v)| (k, self.scrubber.text(&v)))
+            .collect();
+        crate::plan::saved::check_fresh(planned, state, &now)?;
+        Ok(())
+    }
+}
+
+/// The diagnostic for a backend block whose provider refused its settings.
+fn diagnostic(
+    loaded: &Loaded,
+    address: &Address,
+    backend: &Backend,
+    result: Option<Result<(), ProviderError>>,
+) -> Option<Diagnostic> {
+    let (span, message) = match result {
+        None => (
+            &backend.span,
+            format!("{address}: unknown backend `{}`", backend.kind),
+        ),
+        Some(Ok(())) => return None,
+        Some(Err(ProviderError::Settings { field, message })) => {
+            let span = field
+                .as_ref()
+                .and_then(|f| backend.attribute_spans.get(f))
+                .unwrap_or(&backend.span);
+            (span, format!("{address}: {message}"))
+        }
+        Some(Err(e)) => (&backend.span, format!("{address}: {e}")),
+    };
+    Some(Diagnostic::at(span, &loaded.sources, message))
+}
+
+/// Passes events on with every sensitive value scrubbed.
+struct Scrubbing {
+    inner: Arc<dyn Observer>,
+    scrubber: crate::plan::sensitive::Scrubber,
+}
+
+impl Observer for Scrubbing {
+    fn event(&self, event: &Event) {
+        if self.scrubber.is_empty() {
+            return self.inner.event(event);
+        }
+        let s = |t: &String| self.scrubber.text(t);
+        let scrubbed = match event {
+            Event::StepStarted { id, description } => Event::StepStarted {
+                id: id.clone(),
+                description: s(description),
+            },
+            Event::StepFinished { id, elapsed, error } => Event::StepFinished {
+                id: id.clone(),
+                elapsed: *elapsed,
+                error: error
+                    .as_ref()
+                    .map(|e| error::StepError::new(e.kind, s(&e.message))),
+            },
+            Event::HealthWaiting {
+                environment,
+                waiting_for,
+                last,
+                remaining,
+            } => Event::HealthWaiting {
+                environment: environment.clone(),
+                waiting_for: s(waiting_for),
+                last: s(last),
+                remaining: *remaining,
+            },
+            Event::RouterWaiting {
+                router,
+                waiting_for,
+                remaining,
+            } => Event::RouterWaiting {
+                router: router.clone(),
+                waiting_for: s(waiting_for),
+                remaining: *remaining,
+            },
+            other => other.clone(),
+        };
+        self.inner.event(&scrubbed)
     }
 }

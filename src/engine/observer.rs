@@ -1,7 +1,10 @@
 //! Progress events. The engine never prints: it tells an [`Observer`], which
-//! the CLI implements (human lines on a terminal, JSON lines later).
+//! the CLI implements (human lines on a terminal, JSON lines with `--json`).
 
 use std::time::Duration;
+
+use super::error::StepError;
+use crate::addr::StepId;
 
 /// Something that happened during an apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,18 +12,18 @@ pub enum Event {
     /// A step started.
     StepStarted {
         /// Step id.
-        id: String,
+        id: StepId,
         /// What it does, for people.
         description: String,
     },
     /// A step finished.
     StepFinished {
         /// Step id.
-        id: String,
+        id: StepId,
         /// How long it took.
         elapsed: Duration,
-        /// `None` on success, otherwise the error.
-        error: Option<String>,
+        /// `None` on success, otherwise why it failed.
+        error: Option<StepError>,
     },
     /// A health gate is still waiting.
     HealthWaiting {
@@ -32,6 +35,41 @@ pub enum Event {
         last: String,
         /// Time left before the gate fails.
         remaining: Duration,
+    },
+    /// A cut-over waits for the router's own health check to see its
+    /// target up (after cutover's gate passed).
+    RouterWaiting {
+        /// The router.
+        router: String,
+        /// What the router says it waits for.
+        waiting_for: String,
+        /// Time left before the cut-over gives up.
+        remaining: Duration,
+    },
+    /// A router this apply cut over was switched back (rules 4 and 7).
+    SwitchedBack {
+        /// The router.
+        router: String,
+        /// The colour it is back on.
+        to: String,
+    },
+    /// A router this apply cut over was NOT switched back, and why (the
+    /// colour it came from is no longer what served, or the switch failed).
+    SwitchBackRefused {
+        /// The router.
+        router: String,
+        /// The colour it would have gone back to.
+        to: String,
+        /// Why not.
+        why: String,
+    },
+    /// A signal asked the apply to stop: no new step starts.
+    Stopping {
+        /// The signal (`SIGINT`, `SIGTERM`).
+        signal: &'static str,
+        /// The steps still running, which are let finish (read-only ones
+        /// are stopped at once).
+        running: Vec<StepId>,
     },
     /// A state-file write after a step.
     StateSaved {

@@ -1,166 +1,179 @@
 //! The execution graph: which step must finish before which.
 //!
-//! The planner hands over a flat list of steps; the graph is built by named
-//! passes, each testable alone (after OpenTofu's graph builder):
+//! A [`StepGraph`] holds the steps of one plan by their typed ids. Its one
+//! invariant: it never invents or drops a step. An edge that names a step the
+//! graph does not hold is an error ([`GraphError::MissingStep`]), never a
+//! silent no-op, so a planner pass that assumed a step which is not there is
+//! caught (after OpenTofu's `graph_builder.go`, which validates after its
+//! passes). The planner's passes that add edges live in `plan::passes`.
 //!
-//! 1. [`add_reference_edges`]: an environment whose configuration refers to
-//!    another environment is changed after it;
-//! 2. [`add_cutover_edges`]: the ordering rules of the cut-over (DESIGN.md §3,
-//!    rules 1 and 2): every change to an environment a router will send
-//!    traffic to, then that environment's health gate, then the cut-over; and a
-//!    change to a colour the cut-over takes traffic away from only after it;
-//! 3. [`check_cycles`]: a cycle is named in full.
-//!
-//! Invariant: the graph only ever adds edges between steps of one plan; it
-//! never invents or drops a step.
+//! [`shortest_cycle`] is the one cycle search of the crate: the config layer
+//! names cycles between blocks with it, the plan cycles between steps (it
+//! depends on petgraph alone, so the config layer may use it). [`config`]
+//! draws the configuration's own graph for `cutover graph`.
 
-use std::collections::{BTreeMap, BTreeSet};
+pub mod config;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
+use petgraph::Direction;
 
-use crate::config::model::{Address, Config};
-
-/// What the graph needs to know about one step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
-    /// A change to an environment.
-    Environment {
-        /// The environment.
-        name: String,
-        /// Whether a cut-over in this plan takes traffic away from it (so the
-        /// change must run after that cut-over).
-        drained_by: Vec<String>,
-    },
-    /// The health gate of an environment.
-    HealthGate {
-        /// The environment.
-        environment: String,
-    },
-    /// A router switching to `to`.
-    Cutover {
-        /// The router.
-        router: String,
-        /// The colour it switches to.
-        to: String,
-    },
-    /// Pointing a router's preview at `to`: after `to` changed, before the
-    /// router's cut-over.
-    Preview {
-        /// The router.
-        router: String,
-        /// The colour the preview shows.
-        to: String,
-        /// Whether `to` is the colour this plan's cut-over drains: the
-        /// preview then moves to it only after the cut-over.
-        after_cutover: bool,
-    },
-    /// Waiting after a router's cut-over before its drained colours change.
-    Drain {
-        /// The router.
-        router: String,
-    },
-    /// Forgetting a router (no ordering constraint).
-    Forget {
-        /// The router.
-        router: String,
-    },
-}
+use crate::addr::StepId;
 
 /// A graph of steps, by step id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct StepGraph {
-    graph: DiGraph<String, ()>,
-    index: BTreeMap<String, NodeIndex>,
+    graph: DiGraph<StepId, ()>,
+    index: BTreeMap<StepId, NodeIndex>,
     edges: BTreeSet<(NodeIndex, NodeIndex)>,
 }
 
-/// A cycle found in the graph, named in full (`a -> b -> a`).
+/// A graph that cannot be built or ordered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dependency cycle between steps: {0}")]
-pub struct CycleError(pub String);
+pub enum GraphError {
+    /// Two steps have the same id.
+    #[error("two steps have the id {0}")]
+    DuplicateStep(StepId),
+    /// An edge names a step that is not in the graph.
+    #[error("{from} -> {to}: the graph has no step {missing}")]
+    MissingStep {
+        /// The edge's first end.
+        from: StepId,
+        /// The edge's second end.
+        to: StepId,
+        /// The end that is missing.
+        missing: StepId,
+    },
+    /// A step would wait for itself.
+    #[error("step {0} would wait for itself")]
+    SelfEdge(StepId),
+    /// The steps form a cycle, named in full (`a -> b -> a`).
+    #[error("dependency cycle between steps: {}", names(.0))]
+    Cycle(Vec<StepId>),
+}
+
+fn names(ids: &[StepId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
 
 impl StepGraph {
-    /// A graph with one node per step id, no edges.
-    pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
+    /// A graph with one node per step id, no edges. Nodes are kept in id
+    /// order, whatever the order given, so ties in [`StepGraph::order`] are
+    /// broken the same way from run to run.
+    pub fn new(ids: impl IntoIterator<Item = StepId>) -> Result<Self, GraphError> {
+        let mut sorted: Vec<StepId> = ids.into_iter().collect();
+        sorted.sort();
         let mut g = StepGraph::default();
-        for id in ids {
-            let ix = g.graph.add_node(id.to_string());
-            g.index.insert(id.to_string(), ix);
+        for id in sorted {
+            if g.index.contains_key(&id) {
+                return Err(GraphError::DuplicateStep(id));
+            }
+            let ix = g.graph.add_node(id.clone());
+            g.index.insert(id, ix);
         }
-        g
+        Ok(g)
     }
 
-    /// `before` must finish before `after` starts. Unknown ids are ignored
-    /// (a pass may name a step that this plan does not have). Duplicate edges
-    /// are dropped in O(log n) (petgraph's `update_edge` is linear).
-    pub fn add_edge(&mut self, before: &str, after: &str) {
-        let (Some(&a), Some(&b)) = (self.index.get(before), self.index.get(after)) else {
-            return;
+    /// Whether the graph holds the step `id`.
+    pub fn contains(&self, id: &StepId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// `before` must finish before `after` starts. Both must be steps of
+    /// the graph. A duplicate edge is dropped in O(log n) (petgraph's
+    /// `update_edge` is linear).
+    pub fn add_edge(&mut self, before: &StepId, after: &StepId) -> Result<(), GraphError> {
+        let missing = |m: &StepId| GraphError::MissingStep {
+            from: before.clone(),
+            to: after.clone(),
+            missing: m.clone(),
         };
-        if a != b && self.edges.insert((a, b)) {
+        let a = *self.index.get(before).ok_or_else(|| missing(before))?;
+        let b = *self.index.get(after).ok_or_else(|| missing(after))?;
+        if a == b {
+            return Err(GraphError::SelfEdge(before.clone()));
+        }
+        if self.edges.insert((a, b)) {
             self.graph.add_edge(a, b, ());
         }
+        Ok(())
     }
 
-    /// The ids a step depends on, sorted.
-    pub fn dependencies(&self, id: &str) -> Vec<String> {
+    /// The steps `id` depends on directly, sorted.
+    pub fn dependencies(&self, id: &StepId) -> Vec<StepId> {
         let Some(&ix) = self.index.get(id) else {
             return Vec::new();
         };
-        let mut deps: Vec<String> = self
+        let mut deps: Vec<StepId> = self
             .graph
-            .edges_directed(ix, petgraph::Direction::Incoming)
+            .edges_directed(ix, Direction::Incoming)
             .map(|e| self.graph[e.source()].clone())
             .collect();
         deps.sort();
         deps
     }
 
-    /// A topological order of the step ids, ties broken by the order the
-    /// steps were given (so the order is stable from run to run).
-    pub fn order(&self) -> Result<Vec<String>, CycleError> {
-        check_cycles(self)?;
-        // Kahn's algorithm over petgraph's structure with a sorted ready set,
-        // because petgraph's toposort gives no control over ties and the plan
-        // order must be stable for review.
-        let mut indegree: BTreeMap<NodeIndex, usize> = self
+    /// A topological order of the steps. Among the steps that are ready at
+    /// once, the one with the smallest `rank` comes first, then the smallest
+    /// id, so the order is stable from run to run (the planner ranks by
+    /// phase: every step before the switch, then the switches, then what
+    /// runs after them).
+    pub fn order_by<R: Ord>(&self, rank: impl Fn(&StepId) -> R) -> Result<Vec<StepId>, GraphError> {
+        if let Some(cycle) = self.cycle() {
+            return Err(GraphError::Cycle(cycle));
+        }
+        let mut indegree: Vec<usize> = self
             .graph
             .node_indices()
             .map(|n| {
-                (
-                    n,
-                    self.graph
-                        .neighbors_directed(n, petgraph::Direction::Incoming)
-                        .count(),
-                )
+                self.graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .count()
             })
             .collect();
-        let mut ready: BTreeSet<NodeIndex> = indegree
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(n, _)| *n)
+        let key = |n: NodeIndex| (rank(&self.graph[n]), n);
+        let mut ready: BTreeSet<(R, NodeIndex)> = self
+            .graph
+            .node_indices()
+            .filter(|n| indegree[n.index()] == 0)
+            .map(key)
             .collect();
         let mut out = Vec::with_capacity(self.graph.node_count());
-        while let Some(n) = ready.pop_first() {
+        while let Some((_, n)) = ready.pop_first() {
             out.push(self.graph[n].clone());
-            for m in self
-                .graph
-                .neighbors_directed(n, petgraph::Direction::Outgoing)
-            {
-                let d = indegree.get_mut(&m).expect("every node has an indegree");
-                *d -= 1;
-                if *d == 0 {
-                    ready.insert(m);
+            for m in self.graph.neighbors_directed(n, Direction::Outgoing) {
+                indegree[m.index()] -= 1;
+                if indegree[m.index()] == 0 {
+                    ready.insert(key(m));
                 }
             }
         }
         Ok(out)
     }
 
+    /// A topological order, ties broken by id.
+    pub fn order(&self) -> Result<Vec<StepId>, GraphError> {
+        self.order_by(|_| ())
+    }
+
+    /// A cycle of the graph, named from its smallest id, if there is one.
+    fn cycle(&self) -> Option<Vec<StepId>> {
+        let scc = petgraph::algo::tarjan_scc(&self.graph)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .min_by_key(|c| c.iter().min().copied())?;
+        let path = shortest_cycle(&self.graph, &scc);
+        Some(path.iter().map(|n| self.graph[*n].clone()).collect())
+    }
+
     /// Graphviz DOT of the steps and their order.
     pub fn dot(&self) -> String {
-        let g = self.graph.map(|_, n| n.clone(), |_, _| "");
+        let g = self.graph.map(|_, n| n.to_string(), |_, _| "");
         format!(
             "{}",
             petgraph::dot::Dot::with_config(&g, &[petgraph::dot::Config::EdgeNoLabel])
@@ -168,251 +181,146 @@ impl StepGraph {
     }
 }
 
-/// Pass 1: an environment that refers to another environment is changed
-/// after it.
-pub fn add_reference_edges(graph: &mut StepGraph, config: &Config) {
-    for (from, to) in &config.references {
-        if let (Address::Environment(a), Address::Environment(b)) = (from, to) {
-            graph.add_edge(&format!("environment.{b}"), &format!("environment.{a}"));
+/// The shortest cycle through the smallest node of `component` (a strongly
+/// connected component of `graph` with more than one node), as the list of
+/// its nodes with the first repeated at the end: `a -> b -> c -> a`. Found
+/// by a breadth-first search inside the component, so a message names a
+/// real cycle, not just the members of the component.
+pub fn shortest_cycle<N, E>(graph: &DiGraph<N, E>, component: &[NodeIndex]) -> Vec<NodeIndex> {
+    let members: BTreeSet<NodeIndex> = component.iter().copied().collect();
+    let Some(&start) = members.first() else {
+        return Vec::new();
+    };
+    let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    let mut last = None;
+    'search: while let Some(n) = queue.pop_front() {
+        for m in graph.neighbors_directed(n, Direction::Outgoing) {
+            if m == start {
+                last = Some(n);
+                break 'search;
+            }
+            if members.contains(&m) && !parent.contains_key(&m) {
+                parent.insert(m, n);
+                queue.push_back(m);
+            }
         }
     }
-}
-
-/// Pass 2: the cut-over rules. For every cut-over to `X`: the change to `X`,
-/// then `X`'s health gate, then the cut-over. For every environment the
-/// cut-over drains: the cut-over, then its change.
-pub fn add_cutover_edges(graph: &mut StepGraph, nodes: &BTreeMap<String, Node>) {
-    for (id, node) in nodes {
-        match node {
-            Node::HealthGate { environment } => {
-                graph.add_edge(&format!("environment.{environment}"), id);
-            }
-            Node::Cutover { to, .. } => {
-                graph.add_edge(&format!("environment.{to}"), id);
-                graph.add_edge(&format!("health.{to}"), id);
-            }
-            Node::Environment { drained_by, .. } => {
-                for router in drained_by {
-                    graph.add_edge(&format!("cutover.{router}"), id);
-                    graph.add_edge(&format!("drain.{router}"), id);
-                }
-            }
-            Node::Drain { router } => {
-                graph.add_edge(&format!("cutover.{router}"), id);
-            }
-            Node::Preview {
-                router,
-                to,
-                after_cutover,
-            } => {
-                graph.add_edge(&format!("environment.{to}"), id);
-                if *after_cutover {
-                    graph.add_edge(&format!("cutover.{router}"), id);
-                } else {
-                    graph.add_edge(id, &format!("cutover.{router}"));
-                }
-            }
-            Node::Forget { .. } => {}
-        }
+    let Some(mut cur) = last else {
+        return vec![start, start];
+    };
+    let mut back = vec![start, cur];
+    while let Some(&p) = parent.get(&cur) {
+        back.push(p);
+        cur = p;
     }
-}
-
-/// Pass 3: refuse a cycle, naming it in full.
-pub fn check_cycles(graph: &StepGraph) -> Result<(), CycleError> {
-    for scc in petgraph::algo::tarjan_scc(&graph.graph) {
-        if scc.len() > 1 {
-            let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
-            let start = *members.first().expect("non-empty component");
-            // Walk a shortest path from `start` back to itself inside the
-            // component, so the message is a real cycle, not just its members.
-            let mut prev: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
-            let mut queue = std::collections::VecDeque::from([start]);
-            let mut last = start;
-            'search: while let Some(n) = queue.pop_front() {
-                for m in graph
-                    .graph
-                    .neighbors_directed(n, petgraph::Direction::Outgoing)
-                {
-                    if m == start {
-                        last = n;
-                        break 'search;
-                    }
-                    if members.contains(&m) && !prev.contains_key(&m) {
-                        prev.insert(m, n);
-                        queue.push_back(m);
-                    }
-                }
-            }
-            let mut path = vec![start, last];
-            let mut cur = last;
-            while let Some(&p) = prev.get(&cur) {
-                path.push(p);
-                cur = p;
-            }
-            path.dedup();
-            path.reverse();
-            path.insert(0, start);
-            path.dedup();
-            let names: Vec<String> = path.iter().map(|n| graph.graph[*n].clone()).collect();
-            return Err(CycleError(names.join(" -> ")));
-        }
+    // `back` runs start <- last <- ... <- start's successor; reversed it is
+    // start -> ... -> last -> start, the walk's own direction.
+    if back.last() != Some(&start) {
+        back.push(start);
     }
-    Ok(())
+    back.reverse();
+    back
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn nodes(list: &[(&str, Node)]) -> BTreeMap<String, Node> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+    fn env(n: &str) -> StepId {
+        StepId::Environment(n.into())
+    }
+    fn gate(n: &str) -> StepId {
+        StepId::Health(n.into())
+    }
+    fn cut(n: &str) -> StepId {
+        StepId::Cutover(n.into())
     }
 
     #[test]
-    fn change_then_gate_then_cutover_then_drained_change() {
-        let n = nodes(&[
-            (
-                "environment.blue",
-                Node::Environment {
-                    name: "blue".into(),
-                    drained_by: vec!["public".into()],
-                },
-            ),
-            (
-                "environment.green",
-                Node::Environment {
-                    name: "green".into(),
-                    drained_by: vec![],
-                },
-            ),
-            (
-                "health.green",
-                Node::HealthGate {
-                    environment: "green".into(),
-                },
-            ),
-            (
-                "cutover.public",
-                Node::Cutover {
-                    router: "public".into(),
-                    to: "green".into(),
-                },
-            ),
-        ]);
-        let mut g = StepGraph::new(n.keys().map(String::as_str));
-        add_cutover_edges(&mut g, &n);
-        let order = g.order().unwrap();
+    fn an_edge_to_a_missing_step_is_an_error_not_a_no_op() {
+        let mut g = StepGraph::new([cut("public")]).unwrap();
+        let err = g.add_edge(&gate("green"), &cut("public")).unwrap_err();
         assert_eq!(
-            order,
-            vec![
-                "environment.green",
-                "health.green",
-                "cutover.public",
-                "environment.blue"
-            ]
+            err,
+            GraphError::MissingStep {
+                from: gate("green"),
+                to: cut("public"),
+                missing: gate("green")
+            }
         );
         assert_eq!(
-            g.dependencies("cutover.public"),
-            vec!["environment.green", "health.green"]
+            err.to_string(),
+            "health.green -> cutover.public: the graph has no step health.green"
         );
     }
 
     #[test]
-    fn preview_of_the_idle_colour_comes_before_the_cutover_and_of_the_drained_one_after() {
-        let before = nodes(&[
-            (
-                "environment.green",
-                Node::Environment {
-                    name: "green".into(),
-                    drained_by: vec![],
-                },
-            ),
-            (
-                "preview.public",
-                Node::Preview {
-                    router: "public".into(),
-                    to: "green".into(),
-                    after_cutover: false,
-                },
-            ),
-            (
-                "cutover.public",
-                Node::Cutover {
-                    router: "public".into(),
-                    to: "green".into(),
-                },
-            ),
-        ]);
-        let mut g = StepGraph::new(before.keys().map(String::as_str));
-        add_cutover_edges(&mut g, &before);
+    fn duplicate_steps_and_self_edges_are_refused() {
+        assert_eq!(
+            StepGraph::new([env("a"), env("a")]).unwrap_err(),
+            GraphError::DuplicateStep(env("a"))
+        );
+        let mut g = StepGraph::new([env("a")]).unwrap();
+        assert_eq!(
+            g.add_edge(&env("a"), &env("a")),
+            Err(GraphError::SelfEdge(env("a")))
+        );
+    }
+
+    #[test]
+    fn order_is_topological_with_ties_broken_by_rank_then_id() {
+        let mut g =
+            StepGraph::new([cut("public"), gate("green"), env("green"), env("blue")]).unwrap();
+        g.add_edge(&env("green"), &gate("green")).unwrap();
+        g.add_edge(&gate("green"), &cut("public")).unwrap();
+        g.add_edge(&cut("public"), &env("blue")).unwrap();
         assert_eq!(
             g.order().unwrap(),
-            vec!["environment.green", "preview.public", "cutover.public"]
+            [env("green"), gate("green"), cut("public"), env("blue")]
         );
+        assert_eq!(g.dependencies(&cut("public")), [gate("green")]);
 
-        let after = nodes(&[
-            (
-                "preview.public",
-                Node::Preview {
-                    router: "public".into(),
-                    to: "blue".into(),
-                    after_cutover: true,
-                },
-            ),
-            (
-                "cutover.public",
-                Node::Cutover {
-                    router: "public".into(),
-                    to: "green".into(),
-                },
-            ),
-        ]);
-        let mut g = StepGraph::new(after.keys().map(String::as_str));
-        add_cutover_edges(&mut g, &after);
-        assert_eq!(g.order().unwrap(), vec!["cutover.public", "preview.public"]);
-    }
-
-    #[test]
-    fn independent_steps_have_no_edges() {
-        let n = nodes(&[
-            (
-                "environment.a",
-                Node::Environment {
-                    name: "a".into(),
-                    drained_by: vec![],
-                },
-            ),
-            (
-                "environment.b",
-                Node::Environment {
-                    name: "b".into(),
-                    drained_by: vec![],
-                },
-            ),
-        ]);
-        let mut g = StepGraph::new(n.keys().map(String::as_str));
-        add_cutover_edges(&mut g, &n);
-        assert!(g.dependencies("environment.a").is_empty());
-        assert!(g.dependencies("environment.b").is_empty());
-    }
-
-    #[test]
-    fn cycle_is_named_in_full() {
-        let mut g = StepGraph::new(["a", "b", "c"]);
-        g.add_edge("a", "b");
-        g.add_edge("b", "c");
-        g.add_edge("c", "a");
-        let err = g.order().unwrap_err().to_string();
-        assert!(err.ends_with("a -> b -> c -> a"), "{err}");
+        // Without edges, the rank decides before the id does.
+        let g = StepGraph::new([env("a"), cut("z"), gate("b")]).unwrap();
+        let rank = |id: &StepId| matches!(id, StepId::Cutover(_));
+        assert_eq!(g.order_by(rank).unwrap(), [env("a"), gate("b"), cut("z")]);
     }
 
     #[test]
     fn duplicate_edges_are_dropped() {
-        let mut g = StepGraph::new(["a", "b"]);
-        g.add_edge("a", "b");
-        g.add_edge("a", "b");
+        let mut g = StepGraph::new([env("a"), env("b")]).unwrap();
+        g.add_edge(&env("a"), &env("b")).unwrap();
+        g.add_edge(&env("a"), &env("b")).unwrap();
         assert_eq!(g.graph.edge_count(), 1);
+    }
+
+    #[test]
+    fn a_cycle_is_named_in_full_from_its_smallest_step() {
+        let mut g = StepGraph::new([env("a"), env("b"), env("c"), env("d")]).unwrap();
+        g.add_edge(&env("b"), &env("c")).unwrap();
+        g.add_edge(&env("c"), &env("a")).unwrap();
+        g.add_edge(&env("a"), &env("b")).unwrap();
+        g.add_edge(&env("c"), &env("d")).unwrap();
+        let err = g.order().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dependency cycle between steps: environment.a -> environment.b -> environment.c -> environment.a"
+        );
+    }
+
+    #[test]
+    fn the_shortest_cycle_is_chosen_inside_a_component() {
+        // a -> b -> c -> d -> a, and a shortcut b -> a.
+        let mut g: DiGraph<&str, ()> = DiGraph::new();
+        let [a, b, c, d] = ["a", "b", "c", "d"].map(|n| g.add_node(n));
+        for (x, y) in [(a, b), (b, c), (c, d), (d, a), (b, a)] {
+            g.add_edge(x, y, ());
+        }
+        let cycle: Vec<&str> = shortest_cycle(&g, &[a, b, c, d])
+            .into_iter()
+            .map(|n| g[n])
+            .collect();
+        assert_eq!(cycle, ["a", "b", "a"]);
     }
 }

@@ -16,10 +16,12 @@ use cutover_provider::{Colour, EnvironmentSpec, RouterSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::model::Health;
+use crate::addr::StepId;
+use crate::config::model::{duration_ms, Health};
 
-/// Version of the plan document's schema; bumped on incompatible changes.
-pub const FORMAT_VERSION: &str = "1.0";
+/// Version of the plan document's schema: the major part is bumped on
+/// incompatible changes, the minor part when fields are added.
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,16 +103,20 @@ pub enum Traffic {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// Unique id: `environment.green`, `health.green`, `cutover.public`,
-    /// `forget.router.old`.
-    pub id: String,
+    /// `forget.router.old`; always the one its kind gives
+    /// ([`StepKind::id`]), which `plan::validate` checks.
+    pub id: StepId,
     /// Ids of the steps that must finish first.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<StepId>,
     /// What the step does.
     #[serde(flatten)]
     pub kind: StepKind,
 }
 
 /// The kinds of step.
+// A cut-over carries its router spec and verify check: steps are made once
+// per plan and moved whole rarely, so boxing them would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepKind {
@@ -153,6 +159,11 @@ pub enum StepKind {
         to: String,
         /// The release of the `from` colour, when known.
         from_release: Option<String>,
+        /// The identity of what ran as the `from` colour when the plan was
+        /// made (a process's pid and start time): a switch back goes to it
+        /// only while it still is what served (DESIGN.md §3, rule 7).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_identity: Option<String>,
         /// The release of the `to` colour after this apply.
         to_release: Option<String>,
         /// The router spec the switch is made with.
@@ -169,6 +180,20 @@ pub enum StepKind {
         /// itself put it there (a `cutover rollback`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// How long the switch may wait, after the gate passed, for the
+        /// router's own health check to see the target up (the router's
+        /// `ready_timeout`).
+        #[serde(
+            rename = "ready_timeout_ms",
+            with = "duration_ms",
+            default = "default_ready_timeout"
+        )]
+        ready_timeout: std::time::Duration,
+        /// Whether this cut-over is a `cutover rollback`: the router's state
+        /// is then marked as rolled back, so the next plan says why it is
+        /// not where the configuration puts it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rollback: bool,
     },
     /// Wait while the colour a cut-over took traffic away from finishes its
     /// open connections, before anything changes it.
@@ -195,12 +220,83 @@ pub enum StepKind {
         target: Colour,
         /// The backend kind.
         backend: String,
+        /// Whether `to` is the colour a cut-over of this plan drains: the
+        /// preview then moves to it only after the cut-over.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        after_cutover: bool,
     },
     /// Stop tracking a router that left the configuration (traffic is left as is).
     ForgetRouter {
         /// The router's name.
         router: String,
     },
+}
+
+fn default_ready_timeout() -> std::time::Duration {
+    crate::config::model::DEFAULT_READY_TIMEOUT
+}
+
+/// Where a step runs relative to the switches of its plan. The apply walk
+/// starts a switch only when every step before the switches has finished,
+/// and a step after the switches only when every switch has (so the switch
+/// happens last, and nothing runs after a switch while another router may
+/// still be switched back); plans list their steps in this order too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Changes to idle colours, health gates, previews of idle colours.
+    BeforeSwitch,
+    /// Cut-overs.
+    Switch,
+    /// Drains, changes to colours a cut-over just drained, previews moved
+    /// to them.
+    AfterSwitch,
+}
+
+impl StepKind {
+    /// The id a step of this kind has.
+    pub fn id(&self) -> StepId {
+        match self {
+            StepKind::Environment { name, .. } => StepId::Environment(name.clone()),
+            StepKind::HealthGate { environment, .. } => StepId::Health(environment.clone()),
+            StepKind::Cutover { router, .. } => StepId::Cutover(router.clone()),
+            StepKind::Drain { router, .. } => StepId::Drain(router.clone()),
+            StepKind::Preview { router, .. } => StepId::Preview(router.clone()),
+            StepKind::ForgetRouter { router } => StepId::ForgetRouter(router.clone()),
+        }
+    }
+
+    /// Where the step runs relative to the switches.
+    pub fn phase(&self) -> Phase {
+        match self {
+            StepKind::Environment { traffic, .. } if *traffic == Traffic::Drained => {
+                Phase::AfterSwitch
+            }
+            StepKind::Environment { .. }
+            | StepKind::HealthGate { .. }
+            | StepKind::ForgetRouter { .. } => Phase::BeforeSwitch,
+            StepKind::Preview { after_cutover, .. } if *after_cutover => Phase::AfterSwitch,
+            StepKind::Preview { .. } => Phase::BeforeSwitch,
+            StepKind::Cutover { .. } => Phase::Switch,
+            StepKind::Drain { .. } => Phase::AfterSwitch,
+        }
+    }
+
+    /// Whether the step only reads or waits, so that stopping it half-way
+    /// changes nothing (a health gate, a drain's wait).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, StepKind::HealthGate { .. } | StepKind::Drain { .. })
+    }
+}
+
+impl Step {
+    /// A step of this kind, depending on nothing yet.
+    pub fn new(kind: StepKind) -> Self {
+        Step {
+            id: kind.id(),
+            depends_on: Vec::new(),
+            kind,
+        }
+    }
 }
 
 /// Something that changed outside cutover.
@@ -313,15 +409,20 @@ impl Summary {
     }
 }
 
-/// The way back for one router.
+/// The way back for one router, as it will be after the plan is applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackHint {
     /// The router.
     pub router: String,
     /// The colour a rollback returns to.
     pub to: String,
-    /// The release that colour keeps running, when known.
+    /// The release that colour runs after the apply, when known.
     pub release: Option<String>,
+    /// Whether this plan changes that colour after the cut-over took its
+    /// traffic away, so `release` is the release it will run then, not the
+    /// one it serves now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed_after_cutover: bool,
 }
 
 #[cfg(test)]

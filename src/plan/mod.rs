@@ -2,13 +2,151 @@
 //! [`document::PlanDocument`].
 //!
 //! Planning never touches anything live; the engine refreshes first and hands
-//! the planner what it read ([`Live`]). The planner is a pure function so that
-//! every ordering rule can be tested without a router.
+//! the planner what it read ([`Live`]). The planner is a list of named passes
+//! over one draft ([`passes::steps`] make the steps, [`edges::steps`] order
+//! them), ending in [`validate::validate`], so every rule can be tested
+//! without a router, pass by pass.
 
-pub mod diff;
 pub mod document;
+pub mod drift;
+pub mod edges;
+pub mod passes;
+pub mod rollback;
 pub mod saved;
 pub mod sensitive;
+pub mod specs;
+pub mod validate;
 
-pub use diff::{plan, Live, PlanError};
+use std::collections::BTreeMap;
+
+use cutover_provider::{LiveEnvironment, LiveRouter};
+
+use crate::config::model::Config;
+use crate::state::model::State;
 pub use document::PlanDocument;
+use document::{Action, Step, StepKind, Summary, FORMAT_VERSION};
+use passes::{Draft, Inputs};
+
+/// What the refresh read from the live systems.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// Each environment (of the config or the state) as its backend reads it.
+    pub environments: BTreeMap<String, LiveEnvironment>,
+    /// Each router of the config as the router itself reports it.
+    pub routers: BTreeMap<String, LiveRouter>,
+}
+
+/// A plan that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The steps cannot be put in an order (a cycle), or a pass named a step
+    /// the plan lacks (a planner bug).
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    /// The plan would change a colour that serves live traffic and keeps
+    /// serving it (DESIGN.md §3, rule 3).
+    #[error("{}", .0.join("\n"))]
+    LiveChange(Vec<String>),
+    /// The plan breaks a rule of the cut-over (a planner bug, or a request
+    /// the rules cannot order, such as a colour both switched to and
+    /// drained in one apply).
+    #[error("the plan breaks a rule of the cut-over: {0}")]
+    Invalid(#[from] validate::Invalid),
+    /// `cutover rollback` was asked for something it cannot do.
+    #[error("{0}")]
+    Rollback(String),
+}
+
+/// Choices the operator makes explicitly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Allow in-place changes to a colour that serves live traffic and keeps
+    /// serving it (`--allow-live-changes`).
+    pub allow_live_changes: bool,
+}
+
+/// Make the plan.
+pub fn plan(
+    config: &Config,
+    state: Option<&State>,
+    live: &Live,
+) -> Result<PlanDocument, PlanError> {
+    plan_with(config, state, live, &PlanOptions::default())
+}
+
+/// Make the plan, with the operator's explicit choices: every pass of
+/// [`passes::steps`] then [`edges::steps`], in order, then `validate()`.
+pub fn plan_with(
+    config: &Config,
+    state: Option<&State>,
+    live: &Live,
+    options: &PlanOptions,
+) -> Result<PlanDocument, PlanError> {
+    let empty = crate::state::empty_state();
+    let inputs = Inputs {
+        config,
+        state: state.unwrap_or(&empty),
+        live,
+        options,
+    };
+    let mut draft = Draft::default();
+    for (_, pass) in passes::steps().into_iter().chain(edges::steps()) {
+        pass(&inputs, &mut draft)?;
+    }
+    let doc = document(
+        state,
+        drift::drift(config, inputs.state, live),
+        draft.ordered,
+        draft.rollback,
+        drift::fingerprint(live),
+    );
+    validate::validate(&doc)?;
+    Ok(doc)
+}
+
+/// A plan document of these steps, in the order given.
+pub fn document(
+    state: Option<&State>,
+    drift: Vec<document::Drift>,
+    steps: Vec<Step>,
+    rollback: Vec<document::RollbackHint>,
+    fingerprint: BTreeMap<String, String>,
+) -> PlanDocument {
+    let summary = summarize(&steps);
+    PlanDocument {
+        format_version: FORMAT_VERSION.to_string(),
+        cutover_version: env!("CARGO_PKG_VERSION").to_string(),
+        lineage: state.map(|s| s.lineage.clone()),
+        serial: state.map_or(0, |s| s.serial),
+        drift,
+        steps,
+        summary,
+        rollback,
+        fingerprint,
+    }
+}
+
+fn summarize(steps: &[Step]) -> Summary {
+    let mut s = Summary::default();
+    for step in steps {
+        match &step.kind {
+            StepKind::Environment { action, .. } => match action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::Delete => s.destroy += 1,
+            },
+            StepKind::HealthGate { .. } => s.health_gates += 1,
+            StepKind::Cutover { .. } => s.cutover += 1,
+            StepKind::ForgetRouter { .. } => s.forget += 1,
+            StepKind::Preview { .. } => s.preview += 1,
+            StepKind::Drain { .. } => {}
+        }
+    }
+    // The engine recomputes it once the state-only records are known.
+    s.outcome = document::outcome(&s, 0);
+    s
+}

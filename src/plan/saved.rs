@@ -132,6 +132,92 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Planned, SavedPlanError> 
     Ok(saved.planned)
 }
 
+/// Why a saved plan may not be applied (any more).
+#[derive(Debug, thiserror::Error)]
+pub enum Stale {
+    /// It breaks a rule of the cut-over: it was edited, or is corrupt.
+    #[error("it breaks a rule of the cut-over: {0}; make a new plan with `cutover plan --out`")]
+    Invalid(#[from] super::validate::Invalid),
+    /// It was made against another state.
+    #[error("it was made against another state (lineage {planned}); this state has lineage {now}. Make a new plan with `cutover plan --out`")]
+    OtherLineage {
+        /// The plan's lineage.
+        planned: String,
+        /// The state's.
+        now: String,
+    },
+    /// Its state is gone.
+    #[error("it was made against a state (lineage {0}) that no longer exists here")]
+    StateGone(String),
+    /// A state appeared since.
+    #[error("it was made before any state existed, but the state now exists (serial {0}); make a new plan")]
+    StateAppeared(u64),
+    /// The state moved on.
+    #[error("it is stale: it was made against state serial {planned}, and the state is now at serial {now}. Run `cutover plan --out` again")]
+    Serial {
+        /// The plan's serial.
+        planned: u64,
+        /// The state's.
+        now: u64,
+    },
+    /// The live world moved on: (address, what the plan saw, what is there now).
+    #[error("the live world has moved on since it was made:\n{}\nRun `cutover plan` again and review the new plan.", moved(.0))]
+    LiveMoved(Vec<(String, String, Option<String>)>),
+}
+
+fn moved(list: &[(String, String, Option<String>)]) -> String {
+    list.iter()
+        .map(|(k, was, now)| {
+            format!(
+                "  {k}: planned against {was}, now {}",
+                now.as_deref().unwrap_or("(gone)")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `planned` may still be applied to `state` in a live world whose
+/// fingerprint (scrubbed as the plan's is) is `live_now`: it must follow
+/// the rules of the cut-over, have been made against this very state
+/// (lineage and serial), and have seen the live values that are there now.
+pub fn check_fresh(
+    planned: &Planned,
+    state: Option<&crate::state::model::State>,
+    live_now: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Stale> {
+    let doc = &planned.document;
+    super::validate::validate(doc)?;
+    match (doc.lineage.as_deref(), state) {
+        (Some(planned), Some(st)) if planned != st.lineage => {
+            return Err(Stale::OtherLineage {
+                planned: planned.to_owned(),
+                now: st.lineage.clone(),
+            })
+        }
+        (Some(planned), None) => return Err(Stale::StateGone(planned.to_owned())),
+        (None, Some(st)) => return Err(Stale::StateAppeared(st.serial)),
+        _ => {}
+    }
+    if let Some(st) = state.filter(|st| st.serial != doc.serial) {
+        return Err(Stale::Serial {
+            planned: doc.serial,
+            now: st.serial,
+        });
+    }
+    let moved: Vec<(String, String, Option<String>)> = doc
+        .fingerprint
+        .iter()
+        .filter(|(k, v)| live_now.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone(), live_now.get(k).cloned()))
+        .collect();
+    if moved.is_empty() {
+        Ok(())
+    } else {
+        Err(Stale::LiveMoved(moved))
+    }
+}
+
 /// Give a plan read back from a file its sensitive values again, from the
 /// configuration: every spec holding a scrubbed value is replaced by the
 /// configuration's, after checking that the configuration's, scrubbed, is
@@ -141,8 +227,8 @@ pub fn rehydrate(
     planned: &mut Planned,
     config: &crate::config::model::Config,
 ) -> Result<(), String> {
-    use super::diff::{environment_spec, step_spec};
     use super::document::StepKind;
+    use super::specs::{environment_spec, step_spec};
 
     let text = serde_json::to_string(&planned.document).expect("plan documents serialize");
     if !text.contains("(sensitive:") {

@@ -46,7 +46,7 @@ mod tests {
         assert_eq!(back, doc);
         assert!(text.ends_with("\n}"));
         assert!(
-            text.starts_with("{\n  \"format_version\": \"1.0\",\n"),
+            text.starts_with("{\n  \"format_version\": \"1.1\",\n"),
             "{text}"
         );
     }

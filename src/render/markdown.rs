@@ -447,6 +447,7 @@ mod tests {
             router: "internal".to_owned(),
             to: "blue".to_owned(),
             release: Some("1.4.1".to_owned()),
+            changed_after_cutover: false,
         });
         doc.drift.push(Drift {
             address: "environment.blue".to_owned(),

@@ -103,6 +103,7 @@ pub(crate) mod sample {
     use cutover_provider::{Colour, EnvironmentSpec, RouterSpec};
     use serde_json::{json, Value};
 
+    use crate::addr::StepId;
     use crate::config::model::Health;
     use crate::plan::document::*;
 
@@ -154,24 +155,20 @@ pub(crate) mod sample {
         traffic: Traffic,
         changes: Vec<AttributeChange>,
     ) -> Step {
-        Step {
-            id: format!("environment.{name}"),
-            depends_on: vec![],
-            kind: StepKind::Environment {
-                action,
-                name: name.to_owned(),
-                traffic,
-                changes,
-                spec: env_spec(name, "1.4.2"),
-                backend: "process".to_owned(),
-            },
-        }
+        Step::new(StepKind::Environment {
+            action,
+            name: name.to_owned(),
+            traffic,
+            changes,
+            spec: env_spec(name, "1.4.2"),
+            backend: "process".to_owned(),
+        })
     }
 
     pub fn gate(name: &str) -> Step {
         Step {
-            id: format!("health.{name}"),
-            depends_on: vec![format!("environment.{name}")],
+            id: StepId::Health(name.to_owned()),
+            depends_on: vec![StepId::Environment(name.to_owned())],
             kind: StepKind::HealthGate {
                 environment: name.to_owned(),
                 endpoints: vec![format!("127.0.0.1:{}", port(name))],
@@ -190,13 +187,14 @@ pub(crate) mod sample {
             endpoints: vec![format!("127.0.0.1:{}", port(n))],
         };
         Step {
-            id: format!("cutover.{router}"),
-            depends_on: vec![format!("health.{to}")],
+            id: StepId::Cutover(router.to_owned()),
+            depends_on: vec![StepId::Health(to.to_owned())],
             kind: StepKind::Cutover {
                 router: router.to_owned(),
                 from: from.map(str::to_owned),
                 to: to.to_owned(),
                 from_release: from.map(|_| "1.4.1".to_owned()),
+                from_identity: None,
                 to_release: Some("1.4.2".to_owned()),
                 spec: RouterSpec {
                     name: router.to_owned(),
@@ -208,6 +206,8 @@ pub(crate) mod sample {
                 backend: "haproxy".to_owned(),
                 verify: None,
                 reason: None,
+                ready_timeout: crate::config::model::DEFAULT_READY_TIMEOUT,
+                rollback: false,
             },
         }
     }
@@ -240,6 +240,7 @@ pub(crate) mod sample {
                 router: "public".to_owned(),
                 to: "blue".to_owned(),
                 release: Some("1.4.1".to_owned()),
+                changed_after_cutover: false,
             }],
         )
     }

@@ -135,6 +135,25 @@ pub fn new_state() -> State {
     }
 }
 
+/// Create the state file at `path`: a new state, fresh lineage, serial 0.
+pub fn create(path: &Path) -> Result<State, StateError> {
+    let state = new_state();
+    save(path, &state)?;
+    Ok(state)
+}
+
+/// The state a plan is made against when there is no state file yet: no
+/// lineage, serial 0, nothing recorded.
+pub fn empty_state() -> State {
+    State {
+        version: STATE_VERSION,
+        lineage: String::new(),
+        serial: 0,
+        environments: Default::default(),
+        routers: Default::default(),
+    }
+}
+
 /// The state's bytes as they are written to disk: sorted keys, two-space
 /// indent, final newline. Equal states always give equal bytes.
 pub fn to_bytes(state: &State) -> Vec<u8> {

@@ -58,6 +58,17 @@ pub struct EnvironmentState {
     pub private: Value,
 }
 
+/// The `backend` recorded for an environment that something else deploys.
+pub const UNMANAGED_BACKEND: &str = "none";
+
+impl EnvironmentState {
+    /// Whether cutover deployed this environment (it has a backend), so
+    /// that cutover also destroys it when it leaves the configuration.
+    pub fn is_managed(&self) -> bool {
+        self.backend != UNMANAGED_BACKEND
+    }
+}
+
 /// What cutover knows of one router.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -118,7 +118,8 @@ fn failed_verify_switches_back_and_records_both_moves() {
     let serial = state(&case)["serial"].as_u64().unwrap();
     let run = case.run(&["apply", "--auto-approve"]).code(1);
     assert!(
-        run.stderr.contains("verify failed") && run.stderr.contains("switched back to blue"),
+        run.stderr.contains("verify failed")
+            && run.stderr.contains("switched router.public back to blue"),
         "{}",
         run.stderr
     );

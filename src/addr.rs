@@ -1,0 +1,208 @@
+//! Addresses and step ids: the typed names of everything the configuration,
+//! the plan and the apply walk talk about.
+//!
+//! The bottom layer (OpenTofu's `addrs`): it depends on nothing else in the
+//! crate, so every layer above can use it. Ids are never built with
+//! `format!` above this module; their text form exists for people and for
+//! the JSON documents, where it is parsed back and refused when it names no
+//! known kind of step.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The address of a block that takes part in the configuration's graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Address {
+    /// `var.NAME`
+    Variable(String),
+    /// `local.NAME`
+    Local(String),
+    /// `environment.NAME`
+    Environment(String),
+    /// `router.NAME`
+    Router(String),
+    /// `output.NAME`
+    Output(String),
+}
+
+impl Address {
+    /// `environment.NAME`.
+    pub fn environment(name: &str) -> Self {
+        Address::Environment(name.to_owned())
+    }
+
+    /// `router.NAME`.
+    pub fn router(name: &str) -> Self {
+        Address::Router(name.to_owned())
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Variable(n) => write!(f, "var.{n}"),
+            Address::Local(n) => write!(f, "local.{n}"),
+            Address::Environment(n) => write!(f, "environment.{n}"),
+            Address::Router(n) => write!(f, "router.{n}"),
+            Address::Output(n) => write!(f, "output.{n}"),
+        }
+    }
+}
+
+/// The id of one step of a plan: what kind of step, and of which
+/// environment or router.
+///
+/// The variants are declared in the order of their text prefixes, so the
+/// derived order is the order of the ids as text (`cutover.a` <
+/// `drain.a` < `environment.a` < `forget.router.a` < `health.a` <
+/// `preview.a`): plans list independent steps in that stable order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StepId {
+    /// `cutover.ROUTER`: the router switches its live traffic.
+    Cutover(String),
+    /// `drain.ROUTER`: the wait after the router's cut-over.
+    Drain(String),
+    /// `environment.NAME`: a change to an environment.
+    Environment(String),
+    /// `forget.router.ROUTER`: the router leaves the state.
+    ForgetRouter(String),
+    /// `health.NAME`: the environment's health gate.
+    Health(String),
+    /// `preview.ROUTER`: the router's preview is repointed.
+    Preview(String),
+}
+
+impl StepId {
+    /// The environment or router the step is about.
+    pub fn name(&self) -> &str {
+        match self {
+            StepId::Cutover(n)
+            | StepId::Drain(n)
+            | StepId::Environment(n)
+            | StepId::ForgetRouter(n)
+            | StepId::Health(n)
+            | StepId::Preview(n) => n,
+        }
+    }
+
+    /// The text prefix of this kind of id, before the name.
+    fn prefix(&self) -> &'static str {
+        match self {
+            StepId::Cutover(_) => "cutover.",
+            StepId::Drain(_) => "drain.",
+            StepId::Environment(_) => "environment.",
+            StepId::ForgetRouter(_) => "forget.router.",
+            StepId::Health(_) => "health.",
+            StepId::Preview(_) => "preview.",
+        }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.prefix(), self.name())
+    }
+}
+
+/// A step id whose text names no known kind of step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a step id: a step id is `environment.NAME`, `health.NAME`, `cutover.ROUTER`, `preview.ROUTER`, `drain.ROUTER` or `forget.router.ROUTER`")]
+pub struct UnknownStepId(pub String);
+
+impl FromStr for StepId {
+    type Err = UnknownStepId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        type Make = fn(String) -> StepId;
+        let kinds: [(&str, Make); 6] = [
+            ("forget.router.", StepId::ForgetRouter),
+            ("cutover.", StepId::Cutover),
+            ("drain.", StepId::Drain),
+            ("environment.", StepId::Environment),
+            ("health.", StepId::Health),
+            ("preview.", StepId::Preview),
+        ];
+        for (prefix, make) in kinds {
+            if let Some(name) = text.strip_prefix(prefix) {
+                if !name.is_empty() {
+                    return Ok(make(name.to_owned()));
+                }
+            }
+        }
+        Err(UnknownStepId(text.to_owned()))
+    }
+}
+
+impl Serialize for StepId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StepId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(name: &str) -> Vec<StepId> {
+        vec![
+            StepId::Cutover(name.into()),
+            StepId::Drain(name.into()),
+            StepId::Environment(name.into()),
+            StepId::ForgetRouter(name.into()),
+            StepId::Health(name.into()),
+            StepId::Preview(name.into()),
+        ]
+    }
+
+    #[test]
+    fn ids_round_trip_through_text_and_json() {
+        for id in all("public") {
+            let text = id.to_string();
+            assert_eq!(text.parse::<StepId>(), Ok(id.clone()));
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<StepId>(&json).unwrap(), id);
+        }
+        assert_eq!(
+            "forget.router.old".parse(),
+            Ok(StepId::ForgetRouter("old".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_and_empty_names_are_refused() {
+        for bad in ["switch.public", "health.", "cutover", "", "Health.green"] {
+            assert_eq!(
+                bad.parse::<StepId>(),
+                Err(UnknownStepId(bad.into())),
+                "{bad}"
+            );
+        }
+        let err = serde_json::from_str::<StepId>("\"deploy.green\"").unwrap_err();
+        assert!(
+            err.to_string().contains("`deploy.green` is not a step id"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_order_of_ids_is_the_order_of_their_text() {
+        let mut ids: Vec<StepId> = ["b", "a", "a-b", "ab"].into_iter().flat_map(all).collect();
+        let mut texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        ids.sort();
+        texts.sort();
+        assert_eq!(
+            ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            texts
+        );
+    }
+}

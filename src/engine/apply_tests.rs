@@ -1,0 +1,350 @@
+//! The apply driver end to end against the in-memory world: the steps run
+//! for real (health gates over HTTP to the test's own server), the state is
+//! written to a temporary directory, and the tests assert what happened in
+//! what order (the world's log and the events), not only where it ended.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::engine::error::ErrorKind;
+use crate::engine::observer::{Event, Observer};
+use crate::engine::testing::{colour, config, router, World};
+use crate::plan::saved::Planned;
+
+/// Collects every event; can wake a test when a step starts.
+#[derive(Default)]
+struct Events {
+    seen: Mutex<Vec<Event>>,
+    started: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+}
+
+impl Observer for Events {
+    fn event(&self, event: &Event) {
+        if let Event::StepStarted { id, .. } = event {
+            if let Some(tx) = &*self.started.lock().unwrap() {
+                let _ = tx.send(id.to_string());
+            }
+        }
+        self.seen.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Events {
+    /// `started X` / `finished X ok|KIND` / `switched back R` lines.
+    fn lines(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepStarted { id, .. } => Some(format!("started {id}")),
+                Event::StepFinished { id, error, .. } => Some(format!(
+                    "finished {id} {}",
+                    error.as_ref().map_or("ok", |e| e.kind.as_str())
+                )),
+                Event::SwitchedBack { router, to } => Some(format!("switched back {router} {to}")),
+                Event::SwitchBackRefused { router, .. } => {
+                    Some(format!("not switched back {router}"))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A world, its health server, a state directory.
+struct Case {
+    world: World,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    async fn new() -> Case {
+        let world = World::default();
+        let port = world.serve().await;
+        Case {
+            world,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("cutover.state.json")
+    }
+
+    fn state(&self) -> State {
+        crate::state::load(&self.state_path()).unwrap().unwrap()
+    }
+
+    /// Plan `hcl` against the world, and apply it; the report and events.
+    async fn apply(&self, hcl: &str) -> (ApplyReport, Arc<Events>) {
+        let events = Arc::new(Events::default());
+        let report = self.apply_with(hcl, events.clone(), never_stop()).await;
+        (report, events)
+    }
+
+    async fn apply_with(&self, hcl: &str, events: Arc<Events>, stop: StopReceiver) -> ApplyReport {
+        let config = config(hcl);
+        let engine = self.world.engine();
+        let state = crate::state::load(&self.state_path()).unwrap();
+        let planned = engine.plan(&config, state.as_ref()).await.unwrap();
+        let state = state.unwrap_or_else(crate::state::new_state);
+        engine
+            .apply(&planned, state, &self.state_path(), events, stop)
+            .await
+            .unwrap()
+    }
+
+    fn hcl(&self, colours: &[(&str, &str)], routers: &[(&str, &str)]) -> String {
+        let mut hcl = String::new();
+        for (c, release) in colours {
+            hcl.push_str(&colour(c, release, self.port));
+        }
+        for (r, live) in routers {
+            hcl.push_str(&router(r, live));
+        }
+        hcl
+    }
+}
+
+#[tokio::test]
+async fn a_cutover_runs_its_gate_first_and_records_the_way_back() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    let hcl = case.hcl(&[("blue", "1"), ("green", "2")], &[("public", "green")]);
+    let (report, events) = case.apply(&hcl).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(case.world.log(), ["deploy green 2", "switch public green"]);
+    assert_eq!(
+        events.lines(),
+        [
+            "started environment.green",
+            "finished environment.green ok",
+            "started health.green",
+            "finished health.green ok",
+            "started cutover.public",
+            "finished cutover.public ok",
+        ]
+    );
+    let state = case.state();
+    let public = &state.routers["public"];
+    assert_eq!(public.live.as_deref(), Some("green"));
+    assert_eq!(public.previous.as_deref(), Some("blue"));
+    assert_eq!(state.environments["green"].release, "2");
+    assert_eq!(report.serial, state.serial);
+}
+
+#[tokio::test]
+async fn a_failed_change_of_the_drained_colour_leaves_traffic_on_the_gated_colour() {
+    // The acceptance run's outage: blue's new release exits at once after
+    // the cut-over took blue's traffic away. Switching back to blue would
+    // send users to a stopped process.
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    case.world.lock().fail_deploy.insert("blue".into());
+    let hcl = case.hcl(&[("blue", "2"), ("green", "1")], &[("public", "green")]);
+    let (report, events) = case.apply(&hcl).await;
+    assert_eq!(case.world.log(), ["switch public green", "deploy blue 2"]);
+    assert_eq!(case.world.lock().routers["public"], "green");
+    let (failed, error) = report.failed.clone().unwrap();
+    assert_eq!(failed.to_string(), "environment.blue");
+    assert_eq!(error.kind, ErrorKind::Failed);
+    assert!(report.reverted.is_empty(), "{report:?}");
+    assert!(
+        !events.lines().iter().any(|l| l.contains("switched back")),
+        "{:?}",
+        events.lines()
+    );
+    assert!(matches!(
+        &report.way_back[..],
+        [crate::engine::walk::WayBack::Broken { colour, .. }] if colour == "blue"
+    ));
+    // The state says the truth: green is live, and blue (stopped) is gone.
+    let state = case.state();
+    assert_eq!(state.routers["public"].live.as_deref(), Some("green"));
+    assert!(!state.environments.contains_key("blue"), "{state:?}");
+}
+
+#[tokio::test]
+async fn a_failed_switch_of_one_router_switches_the_other_back() {
+    let case = Case::new().await;
+    for c in ["blue", "green", "red"] {
+        case.world.run(c, "1");
+    }
+    case.world.route("a", "blue");
+    case.world.route("b", "blue");
+    case.world.lock().fail_switch.insert("b".into());
+    let hcl = case.hcl(
+        &[("blue", "1"), ("green", "1"), ("red", "1")],
+        &[("a", "green"), ("b", "red")],
+    );
+    let (report, events) = case.apply(&hcl).await;
+    assert_eq!(
+        case.world.log(),
+        ["switch a green", "switch b red", "switch a blue"]
+    );
+    assert_eq!(case.world.lock().routers["a"], "blue");
+    assert_eq!(report.reverted, [("a".to_owned(), "blue".to_owned())]);
+    assert!(events.lines().contains(&"switched back a blue".to_owned()));
+    assert_eq!(case.state().routers["a"].live.as_deref(), Some("blue"));
+}
+
+#[tokio::test]
+async fn no_switch_back_to_a_colour_that_is_no_longer_what_served() {
+    let case = Case::new().await;
+    for c in ["blue", "green", "red"] {
+        case.world.run(c, "1");
+    }
+    case.world.route("a", "blue");
+    case.world.route("b", "blue");
+    let hcl = case.hcl(
+        &[("blue", "2"), ("green", "1"), ("red", "1")],
+        &[("a", "blue"), ("b", "blue")],
+    );
+    // A first apply deploys blue and records it (with --allow-live-changes:
+    // blue serves both routers).
+    let engine = case.world.engine();
+    let mut allowing = engine.clone();
+    allowing.options.allow_live_changes = true;
+    let planned = allowing.plan(&config(&hcl), None).await.unwrap();
+    let report = allowing
+        .apply(
+            &planned,
+            crate::state::new_state(),
+            &case.state_path(),
+            Arc::new(Events::default()),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert!(case.state().environments.contains_key("blue"));
+    // Blue is restarted behind cutover's back after the plan was made:
+    // its identity is no longer the one that served.
+    let config = config(&case.hcl(
+        &[("blue", "2"), ("green", "1"), ("red", "1")],
+        &[("a", "green"), ("b", "red")],
+    ));
+    let state = case.state();
+    let planned = engine.plan(&config, Some(&state)).await.unwrap();
+    case.world.run("blue", "2");
+    case.world.lock().fail_switch.insert("b".into());
+    let events = Arc::new(Events::default());
+    let report = engine
+        .apply(
+            &planned,
+            state,
+            &case.state_path(),
+            events.clone(),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(case.world.lock().routers["a"], "green", "a stays on green");
+    assert!(report.reverted.is_empty());
+    let (router, why) = &report.revert_failed[0];
+    assert_eq!(router, "a");
+    assert!(why.contains("no longer what served"), "{why}");
+    assert!(events.lines().contains(&"not switched back a".to_owned()));
+}
+
+#[tokio::test]
+async fn a_panic_in_a_provider_is_a_failed_step_and_the_rules_still_hold() {
+    let case = Case::new().await;
+    for c in ["blue", "green", "red"] {
+        case.world.run(c, "1");
+    }
+    case.world.route("a", "blue");
+    case.world.route("b", "blue");
+    case.world.lock().panic_switch.insert("b".into());
+    let hcl = case.hcl(
+        &[("blue", "1"), ("green", "1"), ("red", "1")],
+        &[("a", "green"), ("b", "red")],
+    );
+    let (report, _) = case.apply(&hcl).await;
+    let (failed, error) = report.failed.clone().unwrap();
+    assert_eq!(failed.to_string(), "cutover.b");
+    assert_eq!(error.kind, ErrorKind::Panicked);
+    assert!(
+        error.message.contains("the `exec` provider panicked")
+            && error.message.contains("panicked on purpose"),
+        "{error}"
+    );
+    assert_eq!(report.reverted, [("a".to_owned(), "blue".to_owned())]);
+    assert_eq!(case.world.lock().routers["a"], "blue");
+    // The journal was folded: the state file alone says where a is.
+    assert_eq!(case.state().routers["a"].live.as_deref(), Some("blue"));
+    assert!(!crate::state::journal::path_for(&case.state_path()).exists());
+}
+
+#[tokio::test]
+async fn a_stop_asked_during_a_gate_stops_it_at_once_and_switches_nothing() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    case.world.lock().unhealthy.insert("green".into());
+    let hcl = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")]);
+    let events = Arc::new(Events::default());
+    let (tx_started, mut started) = tokio::sync::mpsc::unbounded_channel();
+    *events.started.lock().unwrap() = Some(tx_started);
+    let (tx, rx) = tokio::sync::watch::channel(StopRequest::None);
+    let apply = case.apply_with(&hcl, events.clone(), rx);
+    let signal = async {
+        while let Some(id) = started.recv().await {
+            if id == "health.green" {
+                tx.send(StopRequest::Finish("SIGINT")).unwrap();
+                return;
+            }
+        }
+    };
+    let (report, ()) = tokio::join!(apply, signal);
+    assert_eq!(report.stopped_by, Some("SIGINT"));
+    assert_eq!(report.interrupted.len(), 1, "{report:?}");
+    assert_eq!(report.interrupted[0].to_string(), "health.green");
+    assert_eq!(report.not_run[0].to_string(), "cutover.public");
+    assert!(case.world.log().is_empty(), "{:?}", case.world.log());
+    assert_eq!(case.world.lock().routers["public"], "blue");
+}
+
+#[tokio::test]
+async fn rollback_is_a_plan_the_walk_runs_and_marks_the_router() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    let hcl = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")]);
+    let (report, _) = case.apply(&hcl).await;
+    assert!(report.is_complete());
+    let engine = case.world.engine();
+    let state = case.state();
+    let config = config(&hcl);
+    let planned: Planned = engine
+        .rollback_plan(&config, &state, &["public".to_owned()])
+        .await
+        .unwrap();
+    let ids: Vec<String> = planned
+        .document
+        .steps
+        .iter()
+        .map(|s| s.id.to_string())
+        .collect();
+    assert_eq!(ids, ["health.blue", "cutover.public"]);
+    let events = Arc::new(Events::default());
+    let report = engine
+        .apply(&planned, state, &case.state_path(), events, never_stop())
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(case.world.lock().routers["public"], "blue");
+    let public = &case.state().routers["public"];
+    assert_eq!(public.live.as_deref(), Some("blue"));
+    assert_eq!(public.previous.as_deref(), Some("green"));
+    assert!(public.rolled_back);
+}

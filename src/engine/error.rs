@@ -1,0 +1,99 @@
+//! Typed failures of the engine: why a step failed, with a kind that the
+//! JSON events carry (`error_kind`), so CI and chat bots can tell a timeout
+//! from a refusal without reading sentences.
+
+use cutover_provider::ProviderError;
+use serde::Serialize;
+
+/// What kind of failure a step had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A backend block's settings are wrong.
+    Settings,
+    /// A live system could not be reached.
+    Unreachable,
+    /// A connection was refused.
+    Refused,
+    /// Something did not answer or finish in time.
+    Timeout,
+    /// A TLS handshake or certificate failed.
+    Tls,
+    /// A name did not resolve.
+    Dns,
+    /// The router could not yet send traffic to the target, and waiting
+    /// for it ran out.
+    NotReady,
+    /// Someone else changed the router at the same time.
+    Conflict,
+    /// A health gate did not pass.
+    GateFailed,
+    /// The check through the router after a cut-over failed.
+    VerifyFailed,
+    /// A provider panicked (a bug in it).
+    Panicked,
+    /// The step was stopped by a signal before it finished.
+    Interrupted,
+    /// The plan breaks a rule of the cut-over (a switch without its gate).
+    Invalid,
+    /// Anything else a live system reported.
+    Failed,
+}
+
+impl ErrorKind {
+    /// The label in JSON, e.g. `gate_failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Settings => "settings",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Dns => "dns",
+            ErrorKind::NotReady => "not_ready",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::GateFailed => "gate_failed",
+            ErrorKind::VerifyFailed => "verify_failed",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Failed => "failed",
+        }
+    }
+}
+
+/// Why a step failed: a kind, and a sentence for people that names what
+/// failed (`router.public: ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// What happened.
+    pub message: String,
+}
+
+impl StepError {
+    /// A failure of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        StepError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A provider's failure, said of `what` (`router.public`).
+    pub fn provider(what: &str, e: &ProviderError) -> Self {
+        StepError::new(provider_kind(e), format!("{what}: {e}"))
+    }
+}
+
+/// The kind of a provider's failure.
+pub fn provider_kind(e: &ProviderError) -> ErrorKind {
+    match e {
+        ProviderError::Settings { .. } => ErrorKind::Settings,
+        ProviderError::Unreachable { .. } => ErrorKind::Unreachable,
+        ProviderError::Timeout { .. } => ErrorKind::Timeout,
+        ProviderError::Failed(_) => ErrorKind::Failed,
+    }
+}

@@ -1,0 +1,369 @@
+//! Running one step against the providers: what each kind of step does,
+//! and the records it leaves for the state. The walk decides when; this
+//! decides how.
+
+use std::time::{Duration, Instant};
+
+use cutover_provider::{Colour, EnvironmentSpec, RouterSpec};
+
+use super::error::{provider_kind, ErrorKind, StepError};
+use super::observer::{Event, Observer};
+use super::walk::{Outcome, Revert, Start};
+use super::Engine;
+use crate::addr::Address;
+use crate::plan::document::{Action, StepKind};
+use crate::state::journal::Entry;
+use crate::state::model::{EnvironmentState, RouterState};
+
+/// How often a cut-over asks a router that is not ready yet again.
+const READY_POLL: Duration = Duration::from_millis(250);
+
+/// A human description of a step, for progress lines.
+pub fn describe(kind: &StepKind) -> String {
+    match kind {
+        StepKind::Environment {
+            action, name, spec, ..
+        } => {
+            let env = Address::environment(name);
+            match action {
+                Action::Create => format!("creating {env} (release {})", spec.release),
+                Action::Update => format!("updating {env} to release {}", spec.release),
+                Action::Replace => format!("replacing {env} (release {})", spec.release),
+                Action::Delete => format!("destroying {env}"),
+            }
+        }
+        StepKind::HealthGate { environment, .. } => {
+            format!(
+                "health gate: waiting for {}",
+                Address::environment(environment)
+            )
+        }
+        StepKind::Cutover {
+            router, from, to, ..
+        } => format!(
+            "cutting over {}: {} -> {to}",
+            Address::router(router),
+            from.as_deref().unwrap_or("(none)")
+        ),
+        StepKind::Preview { router, to, .. } => {
+            format!(
+                "pointing the preview of {} at {to}",
+                Address::router(router)
+            )
+        }
+        StepKind::Drain {
+            router,
+            colour,
+            duration_ms,
+        } => format!(
+            "letting {colour} drain for {:.1}s after {}'s cut-over",
+            *duration_ms as f64 / 1000.0,
+            Address::router(router)
+        ),
+        StepKind::ForgetRouter { router } => format!("forgetting {}", Address::router(router)),
+    }
+}
+
+impl Engine {
+    /// Run one step.
+    pub(super) async fn run(&self, start: Start, observer: &dyn Observer) -> Outcome {
+        match &start.step.kind {
+            StepKind::Environment {
+                action,
+                name,
+                spec,
+                backend,
+                ..
+            } => {
+                self.environment(*action, name, spec, backend, &start.private)
+                    .await
+            }
+            StepKind::HealthGate {
+                environment,
+                endpoints,
+                health,
+                release,
+            } => match self
+                .health
+                .gate(environment, endpoints, health, release.as_deref(), observer)
+                .await
+            {
+                Ok(()) => Outcome::ok(vec![]),
+                Err(e) => Outcome::failed(StepError::new(ErrorKind::GateFailed, e)),
+            },
+            StepKind::Cutover { .. } => self.cutover(&start, observer).await,
+            StepKind::Preview { .. } => self.preview(&start).await,
+            StepKind::Drain { duration_ms, .. } => {
+                tokio::time::sleep(Duration::from_millis(*duration_ms)).await;
+                Outcome::ok(vec![])
+            }
+            StepKind::ForgetRouter { router } => {
+                Outcome::ok(vec![Entry::Router(router.clone(), None)])
+            }
+        }
+    }
+
+    /// Create, update, replace or destroy an environment. When a deploy
+    /// fails, what is there is read again, so the state says what runs
+    /// (nothing, when the old release was stopped and the new one died).
+    async fn environment(
+        &self,
+        action: Action,
+        name: &str,
+        spec: &EnvironmentSpec,
+        backend: &str,
+        private: &serde_json::Value,
+    ) -> Outcome {
+        let what = Address::environment(name).to_string();
+        let Some(provider) = self.providers.environment(backend) else {
+            let e = format!("{what}: unknown backend `{backend}`");
+            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        };
+        if action == Action::Delete {
+            return match provider.destroy(spec, private).await {
+                Ok(()) => Outcome::ok(vec![Entry::Environment(name.to_owned(), None)]),
+                Err(e) => Outcome::failed(StepError::provider(&what, &e)),
+            };
+        }
+        let private = if action == Action::Replace {
+            if let Err(e) = provider.destroy(spec, private).await {
+                return Outcome::failed(StepError::provider(&what, &e));
+            }
+            serde_json::Value::Null
+        } else {
+            private.clone()
+        };
+        match provider.deploy(spec, &private).await {
+            Ok(deployed) => Outcome::ok(vec![Entry::Environment(
+                name.to_owned(),
+                Some(EnvironmentState {
+                    backend: backend.to_owned(),
+                    release: spec.release.clone(),
+                    endpoints: spec.endpoints.clone(),
+                    settings: spec.settings.clone(),
+                    identity: deployed.identity,
+                    private: deployed.private,
+                }),
+            )]),
+            Err(e) => {
+                let records = match provider.read(spec, &private).await {
+                    Ok(live) if !live.exists => vec![Entry::Environment(name.to_owned(), None)],
+                    _ => vec![],
+                };
+                Outcome {
+                    records,
+                    switched: false,
+                    error: Some(StepError::provider(&what, &e)),
+                }
+            }
+        }
+    }
+
+    /// Switch a router: wait (bounded) until the router itself can send
+    /// traffic to the target, switch, record, then verify through it.
+    async fn cutover(&self, start: &Start, observer: &dyn Observer) -> Outcome {
+        let StepKind::Cutover {
+            router,
+            from,
+            to,
+            spec,
+            target,
+            backend,
+            verify,
+            ready_timeout,
+            rollback,
+            ..
+        } = &start.step.kind
+        else {
+            unreachable!("a cut-over step")
+        };
+        let what = Address::router(router).to_string();
+        let Some(provider) = self.providers.router(backend) else {
+            let e = format!("{what}: unknown backend `{backend}`");
+            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        };
+        if let Err(e) = wait_until_ready(
+            provider.as_ref(),
+            router,
+            spec,
+            target,
+            *ready_timeout,
+            observer,
+        )
+        .await
+        {
+            return Outcome::failed(e);
+        }
+        if let Err(e) = provider.switch(spec, target).await {
+            return Outcome::failed(StepError::provider(&what, &e));
+        }
+        let before = start.router.as_ref();
+        let previous = match from {
+            Some(f) if f != to => Some(f.clone()),
+            _ => before.and_then(|r| r.previous.clone()),
+        };
+        let record = Entry::Router(
+            router.clone(),
+            Some(RouterState {
+                backend: backend.clone(),
+                live: Some(to.clone()),
+                previous,
+                preview: before.and_then(|r| r.preview.clone()),
+                rolled_back: *rollback,
+            }),
+        );
+        let mut outcome = Outcome {
+            records: vec![record],
+            switched: true,
+            error: None,
+        };
+        if let Some(verify) = verify {
+            if let Err(why) = self.health.gate(&what, &[], verify, None, observer).await {
+                outcome.error = Some(StepError::new(
+                    ErrorKind::VerifyFailed,
+                    format!("{what}: verify failed after the cut-over to {to}: {why}"),
+                ));
+            }
+        }
+        outcome
+    }
+
+    /// Point a router's preview at a colour.
+    async fn preview(&self, start: &Start) -> Outcome {
+        let StepKind::Preview {
+            router,
+            to,
+            spec,
+            target,
+            backend,
+            ..
+        } = &start.step.kind
+        else {
+            unreachable!("a preview step")
+        };
+        let what = format!("{} preview", Address::router(router));
+        let Some(provider) = self.providers.router(backend) else {
+            let e = format!("{what}: unknown backend `{backend}`");
+            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        };
+        if let Err(e) = provider.set_preview(spec, Some(target)).await {
+            return Outcome::failed(StepError::provider(&what, &e));
+        }
+        let mut next = start.router.clone().unwrap_or(RouterState {
+            backend: backend.clone(),
+            live: None,
+            previous: None,
+            preview: None,
+            rolled_back: false,
+        });
+        next.preview = Some(to.clone());
+        Outcome::ok(vec![Entry::Router(router.clone(), Some(next))])
+    }
+
+    /// Switch a router back (rule 7): only when the colour it returns to
+    /// still is what it was when it last served (same identity, still
+    /// there); the records of the switch back, or why it did not happen.
+    pub(super) async fn switch_back(&self, revert: &Revert) -> Result<Vec<Entry>, String> {
+        self.still_what_served(revert).await?;
+        let provider = self
+            .providers
+            .router(&revert.backend)
+            .ok_or_else(|| format!("unknown backend `{}`", revert.backend))?;
+        let colour = revert
+            .spec
+            .colours
+            .iter()
+            .find(|c| c.name == revert.to)
+            .cloned()
+            .ok_or_else(|| format!("{} is no colour of the router", revert.to))?;
+        provider
+            .switch(&revert.spec, &colour)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(vec![Entry::Router(
+            revert.router.clone(),
+            Some(RouterState {
+                backend: revert.backend.clone(),
+                live: Some(revert.to.clone()),
+                previous: Some(revert.from.clone()),
+                preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
+                rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
+            }),
+        )])
+    }
+
+    /// Whether the colour a switch back returns to is still what served.
+    async fn still_what_served(&self, revert: &Revert) -> Result<(), String> {
+        let Some(rec) = revert.colour.as_ref().filter(|r| r.is_managed()) else {
+            // Deployed by something else: cutover never changes it.
+            return Ok(());
+        };
+        let provider = self
+            .providers
+            .environment(&rec.backend)
+            .ok_or_else(|| format!("unknown backend `{}`", rec.backend))?;
+        let spec = EnvironmentSpec {
+            name: revert.to.clone(),
+            release: rec.release.clone(),
+            endpoints: rec.endpoints.clone(),
+            settings: rec.settings.clone(),
+            workdir: revert.spec.workdir.clone(),
+        };
+        let env = Address::environment(&revert.to);
+        let live = provider
+            .read(&spec, &rec.private)
+            .await
+            .map_err(|e| format!("{env} cannot be read to check it still serves: {e}"))?;
+        if !live.exists {
+            return Err(format!("{env} is gone (nothing runs there any more)"));
+        }
+        if revert.identity.is_some() && live.identity != revert.identity {
+            return Err(format!(
+                "{env} is no longer what served ({} now, {} when it last served)",
+                live.identity.as_deref().unwrap_or("unknown"),
+                revert.identity.as_deref().unwrap_or("unknown")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Ask the router (its `preflight`) until it can send traffic to
+/// `target`, while it says it is not ready yet, for at most `bound`.
+async fn wait_until_ready(
+    provider: &dyn cutover_provider::RouterProvider,
+    router: &str,
+    spec: &RouterSpec,
+    target: &Colour,
+    bound: Duration,
+    observer: &dyn Observer,
+) -> Result<(), StepError> {
+    let what = Address::router(router).to_string();
+    let started = Instant::now();
+    loop {
+        let e = match provider.preflight(spec, target).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if provider_kind(&e) != ErrorKind::NotReady {
+            return Err(StepError::provider(&what, &e));
+        }
+        let waited = started.elapsed();
+        if waited >= bound {
+            return Err(StepError::new(
+                ErrorKind::NotReady,
+                format!(
+                    "{what}: the router still cannot send traffic to {} after waiting {:.1}s (ready_timeout): {e}",
+                    target.name,
+                    waited.as_secs_f64()
+                ),
+            ));
+        }
+        observer.event(&Event::RouterWaiting {
+            router: router.to_owned(),
+            waiting_for: e.to_string(),
+            remaining: bound - waited,
+        });
+        tokio::time::sleep(READY_POLL.min(bound - waited)).await;
+    }
+}

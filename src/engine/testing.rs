@@ -1,0 +1,278 @@
+//! In-memory providers for the unit tests of the planner, the walk and the
+//! apply driver: a world of colours and routers kept in memory, whose every
+//! call is logged in order, with faults to inject. Registered under the
+//! built-in kinds `process` and `exec`, so configurations written in HCL
+//! load as they would for real. Health gates are real HTTP checks against a
+//! small server of the test's own ([`World::serve`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use cutover_provider::{
+    Colour, Deployed, EnvironmentProvider, EnvironmentSpec, LiveEnvironment, LiveRouter,
+    ProviderError, RouterProvider, RouterSpec,
+};
+use serde_json::Value;
+
+use super::Engine;
+use crate::config::model::Config;
+use crate::registry::Providers;
+
+/// One colour as the world runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// The release it runs.
+    pub release: String,
+    /// Bumped on every (re)start.
+    pub identity: u64,
+}
+
+/// What the world holds, and what the tests make go wrong.
+#[derive(Debug, Default)]
+pub struct Inner {
+    /// Colours that run.
+    pub colours: BTreeMap<String, Running>,
+    /// Each router's live colour.
+    pub routers: BTreeMap<String, String>,
+    /// Every call, in order: `deploy green 2`, `switch public green`, ...
+    pub log: Vec<String>,
+    /// Deploys of these colours fail (after stopping what ran).
+    pub fail_deploy: BTreeSet<String>,
+    /// Switches of these routers fail (nothing changes).
+    pub fail_switch: BTreeSet<String>,
+    /// Switches of these routers panic.
+    pub panic_switch: BTreeSet<String>,
+    /// Colours whose health check answers 500.
+    pub unhealthy: BTreeSet<String>,
+    /// Next identity to hand out.
+    pub next_identity: u64,
+}
+
+/// The shared world.
+#[derive(Debug, Clone, Default)]
+pub struct World(pub Arc<Mutex<Inner>>);
+
+impl World {
+    /// Lock the world (a test's panic must not hide behind a poisoned lock).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Start `colour` running `release`.
+    pub fn run(&self, colour: &str, release: &str) {
+        let mut w = self.lock();
+        w.next_identity += 1;
+        let identity = w.next_identity;
+        w.colours.insert(
+            colour.into(),
+            Running {
+                release: release.into(),
+                identity,
+            },
+        );
+    }
+
+    /// Point `router` at `colour`.
+    pub fn route(&self, router: &str, colour: &str) {
+        self.lock().routers.insert(router.into(), colour.into());
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lock().log.clone()
+    }
+
+    fn note(&self, line: String) {
+        self.lock().log.push(line);
+    }
+
+    /// An engine whose `process` environments and `exec` routers are this
+    /// world.
+    pub fn engine(&self) -> Engine {
+        let providers = Providers::default()
+            .with_environment("process", Arc::new(Memory(self.clone())))
+            .with_router("exec", Arc::new(Memory(self.clone())));
+        Engine::with_providers(providers, 10)
+    }
+
+    /// Serve health checks on loopback: `GET /COLOUR` answers 200, or 500
+    /// for an unhealthy colour or one that does not run. Returns the port.
+    pub async fn serve(&self) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let world = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let world = world.clone();
+                tokio::spawn(async move { world.answer(&mut socket).await });
+            }
+        });
+        port
+    }
+
+    async fn answer(&self, socket: &mut tokio::net::TcpStream) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0; 4096];
+        let Ok(n) = socket.read(&mut buf).await else {
+            return;
+        };
+        let request = String::from_utf8_lossy(&buf[..n]);
+        let colour = request
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .trim_start_matches('/')
+            .to_owned();
+        let healthy = {
+            let w = self.lock();
+            w.colours.contains_key(&colour) && !w.unhealthy.contains(&colour)
+        };
+        let status = if healthy { "200 OK" } else { "500 Oops" };
+        let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = socket.write_all(reply.as_bytes()).await;
+    }
+}
+
+/// The in-memory provider of both kinds.
+struct Memory(World);
+
+#[async_trait::async_trait]
+impl EnvironmentProvider for Memory {
+    fn validate(&self, _: &Value) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        spec: &EnvironmentSpec,
+        _: &Value,
+    ) -> Result<LiveEnvironment, ProviderError> {
+        let w = self.0.lock();
+        Ok(match w.colours.get(&spec.name) {
+            Some(r) => LiveEnvironment {
+                exists: true,
+                release: Some(r.release.clone()),
+                identity: Some(r.identity.to_string()),
+                ..Default::default()
+            },
+            None => LiveEnvironment::default(),
+        })
+    }
+
+    async fn deploy(&self, spec: &EnvironmentSpec, _: &Value) -> Result<Deployed, ProviderError> {
+        self.0
+            .note(format!("deploy {} {}", spec.name, spec.release));
+        let fails = self.0.lock().fail_deploy.contains(&spec.name);
+        if fails {
+            // Like a process backend whose new release exits at once: the
+            // old one was stopped first.
+            self.0.lock().colours.remove(&spec.name);
+            return Err(ProviderError::failed(format!(
+                "release {} of {} exited at once",
+                spec.release, spec.name
+            )));
+        }
+        self.0.run(&spec.name, &spec.release);
+        let identity = self.0.lock().colours[&spec.name].identity.to_string();
+        Ok(Deployed {
+            identity: Some(identity),
+            private: Value::Null,
+        })
+    }
+
+    async fn destroy(&self, spec: &EnvironmentSpec, _: &Value) -> Result<(), ProviderError> {
+        self.0.note(format!("destroy {}", spec.name));
+        self.0.lock().colours.remove(&spec.name);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RouterProvider for Memory {
+    fn validate(&self, _: &Value) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
+        let live = self.0.lock().routers.get(&spec.name).cloned();
+        Ok(LiveRouter {
+            raw: live.clone(),
+            live,
+            ..Default::default()
+        })
+    }
+
+    async fn preflight(&self, _: &RouterSpec, _: &Colour) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        self.0.note(format!("switch {} {}", spec.name, target.name));
+        let (fails, panics) = {
+            let w = self.0.lock();
+            (
+                w.fail_switch.contains(&spec.name),
+                w.panic_switch.contains(&spec.name),
+            )
+        };
+        if panics {
+            panic!("the memory router {} panicked on purpose", spec.name);
+        }
+        if fails {
+            return Err(ProviderError::failed(format!(
+                "the router {} refused the switch",
+                spec.name
+            )));
+        }
+        self.0.route(&spec.name, &target.name);
+        Ok(())
+    }
+}
+
+/// Load a configuration from HCL text, as `cutover` would from `main.hcl`.
+pub fn config(hcl: &str) -> Config {
+    let files = vec![(PathBuf::from("main.hcl"), hcl.to_owned())];
+    match crate::config::load_sources(&PathBuf::from("/nonexistent"), files, &Default::default()) {
+        Ok(loaded) => loaded.config,
+        Err(diags) => panic!("the test's configuration does not load:\n{diags}"),
+    }
+}
+
+/// A colour of the configuration language, with a health check on `port`.
+pub fn colour(name: &str, release: &str, port: u16) -> String {
+    format!(
+        r#"
+environment "{name}" {{
+  release  = "{release}"
+  endpoint = "127.0.0.1:{port}"
+  process {{
+    command = ["app", "{release}"]
+  }}
+  health {{
+    url      = "http://127.0.0.1:{port}/{name}"
+    interval = "10ms"
+    timeout  = "300ms"
+  }}
+}}
+"#
+    )
+}
+
+/// A router block sending `name` to `live`.
+pub fn router(name: &str, live: &str) -> String {
+    format!(
+        r#"
+router "{name}" {{
+  live = environment.{live}
+  exec {{
+    read   = ["read"]
+    switch = ["switch"]
+  }}
+}}
+"#
+    )
+}

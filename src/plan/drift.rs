@@ -1,0 +1,136 @@
+//! Drift (what changed outside cutover since the last apply) and the
+//! fingerprint of the live values a plan saw.
+
+use std::collections::BTreeMap;
+
+use cutover_provider::LiveEnvironment;
+
+use super::document::{Drift, DriftKind};
+use super::Live;
+use crate::addr::Address;
+use crate::config::model::Config;
+use crate::state::model::State;
+
+/// Everything changed outside cutover: routers first, then environments,
+/// each in name order.
+pub fn drift(config: &Config, st: &State, live: &Live) -> Vec<Drift> {
+    let mut out = Vec::new();
+    router_drift(config, st, live, &mut out);
+    for name in config.environments.keys() {
+        let observed = live.environments.get(name).cloned().unwrap_or_default();
+        environment_drift(name, &observed, st.environments.get(name), &mut out);
+    }
+    out
+}
+
+fn router_drift(config: &Config, st: &State, live: &Live, drift: &mut Vec<Drift>) {
+    for (name, observed) in &live.routers {
+        // What the provider itself noticed (an include edited without a
+        // reload, ...), whatever the state says.
+        for message in &observed.drift {
+            drift.push(Drift {
+                address: Address::router(name).to_string(),
+                kind: DriftKind::RouterChanged,
+                message: format!("router.{name}: {message}"),
+            });
+        }
+    }
+    for (name, rec) in &st.routers {
+        let Some(observed) = live.routers.get(name) else {
+            continue;
+        };
+        if !config.routers.contains_key(name) || rec.live == observed.live {
+            continue;
+        }
+        if observed.live.is_none() && observed.raw.is_none() {
+            drift.push(Drift {
+                address: Address::router(name).to_string(),
+                kind: DriftKind::RouterChanged,
+                message: format!(
+                    "router.{name} no longer holds cutover's switch (cutover left it on {}): the router lost it, e.g. it was restarted or reloaded from a config file without it",
+                    rec.live.as_deref().unwrap_or("nothing")
+                ),
+            });
+            continue;
+        }
+        let now = observed
+            .live
+            .clone()
+            .or_else(|| {
+                observed
+                    .raw
+                    .clone()
+                    .map(|r| format!("{r} (not a known colour)"))
+            })
+            .unwrap_or_else(|| "nothing".into());
+        let was = rec.live.clone().unwrap_or_else(|| "nothing".into());
+        drift.push(Drift {
+            address: Address::router(name).to_string(),
+            kind: DriftKind::RouterSwitched,
+            message: format!("router.{name} was switched outside cutover: cutover left it on {was}, it now sends traffic to {now}"),
+        });
+    }
+}
+
+fn environment_drift(
+    name: &str,
+    observed: &LiveEnvironment,
+    recorded: Option<&crate::state::model::EnvironmentState>,
+    drift: &mut Vec<Drift>,
+) {
+    let Some(rec) = recorded else { return };
+    let address = Address::environment(name).to_string();
+    for message in &observed.drift {
+        let kind = if observed.exists || message.contains("replaced") {
+            DriftKind::EnvironmentReplaced
+        } else {
+            DriftKind::EnvironmentGone
+        };
+        drift.push(Drift {
+            address: address.clone(),
+            kind,
+            message: format!("{address}: {message}"),
+        });
+    }
+    if observed.exists {
+        if let Some(r) = &observed.release {
+            if r != &rec.release {
+                drift.push(Drift {
+                    address: address.clone(),
+                    kind: DriftKind::ReleaseChanged,
+                    message: format!(
+                        "{address} runs release {r}, but cutover deployed {}",
+                        rec.release
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// The live values a plan saw, so a saved plan can tell when they moved.
+pub fn fingerprint(live: &Live) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, r) in &live.routers {
+        out.insert(
+            Address::router(name).to_string(),
+            r.live
+                .clone()
+                .or_else(|| r.raw.clone())
+                .unwrap_or_else(|| "(none)".into()),
+        );
+    }
+    for (name, e) in &live.environments {
+        let value = if e.exists {
+            format!(
+                "release={} identity={}",
+                e.release.as_deref().unwrap_or("?"),
+                e.identity.as_deref().unwrap_or("?")
+            )
+        } else {
+            "absent".to_string()
+        };
+        out.insert(Address::environment(name).to_string(), value);
+    }
+    out
+}

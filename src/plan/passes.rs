@@ -1,0 +1,565 @@
+//! The planner's passes that decide which steps a plan has (after OpenTofu's
+//! `graph_builder_plan.go`: a list of named passes over one draft, each a
+//! function that can be tested alone). The passes that order the steps are
+//! in [`super::edges`]; [`super::plan_with`] runs both lists and ends with
+//! [`super::validate::validate`].
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::document::*;
+use super::specs::{environment_spec, recorded_spec, step_spec};
+use super::{Live, PlanError, PlanOptions};
+use crate::addr::{Address, StepId};
+use crate::config::model::{Config, Environment};
+use crate::graph::StepGraph;
+use crate::state::model::State;
+
+/// What every pass reads.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The desired state.
+    pub config: &'a Config,
+    /// The state before the plan (an empty one when there is none).
+    pub state: &'a State,
+    /// What the refresh read.
+    pub live: &'a Live,
+    /// The operator's explicit choices.
+    pub options: &'a PlanOptions,
+}
+
+/// A router that must switch: from the colour it serves now to the one the
+/// configuration names (the same colour, when the router reports drift that
+/// a switch repairs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// The colour live now, if the router serves one cutover knows.
+    pub from: Option<String>,
+    /// The colour it switches to.
+    pub to: String,
+}
+
+impl Intent {
+    /// The colour this switch takes traffic away from, if any.
+    pub fn drains(&self) -> Option<&str> {
+        self.from.as_deref().filter(|f| *f != self.to)
+    }
+}
+
+/// What the passes build.
+#[derive(Debug, Default)]
+pub struct Draft {
+    /// The routers that switch, by name.
+    pub intents: BTreeMap<String, Intent>,
+    /// The steps, by id.
+    pub steps: BTreeMap<StepId, Step>,
+    /// The steps' graph, once every step is known.
+    pub graph: StepGraph,
+    /// The steps in the order they run, each with its dependencies.
+    pub ordered: Vec<Step>,
+    /// The way back after the plan.
+    pub rollback: Vec<RollbackHint>,
+}
+
+impl Draft {
+    /// Add a step; a second step with the same id is a planner bug.
+    fn add(&mut self, kind: StepKind) -> Result<(), PlanError> {
+        let step = Step::new(kind);
+        match self.steps.insert(step.id.clone(), step) {
+            None => Ok(()),
+            Some(old) => Err(PlanError::Graph(crate::graph::GraphError::DuplicateStep(
+                old.id,
+            ))),
+        }
+    }
+
+    /// The environment step of `name`, if the plan changes it.
+    pub fn environment(&self, name: &str) -> Option<&Step> {
+        self.steps.get(&StepId::Environment(name.to_owned()))
+    }
+}
+
+/// A planner pass.
+pub type Pass = fn(&Inputs<'_>, &mut Draft) -> Result<(), PlanError>;
+
+/// The passes that make the steps, in the order they run.
+pub fn steps() -> [(&'static str, Pass); 9] {
+    [
+        ("cut-over intents", intents),
+        ("environment changes", environment_changes),
+        ("live-colour protection", refuse_live_changes),
+        ("environment removals", environment_removals),
+        ("health gates", health_gates),
+        ("cut-overs", cutovers),
+        ("drains", drains),
+        ("previews", previews),
+        ("forgotten routers", forgotten_routers),
+    ]
+}
+
+/// Which routers switch: every router not on the colour the configuration
+/// names, and every router on it that reports drift of its own (a map file
+/// out of step with memory, an include edited without a reload), which a
+/// switch to the same colour repairs.
+pub fn intents(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    for (name, router) in &i.config.routers {
+        let observed = i.live.routers.get(name);
+        let now = observed.and_then(|r| r.live.clone());
+        let repair = observed.is_some_and(|r| !r.drift.is_empty());
+        if now.as_deref() != Some(router.live.as_str()) || repair {
+            let intent = Intent {
+                from: now,
+                to: router.live.clone(),
+            };
+            d.intents.insert(name.clone(), intent);
+        }
+    }
+    Ok(())
+}
+
+/// Whether an environment serves traffic when its step runs: idle, live
+/// (some router keeps sending it traffic), or drained (every router that
+/// sends it traffic now switches away from it in this plan).
+pub fn traffic(name: &str, intents: &BTreeMap<String, Intent>, live: &Live) -> Traffic {
+    let mut serving = live
+        .routers
+        .iter()
+        .filter(|(_, r)| r.live.as_deref() == Some(name))
+        .map(|(router, _)| router)
+        .peekable();
+    if serving.peek().is_none() {
+        return Traffic::Idle;
+    }
+    // A router switched to the colour it already serves (a repair) does
+    // not take traffic away from it.
+    let drained = |r: &String| intents.get(r).is_some_and(|i| i.drains() == Some(name));
+    if serving.all(drained) {
+        Traffic::Drained
+    } else {
+        Traffic::Live
+    }
+}
+
+/// A change to an environment of the configuration that has a backend.
+pub fn environment_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    for (name, env) in &i.config.environments {
+        let Some(backend) = &env.backend else {
+            // Deployed by something else: cutover only reads and routes.
+            continue;
+        };
+        let Some((action, changes)) = environment_action(i, name, env) else {
+            continue;
+        };
+        d.add(StepKind::Environment {
+            action,
+            name: name.clone(),
+            traffic: traffic(name, &d.intents, i.live),
+            changes,
+            spec: environment_spec(i.config, env),
+            backend: backend.kind.clone(),
+        })?;
+    }
+    Ok(())
+}
+
+/// What happens to one environment, and the attributes that change.
+fn environment_action(
+    i: &Inputs<'_>,
+    name: &str,
+    env: &Environment,
+) -> Option<(Action, Vec<AttributeChange>)> {
+    let observed = i.live.environments.get(name).cloned().unwrap_or_default();
+    let scrubber = super::sensitive::Scrubber::new(&i.config.secrets);
+    // The state holds scrubbed values (plan::sensitive): compare in that
+    // form, so a secret is never "changed" just because it is hidden.
+    let desired_release = scrubber.text(&env.release);
+    let release_change = |before: Option<String>| {
+        change(
+            "release",
+            before.map(Value::String),
+            Some(Value::String(env.release.clone())),
+            env.sensitive_release,
+        )
+    };
+    if !observed.exists {
+        return Some((Action::Create, create_changes(env)));
+    }
+    let Some(rec) = i.state.environments.get(name) else {
+        // Running, but cutover never deployed it: adopt by redeploying only
+        // when the release differs from what it reports.
+        return match &observed.release {
+            Some(r) if *r == desired_release => None,
+            _ => Some((Action::Update, vec![release_change(observed.release)])),
+        };
+    };
+    let backend = env.backend.as_ref().map_or("", |b| b.kind.as_str());
+    let mut changes = Vec::new();
+    let release_before = observed.release.unwrap_or_else(|| rec.release.clone());
+    if release_before != desired_release {
+        changes.push(release_change(Some(release_before)));
+    }
+    let moved = rec.endpoints != env.endpoints || rec.backend != backend;
+    if rec.endpoints != env.endpoints {
+        let (before, after) = (&rec.endpoints, &env.endpoints);
+        changes.push(change(
+            "endpoints",
+            Some(serde_json::json!(before)),
+            Some(serde_json::json!(after)),
+            false,
+        ));
+    }
+    if rec.backend != backend {
+        changes.push(change(
+            "backend",
+            Some(Value::String(rec.backend.clone())),
+            Some(Value::String(backend.to_owned())),
+            false,
+        ));
+    }
+    let settings = env.backend.as_ref().map_or(Value::Null, |b| b.body.clone());
+    settings_changes(
+        backend,
+        &rec.settings,
+        &scrubber.value(&settings),
+        &mut changes,
+    );
+    match (changes.is_empty(), moved) {
+        (true, _) => None,
+        (false, true) => Some((Action::Replace, changes)),
+        (false, false) => Some((Action::Update, changes)),
+    }
+}
+
+fn change(
+    name: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+    sensitive: bool,
+) -> AttributeChange {
+    AttributeChange {
+        name: name.to_string(),
+        before,
+        after,
+        sensitive,
+    }
+}
+
+fn create_changes(env: &Environment) -> Vec<AttributeChange> {
+    let mut out = vec![
+        change(
+            "release",
+            None,
+            Some(Value::String(env.release.clone())),
+            env.sensitive_release,
+        ),
+        change(
+            "endpoints",
+            None,
+            Some(serde_json::json!(env.endpoints)),
+            false,
+        ),
+    ];
+    if let Some(b) = &env.backend {
+        out.push(change(
+            "backend",
+            None,
+            Some(Value::String(b.kind.clone())),
+            false,
+        ));
+    }
+    out
+}
+
+/// One change per top-level setting that differs, e.g. `process.command`.
+fn settings_changes(kind: &str, before: &Value, after: &Value, out: &mut Vec<AttributeChange>) {
+    let empty = serde_json::Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        if b.get(k) != a.get(k) {
+            let name = format!("{kind}.{k}");
+            out.push(change(&name, b.get(k).cloned(), a.get(k).cloned(), false));
+        }
+    }
+}
+
+/// Rule 3: an in-place change to a colour that is live and stays live is
+/// refused, with the reason and the safe alternative, unless the operator
+/// passed `--allow-live-changes`.
+pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    if i.options.allow_live_changes {
+        return Ok(());
+    }
+    let serving = |env: &str| -> Vec<&String> {
+        i.live
+            .routers
+            .iter()
+            .filter(|(_, r)| r.live.as_deref() == Some(env))
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let mut refused = Vec::new();
+    for step in d.steps.values() {
+        let StepKind::Environment {
+            action,
+            name,
+            traffic: Traffic::Live,
+            ..
+        } = &step.kind
+        else {
+            continue;
+        };
+        let verb = match action {
+            Action::Create => continue,
+            Action::Update => "updated in place",
+            Action::Replace => "replaced",
+            Action::Delete => "destroyed",
+        };
+        let routers: Vec<String> = serving(name)
+            .into_iter()
+            .map(|n| Address::router(n).to_string())
+            .collect();
+        let idle = i
+            .config
+            .environments
+            .keys()
+            .find(|e| *e != name && serving(e).is_empty());
+        let alternative = match idle {
+            Some(other) => format!(
+                "deploy the change to the idle colour {other} and cut over to it (`live = environment.{other}`)"
+            ),
+            None => "add an idle colour, deploy the change there and cut over to it".to_string(),
+        };
+        refused.push(format!(
+            "{} serves live traffic through {} and would be {verb} while it does: \
+             that would change what users get without a health-gated cut-over. Instead, {alternative}; \
+             or pass --allow-live-changes to change it anyway.",
+            Address::environment(name),
+            routers.join(", ")
+        ));
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::LiveChange(refused))
+    }
+}
+
+/// Environments that left the configuration are destroyed (those cutover
+/// deployed; one without a backend was never cutover's to destroy).
+pub fn environment_removals(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    for (name, rec) in &i.state.environments {
+        if i.config.environments.contains_key(name) || !rec.is_managed() {
+            continue;
+        }
+        let release = Some(Value::String(rec.release.clone()));
+        d.add(StepKind::Environment {
+            action: Action::Delete,
+            name: name.clone(),
+            traffic: traffic(name, &d.intents, i.live),
+            changes: vec![change("release", release, None, false)],
+            spec: recorded_spec(i.config, name, rec),
+            backend: rec.backend.clone(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Health gates: one for every colour a router switches to, and one after
+/// every change to a colour that stays live (with `--allow-live-changes`).
+pub fn health_gates(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let mut gated: Vec<&str> = d.intents.values().map(|i| i.to.as_str()).collect();
+    for step in d.steps.values() {
+        if let StepKind::Environment {
+            name,
+            traffic: Traffic::Live,
+            action,
+            ..
+        } = &step.kind
+        {
+            if *action != Action::Delete {
+                gated.push(name);
+            }
+        }
+    }
+    gated.sort_unstable();
+    gated.dedup();
+    let gates: Vec<StepKind> = gated
+        .into_iter()
+        .filter_map(|name| i.config.environments.get(name))
+        .map(|env| StepKind::HealthGate {
+            environment: env.name.clone(),
+            endpoints: env.endpoints.clone(),
+            health: env.health.clone(),
+            release: Some(env.release.clone()),
+        })
+        .collect();
+    for gate in gates {
+        d.add(gate)?;
+    }
+    Ok(())
+}
+
+/// One cut-over per router that switches.
+pub fn cutovers(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let mut made = Vec::with_capacity(d.intents.len());
+    for (router, intent) in &d.intents {
+        made.push(cutover_step(i, router, intent, false));
+    }
+    for step in made {
+        d.add(step)?;
+    }
+    Ok(())
+}
+
+/// The cut-over of `router` as `intent` says (`rollback`: made by `cutover
+/// rollback`, which marks the router in the state).
+pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: bool) -> StepKind {
+    let cfg = &i.config.routers[router];
+    let (from, to) = (&intent.from, &intent.to);
+    let spec = step_spec(i.config, router, &[from.as_deref(), Some(to.as_str())])
+        .expect("the router of an intent is in the configuration");
+    let target = spec
+        .colours
+        .iter()
+        .find(|c| &c.name == to)
+        .cloned()
+        .unwrap_or(cutover_provider::Colour {
+            name: to.clone(),
+            endpoints: vec![],
+        });
+    let reason = i
+        .state
+        .routers
+        .get(router)
+        .filter(|r| r.rolled_back && r.live == *from && !rollback)
+        .map(|r| {
+            let on = r.live.as_deref().unwrap_or("nothing");
+            format!(
+                "router.{router} is on {on} because of `cutover rollback`; the configuration still says {to}, so applying cuts over to {to} again (to stay on {on}, change `live` in the configuration)"
+            )
+        });
+    StepKind::Cutover {
+        router: router.to_owned(),
+        from: from.clone(),
+        to: to.clone(),
+        from_release: from.as_deref().and_then(|f| release_now(i, f)),
+        from_identity: from
+            .as_deref()
+            .and_then(|f| i.live.environments.get(f))
+            .and_then(|l| l.identity.clone()),
+        // The release the target runs after this apply: as configured, or,
+        // for a rollback (which deploys nothing), as it runs now.
+        to_release: if rollback {
+            release_now(i, to)
+        } else {
+            i.config.environments.get(to).map(|e| e.release.clone())
+        },
+        spec,
+        target,
+        backend: cfg.backend.kind.clone(),
+        verify: cfg.verify.clone(),
+        reason,
+        ready_timeout: cfg.ready_timeout,
+        rollback,
+    }
+}
+
+/// The release `env` serves now: as it reports it, else as recorded, else
+/// as configured.
+pub fn release_now(i: &Inputs<'_>, env: &str) -> Option<String> {
+    let configured = || i.config.environments.get(env).map(|e| e.release.clone());
+    i.live
+        .environments
+        .get(env)
+        .and_then(|l| l.release.clone())
+        .or_else(|| i.state.environments.get(env).map(|e| e.release.clone()))
+        .or_else(configured)
+}
+
+/// Drain: the colour a cut-over takes traffic away from keeps serving its
+/// open connections for the router's `drain` before it changes.
+pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let mut made = Vec::new();
+    for (router, intent) in &d.intents {
+        let cfg = &i.config.routers[router];
+        let Some(from) = intent.drains() else {
+            continue;
+        };
+        let drained_change = d.environment(from).is_some_and(|s| {
+            matches!(
+                s.kind,
+                StepKind::Environment {
+                    traffic: Traffic::Drained,
+                    ..
+                }
+            )
+        });
+        if drained_change && !cfg.drain.is_zero() {
+            made.push(StepKind::Drain {
+                router: router.clone(),
+                colour: from.to_owned(),
+                duration_ms: u64::try_from(cfg.drain.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+    }
+    for step in made {
+        d.add(step)?;
+    }
+    Ok(())
+}
+
+/// Previews: the router's preview listener or route is pointed at the
+/// colour the configuration names, after that colour's change; before the
+/// router's cut-over, or after it when the preview moves to the colour the
+/// cut-over drains. Never live traffic.
+pub fn previews(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let mut made = Vec::new();
+    for (router, cfg) in &i.config.routers {
+        let Some(to) = &cfg.preview else { continue };
+        let now = i.live.routers.get(router).and_then(|r| r.preview.clone());
+        if now.as_deref() == Some(to.as_str()) {
+            // Already there; a redeploy of `to` shows through it.
+            continue;
+        }
+        let spec = step_spec(i.config, router, &[now.as_deref(), Some(to.as_str())])
+            .expect("router is in the config");
+        let Some(target) = spec.colours.iter().find(|c| &c.name == to).cloned() else {
+            continue;
+        };
+        let after_cutover = d
+            .intents
+            .get(router)
+            .is_some_and(|intent| intent.drains() == Some(to.as_str()));
+        made.push(StepKind::Preview {
+            router: router.clone(),
+            from: now,
+            to: to.clone(),
+            spec,
+            target,
+            backend: cfg.backend.kind.clone(),
+            after_cutover,
+        });
+    }
+    for step in made {
+        d.add(step)?;
+    }
+    Ok(())
+}
+
+/// Routers that left the configuration leave the state (their traffic is
+/// left as it is).
+pub fn forgotten_routers(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    for name in i.state.routers.keys() {
+        if !i.config.routers.contains_key(name) {
+            d.add(StepKind::ForgetRouter {
+                router: name.clone(),
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! `validate()`: the rules of the cut-over (DESIGN.md §3) checked on a plan
+//! document, whoever made it. The planner ends with it; `apply PLANFILE`
+//! and the apply walk run it again before anything runs, so a saved plan
+//! edited by hand (a gate removed from a cut-over's `depends_on`, a step
+//! moved before the change it waits for) is refused, naming the step.
+//!
+//! What it checks, in one pass over the steps:
+//! - every id is the one its step's kind gives, and unique;
+//! - every dependency names a step of the plan, listed before it (so the
+//!   listed order is one the walk can run, and the graph has no cycle);
+//! - no step waits for a step of a later phase (a change before the switch
+//!   cannot wait for a switch or for what runs after it);
+//! - every cut-over depends on its target's health gate, and that gate on
+//!   the target's change when the plan changes it;
+//! - every change to a colour that cut-overs drain depends on each of them;
+//!   a drain, and a preview moved to the colour its router's cut-over
+//!   drains, depend on that cut-over.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::document::*;
+use crate::addr::StepId;
+
+/// A plan that breaks a rule, naming the step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("step {step}: {problem}")]
+pub struct Invalid {
+    /// The step at fault.
+    pub step: String,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The id is not the one the step's kind gives.
+    WrongId(StepId),
+    /// Another step has the same id.
+    Duplicate,
+    /// A dependency names no step of the plan.
+    MissingDependency(StepId),
+    /// A dependency is listed after the step (or is the step itself).
+    OutOfOrder(StepId),
+    /// The step waits for a step of a later phase.
+    PhaseInversion(StepId),
+    /// A cut-over does not depend on its target's health gate.
+    UngatedCutover(StepId),
+    /// A health gate does not depend on the change of what it checks.
+    GateBeforeChange(StepId),
+    /// A step that must follow a cut-over does not depend on it.
+    BeforeItsCutover(StepId),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::WrongId(id) => {
+                write!(f, "its id does not match what it does (it is step {id})")
+            }
+            Problem::Duplicate => f.write_str("two steps have this id"),
+            Problem::MissingDependency(d) => {
+                write!(f, "it depends on {d}, which is not a step of the plan")
+            }
+            Problem::OutOfOrder(d) => write!(f, "it is listed before {d}, which it depends on"),
+            Problem::PhaseInversion(d) => write!(
+                f,
+                "it runs before the switch but depends on {d}, which runs at or after it"
+            ),
+            Problem::UngatedCutover(gate) => write!(
+                f,
+                "it switches live traffic without depending on {gate}, its target's health gate"
+            ),
+            Problem::GateBeforeChange(change) => {
+                write!(f, "it would check the colour before {change} changes it")
+            }
+            Problem::BeforeItsCutover(cutover) => write!(
+                f,
+                "it changes the colour {cutover} takes traffic away from, without waiting for it"
+            ),
+        }
+    }
+}
+
+/// Check `doc` against the rules; the first step that breaks one.
+pub fn validate(doc: &PlanDocument) -> Result<(), Invalid> {
+    let mut position: HashMap<&StepId, usize> = HashMap::with_capacity(doc.steps.len());
+    let invalid = |step: &Step, problem| Invalid {
+        step: step.id.to_string(),
+        problem,
+    };
+    for (at, step) in doc.steps.iter().enumerate() {
+        let own = step.kind.id();
+        if step.id != own {
+            return Err(invalid(step, Problem::WrongId(own)));
+        }
+        if position.insert(&step.id, at).is_some() {
+            return Err(invalid(step, Problem::Duplicate));
+        }
+    }
+    // Which cut-over drains which colour.
+    let drained_by: HashMap<&str, Vec<&StepId>> =
+        doc.steps.iter().fold(HashMap::new(), |mut m, s| {
+            if let StepKind::Cutover {
+                from: Some(from),
+                to,
+                ..
+            } = &s.kind
+            {
+                if from != to {
+                    m.entry(from.as_str()).or_default().push(&s.id);
+                }
+            }
+            m
+        });
+    for (at, step) in doc.steps.iter().enumerate() {
+        check_dependencies(doc, &position, at, step).map_err(|p| invalid(step, p))?;
+        check_rules(&position, &drained_by, step).map_err(|p| invalid(step, p))?;
+    }
+    Ok(())
+}
+
+/// Every dependency exists, is listed earlier, and is of the same or an
+/// earlier phase.
+fn check_dependencies(
+    doc: &PlanDocument,
+    position: &HashMap<&StepId, usize>,
+    at: usize,
+    step: &Step,
+) -> Result<(), Problem> {
+    let phase = step.kind.phase();
+    for dep in &step.depends_on {
+        let Some(&before) = position.get(dep) else {
+            return Err(Problem::MissingDependency(dep.clone()));
+        };
+        if before >= at {
+            return Err(Problem::OutOfOrder(dep.clone()));
+        }
+        let dep_phase = doc.steps[before].kind.phase();
+        if dep_phase > phase || (dep_phase == phase && phase == Phase::Switch) {
+            // Switches never wait for each other either: they run
+            // together once everything before them is done.
+            return Err(Problem::PhaseInversion(dep.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The rules about gates and cut-overs.
+fn check_rules(
+    position: &HashMap<&StepId, usize>,
+    drained_by: &HashMap<&str, Vec<&StepId>>,
+    step: &Step,
+) -> Result<(), Problem> {
+    let depends = |id: &StepId| step.depends_on.contains(id);
+    match &step.kind {
+        StepKind::Cutover { to, .. } => {
+            let gate = StepId::Health(to.clone());
+            if !depends(&gate) {
+                return Err(Problem::UngatedCutover(gate));
+            }
+        }
+        StepKind::HealthGate { environment, .. } => {
+            let change = StepId::Environment(environment.clone());
+            if position.contains_key(&change) && !depends(&change) {
+                return Err(Problem::GateBeforeChange(change));
+            }
+        }
+        StepKind::Environment {
+            name,
+            traffic: Traffic::Drained,
+            ..
+        } => must_follow(drained_by, name, &depends)?,
+        StepKind::Drain { router, .. }
+        | StepKind::Preview {
+            router,
+            after_cutover: true,
+            ..
+        } => {
+            let cutover = StepId::Cutover(router.clone());
+            if !depends(&cutover) {
+                return Err(Problem::BeforeItsCutover(cutover));
+            }
+        }
+        StepKind::Environment { .. } | StepKind::Preview { .. } | StepKind::ForgetRouter { .. } => {
+        }
+    }
+    Ok(())
+}
+
+/// A step about `colour` depends on every cut-over that drains it.
+fn must_follow(
+    drained_by: &HashMap<&str, Vec<&StepId>>,
+    colour: &str,
+    depends: &dyn Fn(&StepId) -> bool,
+) -> Result<(), Problem> {
+    for cutover in drained_by.get(colour).into_iter().flatten() {
+        if !depends(cutover) {
+            return Err(Problem::BeforeItsCutover((*cutover).clone()));
+        }
+    }
+    Ok(())
+}
