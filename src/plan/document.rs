@@ -425,6 +425,24 @@ pub struct RollbackHint {
     pub changed_after_cutover: bool,
 }
 
+impl RollbackHint {
+    /// What the rollback does, for people: `switches back to blue, which
+    /// keeps running 1.4.1`, or, when this plan changes blue after the
+    /// cut-over, `switches back to blue, which will run 1.4.2 (this apply
+    /// changes it after the cut-over)`.
+    pub fn describe(&self, code: impl Fn(&str) -> String) -> String {
+        let to = code(&self.to);
+        match (&self.release, self.changed_after_cutover) {
+            (Some(r), false) => format!("switches back to {to}, which keeps running {}", code(r)),
+            (Some(r), true) => format!(
+                "switches back to {to}, which will run {} (this apply changes it after the cut-over)",
+                code(r)
+            ),
+            (None, _) => format!("switches back to {to}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -563,3 +563,7 @@ pub fn forgotten_routers(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError>
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "passes_tests.rs"]
+mod tests;

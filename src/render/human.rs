@@ -505,12 +505,7 @@ fn rollback(out: &mut String, hints: &[RollbackHint]) {
     let entries: Vec<(String, String)> = hints
         .iter()
         .map(|h| {
-            let why = match &h.release {
-                Some(release) => {
-                    format!("switches back to {}, which keeps running {release}", h.to)
-                }
-                None => format!("switches back to {}", h.to),
-            };
+            let why = h.describe(str::to_owned);
             (format!("cutover rollback router.{}", h.router), why)
         })
         .collect();

@@ -237,15 +237,10 @@ fn plan_summary(doc: &PlanDocument) -> String {
     if !doc.rollback.is_empty() {
         out.push_str("**Rollback after apply:**\n\n");
         for hint in &doc.rollback {
-            let keeps = hint
-                .release
-                .as_deref()
-                .map(|r| format!(", which keeps running {}", code(r)))
-                .unwrap_or_default();
             out.push_str(&format!(
-                "- `cutover rollback router.{}` switches back to {}{keeps}\n",
+                "- `cutover rollback router.{}` {}\n",
                 hint.router,
-                code(&hint.to)
+                hint.describe(code)
             ));
         }
         out.push('\n');

@@ -1,0 +1,485 @@
+//! Each planner pass alone, on configurations written in HCL and live
+//! worlds written by hand; then the ordering passes and `validate()`.
+
+use cutover_provider::{LiveEnvironment, LiveRouter};
+
+use super::*;
+use crate::engine::testing::{colour, config, router};
+use crate::graph::GraphError;
+use crate::plan::validate::{validate, Problem};
+use crate::plan::{Live, PlanError, PlanOptions};
+use crate::state::model::{EnvironmentState, RouterState, State};
+
+/// A configuration, a state and a live world to plan from.
+struct Fixture {
+    config: Config,
+    state: State,
+    live: Live,
+    options: PlanOptions,
+}
+
+impl Fixture {
+    /// `colours` (name, release) and `routers` (name, live) in HCL.
+    fn new(colours: &[(&str, &str)], routers: &[(&str, &str)]) -> Fixture {
+        let mut hcl: String = colours.iter().map(|(c, r)| colour(c, r, 1)).collect();
+        hcl.extend(routers.iter().map(|(r, l)| router(r, l)));
+        Fixture {
+            config: config(&hcl),
+            state: crate::state::empty_state(),
+            live: Live::default(),
+            options: PlanOptions::default(),
+        }
+    }
+
+    /// `colour` runs `release`, with identity `id-COLOUR`.
+    fn running(mut self, colour: &str, release: &str) -> Self {
+        let env = LiveEnvironment {
+            exists: true,
+            release: Some(release.into()),
+            identity: Some(format!("id-{colour}")),
+            ..Default::default()
+        };
+        self.live.environments.insert(colour.into(), env);
+        self
+    }
+
+    /// `router` sends traffic to `colour`.
+    fn routed(mut self, router: &str, colour: &str) -> Self {
+        let r = LiveRouter {
+            live: Some(colour.into()),
+            ..Default::default()
+        };
+        self.live.routers.insert(router.into(), r);
+        self
+    }
+
+    /// The state records `colour` as deployed with `release`.
+    fn recorded(mut self, colour: &str, release: &str) -> Self {
+        let env = EnvironmentState {
+            backend: "process".into(),
+            release: release.into(),
+            endpoints: vec!["127.0.0.1:1".into()],
+            settings: serde_json::json!({"command": ["app", release]}),
+            identity: Some(format!("id-{colour}")),
+            private: Value::Null,
+        };
+        self.state.environments.insert(colour.into(), env);
+        self
+    }
+
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            config: &self.config,
+            state: &self.state,
+            live: &self.live,
+            options: &self.options,
+        }
+    }
+
+    /// The draft after the step passes up to and including `last`.
+    fn draft_until(&self, last: &str) -> Result<Draft, PlanError> {
+        let mut d = Draft::default();
+        for (name, pass) in steps().into_iter().chain(super::super::edges::steps()) {
+            pass(&self.inputs(), &mut d)?;
+            if name == last {
+                return Ok(d);
+            }
+        }
+        panic!("no pass named {last}");
+    }
+
+    fn plan(&self) -> Result<PlanDocument, PlanError> {
+        crate::plan::plan_with(&self.config, Some(&self.state), &self.live, &self.options)
+    }
+}
+
+fn ids(d: &Draft) -> Vec<String> {
+    d.steps.keys().map(ToString::to_string).collect()
+}
+
+fn env_step(d: &Draft, name: &str) -> (Action, Traffic) {
+    match &d.environment(name).expect("an environment step").kind {
+        StepKind::Environment {
+            action, traffic, ..
+        } => (*action, *traffic),
+        _ => unreachable!(),
+    }
+}
+
+/// Blue live on `public` and running 1, green running 1; the config names
+/// green live with `green_release` and gives blue `blue_release`.
+fn blue_live(blue_release: &str, green_release: &str) -> Fixture {
+    Fixture::new(
+        &[("blue", blue_release), ("green", green_release)],
+        &[("public", "green")],
+    )
+    .running("blue", "1")
+    .running("green", "1")
+    .routed("public", "blue")
+    .recorded("blue", "1")
+    .recorded("green", "1")
+}
+
+#[test]
+fn intents_are_the_routers_not_where_the_configuration_says_and_those_with_drift() {
+    let f = blue_live("1", "1");
+    let d = f.draft_until("cut-over intents").unwrap();
+    assert_eq!(
+        d.intents["public"],
+        Intent {
+            from: Some("blue".into()),
+            to: "green".into()
+        }
+    );
+    assert_eq!(d.intents["public"].drains(), Some("blue"));
+
+    let f = Fixture::new(&[("blue", "1")], &[("public", "blue")]).routed("public", "blue");
+    assert!(f
+        .draft_until("cut-over intents")
+        .unwrap()
+        .intents
+        .is_empty());
+
+    // On the right colour, but the router reports drift: a repair.
+    let mut f = Fixture::new(&[("blue", "1")], &[("public", "blue")]).routed("public", "blue");
+    f.live.routers.get_mut("public").unwrap().drift = vec!["the map file differs".into()];
+    let d = f.draft_until("cut-over intents").unwrap();
+    assert_eq!(
+        d.intents["public"].drains(),
+        None,
+        "a repair drains nothing"
+    );
+}
+
+#[test]
+fn traffic_tells_idle_live_and_drained_colours_apart() {
+    let live = |routed: &[(&str, &str)]| {
+        let mut live = Live::default();
+        for (r, c) in routed {
+            live.routers.insert(
+                (*r).into(),
+                LiveRouter {
+                    live: Some((*c).into()),
+                    ..Default::default()
+                },
+            );
+        }
+        live
+    };
+    let moving = BTreeMap::from([(
+        "a".to_owned(),
+        Intent {
+            from: Some("blue".into()),
+            to: "green".into(),
+        },
+    )]);
+    let one = live(&[("a", "blue")]);
+    let two = live(&[("a", "blue"), ("b", "blue")]);
+    assert_eq!(traffic("green", &moving, &one), Traffic::Idle);
+    assert_eq!(traffic("blue", &moving, &one), Traffic::Drained);
+    assert_eq!(
+        traffic("blue", &moving, &two),
+        Traffic::Live,
+        "b keeps sending blue traffic"
+    );
+    assert_eq!(traffic("blue", &BTreeMap::new(), &one), Traffic::Live);
+}
+
+#[test]
+fn environment_changes_are_created_updated_replaced_or_adopted() {
+    let f = Fixture::new(&[("blue", "1"), ("green", "2")], &[]).running("green", "1");
+    let d = f.draft_until("environment changes").unwrap();
+    assert_eq!(env_step(&d, "blue"), (Action::Create, Traffic::Idle));
+    assert_eq!(env_step(&d, "green"), (Action::Update, Traffic::Idle));
+
+    // Running the configured release, never deployed by cutover: adopted.
+    let f = Fixture::new(&[("green", "2")], &[]).running("green", "2");
+    assert!(f
+        .draft_until("environment changes")
+        .unwrap()
+        .steps
+        .is_empty());
+
+    // A recorded colour whose endpoints moved is replaced.
+    let mut f = Fixture::new(&[("green", "1")], &[])
+        .running("green", "1")
+        .recorded("green", "1");
+    f.state.environments.get_mut("green").unwrap().endpoints = vec!["10.0.0.1:1".into()];
+    let d = f.draft_until("environment changes").unwrap();
+    assert_eq!(env_step(&d, "green").0, Action::Replace);
+}
+
+#[test]
+fn a_change_to_the_colour_that_stays_live_is_refused_unless_allowed() {
+    let f = Fixture::new(&[("blue", "2"), ("green", "1")], &[("public", "blue")])
+        .running("blue", "1")
+        .running("green", "1")
+        .routed("public", "blue")
+        .recorded("blue", "1");
+    let err = f.draft_until("live-colour protection").unwrap_err();
+    let PlanError::LiveChange(lines) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].starts_with("environment.blue serves live traffic through router.public and would be updated in place")
+            && lines[0].contains("deploy the change to the idle colour green"),
+        "{}",
+        lines[0]
+    );
+    let mut f = f;
+    f.options.allow_live_changes = true;
+    let d = f.draft_until("health gates").unwrap();
+    assert_eq!(env_step(&d, "blue"), (Action::Update, Traffic::Live));
+    assert!(
+        d.steps.contains_key(&StepId::Health("blue".into())),
+        "a live change is gated after it"
+    );
+}
+
+#[test]
+fn colours_that_left_the_configuration_are_destroyed_if_cutover_deployed_them() {
+    let mut f = Fixture::new(&[("green", "1")], &[])
+        .running("green", "1")
+        .recorded("green", "1")
+        .recorded("old", "1");
+    let mut unmanaged = f.state.environments["old"].clone();
+    unmanaged.backend = crate::state::model::UNMANAGED_BACKEND.into();
+    f.state.environments.insert("elsewhere".into(), unmanaged);
+    let d = f.draft_until("environment removals").unwrap();
+    assert_eq!(ids(&d), ["environment.old"]);
+    assert_eq!(env_step(&d, "old").0, Action::Delete);
+}
+
+#[test]
+fn every_colour_switched_to_gets_a_gate_and_every_switch_a_cutover() {
+    let f = blue_live("1", "2");
+    let d = f.draft_until("cut-overs").unwrap();
+    assert_eq!(
+        ids(&d),
+        ["cutover.public", "environment.green", "health.green"]
+    );
+    let StepKind::Cutover {
+        from_identity,
+        to_release,
+        ready_timeout,
+        ..
+    } = &d.steps[&StepId::Cutover("public".into())].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(from_identity.as_deref(), Some("id-blue"));
+    assert_eq!(
+        to_release.as_deref(),
+        Some("2"),
+        "the release after the apply"
+    );
+    assert_eq!(*ready_timeout, crate::config::model::DEFAULT_READY_TIMEOUT);
+}
+
+#[test]
+fn a_router_rolled_back_says_why_it_cuts_over_again() {
+    let mut f = blue_live("1", "1");
+    f.state.routers.insert(
+        "public".into(),
+        RouterState {
+            backend: "exec".into(),
+            live: Some("blue".into()),
+            previous: Some("green".into()),
+            preview: None,
+            rolled_back: true,
+        },
+    );
+    let d = f.draft_until("cut-overs").unwrap();
+    let StepKind::Cutover { reason, .. } = &d.steps[&StepId::Cutover("public".into())].kind else {
+        unreachable!()
+    };
+    assert!(reason
+        .as_deref()
+        .unwrap()
+        .contains("because of `cutover rollback`"));
+}
+
+#[test]
+fn a_drain_waits_only_before_a_change_of_the_drained_colour() {
+    let with_drain = |blue: &str| {
+        let mut f = blue_live(blue, "1");
+        f.config.routers.get_mut("public").unwrap().drain = std::time::Duration::from_secs(2);
+        f.draft_until("drains").unwrap()
+    };
+    assert!(!with_drain("1")
+        .steps
+        .contains_key(&StepId::Drain("public".into())));
+    let d = with_drain("2");
+    let StepKind::Drain {
+        colour,
+        duration_ms,
+        ..
+    } = &d.steps[&StepId::Drain("public".into())].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((colour.as_str(), *duration_ms), ("blue", 2000));
+}
+
+#[test]
+fn a_preview_moved_to_the_colour_just_drained_runs_after_the_cutover() {
+    let mut f = blue_live("1", "1");
+    f.config.routers.get_mut("public").unwrap().preview = Some("blue".into());
+    let doc = f.plan().unwrap();
+    let order: Vec<String> = doc.steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(order, ["health.green", "cutover.public", "preview.public"]);
+    assert!(matches!(
+        doc.steps[2].kind,
+        StepKind::Preview {
+            after_cutover: true,
+            ..
+        }
+    ));
+    assert_eq!(doc.steps[2].depends_on, [StepId::Cutover("public".into())]);
+}
+
+#[test]
+fn routers_that_left_the_configuration_are_forgotten() {
+    let mut f = Fixture::new(&[("blue", "1")], &[]).running("blue", "1");
+    f.state.routers.insert(
+        "old".into(),
+        RouterState {
+            backend: "exec".into(),
+            live: Some("blue".into()),
+            previous: None,
+            preview: None,
+            rolled_back: false,
+        },
+    );
+    let d = f.draft_until("forgotten routers").unwrap();
+    assert_eq!(ids(&d), ["forget.router.old"]);
+}
+
+#[test]
+fn a_cutover_without_its_gate_stops_the_planner_instead_of_being_dropped() {
+    let f = blue_live("1", "1");
+    let mut d = f.draft_until("previews").unwrap();
+    d.steps.remove(&StepId::Health("green".into()));
+    let i = f.inputs();
+    super::super::edges::graph(&i, &mut d).unwrap();
+    let err = super::super::edges::cutover_edges(&i, &mut d).unwrap_err();
+    assert!(
+        matches!(err, PlanError::Graph(GraphError::MissingStep { ref missing, .. }) if *missing == StepId::Health("green".into())),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_order_is_before_the_switch_then_switches_then_after() {
+    let f = blue_live("2", "2");
+    let doc = f.plan().unwrap();
+    let order: Vec<(String, Phase)> = doc
+        .steps
+        .iter()
+        .map(|s| (s.id.to_string(), s.kind.phase()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("environment.green".into(), Phase::BeforeSwitch),
+            ("health.green".into(), Phase::BeforeSwitch),
+            ("cutover.public".into(), Phase::Switch),
+            ("environment.blue".into(), Phase::AfterSwitch),
+        ]
+    );
+    assert_eq!(doc.steps[3].depends_on, [StepId::Cutover("public".into())]);
+}
+
+#[test]
+fn the_way_back_is_the_drained_colour_as_it_will_be_after_the_apply() {
+    // The standby's release is bumped in the same plan: rolling back goes
+    // to the new release, and the hint says so.
+    let doc = blue_live("2", "1").plan().unwrap();
+    assert_eq!(
+        doc.rollback,
+        [RollbackHint {
+            router: "public".into(),
+            to: "blue".into(),
+            release: Some("2".into()),
+            changed_after_cutover: true,
+        }]
+    );
+    assert_eq!(
+        doc.rollback[0].describe(str::to_owned),
+        "switches back to blue, which will run 2 (this apply changes it after the cut-over)"
+    );
+    let doc = blue_live("1", "1").plan().unwrap();
+    assert_eq!(
+        doc.rollback[0].describe(str::to_owned),
+        "switches back to blue, which keeps running 1"
+    );
+    // Blue leaves the configuration: destroyed after the cut-over, no way back.
+    let f = Fixture::new(&[("green", "1")], &[("public", "green")])
+        .running("blue", "1")
+        .running("green", "1")
+        .routed("public", "blue")
+        .recorded("blue", "1");
+    assert!(f.plan().unwrap().rollback.is_empty());
+}
+
+#[test]
+fn validate_names_the_step_that_breaks_a_rule() {
+    let doc = blue_live("2", "2").plan().unwrap();
+    let check = |edit: &dyn Fn(&mut PlanDocument)| {
+        let mut d = doc.clone();
+        edit(&mut d);
+        validate(&d).unwrap_err()
+    };
+    let gate = StepId::Health("green".into());
+    let err = check(&|d| d.steps[2].depends_on.retain(|x| *x != gate));
+    assert_eq!(err.problem, Problem::UngatedCutover(gate.clone()));
+    assert_eq!(
+        err.to_string(),
+        "step cutover.public: it switches live traffic without depending on health.green, its target's health gate"
+    );
+    let err = check(&|d| d.steps[1].depends_on.clear());
+    assert_eq!(
+        err.problem,
+        Problem::GateBeforeChange(StepId::Environment("green".into()))
+    );
+    let err = check(&|d| d.steps[3].depends_on.clear());
+    assert_eq!(
+        err.problem,
+        Problem::BeforeItsCutover(StepId::Cutover("public".into()))
+    );
+    let err = check(&|d| d.steps[2].depends_on.push(StepId::Health("nope".into())));
+    assert_eq!(
+        err.problem,
+        Problem::MissingDependency(StepId::Health("nope".into()))
+    );
+    let err = check(&|d| d.steps.swap(0, 1));
+    assert_eq!(err.step, "health.green");
+    assert_eq!(
+        err.problem,
+        Problem::OutOfOrder(StepId::Environment("green".into()))
+    );
+    let err = check(&|d| d.steps[0].id = StepId::Environment("red".into()));
+    assert_eq!(
+        err.problem,
+        Problem::WrongId(StepId::Environment("green".into()))
+    );
+    let err = check(&|d| {
+        let blue = d.steps[3].clone();
+        d.steps.push(blue);
+    });
+    assert_eq!(err.problem, Problem::Duplicate);
+    let err = check(&|d| {
+        let dep = d.steps[3].id.clone();
+        d.steps.swap(2, 3);
+        d.steps[3].depends_on.push(dep);
+        d.steps[2].depends_on.clear();
+    });
+    assert!(
+        matches!(
+            err.problem,
+            Problem::BeforeItsCutover(_) | Problem::PhaseInversion(_)
+        ),
+        "{err}"
+    );
+}
