@@ -20,5 +20,6 @@ mod locks;
 mod nginx_e2e;
 mod safety;
 mod secrets;
+mod signals;
 mod support;
 mod views;

@@ -330,3 +330,196 @@ fn a_saved_plan_is_refused_when_the_state_or_the_live_world_moved_on() {
         run.stderr
     );
 }
+
+/// The JSON lines of `apply --json` with their `type`s, in order.
+fn event_types(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Where the first event matching `pred` is in `events`.
+fn position(events: &[serde_json::Value], pred: impl Fn(&serde_json::Value) -> bool) -> usize {
+    events
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no such event in {events:#?}"))
+}
+
+#[test]
+fn a_failed_change_of_the_drained_colour_never_sends_traffic_back() {
+    // The acceptance run's outage: blue (drained by the cut-over) gets a
+    // release that exits at once. The cut-over to gated green stands: a
+    // switch back would send users to blue, which is stopped.
+    let w = World::start();
+    let case = Case::with_main(&format!(
+        "{}{}{}",
+        w.env("blue", "1", ""),
+        w.env("green", "1", ""),
+        w.router("public", "blue", "", "")
+    ));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let broken = w.env("blue", "2", "").replace(
+        &format!("\"{}\"", demo_app_bin().display()),
+        "\"/bin/sh\", \"-c\", \"exit 3\", \"--\"",
+    );
+    case.write(
+        "main.hcl",
+        &format!(
+            "{broken}{}{}",
+            w.env("green", "1", ""),
+            w.router("public", "green", "", "")
+        ),
+    );
+    let plan = case.run(&["plan"]).code(0).stdout;
+    assert!(
+        plan.contains(
+            "switches back to blue, which will run 2 (this apply changes it after the cut-over)"
+        ),
+        "{plan}"
+    );
+    let run = case.run(&["apply", "--auto-approve", "--json"]).code(1);
+    let events = event_types(&run.stdout);
+    let switched = position(&events, |e| e["type"] == "cutover_done");
+    let blue = position(&events, |e| {
+        e["type"] == "step_started" && e["id"] == "environment.blue"
+    });
+    assert!(switched < blue, "blue changes only after the cut-over");
+    assert!(
+        !events.iter().any(|e| e["type"] == "switched_back"),
+        "{events:#?}"
+    );
+    let summary = events.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["failed"]["id"], "environment.blue");
+    assert_eq!(summary["reverted"], serde_json::json!([]));
+    assert_eq!(summary["way_back"][0]["to"], "blue");
+    assert!(summary["way_back"][0]["none_until_repaired"].is_string());
+    assert_eq!(w.map_value("public"), "green");
+    let held =
+        w.h.runtime(&format!("get map {} public", w.h.map_path().display()));
+    assert!(held.contains("value=\"green\""), "{held}");
+    assert_eq!(w.h.get("/").1.trim(), "demo-app release 1");
+    let st = state(&case);
+    assert_eq!(st["routers"]["public"]["live"], "green");
+    assert_eq!(st["routers"]["public"]["previous"], "blue");
+
+    // Blue repaired and live again; then the same failure, as people see it.
+    let healthy = |live: &str| {
+        format!(
+            "{}{}{}",
+            w.env("blue", "1", ""),
+            w.env("green", "1", ""),
+            w.router("public", live, "", "")
+        )
+    };
+    case.write("main.hcl", &healthy("blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(w.map_value("public"), "blue");
+    case.write(
+        "main.hcl",
+        &format!(
+            "{broken}{}{}",
+            w.env("green", "1", ""),
+            w.router("public", "green", "", "")
+        ),
+    );
+    let human = case.run(&["apply", "--auto-approve"]).code(1);
+    let stderr = &human.stderr;
+    assert!(
+        stderr.contains("error: apply stopped at environment.blue:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  done: health.green, cutover.public\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "Way back: none for router.public until environment.blue is repaired: its change failed after the cut-over took its traffic away"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("switched router.public back"), "{stderr}");
+    assert_eq!(w.map_value("public"), "green");
+}
+
+#[test]
+fn a_saved_plan_edited_to_skip_its_gate_is_refused_and_nothing_moves() {
+    let w = World::start();
+    let case = Case::with_main(&format!(
+        "{}{}{}",
+        w.env("blue", "1", ""),
+        w.env("green", "1", ""),
+        w.router("public", "blue", "", "")
+    ));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    case.write(
+        "main.hcl",
+        &format!(
+            "{}{}{}",
+            w.env("blue", "1", ""),
+            w.env("green", "1", ""),
+            w.router("public", "green", "", "")
+        ),
+    );
+    let plan_file = case.path().join("p.json");
+    let plan_file = plan_file.to_str().unwrap();
+    case.run(&["plan", "--out", plan_file]).code(0);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plan_file).unwrap()).unwrap();
+    let before = case.state_bytes();
+    let edit = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = saved.clone();
+        edit(&mut doc);
+        std::fs::write(plan_file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        case.run(&["apply", plan_file]).code(1).stderr
+    };
+    let cutover = |doc: &mut serde_json::Value| -> usize {
+        doc["document"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s["id"] == "cutover.public")
+            .unwrap()
+    };
+    // The gate removed from the cut-over's dependencies.
+    let err = edit(&|doc| {
+        let i = cutover(doc);
+        doc["document"]["steps"][i]["depends_on"] = serde_json::json!([]);
+    });
+    assert!(
+        err.contains("cannot be applied: it breaks a rule of the cut-over: step cutover.public: it switches live traffic without depending on health.green"),
+        "{err}"
+    );
+    // The gate step itself removed.
+    let err = edit(&|doc| {
+        doc["document"]["steps"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["id"] != "health.green");
+    });
+    assert!(
+        err.contains(
+            "step cutover.public: it depends on health.green, which is not a step of the plan"
+        ),
+        "{err}"
+    );
+    // A step of a kind cutover does not know.
+    let err = edit(&|doc| {
+        let i = cutover(doc);
+        doc["document"]["steps"][i]["type"] = serde_json::json!("teleport");
+    });
+    assert!(err.contains("teleport"), "{err}");
+    assert_eq!(w.map_value("public"), "blue", "nothing switched");
+    assert_eq!(case.state_bytes(), before, "nothing recorded");
+    // The plan as saved still applies.
+    std::fs::write(plan_file, serde_json::to_vec_pretty(&saved).unwrap()).unwrap();
+    case.run(&["apply", plan_file])
+        .code(0)
+        .stdout_has("Apply complete");
+    assert_eq!(w.map_value("public"), "green");
+}

@@ -150,3 +150,124 @@ impl Drop for ProcessReaper {
         }
     }
 }
+
+/// A cutover process running in the background, its stdout read line by
+/// line (so a test can wait for an event before it acts), stopped by pid
+/// when dropped.
+pub struct Background {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Case {
+    /// Start `cutover -C DIR ARGS...` in the background.
+    pub fn spawn(&self, args: &[&str]) -> Background {
+        use std::io::BufRead;
+        let mut child = Command::new(cutover_bin())
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start cutover");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Background {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl Background {
+    /// Wait (at most `within`) for a line of stdout containing `text`.
+    #[track_caller]
+    pub fn wait_for_line(&mut self, text: &str, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {text:?} within {within:?}; stdout so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Send `signal` to the process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
+            .expect("signal cutover");
+    }
+
+    /// Wait (at most `within`) for the process to exit; its status, the rest
+    /// of its stdout, and its stderr.
+    #[track_caller]
+    pub fn finish(mut self, within: std::time::Duration) -> Run {
+        use std::io::Read;
+        let mut child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("a placeholder child"),
+        );
+        let pid = child.id();
+        let (tx, exited) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait().expect("wait for cutover");
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr);
+            }
+            let _ = tx.send((status, stderr));
+        });
+        let Ok((status, stderr)) = exited.recv_timeout(within) else {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = waiter.join();
+            panic!(
+                "cutover did not exit within {within:?}; stdout so far:\n{}",
+                self.seen.join("\n")
+            );
+        };
+        // The reader thread ends with the pipe, which the exit closed (a
+        // child that kept it open would be a bug: bounded, not waited for).
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(line);
+        }
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.seen.join("\n"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
