@@ -85,22 +85,7 @@ fn main() {
                         break;
                     }
                     let outcome = request(&authority, &path);
-                    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                    t.sent += 1;
-                    match outcome {
-                        Ok((status, body)) if (200..300).contains(&status) => {
-                            let release = body.trim().rsplit(' ').next().unwrap_or("").to_string();
-                            *t.by_release.entry(release).or_default() += 1;
-                        }
-                        Ok((status, _)) => {
-                            t.failed += 1;
-                            *t.errors.entry(format!("HTTP {status}")).or_default() += 1;
-                        }
-                        Err(e) => {
-                            t.failed += 1;
-                            *t.errors.entry(e).or_default() += 1;
-                        }
-                    }
+                    count(&tally, outcome);
                 }
             })
         })
@@ -129,6 +114,26 @@ fn main() {
         println!("loadgen: {n} x {e}");
     }
     std::process::exit(if t.failed == 0 && t.sent > 0 { 0 } else { 1 });
+}
+
+/// Count one request's outcome.
+fn count(tally: &Mutex<Tally>, outcome: Result<(u16, String), String>) {
+    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+    t.sent += 1;
+    match outcome {
+        Ok((status, body)) if (200..300).contains(&status) => {
+            let release = body.trim().rsplit(' ').next().unwrap_or("").to_string();
+            *t.by_release.entry(release).or_default() += 1;
+        }
+        Ok((status, _)) => {
+            t.failed += 1;
+            *t.errors.entry(format!("HTTP {status}")).or_default() += 1;
+        }
+        Err(e) => {
+            t.failed += 1;
+            *t.errors.entry(e).or_default() += 1;
+        }
+    }
 }
 
 /// One GET on a fresh connection; returns the status and body.

@@ -277,27 +277,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         (None, false) => None,
     };
     // `verify {}`: checked through the router after the cut-over.
-    let verify = if body.get_blocks("verify").next().is_some() {
-        let v = crate::config::environment::health(ev, decl.file, body, &what, "verify");
-        if let Some(v) = &v {
-            if v.url.is_none() {
-                let span = body
-                    .get_blocks("verify")
-                    .next()
-                    .map(|b| schema::header_span(ev.map, decl.file, b))
-                    .unwrap_or_else(|| decl.span.clone());
-                ev.error_help(
-                    &span,
-                    format!("the verify block of {what} needs a `url`"),
-                    "verify checks through the router: url = \"http://ROUTER_ADDRESS/PATH\"",
-                );
-                return None;
-            }
-        }
-        Some(v?)
-    } else {
-        None
-    };
+    let verify = verify(ev, decl, &what)?;
     let drain = match body.get_attribute("drain") {
         Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "drain")?,
         None => std::time::Duration::ZERO,
@@ -330,6 +310,33 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         backend,
         span: decl.span.clone(),
     })
+}
+
+/// A router's `verify {}` block, if it has one (`None`: an error, reported).
+fn verify(
+    ev: &mut Evaluator<'_>,
+    decl: &Decl<'_>,
+    what: &str,
+) -> Option<Option<crate::config::model::Health>> {
+    let body = &decl.block.body;
+    if body.get_blocks("verify").next().is_none() {
+        return Some(None);
+    }
+    let v = crate::config::environment::health(ev, decl.file, body, what, "verify")?;
+    if v.url.is_none() {
+        let span = body
+            .get_blocks("verify")
+            .next()
+            .map(|b| schema::header_span(ev.map, decl.file, b))
+            .unwrap_or_else(|| decl.span.clone());
+        ev.error_help(
+            &span,
+            format!("the verify block of {what} needs a `url`"),
+            "verify checks through the router: url = \"http://ROUTER_ADDRESS/PATH\"",
+        );
+        return None;
+    }
+    Some(Some(v))
 }
 
 /// The environment named by `live`: `environment.X`, or any expression

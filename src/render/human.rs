@@ -166,44 +166,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             verify,
             reason,
             ..
-        } => {
-            if let Some(reason) = reason {
-                comment(out, p, reason);
-            }
-            let header = match from {
-                Some(from) if from == to => format!(
-                    "router.{router} will be switched to {to} again, to repair what the router reported (see above)"
-                ),
-                Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
-                None => format!(
-                    "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"
-                ),
-            };
-            comment(out, p, &header);
-            let before = from.as_deref().map_or("(none)".to_owned(), quoted);
-            out.push_str(&format!(
-                "  {} router {} {{\n",
-                p.symbol("~"),
-                quoted(router)
-            ));
-            out.push_str(&format!(
-                "      {} live = {before} -> {}\n",
-                p.symbol("~"),
-                quoted(to)
-            ));
-            out.push_str("    }\n");
-            if let Some(v) = verify {
-                out.push_str(&format!(
-                    "    then verify through the router: GET {} -> {}, {} success{} within {}; on failure switch back{}\n",
-                    v.url.as_deref().unwrap_or("?"),
-                    v.status,
-                    v.successes,
-                    if v.successes == 1 { "" } else { "es" },
-                    humantime::format_duration(v.timeout),
-                    from.as_deref().map(|f| format!(" to {f}")).unwrap_or_default()
-                ));
-            }
-        }
+        } => cutover(out, p, router, from.as_deref(), to, verify.as_ref(), reason.as_deref()),
         StepKind::Preview {
             router, from, to, ..
         } => {
@@ -212,18 +175,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 p,
                 &format!("router.{router}'s preview will show {to} (live traffic is not touched)"),
             );
-            let before = from.as_deref().map_or("(none)".to_owned(), quoted);
-            out.push_str(&format!(
-                "  {} router {} {{\n",
-                p.symbol("~"),
-                quoted(router)
-            ));
-            out.push_str(&format!(
-                "      {} preview = {before} -> {}\n",
-                p.symbol("~"),
-                quoted(to)
-            ));
-            out.push_str("    }\n");
+            router_change(out, p, router, "preview", from.as_deref(), to);
         }
         StepKind::Drain {
             router,
@@ -246,6 +198,65 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             ),
         ),
     }
+}
+
+fn cutover(
+    out: &mut String,
+    p: &Painter,
+    router: &str,
+    from: Option<&str>,
+    to: &str,
+    verify: Option<&crate::config::model::Health>,
+    reason: Option<&str>,
+) {
+    if let Some(reason) = reason {
+        comment(out, p, reason);
+    }
+    let header = match from {
+        Some(from) if from == to => format!(
+            "router.{router} will be switched to {to} again, to repair what the router reported (see above)"
+        ),
+        Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
+        None => format!(
+            "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"
+        ),
+    };
+    comment(out, p, &header);
+    router_change(out, p, router, "live", from, to);
+    if let Some(v) = verify {
+        out.push_str(&format!(
+            "    then verify through the router: GET {} -> {}, {} success{} within {}; on failure switch back{}\n",
+            v.url.as_deref().unwrap_or("?"),
+            v.status,
+            v.successes,
+            if v.successes == 1 { "" } else { "es" },
+            humantime::format_duration(v.timeout),
+            from.map(|f| format!(" to {f}")).unwrap_or_default()
+        ));
+    }
+}
+
+/// `~ router "R" { ~ ATTRIBUTE = "FROM" -> "TO" }`.
+fn router_change(
+    out: &mut String,
+    p: &Painter,
+    router: &str,
+    attribute: &str,
+    from: Option<&str>,
+    to: &str,
+) {
+    let before = from.map_or("(none)".to_owned(), quoted);
+    out.push_str(&format!(
+        "  {} router {} {{\n",
+        p.symbol("~"),
+        quoted(router)
+    ));
+    out.push_str(&format!(
+        "      {} {attribute} = {before} -> {}\n",
+        p.symbol("~"),
+        quoted(to)
+    ));
+    out.push_str("    }\n");
 }
 
 fn comment(out: &mut String, p: &Painter, text: &str) {
