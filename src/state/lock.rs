@@ -223,6 +223,11 @@ impl StateLock {
         })
     }
 
+    /// Whether this is the lock of the state at `state_path`.
+    pub fn guards(&self, state_path: &Path) -> bool {
+        !self.info.id.is_empty() && self.path == lock_path(state_path)
+    }
+
     /// Who holds this lock (us).
     pub fn info(&self) -> &LockInfo {
         &self.info
@@ -399,6 +404,8 @@ mod tests {
             info.created
         );
         assert!(info.created.ends_with('Z'), "{}", info.created);
+        assert!(lock.guards(&state));
+        assert!(!lock.guards(&dir.path().join("other.json")));
         assert!(!info.is_stale());
     }
 

@@ -3,18 +3,19 @@
 //! The state is meant to be committed to version control, so its bytes matter:
 //! [`to_bytes`] is deterministic (sorted keys, two-space indent, final newline),
 //! [`save`] leaves the file untouched when nothing changed, and replaces it
-//! atomically otherwise (temporary file, fsync, rename, fsync of the directory),
-//! so that a crash at any moment leaves either the old or the new state. A state
-//! that `git merge` left with conflict markers is refused with a clear message
-//! instead of a JSON syntax error. Concurrent runs are kept apart by [`lock`].
+//! atomically otherwise ([`files::write_atomically`]), so that a crash at any
+//! moment leaves either the old or the new state. A state that `git merge`
+//! left with conflict markers is refused with a clear message instead of a
+//! JSON syntax error. Concurrent runs are kept apart by [`lock`].
 
 pub mod check;
+pub mod files;
 pub mod journal;
 pub mod lock;
 pub mod model;
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -223,34 +224,10 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
     if existing.as_deref() == Some(bytes.as_slice()) {
         return Ok(());
     }
-    write_atomically(path, &bytes).map_err(write_error)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    // The temporary file must live in the same directory: rename(2) is only
-    // atomic within one file system.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cutover-state-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    // Keep the mode of the file being replaced; a new state gets the usual 0644
-    // rather than the temporary file's 0600 (it holds no secrets and is meant
-    // to be committed).
-    let permissions = match fs::metadata(path) {
-        Ok(meta) => meta.permissions(),
-        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    };
-    tmp.as_file().set_permissions(permissions)?;
-    tmp.write_all(bytes)?;
-    tmp.flush()?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // Without this the rename itself may not survive a power loss.
-    fs::File::open(dir)?.sync_all()
+    // A new state gets the usual 0644 rather than a temporary file's 0600:
+    // it holds no secrets and is meant to be committed.
+    files::write_atomically(path, &bytes, &files::state_temp_prefix(path), 0o644)
+        .map_err(write_error)
 }
 
 #[cfg(test)]
