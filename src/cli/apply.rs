@@ -57,8 +57,8 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
     }
     let style = context::style(g);
-    let _lock = StateLock::acquire(&ctx.state_path, "apply", args.lock_timeout)?;
-    let state = context::read_state(&ctx.state_path)?;
+    let lock = StateLock::acquire(&ctx.state_path, "apply", args.lock_timeout)?;
+    let state = context::read_state(&ctx.state_path, Some(&lock))?;
 
     let planned: Planned = match &args.plan_file {
         Some(file) => {

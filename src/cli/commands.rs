@@ -2,6 +2,7 @@
 //! force-unlock, completions. Each parses, calls a layer below, prints a view.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
@@ -10,30 +11,43 @@ use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
 use crate::config::model::Address;
 use crate::plan::saved;
 use crate::render;
+use crate::state::StateLock;
 
 /// Run `cutover init`.
 pub async fn init(g: &Global) -> anyhow::Result<u8> {
     let engine = plan::engine_for(None);
     let ctx = context::load(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
-    match context::read_state(&ctx.state_path)? {
-        Some(st) => println!(
+    let existing = match context::read_state(&ctx.state_path, None)? {
+        Some(st) => Some(st),
+        None => {
+            // Created under the lock, as every write of the state is; read
+            // again once it is held, in case another run created it since.
+            let lock = StateLock::acquire(&ctx.state_path, "init", Duration::ZERO)?;
+            match context::read_state(&ctx.state_path, Some(&lock))? {
+                Some(st) => Some(st),
+                None => {
+                    let st = crate::state::new_state();
+                    crate::state::save(&ctx.state_path, &st).with_context(|| {
+                        format!("failed to write state file {}", ctx.state_path.display())
+                    })?;
+                    println!(
+                        "Created state {} (lineage {}).",
+                        ctx.state_path.display(),
+                        st.lineage
+                    );
+                    None
+                }
+            }
+        }
+    };
+    if let Some(st) = existing {
+        println!(
             "State {} exists (lineage {}, serial {}).",
             ctx.state_path.display(),
             st.lineage,
             st.serial
-        ),
-        None => {
-            let st = crate::state::new_state();
-            crate::state::save(&ctx.state_path, &st).with_context(|| {
-                format!("failed to write state file {}", ctx.state_path.display())
-            })?;
-            println!(
-                "Created state {} (lineage {}).",
-                ctx.state_path.display(),
-                st.lineage
-            );
-        }
+        );
     }
     println!(
         "Configuration in {} is valid: {} environment(s), {} router(s).",
@@ -92,7 +106,7 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let ctx = context::load(g, None)?;
-    let Some(st) = context::read_state(&ctx.state_path)? else {
+    let Some(st) = context::read_state(&ctx.state_path, None)? else {
         println!(
             "No state yet at {}: nothing has been applied.",
             ctx.state_path.display()
@@ -199,7 +213,7 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
             EXIT_ERROR
         });
     }
-    let Some(st) = context::read_state(&ctx.state_path)? else {
+    let Some(st) = context::read_state(&ctx.state_path, None)? else {
         bail!(
             "no state at {}: nothing has been applied yet",
             ctx.state_path.display()
@@ -272,6 +286,12 @@ pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u
         info.pid,
         info.operation
     );
+    // What the holder left beside the state (its journal, a temporary file)
+    // can be folded now that nobody holds the lock. The lock is gone either
+    // way: a state that cannot be read is for the next command to report.
+    if let Err(e) = context::read_state(&ctx.state_path, None) {
+        eprintln!("warning: {e:#}");
+    }
     Ok(EXIT_OK)
 }
 

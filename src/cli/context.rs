@@ -10,6 +10,7 @@ use super::Global;
 use crate::config::{self, Loaded, VarInputs};
 use crate::render::Style;
 use crate::state::model::State;
+use crate::state::{Access, StateLock};
 
 /// A loaded configuration and where its state lives.
 pub struct Context {
@@ -83,10 +84,22 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
     Ok(Context { loaded, state_path })
 }
 
-/// Read the state file, if there is one.
-pub fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
-    crate::state::load(path)
-        .with_context(|| format!("failed to read state file {}", path.display()))
+/// Read the state file, if there is one, after folding into it what an
+/// interrupted apply left beside it (`state::open`). `lock`: the state lock,
+/// when the command holds it; without it the fold takes the lock only if it
+/// is free. What was folded, removed or left is said on stderr, so that the
+/// views on stdout (`--json`, `--markdown`) stay as they are.
+pub fn read_state(path: &Path, lock: Option<&StateLock>) -> anyhow::Result<Option<State>> {
+    let access = match lock {
+        Some(lock) => Access::Locked(lock),
+        None => Access::Read,
+    };
+    let opened = crate::state::open(path, access)
+        .with_context(|| format!("failed to read state file {}", path.display()))?;
+    for message in opened.messages() {
+        eprintln!("{message}");
+    }
+    Ok(opened.state)
 }
 
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.

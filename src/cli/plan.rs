@@ -71,7 +71,7 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     if args.parallelism.is_none() {
         engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
     }
-    let state = context::read_state(&ctx.state_path)?;
+    let state = context::read_state(&ctx.state_path, None)?;
     let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
     if args.json {
         println!("{}", render::json::plan(&planned.document));

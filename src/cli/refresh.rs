@@ -20,7 +20,7 @@ pub async fn run(
     let engine = plan::engine_for(None);
     let ctx = context::load(g, Some(&engine))?;
     let config = &ctx.loaded.config;
-    let _lock = if apply {
+    let lock = if apply {
         Some(StateLock::acquire(
             &ctx.state_path,
             "apply --refresh-only",
@@ -29,7 +29,8 @@ pub async fn run(
     } else {
         None
     };
-    let state = context::read_state(&ctx.state_path)?.unwrap_or_else(crate::state::new_state);
+    let state = context::read_state(&ctx.state_path, lock.as_ref())?
+        .unwrap_or_else(crate::state::new_state);
     let live = engine.refresh(config, Some(&state)).await?;
     let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
     let (next, changed) = refreshed_state(config, &state, &live);

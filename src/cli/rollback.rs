@@ -43,8 +43,8 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     let config = &ctx.loaded.config;
     let mut engine = engine;
     engine.scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
-    let _lock = StateLock::acquire(&ctx.state_path, "rollback", args.lock_timeout)?;
-    let Some(state) = context::read_state(&ctx.state_path)? else {
+    let lock = StateLock::acquire(&ctx.state_path, "rollback", args.lock_timeout)?;
+    let Some(state) = context::read_state(&ctx.state_path, Some(&lock))? else {
         bail!(
             "no state at {}: nothing was applied, so there is nothing to roll back",
             ctx.state_path.display()
@@ -189,7 +189,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     if report.failed.is_none() {
         // Mark the routers, so the next plan says why they are not where the
         // configuration puts them (the next cut-over clears the mark).
-        if let Some(mut st) = context::read_state(&ctx.state_path)? {
+        if let Some(mut st) = context::read_state(&ctx.state_path, Some(&lock))? {
             let mut marked = false;
             for name in &wanted {
                 if let Some(r) = st.routers.get_mut(name) {

@@ -120,6 +120,21 @@ pub enum LockError {
     },
 }
 
+impl LockInfo {
+    /// The holder in one phrase: "an apply (pid 4242 on host build-01, since
+    /// 2024-05-01T12:34:56Z)".
+    pub fn describe(&self) -> String {
+        let article = match self.operation.chars().next() {
+            Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+            _ => "a",
+        };
+        format!(
+            "{article} {} (pid {} on host {}, since {})",
+            self.operation, self.pid, self.host, self.created
+        )
+    }
+}
+
 fn holder_line(info: &LockInfo) -> String {
     format!(
         "pid {} ({}@{}), running `{}`, since {}",
@@ -360,7 +375,7 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, LockError> 
     Ok(actual)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()

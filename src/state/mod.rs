@@ -6,13 +6,16 @@
 //! atomically otherwise ([`files::write_atomically`]), so that a crash at any
 //! moment leaves either the old or the new state. A state that `git merge`
 //! left with conflict markers is refused with a clear message instead of a
-//! JSON syntax error. Concurrent runs are kept apart by [`lock`].
+//! JSON syntax error. Concurrent runs are kept apart by [`lock`]. Commands
+//! read the state through [`open()`], which first folds into the file what an
+//! interrupted apply left in its [`journal`], so the file is the truth.
 
 pub mod check;
 pub mod files;
 pub mod journal;
 pub mod lock;
 pub mod model;
+mod open;
 
 use std::fs;
 use std::io;
@@ -22,6 +25,7 @@ use thiserror::Error;
 
 pub use lock::{force_unlock, read_lock, LockError, LockInfo, StateLock};
 pub use model::{EnvironmentState, RouterState, State, STATE_VERSION};
+pub use open::{inspect, open, Access, Blocked, Folded, Note, Opened, Pending};
 
 /// The state file's name when the configuration does not choose one.
 pub const DEFAULT_STATE_FILE: &str = "cutover.state.json";
@@ -86,6 +90,15 @@ pub enum StateError {
         /// The deserializer's error, which carries the line and column.
         #[source]
         source: serde_json::Error,
+    },
+    /// A journal beside the state that cannot be folded into it; a command
+    /// that changes the state refuses to go on rather than lose it.
+    #[error("the journal {} cannot be folded into the state file: {problem}", journal.display())]
+    Journal {
+        /// The journal file.
+        journal: PathBuf,
+        /// Why not.
+        problem: journal::Problem,
     },
     /// The new state could not be written.
     #[error("failed to write state file {}", path.display())]
@@ -187,8 +200,21 @@ fn conflict_marker_line(bytes: &[u8]) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// Reads the state file; `Ok(None)` when it does not exist (no apply yet).
+/// Reads the state file with any journal beside it replayed in memory (the
+/// file is not changed); `Ok(None)` when it does not exist (no apply yet).
+/// Commands use [`open()`], which folds the journal into the file.
 pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+    let Some(mut state) = from_file(path)? else {
+        return Ok(None);
+    };
+    // Steps an apply completed after its last full write (see `journal`).
+    journal::replay(path, &mut state);
+    Ok(Some(state))
+}
+
+/// Reads the state file alone, without its journal; `Ok(None)` when it does
+/// not exist.
+pub(crate) fn from_file(path: &Path) -> Result<Option<State>, StateError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -199,10 +225,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
             })
         }
     };
-    let mut state = from_bytes(path, &bytes)?;
-    // Steps an apply completed after its last full write (see `journal`).
-    journal::replay(path, &mut state);
-    Ok(Some(state))
+    from_bytes(path, &bytes).map(Some)
 }
 
 /// Writes the state file atomically; does nothing when the file already holds
