@@ -212,6 +212,20 @@ router "public" {{
             .collect()
     }
 
+    /// The colour the journal's last entry for router `name` records, if any.
+    pub fn journal_router_live(&self, name: &str) -> Option<String> {
+        self.journal()
+            .iter()
+            .rev()
+            .filter_map(|entry| {
+                let [n, record] = entry.get("router")?.as_array()?.as_slice() else {
+                    return None;
+                };
+                (n == name).then(|| record["live"].as_str().unwrap_or("").to_string())
+            })
+            .next()
+    }
+
     /// The names of the files in the case directory, sorted, without the
     /// `.out`/`.err` files of spawned applies.
     pub fn files(&self) -> Vec<String> {
