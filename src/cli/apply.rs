@@ -52,8 +52,8 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     // From here on a signal stops the command cleanly (the lock released).
     let mut stop = signals::listen();
     let (engine, ctx) = plan::engine_and_config(g, args.parallelism, args.allow_live_changes)?;
-    let _lock = StateLock::acquire(&ctx.state_path, "apply", args.lock_timeout)?;
-    let state = context::read_state(&ctx.state_path)?;
+    let lock = StateLock::acquire(&ctx.state_path, "apply", args.lock_timeout)?;
+    let state = context::read_state(&ctx.state_path, Some(&lock))?;
     let planning = async {
         match &args.plan_file {
             Some(file) => saved_plan(&engine, &ctx, state.as_ref(), file).await,

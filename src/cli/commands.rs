@@ -2,6 +2,7 @@
 //! force-unlock, completions. Each parses, calls a layer below, prints a view.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
@@ -9,29 +10,42 @@ use clap::{Args, Subcommand};
 use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
 use crate::plan::saved;
 use crate::render;
+use crate::state::StateLock;
 
 /// Run `cutover init`.
 pub async fn init(g: &Global) -> anyhow::Result<u8> {
     let engine = plan::engine_for(None);
     let ctx = context::load(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
-    match context::read_state(&ctx.state_path)? {
-        Some(st) => outln!(
+    let existing = match context::read_state(&ctx.state_path, None)? {
+        Some(st) => Some(st),
+        None => {
+            // Created under the lock, as every write of the state is; read
+            // again once it is held, in case another run created it since.
+            let lock = StateLock::acquire(&ctx.state_path, "init", Duration::ZERO)?;
+            match context::read_state(&ctx.state_path, Some(&lock))? {
+                Some(st) => Some(st),
+                None => {
+                    let st = crate::state::create(&ctx.state_path).with_context(|| {
+                        format!("failed to write state file {}", ctx.state_path.display())
+                    })?;
+                    outln!(
+                        "Created state {} (lineage {}).",
+                        ctx.state_path.display(),
+                        st.lineage
+                    );
+                    None
+                }
+            }
+        }
+    };
+    if let Some(st) = existing {
+        outln!(
             "State {} exists (lineage {}, serial {}).",
             ctx.state_path.display(),
             st.lineage,
             st.serial
-        ),
-        None => {
-            let st = crate::state::create(&ctx.state_path).with_context(|| {
-                format!("failed to write state file {}", ctx.state_path.display())
-            })?;
-            outln!(
-                "Created state {} (lineage {}).",
-                ctx.state_path.display(),
-                st.lineage
-            );
-        }
+        );
     }
     outln!(
         "Configuration in {} is valid: {} environment(s), {} router(s).",
@@ -90,7 +104,7 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let ctx = context::load(g, None)?;
-    let Some(st) = context::read_state(&ctx.state_path)? else {
+    let Some(st) = context::read_state(&ctx.state_path, None)? else {
         outln!(
             "No state yet at {}: nothing has been applied.",
             ctx.state_path.display()
@@ -197,7 +211,7 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
             EXIT_ERROR
         });
     }
-    let Some(st) = context::read_state(&ctx.state_path)? else {
+    let Some(st) = context::read_state(&ctx.state_path, None)? else {
         bail!(
             "no state at {}: nothing has been applied yet",
             ctx.state_path.display()
@@ -242,6 +256,12 @@ pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u
         info.pid,
         info.operation
     );
+    // What the holder left beside the state (its journal, a temporary file)
+    // can be folded now that nobody holds the lock. The lock is gone either
+    // way: a state that cannot be read is for the next command to report.
+    if let Err(e) = context::read_state(&ctx.state_path, None) {
+        errln!("warning: {e:#}");
+    }
     Ok(EXIT_OK)
 }
 

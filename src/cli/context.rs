@@ -10,6 +10,7 @@ use super::Global;
 use crate::config::{self, Loaded, VarInputs};
 use crate::render::Style;
 use crate::state::model::State;
+use crate::state::{Access, StateLock};
 
 /// A loaded configuration and where its state lives.
 pub struct Context {
@@ -83,10 +84,22 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
     Ok(Context { loaded, state_path })
 }
 
-/// Read the state file, if there is one.
-pub fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
-    crate::state::load(path)
-        .with_context(|| format!("failed to read state file {}", path.display()))
+/// Read the state file, if there is one, after folding into it what an
+/// interrupted apply left beside it (`state::open`). `lock`: the state lock,
+/// when the command holds it; without it the fold takes the lock only if it
+/// is free. What was folded, removed or left is said on stderr, so that the
+/// views on stdout (`--json`, `--markdown`) stay as they are.
+pub fn read_state(path: &Path, lock: Option<&StateLock>) -> anyhow::Result<Option<State>> {
+    let access = match lock {
+        Some(lock) => Access::Locked(lock),
+        None => Access::Read,
+    };
+    let opened = crate::state::open(path, access)
+        .with_context(|| format!("failed to read state file {}", path.display()))?;
+    for message in opened.messages() {
+        errln!("{message}");
+    }
+    Ok(opened.state)
 }
 
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
@@ -99,48 +112,10 @@ pub fn style(g: &Global) -> Style {
 
 /// Refuse to start an apply whose state could not be recorded: a state file
 /// that cannot be written would lose what the apply did, so this is checked
-/// before anything live changes. Creates, syncs and removes a probe file
-/// beside the state, as the atomic write will. The probe has one fixed name,
-/// so a probe left by a run killed at that moment is removed by the next run
-/// rather than piling up; it is created exclusively (never through a symlink
-/// or into someone else's file), and when a leftover cannot be removed a
-/// probe of a random name is used instead.
+/// (under the state lock) before anything live changes
+/// (`state::files::check_writable`).
 pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fixed = dir.join(WRITE_PROBE);
-    // A leftover (or a symlink planted there): remove the name itself.
-    let _ = std::fs::remove_file(&fixed);
-    let created = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&fixed)
-    {
-        Ok(file) => Ok((file, fixed)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => tempfile::Builder::new()
-            .prefix(WRITE_PROBE)
-            .tempfile_in(dir)
-            .and_then(|f| f.keep().map_err(|e| e.error)),
-        Err(e) => Err(e),
-    };
-    let probe = created.and_then(|(mut file, probe_path)| {
-        let written = (|| {
-            std::io::Write::write_all(&mut file, b"x")?;
-            file.sync_all()?;
-            // The file itself must be replaceable too: an immutable file or a
-            // read-only bind mount of just the file refuses an open for
-            // writing (opening to append changes nothing).
-            if path.exists() {
-                std::fs::OpenOptions::new().append(true).open(path)?;
-            }
-            Ok(())
-        })();
-        let removed = std::fs::remove_file(&probe_path);
-        written.and(removed)
-    });
-    match probe {
+    match crate::state::files::check_writable(path) {
         Ok(()) => Ok(()),
         Err(e) => bail!(
             "cannot write the state file {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
@@ -148,9 +123,6 @@ pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
         ),
     }
 }
-
-/// The probe file of [`check_state_writable`], beside the state.
-const WRITE_PROBE: &str = ".cutover-write-check";
 
 /// Ask `question` on the terminal; only `yes` confirms. Without a terminal,
 /// refuse to guess: fail with `no_terminal` (which says how to approve). A
@@ -182,67 +154,4 @@ pub async fn confirm(
 /// cutover uses (`500ms`, `1.5s`, `1m30s`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     cutover_provider::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 500ms, 1m30s)"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The names in `dir`.
-    fn names_in(dir: &Path) -> Vec<String> {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn a_probe_left_by_a_killed_run_is_removed_by_the_next_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("cutover.state.json");
-        std::fs::write(&state, "{}").unwrap();
-        // What a run killed between writing and removing its probe leaves.
-        std::fs::write(dir.path().join(WRITE_PROBE), "x").unwrap();
-        check_state_writable(&state).unwrap();
-        assert_eq!(names_in(dir.path()), ["cutover.state.json"]);
-        assert_eq!(std::fs::read_to_string(&state).unwrap(), "{}");
-    }
-
-    #[test]
-    fn a_symlink_in_the_probe_s_place_is_removed_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("cutover.state.json");
-        let target = dir.path().join("precious");
-        std::fs::write(&target, "keep me").unwrap();
-        std::os::unix::fs::symlink(&target, dir.path().join(WRITE_PROBE)).unwrap();
-        check_state_writable(&state).unwrap();
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
-        assert!(std::fs::symlink_metadata(dir.path().join(WRITE_PROBE)).is_err());
-    }
-
-    #[test]
-    fn a_probe_name_that_cannot_be_cleared_falls_back_to_a_random_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("cutover.state.json");
-        // remove_file cannot remove a directory: the fixed name stays taken.
-        std::fs::create_dir(dir.path().join(WRITE_PROBE)).unwrap();
-        check_state_writable(&state).unwrap();
-        assert_eq!(
-            names_in(dir.path()),
-            [WRITE_PROBE],
-            "only the directory is left"
-        );
-    }
-
-    #[test]
-    fn a_state_that_cannot_be_opened_for_writing_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        // A directory where the state file should be: it cannot be opened
-        // for writing, whoever runs the test (root included).
-        let state = dir.path().join("cutover.state.json");
-        std::fs::create_dir(&state).unwrap();
-        let err = check_state_writable(&state).unwrap_err().to_string();
-        assert!(err.contains("cannot write the state file"), "{err}");
-        assert!(!dir.path().join(WRITE_PROBE).exists());
-    }
 }

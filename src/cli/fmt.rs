@@ -3,7 +3,6 @@
 //! say which would change (exit 1), for CI.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -66,8 +65,14 @@ pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
             );
         }
         if !args.check {
-            write_atomically(path, formatted.as_bytes())
-                .with_context(|| format!("failed to write {}", path.display()))?;
+            // Keeps the file's mode (a configuration file always exists here).
+            crate::state::files::write_atomically(
+                path,
+                formatted.as_bytes(),
+                ".cutover-fmt-",
+                0o644,
+            )
+            .with_context(|| format!("failed to write {}", path.display()))?;
         }
     }
     Ok(if failed || (args.check && unformatted) {
@@ -87,23 +92,4 @@ fn hcl_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect::<Vec<_>>();
     files.sort();
     Ok(files)
-}
-
-/// Replace `path` by a temporary file renamed over it, keeping its mode, so
-/// that an interrupted `fmt` never leaves half a configuration file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cutover-fmt-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.as_file()
-        .set_permissions(fs::metadata(path)?.permissions())?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

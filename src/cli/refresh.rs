@@ -18,13 +18,14 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
     let config = &ctx.loaded.config;
-    let _lock = if apply {
+    let lock = if apply {
         let lock = StateLock::acquire(&ctx.state_path, "apply --refresh-only", lock_timeout)?;
         Some(lock)
     } else {
         None
     };
-    let state = context::read_state(&ctx.state_path)?.unwrap_or_else(crate::state::new_state);
+    let state = context::read_state(&ctx.state_path, lock.as_ref())?
+        .unwrap_or_else(crate::state::new_state);
     let refreshed = engine.refresh_only(config, &state).await?;
     let scrubber = &engine.scrubber;
     if !refreshed.drift.is_empty() {

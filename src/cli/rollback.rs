@@ -38,8 +38,8 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     }
     let mut stop = signals::listen();
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
-    let _lock = StateLock::acquire(&ctx.state_path, "rollback", args.lock_timeout)?;
-    let Some(state) = context::read_state(&ctx.state_path)? else {
+    let lock = StateLock::acquire(&ctx.state_path, "rollback", args.lock_timeout)?;
+    let Some(state) = context::read_state(&ctx.state_path, Some(&lock))? else {
         bail!(
             "no state at {}: nothing was applied, so there is nothing to roll back",
             ctx.state_path.display()

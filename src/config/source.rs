@@ -92,36 +92,12 @@ where
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (levenshtein(name, c), c))
+        // Optimal string alignment: a swap of two neighbours is one edit, so
+        // `bleu` is one edit from `blue`.
+        .map(|c| (strsim::osa_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| format!("did you mean `{c}`?"))
-}
-
-/// Edit distance, counting a swap of two neighbours as one edit (so that
-/// `bleu` is one edit from `blue`).
-fn levenshtein(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -144,5 +120,9 @@ mod tests {
             Some("did you mean `release`?")
         );
         assert_eq!(did_you_mean("zzz", names), None);
+        assert_eq!(
+            did_you_mean("bleu", ["blue", "green"]).as_deref(),
+            Some("did you mean `blue`?")
+        );
     }
 }

@@ -78,27 +78,22 @@ pub enum SavedPlanError {
     },
 }
 
-/// Write a saved plan (atomically: temp file then rename).
+/// Write a saved plan atomically (`state::files::write_atomically`); a new
+/// file is readable by its owner only, as it may describe what a team keeps
+/// to itself.
 pub fn write(path: &Path, planned: &Planned) -> Result<(), SavedPlanError> {
-    let io = |source| SavedPlanError::Io {
-        path: path.display().to_string(),
-        source,
-    };
     let saved = SavedPlan {
         saved_plan_version: SAVED_PLAN_VERSION,
         planned: planned.clone(),
     };
     let mut bytes = serde_json::to_vec_pretty(&saved).expect("plan documents always serialize");
     bytes.push(b'\n');
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    std::io::Write::write_all(&mut tmp, &bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    crate::state::files::write_atomically(path, &bytes, ".cutover-plan-", 0o600).map_err(|source| {
+        SavedPlanError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    })
 }
 
 /// Read a saved plan.

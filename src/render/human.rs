@@ -166,7 +166,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             verify,
             reason,
             ..
-        } => cutover(out, p, router, from.as_deref(), to, verify.as_ref(), reason.as_deref()),
+        } => cutover_step(out, p, router, from.as_deref(), to, verify.as_ref(), reason.as_deref()),
         StepKind::Preview {
             router, from, to, ..
         } => {
@@ -200,7 +200,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
     }
 }
 
-fn cutover(
+fn cutover_step(
     out: &mut String,
     p: &Painter,
     router: &str,

@@ -10,12 +10,22 @@
 //! init` again). Each is found here, from the file and its git history, and
 //! reported with the way back. Nothing is ever resolved silently: which side
 //! matches the live world is for a person to decide.
+//!
+//! It also reports what an interrupted apply left beside the file: a journal
+//! not yet folded into it (the file is behind what was done: what folding
+//! changes, serial and records) and leftover temporary files. The check
+//! folds and removes them as every command does (`state::open`), says so,
+//! and still exits 1: the file was not the truth when the check began.
+
+mod git;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::{from_bytes, StateError};
+use git::Git;
+
+use super::journal::{Found, Problem};
+use super::{from_bytes, Access, StateError};
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +89,41 @@ pub enum Finding {
         /// The committed versions with the same lineage and serial.
         others: Vec<Version>,
     },
+    /// A journal that an interrupted apply left, not folded into the file.
+    UnfoldedJournal {
+        /// The journal.
+        journal: PathBuf,
+        /// The file's serial, and the serial folding gives.
+        serials: (u64, u64),
+        /// The records folding changes (`router.public`).
+        records: Vec<String>,
+        /// Whether the check folded it.
+        outcome: Outcome,
+    },
+    /// A journal that cannot be folded into this state file.
+    UnusableJournal {
+        /// The journal.
+        journal: PathBuf,
+        /// Why not.
+        problem: Problem,
+    },
+    /// Files an interrupted cutover left beside the state: temporary files
+    /// of a write, a journal that was empty or already folded.
+    Leftovers {
+        /// The files.
+        files: Vec<PathBuf>,
+        /// Whether the check removed them.
+        outcome: Outcome,
+    },
+}
+
+/// What the check did about a journal or leftovers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Folded or removed.
+    Done,
+    /// Left, and why (another run holds the lock, ...).
+    Left(String),
 }
 
 /// How far the history was checked.
@@ -134,20 +179,26 @@ pub fn check(path: &Path) -> Result<Report, CheckError> {
             history: History::Skipped,
         });
     }
+    let mut findings = left_beside(path)?;
+    // The file as the fold left it.
+    let bytes = std::fs::read(path).map_err(|source| StateError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let state = from_bytes(path, &bytes)?;
     let current = Version {
         lineage: state.lineage,
         serial: state.serial,
         commit: None,
     };
-    let (findings, history) = match Git::find(path) {
+    let history = match Git::find(path) {
         Some(git) => {
             let versions = git.versions();
             let before = git.made_from(&versions, &bytes);
-            let findings = compare(&current, &bytes, &versions, &before);
-            (findings, History::Checked(versions.len()))
+            findings.extend(compare(&current, &bytes, &versions, &before));
+            History::Checked(versions.len())
         }
-        None => (Vec::new(), History::NotInGit),
+        None => History::NotInGit,
     };
     Ok(Report {
         path: path.to_owned(),
@@ -155,6 +206,46 @@ pub fn check(path: &Path) -> Result<Report, CheckError> {
         findings,
         history,
     })
+}
+
+/// What an interrupted apply left beside the state, as found before the
+/// fold, with what the fold ([`super::open()`]) did about it.
+fn left_beside(path: &Path) -> Result<Vec<Finding>, StateError> {
+    let pending = super::inspect(path)?;
+    if pending.is_clean() {
+        return Ok(Vec::new());
+    }
+    let opened = super::open(path, Access::Read)?;
+    let left = |done: bool| match (&opened.note, done) {
+        (_, true) => Outcome::Done,
+        (Some(note), false) => Outcome::Left(note.reason()),
+        (None, false) => Outcome::Left("it changed while the check ran".into()),
+    };
+    let mut findings = Vec::new();
+    let mut files = pending.leftovers.clone();
+    let journal = super::journal::path_for(path);
+    match &pending.journal {
+        Found::Absent => {}
+        Found::Empty | Found::AlreadyFolded => files.insert(0, journal),
+        Found::Unfolded(u) => findings.push(Finding::UnfoldedJournal {
+            journal,
+            serials: (u.from_serial, u.to_serial),
+            records: u.records.clone(),
+            outcome: left(opened.folded.is_some()),
+        }),
+        Found::Unusable(problem) => findings.push(Finding::UnusableJournal {
+            journal,
+            problem: problem.clone(),
+        }),
+    }
+    if !files.is_empty() {
+        let removed = files.iter().all(|f| opened.removed.contains(f));
+        findings.push(Finding::Leftovers {
+            files,
+            outcome: left(removed),
+        });
+    }
+    Ok(findings)
 }
 
 /// Marker lines, and each side rebuilt (the lines outside the conflicts
@@ -260,115 +351,6 @@ fn compare(
     findings
 }
 
-/// The git work tree holding the state file.
-struct Git {
-    /// The directory holding the state file (where git runs).
-    dir: PathBuf,
-    /// The file's path from the top of the work tree.
-    path: String,
-}
-
-impl Git {
-    fn find(state: &Path) -> Option<Git> {
-        let dir = match state.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut git = Git {
-            dir,
-            path: String::new(),
-        };
-        let prefix = git.run(&["rev-parse", "--show-prefix"])?;
-        let name = state.file_name()?.to_str()?;
-        git.path = format!("{}{name}", String::from_utf8_lossy(&prefix).trim());
-        Some(git)
-    }
-
-    fn run(&self, args: &[&str]) -> Option<Vec<u8>> {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .ok()?;
-        out.status.success().then_some(out.stdout)
-    }
-
-    /// The state at `rev`, when it holds one that parses.
-    fn version_at(&self, rev: &str, commit: Option<String>) -> Option<(Version, Vec<u8>)> {
-        let bytes = self.run(&["show", &format!("{rev}:{}", self.path)])?;
-        let state = from_bytes(Path::new(&self.path), &bytes).ok()?;
-        let version = Version {
-            lineage: state.lineage,
-            serial: state.serial,
-            commit,
-        };
-        Some((version, bytes))
-    }
-
-    /// Every committed version of the file reachable from HEAD (and from
-    /// MERGE_HEAD during a merge), newest first; versions that do not parse
-    /// (conflict markers committed by mistake) are left out.
-    fn versions(&self) -> Vec<(Version, Vec<u8>)> {
-        let mut revs = vec!["HEAD"];
-        if self
-            .run(&["rev-parse", "-q", "--verify", "MERGE_HEAD"])
-            .is_some()
-        {
-            revs.push("MERGE_HEAD");
-        }
-        let mut args = vec!["log", "--full-history", "--topo-order", "--format=%H %h %s"];
-        args.extend(&revs);
-        args.extend(["--", &self.path]);
-        let Some(log) = self.run(&args) else {
-            return Vec::new();
-        };
-        String::from_utf8_lossy(&log)
-            .lines()
-            .filter_map(|line| {
-                let (full, described) = line.split_once(' ')?;
-                self.version_at(full, Some(described.to_string()))
-            })
-            .collect()
-    }
-
-    /// The versions the file was made from: HEAD's (and MERGE_HEAD's) when
-    /// the file differs from HEAD, else those in the parents of the newest
-    /// commit that holds these bytes.
-    fn made_from(&self, versions: &[(Version, Vec<u8>)], bytes: &[u8]) -> Vec<Version> {
-        let mut revs: Vec<String> = Vec::new();
-        match versions.first() {
-            Some((v, b)) if b.as_slice() == bytes => {
-                let id = v.commit.as_deref().and_then(|c| c.split(' ').next());
-                let parents = id.and_then(|id| self.run(&["log", "-1", "--format=%P", id]));
-                let parents = parents.map(|p| String::from_utf8_lossy(&p).into_owned());
-                revs.extend(
-                    parents
-                        .unwrap_or_default()
-                        .split_whitespace()
-                        .map(String::from),
-                );
-            }
-            _ => {
-                revs.push("HEAD".into());
-                if self
-                    .run(&["rev-parse", "-q", "--verify", "MERGE_HEAD"])
-                    .is_some()
-                {
-                    revs.push("MERGE_HEAD".into());
-                }
-            }
-        }
-        revs.iter()
-            .filter_map(|rev| {
-                let described = self.run(&["log", "-1", "--format=%h %s", rev])?;
-                let described = String::from_utf8_lossy(&described).trim().to_string();
-                self.version_at(rev, Some(described)).map(|(v, _)| v)
-            })
-            .collect()
-    }
-}
-
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "lineage {}, serial {}", self.lineage, self.serial)?;
@@ -443,6 +425,40 @@ impl Finding {
             Finding::SerialBackwards { newer } => {
                 writeln!(f, "- serial went backwards: this state ({now}) is older than a committed one ({newer}); the changes recorded after it were dropped, most likely by a merge that kept the other side")?;
                 writeln!(f, "  to recover: if that version is the one applied last, restore it with `git checkout {} -- {path}`; {CONVERGE}", newer.commit.as_deref().and_then(|c| c.split(' ').next()).unwrap_or("<commit>"))
+            }
+            Finding::UnfoldedJournal {
+                journal,
+                serials: (from, to),
+                records,
+                outcome,
+            } => {
+                writeln!(f, "- unfolded journal: {} holds what an interrupted apply did after the state file was last written: serial {from} -> {to} ({})", journal.display(), records.join(", "))?;
+                match outcome {
+                    Outcome::Done => writeln!(
+                        f,
+                        "  folded now: the state file is at serial {to}; commit it"
+                    ),
+                    Outcome::Left(why) => writeln!(f, "  not folded: {why}"),
+                }
+            }
+            Finding::UnusableJournal { journal, problem } => {
+                writeln!(
+                    f,
+                    "- a journal that cannot be folded: {}: {problem}",
+                    journal.display()
+                )
+            }
+            Finding::Leftovers { files, outcome } => {
+                let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+                writeln!(
+                    f,
+                    "- leftover temporary files beside the state: {}",
+                    names.join(", ")
+                )?;
+                match outcome {
+                    Outcome::Done => writeln!(f, "  removed now"),
+                    Outcome::Left(why) => writeln!(f, "  left alone: {why}"),
+                }
             }
             Finding::SerialReused { others } => {
                 writeln!(f, "- serial reused: this state ({now}) differs from what was committed with the same serial:")?;

@@ -10,11 +10,16 @@
 //! the final state size plus the size of what changed.
 //!
 //! Crash safety: the journal's first line names the lineage and serial of the
-//! state file it extends. [`replay`] (called by [`super::load`]) applies the
-//! entries only onto exactly that state, stops at a torn last line, and
-//! ignores a journal left behind by a fold that wrote the state but had not
-//! yet removed it (the serials no longer match). So after a kill at any moment
-//! the state as loaded is the last written state plus every synced entry.
+//! state file it extends. [`examine`] compares a journal with the state file:
+//! its entries apply only onto exactly that state, a torn last line (a kill
+//! mid-write) is not an entry, and a journal left behind by a fold that wrote
+//! the state but had not yet removed it is recognised as already folded. So
+//! after a kill at any moment the last written state plus every synced entry
+//! is known, and [`super::open`] folds it into the state file (rule 8 of
+//! DESIGN.md: the committed file is the truth) before any command uses it. A
+//! journal that extends no state known here (the state file was replaced
+//! since, or a line is damaged) is never folded nor deleted by cutover: it is
+//! reported, with its records, for a person to decide.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -107,6 +112,21 @@ impl Journal {
     /// the state file first.
     pub fn open(state_path: &Path, state: &State) -> Result<Self, StateError> {
         let path = path_for(state_path);
+        if path.exists() {
+            // Never drop a journal that `state` does not already hold.
+            let on_disk = super::from_file(state_path)?;
+            let found =
+                examine(state_path, on_disk.as_ref()).map_err(|source| StateError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            if let Some(problem) = found.problem() {
+                return Err(StateError::Journal {
+                    journal: path,
+                    problem,
+                });
+            }
+        }
         if path.exists() || !state_path.exists() {
             super::save(state_path, state)?;
             remove(&path).map_err(|e| write_error(&path, e))?;
@@ -197,33 +217,251 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Apply the journal beside `state_path`, if it extends exactly `state`.
-/// Returns whether entries were applied.
-pub fn replay(state_path: &Path, state: &mut State) -> bool {
-    let Ok(text) = fs::read_to_string(path_for(state_path)) else {
-        return false;
-    };
-    let mut lines = text.split_inclusive('\n');
-    let header: Option<Header> = lines
-        .next()
-        .and_then(|l| serde_json::from_str(l.trim_end()).ok());
-    match header {
-        Some(h) if h.lineage == state.lineage && h.serial == state.serial => {}
-        _ => return false,
+/// A journal compared with the state file beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// There is no journal.
+    Absent,
+    /// A journal without a single entry (killed while creating it, or its
+    /// entries changed nothing): removing it loses nothing.
+    Empty,
+    /// It extends the state file: folding it applies its entries.
+    Unfolded(Unfolded),
+    /// Its entries are already in the state file: a fold wrote the state and
+    /// was killed before removing the journal.
+    AlreadyFolded,
+    /// It cannot be folded into this state file: see [`Problem`].
+    Unusable(Problem),
+}
+
+/// What folding a journal changes in the state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfolded {
+    /// The state with every entry applied.
+    pub state: State,
+    /// The state file's serial, which the journal extends.
+    pub from_serial: u64,
+    /// The serial once the entries are applied.
+    pub to_serial: u64,
+    /// The records the entries change, as addresses (`router.public`).
+    pub records: Vec<String>,
+    /// Whether the last line was torn by a crash mid-write (that step is not
+    /// recorded; the live world says what it did).
+    pub torn: bool,
+}
+
+/// Why a journal cannot be folded into the state file beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// The journal extends another state than the file holds now.
+    Foreign {
+        /// The lineage the journal extends.
+        lineage: String,
+        /// The serial the journal extends.
+        serial: u64,
+        /// The state file's lineage and serial (`None`: no state file).
+        now: Option<(String, u64)>,
+        /// The records its entries change.
+        records: Vec<String>,
+    },
+    /// A complete line of the journal is not an entry.
+    Damaged {
+        /// The 1-based line.
+        line: usize,
+        /// The parser's error.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Foreign {
+                lineage,
+                serial,
+                now,
+                records,
+            } => {
+                let now = match now {
+                    Some((l, s)) if l == lineage => format!("the state file is at serial {s}"),
+                    Some((l, s)) => format!("the state file has lineage {l} (serial {s})"),
+                    None => "there is no state file".to_string(),
+                };
+                write!(
+                    f,
+                    "it extends the state of lineage {lineage} at serial {serial}, but {now}; \
+                     it holds what an interrupted apply did to {}. Put back the state it \
+                     extends (`git log -p` on the state file shows each serial; `git checkout \
+                     COMMIT -- FILE`) and run `cutover plan` to fold it in; or, if the state \
+                     file already holds those changes, delete the journal",
+                    records.join(", ")
+                )
+            }
+            Problem::Damaged { line, reason } => write!(
+                f,
+                "line {line} cannot be read ({reason}), and a killed cutover tears only the \
+                 last line; compare the journal with the state file by hand, then delete it"
+            ),
+        }
     }
-    let mut applied = false;
-    for line in lines {
+}
+
+impl std::error::Error for Problem {}
+
+impl Found {
+    /// Why the journal cannot be folded, if it cannot.
+    pub fn problem(&self) -> Option<Problem> {
+        match self {
+            Found::Unusable(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A journal's lines, parsed.
+struct Parsed {
+    /// `None`: no complete first line (killed while creating the journal).
+    header: Option<Header>,
+    entries: Vec<Entry>,
+    torn: bool,
+}
+
+fn parse(text: &str) -> Result<Parsed, Problem> {
+    let mut lines = text.split_inclusive('\n').enumerate();
+    let damaged = |i: usize, e: serde_json::Error| Problem::Damaged {
+        line: i + 1,
+        reason: e.to_string(),
+    };
+    let header = match lines.next() {
+        Some((i, line)) => match line.strip_suffix('\n') {
+            Some(line) => Some(serde_json::from_str(line).map_err(|e| damaged(i, e))?),
+            None => None,
+        },
+        None => None,
+    };
+    let mut parsed = Parsed {
+        header,
+        entries: Vec::new(),
+        torn: false,
+    };
+    for (i, line) in lines {
         // A line without its newline was torn by a crash mid-write: its step
         // is not recorded, and a rerun reads the live world again.
         let Some(line) = line.strip_suffix('\n') else {
+            parsed.torn = true;
             break;
         };
-        let Ok(entry) = serde_json::from_str::<Entry>(line) else {
-            break;
-        };
-        applied |= entry.apply_to(state);
+        parsed
+            .entries
+            .push(serde_json::from_str(line).map_err(|e| damaged(i, e))?);
     }
-    applied
+    Ok(parsed)
+}
+
+impl Entry {
+    /// The record the entry changes, as an address.
+    fn address(&self) -> String {
+        match self {
+            Entry::Environment(name, _) => format!("environment.{name}"),
+            Entry::Router(name, _) => format!("router.{name}"),
+        }
+    }
+
+    /// Whether `state` holds exactly this entry's record.
+    fn held_by(&self, state: &State) -> bool {
+        match self {
+            Entry::Environment(name, e) => state.environments.get(name) == e.as_ref(),
+            Entry::Router(name, r) => state.routers.get(name) == r.as_ref(),
+        }
+    }
+}
+
+/// Compare the journal beside `state_path` with `state`, the state file as
+/// it is (`None`: there is none). Read the journal before the state file
+/// when another run may be writing both: a fold renames the state before it
+/// removes the journal, so that order never pairs a journal with a state it
+/// no longer extends.
+pub fn examine(state_path: &Path, state: Option<&State>) -> io::Result<Found> {
+    match fs::read_to_string(path_for(state_path)) {
+        Ok(text) => Ok(compare(&text, state)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Absent),
+        Err(e) => Err(e),
+    }
+}
+
+/// The journal `text` compared with `state`.
+pub(crate) fn compare(text: &str, state: Option<&State>) -> Found {
+    let parsed = match parse(text) {
+        Ok(p) => p,
+        Err(problem) => return Found::Unusable(problem),
+    };
+    let Some(header) = parsed.header.filter(|_| !parsed.entries.is_empty()) else {
+        return Found::Empty;
+    };
+    let mut records: Vec<String> = parsed.entries.iter().map(Entry::address).collect();
+    records.sort();
+    records.dedup();
+    let foreign = |now| {
+        Found::Unusable(Problem::Foreign {
+            lineage: header.lineage.clone(),
+            serial: header.serial,
+            now,
+            records: records.clone(),
+        })
+    };
+    let Some(state) = state else {
+        return foreign(None);
+    };
+    let now = Some((state.lineage.clone(), state.serial));
+    if header.lineage != state.lineage {
+        return foreign(now);
+    }
+    if header.serial != state.serial {
+        // The last entry of each record is what a fold wrote.
+        let mut last: std::collections::BTreeMap<String, &Entry> = Default::default();
+        for entry in &parsed.entries {
+            last.insert(entry.address(), entry);
+        }
+        let folded = header.serial < state.serial && last.values().all(|e| e.held_by(state));
+        return if folded {
+            Found::AlreadyFolded
+        } else {
+            foreign(now)
+        };
+    }
+    let mut next = state.clone();
+    for entry in parsed.entries {
+        entry.apply_to(&mut next);
+    }
+    if next.serial == state.serial {
+        return Found::Empty;
+    }
+    Found::Unfolded(Unfolded {
+        from_serial: state.serial,
+        to_serial: next.serial,
+        state: next,
+        records,
+        torn: parsed.torn,
+    })
+}
+
+/// Remove the journal of the state at `state_path` (the caller holds its
+/// lock and has folded it, or found it empty or already folded).
+pub(crate) fn discard(state_path: &Path) -> Result<(), StateError> {
+    let path = path_for(state_path);
+    remove(&path).map_err(|e| write_error(&path, e))
+}
+
+/// Apply the journal beside `state_path`, if it extends exactly `state`.
+/// Returns whether entries were applied.
+pub fn replay(state_path: &Path, state: &mut State) -> bool {
+    match examine(state_path, Some(state)) {
+        Ok(Found::Unfolded(u)) => {
+            *state = u.state;
+            true
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -120,6 +120,21 @@ pub enum LockError {
     },
 }
 
+impl LockInfo {
+    /// The holder in one phrase: "an apply (pid 4242 on host build-01, since
+    /// 2024-05-01T12:34:56Z)".
+    pub fn describe(&self) -> String {
+        let article = match self.operation.chars().next() {
+            Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+            _ => "a",
+        };
+        format!(
+            "{article} {} (pid {} on host {}, since {})",
+            self.operation, self.pid, self.host, self.created
+        )
+    }
+}
+
 fn holder_line(info: &LockInfo) -> String {
     format!(
         "pid {} ({}@{}), running `{}`, since {}",
@@ -181,7 +196,7 @@ impl StateLock {
             host: hostname(),
             user: username(),
             operation: operation.to_owned(),
-            created: rfc3339_utc(SystemTime::now()),
+            created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             command: std::env::args().collect(),
         };
         let deadline = Instant::now() + timeout;
@@ -221,6 +236,11 @@ impl StateLock {
             path,
             source: io::Error::other("the lock was taken and released repeatedly; try again"),
         })
+    }
+
+    /// Whether this is the lock of the state at `state_path`.
+    pub fn guards(&self, state_path: &Path) -> bool {
+        !self.info.id.is_empty() && self.path == lock_path(state_path)
     }
 
     /// Who holds this lock (us).
@@ -355,7 +375,7 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, LockError> 
     Ok(actual)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()
@@ -370,52 +390,12 @@ fn username() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Formats a time as RFC 3339 in UTC, to the second (`2024-05-01T12:34:56Z`).
-fn rfc3339_utc(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn state_in(dir: &tempfile::TempDir) -> PathBuf {
         dir.path().join("cutover.state.json")
-    }
-
-    #[test]
-    fn rfc3339_by_hand() {
-        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096); // leap day
-        assert_eq!(rfc3339_utc(t), "2024-02-29T12:34:56Z");
-        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339_utc(t), "2000-02-29T00:00:00Z");
     }
 
     #[test]
@@ -429,7 +409,18 @@ mod tests {
         assert_eq!(info.pid, std::process::id());
         assert_eq!(info.operation, "apply");
         assert_eq!(info.host, hostname());
+        // RFC 3339 in UTC, to the second: `2024-05-01T12:34:56Z`.
+        let created = humantime::parse_rfc3339(&info.created).unwrap();
+        assert!(created <= SystemTime::now());
+        assert_eq!(
+            info.created.len(),
+            "2024-05-01T12:34:56Z".len(),
+            "{}",
+            info.created
+        );
         assert!(info.created.ends_with('Z'), "{}", info.created);
+        assert!(lock.guards(&state));
+        assert!(!lock.guards(&dir.path().join("other.json")));
         assert!(!info.is_stale());
     }
 

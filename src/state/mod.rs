@@ -3,24 +3,29 @@
 //! The state is meant to be committed to version control, so its bytes matter:
 //! [`to_bytes`] is deterministic (sorted keys, two-space indent, final newline),
 //! [`save`] leaves the file untouched when nothing changed, and replaces it
-//! atomically otherwise (temporary file, fsync, rename, fsync of the directory),
-//! so that a crash at any moment leaves either the old or the new state. A state
-//! that `git merge` left with conflict markers is refused with a clear message
-//! instead of a JSON syntax error. Concurrent runs are kept apart by [`lock`].
+//! atomically otherwise ([`files::write_atomically`]), so that a crash at any
+//! moment leaves either the old or the new state. A state that `git merge`
+//! left with conflict markers is refused with a clear message instead of a
+//! JSON syntax error. Concurrent runs are kept apart by [`lock`]. Commands
+//! read the state through [`open()`], which first folds into the file what an
+//! interrupted apply left in its [`journal`], so the file is the truth.
 
 pub mod check;
+pub mod files;
 pub mod journal;
 pub mod lock;
 pub mod model;
+mod open;
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 pub use lock::{force_unlock, read_lock, LockError, LockInfo, StateLock};
 pub use model::{EnvironmentState, RouterState, State, STATE_VERSION};
+pub use open::{inspect, open, Access, Blocked, Folded, Note, Opened, Pending};
 
 /// The state file's name when the configuration does not choose one.
 pub const DEFAULT_STATE_FILE: &str = "cutover.state.json";
@@ -85,6 +90,15 @@ pub enum StateError {
         /// The deserializer's error, which carries the line and column.
         #[source]
         source: serde_json::Error,
+    },
+    /// A journal beside the state that cannot be folded into it; a command
+    /// that changes the state refuses to go on rather than lose it.
+    #[error("the journal {} cannot be folded into the state file: {problem}", journal.display())]
+    Journal {
+        /// The journal file.
+        journal: PathBuf,
+        /// Why not.
+        problem: journal::Problem,
     },
     /// The new state could not be written.
     #[error("failed to write state file {}", path.display())]
@@ -205,8 +219,21 @@ fn conflict_marker_line(bytes: &[u8]) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// Reads the state file; `Ok(None)` when it does not exist (no apply yet).
+/// Reads the state file with any journal beside it replayed in memory (the
+/// file is not changed); `Ok(None)` when it does not exist (no apply yet).
+/// Commands use [`open()`], which folds the journal into the file.
 pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+    let Some(mut state) = from_file(path)? else {
+        return Ok(None);
+    };
+    // Steps an apply completed after its last full write (see `journal`).
+    journal::replay(path, &mut state);
+    Ok(Some(state))
+}
+
+/// Reads the state file alone, without its journal; `Ok(None)` when it does
+/// not exist.
+pub(crate) fn from_file(path: &Path) -> Result<Option<State>, StateError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -217,10 +244,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
             })
         }
     };
-    let mut state = from_bytes(path, &bytes)?;
-    // Steps an apply completed after its last full write (see `journal`).
-    journal::replay(path, &mut state);
-    Ok(Some(state))
+    from_bytes(path, &bytes).map(Some)
 }
 
 /// Writes the state file atomically; does nothing when the file already holds
@@ -242,34 +266,10 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
     if existing.as_deref() == Some(bytes.as_slice()) {
         return Ok(());
     }
-    write_atomically(path, &bytes).map_err(write_error)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    // The temporary file must live in the same directory: rename(2) is only
-    // atomic within one file system.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cutover-state-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    // Keep the mode of the file being replaced; a new state gets the usual 0644
-    // rather than the temporary file's 0600 (it holds no secrets and is meant
-    // to be committed).
-    let permissions = match fs::metadata(path) {
-        Ok(meta) => meta.permissions(),
-        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    };
-    tmp.as_file().set_permissions(permissions)?;
-    tmp.write_all(bytes)?;
-    tmp.flush()?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // Without this the rename itself may not survive a power loss.
-    fs::File::open(dir)?.sync_all()
+    // A new state gets the usual 0644 rather than a temporary file's 0600:
+    // it holds no secrets and is meant to be committed.
+    files::write_atomically(path, &bytes, &files::state_temp_prefix(path), 0o644)
+        .map_err(write_error)
 }
 
 #[cfg(test)]

@@ -1,17 +1,25 @@
-//! Crash safety (issue 5, point 6): cutover is killed with SIGKILL at many
-//! moments of an apply that deploys a colour, waits for its health gate and
-//! cuts over. After every kill the state file still parses, keeps its lineage,
-//! its serial never goes backwards, and a fresh `plan` + `apply` converges:
-//! exactly one demo-app per colour (the one the state records, and the one
-//! listening on the port) and the router on a healthy colour.
+//! Crash safety (issue 5, point 6): cutover is killed with SIGKILL right
+//! after every event line of an apply that deploys a colour, waits for its
+//! health gate and cuts over (kill points are events the apply prints, never
+//! fixed delays, and each test asserts that its kill landed in the window it
+//! aims at). After every kill the state file still parses, keeps its lineage,
+//! its serial never goes backwards, what the dead run left is folded into it,
+//! and a fresh `plan` + `apply` converges: exactly one demo-app per colour
+//! (the one the state records, and the one listening on the port) and the
+//! router on a healthy colour. `fold.rs` pins the window after the switch.
 //!
 //! The [`Rig`] (a real HAProxy, two loopback ports, a case directory, and
-//! probes of the processes and the router) is shared with `locks.rs` and
-//! `faults.rs`.
+//! probes of the processes and the router) is shared with `locks.rs`,
+//! `faults.rs` and `fold.rs`.
 
+use std::io::BufRead as _;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
 use crate::support::{cutover_bin, demo_app_bin, Case, ProcessReaper, Run};
@@ -156,6 +164,81 @@ router "public" {{
             .expect("start cutover apply")
     }
 
+    /// `cutover apply --json --auto-approve ARGS...` as a child process whose
+    /// event lines (docs/events.md) the test reads as they are printed;
+    /// stderr goes to `TAG.err` in the case directory.
+    pub fn spawn_apply_json(&self, tag: &str, extra: &[&str]) -> JsonApply {
+        let err = std::fs::File::create(self.case.path().join(format!("{tag}.err"))).unwrap();
+        let mut child = Command::new(cutover_bin())
+            .arg("-C")
+            .arg(self.case.path())
+            .args(["apply", "--json", "--auto-approve"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .expect("start cutover apply --json");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (send, lines) = mpsc::channel();
+        // A line is handed over the moment it is printed (Rust's stdout is
+        // line-buffered, and apply flushes every event), so a kill sent on
+        // receipt lands right after it.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let event = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                if send.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        JsonApply {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: self.case.path().join(format!("{tag}.err")),
+        }
+    }
+
+    /// The journal beside the state, as its lines parsed (empty when none).
+    pub fn journal(&self) -> Vec<Value> {
+        let path = self.case.path().join("cutover.state.json.journal");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The colour the journal's last entry for router `name` records, if any.
+    pub fn journal_router_live(&self, name: &str) -> Option<String> {
+        self.journal()
+            .iter()
+            .rev()
+            .filter_map(|entry| {
+                let [n, record] = entry.get("router")?.as_array()?.as_slice() else {
+                    return None;
+                };
+                (n == name).then(|| record["live"].as_str().unwrap_or("").to_string())
+            })
+            .next()
+    }
+
+    /// The names of the files in the case directory, sorted, without the
+    /// `.out`/`.err` files of spawned applies.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.case.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".out") && !n.ends_with(".err"))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// What a spawned apply printed: (stdout, stderr).
     pub fn output(&self, tag: &str) -> (String, String) {
         let read = |ext: &str| {
@@ -220,6 +303,99 @@ router "public" {{
             }
         }
         killed
+    }
+}
+
+/// A running `cutover apply --json` ([`Rig::spawn_apply_json`]).
+pub(crate) struct JsonApply {
+    pub child: Child,
+    lines: mpsc::Receiver<Value>,
+    /// Every event line received so far, in order.
+    pub seen: Vec<Value>,
+    stderr: PathBuf,
+}
+
+impl JsonApply {
+    /// Wait for the next event line for which `pred` holds and return it;
+    /// panic (with what was seen and stderr) after `limit`, or when the
+    /// apply ends first.
+    #[track_caller]
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(event) => {
+                    self.seen.push(event.clone());
+                    if pred(&event) {
+                        return event;
+                    }
+                }
+                Err(e) => panic!(
+                    "{} before {what} (limit {limit:?})\nevents: {:?}\nstderr: {}",
+                    if e == mpsc::RecvTimeoutError::Timeout {
+                        "timed out"
+                    } else {
+                        "the apply ended"
+                    },
+                    self.seen,
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// Wait for the event of `type` (and `id`, when given).
+    #[track_caller]
+    pub fn wait_event(&mut self, kind: &str, id: Option<&str>, limit: Duration) -> Value {
+        let what = format!("event {kind} {}", id.unwrap_or(""));
+        self.wait_for(&what, limit, |e| {
+            e["type"] == kind && id.is_none_or(|id| e["id"] == id)
+        })
+    }
+
+    /// SIGKILL the apply; whether the signal is what ended it (`false`: it
+    /// had already finished). Every event it printed is in `seen` after.
+    pub fn kill(&mut self) -> bool {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait for the killed apply");
+        while let Ok(event) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(event);
+        }
+        status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32)
+    }
+
+    /// SIGKILL the apply and assert that the signal is what ended it: it was
+    /// still running, so the kill hit the window it was aimed at.
+    #[track_caller]
+    pub fn kill_running(&mut self) {
+        assert!(
+            self.kill(),
+            "the apply had ended before the kill\nevents: {:?}",
+            self.seen
+        );
+    }
+
+    /// Wait for the apply to end by itself; its exit status.
+    #[track_caller]
+    pub fn wait_exit(&mut self, limit: Duration) -> i32 {
+        self.wait_for("the end of the apply", limit, |e| e["type"] == "summary");
+        let status = self.child.wait().expect("wait for the apply");
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for JsonApply {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -398,13 +574,38 @@ fn converged(rig: &Rig, releases: &[String; 2], live: &str) -> Result<(), String
 /// What one kill point found.
 struct Finding {
     run: usize,
-    delay: Duration,
+    aim: String,
     what: String,
 }
 
+/// An event line, named for reports: `step_started environment.green`.
+fn event_name(event: &Value) -> String {
+    let kind = event["type"].as_str().unwrap_or("(not an event)");
+    match event["id"].as_str() {
+        Some(id) => format!("{kind} {id}"),
+        None => kind.to_string(),
+    }
+}
+
+/// How long any one wait of these tests may take.
+pub(crate) const LIMIT: Duration = Duration::from_secs(30);
+
+/// Kill points are events, not times: each run of the apply is SIGKILLed
+/// the moment it prints its k-th event line (docs/events.md: the plan, each
+/// step's start and end, each state write, the cut-over), for every line
+/// but the summary, in two rounds (the target flips every run). Each kill
+/// must find the apply still running (killed by the signal, not finished),
+/// and a kill aimed at a running step (right after its `step_started`) must
+/// land before that step's next line; otherwise that point is tried again,
+/// up to three times. The report says after which line each kill landed. After every kill: the state file
+/// parses, keeps its lineage, its serial never goes back; `force-unlock`
+/// clears the dead run's lock and folds its journal, leaving no journal and
+/// no temporary file, and a state file that names the router's new colour
+/// once the cut-over was recorded; then `plan` + `apply` converge.
 #[test]
-fn sigkill_at_any_moment_of_an_apply_then_apply_converges() {
-    const RUNS: usize = 56;
+fn sigkill_after_every_event_of_an_apply_then_apply_converges() {
+    const ROUNDS: usize = 2;
+    const ATTEMPTS: usize = 3;
     let test_start = Instant::now();
     let rig = Rig::start();
     let mut releases = ["b0".to_string(), "g0".to_string()];
@@ -423,191 +624,267 @@ fn sigkill_at_any_moment_of_an_apply_then_apply_converges() {
         *live = target;
     };
 
-    // Time one uninterrupted apply of that kind, to spread the kills over it.
+    // One uninterrupted apply of that kind, to learn its event lines.
     next_target(0, &mut releases, &mut live);
     rig.write(&rig.simple(&releases[0], &releases[1], live));
-    let t0 = Instant::now();
-    rig.run(&["apply", "--auto-approve"]).code(0);
-    let full = t0.elapsed();
+    let mut full = rig.spawn_apply_json("full", &[]);
+    assert_eq!(full.wait_exit(LIMIT), 0);
+    let events: Vec<String> = full.seen.iter().map(event_name).collect();
     converged(&rig, &releases, live).unwrap();
     last_serial = last_serial.max(rig.state()["serial"].as_u64().unwrap());
-    let span = full.mul_f64(1.15);
-    eprintln!("one apply (deploy + gate + cut-over) takes {full:?}; killing over 0..{span:?}");
+    let aims = events.len() - 1;
+    eprintln!("one apply prints {} event lines: {events:?}", events.len());
 
     let mut findings: Vec<Finding> = Vec::new();
-    let (mut killed_mid_run, mut finished_before_kill, mut stale_locks) = (0, 0, 0);
-    for run in 1..=RUNS {
-        let delay = span.mul_f64((run - 1) as f64 / (RUNS - 1) as f64);
-        next_target(run, &mut releases, &mut live);
-        rig.write(&rig.simple(&releases[0], &releases[1], live));
-        let tag = format!("run{run}");
-        let mut child = rig.spawn_apply(&tag, &[]);
-        std::thread::sleep(delay);
-        let exited = child.try_wait().unwrap();
-        if exited.is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed_mid_run += 1;
-        } else {
-            finished_before_kill += 1;
-        }
-        let status = child.wait().unwrap();
-        let mut fail = |what: String| {
-            findings.push(Finding {
-                run,
-                delay,
-                what: what.clone(),
-            });
-            what
-        };
-
-        // The state file right after the kill.
-        if let Some(bytes) = rig.case.state_bytes() {
-            match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(st) => {
-                    if st["lineage"] != lineage.as_str() {
-                        fail(format!("lineage changed: {}", st["lineage"]));
-                    }
-                    let serial = st["serial"].as_u64().unwrap_or(0);
-                    if serial < last_serial {
-                        fail(format!("serial went back: {last_serial} -> {serial}"));
-                    }
-                    last_serial = last_serial.max(serial);
-                }
-                Err(e) => {
-                    fail(format!("state does not parse after the kill: {e}"));
-                }
-            }
-        } else {
-            fail("the state file is gone after the kill".into());
-        }
-        let list = rig.run(&["state", "list"]);
-        if list.code != 0 {
-            fail(format!("state list exits {}: {}", list.code, list.stderr));
-        }
-        // A killed apply leaves its lock: that is expected; remove it.
-        if let Some(id) = lock_id(&rig.lock_path()) {
-            stale_locks += 1;
-            let r = rig.run(&["force-unlock", &id]);
-            if r.code != 0 {
-                fail(format!("force-unlock {id} exits {}: {}", r.code, r.stderr));
-                let _ = std::fs::remove_file(rig.lock_path());
-            }
-        }
-
-        // A fresh plan and apply converge.
-        let plan = rig.run(&["plan"]);
-        if plan.code != 0 {
-            fail(format!(
-                "plan after the kill exits {}: {}",
-                plan.code, plan.stderr
-            ));
-        }
-        let apply = rig.run(&["apply", "--auto-approve"]);
-        let mut ok = apply.code == 0;
-        if !ok {
-            let strays: Vec<String> = [rig.blue, rig.green]
-                .iter()
-                .map(|p| format!("port {p}: {:?}", demo_pids(*p)))
-                .collect();
-            fail(format!(
-                "apply after the kill (killed: {}) exits {}: {}\n  demo-apps: {}; state pids: blue {:?}, green {:?}",
-                exited.is_none(),
-                apply.code,
-                apply.stderr.trim(),
-                strays.join(", "),
-                rig.state_pid("blue"),
-                rig.state_pid("green"),
-            ));
-        } else {
-            let again = rig.run(&["plan", "--detailed-exitcode"]);
-            if again.code != 0 {
-                ok = false;
-                fail(format!(
-                    "plan after the converging apply exits {}: {}",
-                    again.code, again.stdout
-                ));
-            } else if let Err(e) = converged(&rig, &releases, live) {
-                ok = false;
-                fail(format!("after apply: {e}"));
-            }
-        }
-        if !ok {
-            // Clean up so that the next kill point is tested from a sound
-            // world: stop the demo-apps the state does not record, apply again.
-            let keep: Vec<i32> = ["blue", "green"]
-                .iter()
-                .filter_map(|c| rig.state_pid(c))
-                .collect();
-            let killed = rig.kill_strays(&keep);
-            let retry = rig.run(&["apply", "--auto-approve"]);
-            assert_eq!(
-                retry.code, 0,
-                "run {run}: apply does not converge even after stopping strays {killed:?}: {}",
-                retry.stderr
-            );
-            let mut note = format!("killed unrecorded demo-apps {killed:?}");
-            if let Err(e) = converged(&rig, &releases, live) {
-                // The map file and HAProxy's memory disagree and apply does
-                // not see it: write the file as HAProxy routes now, as an
-                // operator would, so that the next kill point starts sound.
-                let runtime = rig.map_runtime("public");
-                let text = std::fs::read_to_string(rig.h.map_path()).unwrap();
-                let fixed: String = text
-                    .lines()
-                    .map(|l| {
-                        if l.split_whitespace().next() == Some("public") {
-                            format!("public {runtime}\n")
+    let mut landed: Vec<String> = Vec::new();
+    let mut run = 0;
+    for _round in 0..ROUNDS {
+        for k in 1..=aims {
+            let mut hit = false;
+            for _attempt in 0..ATTEMPTS {
+                run += 1;
+                next_target(run, &mut releases, &mut live);
+                rig.write(&rig.simple(&releases[0], &releases[1], live));
+                let mut apply = rig.spawn_apply_json(&format!("run{run}"), &[]);
+                let mut count = 0;
+                apply.wait_for(&format!("event line {k}"), LIMIT, |_| {
+                    count += 1;
+                    count == k
+                });
+                let aim = format!("after line {k} ({})", event_name(&apply.seen[k - 1]));
+                let killed = apply.kill();
+                let printed = apply.seen.len();
+                // After a `step_started` the step runs (a deploy, a health
+                // check, a switch): the kill must land in it, before its
+                // `step_finished`. Other lines may be followed at once by
+                // the next one (the plan and the first step's start).
+                hit = killed && (printed == k || apply.seen[k - 1]["type"] != "step_started");
+                if hit {
+                    landed.push(format!(
+                        "{aim}: killed {}",
+                        if printed == k {
+                            "before the next line".to_string()
                         } else {
-                            format!("{l}\n")
+                            format!(
+                                "after line {printed} ({})",
+                                event_name(&apply.seen[printed - 1])
+                            )
                         }
-                    })
-                    .collect();
-                std::fs::write(rig.h.map_path(), fixed).unwrap();
-                note += &format!("; still not converged ({e}); rewrote the map file by hand");
-                if let Err(e) = converged(&rig, &releases, live) {
-                    let report: Vec<String> = findings
-                        .iter()
-                        .map(|f| format!("run {} (kill after {:?}): {}", f.run, f.delay, f.what))
-                        .collect();
-                    panic!(
-                        "run {run}: not converged after cleanup: {e}\nfindings so far:\n{}",
-                        report.join("\n")
-                    );
+                    ));
+                }
+                let earlier = findings_report(&findings);
+                let mut found: Vec<String> = Vec::new();
+                let mut fail = |what: String| found.push(what);
+                check_after_kill(
+                    &rig,
+                    &apply.seen,
+                    live,
+                    &lineage,
+                    &mut last_serial,
+                    &mut fail,
+                );
+                converge_after_kill(&rig, &releases, live, hit, &mut fail, run, &earlier);
+                findings.extend(found.into_iter().map(|what| Finding {
+                    run,
+                    aim: aim.clone(),
+                    what,
+                }));
+                assert!(
+                    test_start.elapsed() < Duration::from_secs(240),
+                    "the crash test takes too long (run {run})"
+                );
+                if hit {
+                    break;
                 }
             }
-            findings.last_mut().unwrap().what += &format!("\n  (test cleanup: {note})");
+            if !hit {
+                findings.push(Finding {
+                    run,
+                    aim: format!("after line {k} ({})", events[k - 1]),
+                    what: format!("the kill never landed in its window ({ATTEMPTS} tries)"),
+                });
+            }
         }
-        let serial = rig.state()["serial"].as_u64().unwrap();
-        assert!(serial >= last_serial, "serial went back after apply");
-        last_serial = serial;
-        let _ = status;
-        assert!(
-            test_start.elapsed() < Duration::from_secs(240),
-            "the crash test takes too long (run {run})"
-        );
     }
-    let leftovers: Vec<String> = std::fs::read_dir(rig.case.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".out") && !n.ends_with(".err"))
-        .collect();
     eprintln!(
-        "{RUNS} kill points over {span:?} ({killed_mid_run} killed mid-apply, \
-         {finished_before_kill} finished first, {stale_locks} stale locks removed) in {:?}; \
-         files left in the directory: {leftovers:?}",
-        test_start.elapsed()
+        "{run} runs, {} kills while running, in {:?}:\n  {}\nfiles left in the directory: {:?}",
+        landed.len(),
+        test_start.elapsed(),
+        landed.join("\n  "),
+        rig.files()
     );
-    let report: Vec<String> = findings
-        .iter()
-        .map(|f| format!("run {} (kill after {:?}): {}", f.run, f.delay, f.what))
-        .collect();
     assert!(
         findings.is_empty(),
-        "{} of {RUNS} kill points broke a promise:\n{}",
+        "{} kill points broke a promise:\n{}",
         findings.len(),
-        report.join("\n")
+        findings_report(&findings)
     );
+}
+
+fn findings_report(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("run {} (kill {}): {}", f.run, f.aim, f.what))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What must hold right after a kill, before anything converges: the state
+/// file, and what `force-unlock` (which folds the dead run's journal) leaves.
+fn check_after_kill(
+    rig: &Rig,
+    seen: &[Value],
+    live: &str,
+    lineage: &str,
+    last_serial: &mut u64,
+    fail: &mut dyn FnMut(String),
+) {
+    match rig.case.state_bytes() {
+        None => fail("the state file is gone after the kill".into()),
+        Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(st) => {
+                if st["lineage"] != lineage {
+                    fail(format!("lineage changed: {}", st["lineage"]));
+                }
+                let serial = st["serial"].as_u64().unwrap_or(0);
+                if serial < *last_serial {
+                    fail(format!("serial went back: {last_serial} -> {serial}"));
+                }
+                *last_serial = (*last_serial).max(serial);
+            }
+            Err(e) => fail(format!("state does not parse after the kill: {e}")),
+        },
+    }
+    let list = rig.run(&["state", "list"]);
+    if list.code != 0 {
+        fail(format!("state list exits {}: {}", list.code, list.stderr));
+    }
+    // A killed apply leaves its lock: that is expected; force-unlock clears
+    // it and folds what the dead run left.
+    if let Some(id) = lock_id(&rig.lock_path()) {
+        let r = rig.run(&["force-unlock", &id]);
+        if r.code != 0 {
+            fail(format!("force-unlock {id} exits {}: {}", r.code, r.stderr));
+            let _ = std::fs::remove_file(rig.lock_path());
+        }
+    }
+    let left: Vec<String> = rig
+        .files()
+        .into_iter()
+        .filter(|n| n.ends_with(".journal") || n.starts_with(".cutover-"))
+        .collect();
+    if !left.is_empty() {
+        fail(format!(
+            "left beside the state after force-unlock: {left:?}"
+        ));
+    }
+    // Once the cut-over's record was synced (a state write after it), the
+    // state file alone names the new colour.
+    let switched = seen.iter().position(|e| e["type"] == "cutover_done");
+    let recorded = switched.is_some_and(|i| seen[i..].iter().any(|e| e["type"] == "state_saved"));
+    if recorded && rig.state()["routers"]["public"]["live"] != live {
+        fail(format!(
+            "the cut-over to {live} was recorded, but the state file says {}",
+            rig.state()["routers"]["public"]
+        ));
+    }
+}
+
+/// A fresh `plan` and `apply` converge after the kill; when they do not,
+/// clean up so that the next kill point starts from a sound world.
+fn converge_after_kill(
+    rig: &Rig,
+    releases: &[String; 2],
+    live: &str,
+    killed: bool,
+    fail: &mut dyn FnMut(String),
+    run: usize,
+    report: &str,
+) {
+    let plan = rig.run(&["plan"]);
+    if plan.code != 0 {
+        fail(format!(
+            "plan after the kill exits {}: {}",
+            plan.code, plan.stderr
+        ));
+    }
+    let apply = rig.run(&["apply", "--auto-approve"]);
+    let mut ok = apply.code == 0;
+    if !ok {
+        let strays: Vec<String> = [rig.blue, rig.green]
+            .iter()
+            .map(|p| format!("port {p}: {:?}", demo_pids(*p)))
+            .collect();
+        fail(format!(
+            "apply after the kill (killed: {killed}) exits {}: {}\n  demo-apps: {}; state pids: blue {:?}, green {:?}",
+            apply.code,
+            apply.stderr.trim(),
+            strays.join(", "),
+            rig.state_pid("blue"),
+            rig.state_pid("green"),
+        ));
+    } else {
+        let again = rig.run(&["plan", "--detailed-exitcode"]);
+        if again.code != 0 {
+            ok = false;
+            fail(format!(
+                "plan after the converging apply exits {}: {}",
+                again.code, again.stdout
+            ));
+        } else if let Err(e) = converged(rig, releases, live) {
+            ok = false;
+            fail(format!("after apply: {e}"));
+        }
+    }
+    if ok {
+        return;
+    }
+    // Stop the demo-apps the state does not record, apply again.
+    let keep: Vec<i32> = ["blue", "green"]
+        .iter()
+        .filter_map(|c| rig.state_pid(c))
+        .collect();
+    let killed = rig.kill_strays(&keep);
+    let retry = rig.run(&["apply", "--auto-approve"]);
+    assert_eq!(
+        retry.code, 0,
+        "run {run}: apply does not converge even after stopping strays {killed:?}: {}",
+        retry.stderr
+    );
+    let mut note = format!("killed unrecorded demo-apps {killed:?}");
+    if let Err(e) = converged(rig, releases, live) {
+        // The map file and HAProxy's memory disagree and apply does not see
+        // it: write the file as HAProxy routes now, as an operator would.
+        let runtime = rig.map_runtime("public");
+        let text = std::fs::read_to_string(rig.h.map_path()).unwrap();
+        let fixed: String = text
+            .lines()
+            .map(|l| {
+                if l.split_whitespace().next() == Some("public") {
+                    format!("public {runtime}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(rig.h.map_path(), fixed).unwrap();
+        note += &format!("; still not converged ({e}); rewrote the map file by hand");
+        if let Err(e) = converged(rig, releases, live) {
+            panic!("run {run}: not converged after cleanup: {e}\nfindings so far:\n{report}");
+        }
+    }
+    fail(format!("(test cleanup: {note})"));
+}
+
+/// Poll `ready` (every 5 ms) until it holds; panic naming `what` after
+/// `limit`.
+#[track_caller]
+pub(crate) fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The narrowest crash window of the process backend, made deterministic:
@@ -619,26 +896,50 @@ fn a_process_started_by_a_killed_apply_is_not_orphaned() {
     rig.write(&rig.simple("1", "1", "blue"));
     rig.run(&["apply", "--auto-approve"]).code(0);
     rig.write(&rig.simple("1", "2", "green"));
-    let mut child = rig.spawn_apply("a", &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !get(rig.green, "/version").1.contains("\"2\"") {
-        assert!(Instant::now() < deadline, "green 2 never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let orphan = demo_pids(rig.green);
-    eprintln!(
-        "after the kill: green demo-apps {orphan:?}, state records {:?}",
-        rig.state_pid("green")
+    let mut apply = rig.spawn_apply_json("a", &[]);
+    apply.wait_event("step_started", Some("environment.green"), LIMIT);
+    wait_until("green 2 answers", LIMIT, || {
+        get(rig.green, "/version").1.contains("\"2\"")
+    });
+    apply.kill_running();
+    // The window: green 2 runs and listens, its step never finished, and
+    // neither the state file nor the journal records it.
+    assert!(
+        !apply
+            .seen
+            .iter()
+            .any(|e| e["type"] == "step_finished" && e["id"] == "environment.green"),
+        "killed after green's deploy finished: {:?}",
+        apply.seen
     );
-    if let Some(id) = lock_id(&rig.lock_path()) {
-        rig.run(&["force-unlock", &id]).code(0);
-    }
+    let started = demo_pids(rig.green);
+    let [unrecorded] = started[..] else {
+        panic!("one green demo-app after the kill, not {started:?}")
+    };
+    assert_eq!(listener_pid(rig.green, &started), Some(unrecorded));
+    assert_ne!(
+        rig.state_pid("green"),
+        Some(unrecorded),
+        "the state file records it"
+    );
+    let journal = rig.journal();
+    assert!(
+        !journal
+            .iter()
+            .any(|e| e.pointer("/environment/1/private/pid") == Some(&unrecorded.into())),
+        "the journal records it: {journal:?}"
+    );
+
+    let id = lock_id(&rig.lock_path()).expect("the killed apply's lock");
+    rig.run(&["force-unlock", &id]).code(0);
     let run = rig.run(&["apply", "--auto-approve"]);
     assert_eq!(run.code, 0, "the next apply must converge:\n{}", run.stderr);
     rig.run(&["plan", "--detailed-exitcode"]).code(0);
     converged(&rig, &["1".to_string(), "2".to_string()], "green").unwrap();
+    assert!(
+        !started.iter().any(|p| is_alive(*p)),
+        "the unrecorded green was stopped"
+    );
 }
 
 /// The HAProxy router's crash window, made deterministic: a kill between

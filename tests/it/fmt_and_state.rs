@@ -251,3 +251,45 @@ fn a_change_touches_only_its_own_lines() {
         ["\"release\": \"1.4.3\",", "\"serial\": 8,"]
     );
 }
+
+/// A journal that does not extend the state file (it was replaced since,
+/// here by a state of another serial): never folded, never deleted, reported
+/// with its records; a command that would write the state refuses.
+#[test]
+fn a_journal_that_extends_another_state_is_reported_and_kept() {
+    let repo = Repo::new();
+    repo.commit_state(&state(LINEAGE, 4, "1", "1"), "applied");
+    let journal = format!(
+        "{{\"lineage\":\"{LINEAGE}\",\"serial\":3}}\n{{\"router\":[\"public\",{{\"backend\":\"haproxy\",\"live\":\"green\",\"previous\":\"blue\"}}]}}\n"
+    );
+    repo.0.write("cutover.state.json.journal", &journal);
+    let check = repo.check().code(1);
+    assert!(
+        check.stdout.contains("- a journal that cannot be folded: ")
+            && check.stdout.contains(&format!(
+                "it extends the state of lineage {LINEAGE} at serial 3, but the state file is at serial 4"
+            ))
+            && check.stdout.contains("router.public"),
+        "{}",
+        check.stdout
+    );
+    let list = repo.0.run(&["state", "list"]).code(0);
+    assert!(
+        list.stderr.contains("was not folded into the state file"),
+        "{}",
+        list.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.0.path().join("cutover.state.json.journal")).unwrap(),
+        journal,
+        "kept as it was"
+    );
+    assert_eq!(
+        read(repo.0.path(), "cutover.state.json"),
+        state(LINEAGE, 4, "1", "1")
+    );
+    repo.0
+        .run(&["apply", "--refresh-only"])
+        .code(1)
+        .stderr_has("cannot be folded into the state file");
+}

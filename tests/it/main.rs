@@ -15,6 +15,7 @@ mod crash;
 mod examples;
 mod faults;
 mod fmt_and_state;
+mod fold;
 mod haproxy_e2e;
 mod locks;
 mod nginx_e2e;
