@@ -97,8 +97,58 @@ impl Case {
         self.run_env(args, &[])
     }
 
-    /// Run with extra environment variables.
+    /// Run with extra environment variables. After every successful
+    /// `apply` (a plan or a saved plan, not `--refresh-only`), checks what
+    /// every apply must leave: every cut-over started after its target's
+    /// gate finished (read from the progress lines, human or JSON), the
+    /// state file round-trips byte for byte, and `plan --detailed-exitcode`
+    /// finds nothing left to do.
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let run = self.run_unchecked(args, env);
+        if run.code == 0 && args.first() == Some(&"apply") && !args.contains(&"--refresh-only") {
+            self.check_after_apply(&run, env);
+        }
+        run
+    }
+
+    /// What every successful apply must leave (see [`Case::run_env`]).
+    #[track_caller]
+    fn check_after_apply(&self, run: &Run, env: &[(&str, &str)]) {
+        let order = crate::support::events(&run.stdout);
+        for (i, line) in order.iter().enumerate() {
+            let Event::Started { id, to: Some(to) } = line else {
+                continue;
+            };
+            let gate = format!("health.{to}");
+            let passed = order[..i]
+                .iter()
+                .any(|e| matches!(e, Event::Finished { id: g } if *g == gate));
+            assert!(
+                passed,
+                "{id} started before {gate} finished:\n{}",
+                run.stdout
+            );
+        }
+        if let Some(bytes) = self.state_bytes() {
+            let path = self.dir.path().join("cutover.state.json");
+            let state = cutover::state::from_bytes(&path, &bytes).expect("a valid state");
+            assert_eq!(
+                String::from_utf8_lossy(&cutover::state::to_bytes(&state)),
+                String::from_utf8_lossy(&bytes),
+                "the state does not round-trip byte for byte"
+            );
+        }
+        let plan = self.run_unchecked(&["plan", "--detailed-exitcode"], env);
+        assert_eq!(
+            plan.code, 0,
+            "after a successful apply, a plan still finds changes:\n{}\n{}",
+            plan.stdout, plan.stderr
+        );
+    }
+
+    /// Run, with none of the checks of [`Case::run_env`] (for an apply that
+    /// is meant to leave something to do).
+    pub fn run_unchecked(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(cutover_bin());
         cmd.arg("-C")
             .arg(self.dir.path())
@@ -270,4 +320,112 @@ impl Drop for Background {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A step's start or end, as the progress lines of an apply show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A step started; for a cut-over, the colour it switches to.
+    Started { id: String, to: Option<String> },
+    /// A step finished successfully.
+    Finished { id: String },
+}
+
+/// The steps' starts and ends in an apply's stdout, in order: JSON lines
+/// (`--json`) or the human lines (`ID: description...`, `ID: done after`).
+pub fn events(stdout: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    for line in stdout.lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            match v["type"].as_str() {
+                Some("step_started") => {
+                    let to = v["description"]
+                        .as_str()
+                        .and_then(|d| d.rsplit_once(" -> "))
+                        .map(|(_, to)| to.to_owned());
+                    let to = to.filter(|_| id.starts_with("cutover."));
+                    out.push(Event::Started { id, to });
+                }
+                Some("step_finished") if v["ok"] == true => out.push(Event::Finished { id }),
+                _ => {}
+            }
+            continue;
+        }
+        let Some((id, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        if id.contains(' ') {
+            continue;
+        }
+        if rest.starts_with("done after ") {
+            out.push(Event::Finished { id: id.to_owned() });
+        } else if let Some(what) = rest.strip_suffix("...") {
+            let to = what
+                .rsplit_once(" -> ")
+                .map(|(_, to)| to.to_owned())
+                .filter(|_| id.starts_with("cutover."));
+            out.push(Event::Started {
+                id: id.to_owned(),
+                to,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn the_progress_lines_are_read_in_order_and_a_cutover_before_its_gate_is_caught() {
+    let human = "\
+environment.green: updating environment.green to release 2...
+environment.green: done after 0.4s
+health.green: health gate: waiting for environment.green...
+health.green: still waiting for GET http://127.0.0.1:1/ -> 200 (2.0s left; last: refused)
+health.green: done after 0.4s
+cutover.public: cutting over router.public: blue -> green...
+cutover.public: done after 0.0s
+";
+    let json = r#"{"type":"step_started","id":"cutover.public","description":"cutting over router.public: blue -> green"}
+{"type":"step_finished","id":"health.green","ok":true}"#;
+    let started = |id: &str, to: Option<&str>| Event::Started {
+        id: id.into(),
+        to: to.map(Into::into),
+    };
+    let finished = |id: &str| Event::Finished { id: id.into() };
+    assert_eq!(
+        events(human),
+        [
+            started("environment.green", None),
+            finished("environment.green"),
+            started("health.green", None),
+            finished("health.green"),
+            started("cutover.public", Some("green")),
+            finished("cutover.public"),
+        ]
+    );
+    assert_eq!(
+        events(json),
+        [
+            started("cutover.public", Some("green")),
+            finished("health.green")
+        ]
+    );
+    let case = Case::new();
+    let run = Run {
+        code: 0,
+        stdout: json.into(),
+        stderr: String::new(),
+    };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        case.check_after_apply(&run, &[])
+    }));
+    let message = caught.expect_err("a cut-over before its gate must be caught");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("cutover.public started before health.green finished"),
+        "{message}"
+    );
 }
