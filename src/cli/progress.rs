@@ -65,7 +65,16 @@ impl Observer for Lines {
                 id,
                 elapsed,
                 error: Some(e),
-            } => outln!("{id}: FAILED after {}: {e}", secs(*elapsed)),
+            } => {
+                // The whole error is in the summary at the end; here its
+                // first line, so it is not printed twice in full.
+                let text = e.to_string();
+                let (first, more) = match text.split_once('\n') {
+                    Some((first, _)) => (first, " (more below)"),
+                    None => (text.as_str(), ""),
+                };
+                outln!("{id}: FAILED after {}: {first}{more}", secs(*elapsed));
+            }
             Event::HealthWaiting {
                 environment,
                 waiting_for,

@@ -51,7 +51,6 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         Err(signal) => return Ok(signals::stopped_before_anything_ran(signal, "rollback")),
     };
     if !args.json {
-        outln!("cutover will roll back, in this order:");
         out!(
             "{}",
             crate::render::human::plan(&planned.document, &context::style(g))

@@ -137,7 +137,11 @@ impl Engine {
                 let live_now = live.routers.get(&rec.router).and_then(|l| l.live.clone());
                 let recorded = state.and_then(|s| s.routers.get(&rec.router));
                 live_now == rec.live
-                    && recorded.is_none_or(|s| s.live != rec.live || s.backend != rec.backend)
+                    && recorded.is_none_or(|s| {
+                        // A router on the colour the configuration names
+                        // again is no longer "rolled back".
+                        s.live != rec.live || s.backend != rec.backend || s.rolled_back
+                    })
             })
             .collect();
         document.summary.outcome = crate::plan::document::outcome(&document.summary, records.len());

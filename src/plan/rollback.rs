@@ -54,17 +54,16 @@ pub fn plan(
         .map(Step::new)
         .map(|s| (s.id.clone(), s))
         .collect();
-    let ordering = edges::steps();
-    // The way back of a rollback is not a rollback hint: the state records
-    // the colour it leaves as the previous one.
-    for (_, pass) in ordering.into_iter().filter(|(n, _)| *n != "rollback hints") {
+    // The same ordering passes as any plan; the way back of a rollback is
+    // the colour it leaves.
+    for (_, pass) in edges::steps() {
         pass(&inputs, &mut draft)?;
     }
     let doc = document(
         Some(state),
         vec![],
         draft.ordered,
-        vec![],
+        draft.rollback,
         drift::fingerprint(live),
     );
     super::validate::validate(&doc)?;

@@ -19,6 +19,7 @@ mod fold;
 mod haproxy_e2e;
 mod locks;
 mod nginx_e2e;
+mod outputs;
 mod safety;
 mod secrets;
 mod signals;

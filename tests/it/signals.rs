@@ -9,7 +9,7 @@ use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
 use crate::support::{demo_app_bin, Case, ProcessReaper};
 
 /// A blue-green HAProxy and its two colour ports.
-fn haproxy() -> (HaproxyGuard, u16, u16) {
+pub fn haproxy() -> (HaproxyGuard, u16, u16) {
     let (blue, green) = (free_port(), free_port());
     let setup = HaproxySetup::blue_green(
         &format!("127.0.0.1:{blue}"),
@@ -20,7 +20,7 @@ fn haproxy() -> (HaproxyGuard, u16, u16) {
 }
 
 /// A `process` colour of demo-app; `flags` are extra arguments.
-fn colour(name: &str, port: u16, release: &str, flags: &str, timeout: &str) -> String {
+pub fn colour(name: &str, port: u16, release: &str, flags: &str, timeout: &str) -> String {
     format!(
         r#"
 environment "{name}" {{
@@ -40,7 +40,7 @@ environment "{name}" {{
     )
 }
 
-fn router(h: &HaproxyGuard, live: &str) -> String {
+pub fn router(h: &HaproxyGuard, live: &str) -> String {
     format!(
         r#"
 router "public" {{
@@ -56,7 +56,7 @@ router "public" {{
     )
 }
 
-fn map_value(h: &HaproxyGuard) -> String {
+pub fn map_value(h: &HaproxyGuard) -> String {
     std::fs::read_to_string(h.map_path())
         .unwrap()
         .lines()
