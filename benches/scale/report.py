@@ -39,7 +39,7 @@ def cell(tool, n, phase):
 
 
 sizes = sorted({n for (_, n, _) in rows})
-for tool in ("cutover", "terraform"):
+for tool in ("cutover", "baseline", "terraform"):
     if not any(t == tool for (t, _, _) in rows):
         continue
     print(f"\n### {tool} (median wall / median peak RSS; runs: "
@@ -49,6 +49,22 @@ for tool in ("cutover", "terraform"):
     for n in sizes:
         if any(t == tool and m == n for (t, m, _) in rows):
             print(f"| {n} ({n + n // 2}) | " + " | ".join(cell(tool, n, p) for p in PHASES) + " |")
+
+if any(t == "baseline" for (t, _, _) in rows):
+    print("\n### cutover against the baseline build, same run (new / old, median wall; median peak RSS)\n")
+    print("| N | " + " | ".join(PHASES) + " |")
+    print("|---" * (len(PHASES) + 1) + "|")
+    for n in sizes:
+        cells = []
+        for p in PHASES:
+            new, old = rows.get(("cutover", n, p)), rows.get(("baseline", n, p))
+            if not (new and old):
+                cells.append("–")
+                continue
+            w = statistics.median(r[0] for r in new) / max(statistics.median(r[0] for r in old), 0.001)
+            m = statistics.median(r[1] for r in new) / max(statistics.median(r[1] for r in old), 1)
+            cells.append(f"{w:.2f}x; {m:.2f}x")
+        print(f"| {n} | " + " | ".join(cells) + " |")
 
 ns = [n for n in (1000, 3000) if any(t == "cutover" and m == n for (t, m, _) in rows)]
 if len(ns) == 2:

@@ -8,6 +8,8 @@
 #   PARALLELISM=64 ...                   # passed to cutover (default: its own)
 #   CALLGRIND=1 / PERF=1 / STRACE=0 ...  # instruction counts / a profile / no strace run
 #   CUTOVER=/path/to/cutover ...         # measure another build
+#   BASELINE=/path/to/old/cutover ...    # and an older build in the same run,
+#                                        # interleaved N by N (tool "baseline")
 #
 # Each run is timed by measure.py: /usr/bin/time for peak RSS; wall and CPU
 # time in microseconds (a monotonic clock, wait4's rusage).
@@ -97,13 +99,14 @@ measure() {
 }
 
 gen() { python3 "$HERE/generate.py" cutover "$DIR" "$N" --health-port "$HEALTH_PORT" --socket "$SOCK" --map "$MAP" "$@"; }
-co() { "$CUTOVER" -C "$DIR" "$@"; }
+BIN=$CUTOVER    # the cutover binary being measured (bench_cutover sets it)
+co() { "$BIN" -C "$DIR" "$@"; }
 # Commands given as `co ARGS` run the cutover binary on $DIR (with
 # --parallelism for plan/apply when PARALLELISM is set).
 expand_co() {
     CMD=("$@")
     if [ "$1" = co ]; then
-        CMD=("$CUTOVER" -C "$DIR" "${@:2}")
+        CMD=("$BIN" -C "$DIR" "${@:2}")
         case "$2" in plan | apply) [ -n "${PARALLELISM:-}" ] && CMD+=(--parallelism "$PARALLELISM") ;; esac
     fi
     return 0
@@ -137,7 +140,7 @@ state_bytes() {
 profile() {
     local n=$1 phase=$2; shift 2
     expand_co "$@"
-    cp "$WORK/state-blue-$n.json" "$DIR/cutover.state.json"; api reset "$MAP" "$n" blue
+    cp "$WORK/state-blue-cutover-$n.json" "$DIR/cutover.state.json"; api reset "$MAP" "$n" blue
     local data=$WORK/perf-$n-$phase.data
     perf record -q -F 2999 -g --call-graph dwarf,32768 -o "$data" -- "${CMD[@]}" >/dev/null 2>&1
     perf report -q -i "$data" --stdio --no-children --percent-limit 0.5 -g none \
@@ -165,75 +168,85 @@ count_instructions() {
     echo "  instructions, N=$n $phase: $(sed -n 's/^summary: //p' "$data") ($WORK/callgrind-$n-$phase.txt)"
 }
 
-for N in $NS; do
-    DIR=$WORK/cutover-$N
+# bench_cutover TOOL BINARY: every phase at size $N with BINARY, recorded as TOOL.
+# The extra runs (strace, perf, callgrind) are for the build under test only.
+bench_cutover() {
+    local tool=$1 r rc f; BIN=$2
+    DIR=$WORK/$tool-$N
     rm -rf "$DIR"; mkdir -p "$DIR"
-    echo "== cutover, N=$N ($((N / 2)) routers)"
+    echo "== $tool ($BIN), N=$N ($((N / 2)) routers)"
     gen --live blue
-    for r in $(seq "$RUNS"); do measure cutover "$N" validate "$r" co validate; done
-    [ "$CALLGRIND" = 1 ] && count_instructions "$N" validate co validate
+    for r in $(seq "$RUNS"); do measure "$tool" "$N" validate "$r" co validate; done
+    [ "$tool" = cutover ] && [ "$CALLGRIND" = 1 ] && count_instructions "$N" validate co validate
 
     # Plan from nothing: no state, an empty map.
     api clear "$MAP"
-    for r in $(seq "$RUNS"); do measure cutover "$N" plan-fresh "$r" co plan --detailed-exitcode; done
+    for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-fresh "$r" co plan --detailed-exitcode; done
 
     # Apply from nothing: every router's first cut-over (none -> blue), each
     # behind blue's health gate.
     for r in $(seq "$APPLY_RUNS"); do
         rm -f "$DIR/cutover.state.json"; api clear "$MAP"; reset_counts
-        measure cutover "$N" apply-fresh "$r" co apply --auto-approve
+        measure "$tool" "$N" apply-fresh "$r" co apply --auto-approve
         api expect "$MAP" "$N" blue
         python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue=2 green=1
     done
-    if [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
+    if [ "$tool" = cutover ] && [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
         rm -f "$DIR/cutover.state.json"; api clear "$MAP"
         state_bytes "$N" apply-fresh co apply --auto-approve
         api expect "$MAP" "$N" blue
     fi
-    cp "$DIR/cutover.state.json" "$WORK/state-blue-$N.json"
+    cp "$DIR/cutover.state.json" "$WORK/state-blue-$tool-$N.json"
 
     reset_counts
-    for r in $(seq "$RUNS"); do measure cutover "$N" plan-noop "$r" co plan --detailed-exitcode; done
+    for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-noop "$r" co plan --detailed-exitcode; done
     python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue="$RUNS" green="$RUNS"
     co plan --detailed-exitcode >/dev/null || { echo "no-op plan is not empty" >&2; exit 1; }
-    [ "$CALLGRIND" = 1 ] && count_instructions "$N" plan-noop co plan --detailed-exitcode
+    [ "$tool" = cutover ] && [ "$CALLGRIND" = 1 ] && count_instructions "$N" plan-noop co plan --detailed-exitcode
 
     gen --live blue --green-release 1.1.0
-    for r in $(seq "$RUNS"); do measure cutover "$N" plan-release "$r" co plan --detailed-exitcode; done
+    for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-release "$r" co plan --detailed-exitcode; done
 
     # Every router cuts over blue -> green, each behind green's health gate.
     gen --live green --green-release 1.1.0
     # The size of that plan saved (`plan --out`) and as JSON (`plan --json`):
     # the files people keep and review must grow with N, not N².
-    cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
-    rc=0; co plan --out "$WORK/cutover-$N.plan" --detailed-exitcode >/dev/null || rc=$?
+    cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
+    rc=0; co plan --out "$WORK/$tool-$N.plan" --detailed-exitcode >/dev/null || rc=$?
     [ "$rc" = 2 ] || { echo "plan --out exited $rc, not 2 (changes)" >&2; exit 1; }
-    rc=0; co plan --json --detailed-exitcode >"$WORK/cutover-$N.plan.json" || rc=$?
+    rc=0; co plan --json --detailed-exitcode >"$WORK/$tool-$N.plan.json" || rc=$?
     [ "$rc" = 2 ] || { echo "plan --json exited $rc, not 2 (changes)" >&2; exit 1; }
     for f in plan plan.json; do
-        printf 'file-bytes\t%s\t%s\t0\t%s\t0\t0\n' "$N" "$f" "$(stat -c %s "$WORK/cutover-$N.$f")" >>"$RESULTS"
+        [ "$tool" = cutover ] && printf 'file-bytes\t%s\t%s\t0\t%s\t0\t0\n' "$N" "$f" "$(stat -c %s "$WORK/$tool-$N.$f")" >>"$RESULTS"
     done
-    echo "  plan of $((N / 2)) cut-overs: saved $(stat -c %s "$WORK/cutover-$N.plan") bytes, JSON $(stat -c %s "$WORK/cutover-$N.plan.json") bytes"
+    echo "  plan of $((N / 2)) cut-overs: saved $(stat -c %s "$WORK/$tool-$N.plan") bytes, JSON $(stat -c %s "$WORK/$tool-$N.plan.json") bytes"
     for r in $(seq "$APPLY_RUNS"); do
-        cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue; reset_counts
-        measure cutover "$N" apply-cutover "$r" co apply --auto-approve
+        cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue; reset_counts
+        measure "$tool" "$N" apply-cutover "$r" co apply --auto-approve
         api expect "$MAP" "$N" green
         python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue=1 green=2
     done
-    if [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
-        cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
+    if [ "$tool" = cutover ] && [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
+        cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
         state_bytes "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
-    if [ "$PERF" = 1 ]; then
+    if [ "$tool" = cutover ] && [ "$PERF" = 1 ]; then
         profile "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
-    if [ "$CALLGRIND" = 1 ]; then
-        cp "$WORK/state-blue-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
+    if [ "$tool" = cutover ] && [ "$CALLGRIND" = 1 ]; then
+        cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
         count_instructions "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
+}
+
+for N in $NS; do
+    # The baseline first, then the build under test, size by size, so both
+    # meet the same machine at the same time.
+    [ -n "${BASELINE:-}" ] && bench_cutover baseline "$BASELINE"
+    bench_cutover cutover "$CUTOVER"
 done
 
 # --- Terraform, same shapes, terraform_data only, same machine, same run -------
