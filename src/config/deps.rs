@@ -1,7 +1,7 @@
 //! The dependency graph between blocks: which block refers to which, the
 //! order to evaluate them in, and every cycle, named in full.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use hcl_edit::expr::Expression;
 use hcl_edit::structure::Body;
@@ -139,39 +139,10 @@ fn cycle_diagnostic(
 ) -> Diagnostic {
     let position = |ix: &NodeIndex| spans.get(&graph[*ix]).map(|s| (s.file.clone(), s.start));
     let start = *scc.iter().min_by_key(|ix| position(ix)).unwrap_or(&scc[0]);
-    let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
-    // Breadth-first from `start` back to it, inside the component: the
-    // shortest cycle through the first block.
-    let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
-    let mut queue = VecDeque::from([start]);
-    let mut last = start;
-    'search: while let Some(ix) = queue.pop_front() {
-        let mut next: Vec<NodeIndex> = graph
-            .neighbors(ix)
-            .filter(|n| members.contains(n))
-            .collect();
-        next.sort_by_key(|n| graph[*n].clone());
-        for n in next {
-            if n == start {
-                last = ix;
-                break 'search;
-            }
-            if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(n) {
-                e.insert(ix);
-                queue.push_back(n);
-            }
-        }
-    }
-    let mut path = vec![last];
-    while let Some(&p) = parent.get(path.last().unwrap_or(&start)) {
-        path.push(p);
-    }
-    path.reverse();
-    if path.first() != Some(&start) {
-        path.insert(0, start);
-    }
-    let mut names: Vec<String> = path.iter().map(|ix| graph[*ix].to_string()).collect();
-    names.push(graph[start].to_string());
+    let names: Vec<String> = crate::graph::shortest_cycle(graph, scc, start)
+        .iter()
+        .map(|ix| graph[*ix].to_string())
+        .collect();
     let span = spans
         .get(&graph[start])
         .map(|s| (*s).clone())

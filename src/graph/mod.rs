@@ -167,7 +167,8 @@ impl StepGraph {
             .into_iter()
             .filter(|c| c.len() > 1)
             .min_by_key(|c| c.iter().min().copied())?;
-        let path = shortest_cycle(&self.graph, &scc);
+        let start = *scc.iter().min()?;
+        let path = shortest_cycle(&self.graph, &scc, start);
         Some(path.iter().map(|n| self.graph[*n].clone()).collect())
     }
 
@@ -181,21 +182,25 @@ impl StepGraph {
     }
 }
 
-/// The shortest cycle through the smallest node of `component` (a strongly
-/// connected component of `graph` with more than one node), as the list of
-/// its nodes with the first repeated at the end: `a -> b -> c -> a`. Found
-/// by a breadth-first search inside the component, so a message names a
-/// real cycle, not just the members of the component.
-pub fn shortest_cycle<N, E>(graph: &DiGraph<N, E>, component: &[NodeIndex]) -> Vec<NodeIndex> {
+/// The shortest cycle through `start`, a node of `component` (a strongly
+/// connected component of `graph` with more than one node, or one with a
+/// self-loop), as the list of its nodes with `start` at both ends:
+/// `a -> b -> c -> a`. Found by a breadth-first search inside the
+/// component, successors in index order, so a message names a real cycle,
+/// the same one every run, not just the members of the component.
+pub fn shortest_cycle<N, E>(
+    graph: &DiGraph<N, E>,
+    component: &[NodeIndex],
+    start: NodeIndex,
+) -> Vec<NodeIndex> {
     let members: BTreeSet<NodeIndex> = component.iter().copied().collect();
-    let Some(&start) = members.first() else {
-        return Vec::new();
-    };
     let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
     let mut queue = VecDeque::from([start]);
     let mut last = None;
     'search: while let Some(n) = queue.pop_front() {
-        for m in graph.neighbors_directed(n, Direction::Outgoing) {
+        let mut next: Vec<NodeIndex> = graph.neighbors_directed(n, Direction::Outgoing).collect();
+        next.sort();
+        for m in next {
             if m == start {
                 last = Some(n);
                 break 'search;
@@ -209,17 +214,18 @@ pub fn shortest_cycle<N, E>(graph: &DiGraph<N, E>, component: &[NodeIndex]) -> V
     let Some(mut cur) = last else {
         return vec![start, start];
     };
-    let mut back = vec![start, cur];
+    // Walked back from the node before `start` to `start` itself, then
+    // turned around and closed.
+    let mut back = vec![cur];
     while let Some(&p) = parent.get(&cur) {
         back.push(p);
         cur = p;
     }
-    // `back` runs start <- last <- ... <- start's successor; reversed it is
-    // start -> ... -> last -> start, the walk's own direction.
     if back.last() != Some(&start) {
         back.push(start);
     }
     back.reverse();
+    back.push(start);
     back
 }
 
@@ -317,7 +323,7 @@ mod tests {
         for (x, y) in [(a, b), (b, c), (c, d), (d, a), (b, a)] {
             g.add_edge(x, y, ());
         }
-        let cycle: Vec<&str> = shortest_cycle(&g, &[a, b, c, d])
+        let cycle: Vec<&str> = shortest_cycle(&g, &[a, b, c, d], a)
             .into_iter()
             .map(|n| g[n])
             .collect();
