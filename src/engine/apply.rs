@@ -177,9 +177,11 @@ impl Engine {
                     deadline = self.stopping(walk, &running, request, observer.as_ref()).or(deadline);
                 }
                 () = tokio::time::sleep_until(sleep_until) => {
+                    // The grace is over: stop what still runs, once.
                     for (handle, _) in running.aborts.values() {
                         handle.abort();
                     }
+                    deadline = None;
                 }
             }
         }

@@ -159,9 +159,21 @@ fn first_apply_then_noop_then_cutover_then_failing_gate() {
         .as_u64()
         .unwrap();
     let failed = case.run(&["apply", "--auto-approve"]).code(1);
-    assert!(failed.stderr.contains("health.blue"), "{}", failed.stderr);
+    let lines: Vec<&str> = failed.stderr.lines().collect();
     assert!(
-        failed.stderr.contains("cutover.public"),
+        lines[0].starts_with(
+            "error: apply stopped at health.blue: environment.blue did not pass its health check"
+        ),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        lines.contains(&"  done: environment.blue"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        lines.contains(&"  not run: cutover.public"),
         "not-run steps are named: {}",
         failed.stderr
     );

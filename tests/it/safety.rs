@@ -156,7 +156,12 @@ fn routers_of_one_apply_move_together_or_not_at_all() {
     let run = case
         .run(&["apply", "--auto-approve", "--parallelism", "1"])
         .code(1);
-    assert!(run.stderr.contains("cutover.support"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: apply stopped at cutover.support: router.support: "),
+        "{}",
+        run.stderr
+    );
     assert_eq!(w.map_value("public"), "blue", "{}", run.stderr);
     assert_eq!(w.map_value("support"), "blue");
     assert!(
