@@ -121,7 +121,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
                 spec,
                 target,
                 backend: config.routers[name].backend.kind.clone(),
-                verify: config.routers[name].verify.clone(),
+                verify: config.routers[name].verify.clone().map(Box::new),
                 reason: None,
             },
         });

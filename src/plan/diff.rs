@@ -409,7 +409,7 @@ pub fn plan_with(
                     spec,
                     target,
                     backend: cfg.backend.kind.clone(),
-                    verify: cfg.verify.clone(),
+                    verify: cfg.verify.clone().map(Box::new),
                     reason: st
                         .routers
                         .get(router)
