@@ -21,4 +21,5 @@ mod nginx_e2e;
 mod safety;
 mod secrets;
 mod support;
+mod tls;
 mod views;
