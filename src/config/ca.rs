@@ -52,9 +52,16 @@ pub enum CaFileError {
 /// `CERTIFICATE` section, in file order (other sections, such as a key, are
 /// ignored). Fails unless there is at least one and each can be a trust anchor.
 pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileError> {
+    // Checked before opening too: opening a named pipe blocks until
+    // something writes to it.
+    if !std::fs::metadata(path)
+        .map_err(CaFileError::Read)?
+        .is_file()
+    {
+        return Err(CaFileError::NotAFile);
+    }
     let file = std::fs::File::open(path).map_err(CaFileError::Read)?;
-    let meta = file.metadata().map_err(CaFileError::Read)?;
-    if !meta.is_file() {
+    if !file.metadata().map_err(CaFileError::Read)?.is_file() {
         return Err(CaFileError::NotAFile);
     }
     let mut bytes = Vec::new();
@@ -123,6 +130,12 @@ mod tests {
         ));
         assert!(matches!(
             read_ca_file(Path::new("/dev/zero")).unwrap_err(),
+            CaFileError::NotAFile
+        ));
+        let fifo = dir.path().join("fifo.pem");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(matches!(
+            read_ca_file(&fifo).unwrap_err(),
             CaFileError::NotAFile
         ));
         let empty = write(dir.path(), "empty.pem", "");
