@@ -8,11 +8,13 @@
 //!
 //! - **rustls with the `ring` crypto provider.** ring compiles a small C
 //!   and assembly core with `cc` alone; aws-lc-rs, reqwest's default,
-//!   compiles all of AWS-LC, which takes longer and on some targets wants
-//!   cmake; a health check needs neither its FIPS mode nor its post-quantum
-//!   key exchange. The provider is given to each client's config explicitly
-//!   rather than installed process wide, so nothing depends on who
-//!   installed what first.
+//!   compiles all of AWS-LC (and wants cmake for FIPS and some targets).
+//!   Measured on reqwest alone, cold release builds: TLS with ring added
+//!   about 50 s of CPU and 2.3 MB to the binary, with aws-lc-rs about 105 s
+//!   and 4.5 MB. A health check needs neither aws-lc's FIPS mode nor its
+//!   post-quantum key exchange. The provider is given to each client's
+//!   config explicitly rather than installed process wide, so nothing
+//!   depends on who installed what first.
 //! - **The operating system's trust store** (`rustls-native-certs`: the
 //!   distribution's bundle, or `SSL_CERT_FILE` / `SSL_CERT_DIR`), read once
 //!   per process, plus the `ca_file` of the check. Health endpoints are
