@@ -2,8 +2,8 @@
 //! router may send it traffic (DESIGN.md §3, rule 2), and the `verify {}`
 //! checks run through a router after a cut-over.
 //!
-//! Checks speak `http://` and `https://` (rustls; see [`client`] for the
-//! crypto provider and trust store). Every failed probe is a typed
+//! Checks speak `http://` and `https://` (rustls; `health/client.rs` says which
+//! crypto provider and trust store, and why). Every failed probe is a typed
 //! [`ProbeFailure`], and a failed gate a [`GateError`] that carries the kind
 //! of its last failure.
 
