@@ -3,10 +3,13 @@
 //! It exists so that cutover can be tried (and tested) end to end without a
 //! real application: it says which release it runs, has a health endpoint that
 //! can be made to fail, and speaks enough HTTP/1.1 — keep-alive included — for
-//! HAProxy, nginx and Caddy to sit in front of it. It uses std only.
+//! HAProxy, nginx and Caddy to sit in front of it. With `--tls-cert` and
+//! `--tls-key` it speaks HTTPS instead (rustls), for trying `https://` health
+//! checks. It uses std otherwise.
 //!
 //! ```text
 //! demo-app --port 9101 --release 1.4.1 [--host 127.0.0.1] [--unhealthy] [--healthy-after SECS]
+//!          [--tls-cert CERT.pem --tls-key KEY.pem]
 //! ```
 //!
 //! It stops on SIGTERM (the default action is exactly right: there is no state
@@ -14,11 +17,12 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS]";
+const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem]";
 /// An idle keep-alive connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests with a head larger than this are refused.
@@ -32,6 +36,9 @@ struct Options {
     release: String,
     unhealthy: bool,
     healthy_after: Duration,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate chain
+    /// and key (PEM files).
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What every connection needs to answer.
@@ -53,6 +60,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match &options.tls {
+        Some((cert, key)) => match tls_config(cert, key) {
+            Ok(config) => Some(Arc::new(config)),
+            Err(message) => {
+                eprintln!("demo-app: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let address = format!("{}:{}", options.host, options.port);
     let listener = match TcpListener::bind(&address) {
         Ok(listener) => listener,
@@ -62,8 +79,9 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "demo-app release {} listening on {address}",
-        options.release
+        "demo-app release {} listening on {address}{}",
+        options.release,
+        if tls.is_some() { " (TLS)" } else { "" }
     );
     let app = Arc::new(App {
         release: options.release,
@@ -73,9 +91,9 @@ fn main() -> ExitCode {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                let app = Arc::clone(&app);
+                let (app, tls) = (Arc::clone(&app), tls.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(&app, stream);
+                    let _ = connection(&app, stream, tls);
                 });
             }
             Err(e) => eprintln!("demo-app: accept failed: {e}"),
@@ -89,6 +107,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
     let mut args = args.peekable();
     let (mut host, mut port, mut release) = ("127.0.0.1".to_string(), None, None);
     let (mut unhealthy, mut healthy_after) = (false, Duration::ZERO);
+    let (mut tls_cert, mut tls_key) = (None, None);
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("`{name}` needs a value"));
         match flag.as_str() {
@@ -113,16 +132,72 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
                 })?;
                 healthy_after = Duration::from_secs_f64(secs);
             }
+            "--tls-cert" => tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => tls_key = Some(PathBuf::from(value("--tls-key")?)),
             other => return Err(format!("unknown flag `{other}`")),
         }
     }
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("`--tls-cert` and `--tls-key` go together".into()),
+    };
     Ok(Some(Options {
         host,
         port: port.ok_or("`--port` is required")?,
         release: release.ok_or("`--release` is required")?,
         unhealthy,
         healthy_after,
+        tls,
     }))
+}
+
+/// The server side of TLS: the certificate chain in `cert` (leaf first),
+/// its key in `key`.
+fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| {
+            builder
+                .with_no_client_auth()
+                .with_single_cert(chain, key_der)
+        })
+        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))
+}
+
+/// One accepted connection: the TLS handshake first when serving HTTPS,
+/// then requests.
+fn connection(
+    app: &App,
+    stream: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> io::Result<()> {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let Some(config) = tls else {
+        return serve(app, stream, &peer);
+    };
+    let mut tcp = stream;
+    let mut tls = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    while tls.is_handshaking() {
+        if let Err(e) = tls.complete_io(&mut tcp) {
+            // A client that does not trust the certificate ends here.
+            println!("{peer} TLS handshake failed: {e}");
+            return Ok(());
+        }
+    }
+    serve(app, rustls::StreamOwned::new(tls, tcp), &peer)
 }
 
 /// One request's head: what is needed to answer it and to keep the
@@ -137,13 +212,7 @@ struct Request {
 
 /// Serve requests on one connection until the client or the request asks to
 /// close, or it is idle too long.
-fn serve(app: &App, stream: TcpStream) -> io::Result<()> {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    let mut writer = stream.try_clone()?;
+fn serve(app: &App, stream: impl Read + Write, peer: &str) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
     loop {
         let request = match read_request(&mut reader) {
@@ -151,7 +220,7 @@ fn serve(app: &App, stream: TcpStream) -> io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 respond(
-                    &mut writer,
+                    reader.get_mut(),
                     false,
                     400,
                     "text/plain",
@@ -171,7 +240,7 @@ fn serve(app: &App, stream: TcpStream) -> io::Result<()> {
         let (status, content_type, body) = answer(app, &request.path);
         let head_only = request.method == "HEAD";
         respond(
-            &mut writer,
+            reader.get_mut(),
             head_only,
             status,
             content_type,
@@ -354,6 +423,25 @@ mod tests {
             .unwrap_err()
             .contains("--colour"));
         assert!(args(&["--help"]).unwrap().is_none());
+        assert!(o.tls.is_none());
+        let tls = args(&[
+            "--port",
+            "1",
+            "--release",
+            "1",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(tls.tls, Some(("c.pem".into(), "k.pem".into())));
+        assert!(
+            args(&["--port", "1", "--release", "1", "--tls-cert", "c.pem"])
+                .unwrap_err()
+                .contains("go together")
+        );
     }
 
     #[test]

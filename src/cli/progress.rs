@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{EXIT_ERROR, EXIT_OK};
-use crate::addr::StepId;
+use crate::addr::{Address, StepId};
 use crate::engine::observer::{Event, Observer};
 use crate::engine::walk::WayBack;
 use crate::engine::ApplyReport;
@@ -76,15 +76,15 @@ impl Observer for Lines {
                 outln!("{id}: FAILED after {}: {first}{more}", secs(*elapsed));
             }
             Event::HealthWaiting {
-                environment,
+                subject,
                 waiting_for,
                 last,
                 remaining,
             } => {
-                if due(&self.last_wait, environment) {
+                if due(&self.last_wait, &subject.to_string()) {
                     outln!(
                         "{}: still waiting for {waiting_for} ({} left; last: {last})",
-                        StepId::Health(environment.clone()),
+                        waiting_step(subject),
                         secs(*remaining)
                     );
                 }
@@ -158,19 +158,24 @@ impl JsonLines {
             })],
             Event::StepFinished { id, elapsed, error } => self.finished(id, *elapsed, error),
             Event::HealthWaiting {
-                environment,
+                subject,
                 waiting_for,
                 last,
                 remaining,
             } => {
-                if !due(&self.last_wait, environment) {
+                if !due(&self.last_wait, &subject.to_string()) {
                     return vec![];
                 }
-                vec![json!({
-                    "type": "health_waiting", "id": StepId::Health(environment.clone()),
-                    "environment": environment, "waiting_for": waiting_for,
-                    "last": last, "remaining_ms": millis(*remaining),
-                })]
+                let mut line = json!({
+                    "type": "health_waiting", "id": waiting_step(subject),
+                    "waiting_for": waiting_for, "last": last,
+                    "remaining_ms": millis(*remaining),
+                });
+                match subject {
+                    Address::Router(r) => line["router"] = json!(r),
+                    other => line["environment"] = json!(other_name(other)),
+                }
+                vec![line]
             }
             Event::RouterWaiting {
                 router,
@@ -212,6 +217,9 @@ impl JsonLines {
             "type": "step_finished", "id": id, "ok": error.is_none(),
             "elapsed_ms": ms, "error": message, "error_kind": kind,
         })];
+        if let Some(cause) = error.as_ref().and_then(|e| e.cause) {
+            out[0]["error_cause"] = json!(cause);
+        }
         if let StepId::Health(environment) = id {
             out.push(match error {
                 None => json!({
@@ -221,6 +229,7 @@ impl JsonLines {
                 Some(e) => json!({
                     "type": "health_failed", "id": id, "environment": environment,
                     "elapsed_ms": ms, "error": e.message, "error_kind": e.kind.as_str(),
+                    "error_cause": e.cause,
                 }),
             });
         }
@@ -239,6 +248,25 @@ impl Observer for JsonLines {
         for line in self.lines(event) {
             print_json_line(&line);
         }
+    }
+}
+
+/// The step a wait belongs to: an environment's gate, or the cut-over
+/// whose verify it is.
+fn waiting_step(subject: &Address) -> StepId {
+    match subject {
+        Address::Router(r) => StepId::Cutover(r.clone()),
+        other => StepId::Health(other_name(other).to_owned()),
+    }
+}
+
+fn other_name(address: &Address) -> &str {
+    match address {
+        Address::Variable(n)
+        | Address::Local(n)
+        | Address::Environment(n)
+        | Address::Router(n)
+        | Address::Output(n) => n,
     }
 }
 
@@ -280,7 +308,9 @@ pub fn summary_line(report: &ApplyReport) -> Value {
     let failed = report
         .failed
         .as_ref()
-        .map(|(id, e)| json!({"id": id, "error": e.message, "error_kind": e.kind.as_str()}));
+        .map(|(id, e)| {
+            json!({"id": id, "error": e.message, "error_kind": e.kind.as_str(), "error_cause": e.cause})
+        });
     let reverted: Vec<Value> = report
         .reverted
         .iter()

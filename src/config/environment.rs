@@ -1,13 +1,14 @@
 //! `environment` blocks: one colour each, with its release, endpoints,
 //! health check and optional backend.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hcl::Value;
 use hcl_edit::structure::Body;
 
 use super::blocks::{self, as_string, eval_attr, opt_string, opt_uint, type_name};
+use super::ca::read_ca_file;
 use super::eval::Evaluator;
 use super::model::{Address, Environment, Health};
 use super::schema::{self, Decl, Schema};
@@ -176,6 +177,7 @@ const HEALTH_ATTRS: &[&str] = &[
     "request_timeout",
     "successes",
     "release_path",
+    "ca_file",
 ];
 
 /// A `health {}` block (or a router's `verify {}`, which has the same
@@ -213,6 +215,7 @@ pub(crate) fn health(
     }
     h.url = opt_string(ev, file, body, "url");
     h.release_path = opt_string(ev, file, body, "release_path");
+    h.ca_file = ca_file(ev, file, body);
     if let Some(status) = opt_uint(ev, file, body, "status", 100, 599) {
         h.status = status as u16;
     }
@@ -229,6 +232,29 @@ pub(crate) fn health(
         }
     }
     (ev.diags.len() == before).then_some(h)
+}
+
+/// `ca_file`, resolved against the configuration directory and read, so
+/// that a bundle that is missing or holds no usable certificate is reported
+/// at the attribute now rather than failing a health gate during an apply.
+fn ca_file(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> Option<PathBuf> {
+    let written = opt_string(ev, file, body, "ca_file")?;
+    let span = ev.span_of(file, &body.get_attribute("ca_file")?.value);
+    let path = ev.dir.join(&written);
+    match read_ca_file(&path) {
+        Ok(_) => Some(path),
+        Err(e) => {
+            ev.error_help(
+                &span,
+                format!("`ca_file` \"{written}\" cannot be used: {e}"),
+                format!(
+                    "`ca_file` names a PEM file of CA certificates, relative to the configuration directory ({})",
+                    ev.dir.display()
+                ),
+            );
+            None
+        }
+    }
 }
 
 pub(crate) fn duration_attr(
@@ -278,5 +304,98 @@ mod tests {
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
+    }
+}
+
+#[cfg(test)]
+mod ca_file_tests {
+    use crate::config::{load, VarInputs};
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----\n";
+
+    fn ca_pem() -> String {
+        rcgen::generate_simple_self_signed(["ca.test".to_string()])
+            .unwrap()
+            .cert
+            .pem()
+    }
+
+    fn config(health: &str) -> String {
+        format!(
+            "environment \"green\" {{\n  release  = \"1\"\n  endpoint = \"127.0.0.1:9102\"\n  health {{\n{health}  }}\n}}\n\n\
+             router \"public\" {{\n  live = environment.green\n  verify {{\n    url     = \"https://127.0.0.1:8443/\"\n    ca_file = \"certs/router-ca.pem\"\n  }}\n  exec {{\n    read   = [\"true\"]\n    switch = [\"true\"]\n  }}\n}}\n"
+        )
+    }
+
+    fn load_dir(
+        text: &str,
+        files: &[(&str, String)],
+    ) -> (
+        tempfile::TempDir,
+        Result<crate::config::Loaded, crate::config::Diagnostics>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("certs")).unwrap();
+        std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let loaded = load(dir.path(), &VarInputs::default());
+        (dir, loaded)
+    }
+
+    #[test]
+    fn ca_file_resolves_against_the_configuration_directory() {
+        let text =
+            config("    url     = \"https://127.0.0.1:9102/healthz\"\n    ca_file = \"ca.pem\"\n");
+        let files = [("ca.pem", ca_pem()), ("certs/router-ca.pem", ca_pem())];
+        let (dir, loaded) = load_dir(&text, &files);
+        let config = loaded.unwrap_or_else(|e| panic!("{e}")).config;
+        assert_eq!(
+            config.environments["green"].health.ca_file,
+            Some(dir.path().join("ca.pem"))
+        );
+        let verify = config.routers["public"].verify.as_ref().unwrap();
+        assert_eq!(verify.ca_file, Some(dir.path().join("certs/router-ca.pem")));
+    }
+
+    #[test]
+    fn a_missing_or_unusable_ca_file_is_an_error_at_the_attribute() {
+        let text =
+            config("    url     = \"https://127.0.0.1:9102/healthz\"\n    ca_file = \"ca.pem\"\n");
+        let (dir, loaded) = load_dir(&text, &[]);
+        let err = loaded.unwrap_err().to_string();
+        // Both missing files are found in one run, each at its value.
+        let help = format!(
+            "`ca_file` names a PEM file of CA certificates, relative to the configuration directory ({})",
+            dir.path().display()
+        );
+        assert_eq!(
+            err,
+            format!(
+                "error: `ca_file` \"ca.pem\" cannot be used: cannot read it: No such file or directory (os error 2)\n \
+                 --> main.hcl:6:15\n  |\n\
+                 6 |     ca_file = \"ca.pem\"\n  |               ^^^^^^^^\n  = help: {help}\n\n\
+                 error: `ca_file` \"certs/router-ca.pem\" cannot be used: cannot read it: No such file or directory (os error 2)\n  \
+                 --> main.hcl:14:15\n   |\n\
+                 14 |     ca_file = \"certs/router-ca.pem\"\n   |               ^^^^^^^^^^^^^^^^^^^^^\n   = help: {help}\n\n\
+                 2 errors found\n"
+            )
+        );
+
+        let files = [
+            ("ca.pem", "not a certificate\n".to_string()),
+            ("certs/router-ca.pem", format!("{CA}MIIB\n")),
+        ];
+        let (_dir, loaded) = load_dir(&text, &files);
+        let err = loaded.unwrap_err().to_string();
+        assert!(
+            err.contains("`ca_file` \"ca.pem\" cannot be used: it holds no PEM certificate"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`ca_file` \"certs/router-ca.pem\" cannot be used: it is not valid PEM"),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use hcl::eval::{Context, Evaluate};
@@ -49,6 +49,9 @@ pub(crate) struct Evaluator<'m> {
     pub secret_values: BTreeSet<String>,
     /// Every problem found.
     pub diags: Vec<Diagnostic>,
+    /// The configuration directory, against which relative file paths in
+    /// attributes (`ca_file`) resolve.
+    pub dir: PathBuf,
 }
 
 impl<'m> Evaluator<'m> {
@@ -61,6 +64,7 @@ impl<'m> Evaluator<'m> {
             sensitive: BTreeSet::new(),
             secret_values: BTreeSet::new(),
             diags: Vec::new(),
+            dir: PathBuf::new(),
         }
     }
 

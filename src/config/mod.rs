@@ -5,6 +5,7 @@
 //! attribute with hcl-rs, so every mistake can be reported at its place.
 
 mod blocks;
+pub mod ca;
 mod deps;
 pub mod diag;
 mod environment;
@@ -98,6 +99,7 @@ fn load_texts(
     let decls = schema::classify(&files, &map, &mut diags);
     let mut ev = Evaluator::new(&map);
     ev.diags = diags;
+    ev.dir = dir.to_path_buf();
     ev.declared = deps::declared(&decls);
     let mut config = Config {
         dir: dir.to_path_buf(),

@@ -132,6 +132,13 @@ pub struct Health {
     /// `release_url` / `release_path`: where the environment reports the release
     /// it runs (body text, or a JSON object with a `release` field). Optional.
     pub release_path: Option<String>,
+    /// `ca_file`: a PEM bundle of CA certificates trusted for `https://` checks
+    /// in addition to the system's, resolved against the configuration
+    /// directory (and checked to hold certificates) when the config is loaded.
+    /// Left out of the plan document when unset, so plans without it read as
+    /// they did before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Health {
@@ -145,6 +152,7 @@ impl Default for Health {
             request_timeout: Duration::from_secs(2),
             successes: 1,
             release_path: None,
+            ca_file: None,
         }
     }
 }

@@ -69,6 +69,9 @@ impl ErrorKind {
 pub struct StepError {
     /// The kind of failure.
     pub kind: ErrorKind,
+    /// For a gate or a verify that did not pass: the kind of its last
+    /// failed probe (`refused`, `timeout`, `tls`, `status`, ...).
+    pub cause: Option<&'static str>,
     /// What happened.
     pub message: String,
 }
@@ -78,7 +81,17 @@ impl StepError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         StepError {
             kind,
+            cause: None,
             message: message.into(),
+        }
+    }
+
+    /// A gate or verify of `kind` that did not pass.
+    pub fn gate(kind: ErrorKind, e: &super::health::GateError) -> Self {
+        StepError {
+            kind,
+            cause: Some(e.kind()),
+            message: e.to_string(),
         }
     }
 

@@ -245,17 +245,18 @@ impl Observer for Scrubbing {
             Event::StepFinished { id, elapsed, error } => Event::StepFinished {
                 id: id.clone(),
                 elapsed: *elapsed,
-                error: error
-                    .as_ref()
-                    .map(|e| error::StepError::new(e.kind, s(&e.message))),
+                error: error.as_ref().map(|e| error::StepError {
+                    message: s(&e.message),
+                    ..e.clone()
+                }),
             },
             Event::HealthWaiting {
-                environment,
+                subject,
                 waiting_for,
                 last,
                 remaining,
             } => Event::HealthWaiting {
-                environment: environment.clone(),
+                subject: subject.clone(),
                 waiting_for: s(waiting_for),
                 last: s(last),
                 remaining: *remaining,

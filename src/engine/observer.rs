@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::error::StepError;
-use crate::addr::StepId;
+use crate::addr::{Address, StepId};
 
 /// Something that happened during an apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,10 +25,11 @@ pub enum Event {
         /// `None` on success, otherwise why it failed.
         error: Option<StepError>,
     },
-    /// A health gate is still waiting.
+    /// A health gate (or a router's verify) is still waiting.
     HealthWaiting {
-        /// The environment.
-        environment: String,
+        /// What is checked: `environment.NAME` (its gate) or `router.NAME`
+        /// (its verify, after the switch).
+        subject: Address,
         /// What it waits for (`GET http://... -> 200`).
         waiting_for: String,
         /// What the last attempt saw.

@@ -83,14 +83,18 @@ impl Engine {
                 endpoints,
                 health,
                 release,
-            } => match self
-                .health
-                .gate(environment, endpoints, health, release.as_deref(), observer)
-                .await
-            {
-                Ok(()) => Outcome::ok(vec![]),
-                Err(e) => Outcome::failed(StepError::new(ErrorKind::GateFailed, e)),
-            },
+            } => {
+                let subject = Address::environment(environment);
+                let release = release.as_deref();
+                match self
+                    .health
+                    .gate(&subject, endpoints, health, release, observer)
+                    .await
+                {
+                    Ok(()) => Outcome::ok(vec![]),
+                    Err(e) => Outcome::failed(StepError::gate(ErrorKind::GateFailed, &e)),
+                }
+            }
             StepKind::Cutover { .. } => self.cutover(&start, observer).await,
             StepKind::Preview { .. } => self.preview(&start).await,
             StepKind::Drain { duration_ms, .. } => {
@@ -218,11 +222,15 @@ impl Engine {
             error: None,
         };
         if let Some(verify) = verify {
-            if let Err(why) = self.health.gate(&what, &[], verify, None, observer).await {
-                outcome.error = Some(StepError::new(
-                    ErrorKind::VerifyFailed,
-                    format!("{what}: verify failed after the cut-over to {to}: {why}"),
-                ));
+            let subject = Address::router(router);
+            if let Err(why) = self
+                .health
+                .gate(&subject, &[], verify, None, observer)
+                .await
+            {
+                let mut e = StepError::gate(ErrorKind::VerifyFailed, &why);
+                e.message = format!("{what}: verify failed after the cut-over to {to}: {why}");
+                outcome.error = Some(e);
             }
         }
         outcome

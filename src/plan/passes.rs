@@ -462,7 +462,7 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
         spec,
         target,
         backend: cfg.backend.kind.clone(),
-        verify: cfg.verify.clone(),
+        verify: cfg.verify.clone().map(Box::new),
         reason,
         ready_timeout: cfg.ready_timeout,
         rollback,

@@ -166,7 +166,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             verify,
             reason,
             ..
-        } => cutover_step(out, p, router, from.as_deref(), to, verify.as_ref(), reason.as_deref()),
+        } => cutover_step(out, p, router, from.as_deref(), to, verify.as_deref(), reason.as_deref()),
         StepKind::Preview {
             router, from, to, ..
         } => {

@@ -24,4 +24,5 @@ mod safety;
 mod secrets;
 mod signals;
 mod support;
+mod tls;
 mod views;
