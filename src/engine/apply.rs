@@ -488,7 +488,7 @@ impl Engine {
         provider
             .switch(spec, &colour)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.describe())?;
         Ok(Mutation::Router(
             router.to_string(),
             Some(RouterState {
@@ -565,7 +565,7 @@ impl Engine {
                         provider
                             .destroy(spec, &private)
                             .await
-                            .map_err(|e| format!("environment.{name}: {e}"))?;
+                            .map_err(|e| format!("environment.{name}: {}", e.describe()))?;
                         Ok(Mutation::Environment(name.clone(), None))
                     }
                     Action::Create | Action::Update | Action::Replace => {
@@ -573,7 +573,7 @@ impl Engine {
                             provider
                                 .destroy(spec, &private)
                                 .await
-                                .map_err(|e| format!("environment.{name}: {e}"))?;
+                                .map_err(|e| format!("environment.{name}: {}", e.describe()))?;
                             serde_json::Value::Null
                         } else {
                             private
@@ -581,7 +581,7 @@ impl Engine {
                         let deployed = provider
                             .deploy(spec, &private)
                             .await
-                            .map_err(|e| format!("environment.{name}: {e}"))?;
+                            .map_err(|e| format!("environment.{name}: {}", e.describe()))?;
                         Ok(Mutation::Environment(
                             name.clone(),
                             Some(EnvironmentState {
@@ -623,7 +623,7 @@ impl Engine {
                 provider
                     .switch(spec, target)
                     .await
-                    .map_err(|e| format!("router.{router}: {e}"))?;
+                    .map_err(|e| format!("router.{router}: {}", e.describe()))?;
                 let preview = previous_router.as_ref().and_then(|r| r.preview.clone());
                 let previous = match from {
                     Some(f) if f != to => Some(f.clone()),
@@ -655,7 +655,7 @@ impl Engine {
                 provider
                     .set_preview(spec, Some(target))
                     .await
-                    .map_err(|e| format!("router.{router} preview: {e}"))?;
+                    .map_err(|e| format!("router.{router} preview: {}", e.describe()))?;
                 let mut next = previous_router.unwrap_or(RouterState {
                     backend: backend.clone(),
                     live: None,

@@ -10,7 +10,7 @@ pub mod registry;
 
 use std::sync::Arc;
 
-use cutover_provider::{EnvironmentSpec, LiveEnvironment, LiveRouter, ProviderError};
+use cutover_provider::{EnvironmentSpec, ErrorKind, LiveEnvironment, LiveRouter, ProviderError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -28,8 +28,10 @@ use registry::Providers;
 /// A failure of refresh or planning.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A live system could not be read.
-    #[error("cannot read {address}: {source}")]
+    /// A live system could not be read. The provider's error is the source,
+    /// not part of this message, so that a chain printer (`{:#}`) says its
+    /// message and its cause once each.
+    #[error("cannot read {address}")]
     Refresh {
         /// What was being read, e.g. `router.public`.
         address: String,
@@ -91,16 +93,22 @@ impl Engine {
                     format!("{address}: unknown backend `{}`", backend.kind),
                 ),
                 Some(Ok(())) => return,
-                Some(Err(ProviderError::Settings { field, message })) => {
-                    let span = field
-                        .as_ref()
+                Some(Err(e)) if e.kind() == ErrorKind::Settings => {
+                    let span = e
+                        .field()
                         .and_then(|f| backend.attribute_spans.get(f))
                         .unwrap_or(&backend.span);
-                    Diagnostic::at(span, &loaded.sources, format!("{address}: {message}"))
+                    Diagnostic::at(
+                        span,
+                        &loaded.sources,
+                        format!("{address}: {}", e.describe()),
+                    )
                 }
-                Some(Err(e)) => {
-                    Diagnostic::at(&backend.span, &loaded.sources, format!("{address}: {e}"))
-                }
+                Some(Err(e)) => Diagnostic::at(
+                    &backend.span,
+                    &loaded.sources,
+                    format!("{address}: {}", e.describe()),
+                ),
             };
             out.push(err);
         };

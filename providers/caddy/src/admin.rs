@@ -76,10 +76,7 @@ impl AdminApi {
             self.request_untimed(method, path, body, if_match),
         )
         .await
-        .map_err(|_| ProviderError::Timeout {
-            what,
-            after: self.timeout,
-        })?
+        .map_err(|_| ProviderError::timeout(what, self.timeout))?
     }
 
     async fn request_untimed(
@@ -90,9 +87,10 @@ impl AdminApi {
         if_match: Option<&str>,
     ) -> Result<Reply, ProviderError> {
         let stream = self.connect().await?;
-        let broken = |e: hyper::Error| ProviderError::Unreachable {
-            what: self.admin.to_string(),
-            message: format!("{method} {path}: {e}"),
+        // Connected, so not unreachable: the exchange broke off midway.
+        let broken = |e: hyper::Error| {
+            ProviderError::failed(format!("the {} broke off {method} {path}", self.admin))
+                .with_source(e)
         };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -106,9 +104,11 @@ impl AdminApi {
         // empty Host.
         let host = match &self.admin {
             Admin::Tcp(address) => HeaderValue::from_str(address).map_err(|e| {
-                ProviderError::failed(format!(
-                    "admin address {address:?} is not a valid Host: {e}"
-                ))
+                ProviderError::settings(
+                    Some("admin".to_string()),
+                    format!("in `caddy` block: `admin` = {address:?} is not a valid Host header"),
+                )
+                .with_source(e)
             })?,
             Admin::Unix(_) => HeaderValue::from_static(""),
         };
@@ -126,9 +126,9 @@ impl AdminApi {
             }
             None => Bytes::new(),
         };
-        let request = builder
-            .body(Full::new(payload))
-            .map_err(|e| ProviderError::failed(format!("cannot build {method} {path}: {e}")))?;
+        let request = builder.body(Full::new(payload)).map_err(|e| {
+            ProviderError::failed(format!("cannot build {method} {path}")).with_source(e)
+        })?;
         let response = sender.send_request(request).await.map_err(broken)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(broken)?;
@@ -154,17 +154,22 @@ impl AdminApi {
                 .await
                 .map(|s| Box::new(s) as Box<dyn Stream>),
         };
-        connected.map_err(|e| ProviderError::Unreachable {
-            what: self.admin.to_string(),
-            message: match e.kind() {
+        connected.map_err(|e| {
+            // The hint goes into the cause, so that it reads right after it.
+            let hint = match e.kind() {
                 std::io::ErrorKind::PermissionDenied => {
-                    format!("{e} (cutover needs read and write access to the socket)")
+                    Some("cutover needs read and write access to the socket")
                 }
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    format!("{e} (is Caddy running with `admin.listen` set to this address?)")
+                    Some("is Caddy running with `admin.listen` set to this address?")
                 }
-                _ => e.to_string(),
-            },
+                _ => None,
+            };
+            let cause = match hint {
+                Some(hint) => std::io::Error::new(e.kind(), format!("{e} ({hint})")),
+                None => e,
+            };
+            ProviderError::unreachable(&self.admin, cause)
         })
     }
 }

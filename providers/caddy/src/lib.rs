@@ -62,9 +62,10 @@ impl RouterProvider for Caddy {
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
         let config = settings::resolve(spec)?;
         let snapshot = snapshot(&api(&config)).await?;
-        let live = route::find(&snapshot.config, &config.live.id).map_err(ProviderError::Failed)?;
+        let live =
+            route::find(&snapshot.config, &config.live.id).map_err(ProviderError::refused)?;
         let preview =
-            route::find(&snapshot.config, &config.preview_id).map_err(ProviderError::Failed)?;
+            route::find(&snapshot.config, &config.preview_id).map_err(ProviderError::refused)?;
         Ok(LiveRouter {
             live: live.as_ref().and_then(|r| colour_of(spec, &r.dials)),
             raw: live.map(|r| r.dials.join(", ")),
@@ -132,9 +133,11 @@ fn api(config: &Resolved) -> AdminApi {
 }
 
 fn preview_route(config: &Resolved) -> Result<ManagedRoute, ProviderError> {
-    config.preview.clone().ok_or_else(|| ProviderError::Settings {
-        field: Some("preview_host".to_string()),
-        message: "in `caddy` block: set `preview_host` (the Host the preview route matches) to give the preview colour a route".to_string(),
+    config.preview.clone().ok_or_else(|| {
+        ProviderError::settings(
+            Some("preview_host".to_string()),
+            "in `caddy` block: set `preview_host` (the Host the preview route matches) to give the preview colour a route",
+        )
     })
 }
 
@@ -142,7 +145,7 @@ fn preview_route(config: &Resolved) -> Result<ManagedRoute, ProviderError> {
 async fn snapshot(api: &AdminApi) -> Result<Snapshot, ProviderError> {
     let reply = api.request(Method::GET, "/config/", None, None).await?;
     if reply.status != StatusCode::OK {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "the {} refused GET /config/ (HTTP {}): {}",
             api.describe(),
             reply.status,
@@ -151,12 +154,13 @@ async fn snapshot(api: &AdminApi) -> Result<Snapshot, ProviderError> {
     }
     let config: Value = serde_json::from_slice(&reply.body).map_err(|e| {
         ProviderError::failed(format!(
-            "the {} sent a config that is not JSON: {e}",
+            "the {} sent a config that is not JSON",
             api.describe()
         ))
+        .with_source(e)
     })?;
     let etag = reply.etag.ok_or_else(|| {
-        ProviderError::failed(format!(
+        ProviderError::refused(format!(
             "the {} sent its config without an ETag (Caddy 2.6 or later sends one); cutover needs it to detect concurrent changes",
             api.describe()
         ))
@@ -179,7 +183,7 @@ fn planned_change(
             &route.hosts,
             &target.endpoints,
         )
-        .map_err(ProviderError::Failed),
+        .map_err(ProviderError::refused),
         None => Ok(route::removal(&snapshot.config, &route.id)),
     }
 }
@@ -207,13 +211,13 @@ async fn apply(
             .await?;
         if reply.status == StatusCode::PRECONDITION_FAILED {
             let now = describe_route(&api, &route.id).await;
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::conflict(format!(
                 "Caddy's config changed while cutover was switching router `{}` (ETag mismatch); nothing was changed; run plan again (route `@id: {}` {now})",
                 spec.name, route.id
             )));
         }
         if !reply.status.is_success() {
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::refused(format!(
                 "Caddy refused {} {} for router `{}` (HTTP {}): {}; Caddy keeps its previous config",
                 change.method,
                 change.path,
@@ -261,13 +265,14 @@ async fn route_dials(api: &AdminApi, id: &str) -> Result<Option<Vec<String>>, Pr
         StatusCode::NOT_FOUND => Ok(None),
         StatusCode::OK => {
             let route: Value = serde_json::from_slice(&reply.body).map_err(|e| {
-                ProviderError::failed(format!("Caddy sent route `@id: {id}` as invalid JSON: {e}"))
+                ProviderError::failed(format!("Caddy sent route `@id: {id}` as invalid JSON"))
+                    .with_source(e)
             })?;
             route::dials_of(&route, id)
                 .map(Some)
-                .map_err(ProviderError::Failed)
+                .map_err(ProviderError::refused)
         }
-        status => Err(ProviderError::failed(format!(
+        status => Err(ProviderError::refused(format!(
             "the {} refused GET /id/{id} (HTTP {status}): {}",
             api.describe(),
             reply.error_text()
@@ -302,7 +307,7 @@ fn colour_of(spec: &RouterSpec, dials: &[String]) -> Option<String> {
 
 fn check_endpoints(spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
     if target.endpoints.is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "colour `{}` has no endpoints for router `{}` to send traffic to",
             target.name, spec.name
         )));
@@ -325,7 +330,7 @@ async fn probe_endpoints(
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {timeout:?}"),
         };
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "endpoint {endpoint} of colour `{}` does not answer ({error}); Caddy would accept it and answer 502, so router `{}` was not switched and nothing was changed",
             target.name, spec.name
         )));

@@ -231,10 +231,10 @@ fn check_types(body: &Value) -> Result<(), ProviderError> {
 }
 
 fn field_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `caddy` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `caddy` block: {message}"),
+    )
 }
 
 /// Ids, server names and hosts go into admin API paths and JSON keys, where
@@ -281,10 +281,12 @@ mod tests {
     }
 
     fn field_of(err: ProviderError) -> Option<String> {
-        match err {
-            ProviderError::Settings { field, .. } => field,
-            other => panic!("not a settings error: {other:?}"),
-        }
+        assert_eq!(
+            err.kind(),
+            cutover_provider::ErrorKind::Settings,
+            "not a settings error: {err:?}"
+        );
+        err.field().map(str::to_string)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use caddy_support::{
     closed_address, proxy_route, static_route, CaddyGuard, CaddySetup, ColourServer,
 };
 use cutover_caddy::Caddy;
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{Colour, ErrorKind, LiveRouter, RouterProvider, RouterSpec};
 use serde_json::{json, Value};
 
 fn colour(name: &str, server: &ColourServer) -> Colour {
@@ -172,7 +172,9 @@ async fn a_target_that_is_down_is_refused() {
         Caddy.preflight(&spec, &down).await,
         Caddy.switch(&spec, &down).await,
     ] {
-        let err = result.unwrap_err().to_string();
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+        let err = err.to_string();
         assert!(
             err.contains(&down.endpoints[0]) && err.contains("does not answer"),
             "{err}"
@@ -206,8 +208,9 @@ async fn a_concurrent_edit_is_detected_not_overwritten() {
     let err = Caddy
         .switch_from(&spec, &colours.green(), &snapshot)
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains("ETag mismatch") && err.contains("nothing was changed"),
         "{err}"
@@ -283,8 +286,9 @@ async fn preview_route_gets_preview_traffic_only() {
         .set_preview(&plain, Some(&colours.green()))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, ProviderError::Settings { field: Some(ref f), .. } if f == "preview_host"),
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Settings, Some("preview_host")),
         "{err:?}"
     );
 }
@@ -337,16 +341,13 @@ async fn settings_errors_name_the_field() {
         (json!({"admin": "localhost"}), "admin"),
     ];
     for (body, field) in cases {
-        match Caddy.validate(&body) {
-            Err(ProviderError::Settings {
-                field: Some(f),
-                message,
-            }) => {
-                assert_eq!(f, field, "{body}");
-                assert!(message.contains("`caddy` block"), "{message}");
-            }
-            other => panic!("{body}: unexpected {other:?}"),
-        }
+        let err = Caddy.validate(&body).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::Settings, Some(field)),
+            "{body}: {err:?}"
+        );
+        assert!(err.message().contains("`caddy` block"), "{err}");
     }
 }
 
@@ -364,11 +365,14 @@ async fn an_unreachable_admin_api_is_named() {
         Caddy.read(&spec).await.map(|_| ()),
         Caddy.switch(&spec, &colours.green()).await,
     ] {
-        match result {
-            Err(ProviderError::Unreachable { what, .. }) => {
-                assert!(what.contains(&address), "{what}");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
+        assert!(err.message().contains(&address), "{err}");
+        assert!(
+            err.describe()
+                .contains("(is Caddy running with `admin.listen`"),
+            "{}",
+            err.describe()
+        );
     }
 }

@@ -13,51 +13,14 @@
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A failure reported by a provider.
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    /// The backend's settings are wrong; `field` names the offending attribute
-    /// of the backend block when it is known.
-    #[error("{message}")]
-    Settings {
-        /// The attribute of the backend block at fault, if known.
-        field: Option<String>,
-        /// What is wrong and what to do about it.
-        message: String,
-    },
-    /// The real system (router, process, command) could not be reached.
-    #[error("{what} is unreachable: {message}")]
-    Unreachable {
-        /// What was being contacted, e.g. `HAProxy runtime API at /run/haproxy/admin.sock`.
-        what: String,
-        /// The underlying error.
-        message: String,
-    },
-    /// The real system answered, but refused or failed the operation.
-    #[error("{0}")]
-    Failed(String),
-    /// The operation did not finish within its timeout.
-    #[error("{what} timed out after {after:?}")]
-    Timeout {
-        /// What was running.
-        what: String,
-        /// How long it was given.
-        after: Duration,
-    },
-}
+mod error;
 
-impl ProviderError {
-    /// A [`ProviderError::Failed`] from anything printable.
-    pub fn failed(message: impl Into<String>) -> Self {
-        ProviderError::Failed(message.into())
-    }
-}
+pub use error::{BoxError, ErrorKind, ProviderError};
 
 /// Deserialize a backend block's evaluated body into a provider's settings.
 ///
@@ -80,10 +43,7 @@ pub fn parse_settings<T: DeserializeOwned>(kind: &str, body: &Value) -> Result<T
         } else {
             Some(path.clone())
         };
-        ProviderError::Settings {
-            field,
-            message: format!("in `{kind}` block: {inner}"),
-        }
+        ProviderError::settings(field, format!("in `{kind}` block: {inner}"))
     })
 }
 
@@ -271,7 +231,7 @@ pub trait RouterProvider: Send + Sync {
         target: Option<&Colour>,
     ) -> Result<(), ProviderError> {
         let _ = (spec, target);
-        Err(ProviderError::failed(
+        Err(ProviderError::refused(
             "this router backend has no preview listener",
         ))
     }
@@ -316,13 +276,9 @@ mod tests {
         let err =
             parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": "s", "sockt": 1}))
                 .unwrap_err();
-        match err {
-            ProviderError::Settings { field, message } => {
-                assert_eq!(field.as_deref(), Some("sockt"));
-                assert!(message.contains("haproxy"), "{message}");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        assert_eq!(err.kind(), ErrorKind::Settings);
+        assert_eq!(err.field(), Some("sockt"));
+        assert!(err.message().contains("haproxy"), "{err}");
     }
 
     #[test]
@@ -340,12 +296,18 @@ mod tests {
     fn parse_settings_names_ill_typed_field() {
         let err =
             parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": 2019})).unwrap_err();
-        assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::Settings, Some("socket"))
+        );
     }
 
     #[test]
     fn parse_settings_names_missing_field() {
         let err = parse_settings::<Demo>("haproxy", &serde_json::json!({})).unwrap_err();
-        assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::Settings, Some("socket"))
+        );
     }
 }

@@ -128,15 +128,15 @@ impl EnvironmentProvider for ExecEnvironment {
     async fn destroy(&self, spec: &EnvironmentSpec, private: &Value) -> Result<(), ProviderError> {
         let (settings, timeout) = EnvironmentSettings::parse(&spec.settings)?;
         let Some(command) = &settings.destroy else {
-            return Err(ProviderError::Settings {
-                field: Some("destroy".into()),
-                message: format!(
+            return Err(ProviderError::settings(
+                Some("destroy".into()),
+                format!(
                     "environment \"{}\" is to be destroyed, but its `exec` block has no \
                      `destroy` command: add one, or forget the environment with \
                      `cutover state rm environment.{}`",
                     spec.name, spec.name
                 ),
-            });
+            ));
         };
         let _: DestroyReply = run(spec, &settings, timeout, command, "destroy", private).await?;
         Ok(())

@@ -77,9 +77,15 @@ impl Invocation<'_> {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| ProviderError::Unreachable {
-                what: format!("command {} ({})", self.shown(), self.purpose),
-                message: format!("cannot start it in {}: {e}", self.workdir.display()),
+            .map_err(|e| {
+                let cause = std::io::Error::new(
+                    e.kind(),
+                    format!("cannot start it in {}: {e}", self.workdir.display()),
+                );
+                ProviderError::unreachable(
+                    format!("command {} ({})", self.shown(), self.purpose),
+                    cause,
+                )
             })?;
         let pid = child.id().map(|id| id as i32);
 
@@ -109,14 +115,15 @@ impl Invocation<'_> {
                 }
                 // Reap the shell; kill_on_drop covers a wait that fails.
                 let _ = child.kill().await;
-                return Err(ProviderError::Timeout {
-                    what: format!("command {} ({})", self.shown(), self.purpose),
-                    after: self.timeout,
-                });
+                return Err(ProviderError::timeout(
+                    format!("command {} ({})", self.shown(), self.purpose),
+                    self.timeout,
+                ));
             }
         };
-        let status = status
-            .map_err(|e| ProviderError::failed(format!("cannot wait for {}: {e}", self.shown())))?;
+        let status = status.map_err(|e| {
+            ProviderError::failed(format!("cannot wait for {}", self.shown())).with_source(e)
+        })?;
         if !status.success() {
             return Err(self.failure(status, &err));
         }

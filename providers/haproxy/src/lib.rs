@@ -68,7 +68,7 @@ impl RouterProvider for Haproxy {
                     ));
                 }
             }
-            Err(e) => drift.push(e.to_string()),
+            Err(e) => drift.push(e.describe()),
         }
         Ok(LiveRouter {
             live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),
@@ -126,7 +126,7 @@ impl RouterProvider for Haproxy {
                 session.close().await;
                 let reply = replies.first().map(|r| r.trim()).unwrap_or_default();
                 if !reply.is_empty() && !reply.contains("not found") {
-                    return Err(ProviderError::failed(format!(
+                    return Err(ProviderError::refused(format!(
                         "HAProxy refused `{del}`: {reply}"
                     )));
                 }
@@ -160,7 +160,7 @@ async fn check(
                 .await
                 .map(|_| false)
         }
-        None => Err(ProviderError::failed(format!(
+        None => Err(ProviderError::refused(format!(
             "HAProxy refused `{get}`: {}",
             replies[2].trim_end()
         ))),
@@ -194,12 +194,12 @@ async fn map_entries(
         } else {
             loaded.join(", ")
         };
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "HAProxy has not loaded the map {map} (maps it has loaded: {loaded}); `map` must name \
              the file exactly as HAProxy's configuration does"
         )));
     }
-    Err(ProviderError::failed(format!(
+    Err(ProviderError::refused(format!(
         "HAProxy refused `show map {map}`: {}",
         reply.trim_end()
     )))
@@ -215,20 +215,20 @@ fn check_backend(
 ) -> Result<(), ProviderError> {
     let backends = reply::parse_show_backend(show_backend);
     if !backends.iter().any(|b| b == backend) {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "HAProxy has no backend `{backend}` for colour `{colour}` (its backends: {}); name \
              the right one with `backends = {{ {colour} = \"...\" }}` or add it to HAProxy's configuration",
             backends.join(", ")
         )));
     }
     let servers = reply::parse_show_stat(stat_reply, backend).ok_or_else(|| {
-        ProviderError::failed(format!(
+        ProviderError::refused(format!(
             "HAProxy refused `{stat}`: {}",
             stat_reply.trim_end()
         ))
     })?;
     if servers.is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "backend `{backend}` (colour `{colour}`) has no servers in HAProxy"
         )));
     }
@@ -239,7 +239,7 @@ fn check_backend(
         .iter()
         .map(|s| format!("{backend}/{} is {}", s.name, s.status))
         .collect();
-    Err(ProviderError::failed(format!(
+    Err(ProviderError::refused(format!(
         "HAProxy sees no server of backend `{backend}` (colour `{colour}`) up: {}; it would answer 503",
         seen.join(", ")
     )))
@@ -265,7 +265,7 @@ async fn set_and_confirm(
     let replies = replies?;
     // Success is an empty reply; anything else is HAProxy's error.
     if !replies[0].trim().is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "HAProxy refused `{set}`: {}",
             replies[0].trim_end()
         )));
@@ -303,13 +303,16 @@ fn map_file_result<T>(
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(ProviderError::failed(format!(
-            "cannot read the map file {}: {e}; nothing was changed (cutover rewrites the file so \
+            "cannot read the map file {}, so nothing was changed (cutover rewrites the file so \
              that a reload of HAProxy keeps the switch)",
             map.display()
-        ))),
+        ))
+        .with_source(e)),
         Err(e) => Err(ProviderError::failed(format!(
-            "reading the map file failed: {e}"
-        ))),
+            "reading the map file {} failed",
+            map.display()
+        ))
+        .with_source(e)),
     }
 }
 
@@ -327,13 +330,14 @@ async fn persist(
     mapreader::file_changed(&config.map);
     let error = match written {
         Ok(()) => return Ok(()),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     Err(ProviderError::failed(format!(
-        "HAProxy now sends `{key}` to `{backend}`, but writing the map file {path} failed: {error}; \
-         a reload of HAProxy would undo the switch until the file says `{key} {backend}`",
+        "HAProxy now sends `{key}` to `{backend}`, but writing the map file {path} failed (a \
+         reload of HAProxy would undo the switch until the file says `{key} {backend}`)",
         path = config.map.display(),
-    )))
+    ))
+    .with_source(error))
 }
 
 /// The one reply of a one-command exchange.

@@ -210,10 +210,10 @@ fn absolute(workdir: &Path, path: &Path) -> PathBuf {
 }
 
 fn field_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `haproxy` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `haproxy` block: {message}"),
+    )
 }
 
 /// The runtime API splits commands on spaces and `;`, so names that go into a
@@ -279,10 +279,12 @@ mod tests {
     }
 
     fn field_of(err: ProviderError) -> Option<String> {
-        match err {
-            ProviderError::Settings { field, .. } => field,
-            other => panic!("not a settings error: {other:?}"),
-        }
+        assert_eq!(
+            err.kind(),
+            cutover_provider::ErrorKind::Settings,
+            "not a settings error: {err:?}"
+        );
+        err.field().map(str::to_string)
     }
 
     #[test]

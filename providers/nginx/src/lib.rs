@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{Colour, ErrorKind, LiveRouter, ProviderError, RouterProvider, RouterSpec};
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
 
@@ -117,7 +117,9 @@ async fn observe(
         Ok(answer) => answer,
         // Before the first switch the operator may have added the `include`
         // line but not the file: nothing is routed yet, and a switch writes it.
-        Err(ProviderError::Unreachable { .. }) if matches!(&on_disk, Err(e) if e.kind() == std::io::ErrorKind::NotFound) =>
+        Err(e)
+            if e.kind() == ErrorKind::Unreachable
+                && matches!(&on_disk, Err(e) if e.kind() == std::io::ErrorKind::NotFound) =>
         {
             return Ok(Observed {
                 serves: None,
@@ -202,18 +204,18 @@ fn endpoint_drift(
 async fn check_endpoints(target: &Colour, timeout: Duration) -> Result<(), ProviderError> {
     let name = &target.name;
     if !include::is_word(name) {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "colour name {name:?} cannot go into an nginx include"
         )));
     }
     if target.endpoints.is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "environment {name} has no endpoint: nginx's upstream needs at least one server"
         )));
     }
     for endpoint in &target.endpoints {
         if !include::is_word(endpoint) {
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::refused(format!(
                 "endpoint {endpoint:?} of environment {name} cannot go into an nginx upstream (no spaces, quotes, `;`, `{{`, `}}`, `$` or `#`)"
             )));
         }
@@ -230,7 +232,7 @@ async fn check_endpoints(target: &Colour, timeout: Duration) -> Result<(), Provi
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {timeout:?}"),
         };
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "endpoint {endpoint} of environment {name} does not accept connections ({failure}): nginx would answer 502"
         )));
     }
@@ -257,9 +259,10 @@ async fn apply(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(ProviderError::failed(format!(
-                "cannot read the include file {}: {e}; nothing was changed",
+                "cannot read the include file {}, so nothing was changed",
                 path.display()
-            )))
+            ))
+            .with_source(e))
         }
     };
     let routing = Routing {
@@ -272,16 +275,18 @@ async fn apply(
     let text = include::render(&config.router, owned, config.marker, &routing);
     include::write_atomically(path, text.as_bytes()).map_err(|e| {
         ProviderError::failed(format!(
-            "cannot write the include file {}: {e}; nothing was changed",
+            "cannot write the include file {}, so nothing was changed",
             path.display()
         ))
+        .with_source(e)
     })?;
     let was = before.serves.as_deref().unwrap_or("nothing");
     if let Err(refused) = master.test_config(&config.invocation, config.timeout).await {
         let restored = restore_note(path, previous.as_deref());
-        return Err(ProviderError::failed(format!(
-            "nginx refused the configuration with the new include {} ({restored}; nginx was not reloaded and still serves {was}): {refused}",
-            path.display()
+        return Err(ProviderError::refused(format!(
+            "nginx refused the configuration with the new include {} ({restored}; nginx was not reloaded and still serves {was}): {}",
+            path.display(),
+            refused.describe()
         )));
     }
     let workers = master.children();
@@ -293,14 +298,14 @@ async fn apply(
             Ok(()) => "reloaded nginx again",
             Err(_) => "could not reload nginx again",
         };
-        return Err(ProviderError::Timeout {
-            what: format!(
+        return Err(ProviderError::timeout(
+            format!(
                 "nginx loading {colour} from {} (its marker never showed generation {}; see nginx's error log; {restored} and {reloaded})",
                 path.display(),
                 routing.generation
             ),
-            after: config.timeout,
-        });
+            config.timeout,
+        ));
     }
     wait_for_old_workers(&master, &workers, deadline, colour, config.timeout).await?;
     // Every worker now is a new one: one more read must agree.
@@ -351,9 +356,12 @@ async fn wait_for_old_workers(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(ProviderError::failed(format!(
-                "nginx's new workers serve {colour}, but old worker processes {left:?} still run after {timeout:?}: they are finishing open connections (see `worker_shutdown_timeout`); raise `timeout` to wait for them"
-            )));
+            return Err(ProviderError::timeout(
+                format!(
+                    "nginx's new workers serve {colour}, but waiting for old worker processes {left:?} to exit (they are finishing open connections, see `worker_shutdown_timeout`; raise `timeout` to wait for them)"
+                ),
+                timeout,
+            ));
         }
         sleep(POLL).await;
     }

@@ -142,12 +142,12 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
     {
-        return Err(ProviderError::Settings {
-            field: None,
-            message: format!(
+        return Err(ProviderError::settings(
+            None,
+            format!(
                 "router name {router:?} cannot name an nginx upstream: use letters, digits, `_` and `-`"
             ),
-        });
+        ));
     }
     let upstream = match settings.upstream {
         Some(name) => name,
@@ -211,10 +211,10 @@ fn absolute(workdir: &Path, path: &Path) -> PathBuf {
 }
 
 pub(crate) fn field_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `nginx` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `nginx` block: {message}"),
+    )
 }
 
 /// Paths go into nginx's configuration (`include`) or onto a command line;
@@ -345,13 +345,13 @@ mod tests {
             (with(json!({"timeout": "soon"})), "timeout"),
         ];
         for (body, field) in cases {
-            match resolve(&spec(body.clone())).unwrap_err() {
-                ProviderError::Settings { field: f, message } => {
-                    assert_eq!(f.as_deref(), Some(field), "{body}: {message}");
-                    assert!(message.contains("nginx"), "{message}");
-                }
-                other => panic!("not a settings error: {other:?}"),
-            }
+            let err = resolve(&spec(body.clone())).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.field()),
+                (cutover_provider::ErrorKind::Settings, Some(field)),
+                "{body}: {err:?}"
+            );
+            assert!(err.message().contains("nginx"), "{err}");
         }
     }
 

@@ -85,7 +85,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ProviderError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ProviderError::failed(format!("process backend task failed: {e}")))?
+        .map_err(|e| ProviderError::failed("process backend task failed").with_source(e))?
 }
 
 #[async_trait::async_trait]

@@ -252,7 +252,9 @@ async fn a_missing_program_fails_clearly() {
 #[test]
 fn validate_names_the_bad_field() {
     let field = |settings: Value| match Process.validate(&settings) {
-        Err(ProviderError::Settings { field, .. }) => field,
+        Err(e) if e.kind() == cutover_provider::ErrorKind::Settings => {
+            e.field().map(str::to_string)
+        }
         other => panic!("expected a settings error, got {other:?}"),
     };
     assert_eq!(
