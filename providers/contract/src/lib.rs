@@ -19,8 +19,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod error;
+mod live;
 
 pub use error::{BoxError, ErrorKind, ProviderError};
+pub use live::{
+    EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
+    RouterDriftKind,
+};
 
 /// Deserialize a backend block's evaluated body into a provider's settings.
 ///
@@ -107,23 +112,6 @@ pub struct EnvironmentSpec {
     pub workdir: PathBuf,
 }
 
-/// What a provider reads of one environment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LiveEnvironment {
-    /// Whether the environment exists (a process runs, the deployment is there).
-    pub exists: bool,
-    /// The release it runs, when the provider can tell.
-    pub release: Option<String>,
-    /// A stable identity of what runs (for a process: pid and start time), so
-    /// that a replacement made behind cutover's back shows as drift.
-    pub identity: Option<String>,
-    /// Changes noticed outside cutover, each a sentence for the plan
-    /// (e.g. "process 4242 is gone").
-    pub drift: Vec<String>,
-    /// Provider-private data to keep in the state (pid, start time, ...).
-    pub private: Value,
-}
-
 /// The outcome of deploying an environment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deployed {
@@ -184,25 +172,6 @@ impl RouterSpec {
             .ok()
             .map(|i| &self.colours[i])
     }
-}
-
-/// What a provider reads of one router.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LiveRouter {
-    /// The colour that receives live traffic now, if it is one of the spec's
-    /// colours.
-    pub live: Option<String>,
-    /// What the router itself says (e.g. the HAProxy backend name), shown when
-    /// it matches no colour.
-    pub raw: Option<String>,
-    /// The colour the router's preview listener or route sends traffic to, for
-    /// routers that have one (`preview = environment.X`).
-    #[serde(default)]
-    pub preview: Option<String>,
-    /// Changes the provider noticed outside cutover (e.g. a router restarted
-    /// without its saved config), each a sentence for the plan.
-    #[serde(default)]
-    pub drift: Vec<String>,
 }
 
 /// A backend that routes live traffic: `haproxy {}`, `exec {}`, ...

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use cutover_provider::{
-    Deployed, EnvironmentProvider, EnvironmentSpec, LiveEnvironment, ProviderError,
+    Deployed, EnvironmentDrift, EnvironmentDriftKind, EnvironmentProvider, EnvironmentSpec,
+    LiveEnvironment, ProviderError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -39,7 +40,27 @@ struct ReadReply {
     /// Absent: the stored private data stays as it is.
     private: Option<Value>,
     #[serde(default)]
-    drift: Vec<String>,
+    drift: Vec<ReportedDrift>,
+}
+
+/// One entry of `drift` in the reply to `read`: a sentence (a change of
+/// kind `changed`), or `{"kind": "gone" | "replaced" | "changed", "message": ...}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ReportedDrift {
+    Sentence(String),
+    Typed(EnvironmentDrift),
+}
+
+impl From<ReportedDrift> for EnvironmentDrift {
+    fn from(reported: ReportedDrift) -> Self {
+        match reported {
+            ReportedDrift::Sentence(message) => {
+                EnvironmentDrift::new(EnvironmentDriftKind::Changed, message)
+            }
+            ReportedDrift::Typed(drift) => drift,
+        }
+    }
 }
 
 /// The reply to `destroy`: an object with no defined fields.
@@ -99,7 +120,7 @@ impl EnvironmentProvider for ExecEnvironment {
             exists: reply.exists,
             release: reply.release,
             identity: reply.identity,
-            drift: reply.drift,
+            drift: reply.drift.into_iter().map(Into::into).collect(),
             private: reply.private.unwrap_or_else(|| private.clone()),
         })
     }

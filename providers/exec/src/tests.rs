@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cutover_provider::{
-    Colour, EnvironmentProvider, EnvironmentSpec, ErrorKind, RouterProvider, RouterSpec,
+    Colour, EnvironmentDrift, EnvironmentDriftKind, EnvironmentProvider, EnvironmentSpec,
+    ErrorKind, RouterProvider, RouterSpec,
 };
 use serde_json::{json, Value};
 
@@ -57,7 +58,7 @@ async fn environment_deploy_read_destroy() {
         "deploy": script(d, "deploy.sh", r#"cat > deploy-input.json
     printf '{"identity": "%s@%s", "private": {"slot": 7}}\n' "$CUTOVER_ENVIRONMENT" "$CUTOVER_RELEASE""#),
         "read": script(d, "read.sh", r#"cat > read-input.json
-    printf '{"exists": true, "release": "%s", "drift": ["config edited by hand"]}' "$CUTOVER_RELEASE""#),
+    printf '{"exists": true, "release": "%s", "drift": ["config edited by hand", {"kind": "replaced", "message": "revision 7 replaced 6"}]}' "$CUTOVER_RELEASE""#),
         "destroy": script(d, "destroy.sh", r#"cat > destroy-input.json; echo "$CUTOVER_ACTION $REGION" > destroyed; echo '{}'"#),
         "env": {"REGION": "eu"},
     });
@@ -84,7 +85,13 @@ async fn environment_deploy_read_destroy() {
         .unwrap();
     assert!(live.exists);
     assert_eq!(live.release.as_deref(), Some("1.4.1"));
-    assert_eq!(live.drift, vec!["config edited by hand".to_string()]);
+    assert_eq!(
+        live.drift,
+        vec![
+            EnvironmentDrift::new(EnvironmentDriftKind::Changed, "config edited by hand"),
+            EnvironmentDrift::new(EnvironmentDriftKind::Replaced, "revision 7 replaced 6"),
+        ]
+    );
     assert_eq!(
         live.private,
         json!({"slot": 7}),

@@ -18,7 +18,9 @@ mod settings;
 
 use std::path::Path;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider, RouterSpec,
+};
 use serde_json::Value;
 
 use crate::reply::{GetMap, MapEntry};
@@ -58,17 +60,20 @@ impl RouterProvider for Haproxy {
             Ok(file) => {
                 let on_disk = file.values(&config.key);
                 if !held.is_empty() && on_disk != held {
-                    drift.push(format!(
+                    drift.push(RouterDrift::new(RouterDriftKind::PersistedDiffers, format!(
                         "the map file {} says `{} {}` but HAProxy holds `{} {}`: a reload of HAProxy would move the traffic; switching again rewrites the file",
                         config.map.display(),
                         config.key,
                         if on_disk.is_empty() { "(nothing)".to_string() } else { on_disk.join(", ") },
                         config.key,
                         held.join(", ")
-                    ));
+                    )));
                 }
             }
-            Err(e) => drift.push(e.describe()),
+            Err(e) => drift.push(RouterDrift::new(
+                RouterDriftKind::PersistedUnreadable,
+                format!("{}: a reload of HAProxy would fail", e.describe()),
+            )),
         }
         Ok(LiveRouter {
             live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),

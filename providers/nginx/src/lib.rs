@@ -18,7 +18,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use cutover_provider::{Colour, ErrorKind, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, ErrorKind, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider,
+    RouterSpec,
+};
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
 
@@ -99,8 +102,8 @@ fn is_colour(spec: &RouterSpec, name: &str) -> bool {
 struct Observed {
     /// The colour the running workers serve (`none` for a removed preview).
     serves: Option<String>,
-    /// Differences between disk and the running nginx, as sentences.
-    drift: Vec<String>,
+    /// Differences between disk and the running nginx.
+    drift: Vec<RouterDrift>,
 }
 
 async fn observe(
@@ -123,8 +126,11 @@ async fn observe(
         {
             return Ok(Observed {
                 serves: None,
-                drift: vec![format!(
-                    "the include file {path} does not exist yet: cutover writes it at the first switch"
+                drift: vec![RouterDrift::new(
+                    RouterDriftKind::Absent,
+                    format!(
+                        "the include file {path} does not exist yet: cutover writes it at the first switch"
+                    ),
                 )],
             });
         }
@@ -150,30 +156,38 @@ async fn observe(
         Answer::Other(status) => {
             return Ok(Observed {
                 serves: None,
-                drift: vec![format!(
-                    "nginx's marker at {} answers {status:?} for {}: the running nginx has not loaded {path} (include it at http level and reload)",
-                    config.marker, owned.location
+                drift: vec![RouterDrift::new(
+                    RouterDriftKind::SwitchLost,
+                    format!(
+                        "nginx's marker at {} answers {status:?} for {}: the running nginx has not loaded {path} (include it at http level and reload)",
+                        config.marker, owned.location
+                    ),
                 )],
             })
         }
     };
     let mut drift = Vec::new();
+    let mut push = |kind, message: String| drift.push(RouterDrift::new(kind, message));
     match on_disk {
-        Err(e) => drift.push(format!(
+        Err(e) => push(RouterDriftKind::PersistedUnreadable, format!(
             "the running nginx serves {colour}, but the include file {path} cannot be read ({e}): a reload would fail"
         )),
-        Ok(None) => drift.push(format!(
+        Ok(None) => push(RouterDriftKind::EditedOutside, format!(
             "the running nginx serves {colour}, but the include file {path} no longer holds cutover's marker: it was edited without a reload"
         )),
-        Ok(Some(disk)) if disk.colour != colour => drift.push(format!(
+        Ok(Some(disk)) if disk.colour != colour => push(RouterDriftKind::PersistedDiffers, format!(
             "the include file {path} says {} but the running nginx serves {colour}: it was edited without a reload",
             disk.colour
         )),
-        Ok(Some(disk)) if disk.generation != generation => drift.push(format!(
+        Ok(Some(disk)) if disk.generation != generation => push(RouterDriftKind::PersistedDiffers, format!(
             "the include file {path} was rewritten after the running nginx loaded it (generation {} on disk, {generation} running): it was edited without a reload",
             disk.generation
         )),
-        Ok(Some(disk)) => drift.extend(endpoint_drift(spec, owned, &colour, &disk)),
+        Ok(Some(disk)) => {
+            if let Some(message) = endpoint_drift(spec, owned, &colour, &disk) {
+                push(RouterDriftKind::StaleEndpoints, message);
+            }
+        }
     }
     Ok(Observed {
         serves: Some(colour),

@@ -4,7 +4,9 @@
 mod nginx_support;
 
 use cutover_nginx::Nginx;
-use cutover_provider::{Colour, ErrorKind, LiveRouter, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, ErrorKind, LiveRouter, RouterDriftKind, RouterProvider, RouterSpec,
+};
 use nginx_support::{closed_address, ColourServer, NginxGuard, NginxSetup};
 use serde_json::{json, Value};
 
@@ -160,9 +162,12 @@ async fn an_include_edited_without_reload_is_drift() {
     assert_eq!(read.live.as_deref(), Some("blue"), "what the workers serve");
     assert_eq!(nginx.get("/"), (200, "blue".to_string()));
     assert_eq!(read.drift.len(), 1, "{:?}", read.drift);
+    assert_eq!(read.drift[0].kind, RouterDriftKind::PersistedDiffers);
     assert!(
-        read.drift[0].contains("says green but the running nginx serves blue")
-            && read.drift[0].contains("without a reload"),
+        read.drift[0]
+            .message
+            .contains("says green but the running nginx serves blue")
+            && read.drift[0].message.contains("without a reload"),
         "{:?}",
         read.drift
     );

@@ -106,8 +106,11 @@ async fn a_killed_process_shows_as_drift() {
     let live = Process.read(&spec, &deployed.private).await.unwrap();
     assert!(!live.exists);
     assert_eq!(live.drift.len(), 1);
+    assert_eq!(live.drift[0].kind, EnvironmentDriftKind::Gone);
     assert!(
-        live.drift[0].starts_with(&format!("process {pid} is gone")),
+        live.drift[0]
+            .message
+            .starts_with(&format!("process {pid} is gone")),
         "{:?}",
         live.drift
     );
@@ -130,7 +133,10 @@ async fn a_reused_pid_is_not_mistaken_for_the_process() {
     assert!(!live.exists);
     assert_eq!(
         live.drift,
-        vec![format!("process {me} was replaced by another process")]
+        vec![EnvironmentDrift::new(
+            EnvironmentDriftKind::Replaced,
+            format!("process {me} was replaced by another process")
+        )]
     );
     // ... and destroy must not signal the stranger.
     Process.destroy(&spec, &private).await.unwrap();
