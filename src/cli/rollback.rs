@@ -84,9 +84,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         let spec = router_spec(config, name)
             .with_context(|| format!("router.{name} is no longer in the configuration"))?;
         let target = spec
-            .colours
-            .iter()
-            .find(|c| c.name == to)
+            .colour(&to)
             .cloned()
             .expect("every environment is a colour");
         let from = live.routers.get(name).and_then(|r| r.live.clone());

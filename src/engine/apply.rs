@@ -480,9 +480,7 @@ impl Engine {
             .router(backend)
             .ok_or_else(|| format!("unknown backend `{backend}`"))?;
         let colour = spec
-            .colours
-            .iter()
-            .find(|c| c.name == from)
+            .colour(from)
             .cloned()
             .ok_or_else(|| format!("{from} is no colour of router.{router}"))?;
         provider

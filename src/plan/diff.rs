@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use cutover_provider::{
-    Colour, EnvironmentDriftKind, EnvironmentSpec, LiveEnvironment, LiveRouter, RouterSpec,
+    Colour, Colours, EnvironmentDriftKind, EnvironmentSpec, LiveEnvironment, LiveRouter, RouterSpec,
 };
 use serde_json::Value;
 
@@ -61,7 +61,7 @@ pub fn environment_spec(config: &Config, env: &Environment) -> EnvironmentSpec {
 
 /// Every colour a router may send traffic to, once, to be shared by every
 /// router's spec (see [`router_spec_with`]).
-pub fn colours(config: &Config) -> std::sync::Arc<[Colour]> {
+pub fn colours(config: &Config) -> Colours {
     config
         .environments
         .values()
@@ -80,18 +80,14 @@ pub fn router_spec(config: &Config, name: &str) -> Option<RouterSpec> {
 /// The spec handed to a router's provider, sharing `colours` (from
 /// [`colours`]): use this when making specs for many routers, so that each
 /// costs O(1) rather than a copy of every environment.
-pub fn router_spec_with(
-    config: &Config,
-    name: &str,
-    colours: &std::sync::Arc<[Colour]>,
-) -> Option<RouterSpec> {
+pub fn router_spec_with(config: &Config, name: &str, colours: &Colours) -> Option<RouterSpec> {
     let router = config.routers.get(name)?;
-    Some(RouterSpec {
-        name: router.name.clone(),
-        colours: colours.clone(),
-        settings: router.backend.body.clone(),
-        workdir: config.dir.clone(),
-    })
+    Some(RouterSpec::new(
+        router.name.clone(),
+        colours.clone(),
+        router.backend.body.clone(),
+        config.dir.clone(),
+    ))
 }
 
 /// The spec a cut-over or preview step carries: only the colours that step
@@ -116,7 +112,7 @@ pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Opti
     }
     // Look each wanted colour up (the set is small) rather than scanning every
     // environment: a plan makes one spec per step, so a scan is quadratic.
-    let colours: std::sync::Arc<[Colour]> = wanted
+    let colours: Colours = wanted
         .iter()
         .filter_map(|name| config.environments.get(*name))
         .map(|e| Colour {
@@ -371,15 +367,10 @@ pub fn plan_with(
         let cfg = &config.routers[router];
         let spec = step_spec(config, router, &[from.as_deref(), Some(to.as_str())])
             .expect("router is in the config");
-        let target = spec
-            .colours
-            .iter()
-            .find(|c| &c.name == to)
-            .cloned()
-            .unwrap_or(Colour {
-                name: to.clone(),
-                endpoints: vec![],
-            });
+        let target = spec.colour(to).cloned().unwrap_or(Colour {
+            name: to.clone(),
+            endpoints: vec![],
+        });
         let from_release = from.as_ref().and_then(|f| release_of(config, st, live, f));
         let to_release = config.environments.get(to).map(|e| e.release.clone());
         if let Some(f) = from.as_ref().filter(|f| *f != to) {
@@ -475,7 +466,7 @@ pub fn plan_with(
         }
         let spec = step_spec(config, router, &[now.as_deref(), Some(to.as_str())])
             .expect("router is in the config");
-        let Some(target) = spec.colours.iter().find(|c| &c.name == to).cloned() else {
+        let Some(target) = spec.colour(to).cloned() else {
             continue;
         };
         let id = format!("preview.{router}");

@@ -213,7 +213,7 @@ async fn apply(
             let now = describe_route(&api, &route.id).await;
             return Err(ProviderError::conflict(format!(
                 "Caddy's config changed while cutover was switching router `{}` (ETag mismatch); nothing was changed; run plan again (route `@id: {}` {now})",
-                spec.name, route.id
+                spec.name(), route.id
             )));
         }
         if !reply.status.is_success() {
@@ -221,7 +221,7 @@ async fn apply(
                 "Caddy refused {} {} for router `{}` (HTTP {}): {}; Caddy keeps its previous config",
                 change.method,
                 change.path,
-                spec.name,
+                spec.name(),
                 reply.status.as_u16(),
                 reply.error_text()
             )));
@@ -243,7 +243,7 @@ async fn confirm(
         (Some(target), Some(dials)) if dials == target.endpoints => Ok(()),
         (target, dials) => Err(ProviderError::failed(format!(
             "after the change, Caddy's route `@id: {id}` of router `{}` {}, not {}",
-            spec.name,
+            spec.name(),
             match dials {
                 Some(d) => format!("sends traffic to [{}]", d.join(", ")),
                 None => "does not exist".to_string(),
@@ -289,13 +289,16 @@ async fn describe_route(api: &AdminApi, id: &str) -> String {
     }
 }
 
-/// The colour whose endpoints are exactly `dials` (in any order).
+/// The colour whose endpoints are exactly `dials` (in any order): among the
+/// colours serving on the first dial (an index lookup, not a scan of every
+/// colour, which would make a refresh of N routers O(N²)), the first by name.
 fn colour_of(spec: &RouterSpec, dials: &[String]) -> Option<String> {
     let mut seen: Vec<&String> = dials.iter().collect();
     seen.sort();
     seen.dedup();
-    spec.colours
-        .iter()
+    let first = seen.first()?;
+    spec.colours()
+        .serving_on(first)
         .find(|c| {
             let mut endpoints: Vec<&String> = c.endpoints.iter().collect();
             endpoints.sort();
@@ -309,7 +312,8 @@ fn check_endpoints(spec: &RouterSpec, target: &Colour) -> Result<(), ProviderErr
     if target.endpoints.is_empty() {
         return Err(ProviderError::refused(format!(
             "colour `{}` has no endpoints for router `{}` to send traffic to",
-            target.name, spec.name
+            target.name,
+            spec.name()
         )));
     }
     Ok(())
@@ -332,7 +336,7 @@ async fn probe_endpoints(
         };
         return Err(ProviderError::refused(format!(
             "endpoint {endpoint} of colour `{}` does not answer ({error}); Caddy would accept it and answer 502, so router `{}` was not switched and nothing was changed",
-            target.name, spec.name
+            target.name, spec.name()
         )));
     }
     Ok(())

@@ -124,15 +124,15 @@ pub(crate) fn parse(body: &Value) -> Result<Settings, ProviderError> {
 
 /// Parse a block's body and resolve it for `spec`.
 pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
-    let settings = parse(&spec.settings)?;
+    let settings = parse(spec.settings())?;
     let live_id = settings
         .route_id
         .clone()
-        .unwrap_or_else(|| format!("cutover-{}", spec.name));
+        .unwrap_or_else(|| format!("cutover-{}", spec.name()));
     let preview_id = settings
         .preview_route_id
         .clone()
-        .unwrap_or_else(|| format!("cutover-{}-preview", spec.name));
+        .unwrap_or_else(|| format!("cutover-{}-preview", spec.name()));
     check_word("route_id", &live_id)?;
     check_word("preview_route_id", &preview_id)?;
     if live_id == preview_id {
@@ -147,7 +147,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         .and_then(parse_duration)
         .unwrap_or(DEFAULT_TIMEOUT);
     Ok(Resolved {
-        admin: parse_admin(&settings.admin, &spec.workdir)?,
+        admin: parse_admin(&settings.admin, spec.workdir())?,
         server: settings
             .server
             .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
@@ -272,12 +272,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(settings: Value) -> RouterSpec {
-        RouterSpec {
-            name: "public".into(),
-            colours: Vec::<cutover_provider::Colour>::new().into(),
-            settings,
-            workdir: PathBuf::from("/etc/cutover"),
-        }
+        RouterSpec::new("public", Default::default(), settings, "/etc/cutover")
     }
 
     fn field_of(err: ProviderError) -> Option<String> {

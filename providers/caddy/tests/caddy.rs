@@ -47,12 +47,12 @@ fn spec(caddy: &CaddyGuard, colours: &Colours, extra: Value) -> RouterSpec {
     for (k, v) in extra.as_object().expect("an object") {
         settings[k] = v.clone();
     }
-    RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colours.blue(), colours.green()].into(),
+    RouterSpec::new(
+        "public",
+        vec![colours.blue(), colours.green()].into(),
         settings,
-        workdir: caddy.dir().to_path_buf(),
-    }
+        caddy.dir(),
+    )
 }
 
 fn live(colour: &Colour) -> LiveRouter {
@@ -76,8 +76,13 @@ async fn read_returns_the_live_colour() {
     assert_eq!(read, live(&colours.blue()));
 
     // Upstreams that are no colour's: raw says what Caddy holds.
-    let mut unknown = spec(&caddy, &colours, json!({}));
-    unknown.colours = unknown.colours[1..].to_vec().into();
+    let both = spec(&caddy, &colours, json!({}));
+    let unknown = RouterSpec::new(
+        both.name(),
+        vec![colours.green()].into(),
+        both.settings().clone(),
+        both.workdir(),
+    );
     let read = Caddy.read(&unknown).await.unwrap();
     assert_eq!(read.live, None);
     assert_eq!(read.raw, Some(colours.blue.address()));
@@ -355,12 +360,12 @@ async fn settings_errors_name_the_field() {
 async fn an_unreachable_admin_api_is_named() {
     let colours = Colours::start();
     let address = closed_address();
-    let spec = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colours.blue(), colours.green()].into(),
-        settings: json!({ "admin": address }),
-        workdir: std::env::temp_dir(),
-    };
+    let spec = RouterSpec::new(
+        "public",
+        vec![colours.blue(), colours.green()].into(),
+        json!({ "admin": address }),
+        std::env::temp_dir(),
+    );
     for result in [
         Caddy.read(&spec).await.map(|_| ()),
         Caddy.switch(&spec, &colours.green()).await,

@@ -12,15 +12,17 @@
 //! ill-typed field by name so that the core can point at it in the source.
 #![deny(missing_docs)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod colours;
 mod error;
 mod live;
 
+pub use colours::{Colour, Colours};
 pub use error::{BoxError, ErrorKind, ProviderError};
 pub use live::{
     EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
@@ -87,15 +89,6 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
-/// One colour as a router sees it: its name and where it serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Colour {
-    /// The environment's name, e.g. `green`.
-    pub name: String,
-    /// The addresses (`host:port`) the environment serves on.
-    pub endpoints: Vec<String>,
-}
-
 /// What cutover wants of one environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentSpec {
@@ -147,30 +140,62 @@ pub trait EnvironmentProvider: Send + Sync {
 }
 
 /// What cutover wants of one router.
+///
+/// Its fields are private so that its colours are always a [`Colours`]
+/// (sorted, shared): build it with [`RouterSpec::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouterSpec {
-    /// The router's name, e.g. `public`.
-    pub name: String,
-    /// Every colour the router may send traffic to (all environments of the
-    /// configuration), so a provider can translate what it reads back into a
-    /// colour name. Shared: every router of a configuration gets the same
-    /// list, so N routers over N colours cost O(N) memory, not O(N²).
-    /// Sorted by name (the planner builds it so): look a colour up with
-    /// [`RouterSpec::colour`], not a scan, or N routers cost O(N²).
-    pub colours: std::sync::Arc<[Colour]>,
-    /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
-    pub settings: Value,
-    /// The directory relative paths in the settings are resolved against.
-    pub workdir: PathBuf,
+    name: String,
+    colours: Colours,
+    settings: Value,
+    workdir: PathBuf,
 }
 
 impl RouterSpec {
-    /// The colour named `name`, by binary search of the sorted `colours`.
+    /// The spec of router `name`: the colours it may send traffic to, the
+    /// evaluated body of its backend block, and the directory relative paths
+    /// in the settings are resolved against.
+    pub fn new(
+        name: impl Into<String>,
+        colours: Colours,
+        settings: Value,
+        workdir: impl Into<PathBuf>,
+    ) -> Self {
+        RouterSpec {
+            name: name.into(),
+            colours,
+            settings,
+            workdir: workdir.into(),
+        }
+    }
+
+    /// The router's name, e.g. `public`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Every colour the router may send traffic to, so that a provider can
+    /// translate what it reads back into a colour name. Shared by every
+    /// router of a refresh: look a colour up ([`Colours::get`],
+    /// [`Colours::serving_on`]), never scan it per router.
+    pub fn colours(&self) -> &Colours {
+        &self.colours
+    }
+
+    /// The colour named `name` (a binary search of [`RouterSpec::colours`]).
     pub fn colour(&self, name: &str) -> Option<&Colour> {
-        self.colours
-            .binary_search_by(|c| c.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.colours[i])
+        self.colours.get(name)
+    }
+
+    /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
+    pub fn settings(&self) -> &Value {
+        &self.settings
+    }
+
+    /// The directory relative paths in the settings are resolved against
+    /// (the configuration directory).
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
     }
 }
 
@@ -215,29 +240,6 @@ mod tests {
     #[allow(dead_code)]
     struct Demo {
         socket: String,
-    }
-
-    #[test]
-    fn colours_are_found_by_name() {
-        let colour = |name: &str| Colour {
-            name: name.into(),
-            endpoints: vec![],
-        };
-        let spec = RouterSpec {
-            name: "public".into(),
-            colours: ["a", "blue_1", "blue_10", "blue_2", "green"]
-                .map(colour)
-                .to_vec()
-                .into(),
-            settings: Value::Null,
-            workdir: ".".into(),
-        };
-        for name in ["a", "blue_1", "blue_10", "blue_2", "green"] {
-            assert_eq!(spec.colour(name).map(|c| c.name.as_str()), Some(name));
-        }
-        for name in ["", "blue", "blue_3", "zebra"] {
-            assert!(spec.colour(name).is_none(), "{name}");
-        }
     }
 
     #[test]

@@ -38,12 +38,12 @@ fn colour(name: &str, port: u16) -> Colour {
 }
 
 fn router_spec(dir: &Path, settings: Value) -> RouterSpec {
-    RouterSpec {
-        name: "lb".into(),
-        colours: vec![colour("blue", 9201), colour("green", 9202)].into(),
+    RouterSpec::new(
+        "lb",
+        vec![colour("blue", 9201), colour("green", 9202)].into(),
         settings,
-        workdir: dir.to_path_buf(),
-    }
+        dir,
+    )
 }
 
 fn read_json(path: &Path) -> Value {

@@ -28,12 +28,12 @@ fn spec(haproxy: &HaproxyGuard, extra: Value) -> RouterSpec {
     for (k, v) in extra.as_object().expect("an object") {
         settings[k] = v.clone();
     }
-    RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")].into(),
+    RouterSpec::new(
+        "public",
+        vec![colour("blue"), colour("green")].into(),
         settings,
-        workdir: haproxy.dir().to_path_buf(),
-    }
+        haproxy.dir(),
+    )
 }
 
 fn live(colour: &str) -> LiveRouter {
@@ -239,12 +239,12 @@ async fn a_map_haproxy_has_not_loaded_is_named() {
 async fn an_unreachable_socket_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("missing.sock");
-    let router = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")].into(),
-        settings: json!({"socket": socket, "map": "live.map"}),
-        workdir: dir.path().to_path_buf(),
-    };
+    let router = RouterSpec::new(
+        "public",
+        vec![colour("blue"), colour("green")].into(),
+        json!({"socket": socket, "map": "live.map"}),
+        dir.path(),
+    );
     let err = Haproxy.read(&router).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
     assert!(
@@ -285,10 +285,13 @@ fn settings_errors_name_the_field() {
 async fn the_tcp_runtime_api_works_too() {
     let (_blue, _green, haproxy) = blue_green(|setup| setup.tcp_api = true);
     let address = haproxy.api_address().unwrap();
-    let router = RouterSpec {
-        settings: json!({"address": address, "map": haproxy.map_path()}),
-        ..spec(&haproxy, json!({}))
-    };
+    let blue_green = spec(&haproxy, json!({}));
+    let router = RouterSpec::new(
+        blue_green.name(),
+        blue_green.colours().clone(),
+        json!({"address": address, "map": haproxy.map_path()}),
+        blue_green.workdir(),
+    );
     assert_eq!(Haproxy.read(&router).await.unwrap(), live("blue"));
     Haproxy.switch(&router, &colour("green")).await.unwrap();
     assert_eq!(haproxy.get("/"), (200, "green".to_string()));
@@ -306,12 +309,12 @@ async fn a_silent_runtime_api_times_out() {
             held.push(stream);
         }
     });
-    let router = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")].into(),
-        settings: json!({"socket": socket, "map": "live.map", "timeout": "300ms"}),
-        workdir: dir.path().to_path_buf(),
-    };
+    let router = RouterSpec::new(
+        "public",
+        vec![colour("blue"), colour("green")].into(),
+        json!({"socket": socket, "map": "live.map", "timeout": "300ms"}),
+        dir.path(),
+    );
     let started = std::time::Instant::now();
     let err = Haproxy.read(&router).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");

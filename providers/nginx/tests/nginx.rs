@@ -29,12 +29,7 @@ fn spec(nginx: &NginxGuard, colours: &[Colour], extra: Value) -> RouterSpec {
     for (k, v) in extra.as_object().expect("an object") {
         settings[k] = v.clone();
     }
-    RouterSpec {
-        name: "public".to_string(),
-        colours: colours.into(),
-        settings,
-        workdir: nginx.dir().to_path_buf(),
-    }
+    RouterSpec::new("public", colours.into(), settings, nginx.dir())
 }
 
 fn live(colour: &str) -> LiveRouter {
@@ -286,12 +281,12 @@ async fn settings_errors_name_the_field() {
 async fn a_missing_master_is_unreachable() {
     let blue = ColourServer::start("blue");
     let dir = tempfile::tempdir().unwrap();
-    let spec = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue", &blue)].into(),
-        settings: json!({"include": "i.conf", "pid_file": "nginx.pid", "marker": closed_address(), "timeout": "1s"}),
-        workdir: dir.path().to_path_buf(),
-    };
+    let spec = RouterSpec::new(
+        "public",
+        vec![colour("blue", &blue)].into(),
+        json!({"include": "i.conf", "pid_file": "nginx.pid", "marker": closed_address(), "timeout": "1s"}),
+        dir.path(),
+    );
     let err = Nginx
         .switch(&spec, &colour("blue", &blue))
         .await
