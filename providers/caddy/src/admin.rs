@@ -48,6 +48,15 @@ impl Reply {
     }
 }
 
+/// How one attempt at a request failed.
+enum Attempt {
+    /// Connected, then the exchange broke off (Caddy replacing its admin
+    /// server after a change resets connections).
+    BrokeOff(ProviderError),
+    /// Anything else.
+    Failed(ProviderError),
+}
+
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
@@ -62,7 +71,13 @@ impl AdminApi {
         self.admin.to_string()
     }
 
-    /// Send one request; `if_match` guards a change with an ETag.
+    /// Send one request; `if_match` guards a change with an ETag. The whole
+    /// request, retries included, runs within the timeout.
+    ///
+    /// Caddy 2.6 replaces its admin server after every config change, so a
+    /// connection opened just then may be reset mid-request: a `GET` that
+    /// breaks off after connecting is sent again (it changes nothing). A
+    /// change never is: whether Caddy applied it is read back instead.
     pub async fn request(
         &self,
         method: Method,
@@ -71,12 +86,25 @@ impl AdminApi {
         if_match: Option<&str>,
     ) -> Result<Reply, ProviderError> {
         let what = format!("the {} answering {method} {path}", self.admin);
-        tokio::time::timeout(
-            self.timeout,
-            self.request_untimed(method, path, body, if_match),
-        )
-        .await
-        .map_err(|_| ProviderError::timeout(what, self.timeout))?
+        let attempts = async {
+            let mut pause = Duration::from_millis(10);
+            loop {
+                match self
+                    .request_untimed(method.clone(), path, body, if_match)
+                    .await
+                {
+                    Err(Attempt::BrokeOff(_)) if method == Method::GET => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                    }
+                    Err(Attempt::BrokeOff(e) | Attempt::Failed(e)) => return Err(e),
+                    Ok(reply) => return Ok(reply),
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, attempts)
+            .await
+            .map_err(|_| ProviderError::timeout(what, self.timeout))?
     }
 
     async fn request_untimed(
@@ -85,12 +113,14 @@ impl AdminApi {
         path: &str,
         body: Option<&serde_json::Value>,
         if_match: Option<&str>,
-    ) -> Result<Reply, ProviderError> {
-        let stream = self.connect().await?;
+    ) -> Result<Reply, Attempt> {
+        let stream = self.connect().await.map_err(Attempt::Failed)?;
         // Connected, so not unreachable: the exchange broke off midway.
         let broken = |e: hyper::Error| {
-            ProviderError::failed(format!("the {} broke off {method} {path}", self.admin))
-                .with_source(e)
+            Attempt::BrokeOff(
+                ProviderError::failed(format!("the {} broke off {method} {path}", self.admin))
+                    .with_source(e),
+            )
         };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -104,11 +134,15 @@ impl AdminApi {
         // empty Host.
         let host = match &self.admin {
             Admin::Tcp(address) => HeaderValue::from_str(address).map_err(|e| {
-                ProviderError::settings(
-                    Some("admin".to_string()),
-                    format!("in `caddy` block: `admin` = {address:?} is not a valid Host header"),
+                Attempt::Failed(
+                    ProviderError::settings(
+                        Some("admin".to_string()),
+                        format!(
+                            "in `caddy` block: `admin` = {address:?} is not a valid Host header"
+                        ),
+                    )
+                    .with_source(e),
                 )
-                .with_source(e)
             })?,
             Admin::Unix(_) => HeaderValue::from_static(""),
         };
@@ -127,7 +161,9 @@ impl AdminApi {
             None => Bytes::new(),
         };
         let request = builder.body(Full::new(payload)).map_err(|e| {
-            ProviderError::failed(format!("cannot build {method} {path}")).with_source(e)
+            Attempt::Failed(
+                ProviderError::failed(format!("cannot build {method} {path}")).with_source(e),
+            )
         })?;
         let response = sender.send_request(request).await.map_err(broken)?;
         let (parts, body) = response.into_parts();

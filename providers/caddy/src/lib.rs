@@ -18,6 +18,8 @@ mod admin;
 mod route;
 mod settings;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
@@ -85,9 +87,10 @@ impl RouterProvider for Caddy {
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
         probe_endpoints(spec, target, config.timeout).await?;
+        let _turn = changes_to(&config).lock_owned().await;
         // Read as late as possible: the ETag guards only what happens after.
         let snapshot = snapshot(&api(&config)).await?;
-        self.switch_from(spec, target, &snapshot).await
+        apply(spec, &config, &snapshot, &config.live, Some(target)).await
     }
 
     async fn set_preview(
@@ -100,6 +103,7 @@ impl RouterProvider for Caddy {
         if let Some(target) = target {
             probe_endpoints(spec, target, config.timeout).await?;
         }
+        let _turn = changes_to(&config).lock_owned().await;
         let snapshot = snapshot(&api(&config)).await?;
         apply(spec, &config, &snapshot, &route, target).await
     }
@@ -124,12 +128,28 @@ impl Caddy {
         snapshot: &Snapshot,
     ) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
+        let _turn = changes_to(&config).lock_owned().await;
         apply(spec, &config, snapshot, &config.live, Some(target)).await
     }
 }
 
 fn api(config: &Resolved) -> AdminApi {
     AdminApi::new(config.admin.clone(), config.timeout)
+}
+
+/// The turn to change the Caddy behind `config`'s admin API. Every change
+/// is guarded by the ETag of the whole config, so two routers of one Caddy
+/// changed at once would take each other for a concurrent edit (412): within
+/// this process they take turns, from the read of the config to the read
+/// back, and a 412 then only ever means an edit made outside cutover. The
+/// wait is bounded by the turns before it, each bounded by `timeout`.
+fn changes_to(config: &Resolved) -> Arc<tokio::sync::Mutex<()>> {
+    static TURNS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut turns = TURNS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("the registry of Caddy turns is never poisoned");
+    turns.entry(config.admin.to_string()).or_default().clone()
 }
 
 fn preview_route(config: &Resolved) -> Result<ManagedRoute, ProviderError> {

@@ -233,6 +233,50 @@ async fn a_concurrent_edit_is_detected_not_overwritten() {
     assert_eq!(caddy.get("/"), (200, "green".to_string()));
 }
 
+/// Routers that share one Caddy switch at the same moment (the engine runs
+/// independent cut-overs in parallel): each change is guarded by the ETag
+/// of the whole config, so they must queue, not take one another for a
+/// concurrent edit and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_switches_of_routers_sharing_a_caddy_all_succeed() {
+    let colours = Colours::start();
+    let routers = ["a", "b", "c", "d", "e", "f"];
+    let routes = routers
+        .iter()
+        .map(|r| {
+            let mut route = proxy_route(&format!("cutover-{r}"), &[colours.blue.address()]);
+            route["match"] = json!([{"host": [format!("{r}.test")]}]);
+            route
+        })
+        .collect();
+    let caddy = CaddyGuard::start(&CaddySetup::with_routes(routes));
+    let mut switches = tokio::task::JoinSet::new();
+    for r in routers {
+        let base = spec(&caddy, &colours, json!({}));
+        let router = RouterSpec::new(
+            r,
+            base.colours().clone(),
+            base.settings().clone(),
+            base.workdir(),
+        );
+        let green = colours.green();
+        switches.spawn(async move { (r, Caddy.switch(&router, &green).await) });
+    }
+    while let Some(done) = switches.join_next().await {
+        let (r, result) = done.unwrap();
+        if let Err(e) = result {
+            panic!("router {r}: {}", e.describe());
+        }
+    }
+    for r in routers {
+        assert_eq!(
+            caddy.get_host(&format!("{r}.test"), "/"),
+            (200, "green".to_string()),
+            "router {r}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_restart_without_resume_loses_the_route() {
     let colours = Colours::start();
