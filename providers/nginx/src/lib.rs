@@ -64,7 +64,7 @@ impl RouterProvider for Nginx {
 
     async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
-        Master::find(&config)?;
+        Master::find(&config).await?;
         check_endpoints(target, config.timeout).await
     }
 
@@ -93,6 +93,16 @@ impl RouterProvider for Nginx {
     }
 }
 
+/// Run file and /proc I/O on the blocking pool, off the async threads that
+/// other routers' reads and switches share.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ProviderError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ProviderError::failed("the nginx provider's file task failed").with_source(e))
+}
+
 fn is_colour(spec: &RouterSpec, name: &str) -> bool {
     spec.colour(name).is_some()
 }
@@ -112,7 +122,7 @@ async fn observe(
     owned: &Owned,
 ) -> Result<Observed, ProviderError> {
     let path = owned.path.display();
-    let on_disk = match std::fs::read_to_string(&owned.path) {
+    let on_disk = match tokio::fs::read_to_string(&owned.path).await {
         Ok(text) => Ok(include::parse(&text, owned)),
         Err(e) => Err(e),
     };
@@ -261,14 +271,14 @@ async fn apply(
     owned: &Owned,
     target: Option<&Colour>,
 ) -> Result<(), ProviderError> {
-    let master = Master::find(config)?;
+    let master = Master::find(config).await?;
     let colour = target.map_or(include::NONE, |t| t.name.as_str());
     let before = observe(spec, config, owned).await?;
     if before.serves.as_deref() == Some(colour) && before.drift.is_empty() {
         return Ok(());
     }
     let path = &owned.path;
-    let previous = match std::fs::read(path) {
+    let previous = match tokio::fs::read(path).await {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
@@ -284,10 +294,14 @@ async fn apply(
         generation: include::new_generation(),
         servers: target.map(|t| t.endpoints.clone()).unwrap_or_default(),
     };
-    // A few hundred bytes: written on the runtime's thread, like the reads
-    // above, rather than through a blocking pool.
+    // Written (and fsynced) on the blocking pool: a slow disk must not
+    // stall the other routers' switches sharing the runtime.
     let text = include::render(&config.router, owned, config.marker, &routing);
-    include::write_atomically(path, text.as_bytes()).map_err(|e| {
+    let written = {
+        let path = path.clone();
+        blocking(move || include::write_atomically(&path, text.as_bytes())).await?
+    };
+    written.map_err(|e| {
         ProviderError::failed(format!(
             "cannot write the include file {}, so nothing was changed",
             path.display()
@@ -296,18 +310,18 @@ async fn apply(
     })?;
     let was = before.serves.as_deref().unwrap_or("nothing");
     if let Err(refused) = master.test_config(&config.invocation, config.timeout).await {
-        let restored = restore_note(path, previous.as_deref());
+        let restored = restore_note(path, previous).await;
         return Err(ProviderError::refused(format!(
             "nginx refused the configuration with the new include {} ({restored}; nginx was not reloaded and still serves {was}): {}",
             path.display(),
             refused.describe()
         )));
     }
-    let workers = master.children();
+    let workers = master.children().await?;
     master.reload()?;
     let deadline = Instant::now() + config.timeout;
     if !wait_for_generation(config, owned, &routing.generation, deadline).await {
-        let restored = restore_note(path, previous.as_deref());
+        let restored = restore_note(path, previous).await;
         let reloaded = match master.reload() {
             Ok(()) => "reloaded nginx again",
             Err(_) => "could not reload nginx again",
@@ -365,7 +379,12 @@ async fn wait_for_old_workers(
     timeout: Duration,
 ) -> Result<(), ProviderError> {
     loop {
-        let left: Vec<i32> = master.children().intersection(workers).copied().collect();
+        let left: Vec<i32> = master
+            .children()
+            .await?
+            .intersection(workers)
+            .copied()
+            .collect();
         if left.is_empty() {
             return Ok(());
         }
@@ -382,9 +401,18 @@ async fn wait_for_old_workers(
 }
 
 /// Put the previous include back; says what happened, for the error message.
-fn restore_note(path: &Path, previous: Option<&[u8]>) -> String {
-    match include::restore(path, previous) {
-        Ok(()) if previous.is_some() => format!("{} was restored", path.display()),
+async fn restore_note(path: &Path, previous: Option<Vec<u8>>) -> String {
+    let had_file = previous.is_some();
+    let restored = {
+        let path = path.to_path_buf();
+        blocking(move || include::restore(&path, previous.as_deref())).await
+    };
+    let restored = match restored {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.describe()),
+    };
+    match restored {
+        Ok(()) if had_file => format!("{} was restored", path.display()),
         Ok(()) => format!("{} was removed again", path.display()),
         Err(e) => format!(
             "restoring {} FAILED ({e}): fix it before nginx reloads",

@@ -29,9 +29,14 @@ pub(crate) struct Master {
 }
 
 impl Master {
-    /// Find the master through its pid file and check that it runs.
-    pub fn find(config: &Resolved) -> Result<Master, ProviderError> {
-        let path = &config.pid_file;
+    /// Find the master through its pid file and check that it runs (file
+    /// and /proc reads, on the blocking pool).
+    pub async fn find(config: &Resolved) -> Result<Master, ProviderError> {
+        let path = config.pid_file.clone();
+        crate::blocking(move || Self::find_blocking(&path)).await?
+    }
+
+    fn find_blocking(path: &Path) -> Result<Master, ProviderError> {
         let what = format!("the nginx master (pid file {})", path.display());
         let unreachable =
             |cause: cutover_provider::BoxError| ProviderError::unreachable(&what, cause);
@@ -55,9 +60,11 @@ impl Master {
         Ok(Master { pid, args })
     }
 
-    /// The master's children now (its workers, cache manager and loader).
-    pub fn children(&self) -> BTreeSet<i32> {
-        children_of(self.pid)
+    /// The master's children now (its workers, cache manager and loader):
+    /// a walk of /proc, on the blocking pool.
+    pub async fn children(&self) -> Result<BTreeSet<i32>, ProviderError> {
+        let pid = self.pid;
+        crate::blocking(move || children_of(pid)).await
     }
 
     /// Ask the master to reload its configuration.
@@ -75,7 +82,10 @@ impl Master {
         invocation: &Invocation,
         timeout: Duration,
     ) -> Result<(), ProviderError> {
-        let binary = find_binary(invocation)?;
+        let binary = {
+            let invocation = invocation.clone();
+            crate::blocking(move || find_binary(&invocation)).await??
+        };
         let mut command = tokio::process::Command::new(&binary);
         command.arg("-t").args(self.test_args(invocation));
         command
