@@ -23,7 +23,7 @@ use cutover_provider::{
 };
 use serde_json::Value;
 
-use crate::reply::{GetMap, MapEntry};
+use crate::reply::{GetMap, MapEntry, Readiness, ServerStatus};
 use crate::runtime::Session;
 use crate::settings::Resolved;
 
@@ -237,16 +237,30 @@ fn check_backend(
             "backend `{backend}` (colour `{colour}`) has no servers in HAProxy"
         )));
     }
-    if servers.iter().any(|s| s.takes_traffic()) {
+    readiness(&servers, backend, colour)
+}
+
+/// Whether HAProxy would serve `backend` now: a server of it takes traffic
+/// (ready); none does but HAProxy's own check can bring one up (not ready:
+/// cutover's gate may have passed a moment before HAProxy's next check, and
+/// `rise` passes are needed); or none can come up without an operator
+/// (refused). docs/haproxy.md, "Readiness", says which status is which.
+fn readiness(servers: &[ServerStatus], backend: &str, colour: &str) -> Result<(), ProviderError> {
+    let states: Vec<Readiness> = servers.iter().map(ServerStatus::readiness).collect();
+    if states.contains(&Readiness::Serves) {
         return Ok(());
     }
-    let seen: Vec<String> = servers
-        .iter()
-        .map(|s| format!("{backend}/{} is {}", s.name, s.status))
-        .collect();
+    let seen: Vec<String> = servers.iter().map(|s| s.describe(backend)).collect();
+    let seen = seen.join(", ");
+    if states.contains(&Readiness::Rising) {
+        return Err(ProviderError::not_ready(format!(
+            "HAProxy's own check has not yet seen backend `{backend}` (colour `{colour}`) up: {seen}"
+        )));
+    }
     Err(ProviderError::refused(format!(
-        "HAProxy sees no server of backend `{backend}` (colour `{colour}`) up: {}; it would answer 503",
-        seen.join(", ")
+        "HAProxy sees no server of backend `{backend}` (colour `{colour}`) up, and none that its \
+         own check could bring up: {seen}; it would answer 503 (a server in MAINT or DRAIN \
+         stays so until an operator sets it ready, e.g. `set server {backend}/<server> state ready`)"
     )))
 }
 
