@@ -277,6 +277,73 @@ async fn concurrent_switches_of_routers_sharing_a_caddy_all_succeed() {
     }
 }
 
+/// What Caddy 2.6.2's own health checks mean for a cut-over (docs/caddy.md,
+/// "Readiness"): before the switch Caddy may hold a bad verdict on the
+/// target's address (here its passive check, through a preview route, while
+/// the colour was down), but the switch is a config load that starts every
+/// `reverse_proxy` with a fresh view, and a new upstream counts as healthy.
+/// So there is nothing to wait for: preflight is ready, and the first
+/// request after the switch is served by the target.
+#[tokio::test]
+async fn caddys_health_verdict_does_not_outlive_the_switch() {
+    let colours = Colours::start();
+    let green_address = closed_address();
+    // The operator's checks: passive on both routes, active on the live one.
+    let passive = json!({"fail_duration": "30s", "max_fails": 1});
+    let mut live = proxy_route("cutover-public", &[colours.blue.address()]);
+    live["handle"][0]["health_checks"] = json!({
+        "passive": passive,
+        "active": {"uri": "/", "interval": "30s", "timeout": "1s"},
+    });
+    let mut preview = proxy_route(
+        "cutover-public-preview",
+        std::slice::from_ref(&green_address),
+    );
+    preview["handle"][0]["health_checks"] = json!({ "passive": passive });
+    preview["match"] = json!([{"host": ["preview.test"]}]);
+    let caddy = CaddyGuard::start(&CaddySetup::with_routes(vec![preview, live]));
+    let green = Colour {
+        name: "green".to_string(),
+        endpoints: vec![green_address.clone()],
+    };
+    let spec = RouterSpec::new(
+        "public",
+        vec![colours.blue(), green.clone()].into(),
+        json!({ "admin": caddy.admin_address(), "timeout": "5s" }),
+        caddy.dir(),
+    );
+
+    // The colour is down: a request through the preview fails, and Caddy
+    // counts it against the address.
+    assert_ne!(caddy.get_host("preview.test", "/").0, 200);
+    let (status, upstreams) = caddy.admin("GET", "/reverse_proxy/upstreams", None);
+    assert_eq!(status, 200, "{upstreams}");
+    let fails = |upstreams: &str| -> u64 {
+        let all: Value = serde_json::from_str(upstreams).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["address"] == green_address.as_str())
+            .map_or(0, |u| u["fails"].as_u64().unwrap())
+    };
+    assert!(fails(&upstreams) >= 1, "{upstreams}");
+
+    // Deployed: the colour serves. Caddy's verdict on its address stands
+    // (30s), so the preview still refuses it...
+    let _green = caddy_support::ColourServer::start_on("green", &green_address);
+    assert_eq!(caddy.get_host("preview.test", "/").0, 503);
+    // ... yet the switch starts afresh: no waiting, served at once.
+    Caddy.preflight(&spec, &green).await.unwrap();
+    Caddy.switch(&spec, &green).await.unwrap();
+    assert_eq!(caddy.get("/"), (200, "green".to_string()));
+    let (_, upstreams) = caddy.admin("GET", "/reverse_proxy/upstreams", None);
+    assert_eq!(fails(&upstreams), 0, "{upstreams}");
+    assert_eq!(
+        caddy.get_host("preview.test", "/"),
+        (200, "green".to_string())
+    );
+}
+
 #[tokio::test]
 async fn a_restart_without_resume_loses_the_route() {
     let colours = Colours::start();

@@ -250,6 +250,39 @@ async fn preview_moves_without_touching_live_traffic() {
     );
 }
 
+/// What nginx's own view of upstream health means for a cut-over
+/// (docs/nginx.md, "Readiness"): open-source nginx checks nothing itself;
+/// it only counts failed requests (`max_fails`, `fail_timeout`), per worker,
+/// unreadable from outside, never against a group's only server, and a
+/// switch is a reload whose new workers start with none. So there is
+/// nothing to wait for: a colour that failed requests a moment ago (through
+/// the preview) is served at once, through the preview and after the switch.
+#[tokio::test]
+async fn nginx_holds_no_health_verdict_to_wait_for() {
+    let blue = ColourServer::start("blue");
+    let green_address = closed_address();
+    let nginx = NginxGuard::start(
+        &NginxSetup::new("blue", &blue.address()).with_preview("green", &green_address),
+    );
+    let green = Colour {
+        name: "green".to_string(),
+        endpoints: vec![green_address.clone()],
+    };
+    let spec = spec(&nginx, &[colour("blue", &blue), green.clone()], json!({}));
+
+    // Down: requests through the preview fail, and nginx counts them.
+    for _ in 0..3 {
+        assert_eq!(nginx.get_preview("/").0, 502);
+    }
+    // Deployed: served at once, the failures are not held against the
+    // upstream's only server.
+    let _green = ColourServer::start_on("green", &green_address);
+    assert_eq!(nginx.get_preview("/"), (200, "green".to_string()));
+    Nginx.preflight(&spec, &green).await.unwrap();
+    Nginx.switch(&spec, &green).await.unwrap();
+    assert_eq!(nginx.get("/"), (200, "green".to_string()));
+}
+
 #[tokio::test]
 async fn settings_errors_name_the_field() {
     let cases = [
