@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use cutover_provider::{
     Deployed, EnvironmentDrift, EnvironmentDriftKind, EnvironmentProvider, EnvironmentSpec,
-    LiveEnvironment, ProviderError,
+    ErrorKind, LiveEnvironment, ProviderError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -87,6 +87,7 @@ async fn run<T: serde::de::DeserializeOwned>(
         env,
         timeout,
         purpose: format!("{action} of environment \"{}\"", spec.name),
+        exit_means: ErrorKind::Failed,
     };
     let input = json!({
         "protocol": PROTOCOL,

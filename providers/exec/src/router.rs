@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{Colour, ErrorKind, LiveRouter, ProviderError, RouterProvider, RouterSpec};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -35,10 +35,20 @@ struct SwitchReply {
     live: String,
 }
 
-/// The reply to `check`: an object with no defined fields; failure is a
-/// non-zero exit.
+/// The reply to `check`. A non-zero exit refuses the switch; `ready: false`
+/// says the load balancer will take it once its own health check has seen
+/// the target (an AWS target in state `initial`), so the engine asks again.
 #[derive(Debug, Deserialize)]
-struct CheckReply {}
+struct CheckReply {
+    #[serde(default = "ready_by_default")]
+    ready: bool,
+    /// What the load balancer waits for, when not ready.
+    reason: Option<String>,
+}
+
+fn ready_by_default() -> bool {
+    true
+}
 
 /// Run `action` of router `spec` with `command`.
 async fn run<T: serde::de::DeserializeOwned>(
@@ -74,6 +84,12 @@ async fn run<T: serde::de::DeserializeOwned>(
         env,
         timeout,
         purpose: format!("{action} of router \"{}\"", spec.name()),
+        // A failing check says the switch could not work.
+        exit_means: if action == "check" {
+            ErrorKind::Refused
+        } else {
+            ErrorKind::Failed
+        },
     };
     invocation.run(&input).await
 }
@@ -110,9 +126,18 @@ impl RouterProvider for ExecRouter {
     async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let (settings, _) = RouterSettings::parse(spec.settings())?;
         match &settings.check {
-            Some(check) => run::<CheckReply>(spec, check, "check", Some(target))
-                .await
-                .map(drop),
+            Some(check) => {
+                let reply: CheckReply = run(spec, check, "check", Some(target)).await?;
+                if reply.ready {
+                    return Ok(());
+                }
+                Err(ProviderError::not_ready(format!(
+                    "the `check` command of router \"{}\" says it is not ready for \"{}\" yet: {}",
+                    spec.name(),
+                    target.name,
+                    reply.reason.as_deref().unwrap_or("(no reason given)")
+                )))
+            }
             // Without a check, at least make sure the router answers.
             None => self.read(spec).await.map(drop),
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use cutover_provider::ProviderError;
+use cutover_provider::{ErrorKind, ProviderError};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::de::DeserializeOwned;
@@ -36,6 +36,10 @@ pub(crate) struct Invocation<'a> {
     pub timeout: Duration,
     /// What the run is for, for messages: `deploy of environment "blue"`.
     pub purpose: String,
+    /// The kind of error a non-zero exit is: [`ErrorKind::Refused`] for a
+    /// router's `check` (the switch could not work), else
+    /// [`ErrorKind::Failed`].
+    pub exit_means: ErrorKind,
 }
 
 impl Invocation<'_> {
@@ -144,11 +148,15 @@ impl Invocation<'_> {
         } else {
             text.to_string()
         };
-        ProviderError::failed(format!(
+        let message = format!(
             "{} ({}) failed with {status}:\n{tail}",
             self.shown(),
             self.purpose
-        ))
+        );
+        match self.exit_means {
+            ErrorKind::Refused => ProviderError::refused(message),
+            _ => ProviderError::failed(message),
+        }
     }
 
     /// Parse stdout as exactly one JSON object.

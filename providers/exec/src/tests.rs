@@ -341,10 +341,40 @@ async fn preflight_runs_the_check_command() {
     let err = ExecRouter
         .preflight(&spec, &colour("blue", 9201))
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+    let err = err.to_string();
     assert!(err.contains("check of router \"lb\""), "{err}");
     assert!(err.contains("no healthy target in blue"), "{err}");
+}
+
+/// A load balancer with a health check of its own (an AWS target group)
+/// says "not yet": not ready, until its check has seen the target.
+#[tokio::test]
+async fn a_check_that_says_not_ready_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut settings = file_router(d);
+    settings["check"] = json!(script(
+        d,
+        "check.sh",
+        r#"if [ -f healthy ]; then echo '{"ready": true}'; else echo '{"ready": false, "reason": "target 127.0.0.1:9202 is in state initial"}'; fi"#
+    ));
+    let spec = router_spec(d, settings);
+    let err = ExecRouter
+        .preflight(&spec, &colour("green", 9202))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotReady, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "the `check` command of router \"lb\" says it is not ready for \"green\" yet: target 127.0.0.1:9202 is in state initial"
+    );
+    std::fs::write(d.join("healthy"), "").unwrap();
+    ExecRouter
+        .preflight(&spec, &colour("green", 9202))
+        .await
+        .unwrap();
 }
 
 #[test]
