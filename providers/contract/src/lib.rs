@@ -1,33 +1,59 @@
-//! The provider contract of cutover.
+//! The provider contract of cutover: what every backend must guarantee, and
+//! the types it exchanges with the core.
 //!
-//! cutover's core never talks to a router or a process manager itself: it hands
-//! a provider a description of what it wants ([`EnvironmentSpec`], [`RouterSpec`])
-//! and gets back what is live ([`LiveEnvironment`], [`LiveRouter`]). Providers
-//! depend on this crate alone, never on the core, so a new backend is one new
-//! crate that implements [`EnvironmentProvider`] or [`RouterProvider`].
+//! cutover's core never talks to a router or a process manager itself: it
+//! hands a provider what it wants ([`EnvironmentSpec`], [`RouterSpec`]) and
+//! gets back what is live ([`LiveEnvironment`], [`LiveRouter`]) or a
+//! [`ProviderError`] whose [`ErrorKind`] says what the engine may do next.
+//! Providers depend on this crate alone, never on the core, so a new backend
+//! is one crate that implements [`RouterProvider`] or [`EnvironmentProvider`]
+//! plus one line in the core's registry (docs/providers.md).
 //!
-//! Settings of a backend block (`haproxy { ... }`, `process { ... }`) reach the
-//! provider as the block's evaluated body, a JSON object; [`parse_settings`]
-//! turns it into the provider's own typed settings and reports an unknown or
-//! ill-typed field by name so that the core can point at it in the source.
+//! The engine relies on these guarantees; each trait method's docs say which
+//! it must keep. In short, for a router:
+//!
+//! - [`RouterProvider::read`] and [`RouterProvider::preflight`] change
+//!   nothing;
+//! - `preflight` says ready, [`NotReady`](ErrorKind::NotReady) (the router's
+//!   own health check has not yet seen the target up: the engine asks again)
+//!   or [`Refused`](ErrorKind::Refused) (waiting will not help);
+//! - [`RouterProvider::switch`] is safe alone (checks as `preflight` does),
+//!   idempotent (to the live colour: success, and drift repaired), free of
+//!   direction (it is also the switch back), confirmed by reading back,
+//!   bounded in time (every exchange has a timeout), and safe to run
+//!   concurrently for routers that share one load balancer.
+//!
+//! For an environment: [`EnvironmentProvider::read`] changes nothing,
+//! [`EnvironmentProvider::deploy`] converges when run again,
+//! [`EnvironmentProvider::destroy`] of what is already gone succeeds, all
+//! bounded in time.
+//!
+//! Settings of a backend block (`haproxy { ... }`, `process { ... }`) reach
+//! the provider as the block's evaluated body, a JSON object;
+//! [`parse_settings`] turns it into the provider's own typed settings and
+//! reports an unknown or ill-typed field by name, so that the core can point
+//! at it in the source.
 #![deny(missing_docs)]
 
-use std::path::{Path, PathBuf};
-
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod colours;
+mod environment;
 mod error;
 mod live;
+mod router;
+mod spec;
 
 pub use colours::{Colour, Colours};
+pub use environment::EnvironmentProvider;
 pub use error::{BoxError, ErrorKind, ProviderError};
 pub use live::{
     EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
     RouterDriftKind,
 };
+pub use router::RouterProvider;
+pub use spec::{Deployed, EnvironmentSpec, RouterSpec};
 
 /// Deserialize a backend block's evaluated body into a provider's settings.
 ///
@@ -89,151 +115,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
-/// What cutover wants of one environment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvironmentSpec {
-    /// The environment's name (its colour), e.g. `green`.
-    pub name: String,
-    /// The release it should run.
-    pub release: String,
-    /// The addresses (`host:port`) it serves on.
-    pub endpoints: Vec<String>,
-    /// The evaluated body of the backend block (`process {}`, `exec {}`).
-    pub settings: Value,
-    /// The directory relative paths in the settings are resolved against
-    /// (the configuration directory).
-    pub workdir: PathBuf,
-}
-
-/// The outcome of deploying an environment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Deployed {
-    /// The identity of what now runs.
-    pub identity: Option<String>,
-    /// Provider-private data to keep in the state.
-    pub private: Value,
-}
-
-/// A backend that runs environments: `process {}`, `exec {}`.
-#[async_trait::async_trait]
-pub trait EnvironmentProvider: Send + Sync {
-    /// Check the settings without touching anything live.
-    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
-
-    /// Read what is live. `private` is what the last deploy returned (from the
-    /// state), or `Value::Null` when cutover has never deployed it.
-    async fn read(
-        &self,
-        spec: &EnvironmentSpec,
-        private: &Value,
-    ) -> Result<LiveEnvironment, ProviderError>;
-
-    /// Make the environment run `spec` (create it, or replace what runs).
-    async fn deploy(
-        &self,
-        spec: &EnvironmentSpec,
-        private: &Value,
-    ) -> Result<Deployed, ProviderError>;
-
-    /// Remove the environment. `spec` is the last one deployed.
-    async fn destroy(&self, spec: &EnvironmentSpec, private: &Value) -> Result<(), ProviderError>;
-}
-
-/// What cutover wants of one router.
-///
-/// Its fields are private so that its colours are always a [`Colours`]
-/// (sorted, shared): build it with [`RouterSpec::new`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RouterSpec {
-    name: String,
-    colours: Colours,
-    settings: Value,
-    workdir: PathBuf,
-}
-
-impl RouterSpec {
-    /// The spec of router `name`: the colours it may send traffic to, the
-    /// evaluated body of its backend block, and the directory relative paths
-    /// in the settings are resolved against.
-    pub fn new(
-        name: impl Into<String>,
-        colours: Colours,
-        settings: Value,
-        workdir: impl Into<PathBuf>,
-    ) -> Self {
-        RouterSpec {
-            name: name.into(),
-            colours,
-            settings,
-            workdir: workdir.into(),
-        }
-    }
-
-    /// The router's name, e.g. `public`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Every colour the router may send traffic to, so that a provider can
-    /// translate what it reads back into a colour name. Shared by every
-    /// router of a refresh: look a colour up ([`Colours::get`],
-    /// [`Colours::serving_on`]), never scan it per router.
-    pub fn colours(&self) -> &Colours {
-        &self.colours
-    }
-
-    /// The colour named `name` (a binary search of [`RouterSpec::colours`]).
-    pub fn colour(&self, name: &str) -> Option<&Colour> {
-        self.colours.get(name)
-    }
-
-    /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
-    pub fn settings(&self) -> &Value {
-        &self.settings
-    }
-
-    /// The directory relative paths in the settings are resolved against
-    /// (the configuration directory).
-    pub fn workdir(&self) -> &Path {
-        &self.workdir
-    }
-}
-
-/// A backend that routes live traffic: `haproxy {}`, `exec {}`, ...
-#[async_trait::async_trait]
-pub trait RouterProvider: Send + Sync {
-    /// Check the settings without touching anything live.
-    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
-
-    /// Read the live colour from the router itself.
-    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError>;
-
-    /// Check, without changing anything, that the router could send traffic to
-    /// `target` (its backend exists, the router sees its servers up).
-    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
-
-    /// Send all live traffic to `target`, make the switch survive a reload of
-    /// the router, and confirm it by reading back.
-    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
-
-    /// Point the router's preview listener or route at `target` (or remove it
-    /// with `None`), never touching live traffic. Backends without a preview
-    /// refuse.
-    async fn set_preview(
-        &self,
-        spec: &RouterSpec,
-        target: Option<&Colour>,
-    ) -> Result<(), ProviderError> {
-        let _ = (spec, target);
-        Err(ProviderError::refused(
-            "this router backend has no preview listener",
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -7,6 +7,11 @@
 //! through HAProxy's own health view that the target backend can serve before
 //! switching (HAProxy accepts a `set map` to a backend that does not exist),
 //! and writes the change into the map file so that a reload keeps it.
+//!
+//! HAProxy's health view lags cutover's health gate by up to `rise` checks:
+//! a server whose check can still bring it up is *not ready* (the engine
+//! waits), one in maintenance or draining is *refused* (docs/haproxy.md,
+//! "Readiness").
 #![deny(missing_docs)]
 
 mod mapfile;
