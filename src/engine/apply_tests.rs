@@ -43,6 +43,7 @@ impl Events {
                     error.as_ref().map_or("ok", |e| e.kind.as_str())
                 )),
                 Event::SwitchedBack { router, to } => Some(format!("switched back {router} {to}")),
+                Event::RouterWaiting { router, .. } => Some(format!("waiting for {router}")),
                 Event::SwitchBackRefused { router, .. } => {
                     Some(format!("not switched back {router}"))
                 }
@@ -118,7 +119,14 @@ async fn a_cutover_runs_its_gate_first_and_records_the_way_back() {
     let hcl = case.hcl(&[("blue", "1"), ("green", "2")], &[("public", "green")]);
     let (report, events) = case.apply(&hcl).await;
     assert!(report.is_complete(), "{report:?}");
-    assert_eq!(case.world.log(), ["deploy green 2", "switch public green"]);
+    assert_eq!(
+        case.world.log(),
+        [
+            "deploy green 2",
+            "preflight public green",
+            "switch public green"
+        ]
+    );
     assert_eq!(
         events.lines(),
         [
@@ -150,7 +158,14 @@ async fn a_failed_change_of_the_drained_colour_leaves_traffic_on_the_gated_colou
     case.world.lock().fail_deploy.insert("blue".into());
     let hcl = case.hcl(&[("blue", "2"), ("green", "1")], &[("public", "green")]);
     let (report, events) = case.apply(&hcl).await;
-    assert_eq!(case.world.log(), ["switch public green", "deploy blue 2"]);
+    assert_eq!(
+        case.world.log(),
+        [
+            "preflight public green",
+            "switch public green",
+            "deploy blue 2"
+        ]
+    );
     assert_eq!(case.world.lock().routers["public"], "green");
     let (failed, error) = report.failed.clone().unwrap();
     assert_eq!(failed.to_string(), "environment.blue");
@@ -185,10 +200,17 @@ async fn a_failed_switch_of_one_router_switches_the_other_back() {
         &[("a", "green"), ("b", "red")],
     );
     let (report, events) = case.apply(&hcl).await;
-    assert_eq!(
-        case.world.log(),
-        ["switch a green", "switch b red", "switch a blue"]
-    );
+    let switches: Vec<String> = case
+        .world
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("switch"))
+        .collect();
+    // The two cut-overs run concurrently; the switch back comes after both.
+    let mut both = switches[..2].to_vec();
+    both.sort();
+    assert_eq!(both, ["switch a green", "switch b red"]);
+    assert_eq!(switches[2..], ["switch a blue"]);
     assert_eq!(case.world.lock().routers["a"], "blue");
     assert_eq!(report.reverted, [("a".to_owned(), "blue".to_owned())]);
     assert!(events.lines().contains(&"switched back a blue".to_owned()));
@@ -347,4 +369,63 @@ async fn rollback_is_a_plan_the_walk_runs_and_marks_the_router() {
     assert_eq!(public.live.as_deref(), Some("blue"));
     assert_eq!(public.previous.as_deref(), Some("green"));
     assert!(public.rolled_back);
+}
+
+#[tokio::test]
+async fn a_switch_waits_for_the_routers_own_check_then_switches() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    case.world.lock().not_ready.insert("public".into(), 2);
+    let hcl = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")]);
+    let (report, events) = case.apply(&hcl).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(
+        case.world.log(),
+        [
+            "preflight public green",
+            "preflight public green",
+            "preflight public green",
+            "switch public green"
+        ]
+    );
+    let lines = events.lines();
+    let waited = lines
+        .iter()
+        .position(|l| l == "waiting for public")
+        .unwrap();
+    let done = lines
+        .iter()
+        .position(|l| l == "finished cutover.public ok")
+        .unwrap();
+    assert!(waited < done, "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_router_not_ready_within_its_ready_timeout_refuses_the_switch() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    case.world
+        .lock()
+        .not_ready
+        .insert("public".into(), usize::MAX);
+    let hcl = case
+        .hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")])
+        .replace(
+            "live = environment.green",
+            "live = environment.green\n  ready_timeout = \"600ms\"",
+        );
+    let (report, _) = case.apply(&hcl).await;
+    let (failed, error) = report.failed.unwrap();
+    assert_eq!(failed.to_string(), "cutover.public");
+    assert_eq!(error.kind, ErrorKind::NotReady);
+    assert!(
+        error.message.contains("after waiting") && error.message.contains("green/s1 is DOWN 1/2"),
+        "{error}"
+    );
+    assert!(!case.world.log().iter().any(|l| l.starts_with("switch")));
+    assert_eq!(case.world.lock().routers["public"], "blue");
 }

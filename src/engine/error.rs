@@ -95,18 +95,24 @@ impl StepError {
         }
     }
 
-    /// A provider's failure, said of `what` (`router.public`).
+    /// A provider's failure, said of `what` (`router.public`), with its
+    /// causes, each once.
     pub fn provider(what: &str, e: &ProviderError) -> Self {
-        StepError::new(provider_kind(e), format!("{what}: {e}"))
+        StepError::new(provider_kind(e), format!("{what}: {}", e.describe()))
     }
 }
 
 /// The kind of a provider's failure.
 pub fn provider_kind(e: &ProviderError) -> ErrorKind {
-    match e {
-        ProviderError::Settings { .. } => ErrorKind::Settings,
-        ProviderError::Unreachable { .. } => ErrorKind::Unreachable,
-        ProviderError::Timeout { .. } => ErrorKind::Timeout,
-        ProviderError::Failed(_) => ErrorKind::Failed,
+    use cutover_provider::ErrorKind as Provider;
+    match e.kind() {
+        Provider::Settings => ErrorKind::Settings,
+        Provider::Unreachable => ErrorKind::Unreachable,
+        Provider::Timeout => ErrorKind::Timeout,
+        Provider::Tls => ErrorKind::Tls,
+        Provider::Refused => ErrorKind::Refused,
+        Provider::NotReady => ErrorKind::NotReady,
+        Provider::Conflict => ErrorKind::Conflict,
+        Provider::Failed => ErrorKind::Failed,
     }
 }

@@ -19,7 +19,7 @@ pub(crate) mod testing;
 
 use std::sync::Arc;
 
-use cutover_provider::ProviderError;
+use cutover_provider::{ErrorKind as ProviderErrorKind, ProviderError};
 
 use crate::addr::Address;
 use crate::config::model::Backend;
@@ -37,8 +37,10 @@ pub use walk::ApplyReport;
 /// A failure of refresh or planning.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A live system could not be read.
-    #[error("cannot read {address}: {source}")]
+    /// A live system could not be read. The provider's error is the source,
+    /// not part of this message, so that a chain printer (`{:#}`) says its
+    /// message and its cause once each.
+    #[error("cannot read {address}")]
     Refresh {
         /// What was being read, e.g. `router.public`.
         address: String,
@@ -213,14 +215,14 @@ fn diagnostic(
             format!("{address}: unknown backend `{}`", backend.kind),
         ),
         Some(Ok(())) => return None,
-        Some(Err(ProviderError::Settings { field, message })) => {
-            let span = field
-                .as_ref()
+        Some(Err(e)) if e.kind() == ProviderErrorKind::Settings => {
+            let span = e
+                .field()
                 .and_then(|f| backend.attribute_spans.get(f))
                 .unwrap_or(&backend.span);
-            (span, format!("{address}: {message}"))
+            (span, format!("{address}: {}", e.describe()))
         }
-        Some(Err(e)) => (&backend.span, format!("{address}: {e}")),
+        Some(Err(e)) => (&backend.span, format!("{address}: {}", e.describe())),
     };
     Some(Diagnostic::at(span, &loaded.sources, message))
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cutover_provider::{Colour, EnvironmentSpec, RouterSpec};
+use cutover_provider::EnvironmentSpec;
 
 use super::error::{provider_kind, ErrorKind, StepError};
 use super::observer::{Event, Observer};
@@ -96,7 +96,7 @@ impl Engine {
                 }
             }
             StepKind::Cutover { .. } => self.cutover(&start, observer).await,
-            StepKind::Preview { .. } => self.preview(&start).await,
+            StepKind::Preview { .. } => self.preview(&start, observer).await,
             StepKind::Drain { duration_ms, .. } => {
                 tokio::time::sleep(Duration::from_millis(*duration_ms)).await;
                 Outcome::ok(vec![])
@@ -186,16 +186,8 @@ impl Engine {
             let e = format!("{what}: unknown backend `{backend}`");
             return Outcome::failed(StepError::new(ErrorKind::Settings, e));
         };
-        if let Err(e) = wait_until_ready(
-            provider.as_ref(),
-            router,
-            spec,
-            target,
-            *ready_timeout,
-            observer,
-        )
-        .await
-        {
+        let ready = || provider.preflight(spec, target);
+        if let Err(e) = until_ready(router, &target.name, *ready_timeout, observer, ready).await {
             return Outcome::failed(e);
         }
         if let Err(e) = provider.switch(spec, target).await {
@@ -237,13 +229,14 @@ impl Engine {
     }
 
     /// Point a router's preview at a colour.
-    async fn preview(&self, start: &Start) -> Outcome {
+    async fn preview(&self, start: &Start, observer: &dyn Observer) -> Outcome {
         let StepKind::Preview {
             router,
             to,
             spec,
             target,
             backend,
+            ready_timeout,
             ..
         } = &start.step.kind
         else {
@@ -254,8 +247,14 @@ impl Engine {
             let e = format!("{what}: unknown backend `{backend}`");
             return Outcome::failed(StepError::new(ErrorKind::Settings, e));
         };
-        if let Err(e) = provider.set_preview(spec, Some(target)).await {
-            return Outcome::failed(StepError::provider(&what, &e));
+        // HAProxy refuses a preview its own check does not see up yet, as
+        // it refuses a switch: wait for it the same way.
+        let repoint = || provider.set_preview(spec, Some(target));
+        if let Err(mut e) = until_ready(router, to, *ready_timeout, observer, repoint).await {
+            e.message = e
+                .message
+                .replacen(&Address::router(router).to_string(), &what, 1);
+            return Outcome::failed(e);
         }
         let mut next = start.router.clone().unwrap_or(RouterState {
             backend: backend.clone(),
@@ -279,15 +278,13 @@ impl Engine {
             .ok_or_else(|| format!("unknown backend `{}`", revert.backend))?;
         let colour = revert
             .spec
-            .colours
-            .iter()
-            .find(|c| c.name == revert.to)
+            .colour(&revert.to)
             .cloned()
             .ok_or_else(|| format!("{} is no colour of the router", revert.to))?;
         provider
             .switch(&revert.spec, &colour)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.describe())?;
         Ok(vec![Entry::Router(
             revert.router.clone(),
             Some(RouterState {
@@ -315,13 +312,15 @@ impl Engine {
             release: rec.release.clone(),
             endpoints: rec.endpoints.clone(),
             settings: rec.settings.clone(),
-            workdir: revert.spec.workdir.clone(),
+            workdir: revert.spec.workdir().to_owned(),
         };
         let env = Address::environment(&revert.to);
-        let live = provider
-            .read(&spec, &rec.private)
-            .await
-            .map_err(|e| format!("{env} cannot be read to check it still serves: {e}"))?;
+        let live = provider.read(&spec, &rec.private).await.map_err(|e| {
+            format!(
+                "{env} cannot be read to check it still serves: {}",
+                e.describe()
+            )
+        })?;
         if !live.exists {
             return Err(format!("{env} is gone (nothing runs there any more)"));
         }
@@ -336,20 +335,25 @@ impl Engine {
     }
 }
 
-/// Ask the router (its `preflight`) until it can send traffic to
-/// `target`, while it says it is not ready yet, for at most `bound`.
-async fn wait_until_ready(
-    provider: &dyn cutover_provider::RouterProvider,
+/// Run `attempt` (a router's `preflight`, or a preview's repoint) until it
+/// succeeds, again while the router says it is not ready yet (its own
+/// health check has not seen `target` up), for at most `bound`, telling
+/// the observer what it waits for; any other failure at once.
+async fn until_ready<F, Fut>(
     router: &str,
-    spec: &RouterSpec,
-    target: &Colour,
+    target: &str,
     bound: Duration,
     observer: &dyn Observer,
-) -> Result<(), StepError> {
+    mut attempt: F,
+) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), cutover_provider::ProviderError>>,
+{
     let what = Address::router(router).to_string();
     let started = Instant::now();
     loop {
-        let e = match provider.preflight(spec, target).await {
+        let e = match attempt().await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -361,15 +365,15 @@ async fn wait_until_ready(
             return Err(StepError::new(
                 ErrorKind::NotReady,
                 format!(
-                    "{what}: the router still cannot send traffic to {} after waiting {:.1}s (ready_timeout): {e}",
-                    target.name,
-                    waited.as_secs_f64()
+                    "{what}: the router still cannot send traffic to {target} after waiting {:.1}s (ready_timeout): {}",
+                    waited.as_secs_f64(),
+                    e.describe()
                 ),
             ));
         }
         observer.event(&Event::RouterWaiting {
             router: router.to_owned(),
-            waiting_for: e.to_string(),
+            waiting_for: e.describe(),
             remaining: bound - waited,
         });
         tokio::time::sleep(READY_POLL.min(bound - waited)).await;

@@ -43,6 +43,9 @@ pub struct Inner {
     pub fail_switch: BTreeSet<String>,
     /// Switches of these routers panic.
     pub panic_switch: BTreeSet<String>,
+    /// Routers whose own health check does not see their target up for
+    /// this many more preflights.
+    pub not_ready: BTreeMap<String, usize>,
     /// Colours whose health check answers 500.
     pub unhealthy: BTreeSet<String>,
     /// Next identity to hand out.
@@ -198,7 +201,7 @@ impl RouterProvider for Memory {
     }
 
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
-        let live = self.0.lock().routers.get(&spec.name).cloned();
+        let live = self.0.lock().routers.get(spec.name()).cloned();
         Ok(LiveRouter {
             raw: live.clone(),
             live,
@@ -206,29 +209,42 @@ impl RouterProvider for Memory {
         })
     }
 
-    async fn preflight(&self, _: &RouterSpec, _: &Colour) -> Result<(), ProviderError> {
-        Ok(())
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        let mut w = self.0.lock();
+        w.log
+            .push(format!("preflight {} {}", spec.name(), target.name));
+        match w.not_ready.get_mut(spec.name()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Err(ProviderError::not_ready(format!(
+                    "{}/s1 is DOWN 1/2",
+                    target.name
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
-        self.0.note(format!("switch {} {}", spec.name, target.name));
+        self.0
+            .note(format!("switch {} {}", spec.name(), target.name));
         let (fails, panics) = {
             let w = self.0.lock();
             (
-                w.fail_switch.contains(&spec.name),
-                w.panic_switch.contains(&spec.name),
+                w.fail_switch.contains(spec.name()),
+                w.panic_switch.contains(spec.name()),
             )
         };
         if panics {
-            panic!("the memory router {} panicked on purpose", spec.name);
+            panic!("the memory router {} panicked on purpose", spec.name());
         }
         if fails {
             return Err(ProviderError::failed(format!(
                 "the router {} refused the switch",
-                spec.name
+                spec.name()
             )));
         }
-        self.0.route(&spec.name, &target.name);
+        self.0.route(spec.name(), &target.name);
         Ok(())
     }
 }

@@ -223,6 +223,14 @@ pub enum StepKind {
         /// preview then moves to it only after the cut-over.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         after_cutover: bool,
+        /// How long the repoint may wait for the router's own health check
+        /// to see `to` up (the router's `ready_timeout`).
+        #[serde(
+            rename = "ready_timeout_ms",
+            with = "duration_ms",
+            default = "default_ready_timeout"
+        )]
+        ready_timeout: std::time::Duration,
     },
     /// Stop tracking a router that left the configuration (traffic is left as is).
     ForgetRouter {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cutover_provider::LiveEnvironment;
+use cutover_provider::{EnvironmentDriftKind, LiveEnvironment};
 
 use super::document::{Drift, DriftKind};
 use super::Live;
@@ -27,11 +27,11 @@ fn router_drift(config: &Config, st: &State, live: &Live, drift: &mut Vec<Drift>
     for (name, observed) in &live.routers {
         // What the provider itself noticed (an include edited without a
         // reload, ...), whatever the state says.
-        for message in &observed.drift {
+        for noticed in &observed.drift {
             drift.push(Drift {
                 address: Address::router(name).to_string(),
                 kind: DriftKind::RouterChanged,
-                message: format!("router.{name}: {message}"),
+                message: format!("router.{name}: {}", noticed.message),
             });
         }
     }
@@ -80,16 +80,18 @@ fn environment_drift(
 ) {
     let Some(rec) = recorded else { return };
     let address = Address::environment(name).to_string();
-    for message in &observed.drift {
-        let kind = if observed.exists || message.contains("replaced") {
-            DriftKind::EnvironmentReplaced
-        } else {
-            DriftKind::EnvironmentGone
+    for noticed in &observed.drift {
+        let kind = match noticed.kind {
+            EnvironmentDriftKind::Gone => DriftKind::EnvironmentGone,
+            EnvironmentDriftKind::Replaced => DriftKind::EnvironmentReplaced,
+            // Something else changed: replaced if something still runs.
+            EnvironmentDriftKind::Changed if observed.exists => DriftKind::EnvironmentReplaced,
+            EnvironmentDriftKind::Changed => DriftKind::EnvironmentGone,
         };
         drift.push(Drift {
             address: address.clone(),
             kind,
-            message: format!("{address}: {message}"),
+            message: format!("{address}: {}", noticed.message),
         });
     }
     if observed.exists {
@@ -133,4 +135,58 @@ pub fn fingerprint(live: &Live) -> BTreeMap<String, String> {
         out.insert(Address::environment(name).to_string(), value);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_provider::EnvironmentDrift;
+    use serde_json::Value;
+
+    /// The drift's kind decides, never the words of its message.
+    #[test]
+    fn environment_drift_goes_by_kind() {
+        let recorded = crate::state::model::EnvironmentState {
+            backend: "exec".into(),
+            release: "1".into(),
+            endpoints: vec![],
+            settings: Value::Null,
+            identity: None,
+            private: Value::Null,
+        };
+        let cases = [
+            (
+                EnvironmentDriftKind::Replaced,
+                false,
+                DriftKind::EnvironmentReplaced,
+            ),
+            (
+                EnvironmentDriftKind::Gone,
+                false,
+                DriftKind::EnvironmentGone,
+            ),
+            (
+                EnvironmentDriftKind::Changed,
+                true,
+                DriftKind::EnvironmentReplaced,
+            ),
+            (
+                EnvironmentDriftKind::Changed,
+                false,
+                DriftKind::EnvironmentGone,
+            ),
+        ];
+        for (kind, exists, expected) in cases {
+            let observed = LiveEnvironment {
+                exists,
+                drift: vec![EnvironmentDrift::new(kind, "revision 7 took over")],
+                ..Default::default()
+            };
+            let mut drift = Vec::new();
+            environment_drift("blue", &observed, Some(&recorded), &mut drift);
+            assert_eq!(drift.len(), 1, "{kind:?}");
+            assert_eq!(drift[0].kind, expected, "{kind:?} exists={exists}");
+            assert_eq!(drift[0].message, "environment.blue: revision 7 took over");
+        }
+    }
 }

@@ -424,9 +424,7 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
     let spec = step_spec(i.config, router, &[from.as_deref(), Some(to.as_str())])
         .expect("the router of an intent is in the configuration");
     let target = spec
-        .colours
-        .iter()
-        .find(|c| &c.name == to)
+        .colour(to)
         .cloned()
         .unwrap_or(cutover_provider::Colour {
             name: to.clone(),
@@ -528,7 +526,7 @@ pub fn previews(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         }
         let spec = step_spec(i.config, router, &[now.as_deref(), Some(to.as_str())])
             .expect("router is in the config");
-        let Some(target) = spec.colours.iter().find(|c| &c.name == to).cloned() else {
+        let Some(target) = spec.colour(to).cloned() else {
             continue;
         };
         let after_cutover = d
@@ -543,6 +541,7 @@ pub fn previews(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
             target,
             backend: cfg.backend.kind.clone(),
             after_cutover,
+            ready_timeout: cfg.ready_timeout,
         });
     }
     for step in made {

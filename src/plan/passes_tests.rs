@@ -142,7 +142,10 @@ fn intents_are_the_routers_not_where_the_configuration_says_and_those_with_drift
 
     // On the right colour, but the router reports drift: a repair.
     let mut f = Fixture::new(&[("blue", "1")], &[("public", "blue")]).routed("public", "blue");
-    f.live.routers.get_mut("public").unwrap().drift = vec!["the map file differs".into()];
+    f.live.routers.get_mut("public").unwrap().drift = vec![cutover_provider::RouterDrift::new(
+        cutover_provider::RouterDriftKind::PersistedDiffers,
+        "the map file differs",
+    )];
     let d = f.draft_until("cut-over intents").unwrap();
     assert_eq!(
         d.intents["public"].drains(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use cutover_provider::{Colour, EnvironmentSpec, RouterSpec};
+use cutover_provider::{Colour, Colours, EnvironmentSpec, RouterSpec};
 use serde_json::Value;
 
 use crate::config::model::{Config, Environment};
@@ -41,7 +41,7 @@ fn colour(env: &Environment) -> Colour {
 
 /// Every colour a router may send traffic to, once, to be shared by every
 /// router's spec (see [`router_spec_with`]).
-pub fn colours(config: &Config) -> std::sync::Arc<[Colour]> {
+pub fn colours(config: &Config) -> Colours {
     config.environments.values().map(colour).collect()
 }
 
@@ -53,18 +53,14 @@ pub fn router_spec(config: &Config, name: &str) -> Option<RouterSpec> {
 /// The spec handed to a router's provider, sharing `colours` (from
 /// [`colours`]): use this when making specs for many routers, so that each
 /// costs O(1) rather than a copy of every environment.
-pub fn router_spec_with(
-    config: &Config,
-    name: &str,
-    colours: &std::sync::Arc<[Colour]>,
-) -> Option<RouterSpec> {
+pub fn router_spec_with(config: &Config, name: &str, colours: &Colours) -> Option<RouterSpec> {
     let router = config.routers.get(name)?;
-    Some(RouterSpec {
-        name: router.name.clone(),
-        colours: colours.clone(),
-        settings: router.backend.body.clone(),
-        workdir: config.dir.clone(),
-    })
+    Some(RouterSpec::new(
+        router.name.clone(),
+        colours.clone(),
+        router.backend.body.clone(),
+        config.dir.clone(),
+    ))
 }
 
 /// The spec a cut-over or preview step carries: only the colours that step
@@ -89,7 +85,7 @@ pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Opti
     }
     // Look each wanted colour up (the set is small) rather than scanning every
     // environment: a plan makes one spec per step, so a scan is quadratic.
-    let colours: std::sync::Arc<[Colour]> = wanted
+    let colours: Colours = wanted
         .iter()
         .filter_map(|name| config.environments.get(*name))
         .map(colour)

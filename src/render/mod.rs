@@ -196,12 +196,12 @@ pub(crate) mod sample {
                 from_release: from.map(|_| "1.4.1".to_owned()),
                 from_identity: None,
                 to_release: Some("1.4.2".to_owned()),
-                spec: RouterSpec {
-                    name: router.to_owned(),
-                    colours: vec![colour("blue"), colour("green")].into(),
-                    settings: json!({"socket": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map"}),
-                    workdir: PathBuf::from("/srv/app"),
-                },
+                spec: RouterSpec::new(
+                    router,
+                    vec![colour("blue"), colour("green")].into(),
+                    json!({"socket": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map"}),
+                    PathBuf::from("/srv/app"),
+                ),
                 target: colour(to),
                 backend: "haproxy".to_owned(),
                 verify: None,

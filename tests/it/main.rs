@@ -20,6 +20,7 @@ mod haproxy_e2e;
 mod locks;
 mod nginx_e2e;
 mod outputs;
+mod readiness;
 mod safety;
 mod secrets;
 mod signals;

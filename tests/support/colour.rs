@@ -23,7 +23,15 @@ pub struct ColourServer {
 impl ColourServer {
     /// Start a server answering `colour` on 127.0.0.1:<free port>.
     pub fn start(colour: &str) -> ColourServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_on(colour, "127.0.0.1:0")
+    }
+
+    /// Start a server answering `colour` on `address` (e.g. one a router
+    /// was configured with while nothing listened there); panics, with the
+    /// address, if it cannot be bound.
+    pub fn start_on(colour: &str, address: &str) -> ColourServer {
+        let listener = TcpListener::bind(address)
+            .unwrap_or_else(|e| panic!("cannot bind the {colour} server to {address}: {e}"));
         let addr = listener.local_addr().expect("local address");
         let stop = Arc::new(AtomicBool::new(false));
         let body = colour.to_string();

@@ -66,6 +66,9 @@ pub struct BackendDef {
     pub server: String,
     /// Whether HAProxy health-checks the server (`check inter 200ms fall 1 rise 1`).
     pub check: bool,
+    /// The server line's options as written, instead of the above (e.g.
+    /// `check` for HAProxy's defaults, inter 2s rise 2 fall 3, or `disabled`).
+    pub options: Option<String>,
 }
 
 /// What the HAProxy under test looks like.
@@ -97,11 +100,13 @@ impl HaproxySetup {
                     name: "blue".to_string(),
                     server: blue.to_string(),
                     check: false,
+                    options: None,
                 },
                 BackendDef {
                     name: "green".to_string(),
                     server: green.to_string(),
                     check: false,
+                    options: None,
                 },
             ],
             tcp_api: false,
@@ -112,6 +117,15 @@ impl HaproxySetup {
     pub fn with_check(mut self, name: &str) -> Self {
         for backend in self.backends.iter_mut().filter(|b| b.name == name) {
             backend.check = true;
+        }
+        self
+    }
+
+    /// Write `options` on the server line of backend `name` (e.g. `check`:
+    /// HAProxy's default check, every 2s, up after 2 passes).
+    pub fn with_server_options(mut self, name: &str, options: &str) -> Self {
+        for backend in self.backends.iter_mut().filter(|b| b.name == name) {
+            backend.options = Some(options.to_string());
         }
         self
     }
@@ -144,10 +158,10 @@ impl HaproxySetup {
             );
         }
         for b in &self.backends {
-            let check = if b.check {
-                " check inter 200ms fall 1 rise 1"
-            } else {
-                ""
+            let check = match &b.options {
+                Some(options) => format!(" {options}"),
+                None if b.check => " check inter 200ms fall 1 rise 1".to_string(),
+                None => String::new(),
             };
             cfg.push_str(&format!(
                 "backend {}\n    server s1 {}{check}\n",

@@ -48,6 +48,15 @@ impl Reply {
     }
 }
 
+/// How one attempt at a request failed.
+enum Attempt {
+    /// Connected, then the exchange broke off (Caddy replacing its admin
+    /// server after a change resets connections).
+    BrokeOff(ProviderError),
+    /// Anything else.
+    Failed(ProviderError),
+}
+
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
@@ -62,7 +71,13 @@ impl AdminApi {
         self.admin.to_string()
     }
 
-    /// Send one request; `if_match` guards a change with an ETag.
+    /// Send one request; `if_match` guards a change with an ETag. The whole
+    /// request, retries included, runs within the timeout.
+    ///
+    /// Caddy 2.6 replaces its admin server after every config change, so a
+    /// connection opened just then may be reset mid-request: a `GET` that
+    /// breaks off after connecting is sent again (it changes nothing). A
+    /// change never is: whether Caddy applied it is read back instead.
     pub async fn request(
         &self,
         method: Method,
@@ -71,15 +86,25 @@ impl AdminApi {
         if_match: Option<&str>,
     ) -> Result<Reply, ProviderError> {
         let what = format!("the {} answering {method} {path}", self.admin);
-        tokio::time::timeout(
-            self.timeout,
-            self.request_untimed(method, path, body, if_match),
-        )
-        .await
-        .map_err(|_| ProviderError::Timeout {
-            what,
-            after: self.timeout,
-        })?
+        let attempts = async {
+            let mut pause = Duration::from_millis(10);
+            loop {
+                match self
+                    .request_untimed(method.clone(), path, body, if_match)
+                    .await
+                {
+                    Err(Attempt::BrokeOff(_)) if method == Method::GET => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                    }
+                    Err(Attempt::BrokeOff(e) | Attempt::Failed(e)) => return Err(e),
+                    Ok(reply) => return Ok(reply),
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, attempts)
+            .await
+            .map_err(|_| ProviderError::timeout(what, self.timeout))?
     }
 
     async fn request_untimed(
@@ -88,11 +113,14 @@ impl AdminApi {
         path: &str,
         body: Option<&serde_json::Value>,
         if_match: Option<&str>,
-    ) -> Result<Reply, ProviderError> {
-        let stream = self.connect().await?;
-        let broken = |e: hyper::Error| ProviderError::Unreachable {
-            what: self.admin.to_string(),
-            message: format!("{method} {path}: {e}"),
+    ) -> Result<Reply, Attempt> {
+        let stream = self.connect().await.map_err(Attempt::Failed)?;
+        // Connected, so not unreachable: the exchange broke off midway.
+        let broken = |e: hyper::Error| {
+            Attempt::BrokeOff(
+                ProviderError::failed(format!("the {} broke off {method} {path}", self.admin))
+                    .with_source(e),
+            )
         };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -106,9 +134,15 @@ impl AdminApi {
         // empty Host.
         let host = match &self.admin {
             Admin::Tcp(address) => HeaderValue::from_str(address).map_err(|e| {
-                ProviderError::failed(format!(
-                    "admin address {address:?} is not a valid Host: {e}"
-                ))
+                Attempt::Failed(
+                    ProviderError::settings(
+                        Some("admin".to_string()),
+                        format!(
+                            "in `caddy` block: `admin` = {address:?} is not a valid Host header"
+                        ),
+                    )
+                    .with_source(e),
+                )
             })?,
             Admin::Unix(_) => HeaderValue::from_static(""),
         };
@@ -126,9 +160,11 @@ impl AdminApi {
             }
             None => Bytes::new(),
         };
-        let request = builder
-            .body(Full::new(payload))
-            .map_err(|e| ProviderError::failed(format!("cannot build {method} {path}: {e}")))?;
+        let request = builder.body(Full::new(payload)).map_err(|e| {
+            Attempt::Failed(
+                ProviderError::failed(format!("cannot build {method} {path}")).with_source(e),
+            )
+        })?;
         let response = sender.send_request(request).await.map_err(broken)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(broken)?;
@@ -154,17 +190,22 @@ impl AdminApi {
                 .await
                 .map(|s| Box::new(s) as Box<dyn Stream>),
         };
-        connected.map_err(|e| ProviderError::Unreachable {
-            what: self.admin.to_string(),
-            message: match e.kind() {
+        connected.map_err(|e| {
+            // The hint goes into the cause, so that it reads right after it.
+            let hint = match e.kind() {
                 std::io::ErrorKind::PermissionDenied => {
-                    format!("{e} (cutover needs read and write access to the socket)")
+                    Some("cutover needs read and write access to the socket")
                 }
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    format!("{e} (is Caddy running with `admin.listen` set to this address?)")
+                    Some("is Caddy running with `admin.listen` set to this address?")
                 }
-                _ => e.to_string(),
-            },
+                _ => None,
+            };
+            let cause = match hint {
+                Some(hint) => std::io::Error::new(e.kind(), format!("{e} ({hint})")),
+                None => e,
+            };
+            ProviderError::unreachable(&self.admin, cause)
         })
     }
 }

@@ -18,6 +18,8 @@ mod admin;
 mod route;
 mod settings;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
@@ -62,9 +64,10 @@ impl RouterProvider for Caddy {
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
         let config = settings::resolve(spec)?;
         let snapshot = snapshot(&api(&config)).await?;
-        let live = route::find(&snapshot.config, &config.live.id).map_err(ProviderError::Failed)?;
+        let live =
+            route::find(&snapshot.config, &config.live.id).map_err(ProviderError::refused)?;
         let preview =
-            route::find(&snapshot.config, &config.preview_id).map_err(ProviderError::Failed)?;
+            route::find(&snapshot.config, &config.preview_id).map_err(ProviderError::refused)?;
         Ok(LiveRouter {
             live: live.as_ref().and_then(|r| colour_of(spec, &r.dials)),
             raw: live.map(|r| r.dials.join(", ")),
@@ -84,9 +87,10 @@ impl RouterProvider for Caddy {
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
         probe_endpoints(spec, target, config.timeout).await?;
+        let _turn = changes_to(&config).lock_owned().await;
         // Read as late as possible: the ETag guards only what happens after.
         let snapshot = snapshot(&api(&config)).await?;
-        self.switch_from(spec, target, &snapshot).await
+        apply(spec, &config, &snapshot, &config.live, Some(target)).await
     }
 
     async fn set_preview(
@@ -99,6 +103,7 @@ impl RouterProvider for Caddy {
         if let Some(target) = target {
             probe_endpoints(spec, target, config.timeout).await?;
         }
+        let _turn = changes_to(&config).lock_owned().await;
         let snapshot = snapshot(&api(&config)).await?;
         apply(spec, &config, &snapshot, &route, target).await
     }
@@ -123,6 +128,7 @@ impl Caddy {
         snapshot: &Snapshot,
     ) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
+        let _turn = changes_to(&config).lock_owned().await;
         apply(spec, &config, snapshot, &config.live, Some(target)).await
     }
 }
@@ -131,10 +137,27 @@ fn api(config: &Resolved) -> AdminApi {
     AdminApi::new(config.admin.clone(), config.timeout)
 }
 
+/// The turn to change the Caddy behind `config`'s admin API. Every change
+/// is guarded by the ETag of the whole config, so two routers of one Caddy
+/// changed at once would take each other for a concurrent edit (412): within
+/// this process they take turns, from the read of the config to the read
+/// back, and a 412 then only ever means an edit made outside cutover. The
+/// wait is bounded by the turns before it, each bounded by `timeout`.
+fn changes_to(config: &Resolved) -> Arc<tokio::sync::Mutex<()>> {
+    static TURNS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut turns = TURNS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("the registry of Caddy turns is never poisoned");
+    turns.entry(config.admin.to_string()).or_default().clone()
+}
+
 fn preview_route(config: &Resolved) -> Result<ManagedRoute, ProviderError> {
-    config.preview.clone().ok_or_else(|| ProviderError::Settings {
-        field: Some("preview_host".to_string()),
-        message: "in `caddy` block: set `preview_host` (the Host the preview route matches) to give the preview colour a route".to_string(),
+    config.preview.clone().ok_or_else(|| {
+        ProviderError::settings(
+            Some("preview_host".to_string()),
+            "in `caddy` block: set `preview_host` (the Host the preview route matches) to give the preview colour a route",
+        )
     })
 }
 
@@ -142,7 +165,7 @@ fn preview_route(config: &Resolved) -> Result<ManagedRoute, ProviderError> {
 async fn snapshot(api: &AdminApi) -> Result<Snapshot, ProviderError> {
     let reply = api.request(Method::GET, "/config/", None, None).await?;
     if reply.status != StatusCode::OK {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "the {} refused GET /config/ (HTTP {}): {}",
             api.describe(),
             reply.status,
@@ -151,12 +174,13 @@ async fn snapshot(api: &AdminApi) -> Result<Snapshot, ProviderError> {
     }
     let config: Value = serde_json::from_slice(&reply.body).map_err(|e| {
         ProviderError::failed(format!(
-            "the {} sent a config that is not JSON: {e}",
+            "the {} sent a config that is not JSON",
             api.describe()
         ))
+        .with_source(e)
     })?;
     let etag = reply.etag.ok_or_else(|| {
-        ProviderError::failed(format!(
+        ProviderError::refused(format!(
             "the {} sent its config without an ETag (Caddy 2.6 or later sends one); cutover needs it to detect concurrent changes",
             api.describe()
         ))
@@ -179,7 +203,7 @@ fn planned_change(
             &route.hosts,
             &target.endpoints,
         )
-        .map_err(ProviderError::Failed),
+        .map_err(ProviderError::refused),
         None => Ok(route::removal(&snapshot.config, &route.id)),
     }
 }
@@ -207,17 +231,17 @@ async fn apply(
             .await?;
         if reply.status == StatusCode::PRECONDITION_FAILED {
             let now = describe_route(&api, &route.id).await;
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::conflict(format!(
                 "Caddy's config changed while cutover was switching router `{}` (ETag mismatch); nothing was changed; run plan again (route `@id: {}` {now})",
-                spec.name, route.id
+                spec.name(), route.id
             )));
         }
         if !reply.status.is_success() {
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::refused(format!(
                 "Caddy refused {} {} for router `{}` (HTTP {}): {}; Caddy keeps its previous config",
                 change.method,
                 change.path,
-                spec.name,
+                spec.name(),
                 reply.status.as_u16(),
                 reply.error_text()
             )));
@@ -239,7 +263,7 @@ async fn confirm(
         (Some(target), Some(dials)) if dials == target.endpoints => Ok(()),
         (target, dials) => Err(ProviderError::failed(format!(
             "after the change, Caddy's route `@id: {id}` of router `{}` {}, not {}",
-            spec.name,
+            spec.name(),
             match dials {
                 Some(d) => format!("sends traffic to [{}]", d.join(", ")),
                 None => "does not exist".to_string(),
@@ -261,13 +285,14 @@ async fn route_dials(api: &AdminApi, id: &str) -> Result<Option<Vec<String>>, Pr
         StatusCode::NOT_FOUND => Ok(None),
         StatusCode::OK => {
             let route: Value = serde_json::from_slice(&reply.body).map_err(|e| {
-                ProviderError::failed(format!("Caddy sent route `@id: {id}` as invalid JSON: {e}"))
+                ProviderError::failed(format!("Caddy sent route `@id: {id}` as invalid JSON"))
+                    .with_source(e)
             })?;
             route::dials_of(&route, id)
                 .map(Some)
-                .map_err(ProviderError::Failed)
+                .map_err(ProviderError::refused)
         }
-        status => Err(ProviderError::failed(format!(
+        status => Err(ProviderError::refused(format!(
             "the {} refused GET /id/{id} (HTTP {status}): {}",
             api.describe(),
             reply.error_text()
@@ -284,13 +309,16 @@ async fn describe_route(api: &AdminApi, id: &str) -> String {
     }
 }
 
-/// The colour whose endpoints are exactly `dials` (in any order).
+/// The colour whose endpoints are exactly `dials` (in any order): among the
+/// colours serving on the first dial (an index lookup, not a scan of every
+/// colour, which would make a refresh of N routers O(N²)), the first by name.
 fn colour_of(spec: &RouterSpec, dials: &[String]) -> Option<String> {
     let mut seen: Vec<&String> = dials.iter().collect();
     seen.sort();
     seen.dedup();
-    spec.colours
-        .iter()
+    let first = seen.first()?;
+    spec.colours()
+        .serving_on(first)
         .find(|c| {
             let mut endpoints: Vec<&String> = c.endpoints.iter().collect();
             endpoints.sort();
@@ -302,9 +330,10 @@ fn colour_of(spec: &RouterSpec, dials: &[String]) -> Option<String> {
 
 fn check_endpoints(spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
     if target.endpoints.is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "colour `{}` has no endpoints for router `{}` to send traffic to",
-            target.name, spec.name
+            target.name,
+            spec.name()
         )));
     }
     Ok(())
@@ -325,9 +354,9 @@ async fn probe_endpoints(
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {timeout:?}"),
         };
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "endpoint {endpoint} of colour `{}` does not answer ({error}); Caddy would accept it and answer 502, so router `{}` was not switched and nothing was changed",
-            target.name, spec.name
+            target.name, spec.name()
         )));
     }
     Ok(())

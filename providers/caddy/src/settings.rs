@@ -124,15 +124,15 @@ pub(crate) fn parse(body: &Value) -> Result<Settings, ProviderError> {
 
 /// Parse a block's body and resolve it for `spec`.
 pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
-    let settings = parse(&spec.settings)?;
+    let settings = parse(spec.settings())?;
     let live_id = settings
         .route_id
         .clone()
-        .unwrap_or_else(|| format!("cutover-{}", spec.name));
+        .unwrap_or_else(|| format!("cutover-{}", spec.name()));
     let preview_id = settings
         .preview_route_id
         .clone()
-        .unwrap_or_else(|| format!("cutover-{}-preview", spec.name));
+        .unwrap_or_else(|| format!("cutover-{}-preview", spec.name()));
     check_word("route_id", &live_id)?;
     check_word("preview_route_id", &preview_id)?;
     if live_id == preview_id {
@@ -147,7 +147,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         .and_then(parse_duration)
         .unwrap_or(DEFAULT_TIMEOUT);
     Ok(Resolved {
-        admin: parse_admin(&settings.admin, &spec.workdir)?,
+        admin: parse_admin(&settings.admin, spec.workdir())?,
         server: settings
             .server
             .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
@@ -231,10 +231,10 @@ fn check_types(body: &Value) -> Result<(), ProviderError> {
 }
 
 fn field_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `caddy` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `caddy` block: {message}"),
+    )
 }
 
 /// Ids, server names and hosts go into admin API paths and JSON keys, where
@@ -272,19 +272,16 @@ mod tests {
     use serde_json::json;
 
     fn spec(settings: Value) -> RouterSpec {
-        RouterSpec {
-            name: "public".into(),
-            colours: Vec::<cutover_provider::Colour>::new().into(),
-            settings,
-            workdir: PathBuf::from("/etc/cutover"),
-        }
+        RouterSpec::new("public", Default::default(), settings, "/etc/cutover")
     }
 
     fn field_of(err: ProviderError) -> Option<String> {
-        match err {
-            ProviderError::Settings { field, .. } => field,
-            other => panic!("not a settings error: {other:?}"),
-        }
+        assert_eq!(
+            err.kind(),
+            cutover_provider::ErrorKind::Settings,
+            "not a settings error: {err:?}"
+        );
+        err.field().map(str::to_string)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use caddy_support::{
     closed_address, proxy_route, static_route, CaddyGuard, CaddySetup, ColourServer,
 };
 use cutover_caddy::Caddy;
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{Colour, ErrorKind, LiveRouter, RouterProvider, RouterSpec};
 use serde_json::{json, Value};
 
 fn colour(name: &str, server: &ColourServer) -> Colour {
@@ -47,12 +47,12 @@ fn spec(caddy: &CaddyGuard, colours: &Colours, extra: Value) -> RouterSpec {
     for (k, v) in extra.as_object().expect("an object") {
         settings[k] = v.clone();
     }
-    RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colours.blue(), colours.green()].into(),
+    RouterSpec::new(
+        "public",
+        vec![colours.blue(), colours.green()].into(),
         settings,
-        workdir: caddy.dir().to_path_buf(),
-    }
+        caddy.dir(),
+    )
 }
 
 fn live(colour: &Colour) -> LiveRouter {
@@ -76,8 +76,13 @@ async fn read_returns_the_live_colour() {
     assert_eq!(read, live(&colours.blue()));
 
     // Upstreams that are no colour's: raw says what Caddy holds.
-    let mut unknown = spec(&caddy, &colours, json!({}));
-    unknown.colours = unknown.colours[1..].to_vec().into();
+    let both = spec(&caddy, &colours, json!({}));
+    let unknown = RouterSpec::new(
+        both.name(),
+        vec![colours.green()].into(),
+        both.settings().clone(),
+        both.workdir(),
+    );
     let read = Caddy.read(&unknown).await.unwrap();
     assert_eq!(read.live, None);
     assert_eq!(read.raw, Some(colours.blue.address()));
@@ -172,7 +177,9 @@ async fn a_target_that_is_down_is_refused() {
         Caddy.preflight(&spec, &down).await,
         Caddy.switch(&spec, &down).await,
     ] {
-        let err = result.unwrap_err().to_string();
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+        let err = err.to_string();
         assert!(
             err.contains(&down.endpoints[0]) && err.contains("does not answer"),
             "{err}"
@@ -206,8 +213,9 @@ async fn a_concurrent_edit_is_detected_not_overwritten() {
     let err = Caddy
         .switch_from(&spec, &colours.green(), &snapshot)
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err:?}");
+    let err = err.to_string();
     assert!(
         err.contains("ETag mismatch") && err.contains("nothing was changed"),
         "{err}"
@@ -223,6 +231,117 @@ async fn a_concurrent_edit_is_detected_not_overwritten() {
     // A fresh switch, from a fresh read, goes through.
     Caddy.switch(&spec, &colours.green()).await.unwrap();
     assert_eq!(caddy.get("/"), (200, "green".to_string()));
+}
+
+/// Routers that share one Caddy switch at the same moment (the engine runs
+/// independent cut-overs in parallel): each change is guarded by the ETag
+/// of the whole config, so they must queue, not take one another for a
+/// concurrent edit and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_switches_of_routers_sharing_a_caddy_all_succeed() {
+    let colours = Colours::start();
+    let routers = ["a", "b", "c", "d", "e", "f"];
+    let routes = routers
+        .iter()
+        .map(|r| {
+            let mut route = proxy_route(&format!("cutover-{r}"), &[colours.blue.address()]);
+            route["match"] = json!([{"host": [format!("{r}.test")]}]);
+            route
+        })
+        .collect();
+    let caddy = CaddyGuard::start(&CaddySetup::with_routes(routes));
+    let mut switches = tokio::task::JoinSet::new();
+    for r in routers {
+        let base = spec(&caddy, &colours, json!({}));
+        let router = RouterSpec::new(
+            r,
+            base.colours().clone(),
+            base.settings().clone(),
+            base.workdir(),
+        );
+        let green = colours.green();
+        switches.spawn(async move { (r, Caddy.switch(&router, &green).await) });
+    }
+    while let Some(done) = switches.join_next().await {
+        let (r, result) = done.unwrap();
+        if let Err(e) = result {
+            panic!("router {r}: {}", e.describe());
+        }
+    }
+    for r in routers {
+        assert_eq!(
+            caddy.get_host(&format!("{r}.test"), "/"),
+            (200, "green".to_string()),
+            "router {r}"
+        );
+    }
+}
+
+/// What Caddy 2.6.2's own health checks mean for a cut-over (docs/caddy.md,
+/// "Readiness"): before the switch Caddy may hold a bad verdict on the
+/// target's address (here its passive check, through a preview route, while
+/// the colour was down), but the switch is a config load that starts every
+/// `reverse_proxy` with a fresh view, and a new upstream counts as healthy.
+/// So there is nothing to wait for: preflight is ready, and the first
+/// request after the switch is served by the target.
+#[tokio::test]
+async fn caddys_health_verdict_does_not_outlive_the_switch() {
+    let colours = Colours::start();
+    let green_address = closed_address();
+    // The operator's checks: passive on both routes, active on the live one.
+    let passive = json!({"fail_duration": "30s", "max_fails": 1});
+    let mut live = proxy_route("cutover-public", &[colours.blue.address()]);
+    live["handle"][0]["health_checks"] = json!({
+        "passive": passive,
+        "active": {"uri": "/", "interval": "30s", "timeout": "1s"},
+    });
+    let mut preview = proxy_route(
+        "cutover-public-preview",
+        std::slice::from_ref(&green_address),
+    );
+    preview["handle"][0]["health_checks"] = json!({ "passive": passive });
+    preview["match"] = json!([{"host": ["preview.test"]}]);
+    let caddy = CaddyGuard::start(&CaddySetup::with_routes(vec![preview, live]));
+    let green = Colour {
+        name: "green".to_string(),
+        endpoints: vec![green_address.clone()],
+    };
+    let spec = RouterSpec::new(
+        "public",
+        vec![colours.blue(), green.clone()].into(),
+        json!({ "admin": caddy.admin_address(), "timeout": "5s" }),
+        caddy.dir(),
+    );
+
+    // The colour is down: a request through the preview fails, and Caddy
+    // counts it against the address.
+    assert_ne!(caddy.get_host("preview.test", "/").0, 200);
+    let (status, upstreams) = caddy.admin("GET", "/reverse_proxy/upstreams", None);
+    assert_eq!(status, 200, "{upstreams}");
+    let fails = |upstreams: &str| -> u64 {
+        let all: Value = serde_json::from_str(upstreams).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["address"] == green_address.as_str())
+            .map_or(0, |u| u["fails"].as_u64().unwrap())
+    };
+    assert!(fails(&upstreams) >= 1, "{upstreams}");
+
+    // Deployed: the colour serves. Caddy's verdict on its address stands
+    // (30s), so the preview still refuses it...
+    let _green = caddy_support::ColourServer::start_on("green", &green_address);
+    assert_eq!(caddy.get_host("preview.test", "/").0, 503);
+    // ... yet the switch starts afresh: no waiting, served at once.
+    Caddy.preflight(&spec, &green).await.unwrap();
+    Caddy.switch(&spec, &green).await.unwrap();
+    assert_eq!(caddy.get("/"), (200, "green".to_string()));
+    let (_, upstreams) = caddy.admin("GET", "/reverse_proxy/upstreams", None);
+    assert_eq!(fails(&upstreams), 0, "{upstreams}");
+    assert_eq!(
+        caddy.get_host("preview.test", "/"),
+        (200, "green".to_string())
+    );
 }
 
 #[tokio::test]
@@ -283,8 +402,9 @@ async fn preview_route_gets_preview_traffic_only() {
         .set_preview(&plain, Some(&colours.green()))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, ProviderError::Settings { field: Some(ref f), .. } if f == "preview_host"),
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Settings, Some("preview_host")),
         "{err:?}"
     );
 }
@@ -337,16 +457,13 @@ async fn settings_errors_name_the_field() {
         (json!({"admin": "localhost"}), "admin"),
     ];
     for (body, field) in cases {
-        match Caddy.validate(&body) {
-            Err(ProviderError::Settings {
-                field: Some(f),
-                message,
-            }) => {
-                assert_eq!(f, field, "{body}");
-                assert!(message.contains("`caddy` block"), "{message}");
-            }
-            other => panic!("{body}: unexpected {other:?}"),
-        }
+        let err = Caddy.validate(&body).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::Settings, Some(field)),
+            "{body}: {err:?}"
+        );
+        assert!(err.message().contains("`caddy` block"), "{err}");
     }
 }
 
@@ -354,21 +471,24 @@ async fn settings_errors_name_the_field() {
 async fn an_unreachable_admin_api_is_named() {
     let colours = Colours::start();
     let address = closed_address();
-    let spec = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colours.blue(), colours.green()].into(),
-        settings: json!({ "admin": address }),
-        workdir: std::env::temp_dir(),
-    };
+    let spec = RouterSpec::new(
+        "public",
+        vec![colours.blue(), colours.green()].into(),
+        json!({ "admin": address }),
+        std::env::temp_dir(),
+    );
     for result in [
         Caddy.read(&spec).await.map(|_| ()),
         Caddy.switch(&spec, &colours.green()).await,
     ] {
-        match result {
-            Err(ProviderError::Unreachable { what, .. }) => {
-                assert!(what.contains(&address), "{what}");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
+        assert!(err.message().contains(&address), "{err}");
+        assert!(
+            err.describe()
+                .contains("(is Caddy running with `admin.listen`"),
+            "{}",
+            err.describe()
+        );
     }
 }

@@ -1,63 +1,59 @@
-//! The provider contract of cutover.
+//! The provider contract of cutover: what every backend must guarantee, and
+//! the types it exchanges with the core.
 //!
-//! cutover's core never talks to a router or a process manager itself: it hands
-//! a provider a description of what it wants ([`EnvironmentSpec`], [`RouterSpec`])
-//! and gets back what is live ([`LiveEnvironment`], [`LiveRouter`]). Providers
-//! depend on this crate alone, never on the core, so a new backend is one new
-//! crate that implements [`EnvironmentProvider`] or [`RouterProvider`].
+//! cutover's core never talks to a router or a process manager itself: it
+//! hands a provider what it wants ([`EnvironmentSpec`], [`RouterSpec`]) and
+//! gets back what is live ([`LiveEnvironment`], [`LiveRouter`]) or a
+//! [`ProviderError`] whose [`ErrorKind`] says what the engine may do next.
+//! Providers depend on this crate alone, never on the core, so a new backend
+//! is one crate that implements [`RouterProvider`] or [`EnvironmentProvider`]
+//! plus one line in the core's registry (docs/providers.md).
 //!
-//! Settings of a backend block (`haproxy { ... }`, `process { ... }`) reach the
-//! provider as the block's evaluated body, a JSON object; [`parse_settings`]
-//! turns it into the provider's own typed settings and reports an unknown or
-//! ill-typed field by name so that the core can point at it in the source.
+//! The engine relies on these guarantees; each trait method's docs say which
+//! it must keep. In short, for a router:
+//!
+//! - [`RouterProvider::read`] and [`RouterProvider::preflight`] change
+//!   nothing;
+//! - `preflight` says ready, [`NotReady`](ErrorKind::NotReady) (the router's
+//!   own health check has not yet seen the target up: the engine asks again)
+//!   or [`Refused`](ErrorKind::Refused) (waiting will not help);
+//! - [`RouterProvider::switch`] is safe alone (checks as `preflight` does),
+//!   idempotent (to the live colour: success, and drift repaired), free of
+//!   direction (it is also the switch back), confirmed by reading back,
+//!   bounded in time (every exchange has a timeout), and safe to run
+//!   concurrently for routers that share one load balancer.
+//!
+//! For an environment: [`EnvironmentProvider::read`] changes nothing,
+//! [`EnvironmentProvider::deploy`] converges when run again,
+//! [`EnvironmentProvider::destroy`] of what is already gone succeeds, all
+//! bounded in time.
+//!
+//! Settings of a backend block (`haproxy { ... }`, `process { ... }`) reach
+//! the provider as the block's evaluated body, a JSON object;
+//! [`parse_settings`] turns it into the provider's own typed settings and
+//! reports an unknown or ill-typed field by name, so that the core can point
+//! at it in the source.
 #![deny(missing_docs)]
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A failure reported by a provider.
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    /// The backend's settings are wrong; `field` names the offending attribute
-    /// of the backend block when it is known.
-    #[error("{message}")]
-    Settings {
-        /// The attribute of the backend block at fault, if known.
-        field: Option<String>,
-        /// What is wrong and what to do about it.
-        message: String,
-    },
-    /// The real system (router, process, command) could not be reached.
-    #[error("{what} is unreachable: {message}")]
-    Unreachable {
-        /// What was being contacted, e.g. `HAProxy runtime API at /run/haproxy/admin.sock`.
-        what: String,
-        /// The underlying error.
-        message: String,
-    },
-    /// The real system answered, but refused or failed the operation.
-    #[error("{0}")]
-    Failed(String),
-    /// The operation did not finish within its timeout.
-    #[error("{what} timed out after {after:?}")]
-    Timeout {
-        /// What was running.
-        what: String,
-        /// How long it was given.
-        after: Duration,
-    },
-}
+mod colours;
+mod environment;
+mod error;
+mod live;
+mod router;
+mod spec;
 
-impl ProviderError {
-    /// A [`ProviderError::Failed`] from anything printable.
-    pub fn failed(message: impl Into<String>) -> Self {
-        ProviderError::Failed(message.into())
-    }
-}
+pub use colours::{Colour, Colours};
+pub use environment::EnvironmentProvider;
+pub use error::{BoxError, ErrorKind, ProviderError};
+pub use live::{
+    EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
+    RouterDriftKind,
+};
+pub use router::RouterProvider;
+pub use spec::{Deployed, EnvironmentSpec, RouterSpec};
 
 /// Deserialize a backend block's evaluated body into a provider's settings.
 ///
@@ -80,10 +76,7 @@ pub fn parse_settings<T: DeserializeOwned>(kind: &str, body: &Value) -> Result<T
         } else {
             Some(path.clone())
         };
-        ProviderError::Settings {
-            field,
-            message: format!("in `{kind}` block: {inner}"),
-        }
+        ProviderError::settings(field, format!("in `{kind}` block: {inner}"))
     })
 }
 
@@ -122,164 +115,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
-/// One colour as a router sees it: its name and where it serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Colour {
-    /// The environment's name, e.g. `green`.
-    pub name: String,
-    /// The addresses (`host:port`) the environment serves on.
-    pub endpoints: Vec<String>,
-}
-
-/// What cutover wants of one environment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvironmentSpec {
-    /// The environment's name (its colour), e.g. `green`.
-    pub name: String,
-    /// The release it should run.
-    pub release: String,
-    /// The addresses (`host:port`) it serves on.
-    pub endpoints: Vec<String>,
-    /// The evaluated body of the backend block (`process {}`, `exec {}`).
-    pub settings: Value,
-    /// The directory relative paths in the settings are resolved against
-    /// (the configuration directory).
-    pub workdir: PathBuf,
-}
-
-/// What a provider reads of one environment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LiveEnvironment {
-    /// Whether the environment exists (a process runs, the deployment is there).
-    pub exists: bool,
-    /// The release it runs, when the provider can tell.
-    pub release: Option<String>,
-    /// A stable identity of what runs (for a process: pid and start time), so
-    /// that a replacement made behind cutover's back shows as drift.
-    pub identity: Option<String>,
-    /// Changes noticed outside cutover, each a sentence for the plan
-    /// (e.g. "process 4242 is gone").
-    pub drift: Vec<String>,
-    /// Provider-private data to keep in the state (pid, start time, ...).
-    pub private: Value,
-}
-
-/// The outcome of deploying an environment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Deployed {
-    /// The identity of what now runs.
-    pub identity: Option<String>,
-    /// Provider-private data to keep in the state.
-    pub private: Value,
-}
-
-/// A backend that runs environments: `process {}`, `exec {}`.
-#[async_trait::async_trait]
-pub trait EnvironmentProvider: Send + Sync {
-    /// Check the settings without touching anything live.
-    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
-
-    /// Read what is live. `private` is what the last deploy returned (from the
-    /// state), or `Value::Null` when cutover has never deployed it.
-    async fn read(
-        &self,
-        spec: &EnvironmentSpec,
-        private: &Value,
-    ) -> Result<LiveEnvironment, ProviderError>;
-
-    /// Make the environment run `spec` (create it, or replace what runs).
-    async fn deploy(
-        &self,
-        spec: &EnvironmentSpec,
-        private: &Value,
-    ) -> Result<Deployed, ProviderError>;
-
-    /// Remove the environment. `spec` is the last one deployed.
-    async fn destroy(&self, spec: &EnvironmentSpec, private: &Value) -> Result<(), ProviderError>;
-}
-
-/// What cutover wants of one router.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RouterSpec {
-    /// The router's name, e.g. `public`.
-    pub name: String,
-    /// Every colour the router may send traffic to (all environments of the
-    /// configuration), so a provider can translate what it reads back into a
-    /// colour name. Shared: every router of a configuration gets the same
-    /// list, so N routers over N colours cost O(N) memory, not O(N²).
-    /// Sorted by name (the planner builds it so): look a colour up with
-    /// [`RouterSpec::colour`], not a scan, or N routers cost O(N²).
-    pub colours: std::sync::Arc<[Colour]>,
-    /// The evaluated body of the backend block (`haproxy {}`, `exec {}`).
-    pub settings: Value,
-    /// The directory relative paths in the settings are resolved against.
-    pub workdir: PathBuf,
-}
-
-impl RouterSpec {
-    /// The colour named `name`, by binary search of the sorted `colours`.
-    pub fn colour(&self, name: &str) -> Option<&Colour> {
-        self.colours
-            .binary_search_by(|c| c.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.colours[i])
-    }
-}
-
-/// What a provider reads of one router.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LiveRouter {
-    /// The colour that receives live traffic now, if it is one of the spec's
-    /// colours.
-    pub live: Option<String>,
-    /// What the router itself says (e.g. the HAProxy backend name), shown when
-    /// it matches no colour.
-    pub raw: Option<String>,
-    /// The colour the router's preview listener or route sends traffic to, for
-    /// routers that have one (`preview = environment.X`).
-    #[serde(default)]
-    pub preview: Option<String>,
-    /// Changes the provider noticed outside cutover (e.g. a router restarted
-    /// without its saved config), each a sentence for the plan.
-    #[serde(default)]
-    pub drift: Vec<String>,
-}
-
-/// A backend that routes live traffic: `haproxy {}`, `exec {}`, ...
-#[async_trait::async_trait]
-pub trait RouterProvider: Send + Sync {
-    /// Check the settings without touching anything live.
-    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
-
-    /// Read the live colour from the router itself.
-    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError>;
-
-    /// Check, without changing anything, that the router could send traffic to
-    /// `target` (its backend exists, the router sees its servers up).
-    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
-
-    /// Send all live traffic to `target`, make the switch survive a reload of
-    /// the router, and confirm it by reading back.
-    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
-
-    /// Point the router's preview listener or route at `target` (or remove it
-    /// with `None`), never touching live traffic. Backends without a preview
-    /// refuse.
-    async fn set_preview(
-        &self,
-        spec: &RouterSpec,
-        target: Option<&Colour>,
-    ) -> Result<(), ProviderError> {
-        let _ = (spec, target);
-        Err(ProviderError::failed(
-            "this router backend has no preview listener",
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -289,40 +128,13 @@ mod tests {
     }
 
     #[test]
-    fn colours_are_found_by_name() {
-        let colour = |name: &str| Colour {
-            name: name.into(),
-            endpoints: vec![],
-        };
-        let spec = RouterSpec {
-            name: "public".into(),
-            colours: ["a", "blue_1", "blue_10", "blue_2", "green"]
-                .map(colour)
-                .to_vec()
-                .into(),
-            settings: Value::Null,
-            workdir: ".".into(),
-        };
-        for name in ["a", "blue_1", "blue_10", "blue_2", "green"] {
-            assert_eq!(spec.colour(name).map(|c| c.name.as_str()), Some(name));
-        }
-        for name in ["", "blue", "blue_3", "zebra"] {
-            assert!(spec.colour(name).is_none(), "{name}");
-        }
-    }
-
-    #[test]
     fn parse_settings_names_unknown_field() {
         let err =
             parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": "s", "sockt": 1}))
                 .unwrap_err();
-        match err {
-            ProviderError::Settings { field, message } => {
-                assert_eq!(field.as_deref(), Some("sockt"));
-                assert!(message.contains("haproxy"), "{message}");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        assert_eq!(err.kind(), ErrorKind::Settings);
+        assert_eq!(err.field(), Some("sockt"));
+        assert!(err.message().contains("haproxy"), "{err}");
     }
 
     #[test]
@@ -340,12 +152,18 @@ mod tests {
     fn parse_settings_names_ill_typed_field() {
         let err =
             parse_settings::<Demo>("haproxy", &serde_json::json!({"socket": 2019})).unwrap_err();
-        assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::Settings, Some("socket"))
+        );
     }
 
     #[test]
     fn parse_settings_names_missing_field() {
         let err = parse_settings::<Demo>("haproxy", &serde_json::json!({})).unwrap_err();
-        assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "socket"));
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::Settings, Some("socket"))
+        );
     }
 }

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use cutover_provider::{
-    Deployed, EnvironmentProvider, EnvironmentSpec, LiveEnvironment, ProviderError,
+    Deployed, EnvironmentDrift, EnvironmentDriftKind, EnvironmentProvider, EnvironmentSpec,
+    ErrorKind, LiveEnvironment, ProviderError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -39,7 +40,27 @@ struct ReadReply {
     /// Absent: the stored private data stays as it is.
     private: Option<Value>,
     #[serde(default)]
-    drift: Vec<String>,
+    drift: Vec<ReportedDrift>,
+}
+
+/// One entry of `drift` in the reply to `read`: a sentence (a change of
+/// kind `changed`), or `{"kind": "gone" | "replaced" | "changed", "message": ...}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ReportedDrift {
+    Sentence(String),
+    Typed(EnvironmentDrift),
+}
+
+impl From<ReportedDrift> for EnvironmentDrift {
+    fn from(reported: ReportedDrift) -> Self {
+        match reported {
+            ReportedDrift::Sentence(message) => {
+                EnvironmentDrift::new(EnvironmentDriftKind::Changed, message)
+            }
+            ReportedDrift::Typed(drift) => drift,
+        }
+    }
 }
 
 /// The reply to `destroy`: an object with no defined fields.
@@ -66,6 +87,7 @@ async fn run<T: serde::de::DeserializeOwned>(
         env,
         timeout,
         purpose: format!("{action} of environment \"{}\"", spec.name),
+        exit_means: ErrorKind::Failed,
     };
     let input = json!({
         "protocol": PROTOCOL,
@@ -99,7 +121,7 @@ impl EnvironmentProvider for ExecEnvironment {
             exists: reply.exists,
             release: reply.release,
             identity: reply.identity,
-            drift: reply.drift,
+            drift: reply.drift.into_iter().map(Into::into).collect(),
             private: reply.private.unwrap_or_else(|| private.clone()),
         })
     }
@@ -128,15 +150,15 @@ impl EnvironmentProvider for ExecEnvironment {
     async fn destroy(&self, spec: &EnvironmentSpec, private: &Value) -> Result<(), ProviderError> {
         let (settings, timeout) = EnvironmentSettings::parse(&spec.settings)?;
         let Some(command) = &settings.destroy else {
-            return Err(ProviderError::Settings {
-                field: Some("destroy".into()),
-                message: format!(
+            return Err(ProviderError::settings(
+                Some("destroy".into()),
+                format!(
                     "environment \"{}\" is to be destroyed, but its `exec` block has no \
                      `destroy` command: add one, or forget the environment with \
                      `cutover state rm environment.{}`",
                     spec.name, spec.name
                 ),
-            });
+            ));
         };
         let _: DestroyReply = run(spec, &settings, timeout, command, "destroy", private).await?;
         Ok(())

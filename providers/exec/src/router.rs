@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{Colour, ErrorKind, LiveRouter, ProviderError, RouterProvider, RouterSpec};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -35,10 +35,20 @@ struct SwitchReply {
     live: String,
 }
 
-/// The reply to `check`: an object with no defined fields; failure is a
-/// non-zero exit.
+/// The reply to `check`. A non-zero exit refuses the switch; `ready: false`
+/// says the load balancer will take it once its own health check has seen
+/// the target (an AWS target in state `initial`), so the engine asks again.
 #[derive(Debug, Deserialize)]
-struct CheckReply {}
+struct CheckReply {
+    #[serde(default = "ready_by_default")]
+    ready: bool,
+    /// What the load balancer waits for, when not ready.
+    reason: Option<String>,
+}
+
+fn ready_by_default() -> bool {
+    true
+}
 
 /// Run `action` of router `spec` with `command`.
 async fn run<T: serde::de::DeserializeOwned>(
@@ -47,18 +57,18 @@ async fn run<T: serde::de::DeserializeOwned>(
     action: &str,
     target: Option<&Colour>,
 ) -> Result<T, ProviderError> {
-    let (settings, timeout) = RouterSettings::parse(&spec.settings)?;
+    let (settings, timeout) = RouterSettings::parse(spec.settings())?;
     let mut env: BTreeMap<String, String> = settings.env.clone();
     env.insert("CUTOVER_ACTION".into(), action.into());
-    env.insert("CUTOVER_ROUTER".into(), spec.name.clone());
-    let names: Vec<&str> = spec.colours.iter().map(|c| c.name.as_str()).collect();
+    env.insert("CUTOVER_ROUTER".into(), spec.name().to_string());
+    let names: Vec<&str> = spec.colours().iter().map(|c| c.name.as_str()).collect();
     env.insert("CUTOVER_COLOURS".into(), names.join(" "));
     let mut input = json!({
         "protocol": PROTOCOL,
         "action": action,
-        "router": { "name": spec.name },
-        "colours": spec.colours,
-        "settings": spec.settings,
+        "router": { "name": spec.name() },
+        "colours": spec.colours(),
+        "settings": spec.settings(),
     });
     if let Some(target) = target {
         env.insert("CUTOVER_TARGET".into(), target.name.clone());
@@ -70,10 +80,16 @@ async fn run<T: serde::de::DeserializeOwned>(
     }
     let invocation = Invocation {
         command,
-        workdir: &spec.workdir,
+        workdir: spec.workdir(),
         env,
         timeout,
-        purpose: format!("{action} of router \"{}\"", spec.name),
+        purpose: format!("{action} of router \"{}\"", spec.name()),
+        // A failing check says the switch could not work.
+        exit_means: if action == "check" {
+            ErrorKind::Refused
+        } else {
+            ErrorKind::Failed
+        },
     };
     invocation.run(&input).await
 }
@@ -85,11 +101,11 @@ impl RouterProvider for ExecRouter {
     }
 
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
-        let (settings, _) = RouterSettings::parse(&spec.settings)?;
+        let (settings, _) = RouterSettings::parse(spec.settings())?;
         let reply: ReadReply = run(spec, &settings.read, "read", None).await?;
         // A name that is no colour of the configuration is shown, not routed to.
         Ok(match reply.live {
-            Some(live) if spec.colours.iter().any(|c| c.name == live) => LiveRouter {
+            Some(live) if spec.colour(&live).is_some() => LiveRouter {
                 live: Some(live),
                 raw: reply.raw,
                 ..Default::default()
@@ -108,23 +124,34 @@ impl RouterProvider for ExecRouter {
     }
 
     async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
-        let (settings, _) = RouterSettings::parse(&spec.settings)?;
+        let (settings, _) = RouterSettings::parse(spec.settings())?;
         match &settings.check {
-            Some(check) => run::<CheckReply>(spec, check, "check", Some(target))
-                .await
-                .map(drop),
+            Some(check) => {
+                let reply: CheckReply = run(spec, check, "check", Some(target)).await?;
+                if reply.ready {
+                    return Ok(());
+                }
+                Err(ProviderError::not_ready(format!(
+                    "the `check` command of router \"{}\" says it is not ready for \"{}\" yet: {}",
+                    spec.name(),
+                    target.name,
+                    reply.reason.as_deref().unwrap_or("(no reason given)")
+                )))
+            }
             // Without a check, at least make sure the router answers.
             None => self.read(spec).await.map(drop),
         }
     }
 
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
-        let (settings, _) = RouterSettings::parse(&spec.settings)?;
+        let (settings, _) = RouterSettings::parse(spec.settings())?;
         let reply: SwitchReply = run(spec, &settings.switch, "switch", Some(target)).await?;
         if reply.live != target.name {
             return Err(ProviderError::failed(format!(
                 "switch of router \"{}\" to \"{}\": the `switch` command reports live = \"{}\"",
-                spec.name, target.name, reply.live
+                spec.name(),
+                target.name,
+                reply.live
             )));
         }
         let now = self.read(spec).await?;
@@ -133,7 +160,8 @@ impl RouterProvider for ExecRouter {
             return Err(ProviderError::failed(format!(
                 "switch of router \"{}\" to \"{}\" did not take: the `switch` command \
                  succeeded, but `read` reports live = \"{seen}\"",
-                spec.name, target.name
+                spec.name(),
+                target.name
             )));
         }
         Ok(())

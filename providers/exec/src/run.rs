@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use cutover_provider::ProviderError;
+use cutover_provider::{ErrorKind, ProviderError};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::de::DeserializeOwned;
@@ -36,6 +36,10 @@ pub(crate) struct Invocation<'a> {
     pub timeout: Duration,
     /// What the run is for, for messages: `deploy of environment "blue"`.
     pub purpose: String,
+    /// The kind of error a non-zero exit is: [`ErrorKind::Refused`] for a
+    /// router's `check` (the switch could not work), else
+    /// [`ErrorKind::Failed`].
+    pub exit_means: ErrorKind,
 }
 
 impl Invocation<'_> {
@@ -77,9 +81,15 @@ impl Invocation<'_> {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| ProviderError::Unreachable {
-                what: format!("command {} ({})", self.shown(), self.purpose),
-                message: format!("cannot start it in {}: {e}", self.workdir.display()),
+            .map_err(|e| {
+                let cause = std::io::Error::new(
+                    e.kind(),
+                    format!("cannot start it in {}: {e}", self.workdir.display()),
+                );
+                ProviderError::unreachable(
+                    format!("command {} ({})", self.shown(), self.purpose),
+                    cause,
+                )
             })?;
         let pid = child.id().map(|id| id as i32);
 
@@ -109,14 +119,15 @@ impl Invocation<'_> {
                 }
                 // Reap the shell; kill_on_drop covers a wait that fails.
                 let _ = child.kill().await;
-                return Err(ProviderError::Timeout {
-                    what: format!("command {} ({})", self.shown(), self.purpose),
-                    after: self.timeout,
-                });
+                return Err(ProviderError::timeout(
+                    format!("command {} ({})", self.shown(), self.purpose),
+                    self.timeout,
+                ));
             }
         };
-        let status = status
-            .map_err(|e| ProviderError::failed(format!("cannot wait for {}: {e}", self.shown())))?;
+        let status = status.map_err(|e| {
+            ProviderError::failed(format!("cannot wait for {}", self.shown())).with_source(e)
+        })?;
         if !status.success() {
             return Err(self.failure(status, &err));
         }
@@ -137,11 +148,15 @@ impl Invocation<'_> {
         } else {
             text.to_string()
         };
-        ProviderError::failed(format!(
+        let message = format!(
             "{} ({}) failed with {status}:\n{tail}",
             self.shown(),
             self.purpose
-        ))
+        );
+        match self.exit_means {
+            ErrorKind::Refused => ProviderError::refused(message),
+            _ => ProviderError::failed(message),
+        }
     }
 
     /// Parse stdout as exactly one JSON object.

@@ -104,10 +104,10 @@ fn timeout(text: Option<&str>) -> Result<Duration, ProviderError> {
 }
 
 fn settings_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `exec` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `exec` block: {message}"),
+    )
 }
 
 /// Parse a duration such as `60s`, `500ms`, `2m` or `1m30s`.
@@ -122,14 +122,18 @@ mod tests {
 
     fn env_field(body: Value) -> Option<String> {
         match EnvironmentSettings::parse(&body) {
-            Err(ProviderError::Settings { field, .. }) => field,
+            Err(e) if e.kind() == cutover_provider::ErrorKind::Settings => {
+                e.field().map(str::to_string)
+            }
             other => panic!("expected a settings error, got {other:?}"),
         }
     }
 
     fn router_field(body: Value) -> Option<String> {
         match RouterSettings::parse(&body) {
-            Err(ProviderError::Settings { field, .. }) => field,
+            Err(e) if e.kind() == cutover_provider::ErrorKind::Settings => {
+                e.field().map(str::to_string)
+            }
             other => panic!("expected a settings error, got {other:?}"),
         }
     }

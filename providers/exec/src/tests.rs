@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cutover_provider::{
-    Colour, EnvironmentProvider, EnvironmentSpec, ProviderError, RouterProvider, RouterSpec,
+    Colour, EnvironmentDrift, EnvironmentDriftKind, EnvironmentProvider, EnvironmentSpec,
+    ErrorKind, RouterProvider, RouterSpec,
 };
 use serde_json::{json, Value};
 
@@ -37,12 +38,12 @@ fn colour(name: &str, port: u16) -> Colour {
 }
 
 fn router_spec(dir: &Path, settings: Value) -> RouterSpec {
-    RouterSpec {
-        name: "lb".into(),
-        colours: vec![colour("blue", 9201), colour("green", 9202)].into(),
+    RouterSpec::new(
+        "lb",
+        vec![colour("blue", 9201), colour("green", 9202)].into(),
         settings,
-        workdir: dir.to_path_buf(),
-    }
+        dir,
+    )
 }
 
 fn read_json(path: &Path) -> Value {
@@ -57,7 +58,7 @@ async fn environment_deploy_read_destroy() {
         "deploy": script(d, "deploy.sh", r#"cat > deploy-input.json
     printf '{"identity": "%s@%s", "private": {"slot": 7}}\n' "$CUTOVER_ENVIRONMENT" "$CUTOVER_RELEASE""#),
         "read": script(d, "read.sh", r#"cat > read-input.json
-    printf '{"exists": true, "release": "%s", "drift": ["config edited by hand"]}' "$CUTOVER_RELEASE""#),
+    printf '{"exists": true, "release": "%s", "drift": ["config edited by hand", {"kind": "replaced", "message": "revision 7 replaced 6"}]}' "$CUTOVER_RELEASE""#),
         "destroy": script(d, "destroy.sh", r#"cat > destroy-input.json; echo "$CUTOVER_ACTION $REGION" > destroyed; echo '{}'"#),
         "env": {"REGION": "eu"},
     });
@@ -84,7 +85,13 @@ async fn environment_deploy_read_destroy() {
         .unwrap();
     assert!(live.exists);
     assert_eq!(live.release.as_deref(), Some("1.4.1"));
-    assert_eq!(live.drift, vec!["config edited by hand".to_string()]);
+    assert_eq!(
+        live.drift,
+        vec![
+            EnvironmentDrift::new(EnvironmentDriftKind::Changed, "config edited by hand"),
+            EnvironmentDrift::new(EnvironmentDriftKind::Replaced, "revision 7 replaced 6"),
+        ]
+    );
     assert_eq!(
         live.private,
         json!({"slot": 7}),
@@ -113,16 +120,19 @@ async fn environment_deploy_read_destroy() {
 async fn destroy_without_a_command_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let spec = env_spec(dir.path(), json!({"deploy": ["true"], "read": ["true"]}));
-    match ExecEnvironment.destroy(&spec, &Value::Null).await {
-        Err(ProviderError::Settings { field, message }) => {
-            assert_eq!(field.as_deref(), Some("destroy"));
-            assert!(
-                message.contains("cutover state rm environment.blue"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a settings error, got {other:?}"),
-    }
+    let err = ExecEnvironment
+        .destroy(&spec, &Value::Null)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Settings, Some("destroy")),
+        "{err:?}"
+    );
+    assert!(
+        err.message().contains("cutover state rm environment.blue"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -162,13 +172,11 @@ async fn a_hanging_command_is_killed_at_its_timeout() {
     let err = ExecEnvironment.read(&spec, &Value::Null).await.unwrap_err();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "returned after {took:?}");
-    match &err {
-        ProviderError::Timeout { what, after } => {
-            assert_eq!(*after, Duration::from_millis(300));
-            assert!(what.contains("sh ./read.sh"), "{what}");
-        }
-        other => panic!("expected a timeout, got {other:?}"),
-    }
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(
+        err.message().contains("sh ./read.sh") && err.message().ends_with("after 300ms"),
+        "{err}"
+    );
     let sleeper = std::fs::read_to_string(d.join("sleeper.pid")).unwrap();
     let stat_path = format!("/proc/{}/stat", sleeper.trim());
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -242,8 +250,9 @@ async fn a_missing_program_is_unreachable() {
         .deploy(&spec, &Value::Null)
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Unreachable { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
     assert!(err.to_string().contains("./nope.sh"), "{err}");
+    assert!(err.describe().contains("cannot start it in"), "{err:?}");
 }
 
 /// A router that keeps its live colour in the file `live`.
@@ -332,10 +341,40 @@ async fn preflight_runs_the_check_command() {
     let err = ExecRouter
         .preflight(&spec, &colour("blue", 9201))
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+    let err = err.to_string();
     assert!(err.contains("check of router \"lb\""), "{err}");
     assert!(err.contains("no healthy target in blue"), "{err}");
+}
+
+/// A load balancer with a health check of its own (an AWS target group)
+/// says "not yet": not ready, until its check has seen the target.
+#[tokio::test]
+async fn a_check_that_says_not_ready_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut settings = file_router(d);
+    settings["check"] = json!(script(
+        d,
+        "check.sh",
+        r#"if [ -f healthy ]; then echo '{"ready": true}'; else echo '{"ready": false, "reason": "target 127.0.0.1:9202 is in state initial"}'; fi"#
+    ));
+    let spec = router_spec(d, settings);
+    let err = ExecRouter
+        .preflight(&spec, &colour("green", 9202))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotReady, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "the `check` command of router \"lb\" says it is not ready for \"green\" yet: target 127.0.0.1:9202 is in state initial"
+    );
+    std::fs::write(d.join("healthy"), "").unwrap();
+    ExecRouter
+        .preflight(&spec, &colour("green", 9202))
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -343,11 +382,17 @@ fn validate_names_the_field() {
     let err = ExecRouter
         .validate(&json!({"read": ["r"], "swtich": ["s"]}))
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "swtich"));
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Settings, Some("swtich"))
+    );
     let err = ExecEnvironment
         .validate(&json!({"deploy": ["d"], "read": ["r"], "timeout": "soon"}))
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Settings { field: Some(f), .. } if f == "timeout"));
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Settings, Some("timeout"))
+    );
 }
 
 /// The scripts of examples/exec, run through the providers.

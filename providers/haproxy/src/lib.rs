@@ -7,6 +7,11 @@
 //! through HAProxy's own health view that the target backend can serve before
 //! switching (HAProxy accepts a `set map` to a backend that does not exist),
 //! and writes the change into the map file so that a reload keeps it.
+//!
+//! HAProxy's health view lags cutover's health gate by up to `rise` checks:
+//! a server whose check can still bring it up is *not ready* (the engine
+//! waits), one in maintenance or draining is *refused* (docs/haproxy.md,
+//! "Readiness").
 #![deny(missing_docs)]
 
 mod mapfile;
@@ -18,10 +23,12 @@ mod settings;
 
 use std::path::Path;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider, RouterSpec,
+};
 use serde_json::Value;
 
-use crate::reply::{GetMap, MapEntry};
+use crate::reply::{GetMap, MapEntry, Readiness, ServerStatus};
 use crate::runtime::Session;
 use crate::settings::Resolved;
 
@@ -58,17 +65,20 @@ impl RouterProvider for Haproxy {
             Ok(file) => {
                 let on_disk = file.values(&config.key);
                 if !held.is_empty() && on_disk != held {
-                    drift.push(format!(
+                    drift.push(RouterDrift::new(RouterDriftKind::PersistedDiffers, format!(
                         "the map file {} says `{} {}` but HAProxy holds `{} {}`: a reload of HAProxy would move the traffic; switching again rewrites the file",
                         config.map.display(),
                         config.key,
                         if on_disk.is_empty() { "(nothing)".to_string() } else { on_disk.join(", ") },
                         config.key,
                         held.join(", ")
-                    ));
+                    )));
                 }
             }
-            Err(e) => drift.push(e.to_string()),
+            Err(e) => drift.push(RouterDrift::new(
+                RouterDriftKind::PersistedUnreadable,
+                format!("{}: a reload of HAProxy would fail", e.describe()),
+            )),
         }
         Ok(LiveRouter {
             live: raw.as_deref().and_then(|b| config.colour_of(spec, b)),
@@ -126,7 +136,7 @@ impl RouterProvider for Haproxy {
                 session.close().await;
                 let reply = replies.first().map(|r| r.trim()).unwrap_or_default();
                 if !reply.is_empty() && !reply.contains("not found") {
-                    return Err(ProviderError::failed(format!(
+                    return Err(ProviderError::refused(format!(
                         "HAProxy refused `{del}`: {reply}"
                     )));
                 }
@@ -160,7 +170,7 @@ async fn check(
                 .await
                 .map(|_| false)
         }
-        None => Err(ProviderError::failed(format!(
+        None => Err(ProviderError::refused(format!(
             "HAProxy refused `{get}`: {}",
             replies[2].trim_end()
         ))),
@@ -194,12 +204,12 @@ async fn map_entries(
         } else {
             loaded.join(", ")
         };
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "HAProxy has not loaded the map {map} (maps it has loaded: {loaded}); `map` must name \
              the file exactly as HAProxy's configuration does"
         )));
     }
-    Err(ProviderError::failed(format!(
+    Err(ProviderError::refused(format!(
         "HAProxy refused `show map {map}`: {}",
         reply.trim_end()
     )))
@@ -215,33 +225,47 @@ fn check_backend(
 ) -> Result<(), ProviderError> {
     let backends = reply::parse_show_backend(show_backend);
     if !backends.iter().any(|b| b == backend) {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "HAProxy has no backend `{backend}` for colour `{colour}` (its backends: {}); name \
              the right one with `backends = {{ {colour} = \"...\" }}` or add it to HAProxy's configuration",
             backends.join(", ")
         )));
     }
     let servers = reply::parse_show_stat(stat_reply, backend).ok_or_else(|| {
-        ProviderError::failed(format!(
+        ProviderError::refused(format!(
             "HAProxy refused `{stat}`: {}",
             stat_reply.trim_end()
         ))
     })?;
     if servers.is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "backend `{backend}` (colour `{colour}`) has no servers in HAProxy"
         )));
     }
-    if servers.iter().any(|s| s.takes_traffic()) {
+    readiness(&servers, backend, colour)
+}
+
+/// Whether HAProxy would serve `backend` now: a server of it takes traffic
+/// (ready); none does but HAProxy's own check can bring one up (not ready:
+/// cutover's gate may have passed a moment before HAProxy's next check, and
+/// `rise` passes are needed); or none can come up without an operator
+/// (refused). docs/haproxy.md, "Readiness", says which status is which.
+fn readiness(servers: &[ServerStatus], backend: &str, colour: &str) -> Result<(), ProviderError> {
+    let states: Vec<Readiness> = servers.iter().map(ServerStatus::readiness).collect();
+    if states.contains(&Readiness::Serves) {
         return Ok(());
     }
-    let seen: Vec<String> = servers
-        .iter()
-        .map(|s| format!("{backend}/{} is {}", s.name, s.status))
-        .collect();
-    Err(ProviderError::failed(format!(
-        "HAProxy sees no server of backend `{backend}` (colour `{colour}`) up: {}; it would answer 503",
-        seen.join(", ")
+    let seen: Vec<String> = servers.iter().map(|s| s.describe(backend)).collect();
+    let seen = seen.join(", ");
+    if states.contains(&Readiness::Rising) {
+        return Err(ProviderError::not_ready(format!(
+            "HAProxy's own check has not yet seen backend `{backend}` (colour `{colour}`) up: {seen}"
+        )));
+    }
+    Err(ProviderError::refused(format!(
+        "HAProxy sees no server of backend `{backend}` (colour `{colour}`) up, and none that its \
+         own check could bring up: {seen}; it would answer 503 (a server in MAINT or DRAIN \
+         stays so until an operator sets it ready, e.g. `set server {backend}/<server> state ready`)"
     )))
 }
 
@@ -265,7 +289,7 @@ async fn set_and_confirm(
     let replies = replies?;
     // Success is an empty reply; anything else is HAProxy's error.
     if !replies[0].trim().is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "HAProxy refused `{set}`: {}",
             replies[0].trim_end()
         )));
@@ -303,13 +327,16 @@ fn map_file_result<T>(
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(ProviderError::failed(format!(
-            "cannot read the map file {}: {e}; nothing was changed (cutover rewrites the file so \
+            "cannot read the map file {}, so nothing was changed (cutover rewrites the file so \
              that a reload of HAProxy keeps the switch)",
             map.display()
-        ))),
+        ))
+        .with_source(e)),
         Err(e) => Err(ProviderError::failed(format!(
-            "reading the map file failed: {e}"
-        ))),
+            "reading the map file {} failed",
+            map.display()
+        ))
+        .with_source(e)),
     }
 }
 
@@ -327,13 +354,14 @@ async fn persist(
     mapreader::file_changed(&config.map);
     let error = match written {
         Ok(()) => return Ok(()),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     Err(ProviderError::failed(format!(
-        "HAProxy now sends `{key}` to `{backend}`, but writing the map file {path} failed: {error}; \
-         a reload of HAProxy would undo the switch until the file says `{key} {backend}`",
+        "HAProxy now sends `{key}` to `{backend}`, but writing the map file {path} failed (a \
+         reload of HAProxy would undo the switch until the file says `{key} {backend}`)",
         path = config.map.display(),
-    )))
+    ))
+    .with_source(error))
 }
 
 /// The one reply of a one-command exchange.

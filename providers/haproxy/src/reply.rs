@@ -78,42 +78,130 @@ pub(crate) fn parse_show_backend(reply: &str) -> Vec<String> {
 pub(crate) struct ServerStatus {
     /// The server's name in the backend (`svname`).
     pub name: String,
-    /// HAProxy's status text: `UP`, `UP 1/2`, `DOWN`, `MAINT`, `no check`, ...
+    /// HAProxy's status text: `UP`, `UP 1/3`, `DOWN`, `DOWN 1/2`, `MAINT`,
+    /// `no check`, ...
     pub status: String,
+    /// HAProxy's own health check of the server, when it runs one.
+    pub check: Option<HealthCheck>,
+    /// Whether an agent check runs too (`agent-check`).
+    pub agent: bool,
+}
+
+/// HAProxy's health check of one server, as `show stat` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HealthCheck {
+    /// Passing checks in a row that bring a server up (`rise`), when shown.
+    pub rise: Option<u32>,
+    /// The last check's result, e.g. `L4OK`, `L4CON`, `L7STS`.
+    pub last: String,
+    /// What the last check said, e.g. `Connection refused`, when anything.
+    pub said: String,
+}
+
+/// What HAProxy's view of a server means for a switch to its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// HAProxy sends new traffic to it now.
+    Serves,
+    /// It takes no traffic, but HAProxy's own check (or agent) can bring it
+    /// up by itself: worth waiting for.
+    Rising,
+    /// It takes no traffic and nothing but an operator will change that.
+    Never,
 }
 
 impl ServerStatus {
-    /// Whether HAProxy would send new traffic to this server now.
+    /// Whether HAProxy would send new traffic to this server now, may soon,
+    /// or will not (see docs/haproxy.md, "Readiness").
     ///
-    /// `UP 1/2` is a server still up while its checks start failing; `no check`
-    /// is a server HAProxy does not check and so always uses. `NOLB`, `DRAIN`,
-    /// `MAINT` and `DOWN` (including `DOWN 1/2`, going up) take no new traffic.
-    pub fn takes_traffic(&self) -> bool {
-        self.status == "no check" || self.status.starts_with("UP")
+    /// - `UP`, and `UP 2/3` (up, its checks starting to fail: it still takes
+    ///   traffic), and `no check` (never checked, always used): serves.
+    /// - `DOWN`, `DOWN 1/2` (going up: one pass of the two `rise` needs),
+    ///   `DOWN (agent)`, of a server HAProxy checks: rising. Right after
+    ///   cutover's own health gate passed, this is HAProxy's check not having
+    ///   run or passed often enough yet.
+    /// - `MAINT` (set by an operator, `disabled`, or `MAINT (via b/s)` from
+    ///   a tracked server), `MAINT (resolution)`, `DRAIN`, `NOLB` (their
+    ///   going-down forms too), a `DOWN` server HAProxy does not check, and
+    ///   any status this does not know: never.
+    pub fn readiness(&self) -> Readiness {
+        let status = self.status.as_str();
+        let word = status.split(' ').next().unwrap_or_default();
+        match word {
+            "UP" => Readiness::Serves,
+            _ if status == "no check" => Readiness::Serves,
+            "DOWN" if self.check.is_some() || self.agent => Readiness::Rising,
+            _ => Readiness::Never,
+        }
+    }
+
+    /// `green/s1 is DOWN 1/2 (rise 2, last check L4OK)`, for messages.
+    pub fn describe(&self, backend: &str) -> String {
+        let mut text = format!("{backend}/{} is {}", self.name, self.status);
+        if let Some(check) = self
+            .check
+            .as_ref()
+            .filter(|_| self.readiness() != Readiness::Serves)
+        {
+            let mut details = Vec::new();
+            if let Some(rise) = check.rise {
+                details.push(format!("rise {rise}"));
+            }
+            if !check.last.is_empty() {
+                let said = if check.said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", check.said)
+                };
+                details.push(format!("last check {}{said}", check.last));
+            }
+            if !details.is_empty() {
+                text.push_str(&format!(" ({})", details.join(", ")));
+            }
+        }
+        text
     }
 }
 
 /// Parse the CSV reply to `show stat <backend> 4 -1` (servers only) into the
 /// servers of `backend`. Returns `None` when the reply is not CSV with the
-/// expected columns (e.g. `No such proxy.`).
+/// expected columns (e.g. `No such proxy.`). The check columns are optional
+/// (`check_rise` is newer than `check_status`).
 pub(crate) fn parse_show_stat(reply: &str, backend: &str) -> Option<Vec<ServerStatus>> {
     let mut lines = reply.lines();
     let header = lines.next()?.strip_prefix("# ")?;
     let columns: Vec<&str> = header.split(',').collect();
     let column = |name: &str| columns.iter().position(|c| *c == name);
     let (px, sv, status) = (column("pxname")?, column("svname")?, column("status")?);
+    let (check_status, last_chk, check_rise) = (
+        column("check_status"),
+        column("last_chk"),
+        column("check_rise"),
+    );
+    let agent_status = column("agent_status");
     let mut servers = Vec::new();
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split(',').collect();
         let field = |i: usize| fields.get(i).copied().unwrap_or("");
+        let optional = |i: Option<usize>| i.map(field).unwrap_or("");
         // `show stat` also has FRONTEND/BACKEND summary rows; with type 4 it
         // should not print them, but skip them anyway.
         if field(px) != backend || matches!(field(sv), "FRONTEND" | "BACKEND") {
             continue;
         }
+        // A check in progress is shown as `* L4OK`.
+        let last = optional(check_status).trim_start_matches("* ");
+        let rise = optional(check_rise).parse().ok();
+        let check = (!last.is_empty() || rise.is_some()).then(|| HealthCheck {
+            rise,
+            last: last.to_string(),
+            said: optional(last_chk).to_string(),
+        });
         servers.push(ServerStatus {
             name: field(sv).to_string(),
             status: field(status).to_string(),
+            check,
+            agent: !optional(agent_status).is_empty(),
         });
     }
     Some(servers)
@@ -193,29 +281,64 @@ mod tests {
         );
     }
 
-    const STAT: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act\n\
-green,s1,0,0,0,0,,0,0,0,,0,,0,0,0,0,no check,1,1\n\
-green,s2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN,1,1\n\
-green,s3,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP 1/2,1,1\n\
-green,s4,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT (via blue/s1),1,1\n\
-green,BACKEND,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,1,1\n\n";
+    /// As HAProxy 2.6 answers (columns cut to those read, in its order).
+    const STAT: &str = "# pxname,svname,status,check_status,last_chk,agent_status,check_rise,check_fall,check_health\n\
+green,up,UP,L7OK,HTTP status check returned code <200>,,2,3,4\n\
+green,going_down,UP 2/3,L4CON,Connection refused,,2,3,3\n\
+green,unchecked,no check,,,,,,\n\
+green,rising,DOWN 1/2,L4OK,,,2,3,1\n\
+green,down,DOWN,* L4CON,Connection refused,,2,3,0\n\
+green,agent,DOWN (agent),,,L7STS,,,\n\
+green,down_unchecked,DOWN,,,,,,\n\
+green,maint,MAINT,,,,,,\n\
+green,tracked,MAINT (via blue/s1),,,,,,\n\
+green,drain,DRAIN,L4OK,,,2,3,4\n\
+green,nolb,NOLB,L7STS,HTTP status check returned code <404>,,2,3,4\n\
+green,BACKEND,UP,,,,,,\n\n";
 
     #[test]
-    fn show_stat_servers_and_their_status() {
+    fn show_stat_servers_and_what_they_mean_for_a_switch() {
+        use Readiness::*;
         let servers = parse_show_stat(STAT, "green").unwrap();
-        let seen: Vec<(&str, &str, bool)> = servers
+        let seen: Vec<(&str, Readiness)> = servers
             .iter()
-            .map(|s| (s.name.as_str(), s.status.as_str(), s.takes_traffic()))
+            .map(|s| (s.name.as_str(), s.readiness()))
             .collect();
         assert_eq!(
             seen,
             vec![
-                ("s1", "no check", true),
-                ("s2", "DOWN", false),
-                ("s3", "UP 1/2", true),
-                ("s4", "MAINT (via blue/s1)", false),
+                ("up", Serves),
+                ("going_down", Serves),
+                ("unchecked", Serves),
+                ("rising", Rising),
+                ("down", Rising),
+                ("agent", Rising),
+                ("down_unchecked", Never),
+                ("maint", Never),
+                ("tracked", Never),
+                ("drain", Never),
+                ("nolb", Never),
             ]
         );
+        assert_eq!(
+            servers[3].describe("green"),
+            "green/rising is DOWN 1/2 (rise 2, last check L4OK)"
+        );
+        assert_eq!(
+            servers[4].describe("green"),
+            "green/down is DOWN (rise 2, last check L4CON: Connection refused)"
+        );
+        assert_eq!(servers[0].describe("green"), "green/up is UP");
+        assert_eq!(servers[7].describe("green"), "green/maint is MAINT");
+    }
+
+    #[test]
+    fn show_stat_without_check_columns() {
+        // An older HAProxy: no check_rise, no agent columns.
+        let reply = "# pxname,svname,status,check_status\ngreen,s1,DOWN 1/2,L4OK\ngreen,s2,DOWN,\n";
+        let servers = parse_show_stat(reply, "green").unwrap();
+        assert_eq!(servers[0].readiness(), Readiness::Rising);
+        assert_eq!(servers[1].readiness(), Readiness::Never);
     }
 
     #[test]

@@ -30,17 +30,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 impl Session {
     /// Connect to `endpoint` and enter interactive mode, each step within `timeout`.
     pub async fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Self, ProviderError> {
-        let unreachable = |e: std::io::Error| ProviderError::Unreachable {
-            what: endpoint.to_string(),
-            message: match e.kind() {
+        // The hint goes into the cause, so that it reads right after it.
+        let unreachable = |e: std::io::Error| {
+            let hint = match e.kind() {
                 std::io::ErrorKind::PermissionDenied => {
-                    format!("{e} (cutover needs read and write access to the socket)")
+                    Some("cutover needs read and write access to the socket")
                 }
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    format!("{e} (is HAProxy running with `stats socket ... level admin` there?)")
+                    Some("is HAProxy running with `stats socket ... level admin` there?")
                 }
-                _ => e.to_string(),
-            },
+                _ => None,
+            };
+            let cause = match hint {
+                Some(hint) => std::io::Error::new(e.kind(), format!("{e} ({hint})")),
+                None => e,
+            };
+            ProviderError::unreachable(endpoint, cause)
         };
         let connect = async {
             // HAProxy's stats socket has a short accept queue: many switches
@@ -68,10 +73,7 @@ impl Session {
         };
         let stream = tokio::time::timeout(timeout, connect)
             .await
-            .map_err(|_| ProviderError::Timeout {
-                what: format!("connecting to the {endpoint}"),
-                after: timeout,
-            })?
+            .map_err(|_| ProviderError::timeout(format!("connecting to the {endpoint}"), timeout))?
             .map_err(unreachable)?;
         let mut session = Session {
             stream,
@@ -89,10 +91,7 @@ impl Session {
         let timeout = self.timeout;
         tokio::time::timeout(timeout, self.exchange_untimed(commands))
             .await
-            .map_err(|_| ProviderError::Timeout {
-                what,
-                after: timeout,
-            })?
+            .map_err(|_| ProviderError::timeout(what, timeout))?
     }
 
     async fn exchange_untimed(&mut self, commands: &[&str]) -> Result<Vec<String>, ProviderError> {
@@ -104,7 +103,7 @@ impl Session {
         self.stream
             .write_all(request.as_bytes())
             .await
-            .map_err(|e| self.broken(e.to_string()))?;
+            .map_err(|e| self.broken(e))?;
         let mut received = Vec::new();
         let mut buffer = [0u8; 16 * 1024];
         loop {
@@ -112,7 +111,7 @@ impl Session {
                 .stream
                 .read(&mut buffer)
                 .await
-                .map_err(|e| self.broken(e.to_string()))?;
+                .map_err(|e| self.broken(e))?;
             if n == 0 {
                 let text = String::from_utf8_lossy(&received);
                 return Err(self.broken(format!(
@@ -131,11 +130,14 @@ impl Session {
         }
     }
 
-    fn broken(&self, message: String) -> ProviderError {
-        ProviderError::Unreachable {
-            what: self.endpoint.to_string(),
-            message,
-        }
+    /// The conversation broke off midway: a command sent may or may not
+    /// have been carried out, so this is no [`ProviderError::unreachable`].
+    fn broken(&self, cause: impl Into<cutover_provider::BoxError>) -> ProviderError {
+        ProviderError::failed(format!(
+            "the conversation with the {} broke off",
+            self.endpoint
+        ))
+        .with_source(cause)
     }
 
     /// Leave interactive mode and close the connection politely.

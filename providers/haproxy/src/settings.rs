@@ -151,7 +151,7 @@ pub(crate) fn parse(body: &Value) -> Result<Settings, ProviderError> {
 
 /// Parse a block's body and resolve it for `spec`.
 pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
-    let settings = parse(&spec.settings)?;
+    let settings = parse(spec.settings())?;
     // A colour in `backends` that is no environment is most likely a typo that
     // would silently send that colour to a backend of its own name.
     if let Some(unknown) = settings
@@ -159,7 +159,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         .keys()
         .find(|colour| spec.colour(colour).is_none())
     {
-        let known: Vec<&str> = spec.colours.iter().map(|c| c.name.as_str()).collect();
+        let known: Vec<&str> = spec.colours().iter().map(|c| c.name.as_str()).collect();
         return Err(field_error(
             "backends",
             &format!(
@@ -168,7 +168,10 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
             ),
         ));
     }
-    let key = settings.key.clone().unwrap_or_else(|| spec.name.clone());
+    let key = settings
+        .key
+        .clone()
+        .unwrap_or_else(|| spec.name().to_string());
     check_word("key", &key)?;
     let preview_key = settings
         .preview_key
@@ -182,7 +185,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         ));
     }
     let endpoint = match (settings.socket, settings.address) {
-        (Some(socket), _) => Endpoint::Unix(absolute(&spec.workdir, &socket)),
+        (Some(socket), _) => Endpoint::Unix(absolute(spec.workdir(), &socket)),
         (None, Some(address)) => Endpoint::Tcp(address),
         (None, None) => unreachable!("parse() requires socket or address"),
     };
@@ -193,7 +196,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         .unwrap_or(DEFAULT_TIMEOUT);
     Ok(Resolved {
         endpoint,
-        map: absolute(&spec.workdir, &settings.map),
+        map: absolute(spec.workdir(), &settings.map),
         key,
         preview_key,
         backends: settings.backends,
@@ -210,10 +213,10 @@ fn absolute(workdir: &Path, path: &Path) -> PathBuf {
 }
 
 fn field_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `haproxy` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `haproxy` block: {message}"),
+    )
 }
 
 /// The runtime API splits commands on spaces and `;`, so names that go into a
@@ -264,25 +267,23 @@ mod tests {
     use serde_json::json;
 
     fn spec(settings: Value) -> RouterSpec {
-        RouterSpec {
-            name: "public".into(),
-            colours: ["blue", "green"]
-                .iter()
-                .map(|n| Colour {
-                    name: n.to_string(),
-                    endpoints: vec![],
-                })
-                .collect(),
-            settings,
-            workdir: PathBuf::from("/etc/cutover"),
-        }
+        let colours = ["blue", "green"]
+            .iter()
+            .map(|n| Colour {
+                name: n.to_string(),
+                endpoints: vec![],
+            })
+            .collect();
+        RouterSpec::new("public", colours, settings, "/etc/cutover")
     }
 
     fn field_of(err: ProviderError) -> Option<String> {
-        match err {
-            ProviderError::Settings { field, .. } => field,
-            other => panic!("not a settings error: {other:?}"),
-        }
+        assert_eq!(
+            err.kind(),
+            cutover_provider::ErrorKind::Settings,
+            "not a settings error: {err:?}"
+        );
+        err.field().map(str::to_string)
     }
 
     #[test]

@@ -3,11 +3,11 @@
 #[path = "../../../tests/support/haproxy.rs"]
 mod haproxy_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cutover_haproxy::Haproxy;
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
-use haproxy_support::{closed_address, ColourServer, HaproxyGuard, HaproxySetup};
+use cutover_provider::{Colour, ErrorKind, LiveRouter, RouterProvider, RouterSpec};
+use haproxy_support::{closed_address, http_get, ColourServer, HaproxyGuard, HaproxySetup};
 use serde_json::{json, Value};
 
 fn colour(name: &str) -> Colour {
@@ -28,12 +28,12 @@ fn spec(haproxy: &HaproxyGuard, extra: Value) -> RouterSpec {
     for (k, v) in extra.as_object().expect("an object") {
         settings[k] = v.clone();
     }
-    RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")].into(),
+    RouterSpec::new(
+        "public",
+        vec![colour("blue"), colour("green")].into(),
         settings,
-        workdir: haproxy.dir().to_path_buf(),
-    }
+        haproxy.dir(),
+    )
 }
 
 fn live(colour: &str) -> LiveRouter {
@@ -42,6 +42,11 @@ fn live(colour: &str) -> LiveRouter {
         raw: Some(colour.to_string()),
         ..Default::default()
     }
+}
+
+/// GET / from a colour server directly, as cutover's health gate would.
+fn colour_get(address: &str) -> (u16, String) {
+    http_get(address.parse().expect("a socket address"), "/")
 }
 
 fn map_file(haproxy: &HaproxyGuard) -> String {
@@ -182,7 +187,7 @@ async fn preflight_refuses_a_backend_that_does_not_exist() {
         .preflight(&router, &colour("green"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Failed(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
     assert!(err.to_string().contains("no backend `nope`"), "{err}");
 
     let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
@@ -195,8 +200,10 @@ async fn preflight_refuses_a_backend_that_does_not_exist() {
     assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
 }
 
+/// A server HAProxy checks and sees DOWN may come up by itself: that is not
+/// ready (the engine waits), not refused, and nothing changes.
 #[tokio::test]
-async fn preflight_refuses_a_backend_whose_servers_are_down() {
+async fn a_backend_whose_checked_server_is_down_is_not_ready() {
     let blue = ColourServer::start("blue");
     let setup =
         HaproxySetup::blue_green(&blue.address(), &closed_address(), "blue").with_check("green");
@@ -208,15 +215,139 @@ async fn preflight_refuses_a_backend_whose_servers_are_down() {
     // blue's server is not checked: `no check` counts as up.
     Haproxy.preflight(&router, &colour("blue")).await.unwrap();
 
+    for result in [
+        Haproxy.preflight(&router, &colour("green")).await,
+        Haproxy.switch(&router, &colour("green")).await,
+    ] {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotReady, "{err:?}");
+        assert!(
+            err.message()
+                .starts_with("HAProxy's own check has not yet seen backend `green`"),
+            "{err}"
+        );
+        assert!(err.message().contains("green/s1 is DOWN"), "{err}");
+        assert!(err.message().contains("last check L4CON"), "{err}");
+    }
+    assert_eq!(map_file(&haproxy), before);
+    assert_eq!(Haproxy.read(&router).await.unwrap(), live("blue"));
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+}
+
+/// The first cut-over after a deploy, with HAProxy's default check (`check`:
+/// every 2s, up after 2 passes, as the README configures it): cutover's gate
+/// passes the moment the colour serves, HAProxy sees it up seconds later.
+/// preflight says not ready until then, and ready after, without a change.
+#[tokio::test]
+async fn preflight_is_not_ready_until_haproxys_own_check_rose() {
+    let blue = ColourServer::start("blue");
+    let green_address = closed_address();
+    let setup = HaproxySetup::blue_green(&blue.address(), &green_address, "blue")
+        .with_server_options("green", "check");
+    let haproxy = HaproxyGuard::start(&setup);
+    haproxy.wait_for_server("green", "s1", "DOWN", Duration::from_secs(15));
+    let router = spec(&haproxy, json!({}));
+    let before = map_file(&haproxy);
+
+    // The colour is deployed: it serves, as cutover's health gate would see.
+    let _green = ColourServer::start_on("green", &green_address);
+    assert_eq!(
+        colour_get(&green_address),
+        (200, "green".to_string()),
+        "the green server answers"
+    );
+    // HAProxy needs two passing checks 2s apart: not yet.
     let err = Haproxy
         .preflight(&router, &colour("green"))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("green/s1 is DOWN"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::NotReady, "{err:?}");
+    assert!(err.message().contains("green/s1 is DOWN"), "{err}");
+    assert!(err.message().contains("rise 2"), "{err}");
     let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
-    assert!(err.to_string().contains("green/s1 is DOWN"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::NotReady, "{err:?}");
+    assert_eq!(
+        map_file(&haproxy),
+        before,
+        "a switch that is not ready changes nothing"
+    );
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+
+    // Ask again, as the engine does, until HAProxy's check has risen.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = err.describe();
+    loop {
+        match Haproxy.preflight(&router, &colour("green")).await {
+            Ok(()) => break,
+            Err(e) if e.kind() == ErrorKind::NotReady && Instant::now() < deadline => {
+                last = e.describe();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("not ready after 15s ({last}), then: {}", e.describe()),
+        }
+    }
+    Haproxy.switch(&router, &colour("green")).await.unwrap();
+    assert_eq!(haproxy.get("/"), (200, "green".to_string()));
+}
+
+/// A server in maintenance or draining, or a backend HAProxy does not have,
+/// will not come up by waiting: refused at once.
+#[tokio::test]
+async fn maintenance_drain_and_missing_backends_are_refused_at_once() {
+    let (blue, green) = (ColourServer::start("blue"), ColourServer::start("green"));
+    let setup = HaproxySetup::blue_green(&blue.address(), &green.address(), "blue")
+        .with_server_options("green", "check disabled");
+    let haproxy = HaproxyGuard::start(&setup);
+    let router = spec(&haproxy, json!({}));
+    let before = map_file(&haproxy);
+
+    let refused = |err: cutover_provider::ProviderError, status: &str| {
+        assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+        assert!(
+            err.message().contains(&format!("green/s1 is {status}")),
+            "{err}"
+        );
+        assert!(err.message().contains("state ready"), "{err}");
+    };
+    let started = Instant::now();
+    refused(
+        Haproxy
+            .preflight(&router, &colour("green"))
+            .await
+            .unwrap_err(),
+        "MAINT",
+    );
+    refused(
+        Haproxy.switch(&router, &colour("green")).await.unwrap_err(),
+        "MAINT",
+    );
+
+    // Out of maintenance, but draining: still no new traffic.
+    assert_eq!(
+        haproxy.runtime("set server green/s1 state ready").trim(),
+        ""
+    );
+    Haproxy.preflight(&router, &colour("green")).await.unwrap();
+    assert_eq!(
+        haproxy.runtime("set server green/s1 state drain").trim(),
+        ""
+    );
+    refused(
+        Haproxy
+            .preflight(&router, &colour("green"))
+            .await
+            .unwrap_err(),
+        "DRAIN",
+    );
+
+    let missing = spec(&haproxy, json!({"backends": {"green": "nope"}}));
+    let err = Haproxy
+        .preflight(&missing, &colour("green"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "no waiting");
     assert_eq!(map_file(&haproxy), before);
-    assert_eq!(Haproxy.read(&router).await.unwrap(), live("blue"));
     assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
 }
 
@@ -239,19 +370,31 @@ async fn a_map_haproxy_has_not_loaded_is_named() {
 async fn an_unreachable_socket_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("missing.sock");
-    let router = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")].into(),
-        settings: json!({"socket": socket, "map": "live.map"}),
-        workdir: dir.path().to_path_buf(),
-    };
+    let router = RouterSpec::new(
+        "public",
+        vec![colour("blue"), colour("green")].into(),
+        json!({"socket": socket, "map": "live.map"}),
+        dir.path(),
+    );
     let err = Haproxy.read(&router).await.unwrap_err();
-    match &err {
-        ProviderError::Unreachable { what, .. } => {
-            assert!(what.contains(&socket.display().to_string()), "{what}")
-        }
-        other => panic!("not Unreachable: {other:?}"),
-    }
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
+    assert!(
+        err.message().contains(&socket.display().to_string()),
+        "{err}"
+    );
+    // The cause is said once, after the message, with the hint.
+    assert_eq!(
+        err.describe().matches("is unreachable").count(),
+        1,
+        "{}",
+        err.describe()
+    );
+    assert!(
+        err.describe()
+            .contains("(is HAProxy running with `stats socket"),
+        "{}",
+        err.describe()
+    );
     let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
     assert!(err.to_string().contains("missing.sock"), "{err}");
 }
@@ -261,13 +404,9 @@ fn settings_errors_name_the_field() {
     let err = Haproxy
         .validate(&json!({"sockt": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map"}))
         .unwrap_err();
-    match err {
-        ProviderError::Settings { field, message } => {
-            assert_eq!(field.as_deref(), Some("sockt"));
-            assert!(message.contains("sockt"), "{message}");
-        }
-        other => panic!("not a settings error: {other:?}"),
-    }
+    assert_eq!(err.kind(), ErrorKind::Settings, "{err:?}");
+    assert_eq!(err.field(), Some("sockt"));
+    assert!(err.message().contains("sockt"), "{err}");
     Haproxy
         .validate(&json!({"socket": "/run/haproxy/admin.sock", "map": "/etc/haproxy/live.map", "timeout": "2s"}))
         .unwrap();
@@ -277,10 +416,13 @@ fn settings_errors_name_the_field() {
 async fn the_tcp_runtime_api_works_too() {
     let (_blue, _green, haproxy) = blue_green(|setup| setup.tcp_api = true);
     let address = haproxy.api_address().unwrap();
-    let router = RouterSpec {
-        settings: json!({"address": address, "map": haproxy.map_path()}),
-        ..spec(&haproxy, json!({}))
-    };
+    let blue_green = spec(&haproxy, json!({}));
+    let router = RouterSpec::new(
+        blue_green.name(),
+        blue_green.colours().clone(),
+        json!({"address": address, "map": haproxy.map_path()}),
+        blue_green.workdir(),
+    );
     assert_eq!(Haproxy.read(&router).await.unwrap(), live("blue"));
     Haproxy.switch(&router, &colour("green")).await.unwrap();
     assert_eq!(haproxy.get("/"), (200, "green".to_string()));
@@ -298,18 +440,18 @@ async fn a_silent_runtime_api_times_out() {
             held.push(stream);
         }
     });
-    let router = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue"), colour("green")].into(),
-        settings: json!({"socket": socket, "map": "live.map", "timeout": "300ms"}),
-        workdir: dir.path().to_path_buf(),
-    };
+    let router = RouterSpec::new(
+        "public",
+        vec![colour("blue"), colour("green")].into(),
+        json!({"socket": socket, "map": "live.map", "timeout": "300ms"}),
+        dir.path(),
+    );
     let started = std::time::Instant::now();
     let err = Haproxy.read(&router).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert!(
-        matches!(&err, ProviderError::Timeout { what, after }
-            if what.contains("silent.sock") && *after == Duration::from_millis(300)),
-        "{err:?}"
+        err.message().contains("silent.sock") && err.message().ends_with("after 300ms"),
+        "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
     server.abort();

@@ -18,7 +18,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, ErrorKind, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider,
+    RouterSpec,
+};
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
 
@@ -61,7 +64,7 @@ impl RouterProvider for Nginx {
 
     async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
-        Master::find(&config)?;
+        Master::find(&config).await?;
         check_endpoints(target, config.timeout).await
     }
 
@@ -90,6 +93,16 @@ impl RouterProvider for Nginx {
     }
 }
 
+/// Run file and /proc I/O on the blocking pool, off the async threads that
+/// other routers' reads and switches share.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ProviderError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ProviderError::failed("the nginx provider's file task failed").with_source(e))
+}
+
 fn is_colour(spec: &RouterSpec, name: &str) -> bool {
     spec.colour(name).is_some()
 }
@@ -99,8 +112,8 @@ fn is_colour(spec: &RouterSpec, name: &str) -> bool {
 struct Observed {
     /// The colour the running workers serve (`none` for a removed preview).
     serves: Option<String>,
-    /// Differences between disk and the running nginx, as sentences.
-    drift: Vec<String>,
+    /// Differences between disk and the running nginx.
+    drift: Vec<RouterDrift>,
 }
 
 async fn observe(
@@ -109,7 +122,7 @@ async fn observe(
     owned: &Owned,
 ) -> Result<Observed, ProviderError> {
     let path = owned.path.display();
-    let on_disk = match std::fs::read_to_string(&owned.path) {
+    let on_disk = match tokio::fs::read_to_string(&owned.path).await {
         Ok(text) => Ok(include::parse(&text, owned)),
         Err(e) => Err(e),
     };
@@ -117,12 +130,17 @@ async fn observe(
         Ok(answer) => answer,
         // Before the first switch the operator may have added the `include`
         // line but not the file: nothing is routed yet, and a switch writes it.
-        Err(ProviderError::Unreachable { .. }) if matches!(&on_disk, Err(e) if e.kind() == std::io::ErrorKind::NotFound) =>
+        Err(e)
+            if e.kind() == ErrorKind::Unreachable
+                && matches!(&on_disk, Err(e) if e.kind() == std::io::ErrorKind::NotFound) =>
         {
             return Ok(Observed {
                 serves: None,
-                drift: vec![format!(
-                    "the include file {path} does not exist yet: cutover writes it at the first switch"
+                drift: vec![RouterDrift::new(
+                    RouterDriftKind::Absent,
+                    format!(
+                        "the include file {path} does not exist yet: cutover writes it at the first switch"
+                    ),
                 )],
             });
         }
@@ -148,30 +166,38 @@ async fn observe(
         Answer::Other(status) => {
             return Ok(Observed {
                 serves: None,
-                drift: vec![format!(
-                    "nginx's marker at {} answers {status:?} for {}: the running nginx has not loaded {path} (include it at http level and reload)",
-                    config.marker, owned.location
+                drift: vec![RouterDrift::new(
+                    RouterDriftKind::SwitchLost,
+                    format!(
+                        "nginx's marker at {} answers {status:?} for {}: the running nginx has not loaded {path} (include it at http level and reload)",
+                        config.marker, owned.location
+                    ),
                 )],
             })
         }
     };
     let mut drift = Vec::new();
+    let mut push = |kind, message: String| drift.push(RouterDrift::new(kind, message));
     match on_disk {
-        Err(e) => drift.push(format!(
+        Err(e) => push(RouterDriftKind::PersistedUnreadable, format!(
             "the running nginx serves {colour}, but the include file {path} cannot be read ({e}): a reload would fail"
         )),
-        Ok(None) => drift.push(format!(
+        Ok(None) => push(RouterDriftKind::EditedOutside, format!(
             "the running nginx serves {colour}, but the include file {path} no longer holds cutover's marker: it was edited without a reload"
         )),
-        Ok(Some(disk)) if disk.colour != colour => drift.push(format!(
+        Ok(Some(disk)) if disk.colour != colour => push(RouterDriftKind::PersistedDiffers, format!(
             "the include file {path} says {} but the running nginx serves {colour}: it was edited without a reload",
             disk.colour
         )),
-        Ok(Some(disk)) if disk.generation != generation => drift.push(format!(
+        Ok(Some(disk)) if disk.generation != generation => push(RouterDriftKind::PersistedDiffers, format!(
             "the include file {path} was rewritten after the running nginx loaded it (generation {} on disk, {generation} running): it was edited without a reload",
             disk.generation
         )),
-        Ok(Some(disk)) => drift.extend(endpoint_drift(spec, owned, &colour, &disk)),
+        Ok(Some(disk)) => {
+            if let Some(message) = endpoint_drift(spec, owned, &colour, &disk) {
+                push(RouterDriftKind::StaleEndpoints, message);
+            }
+        }
     }
     Ok(Observed {
         serves: Some(colour),
@@ -202,18 +228,18 @@ fn endpoint_drift(
 async fn check_endpoints(target: &Colour, timeout: Duration) -> Result<(), ProviderError> {
     let name = &target.name;
     if !include::is_word(name) {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "colour name {name:?} cannot go into an nginx include"
         )));
     }
     if target.endpoints.is_empty() {
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "environment {name} has no endpoint: nginx's upstream needs at least one server"
         )));
     }
     for endpoint in &target.endpoints {
         if !include::is_word(endpoint) {
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::refused(format!(
                 "endpoint {endpoint:?} of environment {name} cannot go into an nginx upstream (no spaces, quotes, `;`, `{{`, `}}`, `$` or `#`)"
             )));
         }
@@ -230,7 +256,7 @@ async fn check_endpoints(target: &Colour, timeout: Duration) -> Result<(), Provi
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {timeout:?}"),
         };
-        return Err(ProviderError::failed(format!(
+        return Err(ProviderError::refused(format!(
             "endpoint {endpoint} of environment {name} does not accept connections ({failure}): nginx would answer 502"
         )));
     }
@@ -245,21 +271,22 @@ async fn apply(
     owned: &Owned,
     target: Option<&Colour>,
 ) -> Result<(), ProviderError> {
-    let master = Master::find(config)?;
+    let master = Master::find(config).await?;
     let colour = target.map_or(include::NONE, |t| t.name.as_str());
     let before = observe(spec, config, owned).await?;
     if before.serves.as_deref() == Some(colour) && before.drift.is_empty() {
         return Ok(());
     }
     let path = &owned.path;
-    let previous = match std::fs::read(path) {
+    let previous = match tokio::fs::read(path).await {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(ProviderError::failed(format!(
-                "cannot read the include file {}: {e}; nothing was changed",
+                "cannot read the include file {}, so nothing was changed",
                 path.display()
-            )))
+            ))
+            .with_source(e))
         }
     };
     let routing = Routing {
@@ -267,40 +294,46 @@ async fn apply(
         generation: include::new_generation(),
         servers: target.map(|t| t.endpoints.clone()).unwrap_or_default(),
     };
-    // A few hundred bytes: written on the runtime's thread, like the reads
-    // above, rather than through a blocking pool.
+    // Written (and fsynced) on the blocking pool: a slow disk must not
+    // stall the other routers' switches sharing the runtime.
     let text = include::render(&config.router, owned, config.marker, &routing);
-    include::write_atomically(path, text.as_bytes()).map_err(|e| {
+    let written = {
+        let path = path.clone();
+        blocking(move || include::write_atomically(&path, text.as_bytes())).await?
+    };
+    written.map_err(|e| {
         ProviderError::failed(format!(
-            "cannot write the include file {}: {e}; nothing was changed",
+            "cannot write the include file {}, so nothing was changed",
             path.display()
         ))
+        .with_source(e)
     })?;
     let was = before.serves.as_deref().unwrap_or("nothing");
     if let Err(refused) = master.test_config(&config.invocation, config.timeout).await {
-        let restored = restore_note(path, previous.as_deref());
-        return Err(ProviderError::failed(format!(
-            "nginx refused the configuration with the new include {} ({restored}; nginx was not reloaded and still serves {was}): {refused}",
-            path.display()
+        let restored = restore_note(path, previous).await;
+        return Err(ProviderError::refused(format!(
+            "nginx refused the configuration with the new include {} ({restored}; nginx was not reloaded and still serves {was}): {}",
+            path.display(),
+            refused.describe()
         )));
     }
-    let workers = master.children();
+    let workers = master.children().await?;
     master.reload()?;
     let deadline = Instant::now() + config.timeout;
     if !wait_for_generation(config, owned, &routing.generation, deadline).await {
-        let restored = restore_note(path, previous.as_deref());
+        let restored = restore_note(path, previous).await;
         let reloaded = match master.reload() {
             Ok(()) => "reloaded nginx again",
             Err(_) => "could not reload nginx again",
         };
-        return Err(ProviderError::Timeout {
-            what: format!(
+        return Err(ProviderError::timeout(
+            format!(
                 "nginx loading {colour} from {} (its marker never showed generation {}; see nginx's error log; {restored} and {reloaded})",
                 path.display(),
                 routing.generation
             ),
-            after: config.timeout,
-        });
+            config.timeout,
+        ));
     }
     wait_for_old_workers(&master, &workers, deadline, colour, config.timeout).await?;
     // Every worker now is a new one: one more read must agree.
@@ -346,23 +379,40 @@ async fn wait_for_old_workers(
     timeout: Duration,
 ) -> Result<(), ProviderError> {
     loop {
-        let left: Vec<i32> = master.children().intersection(workers).copied().collect();
+        let left: Vec<i32> = master
+            .children()
+            .await?
+            .intersection(workers)
+            .copied()
+            .collect();
         if left.is_empty() {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(ProviderError::failed(format!(
-                "nginx's new workers serve {colour}, but old worker processes {left:?} still run after {timeout:?}: they are finishing open connections (see `worker_shutdown_timeout`); raise `timeout` to wait for them"
-            )));
+            return Err(ProviderError::timeout(
+                format!(
+                    "nginx's new workers serve {colour}, but waiting for old worker processes {left:?} to exit (they are finishing open connections, see `worker_shutdown_timeout`; raise `timeout` to wait for them)"
+                ),
+                timeout,
+            ));
         }
         sleep(POLL).await;
     }
 }
 
 /// Put the previous include back; says what happened, for the error message.
-fn restore_note(path: &Path, previous: Option<&[u8]>) -> String {
-    match include::restore(path, previous) {
-        Ok(()) if previous.is_some() => format!("{} was restored", path.display()),
+async fn restore_note(path: &Path, previous: Option<Vec<u8>>) -> String {
+    let had_file = previous.is_some();
+    let restored = {
+        let path = path.to_path_buf();
+        blocking(move || include::restore(&path, previous.as_deref())).await
+    };
+    let restored = match restored {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.describe()),
+    };
+    match restored {
+        Ok(()) if had_file => format!("{} was restored", path.display()),
         Ok(()) => format!("{} was removed again", path.display()),
         Err(e) => format!(
             "restoring {} FAILED ({e}): fix it before nginx reloads",

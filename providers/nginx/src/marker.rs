@@ -48,16 +48,16 @@ pub(crate) async fn ask(
     };
     let response = tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| ProviderError::Timeout {
-            what: format!("nginx's cutover marker at {addr}"),
-            after: timeout,
-        })?
-        .map_err(|e| ProviderError::Unreachable {
-            what: format!("nginx's cutover marker at {addr}"),
-            message: format!(
+        .map_err(|_| ProviderError::timeout(format!("nginx's cutover marker at {addr}"), timeout))?
+        .map_err(|e| {
+            let hint = format!(
                 "{e}; is nginx running, and does its configuration include {}?",
                 owned.path.display()
-            ),
+            );
+            ProviderError::unreachable(
+                format!("nginx's cutover marker at {addr}"),
+                std::io::Error::new(e.kind(), hint),
+            )
         })?;
     Ok(interpret(&String::from_utf8_lossy(&response)))
 }

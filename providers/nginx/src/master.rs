@@ -29,27 +29,29 @@ pub(crate) struct Master {
 }
 
 impl Master {
-    /// Find the master through its pid file and check that it runs.
-    pub fn find(config: &Resolved) -> Result<Master, ProviderError> {
-        let path = &config.pid_file;
-        let unreachable = |message: String| ProviderError::Unreachable {
-            what: format!("the nginx master (pid file {})", path.display()),
-            message,
-        };
+    /// Find the master through its pid file and check that it runs (file
+    /// and /proc reads, on the blocking pool).
+    pub async fn find(config: &Resolved) -> Result<Master, ProviderError> {
+        let path = config.pid_file.clone();
+        crate::blocking(move || Self::find_blocking(&path)).await?
+    }
+
+    fn find_blocking(path: &Path) -> Result<Master, ProviderError> {
+        let what = format!("the nginx master (pid file {})", path.display());
+        let unreachable =
+            |cause: cutover_provider::BoxError| ProviderError::unreachable(&what, cause);
         let text = std::fs::read_to_string(path).map_err(|e| {
-            unreachable(format!("cannot read the pid file: {e}; is nginx running?"))
+            let hint = format!("cannot read the pid file: {e}; is nginx running?");
+            unreachable(std::io::Error::new(e.kind(), hint).into())
         })?;
         let pid: i32 = text.trim().parse().ok().filter(|p| *p > 0).ok_or_else(|| {
-            unreachable(format!(
-                "the pid file holds {:?}, not a process id",
-                text.trim()
-            ))
+            unreachable(format!("the pid file holds {:?}, not a process id", text.trim()).into())
         })?;
         if let Err(e) = kill(Pid::from_raw(pid), None) {
             if e != nix::errno::Errno::EPERM {
-                return Err(unreachable(format!(
-                    "process {pid} does not run ({e}); the pid file is stale"
-                )));
+                return Err(unreachable(
+                    format!("process {pid} does not run ({e}); the pid file is stale").into(),
+                ));
             }
         }
         let args = std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -58,15 +60,18 @@ impl Master {
         Ok(Master { pid, args })
     }
 
-    /// The master's children now (its workers, cache manager and loader).
-    pub fn children(&self) -> BTreeSet<i32> {
-        children_of(self.pid)
+    /// The master's children now (its workers, cache manager and loader):
+    /// a walk of /proc, on the blocking pool.
+    pub async fn children(&self) -> Result<BTreeSet<i32>, ProviderError> {
+        let pid = self.pid;
+        crate::blocking(move || children_of(pid)).await
     }
 
     /// Ask the master to reload its configuration.
     pub fn reload(&self) -> Result<(), ProviderError> {
         kill(Pid::from_raw(self.pid), Signal::SIGHUP).map_err(|e| {
-            ProviderError::failed(format!("cannot signal the nginx master {}: {e}", self.pid))
+            ProviderError::failed(format!("cannot signal the nginx master {}", self.pid))
+                .with_source(e)
         })
     }
 
@@ -77,7 +82,10 @@ impl Master {
         invocation: &Invocation,
         timeout: Duration,
     ) -> Result<(), ProviderError> {
-        let binary = find_binary(invocation)?;
+        let binary = {
+            let invocation = invocation.clone();
+            crate::blocking(move || find_binary(&invocation)).await??
+        };
         let mut command = tokio::process::Command::new(&binary);
         command.arg("-t").args(self.test_args(invocation));
         command
@@ -85,11 +93,8 @@ impl Master {
             .kill_on_drop(true);
         let output = tokio::time::timeout(timeout, command.output())
             .await
-            .map_err(|_| ProviderError::Timeout {
-                what: format!("`{} -t`", binary.display()),
-                after: timeout,
-            })?
-            .map_err(|e| ProviderError::failed(format!("cannot run {}: {e}", binary.display())))?;
+            .map_err(|_| ProviderError::timeout(format!("`{} -t`", binary.display()), timeout))?
+            .map_err(|e| ProviderError::unreachable(format!("`{} -t`", binary.display()), e))?;
         if output.status.success() {
             return Ok(());
         }
@@ -97,7 +102,7 @@ impl Master {
         if said.is_empty() {
             said = String::from_utf8_lossy(&output.stdout).trim().to_string();
         }
-        Err(ProviderError::failed(said))
+        Err(ProviderError::refused(said))
     }
 
     fn test_args(&self, invocation: &Invocation) -> Vec<OsString> {
@@ -207,12 +212,14 @@ fn find_binary(invocation: &Invocation) -> Result<PathBuf, ProviderError> {
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
         .map(|dir| dir.join(&name))
         .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| ProviderError::Settings {
-            field: Some("binary".to_string()),
-            message: format!(
-                "in `nginx` block: no `{}` in PATH, /usr/sbin, /usr/local/sbin or /sbin; set `binary` to the nginx that runs",
-                name.display()
-            ),
+        .ok_or_else(|| {
+            ProviderError::settings(
+                Some("binary".to_string()),
+                format!(
+                    "in `nginx` block: no `{}` in PATH, /usr/sbin, /usr/local/sbin or /sbin; set `binary` to the nginx that runs",
+                    name.display()
+                ),
+            )
         })
 }
 

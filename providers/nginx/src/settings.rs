@@ -135,19 +135,19 @@ pub(crate) fn parse(body: &Value) -> Result<Settings, ProviderError> {
 
 /// Parse a block's body and resolve it for `spec`.
 pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
-    let settings = parse(&spec.settings)?;
-    let router = &spec.name;
+    let settings = parse(spec.settings())?;
+    let router = &spec.name();
     // The name goes into the marker's server_name and location.
     if !router
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
     {
-        return Err(ProviderError::Settings {
-            field: None,
-            message: format!(
+        return Err(ProviderError::settings(
+            None,
+            format!(
                 "router name {router:?} cannot name an nginx upstream: use letters, digits, `_` and `-`"
             ),
-        });
+        ));
     }
     let upstream = match settings.upstream {
         Some(name) => name,
@@ -155,7 +155,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     };
     let preview = match settings.preview_include {
         Some(path) => Some(Owned {
-            path: absolute(&spec.workdir, &path),
+            path: absolute(spec.workdir(), &path),
             upstream: match settings.preview_upstream {
                 Some(name) => name,
                 None => check_name("preview_upstream", &format!("cutover_{router}_preview"))?,
@@ -172,26 +172,26 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
         ));
     }
     Ok(Resolved {
-        router: router.clone(),
+        router: router.to_string(),
         live: Owned {
-            path: absolute(&spec.workdir, &settings.include),
+            path: absolute(spec.workdir(), &settings.include),
             upstream,
             server_name: format!("cutover-{router}"),
             location: format!("/cutover/{router}"),
         },
         preview,
-        pid_file: absolute(&spec.workdir, &settings.pid_file),
+        pid_file: absolute(spec.workdir(), &settings.pid_file),
         invocation: Invocation {
             binary: settings.binary.map(|b| {
                 // A bare name is looked up in PATH, like a shell would.
                 if b.components().count() == 1 {
                     b
                 } else {
-                    absolute(&spec.workdir, &b)
+                    absolute(spec.workdir(), &b)
                 }
             }),
-            config: settings.config.map(|c| absolute(&spec.workdir, &c)),
-            prefix: settings.prefix.map(|p| absolute(&spec.workdir, &p)),
+            config: settings.config.map(|c| absolute(spec.workdir(), &c)),
+            prefix: settings.prefix.map(|p| absolute(spec.workdir(), &p)),
         },
         marker: parse_marker(&settings.marker)?,
         timeout: settings
@@ -211,10 +211,10 @@ fn absolute(workdir: &Path, path: &Path) -> PathBuf {
 }
 
 pub(crate) fn field_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `nginx` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `nginx` block: {message}"),
+    )
 }
 
 /// Paths go into nginx's configuration (`include`) or onto a command line;
@@ -280,12 +280,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(settings: Value) -> RouterSpec {
-        RouterSpec {
-            name: "public".into(),
-            colours: Vec::<cutover_provider::Colour>::new().into(),
-            settings,
-            workdir: PathBuf::from("/etc/cutover"),
-        }
+        RouterSpec::new("public", Default::default(), settings, "/etc/cutover")
     }
 
     fn minimal() -> Value {
@@ -345,13 +340,13 @@ mod tests {
             (with(json!({"timeout": "soon"})), "timeout"),
         ];
         for (body, field) in cases {
-            match resolve(&spec(body.clone())).unwrap_err() {
-                ProviderError::Settings { field: f, message } => {
-                    assert_eq!(f.as_deref(), Some(field), "{body}: {message}");
-                    assert!(message.contains("nginx"), "{message}");
-                }
-                other => panic!("not a settings error: {other:?}"),
-            }
+            let err = resolve(&spec(body.clone())).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.field()),
+                (cutover_provider::ErrorKind::Settings, Some(field)),
+                "{body}: {err:?}"
+            );
+            assert!(err.message().contains("nginx"), "{err}");
         }
     }
 

@@ -4,7 +4,9 @@
 mod nginx_support;
 
 use cutover_nginx::Nginx;
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, ErrorKind, LiveRouter, RouterDriftKind, RouterProvider, RouterSpec,
+};
 use nginx_support::{closed_address, ColourServer, NginxGuard, NginxSetup};
 use serde_json::{json, Value};
 
@@ -27,12 +29,7 @@ fn spec(nginx: &NginxGuard, colours: &[Colour], extra: Value) -> RouterSpec {
     for (k, v) in extra.as_object().expect("an object") {
         settings[k] = v.clone();
     }
-    RouterSpec {
-        name: "public".to_string(),
-        colours: colours.into(),
-        settings,
-        workdir: nginx.dir().to_path_buf(),
-    }
+    RouterSpec::new("public", colours.into(), settings, nginx.dir())
 }
 
 fn live(colour: &str) -> LiveRouter {
@@ -99,6 +96,7 @@ async fn a_config_nginx_rejects_is_restored_and_traffic_stays() {
     let workers = nginx.workers();
 
     let err = Nginx.switch(&spec, &colours[1]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
     let message = err.to_string();
     assert!(
         message.contains("unknown directive \"bogus_directive\""),
@@ -138,7 +136,7 @@ async fn a_failed_reload_is_rolled_back() {
     let before = include(&nginx);
 
     let err = Nginx.switch(&spec, &colours[1]).await.unwrap_err();
-    assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert!(err.to_string().contains("was restored"), "{err}");
     assert_eq!(include(&nginx), before);
     assert_eq!(nginx.get("/"), (200, "blue".to_string()));
@@ -159,9 +157,12 @@ async fn an_include_edited_without_reload_is_drift() {
     assert_eq!(read.live.as_deref(), Some("blue"), "what the workers serve");
     assert_eq!(nginx.get("/"), (200, "blue".to_string()));
     assert_eq!(read.drift.len(), 1, "{:?}", read.drift);
+    assert_eq!(read.drift[0].kind, RouterDriftKind::PersistedDiffers);
     assert!(
-        read.drift[0].contains("says green but the running nginx serves blue")
-            && read.drift[0].contains("without a reload"),
+        read.drift[0]
+            .message
+            .contains("says green but the running nginx serves blue")
+            && read.drift[0].message.contains("without a reload"),
         "{:?}",
         read.drift
     );
@@ -183,6 +184,7 @@ async fn preflight_refuses_a_closed_endpoint() {
     let before = include(&nginx);
 
     let err = Nginx.preflight(&spec, &green).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
     assert!(
         err.to_string().contains("does not accept connections"),
         "{err}"
@@ -243,9 +245,42 @@ async fn preview_moves_without_touching_live_traffic() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ProviderError::Settings { field: Some(f), .. } if f == "preview_include"),
+        (err.kind(), err.field()) == (ErrorKind::Settings, Some("preview_include")),
         "{err:?}"
     );
+}
+
+/// What nginx's own view of upstream health means for a cut-over
+/// (docs/nginx.md, "Readiness"): open-source nginx checks nothing itself;
+/// it only counts failed requests (`max_fails`, `fail_timeout`), per worker,
+/// unreadable from outside, never against a group's only server, and a
+/// switch is a reload whose new workers start with none. So there is
+/// nothing to wait for: a colour that failed requests a moment ago (through
+/// the preview) is served at once, through the preview and after the switch.
+#[tokio::test]
+async fn nginx_holds_no_health_verdict_to_wait_for() {
+    let blue = ColourServer::start("blue");
+    let green_address = closed_address();
+    let nginx = NginxGuard::start(
+        &NginxSetup::new("blue", &blue.address()).with_preview("green", &green_address),
+    );
+    let green = Colour {
+        name: "green".to_string(),
+        endpoints: vec![green_address.clone()],
+    };
+    let spec = spec(&nginx, &[colour("blue", &blue), green.clone()], json!({}));
+
+    // Down: requests through the preview fail, and nginx counts them.
+    for _ in 0..3 {
+        assert_eq!(nginx.get_preview("/").0, 502);
+    }
+    // Deployed: served at once, the failures are not held against the
+    // upstream's only server.
+    let _green = ColourServer::start_on("green", &green_address);
+    assert_eq!(nginx.get_preview("/"), (200, "green".to_string()));
+    Nginx.preflight(&spec, &green).await.unwrap();
+    Nginx.switch(&spec, &green).await.unwrap();
+    assert_eq!(nginx.get("/"), (200, "green".to_string()));
 }
 
 #[tokio::test]
@@ -266,7 +301,7 @@ async fn settings_errors_name_the_field() {
     ];
     for (body, field) in cases {
         match Nginx.validate(&body).unwrap_err() {
-            ProviderError::Settings { field: f, .. } => assert_eq!(f.as_deref(), Some(field)),
+            err if err.kind() == ErrorKind::Settings => assert_eq!(err.field(), Some(field)),
             other => panic!("{body}: {other:?}"),
         }
     }
@@ -279,16 +314,16 @@ async fn settings_errors_name_the_field() {
 async fn a_missing_master_is_unreachable() {
     let blue = ColourServer::start("blue");
     let dir = tempfile::tempdir().unwrap();
-    let spec = RouterSpec {
-        name: "public".to_string(),
-        colours: vec![colour("blue", &blue)].into(),
-        settings: json!({"include": "i.conf", "pid_file": "nginx.pid", "marker": closed_address(), "timeout": "1s"}),
-        workdir: dir.path().to_path_buf(),
-    };
+    let spec = RouterSpec::new(
+        "public",
+        vec![colour("blue", &blue)].into(),
+        json!({"include": "i.conf", "pid_file": "nginx.pid", "marker": closed_address(), "timeout": "1s"}),
+        dir.path(),
+    );
     let err = Nginx
         .switch(&spec, &colour("blue", &blue))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Unreachable { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
     assert!(!dir.path().join("i.conf").exists(), "nothing was written");
 }

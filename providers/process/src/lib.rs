@@ -27,7 +27,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cutover_provider::{
-    Deployed, EnvironmentProvider, EnvironmentSpec, LiveEnvironment, ProviderError,
+    Deployed, EnvironmentDrift, EnvironmentDriftKind, EnvironmentProvider, EnvironmentSpec,
+    LiveEnvironment, ProviderError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,7 +86,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ProviderError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ProviderError::failed(format!("process backend task failed: {e}")))?
+        .map_err(|e| ProviderError::failed("process backend task failed").with_source(e))?
 }
 
 #[async_trait::async_trait]
@@ -112,14 +113,17 @@ impl EnvironmentProvider for Process {
                 live.release = Some(record.release.clone());
                 live.identity = Some(record.identity());
             }
-            PidStatus::Running { .. } => live.drift.push(format!(
-                "process {} was replaced by another process",
-                record.pid
+            PidStatus::Running { .. } => live.drift.push(EnvironmentDrift::new(
+                EnvironmentDriftKind::Replaced,
+                format!("process {} was replaced by another process", record.pid),
             )),
-            PidStatus::Gone => live.drift.push(format!(
-                "process {} is gone (its log: {})",
-                record.pid,
-                record.log.display()
+            PidStatus::Gone => live.drift.push(EnvironmentDrift::new(
+                EnvironmentDriftKind::Gone,
+                format!(
+                    "process {} is gone (its log: {})",
+                    record.pid,
+                    record.log.display()
+                ),
             )),
         }
         Ok(live)

@@ -71,7 +71,13 @@ pub(crate) fn stop_unrecorded(
 /// Start `settings.command` detached, and check that it stays up.
 pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, ProviderError> {
     let shown = settings.command.join(" ");
-    let program = resolve_program(&settings.command[0], ctx.base).map_err(ProviderError::Failed)?;
+    // A program that is not there is the `command` setting's fault.
+    let program = resolve_program(&settings.command[0], ctx.base).map_err(|e| {
+        ProviderError::settings(
+            Some("command".to_string()),
+            format!("in `process` block: {e}"),
+        )
+    })?;
     let log = open_log(&settings.log)?;
     let mut header = &log;
     // A marker in the log separates one run from the next; failure is harmless.
@@ -81,7 +87,7 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
         ctx.environment, ctx.release
     );
     let io_error = |e: std::io::Error| {
-        ProviderError::failed(format!("cannot give `{shown}` its log file: {e}"))
+        ProviderError::failed(format!("cannot give `{shown}` its log file")).with_source(e)
     };
     let mut command = Command::new(&program);
     command
@@ -107,9 +113,10 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
     }
     let mut child = command.spawn().map_err(|e| {
         ProviderError::failed(format!(
-            "cannot start `{shown}` in {}: {e}",
+            "cannot start `{shown}` in {}",
             settings.workdir.display()
         ))
+        .with_source(e)
     })?;
     let pid = child.id() as i32;
     // The start time is fixed at fork, so it can be read before exec happens.
@@ -141,17 +148,17 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
 fn open_log(path: &Path) -> Result<File, ProviderError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| {
-            ProviderError::failed(format!(
-                "cannot create log directory {}: {e}",
-                dir.display()
-            ))
+            ProviderError::failed(format!("cannot create log directory {}", dir.display()))
+                .with_source(e)
         })?;
     }
     OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| ProviderError::failed(format!("cannot open log file {}: {e}", path.display())))
+        .map_err(|e| {
+            ProviderError::failed(format!("cannot open log file {}", path.display())).with_source(e)
+        })
 }
 
 /// The last lines of the log file, for an error message.

@@ -81,10 +81,10 @@ impl Settings {
 
 /// A settings error about `field` of the `process` block.
 fn settings_error(field: &str, message: &str) -> ProviderError {
-    ProviderError::Settings {
-        field: Some(field.to_string()),
-        message: format!("in `process` block: {message}"),
-    }
+    ProviderError::settings(
+        Some(field.to_string()),
+        format!("in `process` block: {message}"),
+    )
 }
 
 /// Parse a duration such as `10s`, `500ms`, `2m` or `1m30s`.
@@ -145,7 +145,9 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let field = |body: Value| match Settings::parse(&body, "b", Path::new("/")) {
-            Err(ProviderError::Settings { field, .. }) => field,
+            Err(e) if e.kind() == cutover_provider::ErrorKind::Settings => {
+                e.field().map(str::to_string)
+            }
             other => panic!("expected a settings error, got {other:?}"),
         };
         assert_eq!(field(json!({})).as_deref(), Some("command"));

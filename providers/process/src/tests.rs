@@ -106,8 +106,11 @@ async fn a_killed_process_shows_as_drift() {
     let live = Process.read(&spec, &deployed.private).await.unwrap();
     assert!(!live.exists);
     assert_eq!(live.drift.len(), 1);
+    assert_eq!(live.drift[0].kind, EnvironmentDriftKind::Gone);
     assert!(
-        live.drift[0].starts_with(&format!("process {pid} is gone")),
+        live.drift[0]
+            .message
+            .starts_with(&format!("process {pid} is gone")),
         "{:?}",
         live.drift
     );
@@ -130,7 +133,10 @@ async fn a_reused_pid_is_not_mistaken_for_the_process() {
     assert!(!live.exists);
     assert_eq!(
         live.drift,
-        vec![format!("process {me} was replaced by another process")]
+        vec![EnvironmentDrift::new(
+            EnvironmentDriftKind::Replaced,
+            format!("process {me} was replaced by another process")
+        )]
     );
     // ... and destroy must not signal the stranger.
     Process.destroy(&spec, &private).await.unwrap();
@@ -252,7 +258,9 @@ async fn a_missing_program_fails_clearly() {
 #[test]
 fn validate_names_the_bad_field() {
     let field = |settings: Value| match Process.validate(&settings) {
-        Err(ProviderError::Settings { field, .. }) => field,
+        Err(e) if e.kind() == cutover_provider::ErrorKind::Settings => {
+            e.field().map(str::to_string)
+        }
         other => panic!("expected a settings error, got {other:?}"),
     };
     assert_eq!(

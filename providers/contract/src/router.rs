@@ -1,0 +1,136 @@
+//! The trait a router backend implements (`haproxy {}`, `caddy {}`,
+//! `nginx {}`, `exec {}`).
+
+use serde_json::Value;
+
+use crate::{Colour, LiveRouter, ProviderError, RouterSpec};
+
+/// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`,
+/// `exec {}`.
+///
+/// [`validate`](RouterProvider::validate), [`read`](RouterProvider::read),
+/// [`preflight`](RouterProvider::preflight) and
+/// [`switch`](RouterProvider::switch) are required;
+/// [`set_preview`](RouterProvider::set_preview) has a default that refuses
+/// (a backend without a preview listener).
+///
+/// A cut-over runs, for each router: `preflight` (asked again while it says
+/// [`NotReady`](crate::ErrorKind::NotReady), within the router's readiness
+/// wait, with progress), then `switch`. A revert or `cutover rollback` may
+/// call `switch` alone, to the colour that was live before.
+///
+/// # Concurrency
+///
+/// The engine runs independent cut-overs in parallel: every method may be
+/// called at the same time for different routers, also for routers that
+/// share one load balancer (one HAProxy map, one Caddy, one nginx master),
+/// and a provider must keep them from losing each other's changes. Never
+/// twice at once for the same router. How the built-in providers keep it:
+///
+/// - `haproxy`: each router has its own map key; `set map` changes one key
+///   atomically in HAProxy, and rewrites of one map file are queued and
+///   grouped in-process, every key queued written in one atomic rewrite, so
+///   none is lost;
+/// - `caddy`: every change is guarded by the ETag of the whole config, so
+///   changes to one admin endpoint take turns in-process (read, change, read
+///   back), and a `412` only means an edit made outside cutover
+///   ([`Conflict`](crate::ErrorKind::Conflict));
+/// - `nginx`: each router owns its include file, written atomically; a
+///   reload loads every include as a whole, so another router's reload only
+///   publishes complete files, and each switch confirms through its own
+///   marker's generation and waits for the workers older than its own
+///   reload;
+/// - `exec`: the operator's commands must allow it (docs/exec-protocol.md).
+///
+/// # Time
+///
+/// Every method returns within a bound its settings give: every exchange
+/// with the router has a timeout (`haproxy`: `timeout` per runtime API
+/// exchange, default 5s; `caddy`: `timeout` per admin request and per
+/// endpoint probe, default 10s; `nginx`: `timeout` for `nginx -t`, for the
+/// reload to show and the old workers to exit, and per marker read, default
+/// 10s; `exec`: `timeout` per command, default 60s). Local file I/O (a map
+/// file, an include) is not timed.
+#[async_trait::async_trait]
+pub trait RouterProvider: Send + Sync {
+    /// Check a backend block's settings. **Required.**
+    ///
+    /// Guarantees: touches nothing live and does no I/O; a wrong setting is
+    /// an [`ErrorKind::Settings`](crate::ErrorKind::Settings) error naming
+    /// the attribute.
+    fn validate(&self, settings: &Value) -> Result<(), ProviderError>;
+
+    /// Read the live colour from the router itself, never from a file cutover
+    /// wrote or from the state. **Required.**
+    ///
+    /// Guarantees:
+    /// - changes nothing;
+    /// - `live` is the colour the router sends new traffic to now (translated
+    ///   through [`RouterSpec::colours`]), `raw` what the router says when
+    ///   that is no colour, both `None` when it routes nothing of cutover's;
+    /// - what the provider notices out of step (the file a reload would load
+    ///   says something else, cutover's part edited by hand) is a
+    ///   [`RouterDrift`](crate::RouterDrift) that a `switch` to `live`
+    ///   repairs;
+    /// - cheap for N routers on one load balancer: no scan of every colour,
+    ///   and no per-router read of something they share that one read could
+    ///   serve (HAProxy shares one `show map` between concurrent reads).
+    async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError>;
+
+    /// Check that the router would serve `target` now, if switched.
+    /// **Required.** Called by the engine before [`switch`](RouterProvider::switch),
+    /// and again while it returns [`NotReady`](crate::ErrorKind::NotReady).
+    ///
+    /// Guarantees:
+    /// - changes nothing, so it can be asked any number of times;
+    /// - `Ok` when the router knows the target (its backend, its route) and
+    ///   would send traffic to it: for a router with health checks of its
+    ///   own, when that check sees the target up;
+    /// - [`NotReady`](crate::ErrorKind::NotReady) when waiting can help: the
+    ///   router's own health check has not yet seen the target up (HAProxy's
+    ///   `DOWN 1/2` a moment after cutover's gate passed), with a message
+    ///   saying what it waits for;
+    /// - [`Refused`](crate::ErrorKind::Refused) when it will not serve the
+    ///   target as things stand: no such backend, a server in maintenance,
+    ///   an endpoint that accepts no connection.
+    async fn preflight(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
+
+    /// Send all live traffic to `target`, make that survive a reload or
+    /// restart of the router, and confirm it by reading back. **Required.**
+    ///
+    /// Guarantees:
+    /// - safe when called alone: it makes the checks `preflight` makes before
+    ///   changing anything, and returns
+    ///   [`NotReady`](crate::ErrorKind::NotReady) or
+    ///   [`Refused`](crate::ErrorKind::Refused) with nothing changed for the
+    ///   same conditions;
+    /// - idempotent: switching to the colour already live succeeds, changing
+    ///   no traffic, and repairs the drift [`read`](RouterProvider::read)
+    ///   reports (a stale map file, an include edited without a reload);
+    /// - direction-free: the same call switches back (a revert, a rollback);
+    ///   it assumes nothing about which colour was live;
+    /// - confirmed: it returns `Ok` only after reading back from the router
+    ///   that `target` is what it serves (HAProxy's `get map`, Caddy's route,
+    ///   nginx's marker, exec's `read`);
+    /// - bounded in time and safe to run concurrently (see the trait's docs);
+    /// - on an error, the message says whether traffic moved.
+    async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
+
+    /// Point the router's preview listener or route at `target`, or remove
+    /// it with `None`, never touching live traffic. **Provided:** the default
+    /// refuses, for backends without a preview listener.
+    ///
+    /// Guarantees, when implemented: as [`switch`](RouterProvider::switch)
+    /// (idempotent, confirmed, bounded, concurrent-safe), on the preview
+    /// only; removing a preview that is not there is a success.
+    async fn set_preview(
+        &self,
+        spec: &RouterSpec,
+        target: Option<&Colour>,
+    ) -> Result<(), ProviderError> {
+        let _ = (spec, target);
+        Err(ProviderError::refused(
+            "this router backend has no preview listener",
+        ))
+    }
+}
