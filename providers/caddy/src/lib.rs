@@ -148,7 +148,7 @@ fn changes_to(config: &Resolved) -> Arc<tokio::sync::Mutex<()>> {
     let mut turns = TURNS
         .get_or_init(Default::default)
         .lock()
-        .expect("the registry of Caddy turns is never poisoned");
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     turns.entry(config.admin.to_string()).or_default().clone()
 }
 

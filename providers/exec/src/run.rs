@@ -92,6 +92,10 @@ impl Invocation<'_> {
                 )
             })?;
         let pid = child.id().map(|id| id as i32);
+        // Stopped half-way (the apply was stopped by a second signal, or its
+        // task dropped), the command's whole group goes, not just its first
+        // process: kill_on_drop alone would leave what it started running.
+        let mut group = GroupGuard(pid);
 
         let mut body = serde_json::to_vec(input).expect("JSON values serialize");
         body.push(b'\n');
@@ -125,6 +129,8 @@ impl Invocation<'_> {
                 ));
             }
         };
+        // It ran to its end: what it left running in its group is its own.
+        group.0 = None;
         let status = status.map_err(|e| {
             ProviderError::failed(format!("cannot wait for {}", self.shown())).with_source(e)
         })?;
@@ -197,4 +203,16 @@ fn collect(mut pipe: impl AsyncRead + Unpin + Send + 'static) -> JoinHandle<Vec<
 
 async fn join(handle: JoinHandle<Vec<u8>>) -> Vec<u8> {
     handle.await.unwrap_or_default()
+}
+
+/// Kills a command's process group when dropped, unless disarmed (its
+/// `Option` taken) once the command ran to its end.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
 }

@@ -192,6 +192,48 @@ async fn a_hanging_command_is_killed_at_its_timeout() {
     }
 }
 
+/// Wait (bounded) until the process whose pid is in `file` is gone (or a
+/// zombie until its new parent reaps it).
+fn wait_until_killed(file: &Path, what: &str) {
+    let pid = std::fs::read_to_string(file).unwrap();
+    let stat_path = format!("/proc/{}/stat", pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while std::fs::read_to_string(&stat_path)
+        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+    {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_command_stopped_half_way_takes_its_whole_group_with_it() {
+    // What a second Ctrl-C does to a running deploy: its task is dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = env_spec(
+        d,
+        json!({"deploy": script(d, "deploy.sh", "sleep 30 & echo $! > sleeper.pid; wait"),
+               "read": ["true"], "timeout": "60s"}),
+    );
+    let mut deploy = Box::pin(ExecEnvironment.deploy(&spec, &Value::Null));
+    let pid_file = d.join("sleeper.pid");
+    // Run the deploy until its child has written its pid, then drop it.
+    let started = Instant::now();
+    while std::fs::read_to_string(&pid_file).map_or(true, |p| !p.ends_with('\n')) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the deploy never started its child"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(20), &mut deploy).await;
+    }
+    drop(deploy); // the future itself, not a pin of it
+    wait_until_killed(
+        &pid_file,
+        "the command's child survived its command being stopped",
+    );
+}
+
 #[tokio::test]
 async fn malformed_json_is_quoted() {
     let dir = tempfile::tempdir().unwrap();

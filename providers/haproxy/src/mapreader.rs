@@ -81,10 +81,17 @@ impl<T> Coalesced<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
-        let asked_at = self.shared.lock().expect("never poisoned").started;
+        let asked_at = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .started;
         let _io = self.io.lock().await;
         let (number, generation, at) = {
-            let mut shared = self.shared.lock().expect("never poisoned");
+            let mut shared = self
+                .shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(done) = &shared.last {
                 if done.number > asked_at {
                     return Ok(done.value.clone());
@@ -94,7 +101,10 @@ impl<T> Coalesced<T> {
             (shared.started, shared.generation, Instant::now())
         };
         let value = Arc::new(read().await?);
-        let mut shared = self.shared.lock().expect("never poisoned");
+        let mut shared = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if shared.last.as_ref().is_none_or(|d| d.number < number) {
             shared.last = Some(Done {
                 number,
@@ -114,7 +124,10 @@ impl<T> Coalesced<T> {
         Fut: Future<Output = Result<T, ProviderError>>,
     {
         {
-            let shared = self.shared.lock().expect("never poisoned");
+            let shared = self
+                .shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(done) = &shared.last {
                 if done.generation == shared.generation && done.at.elapsed() <= RECENT {
                     return Ok(done.value.clone());
@@ -125,7 +138,10 @@ impl<T> Coalesced<T> {
     }
 
     fn changed(&self) {
-        self.shared.lock().expect("never poisoned").generation += 1;
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .generation += 1;
     }
 }
 
@@ -139,7 +155,7 @@ fn registry<T: Send + Sync + 'static>(
     let mut all = cell
         .get_or_init(Default::default)
         .lock()
-        .expect("map-read registry is never poisoned");
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     all.entry(key).or_default().clone()
 }
 

@@ -24,7 +24,9 @@ struct MapFile {
 fn map_file(path: &Path) -> Arc<MapFile> {
     static FILES: OnceLock<Mutex<HashMap<PathBuf, Arc<MapFile>>>> = OnceLock::new();
     let files = FILES.get_or_init(Default::default);
-    let mut files = files.lock().expect("map-file registry is never poisoned");
+    let mut files = files
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     files.entry(path.to_path_buf()).or_default().clone()
 }
 
@@ -36,11 +38,14 @@ pub(crate) async fn write_key(path: &Path, key: &str, values: Vec<String>) -> st
     let file = map_file(path);
     file.pending
         .lock()
-        .expect("map-file queue is never poisoned")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(key.to_string(), values);
     let _io = file.io.lock().await;
     let batch = {
-        let mut pending = file.pending.lock().expect("never poisoned");
+        let mut pending = file
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !pending.contains_key(key) {
             // A rewrite that held the lock before us wrote our key too (a
             // failed rewrite puts its batch back, so absence means success).
@@ -70,7 +75,10 @@ pub(crate) async fn write_key(path: &Path, key: &str, values: Vec<String>) -> st
         // Hand the other keys back to their own switches, which are waiting
         // for the lock and will try (and report) themselves; newer values
         // queued meanwhile win.
-        let mut pending = file.pending.lock().expect("never poisoned");
+        let mut pending = file
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (k, v) in batch {
             if k != key {
                 pending.entry(k).or_insert(v);

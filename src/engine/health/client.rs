@@ -88,7 +88,10 @@ impl Clients {
     /// How many clients have been built (one per distinct CA set).
     #[cfg(test)]
     pub(super) fn built(&self) -> usize {
-        self.by_ca_file.lock().unwrap().len()
+        self.by_ca_file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     fn build(&self, ca_file: Option<&Path>) -> Result<reqwest::Client, ClientError> {
