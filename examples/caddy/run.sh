@@ -17,20 +17,9 @@ repo="$(cd "$here/../.." && pwd -P)"
 run="$here/.run"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-if ! command -v caddy >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "Caddy is missing: installing it from the OS packages"
-        # Keep the packaged services from starting and taking ports.
-        ln -sf /dev/null /etc/systemd/system/caddy.service 2>/dev/null || true
-        ln -sf /dev/null /etc/systemd/system/caddy-api.service 2>/dev/null || true
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy
-        rm -f /usr/sbin/policy-rc.d
-    else
-        echo "Caddy is not installed. Install it with: sudo apt-get install -y caddy" >&2
-        exit 1
-    fi
-fi
+# Installed from the OS packages when missing (as root; otherwise the
+# install command is printed): nothing the machine already runs is touched.
+"$repo/scripts/os-packages.sh" caddy
 
 # Caddy binds with SO_REUSEPORT: a leftover Caddy on these ports would
 # silently share the traffic instead of making this one fail to start.

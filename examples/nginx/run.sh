@@ -21,18 +21,10 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 nginx_bin="$(command -v nginx || true)"
 [ -n "$nginx_bin" ] || [ ! -x /usr/sbin/nginx ] || nginx_bin=/usr/sbin/nginx
 if [ -z "$nginx_bin" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "nginx is missing: installing it from the OS packages"
-        # Keep the packaged service from starting and taking port 80.
-        ln -sf /dev/null /etc/systemd/system/nginx.service 2>/dev/null || true
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
-        rm -f /usr/sbin/policy-rc.d
-        nginx_bin=/usr/sbin/nginx
-    else
-        echo "nginx is not installed. Install it with: sudo apt-get install -y nginx" >&2
-        exit 1
-    fi
+    # Installed from the OS packages (as root; otherwise the install command
+    # is printed): nothing the machine already runs is touched.
+    "$repo/scripts/os-packages.sh" nginx
+    nginx_bin=/usr/sbin/nginx
 fi
 # cutover runs `nginx -t` itself: make sure it finds the same binary.
 export PATH="$PATH:$(dirname "$nginx_bin")"

@@ -15,19 +15,9 @@ repo="$(cd "$here/../.." && pwd -P)"
 run="$here/.run"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-if ! command -v haproxy >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "HAProxy is missing: installing it from the OS packages"
-        # Keep the packaged service from starting and taking ports.
-        ln -sf /dev/null /etc/systemd/system/haproxy.service 2>/dev/null || true
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy
-        rm -f /usr/sbin/policy-rc.d
-    else
-        echo "HAProxy is not installed. Install it with: sudo apt-get install -y haproxy" >&2
-        exit 1
-    fi
-fi
+# Installed from the OS packages when missing (as root; otherwise the
+# install command is printed): nothing the machine already runs is touched.
+"$repo/scripts/os-packages.sh" haproxy
 
 say "Building cutover and the demo app"
 cargo build --quiet --manifest-path "$repo/Cargo.toml" --bins

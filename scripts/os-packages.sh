@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install the programs the tests or an example need from the OS packages,
+# only those missing, without disturbing what the machine already runs:
+#
+#   scripts/os-packages.sh haproxy caddy nginx
+#
+# - A program already on PATH is left alone (its service too).
+# - As root with apt-get, the missing ones are installed with their packaged
+#   services kept from starting (they would take ports 80/443): through
+#   /usr/sbin/policy-rc.d, which this script creates only when there is none
+#   and removes only when it created it; and each newly installed service is
+#   masked (a /dev/null link in /etc/systemd/system, made only when no unit
+#   file of that name exists there), which stays: remove it with
+#   `systemctl unmask NAME` to run that service yourself.
+# - Otherwise it prints the apt-get command and exits 1.
+# A failed apt-get leaves no policy-rc.d and no mask behind.
+set -euo pipefail
+
+missing=()
+for program in "$@"; do
+    command -v "$program" >/dev/null 2>&1 || missing+=("$program")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "==> installing ${missing[*]} from the OS packages (their services kept from starting)"
+created=()
+policy=/usr/sbin/policy-rc.d
+undo() {
+    for path in "${created[@]}"; do rm -f "$path"; done
+}
+trap undo EXIT
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# made by cutover scripts/os-packages.sh for one install\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    created+=("$policy")
+fi
+masks=()
+for service in "${missing[@]}"; do
+    unit=/etc/systemd/system/$service.service
+    if [ -d /etc/systemd/system ] && [ ! -e "$unit" ] && [ ! -L "$unit" ]; then
+        ln -s /dev/null "$unit"
+        created+=("$unit")
+        masks+=("$unit")
+    fi
+done
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}"
+# Installed: the masks stay (the services must not start at boot either);
+# only the policy file made for this install goes.
+for unit in "${masks[@]}"; do
+    for i in "${!created[@]}"; do [ "${created[$i]}" = "$unit" ] && unset 'created[i]'; done
+done
+[ "${#masks[@]}" -gt 0 ] && echo "==> masked ${masks[*]} (systemctl unmask to use them)"
+exit 0
