@@ -13,6 +13,7 @@ rows = collections.defaultdict(list)
 state_bytes = {}
 file_bytes = {}
 instructions = {}
+baseline_instructions = {}
 with open(sys.argv[1]) as f:
     next(f)
     for line in f:
@@ -25,6 +26,9 @@ with open(sys.argv[1]) as f:
             continue
         if tool == "instructions":
             instructions[(int(n), phase)] = int(wall)
+            continue
+        if tool == "instructions-baseline":
+            baseline_instructions[(int(n), phase)] = int(wall)
             continue
         rows[(tool, int(n), phase)].append((float(wall), int(rss), float(cpu)))
 
@@ -98,3 +102,11 @@ if instructions:
         a, b = instructions.get((1000, phase)), instructions.get((3000, phase))
         if a and b:
             print(f"- growth 1,000 -> 3,000, {phase}: {b / a:.2f}x")
+if baseline_instructions:
+    print("\n### instructions, cutover against the baseline build (callgrind, one run each)\n")
+    print("| N | phase | baseline | cutover | new / old |")
+    print("|---|---|---|---|---|")
+    for (n, phase), old in sorted(baseline_instructions.items()):
+        new = instructions.get((n, phase))
+        if new:
+            print(f"| {n} | {phase} | {old:,} | {new:,} | {new / old:.3f}x |")

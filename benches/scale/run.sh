@@ -158,14 +158,16 @@ profile() {
 count_instructions() {
     local n=$1 phase=$2; shift 2
     expand_co "$@"
-    local data=$WORK/callgrind-$n-$phase.out
+    # Called by bench_cutover: $tool is the build measured.
+    local data=$WORK/callgrind-$tool-$n-$phase.out
     valgrind -q --tool=callgrind --callgrind-out-file="$data" "${CMD[@]}" >"$WORK/callgrind.stdout" 2>&1 || {
         echo "FAILED under callgrind: ${CMD[*]}" >&2; tail -20 "$WORK/callgrind.stdout" >&2; exit 1
     }
-    callgrind_annotate --inclusive=yes "$data" >"$WORK/callgrind-$n-$phase.txt" 2>/dev/null || true
-    printf 'instructions\t%s\t%s\t0\t%s\t0\t0\n' "$n" "$phase" \
+    callgrind_annotate --inclusive=yes "$data" >"$WORK/callgrind-$tool-$n-$phase.txt" 2>/dev/null || true
+    local row=instructions; [ "$tool" = cutover ] || row=instructions-$tool
+    printf '%s\t%s\t%s\t0\t%s\t0\t0\n' "$row" "$n" "$phase" \
         "$(sed -n 's/^events: Ir$//; s/^summary: \([0-9]*\).*/\1/p' "$data")" >>"$RESULTS"
-    echo "  instructions, N=$n $phase: $(sed -n 's/^summary: //p' "$data") ($WORK/callgrind-$n-$phase.txt)"
+    echo "  instructions, $tool N=$n $phase: $(sed -n 's/^summary: //p' "$data") ($WORK/callgrind-$tool-$n-$phase.txt)"
 }
 
 # bench_cutover TOOL BINARY: every phase at size $N with BINARY, recorded as TOOL.
@@ -177,7 +179,7 @@ bench_cutover() {
     echo "== $tool ($BIN), N=$N ($((N / 2)) routers)"
     gen --live blue
     for r in $(seq "$RUNS"); do measure "$tool" "$N" validate "$r" co validate; done
-    [ "$tool" = cutover ] && [ "$CALLGRIND" = 1 ] && count_instructions "$N" validate co validate
+    [ "$CALLGRIND" = 1 ] && count_instructions "$N" validate co validate
 
     # Plan from nothing: no state, an empty map.
     api clear "$MAP"
@@ -202,7 +204,7 @@ bench_cutover() {
     for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-noop "$r" co plan --detailed-exitcode; done
     python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue="$RUNS" green="$RUNS"
     co plan --detailed-exitcode >/dev/null || { echo "no-op plan is not empty" >&2; exit 1; }
-    [ "$tool" = cutover ] && [ "$CALLGRIND" = 1 ] && count_instructions "$N" plan-noop co plan --detailed-exitcode
+    [ "$CALLGRIND" = 1 ] && count_instructions "$N" plan-noop co plan --detailed-exitcode
 
     gen --live blue --green-release 1.1.0
     for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-release "$r" co plan --detailed-exitcode; done
@@ -235,7 +237,7 @@ bench_cutover() {
         profile "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
-    if [ "$tool" = cutover ] && [ "$CALLGRIND" = 1 ]; then
+    if [ "$CALLGRIND" = 1 ]; then
         cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
         count_instructions "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green

@@ -226,6 +226,19 @@ impl RouterProvider for Memory {
     }
 
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
+        // As every router does: the checks of preflight first.
+        {
+            let mut w = self.0.lock();
+            if let Some(n) = w.not_ready.get_mut(spec.name()).filter(|n| **n > 0) {
+                *n -= 1;
+                w.log
+                    .push(format!("not ready: switch {} {}", spec.name(), target.name));
+                return Err(ProviderError::not_ready(format!(
+                    "{}/s1 is DOWN 1/2",
+                    target.name
+                )));
+            }
+        }
         self.0
             .note(format!("switch {} {}", spec.name(), target.name));
         let (fails, panics) = {

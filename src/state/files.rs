@@ -27,35 +27,24 @@ pub(crate) fn dir_of(path: &Path) -> &Path {
     }
 }
 
-/// Replace `path` with `bytes` atomically: a temporary file named
-/// `<temp_prefix>XXXXXX.tmp` in the same directory (rename(2) is atomic only
-/// within one file system), written, fsynced, renamed over `path`, then the
-/// directory fsynced (without it the rename may not survive a power loss).
-/// The file keeps the permissions of the one it replaces; a new file gets
-/// `new_mode`.
+/// Replace `path` with `bytes` atomically (cutover_provider::atomic, the
+/// one helper every file cutover replaces goes through): a temporary file
+/// named `<temp_prefix>XXXXXX.tmp` in the same directory, fsynced, renamed
+/// over `path`, then the directory fsynced. The file keeps the permissions
+/// of the one it replaces; a new file gets `new_mode`. A symlink in the
+/// state's place is replaced, not followed, so leftovers stay beside it.
 pub fn write_atomically(
     path: &Path,
     bytes: &[u8],
     temp_prefix: &str,
     new_mode: u32,
 ) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = dir_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(temp_prefix)
-        .suffix(TEMP_SUFFIX)
-        .rand_bytes(RAND_LEN)
-        .tempfile_in(dir)?;
-    let permissions = match fs::metadata(path) {
-        Ok(meta) => meta.permissions(),
-        Err(_) => fs::Permissions::from_mode(new_mode),
+    let how = cutover_provider::atomic::Replace {
+        temp_prefix,
+        new_mode,
+        follow_symlink: false,
     };
-    tmp.as_file().set_permissions(permissions)?;
-    tmp.write_all(bytes)?;
-    tmp.flush()?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    fs::File::open(dir)?.sync_all()
+    cutover_provider::atomic::replace(path, bytes, &how)
 }
 
 /// Every temporary name ends so.

@@ -38,6 +38,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub mod atomic;
 mod colours;
 mod environment;
 mod error;

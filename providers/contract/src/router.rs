@@ -14,10 +14,15 @@ use crate::{Colour, LiveRouter, ProviderError, RouterSpec};
 /// [`set_preview`](RouterProvider::set_preview) has a default that refuses
 /// (a backend without a preview listener).
 ///
-/// A cut-over runs, for each router: `preflight` (asked again while it says
-/// [`NotReady`](crate::ErrorKind::NotReady), within the router's readiness
-/// wait, with progress), then `switch`. A revert or `cutover rollback` may
-/// call `switch` alone, to the colour that was live before.
+/// A cut-over runs, for each router: `switch`, which makes `preflight`'s
+/// checks first and changes nothing when they fail. When it answers
+/// [`NotReady`](crate::ErrorKind::NotReady), the engine asks `preflight`
+/// (read-only) again every 250 ms, within the router's `ready_timeout`, with
+/// progress, and switches once it is ready. (The engine does not ask
+/// `preflight` before every switch: that doubled the conversations with the
+/// router and cost 30% of a cut-over apply of 1,500 routers.) A revert or
+/// `cutover rollback` calls `switch` the same way, to the colour that was
+/// live before.
 ///
 /// # Concurrency
 ///
@@ -78,8 +83,10 @@ pub trait RouterProvider: Send + Sync {
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError>;
 
     /// Check that the router would serve `target` now, if switched.
-    /// **Required.** Called by the engine before [`switch`](RouterProvider::switch),
-    /// and again while it returns [`NotReady`](crate::ErrorKind::NotReady).
+    /// **Required.** Called by the engine, when a
+    /// [`switch`](RouterProvider::switch) answered
+    /// [`NotReady`](crate::ErrorKind::NotReady), until it is ready, before
+    /// the switch is made again.
     ///
     /// Guarantees:
     /// - changes nothing, so it can be asked any number of times;

@@ -6,10 +6,7 @@
 //! other line — other keys, comments, blank lines — belongs to the operator
 //! and is kept byte for byte, including edits not yet loaded into HAProxy.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The key of a map file line, or `None` for a blank line or a comment.
 ///
@@ -205,39 +202,26 @@ fn lines_by_scan(text: &str, names: &[&str]) -> Vec<KeyLine> {
     lines
 }
 
-/// Replace the file at `path` with `contents` so that a crash at any moment
-/// leaves either the old or the new file: write a temporary file in the same
-/// directory, give it the old file's mode and owner, fsync, rename, fsync the
-/// directory. A symlink is followed, so the file it points to is replaced.
+/// Replace the map file with `contents` (cutover_provider::atomic): a crash
+/// at any moment leaves the old or the new file. A symlink is followed, so
+/// the file HAProxy reads is the one replaced; its mode and owner are kept.
 pub(crate) fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
-    let target: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
+    let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.cutover-"))
-        .tempfile_in(dir)?;
-    temp.write_all(contents.as_bytes())?;
-    if let Ok(old) = fs::metadata(&target) {
-        temp.as_file().set_permissions(old.permissions())?;
-        // Only root may give a file away; when cutover runs as the file's
-        // owner this changes nothing, and when it may not, the new file stays
-        // readable by HAProxy through the mode copied above.
-        let _ = std::os::unix::fs::fchown(temp.as_file(), Some(old.uid()), Some(old.gid()));
-    }
-    temp.as_file().sync_all()?;
-    temp.persist(&target).map_err(|e| e.error)?;
-    fs::File::open(dir)?.sync_all()
+    let how = cutover_provider::atomic::Replace {
+        temp_prefix: &format!(".{name}.cutover-"),
+        new_mode: 0o644,
+        follow_symlink: true,
+    };
+    cutover_provider::atomic::replace(path, contents.as_bytes(), &how)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn values(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

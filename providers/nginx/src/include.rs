@@ -26,10 +26,8 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::settings::Owned;
@@ -156,43 +154,22 @@ fn squash(line: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Replace the file at `path` with `contents` so that a crash at any moment
-/// leaves either the old or the new file: write a temporary file in the same
-/// directory, give it the old file's mode and owner, fsync, rename, fsync the
-/// directory. A symlink is followed, so the file it points to is replaced.
+/// Replace the include with `contents` (cutover_provider::atomic): a crash
+/// at any moment leaves the old or the new file. A symlink is followed; the
+/// mode and owner are kept, and a new file is readable by nginx's master,
+/// often another user than cutover. The temporary name (`.NAME.cutover-
+/// XXXXXX.tmp`) matches no `include *.conf` glob.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let target: PathBuf = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
+    let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // The temporary name must not match an operator's `include *.conf` glob.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.cutover-"))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(contents)?;
-    match fs::metadata(&target) {
-        Ok(old) => {
-            temp.as_file().set_permissions(old.permissions())?;
-            // Only root may give a file away; otherwise the copied mode keeps
-            // the file readable by nginx.
-            let _ = std::os::unix::fs::fchown(temp.as_file(), Some(old.uid()), Some(old.gid()));
-        }
-        Err(_) => {
-            use std::os::unix::fs::PermissionsExt;
-            // nginx's master reads it, often as another user than cutover.
-            temp.as_file()
-                .set_permissions(fs::Permissions::from_mode(0o644))?;
-        }
-    }
-    temp.as_file().sync_all()?;
-    temp.persist(&target).map_err(|e| e.error)?;
-    fs::File::open(dir)?.sync_all()
+    let how = cutover_provider::atomic::Replace {
+        temp_prefix: &format!(".{name}.cutover-"),
+        new_mode: 0o644,
+        follow_symlink: true,
+    };
+    cutover_provider::atomic::replace(path, contents, &how)
 }
 
 /// Put back what was at `path` before cutover wrote it: its bytes, or no file.
@@ -209,6 +186,7 @@ pub(crate) fn restore(path: &Path, previous: Option<&[u8]>) -> std::io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn owned() -> Owned {
         Owned {
