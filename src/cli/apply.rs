@@ -9,7 +9,6 @@ use clap::Args;
 use super::{context, plan, progress, signals, Global, EXIT_ERROR, EXIT_OK};
 use crate::engine::Engine;
 use crate::plan::saved::{self, Planned};
-use crate::state::lock::StateLock;
 use crate::state::model::State;
 
 /// Flags of `cutover apply`.
@@ -52,7 +51,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     // From here on a signal stops the command cleanly (the lock released).
     let mut stop = signals::listen();
     let (engine, ctx) = plan::engine_and_config(g, args.parallelism, args.allow_live_changes)?;
-    let lock = StateLock::acquire(&ctx.state_path, "apply", args.lock_timeout)?;
+    let lock = context::lock(&ctx.state_path, "apply", args.lock_timeout)?;
     let state = context::read_state(&ctx.state_path, Some(&lock))?;
     let planning = async {
         match &args.plan_file {

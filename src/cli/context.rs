@@ -102,6 +102,29 @@ pub fn read_state(path: &Path, lock: Option<&StateLock>) -> anyhow::Result<Optio
     Ok(opened.state)
 }
 
+/// Take the state lock for `operation`, waiting up to `timeout` (the
+/// command's `--lock-timeout`) and saying on stderr who holds it while it
+/// waits.
+pub fn lock(
+    state_path: &Path,
+    operation: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<StateLock> {
+    let mut waiting = |holder: &crate::state::LockInfo| {
+        errln!(
+            "waiting up to {} for the state lock held by {}...",
+            humantime::format_duration(timeout),
+            holder.describe()
+        );
+    };
+    Ok(StateLock::acquire_telling(
+        state_path,
+        operation,
+        timeout,
+        &mut waiting,
+    )?)
+}
+
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
 pub fn style(g: &Global) -> Style {
     let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{context, plan, Global, EXIT_CHANGES, EXIT_OK};
-use crate::state::lock::StateLock;
 
 /// Run a refresh-only plan (`apply == false`) or apply.
 pub async fn run(
@@ -19,7 +18,7 @@ pub async fn run(
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
     let config = &ctx.loaded.config;
     let lock = if apply {
-        let lock = StateLock::acquire(&ctx.state_path, "apply --refresh-only", lock_timeout)?;
+        let lock = context::lock(&ctx.state_path, "apply --refresh-only", lock_timeout)?;
         Some(lock)
     } else {
         None

@@ -11,7 +11,6 @@ use clap::Args;
 
 use super::apply::{run_plan, Run};
 use super::{context, plan, signals, Global, EXIT_ERROR};
-use crate::state::lock::StateLock;
 
 /// Flags of `cutover rollback`.
 #[derive(Debug, Args)]
@@ -38,7 +37,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     }
     let mut stop = signals::listen();
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
-    let lock = StateLock::acquire(&ctx.state_path, "rollback", args.lock_timeout)?;
+    let lock = context::lock(&ctx.state_path, "rollback", args.lock_timeout)?;
     let Some(state) = context::read_state(&ctx.state_path, Some(&lock))? else {
         bail!(
             "no state at {}: nothing was applied, so there is nothing to roll back",

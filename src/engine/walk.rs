@@ -212,6 +212,8 @@ struct Switched {
 #[derive(Debug)]
 pub struct Walk {
     steps: Vec<Step>,
+    /// Each step's position, by id.
+    index: HashMap<StepId, usize>,
     status: Vec<Status>,
     /// Per step: dependencies not yet done and durable.
     waiting_on: Vec<usize>,
@@ -249,8 +251,11 @@ impl Walk {
     /// walk's own checks, which hold even for a plan that skipped them).
     pub fn unchecked(doc: &PlanDocument, state: State) -> Walk {
         let steps = doc.steps.clone();
-        let index: HashMap<&StepId, usize> =
-            steps.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
+        let index: HashMap<StepId, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
         let mut waiting_on = vec![0; steps.len()];
         let mut dependents = vec![Vec::new(); steps.len()];
         let mut unfinished = [0; 3];
@@ -267,6 +272,7 @@ impl Walk {
             }
         }
         let mut walk = Walk {
+            index,
             status: vec![Status::Waiting; steps.len()],
             waiting_on,
             dependents,
@@ -553,10 +559,11 @@ impl Walk {
     /// The way back from `router` to `colour`, given what this apply did to
     /// that colour after the switch.
     fn way_back_to(&self, router: &str, colour: &str, release: Option<String>) -> WayBack {
+        // By id, not a scan: this is asked for every router an apply moved.
         let change = self
-            .steps
-            .iter()
-            .position(|s| s.id == StepId::Environment(colour.to_owned()));
+            .index
+            .get(&StepId::Environment(colour.to_owned()))
+            .copied();
         let to = |release| WayBack::To {
             router: router.to_owned(),
             colour: colour.to_owned(),

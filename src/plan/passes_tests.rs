@@ -486,3 +486,30 @@ fn validate_names_the_step_that_breaks_a_rule() {
         "{err}"
     );
 }
+
+#[test]
+fn an_environment_that_refers_to_another_changes_after_it() {
+    let hcl = format!(
+        "{}{}",
+        colour("blue", "2", 1),
+        colour("green", "1", 1).replace(
+            r#"release  = "1""#,
+            r#"release  = "${environment.blue.release}-next""#
+        )
+    );
+    let f = Fixture {
+        config: config(&hcl),
+        state: crate::state::empty_state(),
+        live: Live::default(),
+        options: PlanOptions::default(),
+    };
+    let doc = f.plan().unwrap();
+    let green = doc
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::Environment("green".into()))
+        .unwrap();
+    assert_eq!(green.depends_on, [StepId::Environment("blue".into())]);
+    let order: Vec<String> = doc.steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(order, ["environment.blue", "environment.green"]);
+}

@@ -189,6 +189,17 @@ impl StateLock {
         operation: &str,
         timeout: Duration,
     ) -> Result<StateLock, LockError> {
+        Self::acquire_telling(state_path, operation, timeout, &mut |_| {})
+    }
+
+    /// [`StateLock::acquire`], calling `waiting` once, with the holder, when
+    /// it starts to wait (so a person knows why nothing happens).
+    pub fn acquire_telling(
+        state_path: &Path,
+        operation: &str,
+        timeout: Duration,
+        waiting: &mut dyn FnMut(&LockInfo),
+    ) -> Result<StateLock, LockError> {
         let path = lock_path(state_path);
         let info = LockInfo {
             id: uuid::Uuid::new_v4().to_string(),
@@ -200,6 +211,7 @@ impl StateLock {
             command: std::env::args().collect(),
         };
         let deadline = Instant::now() + timeout;
+        let mut told = false;
         loop {
             if take(&path, &info)? {
                 return Ok(StateLock { path, info });
@@ -207,6 +219,12 @@ impl StateLock {
             let now = Instant::now();
             if now >= deadline {
                 return Self::after_deadline(state_path, path, info);
+            }
+            if !told {
+                if let Some(holder) = read_settled(&path)? {
+                    waiting(&holder);
+                    told = true;
+                }
             }
             std::thread::sleep(POLL_INTERVAL.min(deadline - now));
         }

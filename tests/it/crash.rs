@@ -239,6 +239,36 @@ router "public" {{
         names
     }
 
+    /// Wait (at most `within`) until the spawned apply `tag` has printed
+    /// `text` on stdout (`ext` "out") or stderr ("err"), while it runs.
+    #[track_caller]
+    pub fn wait_for_output(
+        &self,
+        child: &mut Child,
+        tag: &str,
+        ext: &str,
+        text: &str,
+        within: Duration,
+    ) {
+        let path = self.case.path().join(format!("{tag}.{ext}"));
+        let deadline = Instant::now() + within;
+        loop {
+            if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(text)) {
+                return;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let (out, err) = self.output(tag);
+                panic!("{tag} ended ({status}) before printing {text:?}:\n{out}\n{err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{tag} did not print {text:?} within {within:?}"
+            );
+            // Polling a file the child appends to, bounded by the deadline.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// What a spawned apply printed: (stdout, stderr).
     pub fn output(&self, tag: &str) -> (String, String) {
         let read = |ext: &str| {

@@ -213,9 +213,15 @@ fn target_colour_killed_after_deploy_fails_its_gate() {
     ));
     let mut apply = rig.spawn_apply("apply", &[]);
     wait_for_release(rig.green, "2");
-    // Past the backend's 300ms start-up check: the deploy has succeeded, the
-    // gate waits (green is healthy only after 2s).
-    thread::sleep(Duration::from_millis(700));
+    // The deploy has succeeded (past the backend's start-up check) when the
+    // gate starts; the gate waits (green is healthy only after 2s).
+    rig.wait_for_output(
+        &mut apply,
+        "apply",
+        "out",
+        "health.green: health gate: waiting",
+        Duration::from_secs(10),
+    );
     let pids = demo_pids(rig.green);
     assert_eq!(pids.len(), 1);
     kill_group(pids[0]);

@@ -93,7 +93,13 @@ fn a_second_apply_fails_naming_the_holder_or_waits_for_it() {
         // once it holds the lock, so rewrite the config only after A read it.
         rig.spawn_apply("b2", &["--lock-timeout", "15s"])
     };
-    std::thread::sleep(Duration::from_millis(300));
+    rig.wait_for_output(
+        &mut b2,
+        "b2",
+        "err",
+        "waiting up to 15s for the state lock held by an apply (pid",
+        Duration::from_secs(10),
+    );
     assert!(b2.try_wait().unwrap().is_none(), "B2 must wait for A");
     let code_a = wait_exit(&mut a, Duration::from_secs(20));
     let code_b2 = wait_exit(&mut b2, Duration::from_secs(25));
@@ -126,7 +132,7 @@ fn a_waiting_apply_plans_only_after_it_holds_the_lock() {
     rig.write(&config(&rig, "2", "2", "green"));
     let mut a = rig.spawn_apply("a", &[]);
     wait_for_lock(&rig, &mut a);
-    std::thread::sleep(Duration::from_millis(300));
+    // A read its configuration before it took the lock.
     // B2 (started while A runs) wants blue, idle once A is done, at release 3.
     let b2_config = format!(
         "{}{}{}",
@@ -136,7 +142,13 @@ fn a_waiting_apply_plans_only_after_it_holds_the_lock() {
     );
     rig.write(&b2_config);
     let mut b2 = rig.spawn_apply("b2", &["--lock-timeout", "15s"]);
-    std::thread::sleep(Duration::from_millis(300));
+    rig.wait_for_output(
+        &mut b2,
+        "b2",
+        "err",
+        "waiting up to 15s for the state lock held by an apply (pid",
+        Duration::from_secs(10),
+    );
     assert!(b2.try_wait().unwrap().is_none(), "B2 must wait for A");
     let code_a = wait_exit(&mut a, Duration::from_secs(20));
     let code_b2 = wait_exit(&mut b2, Duration::from_secs(25));
@@ -178,7 +190,13 @@ fn a_lock_left_by_a_killed_apply_is_stale_and_force_unlock_clears_it() {
         assert!(Instant::now() < deadline, "green 2 never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(700));
+    rig.wait_for_output(
+        &mut a,
+        "a",
+        "out",
+        "health.green: health gate: waiting",
+        Duration::from_secs(10),
+    );
     assert!(a.try_wait().unwrap().is_none(), "A is still in its gate");
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap(); // reaped: its pid is gone from /proc
