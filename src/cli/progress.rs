@@ -327,6 +327,7 @@ pub fn summary_line(report: &ApplyReport) -> Value {
         "stopped_by": report.stopped_by,
         "reverted": reverted,
         "way_back": way_back,
+        "state_error": report.state_error,
         "serial": report.serial,
         "elapsed_ms": millis(report.elapsed),
     })
@@ -401,12 +402,21 @@ pub fn finished(report: &ApplyReport, json: bool, state_path: &Path, what: &str)
         }
         return code;
     }
-    match (&report.failed, report.stopped_by) {
-        (Some((id, e)), _) => errln!("error: {what} stopped at {id}: {e}"),
-        (None, Some(signal)) => errln!("{what} stopped by {signal}: no new step was started."),
-        (None, None) => errln!(
+    match (&report.failed, report.stopped_by, &report.state_error) {
+        (Some((id, e)), _, _) => errln!("error: {what} stopped at {id}: {e}"),
+        (None, Some(signal), _) => errln!("{what} stopped by {signal}: no new step was started."),
+        (None, None, Some(e)) => errln!(
+            "error: {what} stopped: the state could not be written ({e}); no new step was started, and the routers it had moved were switched back"
+        ),
+        (None, None, None) => errln!(
             "error: {what} did not run every step: their dependencies never finished (a bug: please report it)"
         ),
+    }
+    if let (Some(e), true) = (
+        &report.state_error,
+        report.failed.is_some() || report.stopped_by.is_some(),
+    ) {
+        errln!("error: the state could not be written either: {e}");
     }
     for (router, colour) in &report.reverted {
         errln!("  switched router.{router} back to {colour}: the routers of one apply move together or not at all");
@@ -439,11 +449,8 @@ pub fn finished(report: &ApplyReport, json: bool, state_path: &Path, what: &str)
 
 /// The exit status of an apply.
 fn exit_code(report: &ApplyReport) -> u8 {
-    match (
-        report.is_complete(),
-        report.failed.is_some(),
-        report.stopped_by,
-    ) {
+    let failed = report.failed.is_some() || report.state_error.is_some();
+    match (report.is_complete(), failed, report.stopped_by) {
         (true, _, _) => EXIT_OK,
         (false, false, Some(signal)) => super::signals::exit_status(signal),
         _ => EXIT_ERROR,

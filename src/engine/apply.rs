@@ -57,17 +57,19 @@ pub enum StopRequest {
 /// Where an apply learns that a signal asked it to stop.
 pub type StopReceiver = tokio::sync::watch::Receiver<StopRequest>;
 
-/// A receiver that never asks to stop.
+/// A receiver that never asks to stop (its sender is gone; the driver
+/// stops watching a closed channel).
 pub fn never_stop() -> StopReceiver {
-    let (tx, rx) = tokio::sync::watch::channel(StopRequest::None);
-    // The sender is dropped: `changed()` then never resolves.
-    drop(tx);
+    let (_, rx) = tokio::sync::watch::channel(StopRequest::None);
     rx
 }
 
 /// The running steps of one apply.
 struct Running {
     tasks: JoinSet<Outcome>,
+    /// Where each cut-over puts its record the moment its switch is made,
+    /// so that a task aborted or panicking after it loses nothing.
+    slots: HashMap<usize, super::walk::SwitchSlot>,
     /// The step each task runs.
     by_task: HashMap<tokio::task::Id, usize>,
     /// Each running step's task, and whether the step is read-only.
@@ -99,21 +101,24 @@ impl Engine {
         let mut state = state;
         let mut store = ApplyStore::open(state_path, &mut state, &self.scrubber)?;
         let mut walk = Walk::new(doc, state)?;
-        self.walk(&mut walk, &mut store, &observer, &mut stop)
-            .await?;
-        self.revert(&mut walk, &mut store, observer.as_ref())
-            .await?;
+        // A record that cannot be written stops the walk (nothing new
+        // starts), but what runs is let finish and the switches the rules
+        // call for are made: the error is reported, not thrown, so that
+        // nothing running is dropped half-way.
+        let mut unsaved = self.walk(&mut walk, &mut store, &observer, &mut stop).await;
+        let revert = self.revert(&mut walk, &mut store, observer.as_ref()).await;
+        unsaved = unsaved.or(revert);
         if walk.is_complete() {
             walk.add_records(router_records(planned, walk.state()));
-            walk.persist(store.as_store())?;
+            unsaved = unsaved.or(walk.persist(store.as_store()).err());
         }
         let (mut report, mut state) = walk.finish(started.elapsed());
-        store.finish(&mut state)?;
-        report.serial = state.serial;
-        if let Some((_, e)) = &mut report.failed {
-            e.message = self.scrubber.text(&e.message);
+        if let Err(e) = store.finish(&mut state) {
+            unsaved.get_or_insert(e);
         }
-        Ok(report)
+        report.serial = state.serial;
+        report.state_error = unsaved.map(|e| format!("{e:#}"));
+        Ok(self.scrubbed(report))
     }
 
     /// Run the walk until nothing runs and nothing more may start.
@@ -123,18 +128,27 @@ impl Engine {
         store: &mut ApplyStore,
         observer: &Arc<dyn Observer>,
         stop: &mut StopReceiver,
-    ) -> Result<(), ApplyError> {
+    ) -> Option<StateError> {
         let mut running = Running {
             tasks: JoinSet::new(),
             by_task: HashMap::new(),
             aborts: HashMap::new(),
             started: HashMap::new(),
+            slots: HashMap::new(),
         };
         let mut deadline: Option<tokio::time::Instant> = None;
+        let mut unsaved = None;
+        // A closed channel would answer `changed()` at once, every time.
+        let mut stop_open = stop.has_changed().is_ok();
         loop {
             // What finished is made durable before its dependents start.
-            walk.persist(store.as_store())
-                .map(|w| saved(w, walk, observer))?;
+            match walk.persist(store.as_store()) {
+                Ok(written) => saved(written, walk, observer),
+                Err(e) => {
+                    walk.stop_for_state();
+                    unsaved.get_or_insert(e);
+                }
+            }
             while running.tasks.len() < self.parallelism {
                 let Some(start) = walk.start_next() else {
                     break;
@@ -147,6 +161,7 @@ impl Engine {
                 });
                 let engine = self.clone();
                 let task_observer = observer.clone();
+                running.slots.insert(index, start.switched.clone());
                 let handle = running
                     .tasks
                     .spawn(async move { engine.run(start, task_observer.as_ref()).await });
@@ -155,7 +170,7 @@ impl Engine {
                 running.started.insert(index, Instant::now());
             }
             if running.tasks.is_empty() {
-                return Ok(());
+                return unsaved;
             }
             let sleep_until = deadline.unwrap_or_else(far_future);
             tokio::select! {
@@ -167,10 +182,10 @@ impl Engine {
                         self.finished(walk, &mut running, more, observer.as_ref());
                     }
                 }
-                changed = stop.changed() => {
+                changed = stop.changed(), if stop_open => {
                     if changed.is_err() {
                         // The sender is gone: no stop will ever come.
-                        *stop = never_stop();
+                        stop_open = false;
                         continue;
                     }
                     let request = *stop.borrow_and_update();
@@ -207,7 +222,7 @@ impl Engine {
                 running: walk.running(),
             });
         }
-        walk.stop(signal);
+        walk.stop(signal, now);
         for (handle, read_only) in running.aborts.values() {
             if *read_only || now {
                 handle.abort();
@@ -227,12 +242,18 @@ impl Engine {
     ) {
         let (id, outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
-            Err(e) => (e.id(), Outcome::failed(join_failure(walk, running, e))),
+            Err(e) => {
+                let id = e.id();
+                let error = join_failure(walk, running, e);
+                let slot = running.by_task.get(&id).and_then(|i| running.slots.get(i));
+                (id, Outcome::cut_short(error, slot))
+            }
         };
         let Some(index) = running.by_task.remove(&id) else {
             return;
         };
         running.aborts.remove(&index);
+        running.slots.remove(&index);
         let elapsed = running
             .started
             .remove(&index)
@@ -251,9 +272,26 @@ impl Engine {
         walk: &mut Walk,
         store: &mut ApplyStore,
         observer: &dyn Observer,
-    ) -> Result<(), ApplyError> {
+    ) -> Option<StateError> {
+        let mut unsaved = None;
         for revert in walk.reverts() {
-            let outcome = self.switch_back(&revert).await;
+            // In a task of its own, as every step: a provider that panics
+            // while switching back is a switch back that failed.
+            let engine = self.clone();
+            let task_revert = revert.clone();
+            let outcome = tokio::spawn(async move { engine.switch_back(&task_revert).await })
+                .await
+                .unwrap_or_else(|e| {
+                    let why = if e.is_panic() {
+                        panic_message(e.into_panic())
+                    } else {
+                        "stopped".to_owned()
+                    };
+                    Err(format!(
+                        "the `{}` provider panicked while switching back: {why}",
+                        revert.backend
+                    ))
+                });
             match &outcome {
                 Ok(_) => observer.event(&Event::SwitchedBack {
                     router: revert.router.clone(),
@@ -266,9 +304,57 @@ impl Engine {
                 }),
             }
             walk.reverted(&revert, outcome.map_err(|e| self.scrubber.text(&e)));
-            walk.persist(store.as_store())?;
+            // Every switch back is made, whatever a write said.
+            if let Err(e) = walk.persist(store.as_store()) {
+                unsaved.get_or_insert(e);
+            }
         }
-        Ok(())
+        unsaved
+    }
+
+    /// The report with every sensitive value scrubbed: the way back names
+    /// releases, a switch back's refusal a colour's state.
+    fn scrubbed(&self, mut report: ApplyReport) -> ApplyReport {
+        let s = |t: &mut String| *t = self.scrubber.text(t);
+        if let Some((_, e)) = &mut report.failed {
+            s(&mut e.message);
+        }
+        for (router, colour) in &mut report.reverted {
+            s(router);
+            s(colour);
+        }
+        for (router, why) in &mut report.revert_failed {
+            s(router);
+            s(why);
+        }
+        for way in &mut report.way_back {
+            match way {
+                super::walk::WayBack::To {
+                    router,
+                    colour,
+                    release,
+                } => {
+                    s(router);
+                    s(colour);
+                    if let Some(r) = release {
+                        s(r);
+                    }
+                }
+                super::walk::WayBack::Broken {
+                    router,
+                    colour,
+                    why,
+                } => {
+                    s(router);
+                    s(colour);
+                    s(why);
+                }
+            }
+        }
+        if let Some(e) = &mut report.state_error {
+            s(e);
+        }
+        report
     }
 }
 

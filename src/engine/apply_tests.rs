@@ -298,7 +298,10 @@ async fn a_stop_asked_during_a_gate_stops_it_at_once_and_switches_nothing() {
     case.world.run("green", "1");
     case.world.route("public", "blue");
     case.world.lock().unhealthy.insert("green".into());
-    let hcl = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")]);
+    // A gate that would wait a minute: only the stop ends it.
+    let hcl = case
+        .hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")])
+        .replace(r#"timeout  = "300ms""#, r#"timeout  = "60s""#);
     let events = Arc::new(Events::default());
     let (tx_started, mut started) = tokio::sync::mpsc::unbounded_channel();
     *events.started.lock().unwrap() = Some(tx_started);
@@ -416,4 +419,111 @@ async fn a_router_not_ready_within_its_ready_timeout_refuses_the_switch() {
     );
     assert!(!case.world.log().iter().any(|l| l.starts_with("switch")));
     assert_eq!(case.world.lock().routers["public"], "blue");
+}
+
+#[tokio::test]
+async fn a_panic_after_the_switch_keeps_its_record_and_the_rules_switch_it_back() {
+    let case = Case::new().await;
+    for c in ["blue", "green", "red"] {
+        case.world.run(c, "1");
+    }
+    case.world.route("a", "blue");
+    case.world.route("b", "blue");
+    case.world.lock().panic_after_switch.insert("b".into());
+    let hcl = case.hcl(
+        &[("blue", "1"), ("green", "1"), ("red", "1")],
+        &[("a", "green"), ("b", "red")],
+    );
+    let (report, _) = case.apply(&hcl).await;
+    assert_eq!(report.failed.unwrap().1.kind, ErrorKind::Panicked);
+    let mut back = report.reverted.clone();
+    back.sort();
+    assert_eq!(
+        back,
+        [
+            ("a".to_owned(), "blue".to_owned()),
+            ("b".to_owned(), "blue".to_owned())
+        ],
+        "b did switch before it panicked: it goes back too"
+    );
+    assert_eq!(case.world.lock().routers["b"], "blue");
+    assert_eq!(case.state().routers["b"].live.as_deref(), Some("blue"));
+}
+
+#[tokio::test]
+async fn no_secret_in_the_report_of_a_cutover_with_a_drained_change() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    let hcl = format!(
+        "variable \"build\" {{\n  sensitive = true\n  default   = \"s3cr3t-77\"\n}}\n{}",
+        case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")])
+            .replacen(r#"release  = "1""#, r#"release  = "2+${var.build}""#, 1)
+    );
+    let config = config(&hcl);
+    let mut engine = case.world.engine();
+    engine.scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
+    let planned = engine.plan(&config, None).await.unwrap();
+    let report = engine
+        .apply(
+            &planned,
+            crate::state::new_state(),
+            &case.state_path(),
+            Arc::new(Events::default()),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert!(!report.way_back.is_empty());
+    let shown = format!("{report:?}");
+    assert!(!shown.contains("s3cr3t-77"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_colour_changed_before_the_switch_while_it_served_is_still_a_way_back() {
+    // Blue serves a and c; a moves to green and b to red, c stays on blue,
+    // and blue gets a new release in place (--allow-live-changes): blue's
+    // new process is what serves (through c) when b fails. a goes back.
+    let case = Case::new().await;
+    for c in ["blue", "green", "red"] {
+        case.world.run(c, "1");
+    }
+    for r in ["a", "b", "c"] {
+        case.world.route(r, "blue");
+    }
+    let first = case.hcl(
+        &[("blue", "1"), ("green", "1"), ("red", "1")],
+        &[("a", "blue"), ("b", "blue"), ("c", "blue")],
+    );
+    let (report, _) = case.apply(&first).await;
+    assert!(report.is_complete(), "{report:?}");
+    case.world.lock().fail_switch.insert("b".into());
+    let next = case.hcl(
+        &[("blue", "2"), ("green", "1"), ("red", "1")],
+        &[("a", "green"), ("b", "red"), ("c", "blue")],
+    );
+    let mut engine = case.world.engine();
+    engine.options.allow_live_changes = true;
+    let state = case.state();
+    let planned = engine.plan(&config(&next), Some(&state)).await.unwrap();
+    let report = engine
+        .apply(
+            &planned,
+            state,
+            &case.state_path(),
+            Arc::new(Events::default()),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.failed.unwrap().0.to_string(), "cutover.b");
+    assert_eq!(
+        report.reverted,
+        [("a".to_owned(), "blue".to_owned())],
+        "{:?}",
+        report.revert_failed
+    );
+    assert_eq!(case.world.lock().routers["a"], "blue");
 }

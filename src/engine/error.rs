@@ -13,7 +13,9 @@ pub enum ErrorKind {
     Settings,
     /// A live system could not be reached.
     Unreachable,
-    /// A connection was refused.
+    /// A connection was refused (a health probe), or the live system
+    /// answered and refused the change (no such backend, a server in
+    /// maintenance).
     Refused,
     /// Something did not answer or finish in time.
     Timeout,

@@ -67,6 +67,20 @@ pub enum GateError {
 }
 
 impl GateError {
+    /// What went wrong, without the subject: `did not pass within 1s:
+    /// waited for ...; last: ...` (for a message that names it already).
+    pub fn detail(&self) -> String {
+        match self {
+            GateError::NotPassed {
+                timeout,
+                waiting_for,
+                last,
+                ..
+            } => format!("did not pass within {timeout:?}: waited for {waiting_for}; last: {last}"),
+            GateError::Client { source, .. } => format!("cannot run its check: {source}"),
+        }
+    }
+
     /// A stable label for why the gate failed: the
     /// [`kind`](ProbeFailure::kind) of its last failed probe (`refused`,
     /// `unreachable`, `timeout`, `dns`, `tls`, `status`, `release`, `http`);

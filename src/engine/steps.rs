@@ -187,10 +187,27 @@ impl Engine {
             return Outcome::failed(StepError::new(ErrorKind::Settings, e));
         };
         let bound = *ready_timeout;
-        if let Err(e) =
-            switch_when_ready(provider.as_ref(), router, spec, target, bound, observer).await
+        let slot = &start.switched;
+        if let Err((error, maybe)) = switch_when_ready(
+            provider.as_ref(),
+            router,
+            spec,
+            target,
+            bound,
+            observer,
+            slot,
+        )
+        .await
         {
-            return Outcome::failed(e);
+            // A switch that failed half-way (timed out, or broke off after
+            // the router took the command) may have moved traffic: it counts
+            // as switched, so the rules switch it back; what it serves is
+            // not known, so nothing is recorded of it.
+            return Outcome {
+                records: vec![],
+                switched: maybe,
+                error: Some(error),
+            };
         }
         let before = start.router.as_ref();
         let previous = match from {
@@ -207,6 +224,13 @@ impl Engine {
                 rolled_back: *rollback,
             }),
         );
+        // The switch is made: its record is kept even if the verify below is
+        // stopped or panics.
+        start
+            .switched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record = Some(record.clone());
         let mut outcome = Outcome {
             records: vec![record],
             switched: true,
@@ -220,7 +244,10 @@ impl Engine {
                 .await
             {
                 let mut e = StepError::gate(ErrorKind::VerifyFailed, &why);
-                e.message = format!("{what}: verify failed after the cut-over to {to}: {why}");
+                e.message = format!(
+                    "{what}: verify failed after the cut-over to {to}: it {}",
+                    why.detail()
+                );
                 outcome.error = Some(e);
             }
         }
@@ -341,6 +368,10 @@ impl Engine {
 /// `preflight`, which changes nothing, is asked until it is, within `bound`,
 /// and the switch made then. (Asking `preflight` before every switch cost
 /// 30% of a cut-over apply of 1,500 routers: benches/scale.)
+///
+/// The error says whether the switch may have moved traffic: a switch that
+/// timed out or failed half-way may have; one refused, not ready, or that
+/// could not reach the router has not.
 async fn switch_when_ready(
     provider: &dyn cutover_provider::RouterProvider,
     router: &str,
@@ -348,28 +379,38 @@ async fn switch_when_ready(
     target: &cutover_provider::Colour,
     bound: Duration,
     observer: &dyn Observer,
-) -> Result<(), StepError> {
+    slot: &super::walk::SwitchSlot,
+) -> Result<(), (StepError, bool)> {
     let started = Instant::now();
+    let asked = || slot.lock().unwrap_or_else(|p| p.into_inner()).attempted = true;
     let left = || bound.saturating_sub(started.elapsed());
+    let maybe_moved = |e: StepError| {
+        let maybe = matches!(e.kind, ErrorKind::Timeout | ErrorKind::Failed);
+        (e, maybe)
+    };
+    asked();
     match provider.switch(spec, target).await {
         Ok(()) => return Ok(()),
         Err(e) if provider_kind(&e) != ErrorKind::NotReady => {
-            return Err(StepError::provider(
-                &Address::router(router).to_string(),
-                &e,
-            ))
+            let what = Address::router(router).to_string();
+            return Err(maybe_moved(StepError::provider(&what, &e)));
         }
-        Err(_) => {}
+        // Not ready: it changed nothing.
+        Err(_) => slot.lock().unwrap_or_else(|p| p.into_inner()).attempted = false,
     }
     let name = &target.name;
+    // Asking preflight changes nothing, whatever it answers.
     until_ready(router, name, left(), observer, || {
         provider.preflight(spec, target)
     })
-    .await?;
+    .await
+    .map_err(|e| (e, false))?;
+    asked();
     until_ready(router, name, left(), observer, || {
         provider.switch(spec, target)
     })
     .await
+    .map_err(maybe_moved)
 }
 
 /// Run `attempt` (a router's `preflight`, or a preview's repoint) until it

@@ -66,11 +66,13 @@ impl Store for FileStore {
     }
 
     fn sync(&mut self, state: &mut State) -> Result<bool, StateError> {
-        if !std::mem::take(&mut self.dirty) {
+        if !self.dirty {
             return Ok(false);
         }
         *state = self.scrubber.scrub(state);
+        // Still dirty when the write fails: the next sync tries again.
         crate::state::save(&self.path, state)?;
+        self.dirty = false;
         Ok(true)
     }
 }

@@ -43,6 +43,9 @@ pub struct Inner {
     pub fail_switch: BTreeSet<String>,
     /// Switches of these routers panic.
     pub panic_switch: BTreeSet<String>,
+    /// The next switch of these routers panics after the router has
+    /// switched (once).
+    pub panic_after_switch: BTreeSet<String>,
     /// Routers whose own health check does not see their target up for
     /// this many more preflights.
     pub not_ready: BTreeMap<String, usize>,
@@ -252,12 +255,15 @@ impl RouterProvider for Memory {
             panic!("the memory router {} panicked on purpose", spec.name());
         }
         if fails {
-            return Err(ProviderError::failed(format!(
+            return Err(ProviderError::refused(format!(
                 "the router {} refused the switch",
                 spec.name()
             )));
         }
         self.0.route(spec.name(), &target.name);
+        if self.0.lock().panic_after_switch.remove(spec.name()) {
+            panic!("the memory router {} panicked after switching", spec.name());
+        }
         Ok(())
     }
 }

@@ -74,6 +74,21 @@ fn slot(phase: Phase) -> usize {
     }
 }
 
+/// Where a cut-over says how far its switch went: `attempted` once it asked
+/// the router to switch, `record` the moment the router has switched (before
+/// it verifies). A task stopped or panicking after that still leaves it, so
+/// the state and the switches back know.
+pub type SwitchSlot = std::sync::Arc<std::sync::Mutex<Switching>>;
+
+/// How far a cut-over's switch went (see [`SwitchSlot`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Switching {
+    /// The router was asked to switch: traffic may have moved.
+    pub attempted: bool,
+    /// The router switched: what the state records of it.
+    pub record: Option<Entry>,
+}
+
 /// A step to start, with what it needs from the state.
 #[derive(Debug, Clone)]
 pub struct Start {
@@ -85,6 +100,8 @@ pub struct Start {
     pub private: Value,
     /// The router's record before the step (cut-over and preview steps).
     pub router: Option<RouterState>,
+    /// Where a cut-over puts its record once it has switched.
+    pub switched: SwitchSlot,
 }
 
 /// What a finished step did.
@@ -114,6 +131,21 @@ impl Outcome {
         Outcome {
             error: Some(error),
             ..Outcome::default()
+        }
+    }
+
+    /// A step that did not finish (stopped, or panicked): what its switch
+    /// slot says it did, if anything.
+    pub fn cut_short(error: StepError, slot: Option<&SwitchSlot>) -> Self {
+        let went = slot
+            .map(|s| std::mem::take(&mut *s.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default();
+        Outcome {
+            // Switched, or maybe (asked, no answer): the rules switch it
+            // back; what it serves is known only when it answered.
+            switched: went.attempted || went.record.is_some(),
+            records: went.record.into_iter().collect(),
+            error: Some(error),
         }
     }
 }
@@ -184,6 +216,9 @@ pub struct ApplyReport {
     pub revert_failed: Vec<(String, String)>,
     /// The way back from every router this apply left on a new colour.
     pub way_back: Vec<WayBack>,
+    /// Why records could not be written, when they could not: the state
+    /// file may then lag behind what was done.
+    pub state_error: Option<String>,
     /// Serial of the state after the apply.
     pub serial: u64,
     /// Wall time of the whole apply.
@@ -197,6 +232,7 @@ impl ApplyReport {
             && self.interrupted.is_empty()
             && self.not_run.is_empty()
             && self.stopped_by.is_none()
+            && self.state_error.is_none()
     }
 }
 
@@ -231,6 +267,10 @@ pub struct Walk {
     finished_order: Vec<usize>,
     failure: Option<(usize, StepError)>,
     stopped_by: Option<&'static str>,
+    /// A second signal: stop at once, switch nothing back.
+    stopped_now: bool,
+    /// A record could not be written.
+    state_failed: bool,
     reverted: Vec<(String, String)>,
     revert_failed: Vec<(String, String)>,
     /// The state as the walk has made it.
@@ -285,6 +325,8 @@ impl Walk {
             finished_order: Vec::new(),
             failure: None,
             stopped_by: None,
+            stopped_now: false,
+            state_failed: false,
             reverted: Vec::new(),
             revert_failed: Vec::new(),
             before: state.clone(),
@@ -327,7 +369,7 @@ impl Walk {
 
     /// Whether nothing new may start (a step failed, or a stop was asked).
     pub fn is_stopping(&self) -> bool {
-        self.failure.is_some() || self.stopped_by.is_some()
+        self.failure.is_some() || self.stopped_by.is_some() || self.state_failed
     }
 
     /// A step that may start now, if there is one. A cut-over whose
@@ -393,6 +435,7 @@ impl Walk {
             step,
             private,
             router,
+            switched: SwitchSlot::default(),
         }
     }
 
@@ -441,9 +484,18 @@ impl Walk {
         }
     }
 
-    /// Ask the walk to stop for `signal`: nothing new starts.
-    pub fn stop(&mut self, signal: &'static str) {
+    /// Ask the walk to stop for `signal`: nothing new starts; `now` (a
+    /// second signal) also gives up the switches back.
+    pub fn stop(&mut self, signal: &'static str, now: bool) {
         self.stopped_by.get_or_insert(signal);
+        self.stopped_now |= now;
+    }
+
+    /// A record could not be written: nothing new starts, and the routers
+    /// this apply moved are switched back, so that they serve what the state
+    /// file on disk says.
+    pub fn stop_for_state(&mut self) {
+        self.state_failed = true;
     }
 
     /// Hand every pending record to `store`, make them durable, then release
@@ -467,13 +519,17 @@ impl Walk {
 
     /// The switches back the rules call for now (rules 4 and 7): every
     /// cut-over this apply made and has not switched back, when the first
-    /// failure is of a switch. None after a failure of a step after the
-    /// switches, none for a stop asked by a signal, none when all went well.
+    /// failure is of a switch, or when a signal stopped the switches half
+    /// way (all routers or none); and when the state could not be written.
+    /// None after a failure of a step after the switches, none for a second
+    /// signal, none when all went well.
     pub fn reverts(&self) -> Vec<Revert> {
-        let Some((failed, _)) = &self.failure else {
-            return Vec::new();
-        };
-        if self.steps[*failed].kind.phase() != Phase::Switch {
+        let switch_failed = self
+            .failure
+            .as_ref()
+            .is_some_and(|(i, _)| self.steps[*i].kind.phase() == Phase::Switch);
+        let switches_cut_short = self.stopped_by.is_some() && self.switch_phase_incomplete();
+        if self.stopped_now || !(self.state_failed || switch_failed || switches_cut_short) {
             return Vec::new();
         }
         self.switched
@@ -482,6 +538,15 @@ impl Walk {
             .filter(|s| !s.reverted)
             .filter_map(|s| self.revert_of(s.index))
             .collect()
+    }
+
+    /// Whether some cut-over of the plan did not finish well (or did not
+    /// start) while another switched.
+    fn switch_phase_incomplete(&self) -> bool {
+        !self.switched.is_empty()
+            && self.steps.iter().zip(&self.status).any(|(s, st)| {
+                s.kind.phase() == Phase::Switch && !matches!(st, Status::Done | Status::Finished)
+            })
     }
 
     fn revert_of(&self, index: usize) -> Option<Revert> {
@@ -501,11 +566,26 @@ impl Walk {
             // A repair: there is nowhere else to go back to.
             return None;
         }
-        let colour = self.before.environments.get(from).cloned();
-        Some(Revert {
-            identity: from_identity
+        // The colour as it last served: as this apply left it when it
+        // changed it before the switch (a live change another router kept
+        // serving through), else as the plan saw it.
+        let changed_here = self
+            .index
+            .get(&StepId::Environment(from.clone()))
+            .is_some_and(|i| matches!(self.status[*i], Status::Done | Status::Finished));
+        let (colour, identity) = if changed_here {
+            let rec = self.state.environments.get(from).cloned();
+            let identity = rec.as_ref().and_then(|c| c.identity.clone());
+            (rec, identity)
+        } else {
+            let rec = self.before.environments.get(from).cloned();
+            let identity = from_identity
                 .clone()
-                .or_else(|| colour.as_ref().and_then(|c| c.identity.clone())),
+                .or_else(|| rec.as_ref().and_then(|c| c.identity.clone()));
+            (rec, identity)
+        };
+        Some(Revert {
+            identity,
             router: router.clone(),
             from: to.clone(),
             to: from.clone(),
@@ -616,6 +696,7 @@ impl Walk {
             reverted: self.reverted.clone(),
             revert_failed: self.revert_failed.clone(),
             way_back: self.way_back(),
+            state_error: None,
             serial: self.state.serial,
             elapsed,
         };

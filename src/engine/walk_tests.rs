@@ -260,12 +260,17 @@ fn a_switch_whose_gate_did_not_pass_in_this_apply_is_refused_at_the_switch() {
 fn nothing_new_starts_after_a_failure() {
     let doc = two_routers();
     let mut walk = new_walk(&doc);
+    // Only green started (as with --parallelism 1): red is ready too.
     let green = start(&mut walk, "environment.green");
-    let _red = start(&mut walk, "environment.red");
     walk.complete(green, failure(ErrorKind::Failed));
     walk.persist(&mut LogStore::default()).unwrap();
-    assert!(walk.start_next().is_none());
+    assert!(
+        walk.start_next().is_none(),
+        "red must not start after the failure"
+    );
     assert!(walk.reverts().is_empty(), "no switch happened");
+    let (report, _) = walk.finish(Default::default());
+    assert!(report.not_run.contains(&id("environment.red")));
 }
 
 #[test]
@@ -367,7 +372,7 @@ fn a_stop_asked_by_a_signal_starts_nothing_new_and_switches_nothing_back() {
     let mut walk = new_walk(&doc);
     let mut store = LogStore::default();
     let green = start(&mut walk, "environment.green");
-    walk.stop("SIGINT");
+    walk.stop("SIGINT", false);
     walk.complete(green, Outcome::ok(vec![]));
     walk.persist(&mut store).unwrap();
     assert!(walk.start_next().is_none());
@@ -432,4 +437,144 @@ fn the_way_back_names_the_release_the_drained_colour_runs_after_the_apply() {
             release: Some("2".into())
         }]
     );
+}
+
+/// Blue drained by both a (with a drain) and b; the drain depends on a
+/// only, so only the phase barrier keeps it from starting while b switches.
+fn two_routers_one_drain() -> PlanDocument {
+    let hcl = [
+        colour("blue", "2", 1),
+        colour("green", "1", 2),
+        colour("red", "1", 3),
+        router("a", "green").replace(
+            "live = environment.green",
+            "live = environment.green\n  drain = \"5s\"",
+        ),
+        router("b", "red"),
+    ]
+    .concat();
+    plan(
+        &hcl,
+        &[("blue", "1"), ("green", "1"), ("red", "1")],
+        &[("a", "blue"), ("b", "blue")],
+    )
+}
+
+#[test]
+fn nothing_after_the_switches_starts_while_a_switch_still_runs() {
+    let doc = two_routers_one_drain();
+    let drain = doc.steps.iter().find(|s| s.id == id("drain.a")).unwrap();
+    assert_eq!(
+        drain.depends_on,
+        [id("cutover.a")],
+        "only a's cut-over by its edges"
+    );
+    let mut walk = new_walk(&doc);
+    let mut store = LogStore::default();
+    for gate in ["health.green", "health.red"] {
+        let i = start(&mut walk, gate);
+        walk.complete(i, Outcome::ok(vec![]));
+    }
+    walk.persist(&mut store).unwrap();
+    let a = start(&mut walk, "cutover.a");
+    let b = start(&mut walk, "cutover.b");
+    walk.complete(a, switched("a", "green"));
+    walk.persist(&mut store).unwrap();
+    assert!(
+        walk.start_next().is_none(),
+        "drain.a must wait for cutover.b"
+    );
+    walk.complete(b, switched("b", "red"));
+    walk.persist(&mut store).unwrap();
+    start(&mut walk, "drain.a");
+}
+
+/// The walk of two_routers() up to both cut-overs started.
+fn at_the_switches(doc: &PlanDocument) -> (Walk, LogStore, usize, usize) {
+    let mut walk = new_walk(doc);
+    let mut store = LogStore::default();
+    for step in ["environment.green", "environment.red"] {
+        let i = start(&mut walk, step);
+        walk.complete(i, Outcome::ok(vec![]));
+    }
+    walk.persist(&mut store).unwrap();
+    for step in ["health.green", "health.red"] {
+        let i = start(&mut walk, step);
+        walk.complete(i, Outcome::ok(vec![]));
+    }
+    walk.persist(&mut store).unwrap();
+    let a = start(&mut walk, "cutover.a");
+    let b = start(&mut walk, "cutover.b");
+    (walk, store, a, b)
+}
+
+#[test]
+fn a_signal_during_the_switches_switches_back_those_that_moved_unless_it_is_the_second() {
+    let doc = two_routers();
+    let (mut walk, mut store, a, b) = at_the_switches(&doc);
+    walk.complete(a, switched("a", "green"));
+    walk.stop("SIGINT", false);
+    walk.complete(
+        b,
+        Outcome::failed(StepError::new(ErrorKind::Interrupted, "stopped")),
+    );
+    walk.persist(&mut store).unwrap();
+    let reverts = walk.reverts();
+    assert_eq!(reverts.len(), 1, "all routers or none: a goes back");
+    assert_eq!(
+        (reverts[0].router.as_str(), reverts[0].to.as_str()),
+        ("a", "blue")
+    );
+
+    let (mut walk, mut store, a, b) = at_the_switches(&doc);
+    walk.complete(a, switched("a", "green"));
+    walk.stop("SIGINT", true);
+    walk.complete(
+        b,
+        Outcome::failed(StepError::new(ErrorKind::Interrupted, "stopped")),
+    );
+    walk.persist(&mut store).unwrap();
+    assert!(walk.reverts().is_empty(), "a second signal stops at once");
+}
+
+#[test]
+fn a_state_that_cannot_be_written_stops_the_walk_and_switches_back() {
+    let doc = two_routers();
+    let (mut walk, mut store, a, b) = at_the_switches(&doc);
+    walk.complete(a, switched("a", "green"));
+    walk.stop_for_state();
+    walk.complete(b, switched("b", "red"));
+    walk.persist(&mut store).unwrap();
+    assert!(walk.start_next().is_none());
+    let mut back: Vec<String> = walk.reverts().iter().map(|r| r.router.clone()).collect();
+    back.sort();
+    assert_eq!(
+        back,
+        ["a", "b"],
+        "the routers serve what the state on disk says"
+    );
+}
+
+#[test]
+fn a_cutover_cut_short_after_its_switch_keeps_its_record_and_is_switched_back() {
+    let doc = two_routers();
+    let (mut walk, mut store, a, b) = at_the_switches(&doc);
+    walk.complete(a, switched("a", "green"));
+    // b switched, then panicked in its verify: its slot holds the record.
+    let slot = SwitchSlot::default();
+    *slot.lock().unwrap() = Switching {
+        attempted: true,
+        record: switched("b", "red").records.pop(),
+    };
+    let error = StepError::new(ErrorKind::Panicked, "the provider panicked");
+    walk.complete(b, Outcome::cut_short(error, Some(&slot)));
+    walk.persist(&mut store).unwrap();
+    assert_eq!(
+        walk.state().routers["b"].live.as_deref(),
+        Some("red"),
+        "recorded"
+    );
+    let mut back: Vec<String> = walk.reverts().iter().map(|r| r.router.clone()).collect();
+    back.sort();
+    assert_eq!(back, ["a", "b"]);
 }

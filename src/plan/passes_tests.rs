@@ -472,6 +472,46 @@ fn validate_names_the_step_that_breaks_a_rule() {
         d.steps.push(blue);
     });
     assert_eq!(err.problem, Problem::Duplicate);
+    // Payload edits: the target, the gate's endpoints, traffic, from.
+    let err = check(&|d| {
+        if let StepKind::Cutover { target, .. } = &mut d.steps[2].kind {
+            target.name = "blue".into();
+        }
+    });
+    assert!(matches!(err.problem, Problem::WrongTarget(_)), "{err}");
+    let err = check(&|d| {
+        // (The fixture's checks name a URL; a gate by endpoints here.)
+        if let StepKind::HealthGate {
+            endpoints, health, ..
+        } = &mut d.steps[1].kind
+        {
+            health.url = None;
+            *endpoints = vec!["127.0.0.1:9".into()];
+        }
+    });
+    assert!(
+        err.to_string()
+            .contains("its gate checks 127.0.0.1:9 but it sends traffic to 127.0.0.1:1"),
+        "{err}"
+    );
+    // Blue, drained by the cut-over, passed off as idle and moved first: it
+    // would change before the switch while it still serves.
+    let err = check(&|d| {
+        let mut blue = d.steps.remove(3);
+        if let StepKind::Environment { traffic, .. } = &mut blue.kind {
+            *traffic = Traffic::Idle;
+        }
+        blue.depends_on.clear();
+        d.steps.insert(0, blue);
+    });
+    assert_eq!(err.step, "environment.blue");
+    assert_eq!(err.problem, Problem::WrongTraffic(Traffic::Drained));
+    let err = check(&|d| {
+        if let StepKind::Cutover { from, .. } = &mut d.steps[2].kind {
+            *from = Some("red".into());
+        }
+    });
+    assert_eq!(err.problem, Problem::WrongFrom("blue".into()));
     let err = check(&|d| {
         let dep = d.steps[3].id.clone();
         d.steps.swap(2, 3);

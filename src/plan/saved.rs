@@ -200,12 +200,43 @@ pub fn check_fresh(
             now: st.serial,
         });
     }
-    let moved: Vec<(String, String, Option<String>)> = doc
+    // Every live value the plan saw is still there, and nothing it did not
+    // see has appeared (a key deleted from the file must not switch the
+    // check off).
+    let mut moved: Vec<(String, String, Option<String>)> = doc
         .fingerprint
         .iter()
         .filter(|(k, v)| live_now.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone(), live_now.get(k).cloned()))
         .collect();
+    moved.extend(
+        live_now
+            .iter()
+            .filter(|(k, _)| !doc.fingerprint.contains_key(*k))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    "(nothing: not in the plan)".to_owned(),
+                    Some(v.clone()),
+                )
+            }),
+    );
+    // The routers it records without a cut-over must be where it saw them.
+    for rec in &planned.records {
+        let key = crate::addr::Address::router(&rec.router).to_string();
+        let seen = doc.fingerprint.get(&key).map(String::as_str);
+        let cut = doc
+            .steps
+            .iter()
+            .any(|s| s.id == crate::addr::StepId::Cutover(rec.router.clone()));
+        if cut || seen != rec.live.as_deref() {
+            moved.push((
+                key,
+                format!("recorded as {}", rec.live.as_deref().unwrap_or("nothing")),
+                seen.map(str::to_owned),
+            ));
+        }
+    }
     if moved.is_empty() {
         Ok(())
     } else {

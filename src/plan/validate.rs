@@ -51,6 +51,14 @@ pub enum Problem {
     GateBeforeChange(StepId),
     /// A step that must follow a cut-over does not depend on it.
     BeforeItsCutover(StepId),
+    /// A cut-over's target colour, or its gate's endpoints, are not those
+    /// of the colour it names as `to`.
+    WrongTarget(String),
+    /// A cut-over's `from` is not the colour the plan saw the router on.
+    WrongFrom(String),
+    /// An environment step's `traffic` is not what the routers the plan saw
+    /// and its cut-overs make it.
+    WrongTraffic(Traffic),
 }
 
 impl fmt::Display for Problem {
@@ -78,6 +86,20 @@ impl fmt::Display for Problem {
             Problem::BeforeItsCutover(cutover) => write!(
                 f,
                 "it changes the colour {cutover} takes traffic away from, without waiting for it"
+            ),
+            Problem::WrongTarget(why) => write!(f, "its target is not the colour it names: {why}"),
+            Problem::WrongFrom(seen) => write!(
+                f,
+                "it says it switches from another colour than the plan saw the router on ({seen})"
+            ),
+            Problem::WrongTraffic(expected) => write!(
+                f,
+                "its traffic is not what the routers make it (it is {})",
+                match expected {
+                    Traffic::Idle => "idle",
+                    Traffic::Live => "live",
+                    Traffic::Drained => "drained",
+                }
             ),
         }
     }
@@ -117,8 +139,101 @@ pub fn validate(doc: &PlanDocument) -> Result<(), Invalid> {
     for (at, step) in doc.steps.iter().enumerate() {
         check_dependencies(doc, &position, at, step).map_err(|p| invalid(step, p))?;
         check_rules(&position, &drained_by, step).map_err(|p| invalid(step, p))?;
+        check_payload(doc, &position, &drained_by, step).map_err(|p| invalid(step, p))?;
     }
     Ok(())
+}
+
+/// What a step says it does agrees with the rest of the plan: a cut-over's
+/// target is the colour it names and the one its gate checked, its `from`
+/// the colour the plan saw; an environment's `traffic` what the routers the
+/// plan saw make it. (A plan edited by hand could otherwise switch to a
+/// colour no gate checked, or change a live colour before the switch.)
+fn check_payload(
+    doc: &PlanDocument,
+    position: &HashMap<&StepId, usize>,
+    drained_by: &HashMap<&str, Vec<&StepId>>,
+    step: &Step,
+) -> Result<(), Problem> {
+    match &step.kind {
+        StepKind::Cutover {
+            router,
+            from,
+            to,
+            spec,
+            target,
+            ..
+        } => {
+            if target.name != *to || spec.colour(to) != Some(target) {
+                return Err(Problem::WrongTarget(format!(
+                    "it switches to {} as `target`",
+                    target.name
+                )));
+            }
+            let gate = position
+                .get(&StepId::Health(to.clone()))
+                .map(|i| &doc.steps[*i].kind);
+            if let Some(StepKind::HealthGate {
+                endpoints, health, ..
+            }) = gate
+            {
+                let mut checked = endpoints.clone();
+                let mut served = target.endpoints.clone();
+                checked.sort();
+                served.sort();
+                if health.url.is_none() && checked != served {
+                    return Err(Problem::WrongTarget(format!(
+                        "its gate checks {} but it sends traffic to {}",
+                        checked.join(", "),
+                        served.join(", ")
+                    )));
+                }
+            }
+            let seen = doc
+                .fingerprint
+                .get(&crate::addr::Address::router(router).to_string());
+            if let (Some(from), Some(seen)) = (from, seen) {
+                if from != seen {
+                    return Err(Problem::WrongFrom(seen.clone()));
+                }
+            }
+        }
+        StepKind::Environment { name, traffic, .. } => {
+            let expected = expected_traffic(doc, drained_by, name);
+            if *traffic != expected {
+                return Err(Problem::WrongTraffic(expected));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The traffic of colour `name` when its step runs, from the routers the
+/// plan saw on it (its fingerprint) and the cut-overs that drain it.
+fn expected_traffic(
+    doc: &PlanDocument,
+    drained_by: &HashMap<&str, Vec<&StepId>>,
+    name: &str,
+) -> Traffic {
+    let serving: Vec<&str> = doc
+        .fingerprint
+        .iter()
+        .filter(|(k, v)| k.starts_with("router.") && v.as_str() == name)
+        .map(|(k, _)| &k["router.".len()..])
+        .collect();
+    if serving.is_empty() {
+        return Traffic::Idle;
+    }
+    let draining = drained_by.get(name).map_or(&[][..], |v| v.as_slice());
+    let drained = serving
+        .iter()
+        .all(|r| draining.iter().any(|c| c.name() == *r));
+    if drained {
+        Traffic::Drained
+    } else {
+        Traffic::Live
+    }
 }
 
 /// Every dependency exists, is listed earlier, and is of the same or an

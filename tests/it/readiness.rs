@@ -99,8 +99,8 @@ fn the_first_cutover_waits_for_haproxys_own_check_after_the_gate() {
 #[test]
 fn a_router_still_not_ready_after_ready_timeout_refuses_and_nothing_moves() {
     let (h, blue, green) = world();
-    // HAProxy needs two passing checks 2 s apart: never within 1 s.
-    let (case, _reaper) = case(&h, blue, green, r#"ready_timeout = "1s""#);
+    // HAProxy needs two passing checks 2 s apart: never within 300 ms.
+    let (case, _reaper) = case(&h, blue, green, r#"ready_timeout = "300ms""#);
     let run = case.run(&["apply", "--auto-approve", "--json"]).code(1);
     let summary = lines(&run.stdout).pop().unwrap();
     assert_eq!(summary["failed"]["id"], "cutover.public");

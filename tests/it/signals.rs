@@ -145,10 +145,6 @@ fn a_second_sigint_stops_a_running_change_at_once() {
     let case = Case::new();
     let slow = case.path().join("slow-deploy.sh");
     std::fs::write(&slow, "#!/bin/sh\ncat >/dev/null\nexec sleep 60\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&slow).unwrap().permissions(),
-        0o755,
-    );
     std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let read = case.path().join("read.sh");
     std::fs::write(
