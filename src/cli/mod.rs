@@ -157,7 +157,7 @@ where
         // Diagnostics were printed where they were found.
         Err(e) if e.is::<context::ReportedErrors>() => ExitCode::from(EXIT_ERROR),
         Err(e) => {
-            errln!("error: {e:#}");
+            errln!("error: {}", said_once(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -179,6 +179,20 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::ForceUnlock(args) => commands::force_unlock(g, args).await,
         Command::Completions(args) => commands::completions(args),
     }
+}
+
+/// An error and its causes, each said once: a cause whose words the message
+/// already holds (many errors quote their source) is not repeated.
+fn said_once(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// The clap command, for completions and docs.

@@ -108,12 +108,29 @@ impl Observer for Lines {
             Event::SwitchBackRefused { router, to, why } => {
                 outln!("router.{router}: NOT switched back to {to}: {why}");
             }
-            Event::Stopping { signal, running } => outln!(
+            Event::Stopping {
+                signal,
+                running,
+                at_once: true,
+            } => outln!(
+                "{signal} again: stopping {} now",
+                if running.is_empty() {
+                    "everything".to_owned()
+                } else {
+                    join(running)
+                }
+            ),
+            Event::Stopping {
+                signal, running, ..
+            } => outln!(
                 "{signal}: stopping; no new step starts{}",
                 if running.is_empty() {
                     String::new()
                 } else {
-                    format!(", waiting for {} to finish", join(running))
+                    format!(
+                        ", waiting for {} to finish (send it again to stop them at once)",
+                        join(running)
+                    )
                 }
             ),
             Event::StateSaved { .. } => {}
@@ -197,8 +214,12 @@ impl JsonLines {
             Event::SwitchBackRefused { router, to, why } => vec![json!({
                 "type": "switch_back_refused", "router": router, "to": to, "why": why,
             })],
-            Event::Stopping { signal, running } => vec![json!({
-                "type": "stopping", "signal": signal, "running": running,
+            Event::Stopping {
+                signal,
+                running,
+                at_once,
+            } => vec![json!({
+                "type": "stopping", "signal": signal, "running": running, "at_once": at_once,
             })],
             Event::StateSaved { serial } => vec![json!({"type": "state_saved", "serial": serial})],
         }
@@ -439,8 +460,13 @@ pub fn finished(report: &ApplyReport, json: bool, state_path: &Path, what: &str)
     for line in way_back_lines(report) {
         errln!("{line}");
     }
+    let next = if report.failed.is_some() || report.state_error.is_some() {
+        "Fix the cause and run `cutover plan` to see what is left."
+    } else {
+        "Run `cutover plan` to see what is left."
+    };
     errln!(
-        "What was done is recorded in {} (serial {}). Fix the cause and run `cutover plan` to see what is left.",
+        "What was done is recorded in {} (serial {}). {next}",
         state_path.display(),
         report.serial
     );

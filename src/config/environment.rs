@@ -153,17 +153,20 @@ fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<Vec<
 }
 
 fn check_endpoint(ev: &mut Evaluator<'_>, span: &super::model::Span, s: String) -> Option<String> {
-    let valid = s
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    // A host has no scheme or path: `http://127.0.0.1:9101` would make
+    // checks of `http://http://...`.
+    let valid = s.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p != 0)
+    });
     if valid {
         Some(s)
     } else {
-        ev.error_help(
-            span,
-            format!("invalid endpoint \"{s}\""),
-            "an endpoint is \"host:port\", e.g. \"127.0.0.1:9101\"",
-        );
+        let help = if s.contains("://") {
+            "an endpoint is \"host:port\", with no scheme: e.g. \"127.0.0.1:9101\" (a health check's `url` takes a full URL)"
+        } else {
+            "an endpoint is \"host:port\", e.g. \"127.0.0.1:9101\""
+        };
+        ev.error_help(span, format!("invalid endpoint \"{s}\""), help);
         None
     }
 }

@@ -113,6 +113,7 @@ fn load_texts(
         evaluate_block(&mut ev, &decls, addr, &mut config);
     }
     config.settings = blocks::settings(&mut ev, decls.settings.as_ref());
+    repeated_endpoints(&mut ev, &config);
     // Everything computed from a sensitive value, so later layers can scrub
     // it from every output, the state and saved plans.
     let mut secrets = std::mem::take(&mut ev.secret_values);
@@ -202,3 +203,24 @@ fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, con
 // layer's tests and would drown this file.
 #[cfg(test)]
 mod tests;
+
+/// An endpoint listed twice by one colour is a mistake (its checks and a
+/// router's servers would count it twice). (Two colours on one endpoint are
+/// not refused: the scale benchmark serves thousands of colours from one
+/// server; see docs/config-language.md.)
+fn repeated_endpoints(ev: &mut Evaluator<'_>, config: &Config) {
+    for env in config.environments.values() {
+        let mut seen = std::collections::BTreeSet::new();
+        for endpoint in &env.endpoints {
+            if !seen.insert(endpoint.as_str()) {
+                ev.error(
+                    &env.span,
+                    format!(
+                        "environment \"{}\" lists the endpoint {endpoint} twice",
+                        env.name
+                    ),
+                );
+            }
+        }
+    }
+}

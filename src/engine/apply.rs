@@ -177,9 +177,21 @@ impl Engine {
                 biased;
                 joined = running.tasks.join_next_with_id() => {
                     let Some(joined) = joined else { continue };
-                    self.finished(walk, &mut running, joined, observer.as_ref());
+                    let mut wave = vec![self.finished(walk, &mut running, joined)];
                     while let Some(more) = running.tasks.try_join_next_with_id() {
-                        self.finished(walk, &mut running, more, observer.as_ref());
+                        wave.push(self.finished(walk, &mut running, more));
+                    }
+                    // A step is said finished once its records are durable:
+                    // whoever acts on `cutover_done` finds it in the state.
+                    match walk.persist(store.as_store()) {
+                        Ok(written) => saved(written, walk, observer),
+                        Err(e) => {
+                            walk.stop_for_state();
+                            unsaved.get_or_insert(e);
+                        }
+                    }
+                    for event in wave.into_iter().flatten() {
+                        observer.event(&event);
                     }
                 }
                 changed = stop.changed(), if stop_open => {
@@ -220,6 +232,7 @@ impl Engine {
             observer.event(&Event::Stopping {
                 signal,
                 running: walk.running(),
+                at_once: now,
             });
         }
         walk.stop(signal, now);
@@ -231,15 +244,15 @@ impl Engine {
         Some(tokio::time::Instant::now() + if now { Duration::ZERO } else { STOP_GRACE })
     }
 
-    /// Hand a finished task's outcome to the walk; a panic or an abort is a
-    /// failed (or interrupted) step.
+    /// Hand a finished task's outcome to the walk (a panic or an abort is a
+    /// failed or interrupted step); the event that says so, to be told once
+    /// its records are durable.
     fn finished(
         &self,
         walk: &mut Walk,
         running: &mut Running,
         joined: Result<(tokio::task::Id, Outcome), JoinError>,
-        observer: &dyn Observer,
-    ) {
+    ) -> Option<Event> {
         let (id, outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => {
@@ -249,21 +262,20 @@ impl Engine {
                 (id, Outcome::cut_short(error, slot))
             }
         };
-        let Some(index) = running.by_task.remove(&id) else {
-            return;
-        };
+        let index = running.by_task.remove(&id)?;
         running.aborts.remove(&index);
         running.slots.remove(&index);
         let elapsed = running
             .started
             .remove(&index)
             .map_or(Duration::ZERO, |t| t.elapsed());
-        observer.event(&Event::StepFinished {
+        let event = Event::StepFinished {
             id: walk.step(index).id.clone(),
             elapsed,
             error: outcome.error.clone(),
-        });
+        };
         walk.complete(index, outcome);
+        Some(event)
     }
 
     /// Switch back what the walk says must go back, under rule 7.
@@ -418,7 +430,7 @@ fn router_records(planned: &Planned, state: &State) -> Vec<Entry> {
             let next = RouterState {
                 backend: rec.backend.clone(),
                 live: rec.live.clone(),
-                previous: old.and_then(|r| r.previous.clone()),
+                previous: previous_after(old, rec.live.as_deref()),
                 preview: old.and_then(|r| r.preview.clone()),
                 rolled_back: false,
             };
@@ -430,3 +442,14 @@ fn router_records(planned: &Planned, state: &State) -> Vec<Entry> {
 #[cfg(test)]
 #[path = "apply_tests.rs"]
 mod tests;
+
+/// The previous colour of a router recorded on `live` now: the colour the
+/// state had it on, when that is another one (it moved: outside cutover, or
+/// by a switch whose record was lost), else the previous one recorded.
+pub(crate) fn previous_after(old: Option<&RouterState>, live: Option<&str>) -> Option<String> {
+    let old = old?;
+    match old.live.as_deref() {
+        Some(was) if Some(was) != live => Some(was.to_owned()),
+        _ => old.previous.clone(),
+    }
+}

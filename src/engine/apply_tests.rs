@@ -527,3 +527,26 @@ async fn a_colour_changed_before_the_switch_while_it_served_is_still_a_way_back(
     );
     assert_eq!(case.world.lock().routers["a"], "blue");
 }
+
+#[tokio::test]
+async fn rollback_refuses_at_once_when_the_previous_colour_does_not_run() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    case.world.lock().fail_deploy.insert("blue".into());
+    let hcl = case.hcl(&[("blue", "2"), ("green", "1")], &[("public", "green")]);
+    let (report, _) = case.apply(&hcl).await;
+    assert_eq!(report.failed.unwrap().0.to_string(), "environment.blue");
+    let err = case
+        .world
+        .engine()
+        .rollback_plan(&config(&hcl), &case.state(), &[])
+        .await
+        .expect_err("no way back");
+    assert!(
+        err.to_string()
+            .contains("router.public would roll back to blue, but environment.blue is not running"),
+        "{err}"
+    );
+}

@@ -192,6 +192,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         crate::plan::validate::validate(&planned.document)
             .map_err(crate::plan::saved::Stale::from)?;
+        crate::plan::saved::check_gates(planned, config, &self.scrubber)?;
         let live = self.refresh(config, state).await?;
         let now = crate::plan::drift::fingerprint(&live)
             .into_iter()

@@ -71,6 +71,8 @@ pub enum Event {
         /// The steps still running, which are let finish (read-only ones
         /// are stopped at once).
         running: Vec<StepId>,
+        /// A second signal: the running steps are stopped now.
+        at_once: bool,
     },
     /// A state-file write after a step.
     StateSaved {

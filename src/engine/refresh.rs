@@ -244,7 +244,7 @@ pub fn refreshed_state(config: &Config, state: &State, live: &Live) -> (State, V
         let entry = RouterState {
             backend: router.backend.kind.clone(),
             live: observed.live.clone(),
-            previous: old.and_then(|r| r.previous.clone()),
+            previous: super::apply::previous_after(old, observed.live.as_deref()),
             preview: observed.preview.clone(),
             rolled_back: false,
         };

@@ -60,7 +60,7 @@ pub fn describe(kind: &StepKind) -> String {
             *duration_ms as f64 / 1000.0,
             Address::router(router)
         ),
-        StepKind::ForgetRouter { router } => format!("forgetting {}", Address::router(router)),
+        StepKind::ForgetRouter { router, .. } => format!("forgetting {}", Address::router(router)),
     }
 }
 
@@ -101,7 +101,7 @@ impl Engine {
                 tokio::time::sleep(Duration::from_millis(*duration_ms)).await;
                 Outcome::ok(vec![])
             }
-            StepKind::ForgetRouter { router } => {
+            StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
             }
         }

@@ -236,6 +236,11 @@ pub enum StepKind {
     ForgetRouter {
         /// The router's name.
         router: String,
+        /// The colour the state last recorded it sending traffic to: it
+        /// still does (cutover stops managing it, not its traffic), so that
+        /// colour is not idle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        live: Option<String>,
     },
 }
 
@@ -268,7 +273,7 @@ impl StepKind {
             StepKind::Cutover { router, .. } => StepId::Cutover(router.clone()),
             StepKind::Drain { router, .. } => StepId::Drain(router.clone()),
             StepKind::Preview { router, .. } => StepId::Preview(router.clone()),
-            StepKind::ForgetRouter { router } => StepId::ForgetRouter(router.clone()),
+            StepKind::ForgetRouter { router, .. } => StepId::ForgetRouter(router.clone()),
         }
     }
 

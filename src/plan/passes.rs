@@ -88,8 +88,8 @@ pub fn steps() -> [(&'static str, Pass); 9] {
     [
         ("cut-over intents", intents),
         ("environment changes", environment_changes),
-        ("live-colour protection", refuse_live_changes),
         ("environment removals", environment_removals),
+        ("live-colour protection", refuse_live_changes),
         ("health gates", health_gates),
         ("cut-overs", cutovers),
         ("drains", drains),
@@ -118,16 +118,34 @@ pub fn intents(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     Ok(())
 }
 
+impl Inputs<'_> {
+    /// The routers sending traffic to `colour` now: those of the
+    /// configuration, as they say, and those leaving it, as the state last
+    /// recorded them (cutover stops managing them, not their traffic).
+    pub fn serving(&self, colour: &str) -> Vec<&String> {
+        let live = self
+            .live
+            .routers
+            .iter()
+            .filter(|(_, r)| r.live.as_deref() == Some(colour))
+            .map(|(n, _)| n);
+        let forgotten = self
+            .state
+            .routers
+            .iter()
+            .filter(|(n, r)| {
+                !self.config.routers.contains_key(*n) && r.live.as_deref() == Some(colour)
+            })
+            .map(|(n, _)| n);
+        live.chain(forgotten).collect()
+    }
+}
+
 /// Whether an environment serves traffic when its step runs: idle, live
 /// (some router keeps sending it traffic), or drained (every router that
-/// sends it traffic now switches away from it in this plan).
-pub fn traffic(name: &str, intents: &BTreeMap<String, Intent>, live: &Live) -> Traffic {
-    let mut serving = live
-        .routers
-        .iter()
-        .filter(|(_, r)| r.live.as_deref() == Some(name))
-        .map(|(router, _)| router)
-        .peekable();
+/// sends it traffic now, `serving`, switches away from it in this plan).
+pub fn traffic(name: &str, intents: &BTreeMap<String, Intent>, serving: &[&String]) -> Traffic {
+    let mut serving = serving.iter().copied().peekable();
     if serving.peek().is_none() {
         return Traffic::Idle;
     }
@@ -154,7 +172,7 @@ pub fn environment_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
         d.add(StepKind::Environment {
             action,
             name: name.clone(),
-            traffic: traffic(name, &d.intents, i.live),
+            traffic: traffic(name, &d.intents, &i.serving(name)),
             changes,
             spec: environment_spec(i.config, env),
             backend: backend.kind.clone(),
@@ -294,14 +312,7 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
     if i.options.allow_live_changes {
         return Ok(());
     }
-    let serving = |env: &str| -> Vec<&String> {
-        i.live
-            .routers
-            .iter()
-            .filter(|(_, r)| r.live.as_deref() == Some(env))
-            .map(|(n, _)| n)
-            .collect()
-    };
+    let serving = |env: &str| i.serving(env);
     let mut refused = Vec::new();
     for step in d.steps.values() {
         let StepKind::Environment {
@@ -360,7 +371,7 @@ pub fn environment_removals(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErr
         d.add(StepKind::Environment {
             action: Action::Delete,
             name: name.clone(),
-            traffic: traffic(name, &d.intents, i.live),
+            traffic: traffic(name, &d.intents, &i.serving(name)),
             changes: vec![change("release", release, None, false)],
             spec: recorded_spec(i.config, name, rec),
             backend: rec.backend.clone(),
@@ -557,6 +568,7 @@ pub fn forgotten_routers(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError>
         if !i.config.routers.contains_key(name) {
             d.add(StepKind::ForgetRouter {
                 router: name.clone(),
+                live: i.state.routers[name].live.clone(),
             })?;
         }
     }

@@ -156,19 +156,9 @@ fn intents_are_the_routers_not_where_the_configuration_says_and_those_with_drift
 
 #[test]
 fn traffic_tells_idle_live_and_drained_colours_apart() {
-    let live = |routed: &[(&str, &str)]| {
-        let mut live = Live::default();
-        for (r, c) in routed {
-            live.routers.insert(
-                (*r).into(),
-                LiveRouter {
-                    live: Some((*c).into()),
-                    ..Default::default()
-                },
-            );
-        }
-        live
-    };
+    let names: Vec<String> = ["a", "b"].map(String::from).to_vec();
+    let one: Vec<&String> = names[..1].iter().collect();
+    let two: Vec<&String> = names.iter().collect();
     let moving = BTreeMap::from([(
         "a".to_owned(),
         Intent {
@@ -176,9 +166,7 @@ fn traffic_tells_idle_live_and_drained_colours_apart() {
             to: "green".into(),
         },
     )]);
-    let one = live(&[("a", "blue")]);
-    let two = live(&[("a", "blue"), ("b", "blue")]);
-    assert_eq!(traffic("green", &moving, &one), Traffic::Idle);
+    assert_eq!(traffic("green", &moving, &[]), Traffic::Idle);
     assert_eq!(traffic("blue", &moving, &one), Traffic::Drained);
     assert_eq!(
         traffic("blue", &moving, &two),
@@ -552,4 +540,46 @@ fn an_environment_that_refers_to_another_changes_after_it() {
     assert_eq!(green.depends_on, [StepId::Environment("blue".into())]);
     let order: Vec<String> = doc.steps.iter().map(|s| s.id.to_string()).collect();
     assert_eq!(order, ["environment.blue", "environment.green"]);
+}
+
+#[test]
+fn a_router_leaving_the_configuration_still_serves_its_colour() {
+    // The operator trial: the router and its colours removed in one change
+    // destroyed the colour the real load balancer still sent users to, as
+    // if it were idle.
+    let mut f = Fixture::new(&[("green", "1")], &[])
+        .running("blue", "1")
+        .running("green", "1")
+        .recorded("blue", "1");
+    f.state.routers.insert(
+        "old".into(),
+        RouterState {
+            backend: "exec".into(),
+            live: Some("blue".into()),
+            previous: None,
+            preview: None,
+            rolled_back: false,
+        },
+    );
+    let err = f.plan().unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "environment.blue serves live traffic through router.old and would be destroyed"
+        ),
+        "{err}"
+    );
+    f.options.allow_live_changes = true;
+    let doc = f.plan().unwrap();
+    let blue = doc
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::Environment("blue".into()))
+        .unwrap();
+    assert!(matches!(
+        blue.kind,
+        StepKind::Environment {
+            traffic: Traffic::Live,
+            ..
+        }
+    ));
 }

@@ -29,6 +29,15 @@ pub fn plan(
     let mut draft = Draft::default();
     for name in &wanted {
         let to = back_to(config, state, name)?;
+        // A colour that does not run is no way back: say so now rather
+        // than wait out its gate.
+        if live.environments.get(&to).is_some_and(|e| !e.exists) {
+            return Err(PlanError::Rollback(format!(
+                "{} would roll back to {to}, but {} is not running: there is no way back until it is repaired (`cutover plan` shows the change that brings it back)",
+                Address::router(name),
+                Address::environment(&to)
+            )));
+        }
         let from = live.routers.get(name).and_then(|r| r.live.clone());
         draft.intents.insert(name.clone(), Intent { from, to });
     }

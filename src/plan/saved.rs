@@ -155,6 +155,10 @@ pub enum Stale {
         /// The state's.
         now: u64,
     },
+    /// A health gate is not the configuration's check of its colour: it was
+    /// edited, or the configuration changed it since.
+    #[error("its health gate of {0} is not the configuration's check of that colour (the endpoints, URL or check differ); make a new plan with `cutover plan --out`")]
+    GateChanged(String),
     /// The live world moved on: (address, what the plan saw, what is there now).
     #[error("the live world has moved on since it was made:\n{}\nRun `cutover plan` again and review the new plan.", moved(.0))]
     LiveMoved(Vec<(String, String, Option<String>)>),
@@ -242,6 +246,35 @@ pub fn check_fresh(
     } else {
         Err(Stale::LiveMoved(moved))
     }
+}
+
+/// Every health gate of a saved plan is exactly the configuration's check of
+/// its colour (as scrubbed): a gate edited to check nothing, another
+/// colour's endpoints or another URL would otherwise pass for it.
+pub fn check_gates(
+    planned: &Planned,
+    config: &crate::config::model::Config,
+    scrubber: &super::sensitive::Scrubber,
+) -> Result<(), Stale> {
+    for step in &planned.document.steps {
+        let super::document::StepKind::HealthGate {
+            environment,
+            endpoints,
+            health,
+            ..
+        } = &step.kind
+        else {
+            continue;
+        };
+        let same = config.environments.get(environment).is_some_and(|env| {
+            scrubber.scrub(&env.endpoints) == *endpoints && scrubber.scrub(&env.health) == *health
+        });
+        if !same {
+            let env = crate::addr::Address::environment(environment).to_string();
+            return Err(Stale::GateChanged(env));
+        }
+    }
+    Ok(())
 }
 
 /// Give a plan read back from a file its sensitive values again, from the

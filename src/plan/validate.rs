@@ -216,11 +216,21 @@ fn expected_traffic(
     drained_by: &HashMap<&str, Vec<&StepId>>,
     name: &str,
 ) -> Traffic {
+    // The routers the plan saw on it, and those it forgets, which keep
+    // sending it traffic.
+    let forgotten = doc.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::ForgetRouter {
+            router,
+            live: Some(live),
+        } if live == name => Some(router.as_str()),
+        _ => None,
+    });
     let serving: Vec<&str> = doc
         .fingerprint
         .iter()
         .filter(|(k, v)| k.starts_with("router.") && v.as_str() == name)
         .map(|(k, _)| &k["router.".len()..])
+        .chain(forgotten)
         .collect();
     if serving.is_empty() {
         return Traffic::Idle;

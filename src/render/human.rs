@@ -189,7 +189,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 *duration_ms as f64 / 1000.0
             ),
         ),
-        StepKind::ForgetRouter { router } => comment(
+        StepKind::ForgetRouter { router, .. } => comment(
             out,
             p,
             &format!(

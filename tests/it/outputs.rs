@@ -16,6 +16,9 @@ macro_rules! output_snapshot {
         );
         let dir = $case.path().display().to_string();
         let mut settings = insta::Settings::clone_current();
+        // The most particular first: the checkout may itself be under /tmp.
+        let demo = crate::support::demo_app_bin().display().to_string();
+        settings.add_filter(&regex_escape(&demo), "[DEMO-APP]");
         settings.add_filter(&regex_escape(&dir), "[DIR]");
         settings.add_filter(r"/tmp/[A-Za-z0-9_.-]+", "[TMP]");
         settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
@@ -29,8 +32,7 @@ macro_rules! output_snapshot {
         // How many checks a colour's log shows depends on timing.
         settings.add_filter(r#"(?m)^127\.0\.0\.1:\[PORT\] "GET .*\n"#, "");
         settings.add_filter(r#""\d{4,5}""#, r#""[PORT]""#);
-        let demo = crate::support::demo_app_bin().display().to_string();
-        settings.add_filter(&regex_escape(&demo), "[DEMO-APP]");
+
         // A gate that passes at once does not wait; one that waits says so
         // every few seconds: neither is what the snapshot is about.
         settings.add_filter(r"(?m)^health\.\w+: still waiting for .*\n", "");

@@ -513,6 +513,39 @@ fn a_saved_plan_edited_to_skip_its_gate_is_refused_and_nothing_moves() {
         ),
         "{err}"
     );
+    // The gate made to check nothing (the operator trial passed a gate
+    // with no endpoints, and one pointed at the healthy colour).
+    let gate = |doc: &mut serde_json::Value| -> usize {
+        doc["document"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s["id"] == "health.green")
+            .unwrap()
+    };
+    for endpoints in [
+        serde_json::json!([]),
+        serde_json::json!([format!("127.0.0.1:{}", w.blue)]),
+    ] {
+        let err = edit(&|doc| {
+            let i = gate(doc);
+            doc["document"]["steps"][i]["endpoints"] = endpoints.clone();
+        });
+        assert!(
+            err.contains("cannot be applied: it breaks a rule of the cut-over: step cutover.public: its target is not the colour it names: its gate checks"),
+            "{err}"
+        );
+    }
+    // ... and a gate pointed at the healthy colour's URL instead.
+    let err = edit(&|doc| {
+        let i = gate(doc);
+        doc["document"]["steps"][i]["health"]["url"] =
+            serde_json::json!(format!("http://127.0.0.1:{}/version", w.blue));
+    });
+    assert!(
+        err.contains("cannot be applied: its health gate of environment.green is not the configuration's check"),
+        "{err}"
+    );
     // A step of a kind cutover does not know.
     let err = edit(&|doc| {
         let i = cutover(doc);

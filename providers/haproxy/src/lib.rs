@@ -310,14 +310,38 @@ pub(crate) async fn read_map_text(map: &Path) -> Result<String, ProviderError> {
     map_file_result(map, read)
 }
 
-/// That the map file can be read, as text, as its rewrite will read it: a
-/// switch checks this before touching HAProxy, so that a file the rewrite
-/// would refuse (unreadable, a directory, not UTF-8) stops the switch while
-/// nothing has changed. A plain read per switch, not shared and not indexed
-/// (reading through `mapreader` per switch made N switches O(N²) in work
-/// around the read, not just in bytes).
+/// That the map file can be read, as text, and replaced, as its rewrite will
+/// do: a switch checks this before touching HAProxy, so that a file the
+/// rewrite would refuse (unreadable, a directory, not UTF-8, immutable, on a
+/// read-only mount) stops the switch while nothing has changed — HAProxy
+/// switched with a file left behind would undo the switch at its next
+/// reload. A plain read and an open for writing (which writes nothing) per
+/// switch, not shared and not indexed (reading through `mapreader` per
+/// switch made N switches O(N²) in work around the read, not just in bytes).
 async fn check_map_file(map: &Path) -> Result<(), ProviderError> {
-    read_map_text(map).await.map(drop)
+    read_map_text(map).await?;
+    let path = map.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    })
+    .await;
+    match opened {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ProviderError::refused(format!(
+            "the map file {} cannot be written, so nothing was changed (cutover rewrites the file so \
+             that a reload of HAProxy keeps the switch)",
+            map.display()
+        ))
+        .with_source(e)),
+        Err(e) => Err(ProviderError::failed(format!(
+            "checking the map file {} failed",
+            map.display()
+        ))
+        .with_source(e)),
+    }
 }
 
 fn map_file_result<T>(

@@ -158,6 +158,58 @@ async fn a_map_file_its_rewrite_would_refuse_stops_the_switch_before_haproxy_cha
     assert_eq!(std::fs::read(haproxy.map_path()).unwrap(), bytes);
 }
 
+/// `chattr` as root (it stops root too): a map file that cannot be replaced.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: &std::path::Path) -> Immutable {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .expect("chattr (e2fsprogs) must be installed: apt-get install -y e2fsprogs");
+        assert!(
+            status.success(),
+            "chattr +i {} failed (run the tests as root)",
+            path.display()
+        );
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_map_file_that_cannot_be_replaced_stops_the_switch_before_haproxy_changes() {
+    // The operator trial's defect: HAProxy switched, the rewrite failed, the
+    // step failed with traffic moved and the state on the old colour.
+    let (_blue, _green, haproxy) = blue_green(|_| {});
+    let router = spec(&haproxy, json!({}));
+    let before = std::fs::read(haproxy.map_path()).unwrap();
+    let _immutable = Immutable::set(&haproxy.map_path());
+    let err = Haproxy.switch(&router, &colour("green")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
+    assert!(
+        err.describe()
+            .contains("cannot be written, so nothing was changed"),
+        "{}",
+        err.describe()
+    );
+    assert_eq!(haproxy.get("/"), (200, "blue".to_string()));
+    assert_eq!(
+        Haproxy.read(&router).await.unwrap().live.as_deref(),
+        Some("blue")
+    );
+    assert_eq!(std::fs::read(haproxy.map_path()).unwrap(), before);
+}
+
 #[tokio::test]
 async fn switch_adds_an_absent_key() {
     let (_blue, _green, mut haproxy) = blue_green(|setup| {

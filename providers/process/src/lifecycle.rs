@@ -177,7 +177,12 @@ pub(crate) fn log_tail(path: &Path) -> String {
     } else {
         &text
     };
-    text.trim_end().to_string()
+    // Only what this start wrote: from its own header line on (earlier
+    // releases' output in the same log would read as this one's).
+    let own = text
+        .rfind("--- cutover: starting ")
+        .map_or(text, |at| &text[at..]);
+    own.trim_end().to_string()
 }
 
 /// Stop the process `pid` started at `start_time`, and everything in its
@@ -223,5 +228,26 @@ fn wait_for_group(pgid: i32, limit: Duration) -> bool {
             return false;
         }
         std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::log_tail;
+
+    #[test]
+    fn the_tail_of_a_log_is_only_what_the_last_start_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("blue.log");
+        std::fs::write(
+            &log,
+            "--- cutover: starting blue release 1: app 1\nlistening\nGET / 200\n\
+             --- cutover: starting blue release 2: app 2\nerror: bad flag\n",
+        )
+        .unwrap();
+        assert_eq!(
+            log_tail(&log),
+            "--- cutover: starting blue release 2: app 2\nerror: bad flag"
+        );
     }
 }
