@@ -315,27 +315,37 @@ pub(crate) async fn read_map_text(map: &Path) -> Result<String, ProviderError> {
 /// rewrite would refuse (unreadable, a directory, not UTF-8, immutable, on a
 /// read-only mount) stops the switch while nothing has changed — HAProxy
 /// switched with a file left behind would undo the switch at its next
-/// reload. A plain read and an open for writing (which writes nothing) per
-/// switch, not shared and not indexed (reading through `mapreader` per
+/// reload. One open for reading and appending and one read per switch, in
+/// one blocking task, not shared and not indexed (reading through `mapreader` per
 /// switch made N switches O(N²) in work around the read, not just in bytes).
 async fn check_map_file(map: &Path) -> Result<(), ProviderError> {
-    read_map_text(map).await?;
+    use std::io::Read;
+    // Cannot be replaced or cannot be read: told apart for the message.
+    enum Check {
+        Open(std::io::Error),
+        Read(std::io::Error),
+    }
     let path = map.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || {
-        std::fs::OpenOptions::new()
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .open(path)
-            .map(drop)
+            .map_err(Check::Open)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(Check::Read)?;
+        Ok(())
     })
     .await;
-    match opened {
+    match checked {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ProviderError::refused(format!(
+        Ok(Err(Check::Open(e))) => Err(ProviderError::refused(format!(
             "the map file {} cannot be written, so nothing was changed (cutover rewrites the file so \
              that a reload of HAProxy keeps the switch)",
             map.display()
         ))
         .with_source(e)),
+        Ok(Err(Check::Read(e))) => map_file_result(map, Ok(Err::<(), _>(e))),
         Err(e) => Err(ProviderError::failed(format!(
             "checking the map file {} failed",
             map.display()
