@@ -8,8 +8,11 @@
 #   PARALLELISM=64 ...                   # passed to cutover (default: its own)
 #   CALLGRIND=1 / PERF=1 / STRACE=0 ...  # instruction counts / a profile / no strace run
 #   CUTOVER=/path/to/cutover ...         # measure another build
-#   BASELINE=/path/to/old/cutover ...    # and an older build in the same run,
-#                                        # interleaved N by N (tool "baseline")
+#   BASELINE=/path/to/old/cutover ...    # and an older build in the same run
+#                                        # (tool "baseline"), interleaved round
+#                                        # by round: each round runs every phase
+#                                        # once with the old build, then once
+#                                        # with the new one
 #
 # Each run is timed by measure.py: /usr/bin/time for peak RSS; wall and CPU
 # time in microseconds (a monotonic clock, wait4's rusage).
@@ -170,6 +173,14 @@ count_instructions() {
     echo "  instructions, $tool N=$n $phase: $(sed -n 's/^summary: //p' "$data") ($WORK/callgrind-$tool-$n-$phase.txt)"
 }
 
+# runs COUNT: the run numbers to make of a phase: 1..COUNT, or only this
+# round's ($ROUND, when builds are interleaved round by round).
+runs() {
+    if [ -z "${ROUND:-}" ]; then seq "$1"; elif [ "$ROUND" -le "$1" ]; then echo "$ROUND"; fi
+}
+# first_round: whether the one-off runs (strace, perf, callgrind) are made now.
+first_round() { [ -z "${ROUND:-}" ] || [ "$ROUND" = 1 ]; }
+
 # bench_cutover TOOL BINARY: every phase at size $N with BINARY, recorded as TOOL.
 # The extra runs (strace, perf, callgrind) are for the build under test only.
 bench_cutover() {
@@ -178,22 +189,22 @@ bench_cutover() {
     rm -rf "$DIR"; mkdir -p "$DIR"
     echo "== $tool ($BIN), N=$N ($((N / 2)) routers)"
     gen --live blue
-    for r in $(seq "$RUNS"); do measure "$tool" "$N" validate "$r" co validate; done
-    [ "$CALLGRIND" = 1 ] && count_instructions "$N" validate co validate
+    for r in $(runs "$RUNS"); do measure "$tool" "$N" validate "$r" co validate; done
+    [ "$CALLGRIND" = 1 ] && first_round && count_instructions "$N" validate co validate
 
     # Plan from nothing: no state, an empty map.
     api clear "$MAP"
-    for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-fresh "$r" co plan --detailed-exitcode; done
+    for r in $(runs "$RUNS"); do measure "$tool" "$N" plan-fresh "$r" co plan --detailed-exitcode; done
 
     # Apply from nothing: every router's first cut-over (none -> blue), each
     # behind blue's health gate.
-    for r in $(seq "$APPLY_RUNS"); do
+    for r in $(runs "$APPLY_RUNS"); do
         rm -f "$DIR/cutover.state.json"; api clear "$MAP"; reset_counts
         measure "$tool" "$N" apply-fresh "$r" co apply --auto-approve
         api expect "$MAP" "$N" blue
         python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue=2 green=1
     done
-    if [ "$tool" = cutover ] && [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
+    if [ "$tool" = cutover ] && [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ] && first_round; then
         rm -f "$DIR/cutover.state.json"; api clear "$MAP"
         state_bytes "$N" apply-fresh co apply --auto-approve
         api expect "$MAP" "$N" blue
@@ -201,13 +212,14 @@ bench_cutover() {
     cp "$DIR/cutover.state.json" "$WORK/state-blue-$tool-$N.json"
 
     reset_counts
-    for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-noop "$r" co plan --detailed-exitcode; done
-    python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue="$RUNS" green="$RUNS"
+    local plans=0
+    for r in $(runs "$RUNS"); do measure "$tool" "$N" plan-noop "$r" co plan --detailed-exitcode; plans=$((plans + 1)); done
+    python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue="$plans" green="$plans"
     co plan --detailed-exitcode >/dev/null || { echo "no-op plan is not empty" >&2; exit 1; }
-    [ "$CALLGRIND" = 1 ] && count_instructions "$N" plan-noop co plan --detailed-exitcode
+    [ "$CALLGRIND" = 1 ] && first_round && count_instructions "$N" plan-noop co plan --detailed-exitcode
 
     gen --live blue --green-release 1.1.0
-    for r in $(seq "$RUNS"); do measure "$tool" "$N" plan-release "$r" co plan --detailed-exitcode; done
+    for r in $(runs "$RUNS"); do measure "$tool" "$N" plan-release "$r" co plan --detailed-exitcode; done
 
     # Every router cuts over blue -> green, each behind green's health gate.
     gen --live green --green-release 1.1.0
@@ -222,22 +234,22 @@ bench_cutover() {
         [ "$tool" = cutover ] && printf 'file-bytes\t%s\t%s\t0\t%s\t0\t0\n' "$N" "$f" "$(stat -c %s "$WORK/$tool-$N.$f")" >>"$RESULTS"
     done
     echo "  plan of $((N / 2)) cut-overs: saved $(stat -c %s "$WORK/$tool-$N.plan") bytes, JSON $(stat -c %s "$WORK/$tool-$N.plan.json") bytes"
-    for r in $(seq "$APPLY_RUNS"); do
+    for r in $(runs "$APPLY_RUNS"); do
         cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue; reset_counts
         measure "$tool" "$N" apply-cutover "$r" co apply --auto-approve
         api expect "$MAP" "$N" green
         python3 "$HERE/check_health.py" "$HEALTH_PORT" "$N" blue=1 green=2
     done
-    if [ "$tool" = cutover ] && [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ]; then
+    if [ "$tool" = cutover ] && [ "$STRACE" = 1 ] && [ "$N" -ge 1000 ] && first_round; then
         cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
         state_bytes "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
-    if [ "$tool" = cutover ] && [ "$PERF" = 1 ]; then
+    if [ "$tool" = cutover ] && [ "$PERF" = 1 ] && first_round; then
         profile "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
-    if [ "$CALLGRIND" = 1 ]; then
+    if [ "$CALLGRIND" = 1 ] && first_round; then
         cp "$WORK/state-blue-$tool-$N.json" "$DIR/cutover.state.json"; api reset "$MAP" "$N" blue
         count_instructions "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
@@ -245,10 +257,18 @@ bench_cutover() {
 }
 
 for N in $NS; do
-    # The baseline first, then the build under test, size by size, so both
-    # meet the same machine at the same time.
-    [ -n "${BASELINE:-}" ] && bench_cutover baseline "$BASELINE"
-    bench_cutover cutover "$CUTOVER"
+    if [ -z "${BASELINE:-}" ]; then
+        bench_cutover cutover "$CUTOVER"
+        continue
+    fi
+    # Round by round, the old build then the new, so that both meet the
+    # machine as it is at the same time (run after run of one build, then of
+    # the other, measured whatever else the machine did in between: a
+    # quarter's difference in wall time that interleaved runs did not show).
+    for round in $(seq "$(( RUNS > APPLY_RUNS ? RUNS : APPLY_RUNS ))"); do
+        ROUND=$round bench_cutover baseline "$BASELINE"
+        ROUND=$round bench_cutover cutover "$CUTOVER"
+    done
 done
 
 # --- Terraform, same shapes, terraform_data only, same machine, same run -------

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem]";
+const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem] [--secret VALUE]";
 /// An idle keep-alive connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests with a head larger than this are refused.
@@ -134,6 +134,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             }
             "--tls-cert" => tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => tls_key = Some(PathBuf::from(value("--tls-key")?)),
+            // A credential, as real services take them: accepted, never shown.
+            "--secret" => drop(value("--secret")?),
             other => return Err(format!("unknown flag `{other}`")),
         }
     }

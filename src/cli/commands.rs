@@ -146,13 +146,8 @@ pub struct OutputArgs {
 pub async fn output(g: &Global, args: OutputArgs) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
     let outputs = &ctx.loaded.config.outputs;
-    let shown = |o: &crate::config::model::Output| {
-        if o.sensitive {
-            serde_json::Value::String("(sensitive)".into())
-        } else {
-            o.value.clone()
-        }
-    };
+    // Only what is marked is hidden, each part as its marker.
+    let shown = |o: &crate::config::model::Output| o.marks.redact(&o.value);
     if let Some(name) = &args.name {
         let Some(o) = outputs.get(name) else {
             bail!(

@@ -45,8 +45,8 @@ pub fn engine_for(parallelism: Option<usize>) -> Engine {
 }
 
 /// The engine and the loaded configuration of a command: `--parallelism`
-/// (else the config's), `--allow-live-changes`, and the scrubber of the
-/// configuration's sensitive values.
+/// (else the config's), `--allow-live-changes`, and the configuration's
+/// sensitive values.
 pub fn engine_and_config(
     g: &Global,
     parallelism: Option<usize>,
@@ -55,7 +55,7 @@ pub fn engine_and_config(
     let mut engine = engine_for(parallelism);
     engine.options.allow_live_changes = allow_live_changes;
     let ctx = context::load(g, Some(&engine))?;
-    engine.scrubber = crate::plan::sensitive::Scrubber::new(&ctx.loaded.config.secrets);
+    engine.secrets = crate::plan::sensitive::Secrets::new(&ctx.loaded.config);
     if parallelism.is_none() {
         engine.parallelism = ctx.loaded.config.settings.parallelism.max(1);
     }

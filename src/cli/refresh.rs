@@ -26,11 +26,10 @@ pub async fn run(
     let state = context::read_state(&ctx.state_path, lock.as_ref())?
         .unwrap_or_else(crate::state::new_state);
     let refreshed = engine.refresh_only(config, &state).await?;
-    let scrubber = &engine.scrubber;
     if !refreshed.drift.is_empty() {
         outln!("Changes outside cutover since the last apply:\n");
         for d in &refreshed.drift {
-            outln!("  # {}", scrubber.text(&d.message));
+            outln!("  # {}", d.message);
         }
         outln!();
     }
@@ -40,7 +39,7 @@ pub async fn run(
     }
     outln!("cutover will record the live world in the state (nothing live changes):\n");
     for line in &refreshed.changed {
-        outln!("  ~ {}", scrubber.text(line));
+        outln!("  ~ {line}");
     }
     if !apply {
         outln!("\nTo record it: cutover apply --refresh-only");

@@ -10,7 +10,7 @@ use hcl_edit::structure::{Block, Body};
 use hcl_edit::Span as _;
 
 use super::eval::{to_json, Evaluated, Evaluator};
-use super::model::{Address, Backend, Output, Router, Settings, Span};
+use super::model::{Address, Backend, Marks, Output, Router, Settings, Span};
 use super::schema::{self, Decl, Schema};
 
 /// The name of a value's type, for messages.
@@ -37,6 +37,60 @@ pub(crate) fn eval_attr(
     ev.eval(file, &attr.value).map(|e| (e, span))
 }
 
+/// Evaluate the attribute `key`, which cutover shows in every plan or uses
+/// to decide what to do (a duration, a colour, a path): a sensitive value
+/// there is an error at the attribute, naming where it came from.
+pub(crate) fn eval_shown_attr(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+) -> Option<(Evaluated, Span)> {
+    let (e, span) = eval_attr(ev, file, body, key)?;
+    shown(ev, &span, key, e).map(|e| (e, span))
+}
+
+/// `e`, unless it is sensitive (then an error at `span`).
+pub(crate) fn shown(
+    ev: &mut Evaluator<'_>,
+    span: &Span,
+    key: &str,
+    e: Evaluated,
+) -> Option<Evaluated> {
+    if e.marks.is_clear() {
+        return Some(e);
+    }
+    let from: Vec<String> = e.marks.origins().into_iter().collect();
+    ev.error_help(
+        span,
+        format!(
+            "`{key}` cannot be sensitive: cutover shows it in every plan (it comes from {})",
+            from.join(", ")
+        ),
+        "only values given to an environment or router backend, a release, endpoints and a          check's url, path or release_path may be sensitive; wrap the value in nonsensitive()          if it may be shown",
+    );
+    None
+}
+
+/// The optional string attribute `key` and its marks (a release, an
+/// endpoint, a check's url); a wrong type is reported.
+pub(crate) fn opt_marked_string(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+) -> Option<(String, super::marks::Marks)> {
+    let (e, span) = eval_attr(ev, file, body, key)?;
+    let s = as_string(&e.value);
+    if s.is_none() {
+        ev.error(
+            &span,
+            format!("`{key}` must be a string, not a {}", type_name(&e.value)),
+        );
+    }
+    s.map(|s| (s, e.marks))
+}
+
 /// A string from a value: numbers and bools convert to their string form.
 pub(crate) fn as_string(v: &Value) -> Option<String> {
     match v {
@@ -54,7 +108,7 @@ pub(crate) fn opt_string(
     body: &Body,
     key: &str,
 ) -> Option<String> {
-    let (e, span) = eval_attr(ev, file, body, key)?;
+    let (e, span) = eval_shown_attr(ev, file, body, key)?;
     let s = as_string(&e.value);
     if s.is_none() {
         ev.error(
@@ -72,7 +126,7 @@ pub(crate) fn opt_bool(
     body: &Body,
     key: &str,
 ) -> Option<bool> {
-    let (e, span) = eval_attr(ev, file, body, key)?;
+    let (e, span) = eval_shown_attr(ev, file, body, key)?;
     match e.value {
         Value::Bool(b) => Some(b),
         other => {
@@ -94,7 +148,7 @@ pub(crate) fn opt_uint(
     min: u64,
     max: u64,
 ) -> Option<u64> {
-    let (e, span) = eval_attr(ev, file, body, key)?;
+    let (e, span) = eval_shown_attr(ev, file, body, key)?;
     let n = match &e.value {
         Value::Number(n) => n.as_u64(),
         _ => None,
@@ -122,12 +176,13 @@ pub(crate) fn backend(ev: &mut Evaluator<'_>, file: &Path, block: &Block) -> Opt
     let kind = block.ident.as_str().to_string();
     let span = ev.map.span(file, block.ident.span().unwrap_or(0..0));
     let mut spans = BTreeMap::new();
-    let body = body_object(ev, file, &block.body, "", &mut spans)?;
+    let (body, marks) = body_object(ev, file, &block.body, "", &mut spans)?;
     Some(Backend {
         kind,
         body: to_json(&body),
         span,
         attribute_spans: spans,
+        marks,
     })
 }
 
@@ -137,8 +192,9 @@ fn body_object(
     body: &Body,
     prefix: &str,
     spans: &mut BTreeMap<String, Span>,
-) -> Option<Value> {
+) -> Option<(Value, Marks)> {
     let mut out = hcl::Map::new();
+    let mut marks = BTreeMap::new();
     let mut ok = true;
     for attr in body.attributes() {
         let key = attr.key.as_str();
@@ -148,11 +204,7 @@ fn body_object(
         );
         match ev.eval(file, &attr.value) {
             Some(e) => {
-                if e.sensitive {
-                    let mut leaves = std::mem::take(&mut ev.secret_values);
-                    super::collect_json_leaves(&super::eval::to_json(&e.value), &mut leaves);
-                    ev.secret_values = leaves;
-                }
+                marks.insert(key.to_string(), e.marks);
                 out.insert(key.to_string(), e.value);
             }
             None => ok = false,
@@ -162,13 +214,19 @@ fn body_object(
         let mut path = vec![block.ident.as_str().to_string()];
         path.extend(block.labels.iter().map(|l| l.as_str().to_string()));
         let nested_prefix = format!("{prefix}{}.", path.join("."));
-        let Some(value) = body_object(ev, file, &block.body, &nested_prefix, spans) else {
+        let Some((value, inner)) = body_object(ev, file, &block.body, &nested_prefix, spans) else {
             ok = false;
             continue;
         };
+        // A nested block with a sensitive value inside hides all the blocks
+        // of its type (repeated ones become a list, labelled ones a map).
+        if !inner.is_clear() {
+            let top = marks.remove(&path[0]).unwrap_or_default();
+            marks.insert(path[0].clone(), top.union(&inner));
+        }
         insert_block(&mut out, &path, value);
     }
-    ok.then_some(Value::Object(out))
+    ok.then(|| (Value::Object(out), Marks::fields(marks)))
 }
 
 /// Put a nested block's object under its type and labels; a repeated
@@ -277,7 +335,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         (None, false) => None,
     };
     // `verify {}`: checked through the router after the cut-over.
-    let verify = verify(ev, decl, &what)?;
+    let (verify, verify_marks) = verify(ev, decl, &what)?;
     let drain = match body.get_attribute("drain") {
         Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "drain")?,
         None => std::time::Duration::ZERO,
@@ -305,6 +363,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         preview,
         preview_span,
         verify,
+        verify_marks,
         drain,
         ready_timeout,
         backend,
@@ -317,12 +376,12 @@ fn verify(
     ev: &mut Evaluator<'_>,
     decl: &Decl<'_>,
     what: &str,
-) -> Option<Option<crate::config::model::Health>> {
+) -> Option<(Option<crate::config::model::Health>, Marks)> {
     let body = &decl.block.body;
     if body.get_blocks("verify").next().is_none() {
-        return Some(None);
+        return Some((None, Marks::Clear));
     }
-    let v = crate::config::environment::health(ev, decl.file, body, what, "verify")?;
+    let (v, marks) = crate::config::environment::health(ev, decl.file, body, what, "verify")?;
     if v.url.is_none() {
         let span = body
             .get_blocks("verify")
@@ -336,7 +395,7 @@ fn verify(
         );
         return None;
     }
-    Some(Some(v))
+    Some((Some(v), marks))
 }
 
 /// The environment named by `live`: `environment.X`, or any expression
@@ -351,7 +410,8 @@ fn live_environment(
     let name = match static_environment(expr) {
         Some(name) => name,
         None => {
-            let value = ev.eval(file, expr)?.value;
+            let e = ev.eval(file, expr)?;
+            let value = shown(ev, &span, attribute, e)?.value;
             match &value {
                 Value::String(s) => s.clone(),
                 Value::Object(o) if o.get("name").is_some_and(Value::is_string) => {
@@ -417,11 +477,19 @@ pub(crate) fn output(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Output> 
     let description = opt_string(ev, decl.file, body, "description");
     let declared_sensitive = opt_bool(ev, decl.file, body, "sensitive").unwrap_or(false);
     let (value, _) = eval_attr(ev, decl.file, body, "value")?;
+    let marks = if declared_sensitive {
+        value
+            .marks
+            .union(&Marks::sensitive(format!("output.{}", decl.name)))
+    } else {
+        value.marks
+    };
     Some(Output {
         name: decl.name.clone(),
         value: to_json(&value.value),
         description,
-        sensitive: declared_sensitive || value.sensitive,
+        sensitive: !marks.is_clear(),
+        marks,
         span: decl.span.clone(),
     })
 }

@@ -7,10 +7,12 @@ use std::time::Duration;
 use hcl::Value;
 use hcl_edit::structure::Body;
 
-use super::blocks::{self, as_string, eval_attr, opt_string, opt_uint, type_name};
+use super::blocks::{
+    self, as_string, eval_attr, opt_marked_string, opt_string, opt_uint, type_name,
+};
 use super::ca::read_ca_file;
 use super::eval::Evaluator;
-use super::model::{Address, Environment, Health};
+use super::model::{Address, Environment, EnvironmentMarks, Health, Marks};
 use super::schema::{self, Decl, Schema};
 
 /// Build an environment, recording its value (`{ name, release, endpoint,
@@ -38,7 +40,7 @@ pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environme
         (None, true) => Some(None),
         (None, false) => None,
     };
-    let ((release, sensitive_release), endpoints, health, backend) =
+    let ((release, release_marks), (endpoints, endpoint_marks), (health, health_marks), backend) =
         (release?, endpoints?, health?, backend?);
     let addr = Address::Environment(decl.name.clone());
     let endpoint_values: Vec<Value> = endpoints.iter().map(|e| Value::String(e.clone())).collect();
@@ -52,21 +54,32 @@ pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environme
         ("endpoints".to_string(), Value::Array(endpoint_values)),
     ]);
     ev.values.insert(addr.clone(), Value::Object(value));
-    if sensitive_release {
-        ev.sensitive.insert(addr);
-    }
+    let marks = EnvironmentMarks {
+        release: release_marks,
+        endpoints: endpoint_marks,
+        health: health_marks,
+    };
+    // What `environment.X.release` and `.endpoints` refer to is as marked.
+    ev.marks_insert(
+        addr,
+        Marks::fields([
+            ("release".to_owned(), marks.release.clone()),
+            ("endpoint".to_owned(), marks.endpoints.index(0)),
+            ("endpoints".to_owned(), marks.endpoints.clone()),
+        ]),
+    );
     Some(Environment {
         name: decl.name.clone(),
         release,
         endpoints,
         health,
         backend,
-        sensitive_release,
+        marks,
         span: decl.span.clone(),
     })
 }
 
-fn release(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> Option<(String, bool)> {
+fn release(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> Option<(String, Marks)> {
     let (e, span) = eval_attr(ev, file, body, "release")?;
     match (&e.value, as_string(&e.value)) {
         (Value::Null, _) | (_, None) => {
@@ -76,11 +89,11 @@ fn release(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> Option<(String, 
             );
             None
         }
-        (_, Some(s)) => Some((s, e.sensitive)),
+        (_, Some(s)) => Some((s, e.marks)),
     }
 }
 
-fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<Vec<String>> {
+fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<(Vec<String>, Marks)> {
     let (file, body) = (decl.file, &decl.block.body);
     match (
         body.get_attribute("endpoint"),
@@ -107,7 +120,8 @@ fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<Vec<
         (Some(_), None) => {
             let (e, span) = eval_attr(ev, file, body, "endpoint")?;
             match e.value {
-                Value::String(s) => check_endpoint(ev, &span, s).map(|s| vec![s]),
+                Value::String(s) => check_endpoint(ev, &span, s, &e.marks)
+                    .map(|s| (vec![s], Marks::items(vec![e.marks]))),
                 other => {
                     ev.error(
                         &span,
@@ -135,9 +149,9 @@ fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<Vec<
                 }
             };
             let mut out = Vec::new();
-            for item in items {
+            for (i, item) in items.into_iter().enumerate() {
                 match item {
-                    Value::String(s) => out.push(check_endpoint(ev, &span, s)?),
+                    Value::String(s) => out.push(check_endpoint(ev, &span, s, &e.marks.index(i))?),
                     other => {
                         ev.error(
                             &span,
@@ -147,12 +161,17 @@ fn endpoints(ev: &mut Evaluator<'_>, decl: &Decl<'_>, what: &str) -> Option<Vec<
                     }
                 }
             }
-            Some(out)
+            Some((out, e.marks))
         }
     }
 }
 
-fn check_endpoint(ev: &mut Evaluator<'_>, span: &super::model::Span, s: String) -> Option<String> {
+fn check_endpoint(
+    ev: &mut Evaluator<'_>,
+    span: &super::model::Span,
+    s: String,
+    marks: &Marks,
+) -> Option<String> {
     // A host has no scheme or path: `http://127.0.0.1:9101` would make
     // checks of `http://http://...`.
     let valid = s.rsplit_once(':').is_some_and(|(host, port)| {
@@ -166,7 +185,9 @@ fn check_endpoint(ev: &mut Evaluator<'_>, span: &super::model::Span, s: String) 
         } else {
             "an endpoint is \"host:port\", e.g. \"127.0.0.1:9101\""
         };
-        ev.error_help(span, format!("invalid endpoint \"{s}\""), help);
+        // An error must not show a secret either.
+        let shown = marks.redact_text(&s);
+        ev.error_help(span, format!("invalid endpoint \"{shown}\""), help);
         None
     }
 }
@@ -191,10 +212,10 @@ pub(crate) fn health(
     body: &Body,
     what: &str,
     name: &str,
-) -> Option<Health> {
+) -> Option<(Health, Marks)> {
     let mut found = body.get_blocks(name);
     let Some(block) = found.next() else {
-        return Some(Health::default());
+        return Some((Health::default(), Marks::Clear));
     };
     if let Some(second) = found.next() {
         let span = ev
@@ -213,11 +234,19 @@ pub(crate) fn health(
     let body = &block.body;
     let before = ev.diags.len();
     let mut h = Health::default();
-    if let Some(path) = opt_string(ev, file, body, "path") {
+    let mut marks = Vec::new();
+    if let Some((path, m)) = opt_marked_string(ev, file, body, "path") {
         h.path = path;
+        marks.push(("path".to_owned(), m));
     }
-    h.url = opt_string(ev, file, body, "url");
-    h.release_path = opt_string(ev, file, body, "release_path");
+    if let Some((url, m)) = opt_marked_string(ev, file, body, "url") {
+        h.url = Some(url);
+        marks.push(("url".to_owned(), m));
+    }
+    if let Some((path, m)) = opt_marked_string(ev, file, body, "release_path") {
+        h.release_path = Some(path);
+        marks.push(("release_path".to_owned(), m));
+    }
     h.ca_file = ca_file(ev, file, body);
     if let Some(status) = opt_uint(ev, file, body, "status", 100, 599) {
         h.status = status as u16;
@@ -234,7 +263,7 @@ pub(crate) fn health(
             *slot = d;
         }
     }
-    (ev.diags.len() == before).then_some(h)
+    (ev.diags.len() == before).then(|| (h, Marks::fields(marks)))
 }
 
 /// `ca_file`, resolved against the configuration directory and read, so
@@ -266,7 +295,7 @@ pub(crate) fn duration_attr(
     body: &Body,
     key: &str,
 ) -> Option<Duration> {
-    let (e, span) = eval_attr(ev, file, body, key)?;
+    let (e, span) = blocks::eval_shown_attr(ev, file, body, key)?;
     let parsed = match &e.value {
         Value::String(s) => parse_duration(s),
         other => Err(format!(

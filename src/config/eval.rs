@@ -19,6 +19,7 @@ use hcl_edit::Span as _;
 
 use super::diag::Diagnostic;
 use super::functions;
+use super::marks::{self, Marks};
 use super::model::{Address, Span};
 use super::refs::{self, Scan};
 use super::source::{did_you_mean, SourceMap};
@@ -28,8 +29,8 @@ use super::source::{did_you_mean, SourceMap};
 pub(crate) struct Evaluated {
     /// The value.
     pub value: Value,
-    /// Whether it was computed from a sensitive value.
-    pub sensitive: bool,
+    /// Which parts of it are sensitive (config::marks).
+    pub marks: Marks,
 }
 
 /// Evaluates expressions against the values of the blocks evaluated so far,
@@ -42,11 +43,9 @@ pub(crate) struct Evaluator<'m> {
     /// The value of every block evaluated so far; a declared address with no
     /// value has failed, and what depends on it is skipped silently.
     pub values: BTreeMap<Address, Value>,
-    /// Addresses whose value derives from a sensitive variable.
-    pub sensitive: BTreeSet<Address>,
-    /// The text of every value computed from a sensitive one (strings and
-    /// numbers), which must never be shown or stored.
-    pub secret_values: BTreeSet<String>,
+    /// The marks of every value evaluated so far that has any (a sensitive
+    /// variable, a value computed from one); absent means clear.
+    pub marks: BTreeMap<Address, Marks>,
     /// Every problem found.
     pub diags: Vec<Diagnostic>,
     /// The configuration directory, against which relative file paths in
@@ -61,10 +60,16 @@ impl<'m> Evaluator<'m> {
             map,
             declared: BTreeSet::new(),
             values: BTreeMap::new(),
-            sensitive: BTreeSet::new(),
-            secret_values: BTreeSet::new(),
+            marks: BTreeMap::new(),
             diags: Vec::new(),
             dir: PathBuf::new(),
+        }
+    }
+
+    /// Record the marks of the value of `addr` (nothing when clear).
+    pub(crate) fn marks_insert(&mut self, addr: Address, marks: Marks) {
+        if !marks.is_clear() {
+            self.marks.insert(addr, marks);
         }
     }
 
@@ -94,7 +99,10 @@ impl<'m> Evaluator<'m> {
     /// or depends on a block that failed (already reported there).
     pub(crate) fn eval(&mut self, file: &Path, expr: &Expression) -> Option<Evaluated> {
         let scan = refs::scan(expr);
-        let ctx = self.context(file, &scan)?;
+        let roots = self.roots(file, &scan)?;
+        // The roots are kept for the marks only when there are marks.
+        let marked = self.marked_roots(&scan).map(|m| (m, roots.clone()));
+        let ctx = context(roots);
         for (divisor, range) in &scan.divisors {
             let divisor: hcl::Expression = divisor.clone().into();
             if let Ok(Ok(Value::Number(n))) =
@@ -115,8 +123,15 @@ impl<'m> Evaluator<'m> {
         let span = self.span_of(file, expr);
         match guarded(|| converted.evaluate(&ctx)) {
             Ok(Ok(value)) => {
-                let sensitive = scan.refs.iter().any(|r| self.sensitive.contains(&r.addr));
-                Some(Evaluated { value, sensitive })
+                let marks = marked.map_or(Marks::Clear, |(marks, roots)| {
+                    let scope = marks::Scope {
+                        roots: &roots,
+                        marks: &marks,
+                        bindings: Vec::new(),
+                    };
+                    marks::of(&converted, &scope)
+                });
+                Some(Evaluated { value, marks })
             }
             Ok(Err(e)) => {
                 self.error(&span, format!("cannot evaluate this expression: {e}"));
@@ -132,9 +147,36 @@ impl<'m> Evaluator<'m> {
         }
     }
 
-    /// Report unknown names and undefined references; build a context with
-    /// only what `scan` refers to.
-    fn context(&mut self, file: &Path, scan: &Scan) -> Option<Context<'static>> {
+    /// The marks of the roots `scan` refers to (`var` with the marks of
+    /// each variable, ...), when the marks of its value must be computed:
+    /// only when it refers to something marked or calls `sensitive()`, so
+    /// that a configuration without secrets pays nothing for them.
+    fn marked_roots(&self, scan: &Scan) -> Option<BTreeMap<&'static str, Marks>> {
+        let mut fields: BTreeMap<&'static str, BTreeMap<String, Marks>> = BTreeMap::new();
+        for r in &scan.refs {
+            if let Some(m) = self.marks.get(&r.addr) {
+                let (root, name) = split_address(&r.addr);
+                fields
+                    .entry(root)
+                    .or_default()
+                    .insert(name.to_owned(), m.clone());
+            }
+        }
+        if fields.is_empty() && !scan.marks_values {
+            return None;
+        }
+        Some(
+            fields
+                .into_iter()
+                .map(|(root, f)| (root, Marks::fields(f)))
+                .collect(),
+        )
+    }
+
+    /// Report unknown names and undefined references; the values of the
+    /// roots `scan` refers to (`var`, `local`, ...), holding only what it
+    /// refers to.
+    fn roots(&mut self, file: &Path, scan: &Scan) -> Option<BTreeMap<&'static str, Value>> {
         let mut ok = true;
         for p in &scan.problems {
             let span = self.map.span(file, p.range.clone());
@@ -164,12 +206,12 @@ impl<'m> Evaluator<'m> {
         if !ok {
             return None;
         }
-        let mut ctx = Context::new();
-        functions::declare(&mut ctx);
-        for (root, members) in roots {
-            ctx.declare_var(root, Value::Object(members));
-        }
-        Some(ctx)
+        Some(
+            roots
+                .into_iter()
+                .map(|(root, members)| (root, Value::Object(members)))
+                .collect(),
+        )
     }
 
     /// Report a reference to something not declared, suggesting a close name.
@@ -195,6 +237,16 @@ impl<'m> Evaluator<'m> {
             None => self.error(span, message),
         }
     }
+}
+
+/// A context with the functions and `roots`.
+fn context(roots: BTreeMap<&'static str, Value>) -> Context<'static> {
+    let mut ctx = Context::new();
+    functions::declare(&mut ctx);
+    for (root, value) in roots {
+        ctx.declare_var(root, value);
+    }
+    ctx
 }
 
 thread_local! {

@@ -23,6 +23,8 @@ pub(crate) const NAMES: &[&str] = &[
     "lookup",
     "lower",
     "merge",
+    "nonsensitive",
+    "sensitive",
     "split",
     "tonumber",
     "tostring",
@@ -90,6 +92,10 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
                     .variadic_param(ParamType::nullable(map()))
                     .build(merge),
             ),
+            // The value as it is: marking it, or taking its mark away, is
+            // config::marks's work.
+            ("nonsensitive", one(Any, identity)),
+            ("sensitive", one(Any, identity)),
             ("split", FuncDef::builder().params([Str, Str]).build(split)),
             ("tonumber", one(Any, tonumber)),
             ("tostring", one(Any, tostring)),
@@ -100,6 +106,10 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("values", one(map(), values)),
         ]
     })
+}
+
+fn identity(args: FuncArgs) -> Result<Value, String> {
+    Ok(args.into_values().into_iter().next().unwrap_or(Value::Null))
 }
 
 /// A string argument already checked by the parameter types.

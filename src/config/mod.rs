@@ -12,6 +12,7 @@ mod environment;
 mod eval;
 pub mod format;
 mod functions;
+pub mod marks;
 pub mod model;
 mod parse;
 mod refs;
@@ -86,6 +87,13 @@ pub fn load_sources(
     load_texts(dir, files, Vec::new(), inputs)
 }
 
+/// One file, `main.hcl`, in memory (for tests).
+#[cfg(test)]
+pub(crate) fn load_str(text: &str, inputs: &VarInputs) -> Result<Loaded, Diagnostics> {
+    let files = vec![(PathBuf::from("main.hcl"), text.to_owned())];
+    load_sources(Path::new("."), files, inputs)
+}
+
 /// [`load_sources`] with the problems already met while reading the files.
 fn load_texts(
     dir: &Path,
@@ -114,19 +122,6 @@ fn load_texts(
     }
     config.settings = blocks::settings(&mut ev, decls.settings.as_ref());
     repeated_endpoints(&mut ev, &config);
-    // Everything computed from a sensitive value, so later layers can scrub
-    // it from every output, the state and saved plans.
-    let mut secrets = std::mem::take(&mut ev.secret_values);
-    for var in config.variables.values().filter(|v| v.sensitive) {
-        collect_json_leaves(&var.value, &mut secrets);
-    }
-    for env in config.environments.values().filter(|e| e.sensitive_release) {
-        secrets.insert(env.release.clone());
-    }
-    for out in config.outputs.values().filter(|o| o.sensitive) {
-        collect_json_leaves(&out.value, &mut secrets);
-    }
-    config.secrets = secrets;
     let mut diags = std::mem::take(&mut ev.diags);
     drop(ev);
     if diags.is_empty() {
@@ -142,24 +137,6 @@ fn load_texts(
     Err(Diagnostics(diags))
 }
 
-/// Collect the text of every string and number inside `value` into `out`.
-pub(crate) fn collect_json_leaves(
-    value: &serde_json::Value,
-    out: &mut std::collections::BTreeSet<String>,
-) {
-    match value {
-        serde_json::Value::String(s) => {
-            out.insert(s.clone());
-        }
-        serde_json::Value::Number(n) => {
-            out.insert(n.to_string());
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_json_leaves(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_json_leaves(v, out)),
-        _ => {}
-    }
-}
-
 /// Evaluate one block (already-resolved variables are skipped).
 fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, config: &mut Config) {
     match addr {
@@ -171,10 +148,7 @@ fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, con
             if let Some(e) = ev.eval(local.file, &local.attr.value) {
                 config.locals.insert(name.clone(), eval::to_json(&e.value));
                 ev.values.insert(addr.clone(), e.value);
-                if e.sensitive {
-                    ev.sensitive.insert(addr.clone());
-                    collect_json_leaves(&config.locals[name], &mut ev.secret_values);
-                }
+                ev.marks_insert(addr.clone(), e.marks);
             }
         }
         Address::Environment(name) => {

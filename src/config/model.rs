@@ -27,6 +27,7 @@ pub struct Span {
     pub end: usize,
 }
 
+pub use super::marks::Marks;
 pub use crate::addr::Address;
 
 /// The whole desired state of one configuration directory.
@@ -49,9 +50,6 @@ pub struct Config {
     /// Every reference between blocks: `from` refers to `to`. Used by the graph
     /// for ordering; cycles have already been reported by the config layer.
     pub references: Vec<(Address, Address)>,
-    /// The text of every value that is or derives from a sensitive variable:
-    /// scrubbed from every view, the state and saved plans.
-    pub secrets: std::collections::BTreeSet<String>,
 }
 
 /// The `cutover {}` block.
@@ -185,6 +183,8 @@ pub struct Backend {
     pub span: Span,
     /// The span of each attribute, by name.
     pub attribute_spans: BTreeMap<String, Span>,
+    /// Which parts of the body are sensitive.
+    pub marks: Marks,
 }
 
 /// An `environment` block: one colour.
@@ -200,10 +200,30 @@ pub struct Environment {
     pub health: Health,
     /// The backend block, if any; `None` means deployed by something else.
     pub backend: Option<Backend>,
-    /// Whether `release` was computed from a sensitive value.
-    pub sensitive_release: bool,
+    /// Which parts of its release, endpoints and health check are sensitive
+    /// (the backend's body has its own).
+    pub marks: EnvironmentMarks,
     /// Where the block is.
     pub span: Span,
+}
+
+/// Which parts of an environment are sensitive (config::marks): each is
+/// shown and stored as a marker, and the rest as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvironmentMarks {
+    /// Of `release`.
+    pub release: Marks,
+    /// Of `endpoints`, as a list.
+    pub endpoints: Marks,
+    /// Of the `health {}` block, by attribute (`path`, `url`, `release_path`).
+    pub health: Marks,
+}
+
+impl EnvironmentMarks {
+    /// Whether nothing is sensitive.
+    pub fn is_clear(&self) -> bool {
+        self.release.is_clear() && self.endpoints.is_clear() && self.health.is_clear()
+    }
 }
 
 /// The default of a router's `ready_timeout`: long enough for HAProxy's
@@ -239,6 +259,8 @@ pub struct Router {
     pub ready_timeout: Duration,
     /// The backend block (exactly one is required).
     pub backend: Backend,
+    /// Which parts of `verify` are sensitive, by attribute.
+    pub verify_marks: Marks,
     /// Where the block is.
     pub span: Span,
 }
@@ -252,8 +274,11 @@ pub struct Output {
     pub value: Value,
     /// `description`
     pub description: Option<String>,
-    /// `sensitive = true`, or computed from a sensitive variable.
+    /// `sensitive = true`, or computed from a sensitive value.
     pub sensitive: bool,
+    /// Which parts of the value are sensitive (all of it with
+    /// `sensitive = true`).
+    pub marks: Marks,
     /// Where the block is.
     pub span: Span,
 }

@@ -45,6 +45,8 @@ pub(crate) struct Scan {
     pub problems: Vec<Problem>,
     /// Divisors of `/` and `%` outside `for` expressions, innermost first.
     pub divisors: Vec<(Expression, Range<usize>)>,
+    /// Whether it calls `sensitive()`, which marks a value (config::marks).
+    pub marks_values: bool,
 }
 
 /// Scan `expr`.
@@ -165,6 +167,7 @@ impl Visit for Scanner {
 
     fn visit_func_call(&mut self, node: &FuncCall) {
         let name = node.name.name.as_str();
+        self.scan.marks_values |= name == "sensitive";
         if !node.name.namespace.is_empty() || !functions::NAMES.contains(&name) {
             let help = super::source::did_you_mean(name, functions::NAMES.iter().copied())
                 .unwrap_or_else(|| format!("the functions are: {}", functions::NAMES.join(", ")));

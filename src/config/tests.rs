@@ -109,7 +109,7 @@ fn the_design_example_loads() {
     assert_eq!(backend.attribute_spans["command"].line, 20);
     assert_eq!(backend.attribute_spans["command"].column, 5);
     assert_eq!((green.span.line, green.span.column), (16, 1));
-    assert!(!green.sensitive_release);
+    assert!(green.marks.is_clear());
     let router = &c.routers["public"];
     assert_eq!(router.live, "green");
     assert_eq!((router.live_span.line, router.live_span.column), (30, 10));
@@ -489,8 +489,11 @@ output "c" {
   sensitive = true
 }
 "#);
-    assert!(c.environments["e"].sensitive_release);
-    assert!(!c.environments["f"].sensitive_release);
+    assert_eq!(
+        c.environments["e"].marks.release,
+        Marks::sensitive("var.token")
+    );
+    assert!(c.environments["f"].marks.is_clear());
     assert!(c.outputs["a"].sensitive);
     assert!(!c.outputs["b"].sensitive);
     assert!(c.outputs["c"].sensitive);

@@ -9,7 +9,7 @@ use hcl_edit::structure::Body;
 
 use super::diag::Diagnostic;
 use super::eval::{from_json, to_json, Evaluator};
-use super::model::{Address, Span, VarType, Variable};
+use super::model::{Address, Marks, Span, VarType, Variable};
 use super::schema::{self, Decl, Decls, Schema};
 use super::source::{did_you_mean, SourceMap};
 use super::{functions, parse, VarInputs};
@@ -75,10 +75,10 @@ pub(crate) fn resolve(
     files: &[(PathBuf, VarFile)],
 ) -> BTreeMap<String, Variable> {
     let declared: Vec<&str> = decls.variables.keys().map(String::as_str).collect();
-    for (name, value) in &inputs.cli {
+    for (name, _) in &inputs.cli {
         if !decls.variables.contains_key(name) {
             let mut d = Diagnostic::new(format!(
-                "--var {name}={value}: no variable \"{name}\" is declared"
+                "--var {name}=...: no variable \"{name}\" is declared"
             ));
             d.help = did_you_mean(name, declared.iter().copied());
             ev.diags.push(d);
@@ -91,7 +91,7 @@ pub(crate) fn resolve(
             let addr = Address::Variable(name.clone());
             ev.values.insert(addr.clone(), from_json(&var.value));
             if var.sensitive {
-                ev.sensitive.insert(addr);
+                ev.marks_insert(addr, Marks::sensitive(format!("var.{name}")));
             }
             out.insert(name.clone(), var);
         }
@@ -180,9 +180,20 @@ fn resolve_one(
     let description = super::blocks::opt_string(ev, decl.file, body, "description");
     let sensitive = super::blocks::opt_bool(ev, decl.file, body, "sensitive").unwrap_or(false);
     let name = &decl.name;
+    // The message of a value that does not convert must not show a
+    // sensitive one.
+    let hide = |raw: &str, e: String| {
+        if sensitive {
+            e.replace(raw, "(sensitive value)")
+        } else {
+            e
+        }
+    };
     let (value, origin) = if let Some((_, raw)) = inputs.cli.iter().rev().find(|(n, _)| n == name) {
+        let shown = if sensitive { "..." } else { raw.as_str() };
         (
-            from_string(var_type, raw).map_err(|e| format!("--var {name}={raw}: {e}")),
+            from_string(var_type, raw)
+                .map_err(|e| format!("--var {name}={shown}: {}", hide(raw, e))),
             Origin::Cli,
         )
     } else if let Some((value, origin)) = from_file {
@@ -193,7 +204,7 @@ fn resolve_one(
         (Ok(value.clone()), origin)
     } else if let Some(raw) = inputs.env.get(name) {
         (
-            from_string(var_type, raw).map_err(|e| format!("CUTOVER_VAR_{name}: {e}")),
+            from_string(var_type, raw).map_err(|e| format!("CUTOVER_VAR_{name}: {}", hide(raw, e))),
             Origin::Env,
         )
     } else if let Some(attr) = body.get_attribute("default") {
@@ -446,7 +457,7 @@ mod tests {
         assert_has(
             &out,
             &[
-                "--var nope=1: no variable \"nope\" is declared",
+                "--var nope=...: no variable \"nope\" is declared",
                 "--var n=abc: \"abc\" is not a number",
                 "--var l=[1,: not a valid HCL value",
                 "CUTOVER_VAR_b: \"yes\" is not a bool",

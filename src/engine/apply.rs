@@ -89,17 +89,16 @@ impl Engine {
         mut stop: StopReceiver,
     ) -> Result<ApplyReport, ApplyError> {
         let started = Instant::now();
-        // The steps run with the real values; everything recorded or shown
-        // is scrubbed (plan::sensitive).
+        // The steps run with the real values; every record, event and
+        // report shows the sensitive ones as markers (plan::sensitive).
         let doc = planned.execution.as_ref().unwrap_or(&planned.document);
-        let observer: Arc<dyn Observer> = Arc::new(super::Scrubbing {
+        let observer: Arc<dyn Observer> = Arc::new(super::Masking {
             inner: observer,
-            scrubber: self.scrubber.clone(),
+            secrets: self.secrets.clone(),
         });
         // Refused before anything is written, let alone run.
         crate::plan::validate::validate(doc)?;
-        let mut state = state;
-        let mut store = ApplyStore::open(state_path, &mut state, &self.scrubber)?;
+        let mut store = ApplyStore::open(state_path, &state, &self.secrets)?;
         let mut walk = Walk::new(doc, state)?;
         // A record that cannot be written stops the walk (nothing new
         // starts), but what runs is let finish and the switches the rules
@@ -112,8 +111,8 @@ impl Engine {
             walk.add_records(router_records(planned, walk.state()));
             unsaved = unsaved.or(walk.persist(store.as_store()).err());
         }
-        let (mut report, mut state) = walk.finish(started.elapsed());
-        if let Err(e) = store.finish(&mut state) {
+        let (mut report, state) = walk.finish(started.elapsed());
+        if let Err(e) = store.finish(&state) {
             unsaved.get_or_insert(e);
         }
         report.serial = state.serial;
@@ -155,9 +154,14 @@ impl Engine {
                 };
                 let index = start.index;
                 let read_only = start.step.kind.is_read_only();
+                let description = if self.secrets.is_empty() {
+                    describe(&start.step.kind)
+                } else {
+                    describe(&self.secrets.step(&start.step.kind))
+                };
                 observer.event(&Event::StepStarted {
                     id: start.step.id.clone(),
-                    description: describe(&start.step.kind),
+                    description,
                 });
                 let engine = self.clone();
                 let task_observer = observer.clone();
@@ -312,10 +316,10 @@ impl Engine {
                 Err(why) => observer.event(&Event::SwitchBackRefused {
                     router: revert.router.clone(),
                     to: revert.to.clone(),
-                    why: self.scrubber.text(why),
+                    why: self.secrets.mask(why),
                 }),
             }
-            walk.reverted(&revert, outcome.map_err(|e| self.scrubber.text(&e)));
+            walk.reverted(&revert, outcome.map_err(|e| self.secrets.mask(&e)));
             // Every switch back is made, whatever a write said.
             if let Err(e) = walk.persist(store.as_store()) {
                 unsaved.get_or_insert(e);
@@ -324,43 +328,29 @@ impl Engine {
         unsaved
     }
 
-    /// The report with every sensitive value scrubbed: the way back names
-    /// releases, a switch back's refusal a colour's state.
+    /// The report with every sensitive value hidden: the way back names
+    /// releases (as shown), errors are free text (masked).
     fn scrubbed(&self, mut report: ApplyReport) -> ApplyReport {
-        let s = |t: &mut String| *t = self.scrubber.text(t);
+        if self.secrets.is_empty() {
+            return report;
+        }
+        let s = |t: &mut String| *t = self.secrets.mask(t);
         if let Some((_, e)) = &mut report.failed {
             s(&mut e.message);
         }
-        for (router, colour) in &mut report.reverted {
-            s(router);
-            s(colour);
-        }
-        for (router, why) in &mut report.revert_failed {
-            s(router);
+        for (_, why) in &mut report.revert_failed {
             s(why);
         }
         for way in &mut report.way_back {
             match way {
                 super::walk::WayBack::To {
-                    router,
-                    colour,
-                    release,
+                    colour, release, ..
                 } => {
-                    s(router);
-                    s(colour);
                     if let Some(r) = release {
-                        s(r);
+                        *r = self.secrets.release(colour, r);
                     }
                 }
-                super::walk::WayBack::Broken {
-                    router,
-                    colour,
-                    why,
-                } => {
-                    s(router);
-                    s(colour);
-                    s(why);
-                }
+                super::walk::WayBack::Broken { why, .. } => s(why),
             }
         }
         if let Some(e) = &mut report.state_error {

@@ -463,7 +463,7 @@ async fn no_secret_in_the_report_of_a_cutover_with_a_drained_change() {
     );
     let config = config(&hcl);
     let mut engine = case.world.engine();
-    engine.scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
+    engine.secrets = crate::plan::sensitive::Secrets::new(&config);
     let planned = engine.plan(&config, None).await.unwrap();
     let report = engine
         .apply(

@@ -19,6 +19,8 @@ pub(crate) mod testing;
 
 use std::sync::Arc;
 
+use crate::plan::sensitive::Secrets;
+
 use cutover_provider::{ErrorKind as ProviderErrorKind, ProviderError};
 
 use crate::addr::Address;
@@ -74,8 +76,9 @@ pub struct Engine {
     pub parallelism: usize,
     /// The operator's explicit planning choices.
     pub options: crate::plan::PlanOptions,
-    /// Scrubs sensitive values from the state and from progress events.
-    pub scrubber: crate::plan::sensitive::Scrubber,
+    /// The configuration's sensitive values: replaced by markers in every
+    /// record, event and report of an apply.
+    pub secrets: Secrets,
 }
 
 impl Engine {
@@ -91,7 +94,7 @@ impl Engine {
             health: HealthChecker::default(),
             parallelism: parallelism.max(1),
             options: Default::default(),
-            scrubber: Default::default(),
+            secrets: Default::default(),
         }
     }
 
@@ -169,11 +172,11 @@ impl Engine {
         document: crate::plan::PlanDocument,
         records: Vec<RouterRecord>,
     ) -> Planned {
-        let scrubber = crate::plan::sensitive::Scrubber::new(&config.secrets);
-        let (document, execution) = if scrubber.is_empty() {
+        let secrets = Secrets::new(config);
+        let (document, execution) = if secrets.is_empty() {
             (document, None)
         } else {
-            (scrubber.scrub(&document), Some(document))
+            (secrets.document(&document), Some(document))
         };
         Planned {
             document,
@@ -192,14 +195,27 @@ impl Engine {
     ) -> Result<(), EngineError> {
         crate::plan::validate::validate(&planned.document)
             .map_err(crate::plan::saved::Stale::from)?;
-        crate::plan::saved::check_gates(planned, config, &self.scrubber)?;
+        crate::plan::saved::check_gates(planned, config, &Secrets::new(config))?;
+        // The live world as refreshed is as shown already.
         let live = self.refresh(config, state).await?;
-        let now = crate::plan::drift::fingerprint(&live)
-            .into_iter()
-            .map(|(k, v)| (k, self.scrubber.text(&v)))
-            .collect();
+        let now = crate::plan::drift::fingerprint(&live);
         crate::plan::saved::check_fresh(planned, state, &now)?;
         Ok(())
+    }
+}
+
+impl EngineError {
+    /// The error with what a provider said masked (plan::sensitive).
+    pub fn masked(self, secrets: &Secrets) -> Self {
+        match self {
+            EngineError::Refresh { address, source } if !secrets.is_empty() => {
+                EngineError::Refresh {
+                    address,
+                    source: source.masked(|t| secrets.mask(t)),
+                }
+            }
+            other => other,
+        }
     }
 }
 
@@ -228,23 +244,22 @@ fn diagnostic(
     Some(Diagnostic::at(span, &loaded.sources, message))
 }
 
-/// Passes events on with every sensitive value scrubbed.
-struct Scrubbing {
+/// Passes events on with every sensitive value hidden in what cutover did
+/// not build from values: errors, and what a check waits for and last saw
+/// (which name real endpoints and URLs). Step descriptions are built from
+/// the steps as shown.
+struct Masking {
     inner: Arc<dyn Observer>,
-    scrubber: crate::plan::sensitive::Scrubber,
+    secrets: Secrets,
 }
 
-impl Observer for Scrubbing {
+impl Observer for Masking {
     fn event(&self, event: &Event) {
-        if self.scrubber.is_empty() {
+        if self.secrets.is_empty() {
             return self.inner.event(event);
         }
-        let s = |t: &String| self.scrubber.text(t);
+        let s = |t: &String| self.secrets.mask(t);
         let scrubbed = match event {
-            Event::StepStarted { id, description } => Event::StepStarted {
-                id: id.clone(),
-                description: s(description),
-            },
             Event::StepFinished { id, elapsed, error } => Event::StepFinished {
                 id: id.clone(),
                 elapsed: *elapsed,

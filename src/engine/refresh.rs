@@ -12,6 +12,7 @@ use super::{Engine, EngineError};
 use crate::addr::Address;
 use crate::config::model::{Config, Health};
 use crate::plan::document::Drift;
+use crate::plan::sensitive::Secrets;
 use crate::plan::specs::{colours, environment_spec, recorded_spec, router_spec_with};
 use crate::plan::Live;
 use crate::state::model::{RouterState, State};
@@ -94,7 +95,12 @@ impl Engine {
                 Read::Router(name, result)
             });
         }
-        collect(tasks).await
+        // What was read is as shown from here on: a sensitive release as its
+        // marker (as the state keeps it), what providers said masked.
+        let secrets = Secrets::new(config);
+        let mut live = collect(tasks).await.map_err(|e| e.masked(&secrets))?;
+        secrets.live(&mut live);
+        Ok(live)
     }
 
     /// The environments to read: those of the configuration, and those the
@@ -146,9 +152,10 @@ impl Engine {
     ) -> Result<Refreshed, EngineError> {
         let live = self.refresh(config, Some(state)).await?;
         let (next, changed) = refreshed_state(config, state, &live);
+        let secrets = Secrets::new(config);
         Ok(Refreshed {
-            next: self.scrubber.scrub(&next),
-            changed,
+            next: secrets.state(&next),
+            changed: changed.iter().map(|line| secrets.mask(line)).collect(),
             drift: crate::plan::drift::drift(config, state, &live),
         })
     }

@@ -339,6 +339,7 @@ impl Engine {
             endpoints: rec.endpoints.clone(),
             settings: rec.settings.clone(),
             workdir: revert.spec.workdir().to_owned(),
+            sensitive: Default::default(),
         };
         let env = Address::environment(&revert.to);
         let live = provider.read(&spec, &rec.private).await.map_err(|e| {

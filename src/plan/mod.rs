@@ -88,6 +88,7 @@ pub fn plan_with(
         state: state.unwrap_or(&empty),
         live,
         options,
+        secrets: sensitive::Secrets::new(config),
     };
     let mut draft = Draft::default();
     for (_, pass) in passes::steps().into_iter().chain(edges::steps()) {

@@ -17,7 +17,7 @@ use crate::graph::StepGraph;
 use crate::state::model::State;
 
 /// What every pass reads.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Inputs<'a> {
     /// The desired state.
     pub config: &'a Config,
@@ -27,6 +27,9 @@ pub struct Inputs<'a> {
     pub live: &'a Live,
     /// The operator's explicit choices.
     pub options: &'a PlanOptions,
+    /// The configuration's sensitive values: the state and the live world
+    /// hold them as markers, so the configuration is compared as shown.
+    pub secrets: super::sensitive::Secrets,
 }
 
 /// A router that must switch: from the colour it serves now to the one the
@@ -188,16 +191,16 @@ fn environment_action(
     env: &Environment,
 ) -> Option<(Action, Vec<AttributeChange>)> {
     let observed = i.live.environments.get(name).cloned().unwrap_or_default();
-    let scrubber = super::sensitive::Scrubber::new(&i.config.secrets);
-    // The state holds scrubbed values (plan::sensitive): compare in that
-    // form, so a secret is never "changed" just because it is hidden.
-    let desired_release = scrubber.text(&env.release);
+    // The state and the live world hold sensitive values as markers
+    // (plan::sensitive): compare in that form, so a secret is never
+    // "changed" just because it is hidden.
+    let desired_release = i.secrets.release(name, &env.release);
     let release_change = |before: Option<String>| {
         change(
             "release",
             before.map(Value::String),
             Some(Value::String(env.release.clone())),
-            env.sensitive_release,
+            false,
         )
     };
     if !observed.exists {
@@ -217,8 +220,9 @@ fn environment_action(
     if release_before != desired_release {
         changes.push(release_change(Some(release_before)));
     }
-    let moved = rec.endpoints != env.endpoints || rec.backend != backend;
-    if rec.endpoints != env.endpoints {
+    let endpoints = i.secrets.endpoints(name, &env.endpoints);
+    let moved = rec.endpoints != endpoints || rec.backend != backend;
+    if rec.endpoints != endpoints {
         let (before, after) = (&rec.endpoints, &env.endpoints);
         changes.push(change(
             "endpoints",
@@ -239,7 +243,7 @@ fn environment_action(
     settings_changes(
         backend,
         &rec.settings,
-        &scrubber.value(&settings),
+        &i.secrets.settings(name, &settings),
         &mut changes,
     );
     match (changes.is_empty(), moved) {
@@ -269,7 +273,7 @@ fn create_changes(env: &Environment) -> Vec<AttributeChange> {
             "release",
             None,
             Some(Value::String(env.release.clone())),
-            env.sensitive_release,
+            false,
         ),
         change(
             "endpoints",

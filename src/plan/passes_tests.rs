@@ -73,6 +73,7 @@ impl Fixture {
             state: &self.state,
             live: &self.live,
             options: &self.options,
+            secrets: crate::plan::sensitive::Secrets::new(&self.config),
         }
     }
 

@@ -25,6 +25,7 @@ pub fn plan(
         state,
         live,
         options: &options,
+        secrets: super::sensitive::Secrets::new(config),
     };
     let mut draft = Draft::default();
     for name in &wanted {

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::document::PlanDocument;
+use super::sensitive::{Difference, Secrets};
 
 /// The saved plan file's format version.
 pub const SAVED_PLAN_VERSION: u32 = 1;
@@ -249,12 +250,12 @@ pub fn check_fresh(
 }
 
 /// Every health gate of a saved plan is exactly the configuration's check of
-/// its colour (as scrubbed): a gate edited to check nothing, another
-/// colour's endpoints or another URL would otherwise pass for it.
+/// its colour (as shown): a gate edited to check nothing, another colour's
+/// endpoints or another URL would otherwise pass for it.
 pub fn check_gates(
     planned: &Planned,
     config: &crate::config::model::Config,
-    scrubber: &super::sensitive::Scrubber,
+    secrets: &Secrets,
 ) -> Result<(), Stale> {
     for step in &planned.document.steps {
         let super::document::StepKind::HealthGate {
@@ -267,7 +268,8 @@ pub fn check_gates(
             continue;
         };
         let same = config.environments.get(environment).is_some_and(|env| {
-            scrubber.scrub(&env.endpoints) == *endpoints && scrubber.scrub(&env.health) == *health
+            secrets.endpoints(environment, &env.endpoints) == *endpoints
+                && secrets.health(environment, &env.health) == *health
         });
         if !same {
             let env = crate::addr::Address::environment(environment).to_string();
@@ -278,67 +280,141 @@ pub fn check_gates(
 }
 
 /// Give a plan read back from a file its sensitive values again, from the
-/// configuration: every spec holding a scrubbed value is replaced by the
-/// configuration's, after checking that the configuration's, scrubbed, is
-/// exactly what the plan holds (so a secret or setting that changed since the
-/// plan was made is refused, not silently applied).
+/// configuration: every value a step runs with (a spec, a gate's endpoints
+/// and check, a cut-over's target and verify) is taken from the
+/// configuration, after checking that the configuration's, as shown, is
+/// exactly what the plan holds. A marked value that changed since the plan
+/// was made is refused, naming where it came from; anything else that
+/// changed, as a change of settings.
 pub fn rehydrate(
     planned: &mut Planned,
     config: &crate::config::model::Config,
 ) -> Result<(), String> {
     use super::document::StepKind;
-    use super::specs::{environment_spec, step_spec};
 
-    let text = serde_json::to_string(&planned.document).expect("plan documents serialize");
-    if !text.contains("(sensitive:") {
+    let secrets = Secrets::new(config);
+    if secrets.is_empty() && !holds_markers(&planned.document) {
         return Ok(());
     }
-    let scrubber = super::sensitive::Scrubber::new(&config.secrets);
     let mut execution = planned.document.clone();
     for step in &mut execution.steps {
         match &mut step.kind {
-            StepKind::Environment { name, spec, .. } => {
-                let Some(env) = config.environments.get(name.as_str()) else {
-                    continue;
-                };
-                let fresh = environment_spec(config, env);
-                if scrubber.scrub(&fresh) != *spec {
-                    return Err(format!(
-                        "environment.{name}: its settings or a sensitive value changed since the plan was made"
-                    ));
+            StepKind::Environment {
+                name, spec, action, ..
+            } if *action != super::document::Action::Delete => {
+                if let Some(env) = config.environments.get(name.as_str()) {
+                    let fresh = super::specs::environment_spec(config, env);
+                    let what = crate::addr::Address::environment(name);
+                    changed(&what, secrets.compare_env_spec(spec, &fresh))?;
+                    *spec = fresh;
                 }
-                *spec = fresh;
+            }
+            StepKind::HealthGate {
+                environment,
+                endpoints,
+                health,
+                release,
+            } => {
+                // check_gates compared the endpoints and the check.
+                if let Some(env) = config.environments.get(environment.as_str()) {
+                    if let Some(r) = release {
+                        let what = crate::addr::Address::environment(environment);
+                        let marks = secrets.release_marks(environment);
+                        let fresh = serde_json::Value::String(env.release.clone());
+                        changed(&what, marks.difference(&serde_json::json!(r), &fresh))?;
+                        *r = env.release.clone();
+                    }
+                    *endpoints = env.endpoints.clone();
+                    *health = env.health.clone();
+                }
             }
             StepKind::Cutover {
                 router,
                 spec,
                 from,
                 to,
+                target,
+                verify,
                 ..
+            } => {
+                router_values(config, &secrets, router, spec, from.as_deref(), to, target)?;
+                if let (Some(v), Some(r)) = (verify, config.routers.get(router.as_str())) {
+                    if let Some(fresh) = &r.verify {
+                        if secrets.verify(router, fresh) != **v {
+                            return Err(format!(
+                                "{}: its verify check changed since the plan was made",
+                                crate::addr::Address::router(router)
+                            ));
+                        }
+                        **v = fresh.clone();
+                    }
+                }
             }
-            | StepKind::Preview {
+            StepKind::Preview {
                 router,
                 spec,
                 from,
                 to,
+                target,
                 ..
-            } => {
-                let Some(fresh) = step_spec(config, router, &[from.as_deref(), Some(to.as_str())])
-                else {
-                    continue;
-                };
-                if scrubber.scrub(&fresh) != *spec {
-                    return Err(format!(
-                        "router.{router}: its settings or a sensitive value changed since the plan was made"
-                    ));
-                }
-                *spec = fresh;
-            }
+            } => router_values(config, &secrets, router, spec, from.as_deref(), to, target)?,
             _ => {}
         }
     }
     planned.execution = Some(execution);
     Ok(())
+}
+
+/// The spec and target a cut-over or preview runs with, from the
+/// configuration, after checking them against the plan's.
+fn router_values(
+    config: &crate::config::model::Config,
+    secrets: &Secrets,
+    router: &str,
+    spec: &mut cutover_provider::RouterSpec,
+    from: Option<&str>,
+    to: &str,
+    target: &mut cutover_provider::Colour,
+) -> Result<(), String> {
+    let Some(fresh) = super::specs::step_spec(config, router, &[from, Some(to)]) else {
+        return Ok(());
+    };
+    if !secrets.same_router_spec(spec, &fresh) {
+        return Err(format!(
+            "{}: its settings or a sensitive value changed since the plan was made",
+            crate::addr::Address::router(router)
+        ));
+    }
+    if let Some(colour) = fresh.colour(to) {
+        if secrets.colour(colour) != *target {
+            return Err(format!(
+                "{}: the endpoints of {to} changed since the plan was made",
+                crate::addr::Address::router(router)
+            ));
+        }
+        *target = colour.clone();
+    }
+    *spec = fresh;
+    Ok(())
+}
+
+/// The refusal of a value that changed since the plan was made.
+fn changed(what: &crate::addr::Address, difference: Difference) -> Result<(), String> {
+    match difference {
+        Difference::Same => Ok(()),
+        Difference::Clear => Err(format!(
+            "{what}: its settings changed since the plan was made"
+        )),
+        Difference::Marked(origins) => Err(format!(
+            "{what}: the sensitive value of {} changed since the plan was made",
+            origins.into_iter().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Whether a plan holds any marker (a value made sensitive when it was made).
+fn holds_markers(doc: &PlanDocument) -> bool {
+    serde_json::to_string(doc).is_ok_and(|t| t.contains(super::sensitive::MARKER_PREFIX))
 }
 
 #[cfg(test)]

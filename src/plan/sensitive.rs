@@ -1,140 +1,533 @@
-//! Sensitive values: scrubbed from every view, the state and saved plans.
+//! Sensitive values as people see them and as cutover keeps them.
 //!
-//! The config layer hands over the text of every value that is or derives
-//! from a `sensitive = true` variable ([`crate::config::model::Config::secrets`]).
-//! The scrubber replaces each occurrence with a marker that names no part of
-//! the secret but changes when the secret changes — `(sensitive:1a2b3c4d5e6f)`,
-//! the first 12 hex digits of its SHA-256 — so a rotated secret still shows up
-//! as a change in the plan, and the state and saved plans never hold it in
-//! clear. The engine keeps the real values only in memory, to run the steps.
+//! The config layer marks values ([`crate::config::marks`]); [`Secrets`]
+//! knows, for every environment and router, which of its parts are marked,
+//! and replaces exactly those with markers — `(sensitive:1a2b3c4d5e6f)`,
+//! the first 12 hex digits of the value's SHA-256, so a rotated secret still
+//! shows as a change — in plan documents, state records and reports. What is
+//! not marked is never replaced, whatever text it shares with a secret. The
+//! engine keeps the real values in memory only, to run the steps.
 //!
-//! Values shorter than [`MIN_SECRET_LEN`] characters are not scrubbed: they
-//! would match everywhere (a secret of two characters is no secret).
+//! Text that cutover did not build from values carries no marks: a
+//! provider's error, a command's output echoed in it, a health probe's
+//! error. That text alone is searched for the text of every marked value
+//! ([`Secrets::mask`]), as the last line of defence (values shorter than
+//! [`MIN_SECRET_LEN`] characters are not searched for: they would match
+//! everywhere).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
+use cutover_provider::{Colour, Colours, EnvironmentSpec, RouterSpec};
+use serde_json::{json, Value};
 
-/// Shorter values are not scrubbed (see the module documentation).
+pub use crate::config::marks::{is_marker, marker, Difference, Marks, MARKER_PREFIX};
+use crate::config::model::{Config, EnvironmentMarks, Health};
+use crate::state::journal::Entry;
+use crate::state::model::{EnvironmentState, State};
+
+use super::document::{AttributeChange, PlanDocument, StepKind};
+
+/// Shorter values are not searched for in free text (see the module
+/// documentation).
 pub const MIN_SECRET_LEN: usize = 4;
 
-/// Replaces secrets with markers.
+/// Which parts of the configuration are sensitive, and how to show them.
+/// Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Scrubber {
-    /// (secret, marker), longest secret first so that a secret containing
-    /// another is replaced whole.
-    pairs: Vec<(String, String)>,
+pub struct Secrets(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The environments with anything marked.
+    environments: BTreeMap<String, EnvSecrets>,
+    /// The routers with anything marked.
+    routers: BTreeMap<String, RouterSecrets>,
+    /// The text of every marked value, longest first (for free text only).
+    texts: Vec<String>,
 }
 
-/// The marker that stands for `secret`.
-pub fn marker(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("(sensitive:{hex})")
+#[derive(Debug, Default)]
+struct EnvSecrets {
+    marks: EnvironmentMarks,
+    settings: Marks,
 }
 
-impl Scrubber {
-    /// A scrubber for these secrets.
-    pub fn new(secrets: &BTreeSet<String>) -> Self {
-        let mut pairs: Vec<(String, String)> = secrets
-            .iter()
-            .filter(|s| s.chars().count() >= MIN_SECRET_LEN)
-            .map(|s| (s.clone(), marker(s)))
+#[derive(Debug, Default)]
+struct RouterSecrets {
+    settings: Marks,
+    verify: Marks,
+}
+
+static CLEAR: Marks = Marks::Clear;
+
+impl Secrets {
+    /// The secrets of `config`.
+    pub fn new(config: &Config) -> Secrets {
+        let mut inner = Inner::default();
+        let mut texts = BTreeSet::new();
+        for (name, env) in &config.environments {
+            let settings = env.backend.as_ref().map(|b| (&b.marks, &b.body));
+            let settings_clear = settings.is_none_or(|(m, _)| m.is_clear());
+            if env.marks.is_clear() && settings_clear {
+                continue;
+            }
+            env.marks
+                .release
+                .texts(&Value::String(env.release.clone()), &mut texts);
+            env.marks.endpoints.texts(&json!(env.endpoints), &mut texts);
+            env.marks.health.texts(&json!(env.health), &mut texts);
+            if let Some((m, body)) = settings {
+                m.texts(body, &mut texts);
+            }
+            inner.environments.insert(
+                name.clone(),
+                EnvSecrets {
+                    marks: env.marks.clone(),
+                    settings: settings.map(|(m, _)| m.clone()).unwrap_or_default(),
+                },
+            );
+        }
+        for (name, router) in &config.routers {
+            let (settings, verify) = (&router.backend.marks, &router.verify_marks);
+            if settings.is_clear() && verify.is_clear() {
+                continue;
+            }
+            settings.texts(&router.backend.body, &mut texts);
+            if let Some(v) = &router.verify {
+                verify.texts(&json!(v), &mut texts);
+            }
+            inner.routers.insert(
+                name.clone(),
+                RouterSecrets {
+                    settings: settings.clone(),
+                    verify: verify.clone(),
+                },
+            );
+        }
+        for out in config.outputs.values() {
+            out.marks.texts(&out.value, &mut texts);
+        }
+        for var in config.variables.values().filter(|v| v.sensitive) {
+            Marks::sensitive("").texts(&var.value, &mut texts);
+        }
+        let mut texts: Vec<String> = texts
+            .into_iter()
+            .filter(|t| t.chars().count() >= MIN_SECRET_LEN && !is_marker(t))
             .collect();
-        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Scrubber { pairs }
+        texts.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        inner.texts = texts;
+        Secrets(Arc::new(inner))
     }
 
-    /// Whether there is nothing to scrub.
+    /// Whether nothing is sensitive.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.0.environments.is_empty() && self.0.routers.is_empty() && self.0.texts.is_empty()
     }
 
-    /// `text` with every secret replaced.
-    pub fn text(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (secret, marker) in &self.pairs {
+    /// Free text (an error, a command's output) with the text of every
+    /// marked value replaced by its marker.
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.0.texts {
             if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), marker);
+                out = out.replace(secret.as_str(), &marker(secret));
             }
         }
         out
     }
 
-    /// `value` with every secret replaced, in keys and strings.
-    pub fn value(&self, value: &Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.text(s)),
-            Value::Number(n) => {
-                let text = n.to_string();
-                if self.pairs.iter().any(|(s, _)| *s == text) {
-                    Value::String(self.text(&text))
-                } else {
-                    value.clone()
-                }
-            }
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (self.text(k), self.value(v)))
-                    .collect(),
-            ),
-            Value::Bool(_) | Value::Null => value.clone(),
+    fn env(&self, name: &str) -> Option<&EnvSecrets> {
+        self.0.environments.get(name)
+    }
+
+    /// The marks of environment `name`'s release.
+    pub fn release_marks(&self, name: &str) -> &Marks {
+        self.env(name).map_or(&CLEAR, |e| &e.marks.release)
+    }
+
+    /// Environment `name`'s release as shown.
+    pub fn release(&self, name: &str, release: &str) -> String {
+        self.release_marks(name).redact_text(release)
+    }
+
+    /// Environment `name`'s endpoints as shown.
+    pub fn endpoints(&self, name: &str, endpoints: &[String]) -> Vec<String> {
+        match self.env(name) {
+            Some(e) if !e.marks.endpoints.is_clear() => strings(&e.marks.endpoints, endpoints),
+            _ => endpoints.to_vec(),
         }
     }
 
-    /// Any serializable thing (plan document, state) with every secret
-    /// replaced; unchanged when there is nothing to scrub.
-    pub fn scrub<T: Serialize + DeserializeOwned + Clone>(&self, thing: &T) -> T {
-        if self.is_empty() {
-            return thing.clone();
-        }
-        let value = serde_json::to_value(thing).expect("plan documents and states serialize");
-        // Replacing text inside strings keeps every field's type, except a
-        // number that is itself a secret: that would not deserialize back, so
-        // such a thing is left as it is in that field.
-        serde_json::from_value(self.value(&value)).unwrap_or_else(|_| thing.clone())
+    /// Environment `name`'s health check as shown.
+    pub fn health(&self, name: &str, health: &Health) -> Health {
+        self.env(name)
+            .map_or_else(|| health.clone(), |e| shown_health(&e.marks.health, health))
     }
+
+    /// Router `name`'s `verify {}` check as shown.
+    pub fn verify(&self, name: &str, verify: &Health) -> Health {
+        self.0
+            .routers
+            .get(name)
+            .map_or_else(|| verify.clone(), |r| shown_health(&r.verify, verify))
+    }
+
+    /// The marks of environment `name`'s backend settings.
+    pub fn settings_marks(&self, name: &str) -> &Marks {
+        self.env(name).map_or(&CLEAR, |e| &e.settings)
+    }
+
+    /// Environment `name`'s backend settings as shown.
+    pub fn settings(&self, name: &str, settings: &Value) -> Value {
+        self.settings_marks(name).redact(settings)
+    }
+
+    /// The marks of an environment spec, shaped as its JSON.
+    fn spec_marks(&self, name: &str) -> Marks {
+        match self.env(name) {
+            None => Marks::Clear,
+            Some(e) => Marks::fields([
+                ("release".to_owned(), e.marks.release.clone()),
+                ("endpoints".to_owned(), e.marks.endpoints.clone()),
+                ("settings".to_owned(), e.settings.clone()),
+            ]),
+        }
+    }
+
+    /// An environment spec as shown.
+    pub fn env_spec(&self, spec: &EnvironmentSpec) -> EnvironmentSpec {
+        if self.env(&spec.name).is_none() {
+            return spec.clone();
+        }
+        EnvironmentSpec {
+            name: spec.name.clone(),
+            release: self.release(&spec.name, &spec.release),
+            endpoints: self.endpoints(&spec.name, &spec.endpoints),
+            settings: self.settings(&spec.name, &spec.settings),
+            workdir: spec.workdir.clone(),
+            sensitive: Default::default(),
+        }
+    }
+
+    /// A colour as shown.
+    pub fn colour(&self, colour: &Colour) -> Colour {
+        Colour {
+            name: colour.name.clone(),
+            endpoints: self.endpoints(&colour.name, &colour.endpoints),
+        }
+    }
+
+    /// A router spec as shown.
+    pub fn router_spec(&self, spec: &RouterSpec) -> RouterSpec {
+        let router = self.0.routers.get(spec.name());
+        let colours_clear = spec.colours().iter().all(|c| self.env(&c.name).is_none());
+        if router.is_none() && colours_clear {
+            return spec.clone();
+        }
+        let colours = if colours_clear {
+            spec.colours().clone()
+        } else {
+            Colours::new(spec.colours().iter().map(|c| self.colour(c)).collect())
+        };
+        let settings = router.map_or_else(
+            || spec.settings().clone(),
+            |r| r.settings.redact(spec.settings()),
+        );
+        RouterSpec::new(spec.name(), colours, settings, spec.workdir())
+    }
+
+    /// How a spec saved in a plan compares with the configuration's now.
+    pub fn compare_env_spec(&self, saved: &EnvironmentSpec, fresh: &EnvironmentSpec) -> Difference {
+        let marks = self.spec_marks(&fresh.name);
+        let saved = serde_json::to_value(saved).unwrap_or_default();
+        let fresh = serde_json::to_value(fresh).unwrap_or_default();
+        marks.difference(&saved, &fresh)
+    }
+
+    /// Whether a router spec saved in a plan is the configuration's now, as
+    /// shown.
+    pub fn same_router_spec(&self, saved: &RouterSpec, fresh: &RouterSpec) -> bool {
+        self.router_spec(fresh) == *saved
+    }
+
+    /// A step as shown.
+    pub fn step(&self, kind: &StepKind) -> StepKind {
+        let mut kind = kind.clone();
+        match &mut kind {
+            StepKind::Environment {
+                name,
+                spec,
+                changes,
+                ..
+            } => {
+                *spec = self.env_spec(spec);
+                for change in changes {
+                    self.change(name, change);
+                }
+            }
+            StepKind::HealthGate {
+                environment,
+                endpoints,
+                health,
+                release,
+            } => {
+                *endpoints = self.endpoints(environment, endpoints);
+                *health = self.health(environment, health);
+                if let Some(r) = release {
+                    *r = self.release(environment, r);
+                }
+            }
+            StepKind::Cutover {
+                router,
+                from,
+                to,
+                from_release,
+                to_release,
+                spec,
+                target,
+                verify,
+                ..
+            } => {
+                if let (Some(f), Some(r)) = (from.as_deref(), from_release.as_mut()) {
+                    *r = self.release(f, r);
+                }
+                if let Some(r) = to_release {
+                    *r = self.release(to, r);
+                }
+                *spec = self.router_spec(spec);
+                *target = self.colour(target);
+                if let Some(v) = verify {
+                    **v = self.verify(router, v);
+                }
+            }
+            StepKind::Preview { spec, target, .. } => {
+                *spec = self.router_spec(spec);
+                *target = self.colour(target);
+            }
+            StepKind::Drain { .. } | StepKind::ForgetRouter { .. } => {}
+        }
+        kind
+    }
+
+    /// The attribute change of environment `env` as shown: marked values
+    /// replaced, and the change flagged sensitive.
+    fn change(&self, env: &str, change: &mut AttributeChange) {
+        let marks = match change.name.split_once('.') {
+            None if change.name == "release" => self.release_marks(env).clone(),
+            None if change.name == "endpoints" => self
+                .env(env)
+                .map_or(Marks::Clear, |e| e.marks.endpoints.clone()),
+            Some((_, key)) => self.settings_marks(env).attr(key),
+            None => Marks::Clear,
+        };
+        if marks.is_clear() {
+            return;
+        }
+        change.sensitive = true;
+        if let Some(after) = &mut change.after {
+            *after = marks.redact(after);
+        }
+    }
+
+    /// A plan document as shown.
+    pub fn document(&self, doc: &PlanDocument) -> PlanDocument {
+        if self.is_empty() {
+            return doc.clone();
+        }
+        let mut out = doc.clone();
+        for step in &mut out.steps {
+            step.kind = self.step(&step.kind);
+        }
+        for hint in &mut out.rollback {
+            if let Some(r) = &mut hint.release {
+                *r = self.release(&hint.to, r);
+            }
+        }
+        out
+    }
+
+    /// A record for the state, as kept: marked values replaced.
+    pub fn entry(&self, entry: Entry) -> Entry {
+        match entry {
+            Entry::Environment(name, Some(rec)) if self.env(&name).is_some() => {
+                let rec = self.record(&name, rec);
+                Entry::Environment(name, Some(rec))
+            }
+            other => other,
+        }
+    }
+
+    fn record(&self, name: &str, rec: EnvironmentState) -> EnvironmentState {
+        EnvironmentState {
+            release: self.release(name, &rec.release),
+            endpoints: self.endpoints(name, &rec.endpoints),
+            settings: self.settings(name, &rec.settings),
+            ..rec
+        }
+    }
+
+    /// The live world as read, as shown: a sensitive release as its marker
+    /// (as the state keeps it, so that the two compare), what providers
+    /// noticed masked.
+    pub fn live(&self, live: &mut super::Live) {
+        if self.is_empty() {
+            return;
+        }
+        for (name, env) in &mut live.environments {
+            if let Some(r) = &mut env.release {
+                *r = self.release(name, r);
+            }
+            for d in &mut env.drift {
+                d.message = self.mask(&d.message);
+            }
+        }
+        for router in live.routers.values_mut() {
+            if let Some(raw) = &mut router.raw {
+                *raw = self.mask(raw);
+            }
+            for d in &mut router.drift {
+                d.message = self.mask(&d.message);
+            }
+        }
+    }
+
+    /// A state made from the configuration and the live world (by
+    /// `--refresh-only`), as kept. Values already shown stay as they are.
+    pub fn state(&self, state: &State) -> State {
+        let mut out = state.clone();
+        for (name, rec) in &mut out.environments {
+            if self.env(name).is_some() {
+                *rec = self.record(name, rec.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A list of strings with marks, as shown.
+fn strings(marks: &Marks, items: &[String]) -> Vec<String> {
+    match marks.redact(&json!(items)) {
+        Value::Array(shown) => shown
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        // A whole list marked is one marker: keep one item per endpoint so
+        // that the count still shows, each the list's marker.
+        Value::String(m) => vec![m; items.len()],
+        other => vec![other.to_string()],
+    }
+}
+
+fn shown_health(marks: &Marks, health: &Health) -> Health {
+    if marks.is_clear() {
+        return health.clone();
+    }
+    let mut h = health.clone();
+    h.path = marks.attr("path").redact_text(&h.path);
+    if let Some(u) = &mut h.url {
+        *u = marks.attr("url").redact_text(u);
+    }
+    if let Some(p) = &mut h.release_path {
+        *p = marks.attr("release_path").redact_text(p);
+    }
+    h
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{load_str, VarInputs};
 
-    fn scrubber(list: &[&str]) -> Scrubber {
-        Scrubber::new(&list.iter().map(|s| s.to_string()).collect())
+    fn secrets(text: &str, vars: &[(&str, &str)]) -> (Config, Secrets) {
+        let inputs = VarInputs {
+            cli: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..VarInputs::default()
+        };
+        let config = load_str(text, &inputs)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        let s = Secrets::new(&config);
+        (config, s)
     }
 
+    const TWO: &str = r#"
+variable "token" {
+  sensitive = true
+}
+environment "blue" {
+  release  = "1.0"
+  endpoint = "127.0.0.1:9101"
+  process {
+    command = ["./app", "--port", "9101", "--token", var.token]
+    env     = { API_TOKEN = var.token, COLOUR = "blue" }
+  }
+}
+environment "green" {
+  release  = "1.0"
+  endpoint = "127.0.0.1:9102"
+  process {
+    command = ["./app", "--port", "9102"]
+  }
+}
+"#;
+
     #[test]
-    fn replaces_every_occurrence_with_a_stable_marker() {
-        let s = scrubber(&["hunter22"]);
-        let out = s.text("TOKEN=hunter22 and again hunter22");
-        assert!(!out.contains("hunter22"), "{out}");
-        assert_eq!(out.matches(&marker("hunter22")).count(), 2);
-        assert_ne!(
-            marker("hunter22"),
-            marker("hunter23"),
-            "a rotated secret must show as a change"
+    fn only_the_marked_element_and_key_are_replaced() {
+        let (config, s) = secrets(TWO, &[("token", "9102")]);
+        let blue = crate::plan::specs::environment_spec(&config, &config.environments["blue"]);
+        let shown = s.env_spec(&blue);
+        assert_eq!(
+            shown.settings["command"],
+            json!(["./app", "--port", "9101", "--token", marker("9102")])
         );
+        assert_eq!(
+            shown.settings["env"],
+            json!({ "API_TOKEN": marker("9102"), "COLOUR": "blue" })
+        );
+        assert_eq!(shown.release, "1.0");
+        assert_eq!(shown.endpoints, ["127.0.0.1:9101"]);
+        // Green shares the secret's text (its port) but not the secret.
+        let green = crate::plan::specs::environment_spec(&config, &config.environments["green"]);
+        assert_eq!(s.env_spec(&green), green);
     }
 
     #[test]
-    fn longest_secret_first_and_short_ones_ignored() {
-        let s = scrubber(&["abcd", "abcdefgh", "ab"]);
-        assert_eq!(s.text("xabcdefghx"), format!("x{}x", marker("abcdefgh")));
-        assert_eq!(s.text("ab"), "ab");
+    fn a_saved_spec_whose_secret_changed_names_the_variable() {
+        let (config, s) = secrets(TWO, &[("token", "old-secret")]);
+        let saved = s.env_spec(&crate::plan::specs::environment_spec(
+            &config,
+            &config.environments["blue"],
+        ));
+        let (config, s) = secrets(TWO, &[("token", "new-secret")]);
+        let fresh = crate::plan::specs::environment_spec(&config, &config.environments["blue"]);
+        assert_eq!(
+            s.compare_env_spec(&saved, &fresh),
+            Difference::Marked(BTreeSet::from(["var.token".to_owned()]))
+        );
+        let (config, s) = secrets(TWO, &[("token", "old-secret")]);
+        let fresh = crate::plan::specs::environment_spec(&config, &config.environments["blue"]);
+        assert_eq!(s.compare_env_spec(&saved, &fresh), Difference::Same);
+        let mut changed = saved.clone();
+        changed.release = "2.0".into();
+        assert_eq!(s.compare_env_spec(&changed, &fresh), Difference::Clear);
     }
 
     #[test]
-    fn values_keep_their_shape() {
-        let s = scrubber(&["s3cret-value"]);
-        let v = serde_json::json!({"env": {"TOKEN": "s3cret-value"}, "n": 1, "list": ["a", "s3cret-value"]});
-        let out = s.value(&v);
-        assert!(!out.to_string().contains("s3cret-value"));
-        assert_eq!(out["n"], 1);
-        assert_eq!(out["list"][0], "a");
+    fn free_text_is_masked_by_the_marked_texts_only() {
+        let (_, s) = secrets(TWO, &[("token", "hunter22")]);
+        assert_eq!(
+            s.mask("./app --token hunter22 exited 1 on 127.0.0.1:9102"),
+            format!(
+                "./app --token {} exited 1 on 127.0.0.1:9102",
+                marker("hunter22")
+            )
+        );
     }
 }

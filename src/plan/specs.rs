@@ -17,6 +17,7 @@ pub fn environment_spec(config: &Config, env: &Environment) -> EnvironmentSpec {
         endpoints: env.endpoints.clone(),
         settings: env.backend.as_ref().map_or(Value::Null, |b| b.body.clone()),
         workdir: config.dir.clone(),
+        sensitive: sensitive_texts(env),
     }
 }
 
@@ -29,7 +30,31 @@ pub fn recorded_spec(config: &Config, name: &str, rec: &EnvironmentState) -> Env
         endpoints: rec.endpoints.clone(),
         settings: rec.settings.clone(),
         workdir: config.dir.clone(),
+        sensitive: Default::default(),
     }
+}
+
+/// The text of an environment's sensitive values, for its provider to hide
+/// in what it writes.
+fn sensitive_texts(env: &Environment) -> cutover_provider::Sensitive {
+    let settings = env.backend.as_ref().map(|b| (&b.marks, &b.body));
+    if env.marks.is_clear() && settings.is_none_or(|(m, _)| m.is_clear()) {
+        return Default::default();
+    }
+    let mut texts = BTreeSet::new();
+    env.marks
+        .release
+        .texts(&Value::String(env.release.clone()), &mut texts);
+    env.marks
+        .endpoints
+        .texts(&serde_json::json!(env.endpoints), &mut texts);
+    if let Some((m, body)) = settings {
+        m.texts(body, &mut texts);
+    }
+    cutover_provider::Sensitive::new(texts.into_iter().map(|t| {
+        let m = crate::config::marks::marker(&t);
+        (t, m)
+    }))
 }
 
 fn colour(env: &Environment) -> Colour {

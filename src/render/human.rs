@@ -339,10 +339,6 @@ fn attribute(out: &mut String, p: &Painter, indent: usize, width: usize, change:
     };
     let pad = " ".repeat(indent);
     let head = format!("{pad}{} {:width$} =", p.symbol(symbol), change.name);
-    if change.sensitive {
-        out.push_str(&format!("{head} (sensitive)\n"));
-        return;
-    }
     if let Some((old, new)) = multi_line(before, after) {
         out.push_str(&format!("{head} <<-EOT\n"));
         text_diff(out, p, indent, old, new);
@@ -620,12 +616,13 @@ mod tests {
                         json!({"command": ["./demo-app", "--port", "9103"], "env": {"A": "1"}, "user": "app"}),
                     ),
                 ),
+                // As the planner hands it over: markers (plan::sensitive).
                 AttributeChange {
                     sensitive: true,
                     ..change(
                         "api_token",
-                        Some(json!("old-secret")),
-                        Some(json!("new-secret")),
+                        Some(json!(crate::plan::sensitive::marker("old-secret"))),
+                        Some(json!(crate::plan::sensitive::marker("new-secret"))),
                     )
                 },
             ],
@@ -639,6 +636,11 @@ mod tests {
         };
         let out = plan(&doc, &PLAIN);
         assert!(!out.contains("secret"), "{out}");
+        // A rotated secret shows as a change of marker.
+        assert!(
+            out.contains(&crate::plan::sensitive::marker("new-secret")),
+            "{out}"
+        );
         insta::assert_snapshot!(out);
     }
 

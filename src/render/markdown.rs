@@ -10,7 +10,7 @@
 //! one shortened), and a note says how many and how to see everything. The
 //! summary is never cut.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::{human, state as state_view, Style};
 use crate::plan::document::{self, Outcome, PlanDocument, Step, StepKind, Summary};
@@ -22,9 +22,6 @@ pub const COMMENT_LIMIT: usize = 65_536;
 
 /// Room kept for the note that says what was left out.
 const NOTE_ROOM: usize = 512;
-
-/// What a sensitive release is shown as.
-const REDACTED: &str = super::json::REDACTED;
 
 /// The plan as markdown, ending with a newline, at most [`COMMENT_LIMIT`]
 /// bytes long.
@@ -296,11 +293,10 @@ fn counts(s: &Summary) -> String {
 /// side. Rows are capped at half the comment (hundreds of routers) so that
 /// the summary itself always fits.
 fn cutover_table(doc: &PlanDocument) -> String {
-    let sensitive = sensitive_releases(doc);
-    let release = |colour: Option<&str>, r: &Option<String>| match (colour, r) {
-        (Some(c), Some(_)) if sensitive.contains(c) => REDACTED.to_owned(),
-        (_, Some(r)) => code(r),
-        (_, None) => "?".to_owned(),
+    // A sensitive release is its marker already (plan::sensitive).
+    let release = |_: Option<&str>, r: &Option<String>| match r {
+        Some(r) => code(r),
+        None => "?".to_owned(),
     };
     let mut rows = Vec::new();
     for step in &doc.steps {
@@ -346,21 +342,6 @@ fn cutover_table(doc: &PlanDocument) -> String {
     }
     out.push('\n');
     out
-}
-
-/// Colours whose release is sensitive in this plan.
-fn sensitive_releases(doc: &PlanDocument) -> BTreeSet<&str> {
-    doc.steps
-        .iter()
-        .filter_map(|s| match &s.kind {
-            StepKind::Environment { name, changes, .. }
-                if changes.iter().any(|c| c.name == "release" && c.sensitive) =>
-            {
-                Some(name.as_str())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// One step as the human view draws it, without colour, trailing newlines
@@ -493,7 +474,9 @@ mod tests {
     }
 
     #[test]
-    fn sensitive_release_is_hidden() {
+    fn a_sensitive_release_shows_as_its_marker() {
+        // As the planner hands it over: markers (plan::sensitive).
+        let marker = crate::plan::sensitive::marker("s3cr3t-new");
         let mut doc = blue_to_green();
         let StepKind::Environment { changes, .. } = &mut doc.steps[0].kind else {
             panic!("environment step first");
@@ -502,17 +485,16 @@ mod tests {
             sensitive: true,
             ..change(
                 "release",
-                Some(json!("s3cr3t-old")),
-                Some(json!("s3cr3t-new")),
+                Some(json!(crate::plan::sensitive::marker("s3cr3t-old"))),
+                Some(json!(marker)),
             )
         };
         let StepKind::Cutover { to_release, .. } = &mut doc.steps[2].kind else {
             panic!("cut-over last");
         };
-        *to_release = Some("s3cr3t-new".to_owned());
+        *to_release = Some(marker.clone());
         let text = plan(&doc);
-        assert!(!text.contains("s3cr3t-new"), "{text}");
-        assert!(text.contains("→ (sensitive) |"), "{text}");
+        assert!(text.contains(&format!("→ `{marker}` |")), "{text}");
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub(crate) mod sample {
             endpoints: vec![format!("127.0.0.1:{port}")],
             settings: json!({"command": ["./demo-app", "--port", port, "--release", release]}),
             workdir: PathBuf::from("/srv/app"),
+            sensitive: Default::default(),
         }
     }
 

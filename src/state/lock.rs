@@ -167,6 +167,32 @@ fn held_message(state_path: &Path, holder: &LockInfo, stale: bool) -> String {
     msg
 }
 
+/// The command line as the lock file records it: without the value of any
+/// `--var` (a sensitive variable's value would be in clear in the lock file
+/// and in the message of every run that finds it held).
+pub fn recorded_command(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let hide = |assignment: &str| match assignment.split_once('=') {
+        Some((name, _)) => format!("{name}=..."),
+        None => assignment.to_owned(),
+    };
+    let mut out = Vec::new();
+    let mut value_next = false;
+    for arg in args {
+        if value_next {
+            out.push(hide(&arg));
+            value_next = false;
+        } else if arg == "--var" {
+            out.push(arg);
+            value_next = true;
+        } else if let Some(assignment) = arg.strip_prefix("--var=") {
+            out.push(format!("--var={}", hide(assignment)));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
 /// The lock file of a state: `<state path>.lock`.
 pub fn lock_path(state_path: &Path) -> PathBuf {
     let mut name = OsString::from(state_path.as_os_str());
@@ -208,7 +234,9 @@ impl StateLock {
             user: username(),
             operation: operation.to_owned(),
             created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            command: std::env::args().collect(),
+            command: recorded_command(
+                std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+            ),
         };
         let deadline = Instant::now() + timeout;
         let mut told = false;
@@ -411,6 +439,29 @@ fn username() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recorded_command_holds_no_var_value() {
+        let args = [
+            "cutover",
+            "apply",
+            "--var",
+            "token=s3cret",
+            "--var=port=9102",
+            "--auto-approve",
+        ];
+        assert_eq!(
+            recorded_command(args.map(String::from)),
+            [
+                "cutover",
+                "apply",
+                "--var",
+                "token=...",
+                "--var=port=...",
+                "--auto-approve"
+            ]
+        );
+    }
 
     fn state_in(dir: &tempfile::TempDir) -> PathBuf {
         dir.path().join("cutover.state.json")

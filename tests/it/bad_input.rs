@@ -70,7 +70,7 @@ fn bad_var_flag_names_the_flag() {
     let case = Case::with_main("variable \"x\" {\n  default = \"a\"\n}\n");
     case.run(&["validate", "--var", "nope=1"])
         .code(1)
-        .stderr_has("--var nope=1");
+        .stderr_has("--var nope=...: no variable \"nope\" is declared");
     case.run(&["validate", "--var", "novalue"])
         .code(1)
         .stderr_has("--var novalue");

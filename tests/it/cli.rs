@@ -29,7 +29,10 @@ fn validate_and_outputs() {
         .run(&["output"])
         .code(0)
         .stdout_has("tag = \"V1.2.3\"")
-        .stdout_has("(sensitive)");
+        .stdout_has(&format!(
+            "token = \"{}\"",
+            cutover::plan::sensitive::marker("hunter2")
+        ));
     assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
     case.run(&["output", "tag", "--var", "release=2.0"])
         .code(0)

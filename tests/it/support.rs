@@ -173,6 +173,12 @@ impl Case {
     pub fn state_bytes(&self) -> Option<Vec<u8>> {
         std::fs::read(self.dir.path().join("cutover.state.json")).ok()
     }
+
+    /// The state file, parsed (it must exist).
+    #[track_caller]
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.state_bytes().expect("a state file")).expect("state JSON")
+    }
 }
 
 /// Stops, by process id, the processes the `process` backend started for a

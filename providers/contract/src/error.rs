@@ -192,6 +192,18 @@ impl ProviderError {
         &self.message
     }
 
+    /// The same error with its whole text (message and causes, as
+    /// [`ProviderError::describe`] gives it) passed through `mask`: the core
+    /// hides the text of sensitive values in what a provider says.
+    pub fn masked(self, mask: impl Fn(&str) -> String) -> Self {
+        ProviderError {
+            kind: self.kind,
+            message: mask(&self.describe()),
+            field: self.field,
+            source: None,
+        }
+    }
+
     /// The message, then each cause in the `source()` chain once, joined by
     /// `": "`: `"a: b: c"`. This is what the core prints. A cause whose text
     /// the line already ends with (a wrapper that prints its own cause) is

@@ -54,7 +54,7 @@ pub use live::{
     RouterDriftKind,
 };
 pub use router::RouterProvider;
-pub use spec::{Deployed, EnvironmentSpec, RouterSpec};
+pub use spec::{Deployed, EnvironmentSpec, RouterSpec, Sensitive};
 
 /// Deserialize a backend block's evaluated body into a provider's settings.
 ///

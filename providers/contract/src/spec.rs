@@ -2,6 +2,7 @@
 //! one router as the configuration wants it, and what a deploy gives back.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +23,59 @@ pub struct EnvironmentSpec {
     /// The directory relative paths in the settings are resolved against
     /// (the configuration directory).
     pub workdir: PathBuf,
+    /// The text of the sensitive values among the above: what the provider
+    /// writes itself (a log line, an error) must pass through
+    /// [`Sensitive::mask`]. Never serialized.
+    #[serde(skip)]
+    pub sensitive: Sensitive,
+}
+
+/// The text of an environment's sensitive values (a token in its command,
+/// a release computed from a secret), which a provider must not write in
+/// clear. The core hides them in what it shows and stores; what a provider
+/// writes itself (a process's log header, a message) it hides with
+/// [`Sensitive::mask`].
+///
+/// Two are always equal: what must be hidden is not part of what a spec
+/// asks for, so specs compare as before.
+#[derive(Debug, Clone, Default)]
+pub struct Sensitive(Arc<[(String, String)]>);
+
+impl Sensitive {
+    /// Each sensitive text with the marker that stands for it (the core
+    /// makes them: the same markers as in plans and the state, so that a
+    /// release a provider keeps and reports back, masked, reads as the one
+    /// the state holds).
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut pairs: Vec<(String, String)> =
+            pairs.into_iter().filter(|(t, _)| !t.is_empty()).collect();
+        // Longest first, so that a secret holding another is replaced whole.
+        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        pairs.dedup();
+        Sensitive(pairs.into())
+    }
+
+    /// Whether there is nothing to hide.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with each sensitive text replaced by its marker.
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (secret, marker) in self.0.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), marker);
+            }
+        }
+        out
+    }
+}
+
+impl PartialEq for Sensitive {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The outcome of deploying an environment.

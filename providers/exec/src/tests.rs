@@ -27,6 +27,7 @@ fn env_spec(dir: &Path, settings: Value) -> EnvironmentSpec {
         endpoints: vec!["127.0.0.1:9201".into(), "127.0.0.1:9202".into()],
         settings,
         workdir: dir.to_path_buf(),
+        sensitive: Default::default(),
     }
 }
 

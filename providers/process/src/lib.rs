@@ -146,13 +146,16 @@ impl EnvironmentProvider for Process {
                 environment: &spec.name,
                 release: &spec.release,
                 base: &spec.workdir,
+                sensitive: &spec.sensitive,
             };
             let started = lifecycle::start(&settings, &ctx)?;
+            // The record goes into the state: sensitive values as markers.
+            let mask = |t: &str| spec.sensitive.mask(t);
             let record = Record {
                 pid: started.pid,
                 start_time: started.start_time,
-                command: settings.command,
-                release: spec.release,
+                command: settings.command.iter().map(|a| mask(a)).collect(),
+                release: mask(&spec.release),
                 log: settings.log,
             };
             Ok(Deployed {

@@ -41,6 +41,8 @@ pub(crate) struct Context<'a> {
     pub environment: &'a str,
     pub release: &'a str,
     pub base: &'a Path,
+    /// What the log header and messages must not show.
+    pub sensitive: &'a cutover_provider::Sensitive,
 }
 
 /// The environment entry that marks a process as this environment's, in
@@ -70,7 +72,7 @@ pub(crate) fn stop_unrecorded(
 
 /// Start `settings.command` detached, and check that it stays up.
 pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, ProviderError> {
-    let shown = settings.command.join(" ");
+    let shown = ctx.sensitive.mask(&settings.command.join(" "));
     // A program that is not there is the `command` setting's fault.
     let program = resolve_program(&settings.command[0], ctx.base).map_err(|e| {
         ProviderError::settings(
@@ -84,7 +86,8 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
     let _ = writeln!(
         header,
         "--- cutover: starting {} release {}: {shown}",
-        ctx.environment, ctx.release
+        ctx.environment,
+        ctx.sensitive.mask(ctx.release)
     );
     let io_error = |e: std::io::Error| {
         ProviderError::failed(format!("cannot give `{shown}` its log file")).with_source(e)

@@ -18,6 +18,7 @@ fn spec(dir: &Path, release: &str, settings: Value) -> EnvironmentSpec {
         endpoints: vec!["127.0.0.1:9101".to_string()],
         settings,
         workdir: dir.to_path_buf(),
+        sensitive: Default::default(),
     }
 }
 
