@@ -204,7 +204,9 @@ fn body_object(
         );
         match ev.eval(file, &attr.value) {
             Some(e) => {
-                marks.insert(key.to_string(), e.marks);
+                if !e.marks.is_clear() {
+                    marks.insert(key.to_string(), e.marks);
+                }
                 out.insert(key.to_string(), e.value);
             }
             None => ok = false,

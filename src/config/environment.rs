@@ -60,14 +60,16 @@ pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environme
         health: health_marks,
     };
     // What `environment.X.release` and `.endpoints` refer to is as marked.
-    ev.marks_insert(
-        addr,
-        Marks::fields([
-            ("release".to_owned(), marks.release.clone()),
-            ("endpoint".to_owned(), marks.endpoints.index(0)),
-            ("endpoints".to_owned(), marks.endpoints.clone()),
-        ]),
-    );
+    if !marks.release.is_clear() || !marks.endpoints.is_clear() {
+        ev.marks_insert(
+            addr,
+            Marks::fields([
+                ("release".to_owned(), marks.release.clone()),
+                ("endpoint".to_owned(), marks.endpoints.index(0)),
+                ("endpoints".to_owned(), marks.endpoints.clone()),
+            ]),
+        );
+    }
     Some(Environment {
         name: decl.name.clone(),
         release,

@@ -102,7 +102,7 @@ impl<'m> Evaluator<'m> {
         let roots = self.roots(file, &scan)?;
         // The roots are kept for the marks only when there are marks.
         let marked = self.marked_roots(&scan).map(|m| (m, roots.clone()));
-        let ctx = context(roots);
+        let ctx = context(roots, &scan.functions);
         for (divisor, range) in &scan.divisors {
             let divisor: hcl::Expression = divisor.clone().into();
             if let Ok(Ok(Value::Number(n))) =
@@ -239,10 +239,10 @@ impl<'m> Evaluator<'m> {
     }
 }
 
-/// A context with the functions and `roots`.
-fn context(roots: BTreeMap<&'static str, Value>) -> Context<'static> {
+/// A context with `roots` and the functions the expression calls.
+fn context(roots: BTreeMap<&'static str, Value>, calls: &[&str]) -> Context<'static> {
     let mut ctx = Context::new();
-    functions::declare(&mut ctx);
+    functions::declare_only(&mut ctx, calls);
     for (root, value) in roots {
         ctx.declare_var(root, value);
     }

@@ -39,6 +39,13 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
     }
 }
 
+/// Declare the built-in functions named in `names` in `ctx`.
+pub(crate) fn declare_only(ctx: &mut Context<'_>, names: &[&str]) {
+    for (name, def) in defs().iter().filter(|(n, _)| names.contains(n)) {
+        ctx.declare_func(*name, def.clone());
+    }
+}
+
 fn defs() -> &'static [(&'static str, FuncDef)] {
     static DEFS: OnceLock<Vec<(&'static str, FuncDef)>> = OnceLock::new();
     DEFS.get_or_init(|| {

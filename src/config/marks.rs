@@ -189,6 +189,9 @@ impl Marks {
 
     /// `text` redacted as a string value with these marks.
     pub fn redact_text(&self, text: &str) -> String {
+        if self.is_clear() {
+            return text.to_owned();
+        }
         match self.redact(&Json::String(text.to_owned())) {
             Json::String(s) => s,
             other => other.to_string(),

@@ -47,6 +47,10 @@ pub(crate) struct Scan {
     pub divisors: Vec<(Expression, Range<usize>)>,
     /// Whether it calls `sensitive()`, which marks a value (config::marks).
     pub marks_values: bool,
+    /// The built-in functions it calls: only these are declared in its
+    /// evaluation context (declaring every function for every attribute was
+    /// a third of a whole `validate`).
+    pub functions: Vec<&'static str>,
 }
 
 /// Scan `expr`.
@@ -168,7 +172,13 @@ impl Visit for Scanner {
     fn visit_func_call(&mut self, node: &FuncCall) {
         let name = node.name.name.as_str();
         self.scan.marks_values |= name == "sensitive";
-        if !node.name.namespace.is_empty() || !functions::NAMES.contains(&name) {
+        let known = functions::NAMES.iter().find(|n| **n == name);
+        if let (Some(known), true) = (known, node.name.namespace.is_empty()) {
+            if !self.scan.functions.contains(known) {
+                self.scan.functions.push(known);
+            }
+        }
+        if !node.name.namespace.is_empty() || known.is_none() {
             let help = super::source::did_you_mean(name, functions::NAMES.iter().copied())
                 .unwrap_or_else(|| format!("the functions are: {}", functions::NAMES.join(", ")));
             self.problem(

@@ -220,9 +220,9 @@ fn environment_action(
     if release_before != desired_release {
         changes.push(release_change(Some(release_before)));
     }
-    let endpoints = i.secrets.endpoints(name, &env.endpoints);
-    let moved = rec.endpoints != endpoints || rec.backend != backend;
-    if rec.endpoints != endpoints {
+    let endpoints = i.secrets.shown_endpoints(name, &env.endpoints);
+    let moved = *rec.endpoints != *endpoints || rec.backend != backend;
+    if *rec.endpoints != *endpoints {
         let (before, after) = (&rec.endpoints, &env.endpoints);
         changes.push(change(
             "endpoints",
@@ -239,11 +239,12 @@ fn environment_action(
             false,
         ));
     }
-    let settings = env.backend.as_ref().map_or(Value::Null, |b| b.body.clone());
+    let null = Value::Null;
+    let settings = env.backend.as_ref().map_or(&null, |b| &b.body);
     settings_changes(
         backend,
         &rec.settings,
-        &i.secrets.settings(name, &settings),
+        &i.secrets.shown_settings(name, settings),
         &mut changes,
     );
     match (changes.is_empty(), moved) {

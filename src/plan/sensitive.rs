@@ -153,9 +153,20 @@ impl Secrets {
 
     /// Environment `name`'s endpoints as shown.
     pub fn endpoints(&self, name: &str, endpoints: &[String]) -> Vec<String> {
+        self.shown_endpoints(name, endpoints).into_owned()
+    }
+
+    /// [`Secrets::endpoints`], borrowed when nothing is marked.
+    pub fn shown_endpoints<'a>(
+        &self,
+        name: &str,
+        endpoints: &'a [String],
+    ) -> std::borrow::Cow<'a, [String]> {
         match self.env(name) {
-            Some(e) if !e.marks.endpoints.is_clear() => strings(&e.marks.endpoints, endpoints),
-            _ => endpoints.to_vec(),
+            Some(e) if !e.marks.endpoints.is_clear() => {
+                std::borrow::Cow::Owned(strings(&e.marks.endpoints, endpoints))
+            }
+            _ => std::borrow::Cow::Borrowed(endpoints),
         }
     }
 
@@ -181,6 +192,18 @@ impl Secrets {
     /// Environment `name`'s backend settings as shown.
     pub fn settings(&self, name: &str, settings: &Value) -> Value {
         self.settings_marks(name).redact(settings)
+    }
+
+    /// [`Secrets::settings`], borrowed when nothing is marked.
+    pub fn shown_settings<'a>(
+        &self,
+        name: &str,
+        settings: &'a Value,
+    ) -> std::borrow::Cow<'a, Value> {
+        match self.settings_marks(name) {
+            Marks::Clear => std::borrow::Cow::Borrowed(settings),
+            marks => std::borrow::Cow::Owned(marks.redact(settings)),
+        }
     }
 
     /// The marks of an environment spec, shaped as its JSON.
