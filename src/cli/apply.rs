@@ -67,7 +67,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         if !args.json {
             plan::print_human(&planned, &context::style(g));
         }
-        if !planned.document.summary.has_changes() && planned.records.is_empty() {
+        if !planned.writes_anything() {
             if args.json {
                 progress::print_json_line(&progress::plan_line(&planned.document));
                 let serial = state.as_ref().map_or(0, |s| s.serial);

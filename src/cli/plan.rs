@@ -75,6 +75,14 @@ pub fn print_human(planned: &Planned, style: &render::Style) {
             );
         }
     }
+    if !planned.hide_in_state.is_empty() {
+        outln!();
+        for name in &planned.hide_in_state {
+            outln!(
+                "cutover will rewrite the state's record of environment.{name} with markers in place of values the configuration now marks sensitive (nothing live changes)."
+            );
+        }
+    }
 }
 
 /// Run `cutover plan`.
@@ -104,7 +112,7 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let changes = planned.document.summary.has_changes() || !planned.records.is_empty();
+    let changes = planned.writes_anything();
     Ok(if args.detailed_exitcode && changes {
         EXIT_CHANGES
     } else {

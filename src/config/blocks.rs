@@ -67,7 +67,7 @@ pub(crate) fn shown(
             "`{key}` cannot be sensitive: cutover shows it in every plan (it comes from {})",
             from.join(", ")
         ),
-        "only values given to an environment or router backend, a release, endpoints and a          check's url, path or release_path may be sensitive; wrap the value in nonsensitive()          if it may be shown",
+        "only values given to an environment or router backend, a release, endpoints and a check's url, path or release_path may be sensitive; wrap the value in nonsensitive() if it may be shown",
     );
     None
 }
@@ -313,12 +313,11 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         .get_attribute("live")
         .and_then(|a| live_environment(ev, decl.file, &a.value, "live"));
     // `preview = environment.X`: the idle colour's own listener or route.
+    // Every attribute is evaluated before any error ends the block, so that
+    // one run reports every mistake.
     let preview = match body.get_attribute("preview") {
-        Some(a) => match live_environment(ev, decl.file, &a.value, "preview") {
-            Some(p) => Some(p),
-            None => return None,
-        },
-        None => None,
+        Some(a) => live_environment(ev, decl.file, &a.value, "preview").map(Some),
+        None => Some(None),
     };
     let backend = match single_backend(ev, decl.file, body, backends, &what) {
         (Some(block), _) => backend(ev, decl.file, block),
@@ -337,17 +336,17 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         (None, false) => None,
     };
     // `verify {}`: checked through the router after the cut-over.
-    let (verify, verify_marks) = verify(ev, decl, &what)?;
+    let verify = verify(ev, decl, &what);
     let drain = match body.get_attribute("drain") {
-        Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "drain")?,
-        None => std::time::Duration::ZERO,
+        Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "drain"),
+        None => Some(std::time::Duration::ZERO),
     };
     let ready_timeout = match body.get_attribute("ready_timeout") {
-        Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "ready_timeout")?,
-        None => crate::config::model::DEFAULT_READY_TIMEOUT,
+        Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "ready_timeout"),
+        None => Some(crate::config::model::DEFAULT_READY_TIMEOUT),
     };
-    let (live, live_span) = live?;
-    let backend = backend?;
+    let ((live, live_span), backend, preview) = (live?, backend?, preview?);
+    let ((verify, verify_marks), drain, ready_timeout) = (verify?, drain?, ready_timeout?);
     let value = hcl::Map::from_iter([
         ("name".to_string(), Value::String(decl.name.clone())),
         ("live".to_string(), Value::String(live.clone())),
@@ -412,7 +411,12 @@ fn live_environment(
     let name = match static_environment(expr) {
         Some(name) => name,
         None => {
-            let e = ev.eval(file, expr)?;
+            let mut e = ev.eval(file, expr)?;
+            // Only the name is used: an environment whose release or
+            // endpoints are sensitive may be chosen, not by a secret.
+            if e.value.is_object() {
+                e.marks = e.marks.attr("name");
+            }
             let value = shown(ev, &span, attribute, e)?.value;
             match &value {
                 Value::String(s) => s.clone(),

@@ -221,6 +221,27 @@ impl Marks {
         }
     }
 
+    /// The text of every string and number in `value` that is not marked.
+    pub fn clear_texts(&self, value: &Json, out: &mut Vec<String>) {
+        match (self, value) {
+            (Marks::Sensitive(_), _) => {}
+            (_, Json::String(s)) => out.push(s.clone()),
+            (_, Json::Number(n)) => out.push(n.to_string()),
+            (_, Json::Array(items)) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.index(i).clear_texts(v, out);
+                }
+            }
+            (_, Json::Object(map)) => {
+                for (k, v) in map {
+                    out.push(k.clone());
+                    self.attr(k).clear_texts(v, out);
+                }
+            }
+            (_, Json::Bool(_) | Json::Null) => {}
+        }
+    }
+
     /// How `shown` (a value as a saved plan holds it) compares with `real`
     /// (the configuration's now) redacted with these marks.
     pub fn difference(&self, shown: &Json, real: &Json) -> Difference {

@@ -235,3 +235,76 @@ proptest! {
         prop_assert_eq!(m.difference(&shown, &value), Difference::Same);
     }
 }
+
+const TWO_COLOURS: &str = r#"
+variable "rel" {
+  sensitive = true
+  default   = "9.9.9"
+}
+variable "live" {
+  default = "green"
+}
+environment "blue" {
+  release  = "1"
+  endpoint = "127.0.0.1:9101"
+}
+environment "green" {
+  release  = var.rel
+  endpoint = "127.0.0.1:9102"
+}
+"#;
+
+#[test]
+fn a_colour_with_a_sensitive_release_may_be_chosen_by_a_condition() {
+    let text = format!(
+        "{TWO_COLOURS}router \"public\" {{\n  live = var.live == \"green\" ? environment.green : environment.blue\n  exec {{\n    read   = [\"true\"]\n    switch = [\"true\"]\n  }}\n}}\n"
+    );
+    let config = load_str(&text, &VarInputs::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    assert_eq!(config.routers["public"].live, "green");
+}
+
+#[test]
+fn every_sensitive_value_where_none_may_be_is_reported_in_one_run() {
+    let text = format!(
+        "{PRELUDE}\nenvironment \"blue\" {{\n  release  = \"1\"\n  endpoint = \"127.0.0.1:9101\"\n  health {{\n    interval = var.secret\n  }}\n}}\n\
+         router \"public\" {{\n  live          = environment.blue\n  preview       = var.secret\n  drain         = var.secret\n  ready_timeout = var.secret\n  exec {{\n    read   = [\"true\"]\n    switch = [\"true\"]\n  }}\n}}\n"
+    );
+    let err = load_str(&text, &VarInputs::default())
+        .unwrap_err()
+        .to_string();
+    for key in ["interval", "preview", "drain", "ready_timeout"] {
+        assert!(
+            err.contains(&format!("`{key}` cannot be sensitive")),
+            "{key} not reported:\n{err}"
+        );
+    }
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[test]
+fn no_error_quotes_a_var_file_or_a_sensitive_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let var_file = dir.path().join("secrets.tfvars");
+    std::fs::write(
+        &var_file,
+        "rel = [\"not-a-string-SeCrEt\"]\nnope = \"typo-SeCrEt\"\n",
+    )
+    .unwrap();
+    let text = format!(
+        "{TWO_COLOURS}variable \"tokens\" {{\n  type      = list\n  sensitive = true\n}}\n"
+    );
+    let inputs = VarInputs {
+        files: vec![var_file],
+        cli: vec![("tokens".into(), "[\"LiSt-SeCrEt\", BAD]".into())],
+        ..VarInputs::default()
+    };
+    let err = load_str(&text, &inputs).unwrap_err().to_string();
+    assert!(!err.contains("SeCrEt"), "{err}");
+    assert!(
+        err.contains("secrets.tfvars:"),
+        "the place is still given:\n{err}"
+    );
+    assert!(err.contains("--var tokens=..."), "{err}");
+}

@@ -17,6 +17,9 @@ use super::model::Span;
 pub(crate) struct SourceMap {
     sources: Sources,
     line_starts: BTreeMap<PathBuf, Vec<usize>>,
+    /// Files whose lines a diagnostic never quotes (var files: they hold
+    /// the values of sensitive variables).
+    unquoted: std::collections::BTreeSet<PathBuf>,
 }
 
 impl SourceMap {
@@ -65,9 +68,19 @@ impl SourceMap {
         }
     }
 
+    /// Never quote a line of `file` in a diagnostic (its place is still
+    /// given).
+    pub(crate) fn unquoted(&mut self, file: PathBuf) {
+        self.unquoted.insert(file);
+    }
+
     /// A diagnostic at `span`.
     pub(crate) fn diag(&self, span: &Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::at(span, &self.sources, message)
+        let mut d = Diagnostic::at(span, &self.sources, message);
+        if self.unquoted.contains(&span.file) {
+            d.source_line = None;
+        }
+        d
     }
 
     /// Hand the texts over to the caller.

@@ -52,7 +52,12 @@ pub(crate) fn read_var_files(
                     path.display()
                 ))),
             }
-        } else if let Some(body) = parse::parse_text(path, text, map, diags) {
+        } else if let Some(body) = {
+            // A var file holds values, sensitive ones too: its lines are
+            // never quoted in a diagnostic.
+            map.unquoted(path.clone());
+            parse::parse_text(path, text, map, diags)
+        } {
             out.push((path.clone(), VarFile::Hcl(body)));
         }
     }
@@ -183,10 +188,14 @@ fn resolve_one(
     // The message of a value that does not convert must not show a
     // sensitive one.
     let hide = |raw: &str, e: String| {
-        if sensitive {
-            e.replace(raw, "(sensitive value)")
-        } else {
+        if !sensitive {
             e
+        } else if matches!(var_type, VarType::List | VarType::Map) {
+            // The parser's message quotes the value, reformatted.
+            format!("not a valid {var_type:?} value (not shown: the variable is sensitive)")
+                .to_lowercase()
+        } else {
+            e.replace(raw, "(sensitive value)")
         }
     };
     let (value, origin) = if let Some((_, raw)) = inputs.cli.iter().rev().find(|(n, _)| n == name) {
@@ -238,6 +247,15 @@ fn resolve_one(
                 "--var-file {}: variable \"{name}\": {e}",
                 path.display()
             )));
+            return None;
+        }
+        (Err(e), Origin::Cli) if !e.starts_with("--var ") => {
+            ev.diags.push(Diagnostic::new(format!("--var {name}: {e}")));
+            return None;
+        }
+        (Err(e), Origin::Env) if !e.starts_with("CUTOVER_VAR_") => {
+            ev.diags
+                .push(Diagnostic::new(format!("CUTOVER_VAR_{name}: {e}")));
             return None;
         }
         (Err(e), Origin::Cli | Origin::Env) => {

@@ -109,6 +109,7 @@ impl Engine {
         unsaved = unsaved.or(revert);
         if walk.is_complete() {
             walk.add_records(router_records(planned, walk.state()));
+            walk.add_records(self.secret_records(walk.state()));
             unsaved = unsaved.or(walk.persist(store.as_store()).err());
         }
         let (mut report, state) = walk.finish(started.elapsed());
@@ -196,6 +197,15 @@ impl Engine {
                     }
                     for event in wave.into_iter().flatten() {
                         observer.event(&event);
+                    }
+                    if walk.is_stopping() {
+                        // Nothing new starts: a gate or a drain that runs
+                        // waits for nothing now, so it stops at once.
+                        for (handle, read_only) in running.aborts.values() {
+                            if *read_only {
+                                handle.abort();
+                            }
+                        }
                     }
                 }
                 changed = stop.changed(), if stop_open => {
@@ -326,6 +336,28 @@ impl Engine {
             }
         }
         unsaved
+    }
+
+    /// Records that hide, in the state, values recorded in clear before
+    /// the configuration made them sensitive: their step (if any) sees no
+    /// change, so nothing else would rewrite them.
+    fn secret_records(&self, state: &State) -> Vec<Entry> {
+        if self.secrets.is_empty() {
+            return Vec::new();
+        }
+        state
+            .environments
+            .iter()
+            .filter_map(|(name, rec)| {
+                let entry = Entry::Environment(name.clone(), Some(rec.clone()));
+                match self.secrets.entry(entry) {
+                    Entry::Environment(_, Some(shown)) if shown != *rec => {
+                        Some(Entry::Environment(name.clone(), Some(shown)))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// The report with every sensitive value hidden: the way back names

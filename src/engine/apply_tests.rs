@@ -325,6 +325,37 @@ async fn a_stop_asked_during_a_gate_stops_it_at_once_and_switches_nothing() {
 }
 
 #[tokio::test]
+async fn a_failed_step_stops_the_gates_that_run_at_once() {
+    let case = Case::new().await;
+    for colour in ["blue", "green", "red"] {
+        case.world.run(colour, "1");
+    }
+    case.world.route("public", "red");
+    // Idle blue's change fails at once; green's gate would wait a minute.
+    case.world.lock().unhealthy.insert("green".into());
+    case.world.lock().fail_deploy.insert("blue".into());
+    let hcl = case
+        .hcl(
+            &[("blue", "2"), ("green", "1"), ("red", "1")],
+            &[("public", "green")],
+        )
+        .replace(r#"timeout  = "300ms""#, r#"timeout  = "60s""#);
+    let started = std::time::Instant::now();
+    let (report, _) = case.apply(&hcl).await;
+    let failed = report.failed.as_ref().map(|(id, _)| id.to_string());
+    assert_eq!(failed.as_deref(), Some("environment.blue"), "{report:?}");
+    let interrupted: Vec<String> = report.interrupted.iter().map(|i| i.to_string()).collect();
+    assert_eq!(interrupted, ["health.green"], "{report:?}");
+    assert_eq!(report.not_run[0].to_string(), "cutover.public");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the apply waited out green's gate after blue failed: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(case.world.lock().routers["public"], "red");
+}
+
+#[tokio::test]
 async fn rollback_is_a_plan_the_walk_runs_and_marks_the_router() {
     let case = Case::new().await;
     case.world.run("blue", "1");

@@ -257,14 +257,41 @@ impl HealthChecker {
         expected_release: Option<&str>,
         observer: &dyn Observer,
     ) -> Result<(), GateError> {
+        let check = (endpoints, health);
+        self.gate_shown(subject, check, check, expected_release, observer)
+            .await
+    }
+
+    /// [`HealthChecker::gate`] of `check` (endpoints and check), whose
+    /// progress and errors name the URLs of `shown`: the same check with its
+    /// sensitive parts as markers (plan::sensitive), URL for URL.
+    pub async fn gate_shown(
+        &self,
+        subject: &Address,
+        (endpoints, health): (&[String], &Health),
+        shown: (&[String], &Health),
+        expected_release: Option<&str>,
+        observer: &dyn Observer,
+    ) -> Result<(), GateError> {
         let client = self.client(health).map_err(|source| GateError::Client {
             subject: subject.clone(),
             source,
         })?;
         let urls = check_urls(endpoints, health);
+        let shown_urls = check_urls(shown.0, shown.1);
+        // What a probe says names the real URL it asked: say the shown one.
+        let show = |text: String| {
+            if shown_urls == urls || shown_urls.len() != urls.len() {
+                return text;
+            }
+            urls.iter()
+                .zip(&shown_urls)
+                .fold(text, |t, (real, shown)| t.replace(real.as_str(), shown))
+        };
         let waiting_for = format!(
             "{} -> {}{}",
-            urls.iter()
+            shown_urls
+                .iter()
                 .map(|u| format!("GET {u}"))
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -290,7 +317,7 @@ impl HealthChecker {
                 }
                 Err(failure) => {
                     streak = 0;
-                    last = failure.to_string();
+                    last = show(failure.to_string());
                     last_failure = Some(failure);
                 }
             }

@@ -149,8 +149,12 @@ impl Engine {
                     })
             })
             .collect();
-        document.summary.outcome = crate::plan::document::outcome(&document.summary, records.len());
-        Ok(self.planned(config, document, records))
+        let hide_in_state = Secrets::new(config).recorded_in_clear(state);
+        document.summary.outcome =
+            crate::plan::document::outcome(&document.summary, records.len() + hide_in_state.len());
+        let mut planned = self.planned(config, document, records);
+        planned.hide_in_state = hide_in_state;
+        Ok(planned)
     }
 
     /// The plan of `cutover rollback ROUTERS`.
@@ -181,6 +185,7 @@ impl Engine {
         Planned {
             document,
             records,
+            hide_in_state: Vec::new(),
             execution,
         }
     }

@@ -86,9 +86,15 @@ impl Engine {
             } => {
                 let subject = Address::environment(environment);
                 let release = release.as_deref();
+                // Progress and errors name the check as shown.
+                let shown = (
+                    self.secrets.endpoints(environment, endpoints),
+                    self.secrets.health(environment, health),
+                );
+                let check = (endpoints.as_slice(), health);
                 match self
                     .health
-                    .gate(&subject, endpoints, health, release, observer)
+                    .gate_shown(&subject, check, (&shown.0, &shown.1), release, observer)
                     .await
                 {
                     Ok(()) => Outcome::ok(vec![]),
@@ -238,9 +244,11 @@ impl Engine {
         };
         if let Some(verify) = verify {
             let subject = Address::router(router);
+            let shown = self.secrets.verify(router, verify);
+            let check: (&[String], &crate::config::model::Health) = (&[], verify);
             if let Err(why) = self
                 .health
-                .gate(&subject, &[], verify, None, observer)
+                .gate_shown(&subject, check, (&[], &shown), None, observer)
                 .await
             {
                 let mut e = StepError::gate(ErrorKind::VerifyFailed, &why);

@@ -216,13 +216,17 @@ fn environment_action(
     };
     let backend = env.backend.as_ref().map_or("", |b| b.kind.as_str());
     let mut changes = Vec::new();
+    // A value recorded in clear before it was made sensitive compares (and
+    // shows) as its marker too.
     let release_before = observed.release.unwrap_or_else(|| rec.release.clone());
+    let release_before = i.secrets.release(name, &release_before);
     if release_before != desired_release {
         changes.push(release_change(Some(release_before)));
     }
     let endpoints = i.secrets.shown_endpoints(name, &env.endpoints);
-    let moved = *rec.endpoints != *endpoints || rec.backend != backend;
-    if *rec.endpoints != *endpoints {
+    let recorded = i.secrets.shown_endpoints(name, &rec.endpoints);
+    let moved = *recorded != *endpoints || rec.backend != backend;
+    if *recorded != *endpoints {
         let (before, after) = (&rec.endpoints, &env.endpoints);
         changes.push(change(
             "endpoints",
@@ -243,7 +247,7 @@ fn environment_action(
     let settings = env.backend.as_ref().map_or(&null, |b| &b.body);
     settings_changes(
         backend,
-        &rec.settings,
+        &i.secrets.shown_settings(name, &rec.settings),
         &i.secrets.shown_settings(name, settings),
         &mut changes,
     );

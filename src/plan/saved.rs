@@ -33,11 +33,24 @@ pub struct Planned {
     pub document: PlanDocument,
     /// Routers whose live colour needs recording without a cut-over.
     pub records: Vec<RouterRecord>,
+    /// Environments whose record in the state holds, in clear, values the
+    /// configuration now marks sensitive: apply rewrites them with markers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hide_in_state: Vec<String>,
     /// The document with its sensitive values in clear, to run the steps;
     /// kept only in memory, never saved (`None` when nothing is sensitive, or
     /// for a plan read back from a file: the CLI fills it from the config).
     #[serde(skip)]
     pub execution: Option<PlanDocument>,
+}
+
+impl Planned {
+    /// Whether applying the plan writes anything: a step, or a record.
+    pub fn writes_anything(&self) -> bool {
+        self.document.summary.has_changes()
+            || !self.records.is_empty()
+            || !self.hide_in_state.is_empty()
+    }
 }
 
 /// The file `plan --out` writes.
@@ -379,12 +392,10 @@ fn router_values(
     let Some(fresh) = super::specs::step_spec(config, router, &[from, Some(to)]) else {
         return Ok(());
     };
-    if !secrets.same_router_spec(spec, &fresh) {
-        return Err(format!(
-            "{}: its settings or a sensitive value changed since the plan was made",
-            crate::addr::Address::router(router)
-        ));
-    }
+    changed(
+        &crate::addr::Address::router(router),
+        secrets.compare_router_spec(spec, &fresh),
+    )?;
     if let Some(colour) = fresh.colour(to) {
         if secrets.colour(colour) != *target {
             return Err(format!(

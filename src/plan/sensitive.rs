@@ -111,9 +111,18 @@ impl Secrets {
         for var in config.variables.values().filter(|v| v.sensitive) {
             Marks::sensitive("").texts(&var.value, &mut texts);
         }
+        // A text that cutover shows anyway, unmarked (a colour's name, a
+        // port in an endpoint, a path), is not searched for: hiding it in a
+        // message would hide what is not secret, and protect nothing.
+        let shown = if texts.is_empty() {
+            Vec::new()
+        } else {
+            clear_texts(config)
+        };
         let mut texts: Vec<String> = texts
             .into_iter()
             .filter(|t| t.chars().count() >= MIN_SECRET_LEN && !is_marker(t))
+            .filter(|t| !shown.iter().any(|s| s.contains(t.as_str())))
             .collect();
         texts.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         inner.texts = texts;
@@ -268,10 +277,31 @@ impl Secrets {
         marks.difference(&saved, &fresh)
     }
 
-    /// Whether a router spec saved in a plan is the configuration's now, as
-    /// shown.
-    pub fn same_router_spec(&self, saved: &RouterSpec, fresh: &RouterSpec) -> bool {
-        self.router_spec(fresh) == *saved
+    /// How a router spec saved in a plan compares with the configuration's
+    /// now (its settings, and the endpoints of its colours).
+    pub fn compare_router_spec(&self, saved: &RouterSpec, fresh: &RouterSpec) -> Difference {
+        let colours = fresh
+            .colours()
+            .iter()
+            .map(|c| {
+                let endpoints = self
+                    .env(&c.name)
+                    .map_or(Marks::Clear, |e| e.marks.endpoints.clone());
+                Marks::fields([("endpoints".to_owned(), endpoints)])
+            })
+            .collect();
+        let settings = self
+            .0
+            .routers
+            .get(fresh.name())
+            .map_or(Marks::Clear, |r| r.settings.clone());
+        let marks = Marks::fields([
+            ("colours".to_owned(), Marks::items(colours)),
+            ("settings".to_owned(), settings),
+        ]);
+        let saved = serde_json::to_value(saved).unwrap_or_default();
+        let fresh = serde_json::to_value(fresh).unwrap_or_default();
+        marks.difference(&saved, &fresh)
     }
 
     /// A step as shown.
@@ -348,8 +378,11 @@ impl Secrets {
             return;
         }
         change.sensitive = true;
-        if let Some(after) = &mut change.after {
-            *after = marks.redact(after);
+        for value in [&mut change.before, &mut change.after]
+            .into_iter()
+            .flatten()
+        {
+            *value = marks.redact(value);
         }
     }
 
@@ -415,6 +448,23 @@ impl Secrets {
         }
     }
 
+    /// The environments whose record in `state` holds in clear a value the
+    /// configuration now marks sensitive (recorded before it was marked).
+    pub fn recorded_in_clear(&self, state: Option<&State>) -> Vec<String> {
+        let Some(state) = state else {
+            return Vec::new();
+        };
+        state
+            .environments
+            .iter()
+            .filter(|(name, rec)| {
+                self.env(name)
+                    .is_some_and(|_| self.record(name, (*rec).clone()) != **rec)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// A state made from the configuration and the live world (by
     /// `--refresh-only`), as kept. Values already shown stay as they are.
     pub fn state(&self, state: &State) -> State {
@@ -426,6 +476,37 @@ impl Secrets {
         }
         out
     }
+}
+
+/// The text of every value of `config` shown as it is: names, and the
+/// unmarked parts of releases, endpoints, checks, settings and outputs.
+fn clear_texts(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, env) in &config.environments {
+        out.push(name.clone());
+        let m = &env.marks;
+        m.release
+            .clear_texts(&Value::String(env.release.clone()), &mut out);
+        m.endpoints.clear_texts(&json!(env.endpoints), &mut out);
+        m.health.clear_texts(&json!(env.health), &mut out);
+        if let Some(b) = &env.backend {
+            b.marks.clear_texts(&b.body, &mut out);
+        }
+    }
+    for (name, router) in &config.routers {
+        out.push(name.clone());
+        router
+            .backend
+            .marks
+            .clear_texts(&router.backend.body, &mut out);
+        if let Some(v) = &router.verify {
+            router.verify_marks.clear_texts(&json!(v), &mut out);
+        }
+    }
+    for out_value in config.outputs.values() {
+        out_value.marks.clear_texts(&out_value.value, &mut out);
+    }
+    out
 }
 
 /// A list of strings with marks, as shown.

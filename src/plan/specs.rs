@@ -34,27 +34,17 @@ pub fn recorded_spec(config: &Config, name: &str, rec: &EnvironmentState) -> Env
     }
 }
 
-/// The text of an environment's sensitive values, for its provider to hide
-/// in what it writes.
+/// An environment's release and settings as shown, for its provider to
+/// build what it writes itself from.
 fn sensitive_texts(env: &Environment) -> cutover_provider::Sensitive {
     let settings = env.backend.as_ref().map(|b| (&b.marks, &b.body));
-    if env.marks.is_clear() && settings.is_none_or(|(m, _)| m.is_clear()) {
+    if env.marks.release.is_clear() && settings.is_none_or(|(m, _)| m.is_clear()) {
         return Default::default();
     }
-    let mut texts = BTreeSet::new();
-    env.marks
-        .release
-        .texts(&Value::String(env.release.clone()), &mut texts);
-    env.marks
-        .endpoints
-        .texts(&serde_json::json!(env.endpoints), &mut texts);
-    if let Some((m, body)) = settings {
-        m.texts(body, &mut texts);
-    }
-    cutover_provider::Sensitive::new(texts.into_iter().map(|t| {
-        let m = crate::config::marks::marker(&t);
-        (t, m)
-    }))
+    cutover_provider::Sensitive::new(
+        env.marks.release.redact_text(&env.release),
+        settings.map_or(Value::Null, |(m, body)| m.redact(body)),
+    )
 }
 
 fn colour(env: &Environment) -> Colour {

@@ -460,6 +460,78 @@ fn a_secret_equal_to_a_port_or_a_colour_masks_only_the_values_from_it() {
         state["environments"]["blue"]["settings"]["command"][6],
         marker(&port)
     );
+    // What the process backend writes itself goes by the marks too: green's
+    // port is shown in its record and log header, blue's secret is not.
+    let green_cmd = &state["environments"]["green"]["private"]["command"];
+    assert_eq!(green_cmd[2], port.as_str(), "{green_cmd}");
+    let blue_cmd = &state["environments"]["blue"]["private"]["command"];
+    assert_eq!(blue_cmd[6], marker(&port), "{blue_cmd}");
+    assert_eq!(blue_cmd[8], marker("green"), "{blue_cmd}");
+    let log = std::fs::read_to_string(m.case.path().join(".cutover/logs/green.log")).unwrap();
+    assert!(
+        log.contains(&format!("--port {port} --release 1.0")),
+        "{log}"
+    );
+    // A drift message names green's log as it is ("green" is a colour's
+    // name, shown anyway, not a text to hide).
+    let pid = state["environments"]["green"]["private"]["pid"]
+        .as_i64()
+        .unwrap();
+    crate::crash::kill_group(pid as i32);
+    let run = m.case.run_env(&["plan"], &env).code(0);
+    assert!(run.stdout.contains("logs/green.log"), "{}", run.stdout);
+}
+
+#[test]
+fn a_secret_equal_to_the_release_leaves_the_plans_converging() {
+    let (m, _reaper) = Marked::start();
+    let vars = "variable \"build\" {\n  sensitive = true\n}\n";
+    let env = [("CUTOVER_VAR_build", "1.0")];
+    let blue_extra = r#", "--secret", var.build"#;
+    m.case.write(
+        "main.hcl",
+        &m.config(vars, ("1.0", blue_extra), ("1.0", ""), "blue"),
+    );
+    // `run_env` checks that the plan after the apply finds nothing to do.
+    m.case.run_env(&["apply", "--auto-approve"], &env).code(0);
+    let state = m.case.state();
+    assert_eq!(state["environments"]["blue"]["release"], "1.0");
+    assert_eq!(state["environments"]["blue"]["private"]["release"], "1.0");
+    let run = m
+        .case
+        .run_env(&["plan", "--detailed-exitcode"], &env)
+        .code(0);
+    assert!(!run.stdout.contains("(sensitive:"), "{}", run.stdout);
+}
+
+#[test]
+fn a_check_with_a_sensitive_path_names_its_endpoint_as_it_is() {
+    let (m, _reaper) = Marked::start();
+    let env = [("CUTOVER_VAR_api_token", API_TOKEN)];
+    let slow = r#", "--healthy-after", "0.6""#;
+    let config = m.config(&token_var(), ("1.0", ""), ("1.0", slow), "green");
+    // Green's check asks for the token in its query.
+    let plain = r#"path     = "/healthz""#;
+    let at = config.rfind(plain).unwrap();
+    let config = format!(
+        "{}{}{}",
+        &config[..at],
+        r#"path     = "/healthz?token=${var.api_token}""#,
+        &config[at + plain.len()..]
+    );
+    m.case.write("main.hcl", &config);
+    let run = m.case.run_env(&["apply", "--auto-approve"], &env).code(0);
+    clean_of(&format!("{}{}", run.stdout, run.stderr), &[API_TOKEN]);
+    let marker = cutover::plan::sensitive::marker(&format!("/healthz?token={API_TOKEN}"));
+    let waiting = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("health.green") && l.contains("still waiting"))
+        .unwrap_or_else(|| panic!("no waiting line:\n{}", run.stdout));
+    assert!(
+        waiting.contains(&format!("GET http://127.0.0.1:{}{marker}", m.green)),
+        "{waiting}"
+    );
 }
 
 #[test]

@@ -23,52 +23,50 @@ pub struct EnvironmentSpec {
     /// The directory relative paths in the settings are resolved against
     /// (the configuration directory).
     pub workdir: PathBuf,
-    /// The text of the sensitive values among the above: what the provider
-    /// writes itself (a log line, an error) must pass through
-    /// [`Sensitive::mask`]. Never serialized.
+    /// The release and settings as the core shows them, sensitive parts as
+    /// markers: what the provider writes itself (a log line, its record in
+    /// the state) must be built from these. Never serialized.
     #[serde(skip)]
     pub sensitive: Sensitive,
 }
 
-/// The text of an environment's sensitive values (a token in its command,
-/// a release computed from a secret), which a provider must not write in
-/// clear. The core hides them in what it shows and stores; what a provider
-/// writes itself (a process's log header, a message) it hides with
-/// [`Sensitive::mask`].
+/// An environment spec's release and settings as the core shows and stores
+/// them: each sensitive part (a token in a command, a release computed from
+/// a secret) replaced by its marker, `(sensitive:1a2b3c4d5e6f)`, and nothing
+/// else. A provider builds what it writes itself from these, never from the
+/// real values: a process's log header, its record in the state (the core
+/// cannot tell which parts of a provider's private data came from where).
 ///
-/// Two are always equal: what must be hidden is not part of what a spec
-/// asks for, so specs compare as before.
+/// Two are always equal: how a spec is shown is not part of what it asks
+/// for, so specs compare as before.
 #[derive(Debug, Clone, Default)]
-pub struct Sensitive(Arc<[(String, String)]>);
+pub struct Sensitive(Option<Arc<Shown>>);
+
+#[derive(Debug)]
+struct Shown {
+    release: String,
+    settings: Value,
+}
 
 impl Sensitive {
-    /// Each sensitive text with the marker that stands for it (the core
-    /// makes them: the same markers as in plans and the state, so that a
-    /// release a provider keeps and reports back, masked, reads as the one
-    /// the state holds).
-    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut pairs: Vec<(String, String)> =
-            pairs.into_iter().filter(|(t, _)| !t.is_empty()).collect();
-        // Longest first, so that a secret holding another is replaced whole.
-        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        pairs.dedup();
-        Sensitive(pairs.into())
+    /// The release and settings as shown (made by the core).
+    pub fn new(release: String, settings: Value) -> Self {
+        Sensitive(Some(Arc::new(Shown { release, settings })))
     }
 
-    /// Whether there is nothing to hide.
+    /// Whether nothing is sensitive (the real values are what is shown).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
-    /// `text` with each sensitive text replaced by its marker.
-    pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for (secret, marker) in self.0.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), marker);
-            }
-        }
-        out
+    /// The release as shown, given the real one.
+    pub fn release<'a>(&'a self, real: &'a str) -> &'a str {
+        self.0.as_ref().map_or(real, |s| &s.release)
+    }
+
+    /// The settings as shown, given the real ones.
+    pub fn settings<'a>(&'a self, real: &'a Value) -> &'a Value {
+        self.0.as_ref().map_or(real, |s| &s.settings)
     }
 }
 

@@ -146,16 +146,15 @@ impl EnvironmentProvider for Process {
                 environment: &spec.name,
                 release: &spec.release,
                 base: &spec.workdir,
-                sensitive: &spec.sensitive,
+                spec: &spec,
             };
             let started = lifecycle::start(&settings, &ctx)?;
             // The record goes into the state: sensitive values as markers.
-            let mask = |t: &str| spec.sensitive.mask(t);
             let record = Record {
                 pid: started.pid,
                 start_time: started.start_time,
-                command: settings.command.iter().map(|a| mask(a)).collect(),
-                release: mask(&spec.release),
+                command: lifecycle::shown_command(&spec, &settings.command),
+                release: spec.sensitive.release(&spec.release).to_owned(),
                 log: settings.log,
             };
             Ok(Deployed {

@@ -41,8 +41,31 @@ pub(crate) struct Context<'a> {
     pub environment: &'a str,
     pub release: &'a str,
     pub base: &'a Path,
-    /// What the log header and messages must not show.
-    pub sensitive: &'a cutover_provider::Sensitive,
+    /// The spec, for what the log header may show (its `sensitive`).
+    pub spec: &'a cutover_provider::EnvironmentSpec,
+}
+
+/// The command as shown: sensitive arguments as their markers.
+pub(crate) fn shown_command(
+    spec: &cutover_provider::EnvironmentSpec,
+    real: &[String],
+) -> Vec<String> {
+    if spec.sensitive.is_empty() {
+        return real.to_vec();
+    }
+    match spec.sensitive.settings(&spec.settings).get("command") {
+        Some(serde_json::Value::Array(args)) => args
+            .iter()
+            .map(|a| match a {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        // The whole command is sensitive: its one marker.
+        Some(serde_json::Value::String(marker)) => vec![marker.clone()],
+        Some(other) => vec![other.to_string()],
+        None => real.to_vec(),
+    }
 }
 
 /// The environment entry that marks a process as this environment's, in
@@ -72,7 +95,7 @@ pub(crate) fn stop_unrecorded(
 
 /// Start `settings.command` detached, and check that it stays up.
 pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, ProviderError> {
-    let shown = ctx.sensitive.mask(&settings.command.join(" "));
+    let shown = shown_command(ctx.spec, &settings.command).join(" ");
     // A program that is not there is the `command` setting's fault.
     let program = resolve_program(&settings.command[0], ctx.base).map_err(|e| {
         ProviderError::settings(
@@ -87,7 +110,7 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
         header,
         "--- cutover: starting {} release {}: {shown}",
         ctx.environment,
-        ctx.sensitive.mask(ctx.release)
+        ctx.spec.sensitive.release(ctx.release)
     );
     let io_error = |e: std::io::Error| {
         ProviderError::failed(format!("cannot give `{shown}` its log file")).with_source(e)
