@@ -134,7 +134,8 @@ impl<'m> Evaluator<'m> {
                 Some(Evaluated { value, marks })
             }
             Ok(Err(e)) => {
-                self.error(&span, format!("cannot evaluate this expression: {e}"));
+                let message = short_values(&e.to_string());
+                self.error(&span, format!("cannot evaluate this expression: {message}"));
                 None
             }
             Err(_) => {
@@ -237,6 +238,34 @@ impl<'m> Evaluator<'m> {
             None => self.error(span, message),
         }
     }
+}
+
+/// How many lines of a value an error quotes before it says how many more
+/// there are.
+const QUOTED_LINES: usize = 4;
+
+/// `message` with every value it quotes between backticks cut to a few
+/// lines: hcl-rs quotes whole values, and one wrong call on a list of 1,000
+/// elements made an error of 1,006 lines.
+pub(crate) fn short_values(message: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let lines: Vec<&str> = part.lines().collect();
+        // Odd parts are quoted; a quote of a few lines stays as it is.
+        if i % 2 == 0 || lines.len() <= QUOTED_LINES + 2 {
+            out.push_str(part);
+            continue;
+        }
+        let (head, rest) = lines.split_at(QUOTED_LINES);
+        let (hidden, last) = rest.split_at(rest.len() - 1);
+        out.push_str(&head.join("\n"));
+        out.push_str(&format!("\n  ... ({} more elements)\n", hidden.len()));
+        out.push_str(last[0]);
+    }
+    out
 }
 
 /// A context with `roots` and the functions the expression calls.

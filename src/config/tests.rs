@@ -525,3 +525,15 @@ fn nothing_panics_on_odd_input() {
         let _ = load_files(&[("main.hcl", text)], &inputs);
     }
 }
+
+#[test]
+fn an_error_quotes_a_few_lines_of_a_long_value() {
+    let list: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let err = errors(&format!(
+        "locals {{\n  l = [{}]\n}}\noutput \"x\" {{\n  value = keys(local.l)\n}}\n",
+        list.join(", ")
+    ));
+    assert!(err.lines().count() < 20, "{err}");
+    assert!(err.contains("  2,\n  ... (997 more elements)\n]`"), "{err}");
+    assert!(err.contains("in expression `keys(local.l)`"), "{err}");
+}
