@@ -40,8 +40,14 @@ pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
     let mut unformatted = false;
     for path in &files {
         let shown = path.strip_prefix(&g.dir).unwrap_or(path);
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("failed to read {}", path.display()))?;
+        let text = match crate::config::read_text(path, shown) {
+            Ok(text) => text,
+            Err(diag) => {
+                err!("{diag}");
+                failed = true;
+                continue;
+            }
+        };
         let formatted = match format_source(shown, &text) {
             Ok(f) => f,
             Err(diag) => {

@@ -13,6 +13,7 @@ mod eval;
 pub mod format;
 mod functions;
 pub mod marks;
+pub use parse::read_text;
 pub mod model;
 mod parse;
 mod refs;

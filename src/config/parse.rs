@@ -44,15 +44,46 @@ pub(crate) fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<(PathBuf,
     let mut texts = Vec::new();
     for path in names {
         let name = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-        match std::fs::read_to_string(&path) {
+        match read_text(&path, &name) {
             Ok(text) => texts.push((name, text)),
-            Err(e) => diags.push(Diagnostic::new(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(d) => diags.push(*d),
         }
     }
     texts
+}
+
+/// The text of the file at `path` (shown as `name`): a file that is not
+/// UTF-8 is an error at the line and column of its first bad byte.
+pub fn read_text(path: &Path, name: &Path) -> Result<String, Box<Diagnostic>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Box::new(Diagnostic::new(format!(
+            "cannot read {}: {e}",
+            path.display()
+        )))
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        // The column in characters: what comes before on the line is valid.
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let mut d = Diagnostic::new(format!(
+            "{} is not UTF-8 text: byte 0x{:02x} cannot start or continue a character",
+            name.display(),
+            bytes[at]
+        ))
+        .with_help("cutover reads configuration files as UTF-8; convert the file (e.g. iconv -f latin1 -t utf-8)");
+        d.span = Some(Span {
+            file: name.to_path_buf(),
+            line,
+            column,
+            start: at,
+            end: at + 1,
+        });
+        Box::new(d)
+    })
 }
 
 /// Parse every (name, text) in order. Files that fail to parse are reported

@@ -537,3 +537,20 @@ fn an_error_quotes_a_few_lines_of_a_long_value() {
     assert!(err.contains("  2,\n  ... (997 more elements)\n]`"), "{err}");
     assert!(err.contains("in expression `keys(local.l)`"), "{err}");
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        b"locals {\n  a = \"caf\xe9\"\n}\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), &VarInputs::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("main.hcl is not UTF-8 text: byte 0xe9") && err.contains("--> main.hcl:2:11"),
+        "{err}"
+    );
+}
