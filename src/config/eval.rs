@@ -134,7 +134,7 @@ impl<'m> Evaluator<'m> {
                 Some(Evaluated { value, marks })
             }
             Ok(Err(e)) => {
-                let message = short_values(&e.to_string());
+                let message = self.shown_error(file, &scan, &short_values(&e.to_string()));
                 self.error(&span, format!("cannot evaluate this expression: {message}"));
                 None
             }
@@ -172,6 +172,28 @@ impl<'m> Evaluator<'m> {
                 .map(|(root, f)| (root, Marks::fields(f)))
                 .collect(),
         )
+    }
+
+    /// hcl-rs's error `message` for an expression of `file`, as it may be
+    /// shown: hcl-rs quotes values and the expression's text, so the text
+    /// of a sensitive value it refers to is replaced by its marker, and an
+    /// expression of a var file (whose lines are never quoted) is not shown.
+    fn shown_error(&self, file: &Path, scan: &Scan, message: &str) -> String {
+        if self.map.is_unquoted(file) {
+            return "its text is not shown (a var file holds values, sensitive ones too)"
+                .to_owned();
+        }
+        let mut texts = BTreeSet::new();
+        for r in &scan.refs {
+            if let (Some(m), Some(v)) = (self.marks.get(&r.addr), self.values.get(&r.addr)) {
+                m.texts(&to_json(v), &mut texts);
+            }
+        }
+        let mut texts: Vec<String> = texts.into_iter().filter(|t| !t.is_empty()).collect();
+        texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        texts.iter().fold(message.to_owned(), |m, t| {
+            m.replace(t.as_str(), &marks::marker(t))
+        })
     }
 
     /// Report unknown names and undefined references; the values of the

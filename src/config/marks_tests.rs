@@ -308,3 +308,24 @@ fn no_error_quotes_a_var_file_or_a_sensitive_value() {
     );
     assert!(err.contains("--var tokens=..."), "{err}");
 }
+
+#[test]
+fn an_evaluation_error_shows_no_sensitive_value_nor_a_var_file_expression() {
+    let text = format!("{PRELUDE}\noutput \"x\" {{\n  value = tonumber(var.secret)\n}}\n");
+    let err = load_str(&text, &VarInputs::default())
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(err.contains(&marker("s3cret")), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let var_file = dir.path().join("e.tfvars");
+    std::fs::write(&var_file, "rel = \"SEKRIT-20\" + 1\n").unwrap();
+    let inputs = VarInputs {
+        files: vec![var_file],
+        ..VarInputs::default()
+    };
+    let err = load_str(TWO_COLOURS, &inputs).unwrap_err().to_string();
+    assert!(!err.contains("SEKRIT"), "{err}");
+    assert!(err.contains("e.tfvars:1:"), "{err}");
+}

@@ -74,6 +74,11 @@ impl SourceMap {
         self.unquoted.insert(file);
     }
 
+    /// Whether lines of `file` are never quoted (a var file).
+    pub(crate) fn is_unquoted(&self, file: &Path) -> bool {
+        self.unquoted.contains(file)
+    }
+
     /// A diagnostic at `span`.
     pub(crate) fn diag(&self, span: &Span, message: impl Into<String>) -> Diagnostic {
         let mut d = Diagnostic::at(span, &self.sources, message);

@@ -117,10 +117,18 @@ impl From<GateError> for String {
 pub fn check_urls(endpoints: &[String], health: &Health) -> Vec<String> {
     match &health.url {
         Some(url) => vec![url.clone()],
-        None => endpoints
-            .iter()
-            .map(|e| format!("http://{e}{}", health.path))
-            .collect(),
+        // As the plan shows it: a path without its `/` (a marker) gets one.
+        None => {
+            let slash = if health.path.starts_with('/') {
+                ""
+            } else {
+                "/"
+            };
+            endpoints
+                .iter()
+                .map(|e| format!("http://{e}{slash}{}", health.path))
+                .collect()
+        }
     }
 }
 

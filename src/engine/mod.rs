@@ -126,6 +126,12 @@ impl Engine {
         config: &crate::config::model::Config,
         state: Option<&State>,
     ) -> Result<Planned, EngineError> {
+        let secrets = Secrets::new(config);
+        let hide_in_state = secrets.recorded_in_clear(state);
+        // The plan compares, and shows, the state as it will be kept:
+        // values recorded in clear before they were marked as markers.
+        let shown = state.map(|s| secrets.state(s));
+        let state = shown.as_ref();
         let live = self.refresh(config, state).await?;
         let mut document = crate::plan::plan_with(config, state, &live, &self.options)?;
         let records: Vec<RouterRecord> = config
@@ -149,7 +155,6 @@ impl Engine {
                     })
             })
             .collect();
-        let hide_in_state = Secrets::new(config).recorded_in_clear(state);
         document.summary.outcome =
             crate::plan::document::outcome(&document.summary, records.len() + hide_in_state.len());
         let mut planned = self.planned(config, document, records);
@@ -164,6 +169,7 @@ impl Engine {
         state: &State,
         routers: &[String],
     ) -> Result<Planned, EngineError> {
+        let state = &Secrets::new(config).state(state);
         let live = self.refresh(config, Some(state)).await?;
         let document = crate::plan::rollback::plan(config, state, &live, routers)?;
         Ok(self.planned(config, document, vec![]))

@@ -173,6 +173,10 @@ pub enum Stale {
     /// edited, or the configuration changed it since.
     #[error("its health gate of {0} is not the configuration's check of that colour (the endpoints, URL or check differ); make a new plan with `cutover plan --out`")]
     GateChanged(String),
+    /// A sensitive value of a check changed since the plan was made:
+    /// (address, the origins of the marks that changed).
+    #[error("{0}: the sensitive value of {1} changed since the plan was made; make a new plan with `cutover plan --out`")]
+    SensitiveChanged(String, String),
     /// The live world moved on: (address, what the plan saw, what is there now).
     #[error("the live world has moved on since it was made:\n{}\nRun `cutover plan` again and review the new plan.", moved(.0))]
     LiveMoved(Vec<(String, String, Option<String>)>),
@@ -285,8 +289,18 @@ pub fn check_gates(
                 && secrets.health(environment, &env.health) == *health
         });
         if !same {
-            let env = crate::addr::Address::environment(environment).to_string();
-            return Err(Stale::GateChanged(env));
+            let env_address = crate::addr::Address::environment(environment).to_string();
+            let origins = config
+                .environments
+                .get(environment)
+                .map(|env| secrets.compare_check(environment, (endpoints, health), env));
+            return Err(match origins {
+                Some(Difference::Marked(o)) => Stale::SensitiveChanged(
+                    env_address,
+                    o.into_iter().collect::<Vec<_>>().join(", "),
+                ),
+                _ => Stale::GateChanged(env_address),
+            });
         }
     }
     Ok(())
@@ -354,9 +368,15 @@ pub fn rehydrate(
                 if let (Some(v), Some(r)) = (verify, config.routers.get(router.as_str())) {
                     if let Some(fresh) = &r.verify {
                         if secrets.verify(router, fresh) != **v {
+                            let what = crate::addr::Address::router(router);
+                            let marks = secrets.verify_marks(router);
+                            let saved = serde_json::to_value(&**v).unwrap_or_default();
+                            let real = serde_json::to_value(fresh).unwrap_or_default();
+                            if let Difference::Marked(_) = marks.difference(&saved, &real) {
+                                changed(&what, marks.difference(&saved, &real))?;
+                            }
                             return Err(format!(
-                                "{}: its verify check changed since the plan was made",
-                                crate::addr::Address::router(router)
+                                "{what}: its verify check changed since the plan was made"
                             ));
                         }
                         **v = fresh.clone();

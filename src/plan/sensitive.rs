@@ -304,6 +304,31 @@ impl Secrets {
         marks.difference(&saved, &fresh)
     }
 
+    /// The marks of router `name`'s `verify {}` check.
+    pub fn verify_marks(&self, name: &str) -> &Marks {
+        self.0.routers.get(name).map_or(&CLEAR, |r| &r.verify)
+    }
+
+    /// How a gate's check saved in a plan (endpoints, check) compares with
+    /// environment `name`'s in the configuration now.
+    pub fn compare_check(
+        &self,
+        name: &str,
+        (endpoints, health): (&[String], &Health),
+        env: &crate::config::model::Environment,
+    ) -> Difference {
+        let Some(e) = self.env(name) else {
+            return Difference::Clear;
+        };
+        let marks = Marks::fields([
+            ("endpoints".to_owned(), e.marks.endpoints.clone()),
+            ("health".to_owned(), e.marks.health.clone()),
+        ]);
+        let saved = json!({ "endpoints": endpoints, "health": health });
+        let fresh = json!({ "endpoints": env.endpoints, "health": env.health });
+        marks.difference(&saved, &fresh)
+    }
+
     /// A step as shown.
     pub fn step(&self, kind: &StepKind) -> StepKind {
         let mut kind = kind.clone();
@@ -406,7 +431,7 @@ impl Secrets {
     /// A record for the state, as kept: marked values replaced.
     pub fn entry(&self, entry: Entry) -> Entry {
         match entry {
-            Entry::Environment(name, Some(rec)) if self.env(&name).is_some() => {
+            Entry::Environment(name, Some(rec)) if !self.is_empty() => {
                 let rec = self.record(&name, rec);
                 Entry::Environment(name, Some(rec))
             }
@@ -419,7 +444,24 @@ impl Secrets {
             release: self.release(name, &rec.release),
             endpoints: self.endpoints(name, &rec.endpoints),
             settings: self.settings(name, &rec.settings),
+            // A provider's own data carries no marks: its text is masked
+            // (a record written before a value was marked holds it in clear).
+            private: self.mask_json(&rec.private),
             ..rec
+        }
+    }
+
+    /// Every string in `value` masked as free text.
+    fn mask_json(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.mask(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.mask_json(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.mask_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
         }
     }
 
@@ -457,10 +499,7 @@ impl Secrets {
         state
             .environments
             .iter()
-            .filter(|(name, rec)| {
-                self.env(name)
-                    .is_some_and(|_| self.record(name, (*rec).clone()) != **rec)
-            })
+            .filter(|(name, rec)| self.record(name, (*rec).clone()) != **rec)
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -468,11 +507,12 @@ impl Secrets {
     /// A state made from the configuration and the live world (by
     /// `--refresh-only`), as kept. Values already shown stay as they are.
     pub fn state(&self, state: &State) -> State {
+        if self.is_empty() {
+            return state.clone();
+        }
         let mut out = state.clone();
         for (name, rec) in &mut out.environments {
-            if self.env(name).is_some() {
-                *rec = self.record(name, rec.clone());
-            }
+            *rec = self.record(name, rec.clone());
         }
         out
     }

@@ -529,7 +529,7 @@ fn a_check_with_a_sensitive_path_names_its_endpoint_as_it_is() {
         .find(|l| l.contains("health.green") && l.contains("still waiting"))
         .unwrap_or_else(|| panic!("no waiting line:\n{}", run.stdout));
     assert!(
-        waiting.contains(&format!("GET http://127.0.0.1:{}{marker}", m.green)),
+        waiting.contains(&format!("GET http://127.0.0.1:{}/{marker}", m.green)),
         "{waiting}"
     );
 }
@@ -568,4 +568,62 @@ fn clean_of(text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!text.contains(s), "the secret {s} is shown:\n{text}");
     }
+}
+
+#[test]
+fn a_value_marked_sensitive_after_it_was_applied_is_hidden_by_the_next_apply() {
+    let (m, _reaper) = Marked::start();
+    let env = [("CUTOVER_VAR_rel", "REL-SECRET-9")];
+    let release = r#"var.rel"#;
+    let config = |sensitive: bool| {
+        let vars = format!(
+            "variable \"rel\" {{\n{}}}\n",
+            if sensitive {
+                "  sensitive = true\n"
+            } else {
+                ""
+            }
+        );
+        let green = process_env(
+            "green",
+            m.green,
+            release,
+            "2",
+            r#", "--secret", var.rel"#,
+            "",
+        );
+        let blue = process_env("blue", m.blue, release, "1", "", "");
+        m.with(&vars, &blue, &green, "blue")
+    };
+    m.case.write("main.hcl", &config(false));
+    m.case.run_env(&["apply", "--auto-approve"], &env).code(0);
+    assert!(String::from_utf8(m.case.state_bytes().unwrap())
+        .unwrap()
+        .contains("REL-SECRET-9"));
+
+    // Marked now: not a change, but the state is rewritten with markers.
+    m.case.write("main.hcl", &config(true));
+    let run = m
+        .case
+        .run_env(&["plan", "--detailed-exitcode"], &env)
+        .code(2);
+    clean_of(&format!("{}{}", run.stdout, run.stderr), &["REL-SECRET-9"]);
+    assert!(
+        run.stdout
+            .contains("rewrite the state's record of environment.green"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("will be updated"), "{}", run.stdout);
+    let run = m.case.run_env(&["apply", "--auto-approve"], &env).code(0);
+    clean_of(&format!("{}{}", run.stdout, run.stderr), &["REL-SECRET-9"]);
+    // The state (the provider's own record included) holds markers now; the
+    // logs written while the value was not sensitive are the logs' matter.
+    let state = String::from_utf8(m.case.state_bytes().unwrap()).unwrap();
+    clean_of(&state, &["REL-SECRET-9"]);
+    let run = m
+        .case
+        .run_env(&["state", "show", "environment.green"], &env)
+        .code(0);
+    clean_of(&run.stdout, &["REL-SECRET-9"]);
 }

@@ -226,9 +226,21 @@ impl CaddyGuard {
             .unwrap_or_else(|e| panic!("admin API {method} {path}: {e}"))
     }
 
-    /// The running config, `GET /config/`.
+    /// The running config, `GET /config/`. Right after a change, Caddy
+    /// may reset the admin connection while its reload settles: the read is
+    /// asked again, for at most 5 s.
     pub fn config(&self) -> Value {
-        let (status, body) = self.admin("GET", "/config/", None);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (status, body) = loop {
+            match self.admin_request("GET", "/config/", None) {
+                Ok(answer) => break answer,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("GET /config/ again after: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("admin API GET /config/: {e}"),
+            }
+        };
         assert_eq!(status, 200, "GET /config/: {body}");
         serde_json::from_str(&body).expect("the config is JSON")
     }
