@@ -130,8 +130,11 @@ impl Engine {
         let hide_in_state = secrets.recorded_in_clear(state);
         // The plan compares, and shows, the state as it will be kept:
         // values recorded in clear before they were marked as markers.
-        let shown = state.map(|s| secrets.state(s));
-        let state = shown.as_ref();
+        let shown = match state {
+            Some(s) if !secrets.is_empty() => Some(secrets.state(s)),
+            _ => None,
+        };
+        let state = shown.as_ref().or(state);
         let live = self.refresh(config, state).await?;
         let mut document = crate::plan::plan_with(config, state, &live, &self.options)?;
         let records: Vec<RouterRecord> = config
