@@ -53,11 +53,88 @@ pub fn format_source(name: &Path, text: &str) -> Result<String, Box<Diagnostic>>
             help: Some("fix the syntax error; the file was left as it is".into()),
         })
     })?;
+    let crlf = line_ends(name, text)?;
     let lines = Lines::new(text);
     let mut layout = Layout::default();
     layout.visit_body(&body);
     layout.find_block_comments(text);
-    Ok(layout.render(text, &lines))
+    let mut formatted = layout.render(text, &lines);
+    if crlf {
+        formatted = formatted.replace('\n', "\r\n");
+    }
+    same_values(name, text, &formatted)?;
+    Ok(formatted)
+}
+
+/// Whether the file's lines end with CRLF (every one of them); a file that
+/// mixes CRLF and LF is an error at its first line that differs, since
+/// choosing one would change the value of a heredoc written with the other.
+fn line_ends(name: &Path, text: &str) -> Result<bool, Box<Diagnostic>> {
+    let ends: Vec<(usize, bool)> = text
+        .match_indices('\n')
+        .map(|(i, _)| (i, i > 0 && text.as_bytes()[i - 1] == b'\r'))
+        .collect();
+    let Some(&(_, first)) = ends.first() else {
+        return Ok(false);
+    };
+    match ends.iter().position(|&(_, crlf)| crlf != first) {
+        None => Ok(first),
+        Some(n) => Err(Box::new(Diagnostic {
+            message: format!(
+                "{} mixes CRLF and LF line ends; fmt leaves it as it is",
+                name.display()
+            ),
+            span: Some(Span {
+                file: name.to_path_buf(),
+                line: n + 1,
+                column: 1,
+                start: ends[n].0,
+                end: ends[n].0 + 1,
+            }),
+            source_line: None,
+            help: Some("use one kind of line end in the file (e.g. dos2unix, or unix2dos)".into()),
+        })),
+    }
+}
+
+/// The invariant of fmt, checked: the formatted text has exactly the values
+/// of the original (hcl-rs's reading of both, comments and layout aside), and
+/// formatting it again changes nothing. A file that would break it is left
+/// as it is, with an error (a bug in fmt, not in the file).
+fn same_values(name: &Path, text: &str, formatted: &str) -> Result<(), Box<Diagnostic>> {
+    let broken = |what: &str| {
+        Box::new(Diagnostic {
+            message: format!(
+                "fmt would {what} of {}; the file was left as it is (a bug in cutover fmt: please report it)",
+                name.display()
+            ),
+            span: None,
+            source_line: None,
+            help: None,
+        })
+    };
+    let (before, after) = (hcl::parse(text), hcl::parse(formatted));
+    match (before, after) {
+        (Ok(b), Ok(a)) if a == b => {}
+        // hcl-rs cannot read what hcl-edit could: no check is possible.
+        (Err(_), _) => return Ok(()),
+        _ => return Err(broken("change a value")),
+    }
+    let Ok(body) = hcl_edit::parser::parse_body(formatted) else {
+        return Err(broken("write what it cannot read back"));
+    };
+    let lines = Lines::new(formatted);
+    let mut layout = Layout::default();
+    layout.visit_body(&body);
+    layout.find_block_comments(formatted);
+    let mut again = layout.render(formatted, &lines);
+    if formatted.contains("\r\n") {
+        again = again.replace('\n', "\r\n");
+    }
+    if again != formatted {
+        return Err(broken("not reach a fixed point (formatting twice differs)"));
+    }
+    Ok(())
 }
 
 /// Byte offsets of line starts, for offset -> line conversions.
@@ -177,7 +254,12 @@ impl Visit for Layout {
 
     fn visit_string_template(&mut self, t: &StringTemplate) {
         // Not visited further: brackets inside `${}` do not indent lines.
-        self.literals.extend(t.span());
+        // A quoted string over several lines (a heredoc inside `${ }`) is
+        // kept byte for byte: re-indenting it could change its value.
+        if let Some(span) = t.span() {
+            self.literals.push(span.clone());
+            self.verbatim.push(span);
+        }
     }
 
     fn visit_heredoc_template(&mut self, t: &HeredocTemplate) {
@@ -541,6 +623,46 @@ router "public" {
     }
 
     #[test]
+    fn a_heredoc_inside_a_quoted_string_is_kept_byte_for_byte() {
+        let text = "locals {\n  a = \"x${<<EOT\n  two spaces\nEOT\n}y\"\n}\n";
+        assert_eq!(fmt(text), text);
+    }
+
+    #[test]
+    fn crlf_line_ends_are_kept_and_mixed_ones_refused() {
+        let text = "locals {\r\nc = <<EOT\r\nline\r\nEOT\r\n}\r\n";
+        assert_eq!(fmt(text), "locals {\r\n  c = <<EOT\r\nline\r\nEOT\r\n}\r\n");
+        let err = format_source(Path::new("main.hcl"), "locals {\r\nc = 1\n}\r\n").unwrap_err();
+        assert_eq!(err.span.as_ref().map(|s| s.line), Some(2), "{err}");
+        assert!(err.message.contains("mixes CRLF and LF"), "{err}");
+    }
+
+    #[test]
+    fn every_example_formats_to_the_same_values_and_a_fixed_point() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for dir in ["examples", "tests/fixtures"] {
+            let mut stack = vec![root.join(dir)];
+            while let Some(d) = stack.pop() {
+                for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|e| e == "hcl") {
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        // Files that do not parse are the fixtures of errors.
+                        if hcl_edit::parser::parse_body(&text).is_ok() {
+                            format_source(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+                            seen += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen >= 4, "only {seen} files");
+    }
+
+    #[test]
     fn heredocs_are_left_alone() {
         let text = "locals {\nscript = <<EOT\n  keep   this   \n\n\n\tand this\nEOT\n    other = <<-EOT\n        indented\n      EOT\n  x = 1\n}\n";
         let out = fmt(text);
@@ -574,7 +696,8 @@ router "public" {
         assert_eq!(fmt("\n\n\na = 1   \t\n\n\n\n"), "a = 1\n");
         assert_eq!(fmt("a = 1"), "a = 1\n");
         assert_eq!(fmt(""), "");
-        assert_eq!(fmt("a = 1\r\nbb = 2\r\n"), "a  = 1\nbb = 2\n");
+        // CRLF files stay CRLF (a heredoc's value holds its line ends).
+        assert_eq!(fmt("a = 1\r\nbb = 2\r\n"), "a  = 1\r\nbb = 2\r\n");
         assert_eq!(fmt("x {\n\ty = 1\n}\n"), "x {\n  y = 1\n}\n");
     }
 
