@@ -189,8 +189,10 @@ fn split(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
+/// As Terraform: object keys sorted (serde_json's map is ordered by key).
 fn jsonencode(args: FuncArgs) -> Result<Value, String> {
-    serde_json::to_string(&args[0])
+    let sorted = serde_json::to_value(&args[0]).map_err(|e| e.to_string())?;
+    serde_json::to_string(&sorted)
         .map(Value::String)
         .map_err(|e| e.to_string())
 }
@@ -455,5 +457,10 @@ mod tests {
             r#""{\"a\":[1,\"x\"]}""#
         );
         assert!(err("jsonencode()").contains("jsonencode"));
+        // Keys sorted, as Terraform's.
+        assert_eq!(
+            ok(r#"jsonencode({b = 1, a = { d = 2, c = 3 }})"#),
+            r#""{\"a\":{\"c\":3,\"d\":2},\"b\":1}""#
+        );
     }
 }
