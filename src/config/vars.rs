@@ -236,30 +236,10 @@ fn resolve_one(
         return None;
     };
     let value = value.and_then(|v| check_type(var_type, v));
-    let value = match (value, origin) {
-        (Ok(v), _) => v,
-        (Err(e), Origin::Default(span) | Origin::File(Some(span), _)) => {
-            ev.error(&span, format!("wrong type for variable \"{name}\": {e}"));
-            return None;
-        }
-        (Err(e), Origin::File(None, path)) => {
-            ev.diags.push(Diagnostic::new(format!(
-                "--var-file {}: variable \"{name}\": {e}",
-                path.display()
-            )));
-            return None;
-        }
-        (Err(e), Origin::Cli) if !e.starts_with("--var ") => {
-            ev.diags.push(Diagnostic::new(format!("--var {name}: {e}")));
-            return None;
-        }
-        (Err(e), Origin::Env) if !e.starts_with("CUTOVER_VAR_") => {
-            ev.diags
-                .push(Diagnostic::new(format!("CUTOVER_VAR_{name}: {e}")));
-            return None;
-        }
-        (Err(e), Origin::Cli | Origin::Env) => {
-            ev.diags.push(Diagnostic::new(e));
+    let value = match value {
+        Ok(v) => v,
+        Err(e) => {
+            wrong_value(ev, name, e, origin);
             return None;
         }
     };
@@ -271,6 +251,24 @@ fn resolve_one(
         value: to_json(&value),
         span: decl.span.clone(),
     })
+}
+
+/// Report the value of variable `name` that could not be used, where it
+/// came from.
+fn wrong_value(ev: &mut Evaluator<'_>, name: &str, e: String, origin: Origin) {
+    let message = match origin {
+        Origin::Default(span) | Origin::File(Some(span), _) => {
+            ev.error(&span, format!("wrong type for variable \"{name}\": {e}"));
+            return;
+        }
+        Origin::File(None, path) => {
+            format!("--var-file {}: variable \"{name}\": {e}", path.display())
+        }
+        Origin::Cli if !e.starts_with("--var ") => format!("--var {name}: {e}"),
+        Origin::Env if !e.starts_with("CUTOVER_VAR_") => format!("CUTOVER_VAR_{name}: {e}"),
+        Origin::Cli | Origin::Env => e,
+    };
+    ev.diags.push(Diagnostic::new(message));
 }
 
 fn parse_type(

@@ -77,6 +77,17 @@ struct Running {
     started: HashMap<usize, Instant>,
 }
 
+impl Running {
+    /// Stop the read-only steps that run (health gates, drains) at once.
+    fn abort_waits(&self) {
+        for (handle, read_only) in self.aborts.values() {
+            if *read_only {
+                handle.abort();
+            }
+        }
+    }
+}
+
 impl Engine {
     /// Apply `planned` to the state at `state_path` (the caller holds the
     /// lock). `state` is the state the plan was made against, or a new one.
@@ -149,31 +160,7 @@ impl Engine {
                     unsaved.get_or_insert(e);
                 }
             }
-            while running.tasks.len() < self.parallelism {
-                let Some(start) = walk.start_next() else {
-                    break;
-                };
-                let index = start.index;
-                let read_only = start.step.kind.is_read_only();
-                let description = if self.secrets.is_empty() {
-                    describe(&start.step.kind)
-                } else {
-                    describe(&self.secrets.step(&start.step.kind))
-                };
-                observer.event(&Event::StepStarted {
-                    id: start.step.id.clone(),
-                    description,
-                });
-                let engine = self.clone();
-                let task_observer = observer.clone();
-                running.slots.insert(index, start.switched.clone());
-                let handle = running
-                    .tasks
-                    .spawn(async move { engine.run(start, task_observer.as_ref()).await });
-                running.by_task.insert(handle.id(), index);
-                running.aborts.insert(index, (handle, read_only));
-                running.started.insert(index, Instant::now());
-            }
+            self.start_ready(walk, &mut running, observer);
             if running.tasks.is_empty() {
                 return unsaved;
             }
@@ -201,11 +188,7 @@ impl Engine {
                     if walk.is_stopping() {
                         // Nothing new starts: a gate or a drain that runs
                         // waits for nothing now, so it stops at once.
-                        for (handle, read_only) in running.aborts.values() {
-                            if *read_only {
-                                handle.abort();
-                            }
-                        }
+                        running.abort_waits();
                     }
                 }
                 changed = stop.changed(), if stop_open => {
@@ -225,6 +208,36 @@ impl Engine {
                     deadline = None;
                 }
             }
+        }
+    }
+
+    /// Start every step the walk allows, up to the parallelism.
+    fn start_ready(&self, walk: &mut Walk, running: &mut Running, observer: &Arc<dyn Observer>) {
+        while running.tasks.len() < self.parallelism {
+            let Some(start) = walk.start_next() else {
+                return;
+            };
+            let index = start.index;
+            let read_only = start.step.kind.is_read_only();
+            // Described as shown: no sensitive value in a progress line.
+            let description = if self.secrets.is_empty() {
+                describe(&start.step.kind)
+            } else {
+                describe(&self.secrets.step(&start.step.kind))
+            };
+            observer.event(&Event::StepStarted {
+                id: start.step.id.clone(),
+                description,
+            });
+            let engine = self.clone();
+            let task_observer = observer.clone();
+            running.slots.insert(index, start.switched.clone());
+            let handle = running
+                .tasks
+                .spawn(async move { engine.run(start, task_observer.as_ref()).await });
+            running.by_task.insert(handle.id(), index);
+            running.aborts.insert(index, (handle, read_only));
+            running.started.insert(index, Instant::now());
         }
     }
 
