@@ -58,6 +58,7 @@ pub(crate) fn scan(expr: &Expression) -> Scan {
     let mut scanner = Scanner {
         scan: Scan::default(),
         scope: Vec::new(),
+        branches: 0,
     };
     scanner.visit_expr(expr);
     scanner.scan
@@ -69,6 +70,9 @@ struct Scanner {
     scan: Scan,
     /// Names bound by enclosing `for` expressions.
     scope: Vec<String>,
+    /// How many conditional branches enclose the node: only the branch
+    /// taken is evaluated, so a divisor there is not checked beforehand.
+    branches: usize,
 }
 
 impl Scanner {
@@ -193,10 +197,21 @@ impl Visit for Scanner {
     fn visit_binary_op(&mut self, node: &hcl_edit::expr::BinaryOp) {
         visit::visit_binary_op(self, node);
         let op = *node.operator.value();
-        if matches!(op, BinaryOperator::Div | BinaryOperator::Mod) && self.scope.is_empty() {
+        if matches!(op, BinaryOperator::Div | BinaryOperator::Mod)
+            && self.scope.is_empty()
+            && self.branches == 0
+        {
             let range = node.rhs_expr.span().unwrap_or(0..0);
             self.scan.divisors.push((node.rhs_expr.clone(), range));
         }
+    }
+
+    fn visit_conditional(&mut self, node: &hcl_edit::expr::Conditional) {
+        self.visit_expr(&node.cond_expr);
+        self.branches += 1;
+        self.visit_expr(&node.true_expr);
+        self.visit_expr(&node.false_expr);
+        self.branches -= 1;
     }
 
     fn visit_for_expr(&mut self, node: &ForExpr) {

@@ -404,6 +404,17 @@ fn division_by_zero_is_a_diagnostic() {
 }
 
 #[test]
+fn only_the_branch_taken_is_evaluated() {
+    // As Terraform: a division in the branch not taken is never made.
+    let c = ok("variable \"w\" {\n  default = 0\n}\nlocals {\n  a = true ? 1 : 1 / 0\n  b = var.w == 0 ? 0 : 100 / var.w\n}\n");
+    assert_eq!(c.locals["a"], json!(1));
+    assert_eq!(c.locals["b"], json!(0));
+    // Taken, it is still an error at the attribute.
+    let out = errors("locals {\n  a = false ? 1 : 1 / 0\n}\n");
+    assert!(out.contains("--> main.hcl:2:7"), "{out}");
+}
+
+#[test]
 fn routers_need_exactly_one_backend() {
     let env = "environment \"e\" {\n  release = \"1\"\n  endpoint = \"h:1\"\n}\n";
     let out = errors(&format!(
