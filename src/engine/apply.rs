@@ -355,21 +355,10 @@ impl Engine {
     /// the configuration made them sensitive: their step (if any) sees no
     /// change, so nothing else would rewrite them.
     fn secret_records(&self, state: &State) -> Vec<Entry> {
-        if self.secrets.is_empty() {
-            return Vec::new();
-        }
-        state
-            .environments
-            .iter()
-            .filter_map(|(name, rec)| {
-                let entry = Entry::Environment(name.clone(), Some(rec.clone()));
-                match self.secrets.entry(entry) {
-                    Entry::Environment(_, Some(shown)) if shown != *rec => {
-                        Some(Entry::Environment(name.clone(), Some(shown)))
-                    }
-                    _ => None,
-                }
-            })
+        self.secrets
+            .hidden_records(state)
+            .into_iter()
+            .map(|(name, rec)| Entry::Environment(name, Some(rec)))
             .collect()
     }
 

@@ -490,18 +490,30 @@ impl Secrets {
         }
     }
 
-    /// The environments whose record in `state` holds in clear a value the
-    /// configuration now marks sensitive (recorded before it was marked).
-    pub fn recorded_in_clear(&self, state: Option<&State>) -> Vec<String> {
-        let Some(state) = state else {
+    /// The records of `state` that hold in clear a value the configuration
+    /// now marks sensitive (recorded before it was marked), as they are to
+    /// be kept instead.
+    pub fn hidden_records(&self, state: &State) -> Vec<(String, EnvironmentState)> {
+        if self.is_empty() {
             return Vec::new();
-        };
+        }
         state
             .environments
             .iter()
-            .filter(|(name, rec)| self.record(name, (*rec).clone()) != **rec)
-            .map(|(name, _)| name.clone())
+            .map(|(name, rec)| (name, rec, self.record(name, rec.clone())))
+            .filter(|(_, rec, shown)| shown != *rec)
+            .map(|(name, _, shown)| (name.clone(), shown))
             .collect()
+    }
+
+    /// The names of [`Secrets::hidden_records`].
+    pub fn recorded_in_clear(&self, state: Option<&State>) -> Vec<String> {
+        state.map_or_else(Vec::new, |s| {
+            self.hidden_records(s)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        })
     }
 
     /// A state made from the configuration and the live world (by

@@ -17,7 +17,7 @@ pub fn environment_spec(config: &Config, env: &Environment) -> EnvironmentSpec {
         endpoints: env.endpoints.clone(),
         settings: env.backend.as_ref().map_or(Value::Null, |b| b.body.clone()),
         workdir: config.dir.clone(),
-        sensitive: sensitive_texts(env),
+        sensitive: shown_values(env),
     }
 }
 
@@ -36,7 +36,7 @@ pub fn recorded_spec(config: &Config, name: &str, rec: &EnvironmentState) -> Env
 
 /// An environment's release and settings as shown, for its provider to
 /// build what it writes itself from.
-fn sensitive_texts(env: &Environment) -> cutover_provider::Sensitive {
+fn shown_values(env: &Environment) -> cutover_provider::Sensitive {
     let settings = env.backend.as_ref().map(|b| (&b.marks, &b.body));
     if env.marks.release.is_clear() && settings.is_none_or(|(m, _)| m.is_clear()) {
         return Default::default();

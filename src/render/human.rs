@@ -453,20 +453,8 @@ fn flush_hidden(out: &mut String, indent: usize, hidden: &mut usize) {
 }
 
 fn health_gate(out: &mut String, endpoints: &[String], health: &crate::config::model::Health) {
-    let targets: Vec<String> = match &health.url {
-        Some(url) => vec![url.clone()],
-        None => {
-            let slash = if health.path.starts_with('/') {
-                ""
-            } else {
-                "/"
-            };
-            endpoints
-                .iter()
-                .map(|e| format!("http://{e}{slash}{}", health.path))
-                .collect()
-        }
-    };
+    // The URLs the gate requests, as the health checker makes them.
+    let targets = crate::engine::health::check_urls(endpoints, health);
     let successes = match health.successes {
         1 => "1 success".to_owned(),
         n => format!("{n} consecutive successes"),
