@@ -9,6 +9,7 @@ use clap::Args;
 use super::{context, plan, progress, signals, Global, EXIT_ERROR, EXIT_OK};
 use crate::engine::Engine;
 use crate::plan::saved::{self, Planned};
+use crate::state::backend::{Backend, Lock};
 use crate::state::model::State;
 
 /// Flags of `cutover apply`.
@@ -51,8 +52,9 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     // From here on a signal stops the command cleanly (the lock released).
     let mut stop = signals::listen();
     let (engine, ctx) = plan::engine_and_config(g, args.parallelism, args.allow_live_changes)?;
-    let lock = context::lock(&ctx.state_path, "apply", args.lock_timeout)?;
-    let state = context::read_state(&ctx.state_path, Some(&lock))?;
+    let backend = ctx.backend.as_ref();
+    let lock = context::lock(backend, "apply", args.lock_timeout)?;
+    let state = context::read_state(backend, Some(&lock))?;
     let planning = async {
         match &args.plan_file {
             Some(file) => saved_plan(&engine, &ctx, state.as_ref(), file).await,
@@ -87,7 +89,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         what: "apply",
         stop,
     };
-    run_plan(&engine, &planned, state, &ctx.state_path, run).await
+    run_plan(&engine, &planned, state, (backend, &lock), run).await
 }
 
 /// A saved plan, checked against the state and the live world and given
@@ -127,13 +129,13 @@ pub async fn run_plan(
     engine: &Engine,
     planned: &Planned,
     state: Option<State>,
-    state_path: &Path,
+    (backend, lock): (&dyn Backend, &Lock),
     run: Run,
 ) -> anyhow::Result<u8> {
     if let Some(signal) = signals::requested(&run.stop) {
         return Ok(signals::stopped_before_anything_ran(signal, run.what));
     }
-    context::check_state_writable(state_path)?;
+    context::check_state_writable(backend, lock)?;
     let state = state.unwrap_or_else(crate::state::new_state);
     if run.json {
         progress::print_json_line(&progress::plan_line(&planned.document));
@@ -142,7 +144,12 @@ pub async fn run_plan(
     }
     let observer = progress::observer(run.json, &planned.document);
     let report = engine
-        .apply(planned, state, state_path, observer, run.stop)
+        .apply(planned, state, backend, lock, observer, run.stop)
         .await?;
-    Ok(progress::finished(&report, run.json, state_path, run.what))
+    Ok(progress::finished(
+        &report,
+        run.json,
+        &backend.describe(),
+        run.what,
+    ))
 }

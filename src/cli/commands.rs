@@ -2,7 +2,6 @@
 //! force-unlock, completions. Each parses, calls a layer below, prints a view.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
@@ -10,28 +9,29 @@ use clap::{Args, Subcommand};
 use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
 use crate::plan::saved;
 use crate::render;
-use crate::state::StateLock;
 
 /// Run `cutover init`.
 pub async fn init(g: &Global) -> anyhow::Result<u8> {
     let engine = plan::engine_for(None);
     let ctx = context::load(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
-    let existing = match context::read_state(&ctx.state_path, None)? {
+    let backend = ctx.backend.as_ref();
+    let existing = match context::read_state(backend, None)? {
         Some(st) => Some(st),
         None => {
             // Created under the lock, as every write of the state is; read
             // again once it is held, in case another run created it since.
-            let lock = StateLock::acquire(&ctx.state_path, "init", Duration::ZERO)?;
-            match context::read_state(&ctx.state_path, Some(&lock))? {
+            let lock = crate::state::backend::lock_now(backend, "init")?;
+            match context::read_state(backend, Some(&lock))? {
                 Some(st) => Some(st),
                 None => {
-                    let st = crate::state::create(&ctx.state_path).with_context(|| {
-                        format!("failed to write state file {}", ctx.state_path.display())
+                    let st = crate::state::new_state();
+                    backend.write_state(&lock, None, &st).with_context(|| {
+                        format!("failed to write the state {}", backend.describe())
                     })?;
                     outln!(
                         "Created state {} (lineage {}).",
-                        ctx.state_path.display(),
+                        backend.describe(),
                         st.lineage
                     );
                     None
@@ -42,7 +42,7 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
     if let Some(st) = existing {
         outln!(
             "State {} exists (lineage {}, serial {}).",
-            ctx.state_path.display(),
+            backend.describe(),
             st.lineage,
             st.serial
         );
@@ -53,11 +53,13 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
         cfg.environments.len(),
         cfg.routers.len()
     );
-    outln!(
-        "Commit {} with the configuration; the lock file {}.lock is never committed.",
-        ctx.state_path.display(),
-        ctx.state_path.display()
-    );
+    if backend.kind() == "local" {
+        outln!(
+            "Commit {} with the configuration; the lock file {}.lock is never committed.",
+            ctx.state_path.display(),
+            ctx.state_path.display()
+        );
+    }
     outln!("Next: cutover plan");
     Ok(EXIT_OK)
 }
@@ -104,10 +106,10 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let ctx = context::load(g, None)?;
-    let Some(st) = context::read_state(&ctx.state_path, None)? else {
+    let Some(st) = context::read_state(ctx.backend.as_ref(), None)? else {
         outln!(
             "No state yet at {}: nothing has been applied.",
-            ctx.state_path.display()
+            ctx.backend.describe()
         );
         return Ok(EXIT_OK);
     };
@@ -118,7 +120,7 @@ pub async fn show(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     } else {
         outln!(
             "# state {} (lineage {}, serial {})",
-            ctx.state_path.display(),
+            ctx.backend.describe(),
             st.lineage,
             st.serial
         );
@@ -206,10 +208,10 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
             EXIT_ERROR
         });
     }
-    let Some(st) = context::read_state(&ctx.state_path, None)? else {
+    let Some(st) = context::read_state(ctx.backend.as_ref(), None)? else {
         bail!(
             "no state at {}: nothing has been applied yet",
-            ctx.state_path.display()
+            ctx.backend.describe()
         );
     };
     match cmd {
@@ -244,17 +246,19 @@ pub struct ForceUnlockArgs {
 /// Run `cutover force-unlock`.
 pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
-    let info = crate::state::lock::force_unlock(&ctx.state_path, &args.lock_id)?;
+    let backend = ctx.backend.as_ref();
+    let info = backend.force_unlock(&args.lock_id)?;
     outln!(
-        "Removed the lock on {} held by pid {} ({}).",
-        ctx.state_path.display(),
+        "Removed the lock on {} held by pid {} on {} ({}).",
+        backend.describe(),
         info.pid,
+        info.host,
         info.operation
     );
     // What the holder left beside the state (its journal, a temporary file)
     // can be folded now that nobody holds the lock. The lock is gone either
     // way: a state that cannot be read is for the next command to report.
-    if let Err(e) = context::read_state(&ctx.state_path, None) {
+    if let Err(e) = context::read_state(backend, None) {
         errln!("warning: {e:#}");
     }
     Ok(EXIT_OK)

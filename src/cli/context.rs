@@ -2,22 +2,26 @@
 //! when it fails), the state path, and whether to use colour.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 
 use super::Global;
 use crate::config::{self, Loaded, VarInputs};
 use crate::render::Style;
+use crate::state::backend::{Backend, Lock};
 use crate::state::model::State;
-use crate::state::{Access, StateLock};
+use crate::state::Access;
 
 /// A loaded configuration and where its state lives.
 pub struct Context {
     /// The configuration.
     pub loaded: Loaded,
-    /// The state file's path.
+    /// The local state file's path (the state itself when the
+    /// configuration names no shared backend).
     pub state_path: PathBuf,
+    /// Where the state lives (state/backend.rs).
+    pub backend: Box<dyn Backend>,
 }
 
 /// Why a command stops after printing its own diagnostics.
@@ -81,7 +85,12 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
         }
     }
     let state_path = dir.join(&loaded.config.settings.state_path);
-    Ok(Context { loaded, state_path })
+    let backend = crate::state::backend::configured(&loaded.config.settings, &dir, &state_path)?;
+    Ok(Context {
+        loaded,
+        state_path,
+        backend,
+    })
 }
 
 /// Read the state file, if there is one, after folding into it what an
@@ -89,13 +98,13 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
 /// when the command holds it; without it the fold takes the lock only if it
 /// is free. What was folded, removed or left is said on stderr, so that the
 /// views on stdout (`--json`, `--markdown`) stay as they are.
-pub fn read_state(path: &Path, lock: Option<&StateLock>) -> anyhow::Result<Option<State>> {
+pub fn read_state(backend: &dyn Backend, lock: Option<&Lock>) -> anyhow::Result<Option<State>> {
     let access = match lock {
         Some(lock) => Access::Locked(lock),
         None => Access::Read,
     };
-    let opened = crate::state::open(path, access)
-        .with_context(|| format!("failed to read state file {}", path.display()))?;
+    let opened = crate::state::open(backend, access)
+        .with_context(|| format!("failed to read the state {}", backend.describe()))?;
     for message in opened.messages() {
         errln!("{message}");
     }
@@ -106,10 +115,10 @@ pub fn read_state(path: &Path, lock: Option<&StateLock>) -> anyhow::Result<Optio
 /// command's `--lock-timeout`) and saying on stderr who holds it while it
 /// waits.
 pub fn lock(
-    state_path: &Path,
+    backend: &dyn Backend,
     operation: &str,
     timeout: std::time::Duration,
-) -> anyhow::Result<StateLock> {
+) -> anyhow::Result<Lock> {
     let mut waiting = |holder: &crate::state::LockInfo| {
         errln!(
             "waiting up to {} for the state lock held by {}...",
@@ -117,12 +126,7 @@ pub fn lock(
             holder.describe()
         );
     };
-    Ok(StateLock::acquire_telling(
-        state_path,
-        operation,
-        timeout,
-        &mut waiting,
-    )?)
+    Ok(backend.lock(operation, timeout, &mut waiting)?)
 }
 
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
@@ -137,12 +141,12 @@ pub fn style(g: &Global) -> Style {
 /// that cannot be written would lose what the apply did, so this is checked
 /// (under the state lock) before anything live changes
 /// (`state::files::check_writable`).
-pub fn check_state_writable(path: &Path) -> anyhow::Result<()> {
-    match crate::state::files::check_writable(path) {
+pub fn check_state_writable(backend: &dyn Backend, lock: &Lock) -> anyhow::Result<()> {
+    match backend.check_writable(lock) {
         Ok(()) => Ok(()),
         Err(e) => bail!(
-            "cannot write the state file {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
-            path.display()
+            "cannot write the state {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
+            backend.describe()
         ),
     }
 }

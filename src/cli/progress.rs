@@ -4,7 +4,7 @@
 //! (docs/events.md); and the summary at the end, for both.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -400,7 +400,7 @@ pub fn way_back_lines(report: &ApplyReport) -> Vec<String> {
 
 /// Print what an apply (or rollback: `what`) did; the exit status: 0 when
 /// every step ran, 130/143 when a signal stopped it, 1 otherwise.
-pub fn finished(report: &ApplyReport, json: bool, state_path: &Path, what: &str) -> u8 {
+pub fn finished(report: &ApplyReport, json: bool, state: &str, what: &str) -> u8 {
     let code = exit_code(report);
     if json {
         print_json_line(&summary_line(report));
@@ -467,7 +467,7 @@ pub fn finished(report: &ApplyReport, json: bool, state_path: &Path, what: &str)
     };
     errln!(
         "What was done is recorded in {} (serial {}). {next}",
-        state_path.display(),
+        state,
         report.serial
     );
     code

@@ -17,14 +17,15 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
     let config = &ctx.loaded.config;
+    let backend = ctx.backend.as_ref();
     let lock = if apply {
-        let lock = context::lock(&ctx.state_path, "apply --refresh-only", lock_timeout)?;
+        let lock = context::lock(backend, "apply --refresh-only", lock_timeout)?;
         Some(lock)
     } else {
         None
     };
-    let state = context::read_state(&ctx.state_path, lock.as_ref())?
-        .unwrap_or_else(crate::state::new_state);
+    let state =
+        context::read_state(backend, lock.as_ref())?.unwrap_or_else(crate::state::new_state);
     let refreshed = engine.refresh_only(config, &state).await?;
     if !refreshed.drift.is_empty() {
         outln!("Changes outside cutover since the last apply:\n");
@@ -49,13 +50,14 @@ pub async fn run(
             EXIT_OK
         });
     }
-    context::check_state_writable(&ctx.state_path)?;
+    let lock = lock.expect("an apply holds the lock");
+    context::check_state_writable(backend, &lock)?;
     let serial = engine
-        .record_refresh(&ctx.state_path, &state, &refreshed)
-        .with_context(|| format!("failed to write state file {}", ctx.state_path.display()))?;
+        .record_refresh((backend, &lock), &state, &refreshed)
+        .with_context(|| format!("failed to write the state {}", backend.describe()))?;
     outln!(
         "\nRecorded in {} (serial {serial}). Nothing live was changed.",
-        ctx.state_path.display()
+        backend.describe()
     );
     Ok(EXIT_OK)
 }

@@ -37,11 +37,12 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     }
     let mut stop = signals::listen();
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
-    let lock = context::lock(&ctx.state_path, "rollback", args.lock_timeout)?;
-    let Some(state) = context::read_state(&ctx.state_path, Some(&lock))? else {
+    let backend = ctx.backend.as_ref();
+    let lock = context::lock(backend, "rollback", args.lock_timeout)?;
+    let Some(state) = context::read_state(backend, Some(&lock))? else {
         bail!(
             "no state at {}: nothing was applied, so there is nothing to roll back",
-            ctx.state_path.display()
+            backend.describe()
         );
     };
     let planning = engine.rollback_plan(&ctx.loaded.config, &state, &args.routers);
@@ -66,7 +67,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         what: "rollback",
         stop,
     };
-    let code = run_plan(&engine, &planned, Some(state), &ctx.state_path, run).await?;
+    let code = run_plan(&engine, &planned, Some(state), (backend, &lock), run).await?;
     if code == super::EXIT_OK && !args.json {
         outln!("The configuration still names the colour you rolled back from: `cutover plan` shows the cut-over it would make again.");
     }

@@ -508,7 +508,7 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
         what: "the `cutover` block",
         attrs: &["state", "parallelism"],
         required: &[],
-        blocks: &[],
+        blocks: &["backend"],
     };
     schema::check_body(
         ev.map,
@@ -525,5 +525,102 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
     if let Some(n) = opt_uint(ev, decl.file, body, "parallelism", 1, 1024) {
         settings.parallelism = n as usize;
     }
+    settings.backend = state_backend(ev, decl.file, body);
     settings
+}
+
+/// The `backend "pg" {}` or `backend "git" {}` block of `cutover {}`.
+fn state_backend(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+) -> Option<super::model::BackendSettings> {
+    use super::model::{BackendSettings, GitSettings, PgSettings};
+    let mut found = body.get_blocks("backend");
+    let block = found.next()?;
+    let header = schema::header_span(ev.map, file, block);
+    if let Some(second) = found.next() {
+        let span = schema::header_span(ev.map, file, second);
+        ev.error(
+            &span,
+            "the `cutover` block has more than one `backend` block",
+        );
+    }
+    let kind = match block.labels.as_slice() {
+        [label] => label.as_str().to_owned(),
+        _ => {
+            ev.error_help(
+                &header,
+                "a `backend` block takes one label, its kind",
+                "backend \"pg\" { ... } or backend \"git\" { ... }",
+            );
+            return None;
+        }
+    };
+    let (attrs, required): (&[&str], &[&str]) = match kind.as_str() {
+        "pg" => (&["conn_str", "name", "schema", "ca_file"], &[]),
+        "git" => (&["repo", "branch", "path"], &["repo"]),
+        other => {
+            let help = crate::config::source::did_you_mean(other, ["pg", "git"].into_iter())
+                .unwrap_or_else(|| "the state backends are \"pg\" and \"git\"".to_owned());
+            ev.error_help(&header, format!("unknown state backend \"{other}\""), help);
+            return None;
+        }
+    };
+    let what = format!("the backend \"{kind}\" block");
+    let s = Schema {
+        what: &what,
+        attrs,
+        required,
+        blocks: &[],
+    };
+    schema::check_body(ev.map, file, &block.body, &s, &header, &mut ev.diags);
+    let body = &block.body;
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    match kind.as_str() {
+        "pg" => {
+            // A password may sit in it: a sensitive value is fine here,
+            // since cutover never shows it.
+            let conn_str = opt_marked_string(ev, file, body, "conn_str").map(|(s, _)| s);
+            let name = opt_string(ev, file, body, "name").unwrap_or_else(|| "default".into());
+            let schema = opt_string(ev, file, body, "schema").unwrap_or_else(|| "public".into());
+            for (key, value) in [("name", &name), ("schema", &schema)] {
+                if !name_ok(value) {
+                    let span = body
+                        .get_attribute(key)
+                        .map(|a| schema::key_span(ev.map, file, a))
+                        .unwrap_or_else(|| header.clone());
+                    ev.error(
+                        &span,
+                        format!("`{key}` must be letters, digits, `_`, `-` or `.`, not {value:?}"),
+                    );
+                }
+            }
+            let ca_file = opt_string(ev, file, body, "ca_file").map(PathBuf::from);
+            Some(BackendSettings::Pg(PgSettings {
+                conn_str,
+                name,
+                schema,
+                ca_file,
+                span: header,
+            }))
+        }
+        _ => {
+            let repo = opt_string(ev, file, body, "repo")?;
+            let branch =
+                opt_string(ev, file, body, "branch").unwrap_or_else(|| "cutover-state".into());
+            let path =
+                opt_string(ev, file, body, "path").unwrap_or_else(|| "cutover.state.json".into());
+            Some(BackendSettings::Git(GitSettings {
+                repo,
+                branch,
+                path,
+                span: header,
+            }))
+        }
+    }
 }

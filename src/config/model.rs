@@ -60,6 +60,9 @@ pub struct Settings {
     pub state_path: PathBuf,
     /// Default `--parallelism` (10).
     pub parallelism: usize,
+    /// A shared backend for the state (`backend "pg" {}`, `backend "git"
+    /// {}`); `None`: the local file at `state_path`.
+    pub backend: Option<BackendSettings>,
 }
 
 impl Default for Settings {
@@ -67,8 +70,48 @@ impl Default for Settings {
         Settings {
             state_path: PathBuf::from("cutover.state.json"),
             parallelism: 10,
+            backend: None,
         }
     }
+}
+
+/// The `backend "KIND" {}` block of the `cutover {}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendSettings {
+    /// The state in PostgreSQL.
+    Pg(PgSettings),
+    /// The state on a branch of a git remote.
+    Git(GitSettings),
+}
+
+/// `backend "pg" {}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgSettings {
+    /// The connection string (`postgres://user:pass@host:port/db?sslmode=...`
+    /// or `host=... dbname=...`); `None`: from `CUTOVER_PG_CONN_STR`. Never
+    /// shown: it may hold a password.
+    pub conn_str: Option<String>,
+    /// Which state in the database (several per database): `default`.
+    pub name: String,
+    /// The schema of cutover's tables: `public`.
+    pub schema: String,
+    /// A CA bundle for `sslmode=verify-full` (PEM), beside the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Where the block is, for errors.
+    pub span: Span,
+}
+
+/// `backend "git" {}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GitSettings {
+    /// The remote, as `git push` takes it (a URL or a path).
+    pub repo: String,
+    /// The branch holding the state: `cutover-state`.
+    pub branch: String,
+    /// The state file's path in that branch: `cutover.state.json`.
+    pub path: String,
+    /// Where the block is, for errors.
+    pub span: Span,
 }
 
 /// The type constraint of a variable.

@@ -8,7 +8,7 @@
 //! lock are kept.
 
 use std::collections::HashMap;
-use std::path::Path;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use super::Engine;
 use crate::plan::document::StepKind;
 use crate::plan::saved::Planned;
 use crate::plan::validate::Invalid;
+use crate::state::backend::{Backend, Lock};
 use crate::state::journal::Entry;
 use crate::state::model::{RouterState, State};
 use crate::state::StateError;
@@ -89,13 +90,14 @@ impl Running {
 }
 
 impl Engine {
-    /// Apply `planned` to the state at `state_path` (the caller holds the
-    /// lock). `state` is the state the plan was made against, or a new one.
+    /// Apply `planned` to the state in `backend`, whose `lock` the caller
+    /// holds. `state` is the state the plan was made against, or a new one.
     pub async fn apply(
         &self,
         planned: &Planned,
         state: State,
-        state_path: &Path,
+        backend: &dyn Backend,
+        lock: &Lock,
         observer: Arc<dyn Observer>,
         mut stop: StopReceiver,
     ) -> Result<ApplyReport, ApplyError> {
@@ -109,7 +111,7 @@ impl Engine {
         });
         // Refused before anything is written, let alone run.
         crate::plan::validate::validate(doc)?;
-        let mut store = ApplyStore::open(state_path, &state, &self.secrets)?;
+        let mut store = ApplyStore::open(backend, lock, &state, &self.secrets)?;
         let mut walk = Walk::new(doc, state)?;
         // A record that cannot be written stops the walk (nothing new
         // starts), but what runs is let finish and the switches the rules
@@ -136,7 +138,7 @@ impl Engine {
     async fn walk(
         &self,
         walk: &mut Walk,
-        store: &mut ApplyStore,
+        store: &mut ApplyStore<'_>,
         observer: &Arc<dyn Observer>,
         stop: &mut StopReceiver,
     ) -> Option<StateError> {
@@ -309,7 +311,7 @@ impl Engine {
     async fn revert(
         &self,
         walk: &mut Walk,
-        store: &mut ApplyStore,
+        store: &mut ApplyStore<'_>,
         observer: &dyn Observer,
     ) -> Option<StateError> {
         let mut unsaved = None;

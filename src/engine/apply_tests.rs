@@ -93,7 +93,7 @@ impl Case {
         let planned = engine.plan(&config, state.as_ref()).await.unwrap();
         let state = state.unwrap_or_else(crate::state::new_state);
         engine
-            .apply(&planned, state, &self.state_path(), events, stop)
+            .apply_at(&planned, state, &self.state_path(), events, stop)
             .await
             .unwrap()
     }
@@ -222,7 +222,7 @@ async fn no_switch_back_to_a_colour_that_is_no_longer_what_served() {
     allowing.options.allow_live_changes = true;
     let planned = allowing.plan(&config(&hcl), None).await.unwrap();
     let report = allowing
-        .apply(
+        .apply_at(
             &planned,
             crate::state::new_state(),
             &case.state_path(),
@@ -245,7 +245,7 @@ async fn no_switch_back_to_a_colour_that_is_no_longer_what_served() {
     case.world.lock().fail_switch.insert("b".into());
     let events = Arc::new(Events::default());
     let report = engine
-        .apply(
+        .apply_at(
             &planned,
             state,
             &case.state_path(),
@@ -380,7 +380,7 @@ async fn rollback_is_a_plan_the_walk_runs_and_marks_the_router() {
     assert_eq!(ids, ["health.blue", "cutover.public"]);
     let events = Arc::new(Events::default());
     let report = engine
-        .apply(&planned, state, &case.state_path(), events, never_stop())
+        .apply_at(&planned, state, &case.state_path(), events, never_stop())
         .await
         .unwrap();
     assert!(report.is_complete(), "{report:?}");
@@ -497,7 +497,7 @@ async fn no_secret_in_the_report_of_a_cutover_with_a_drained_change() {
     engine.secrets = crate::plan::sensitive::Secrets::new(&config);
     let planned = engine.plan(&config, None).await.unwrap();
     let report = engine
-        .apply(
+        .apply_at(
             &planned,
             crate::state::new_state(),
             &case.state_path(),
@@ -540,7 +540,7 @@ async fn a_colour_changed_before_the_switch_while_it_served_is_still_a_way_back(
     let state = case.state();
     let planned = engine.plan(&config(&next), Some(&state)).await.unwrap();
     let report = engine
-        .apply(
+        .apply_at(
             &planned,
             state,
             &case.state_path(),

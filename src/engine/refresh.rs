@@ -163,13 +163,19 @@ impl Engine {
     /// Record what `--refresh-only` found, on the next serial.
     pub fn record_refresh(
         &self,
-        path: &std::path::Path,
+        (backend, lock): (
+            &dyn crate::state::backend::Backend,
+            &crate::state::backend::Lock,
+        ),
         state: &State,
         refreshed: &Refreshed,
     ) -> Result<u64, crate::state::StateError> {
         let mut next = refreshed.next.clone();
         next.serial = state.serial + 1;
-        crate::state::save(path, &next)?;
+        // A state never written (no `init`) is created by this write.
+        let stored = backend.read_state()?;
+        let expected = stored.as_ref().map(crate::state::backend::Stamp::of);
+        backend.write_state(lock, expected.as_ref(), &next)?;
         Ok(next.serial)
     }
 }

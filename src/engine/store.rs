@@ -1,10 +1,9 @@
 //! The store the apply walk writes its records to ([`super::walk::Store`]):
 //! the journal beside the state file (state/journal.rs).
 
-use std::path::Path;
-
 use super::walk::Store;
 use crate::plan::sensitive::Secrets;
+use crate::state::backend::{Backend, Lock};
 use crate::state::journal::{Entry, Journal};
 use crate::state::model::State;
 use crate::state::StateError;
@@ -13,12 +12,17 @@ use crate::state::StateError;
 /// are folded into the state file when the journal has grown as large as
 /// the state, and at the end: bytes written grow with the state, not with
 /// steps × state.
-pub struct JournalStore(Journal);
+pub struct JournalStore<'a>(Journal<'a>);
 
-impl JournalStore {
-    /// Start journaling onto `state` (folding a journal a crash left first).
-    pub fn open(path: &Path, state: &State) -> Result<Self, StateError> {
-        Ok(JournalStore(Journal::open(path, state)?))
+impl<'a> JournalStore<'a> {
+    /// Start journaling onto `state` in `backend`, whose `lock` the caller
+    /// holds (folding a journal a crash left first).
+    pub fn open(
+        backend: &'a dyn Backend,
+        lock: &'a Lock,
+        state: &State,
+    ) -> Result<Self, StateError> {
+        Ok(JournalStore(Journal::open(backend, lock, state)?))
     }
 
     /// Sync what is left and fold it into the state file.
@@ -27,7 +31,7 @@ impl JournalStore {
     }
 }
 
-impl Store for JournalStore {
+impl Store for JournalStore<'_> {
     fn record(&mut self, entry: Entry, state: &mut State) -> bool {
         self.0.record(entry, state)
     }
@@ -40,16 +44,22 @@ impl Store for JournalStore {
 /// The store an apply uses: the journal, with every record's sensitive
 /// values replaced by their markers first (plan::sensitive), so that
 /// neither the journal nor the state ever holds one.
-pub struct ApplyStore {
-    journal: JournalStore,
+pub struct ApplyStore<'a> {
+    journal: JournalStore<'a>,
     secrets: Secrets,
 }
 
-impl ApplyStore {
-    /// Open the store for an apply of `state` at `path`.
-    pub fn open(path: &Path, state: &State, secrets: &Secrets) -> Result<Self, StateError> {
+impl<'a> ApplyStore<'a> {
+    /// Open the store for an apply of `state` in `backend`, whose `lock` the
+    /// caller holds.
+    pub fn open(
+        backend: &'a dyn Backend,
+        lock: &'a Lock,
+        state: &State,
+        secrets: &Secrets,
+    ) -> Result<Self, StateError> {
         Ok(ApplyStore {
-            journal: JournalStore::open(path, state)?,
+            journal: JournalStore::open(backend, lock, state)?,
             secrets: secrets.clone(),
         })
     }
@@ -60,12 +70,12 @@ impl ApplyStore {
     }
 
     /// The store as the walk sees it.
-    pub fn as_store(&mut self) -> &mut dyn Store {
+    pub fn as_store(&mut self) -> &mut (dyn Store + 'a) {
         self
     }
 }
 
-impl Store for ApplyStore {
+impl Store for ApplyStore<'_> {
     fn record(&mut self, entry: Entry, state: &mut State) -> bool {
         self.journal.record(self.secrets.entry(entry), state)
     }

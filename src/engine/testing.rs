@@ -311,3 +311,21 @@ router "{name}" {{
 "#
     )
 }
+
+impl Engine {
+    /// [`Engine::apply`] onto the local state file at `path`, its lock
+    /// taken for the apply.
+    pub(crate) async fn apply_at(
+        &self,
+        planned: &crate::plan::saved::Planned,
+        state: crate::state::model::State,
+        path: &std::path::Path,
+        observer: Arc<dyn super::observer::Observer>,
+        stop: super::StopReceiver,
+    ) -> Result<super::ApplyReport, super::ApplyError> {
+        let backend = crate::state::backend::LocalFile::new(path);
+        let lock = crate::state::backend::lock_now(&backend, "apply").expect("the test's lock");
+        self.apply(planned, state, &backend, &lock, observer, stop)
+            .await
+    }
+}

@@ -211,11 +211,12 @@ pub fn check(path: &Path) -> Result<Report, CheckError> {
 /// What an interrupted apply left beside the state, as found before the
 /// fold, with what the fold ([`super::open()`]) did about it.
 fn left_beside(path: &Path) -> Result<Vec<Finding>, StateError> {
-    let pending = super::inspect(path)?;
+    let backend = super::backend::LocalFile::new(path);
+    let pending = super::inspect(&backend)?;
     if pending.is_clean() {
         return Ok(Vec::new());
     }
-    let opened = super::open(path, Access::Read)?;
+    let opened = super::open(&backend, Access::Read)?;
     let left = |done: bool| match (&opened.note, done) {
         (_, true) => Outcome::Done,
         (Some(note), false) => Outcome::Left(note.reason()),

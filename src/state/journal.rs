@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::{Backend, Lock, Stamp};
 use super::model::{EnvironmentState, RouterState, State};
 use super::StateError;
 
@@ -83,62 +84,57 @@ impl Entry {
     }
 }
 
-/// The apply walk's journal (the walk holds the state lock). The file is
-/// created at the first synced entry, so an apply that changes nothing
-/// writes nothing.
-#[derive(Debug)]
-pub struct Journal {
-    state_path: PathBuf,
-    file: Option<File>,
-    /// Serial of the state file the journal extends.
-    base_serial: u64,
+/// The apply walk's journal (the walk holds the state lock), in any
+/// backend (state/backend.rs). It is created at the first synced entry, so
+/// an apply that changes nothing writes nothing.
+pub struct Journal<'a> {
+    backend: &'a dyn Backend,
+    lock: &'a Lock,
+    /// Whether the journal of this apply exists yet.
+    started: bool,
+    /// Lineage and serial of the stored state the journal extends.
+    base: Stamp,
     /// Entries recorded but not yet synced.
     pending: Vec<u8>,
-    /// Bytes of entries since the last fold, and the state file's size then.
+    /// Bytes of entries since the last fold, and the stored state's size
+    /// then.
     written: u64,
     state_size: u64,
 }
 
-fn write_error(path: &Path, source: io::Error) -> StateError {
-    StateError::Write {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-impl Journal {
+impl<'a> Journal<'a> {
     /// Start journaling onto `state`, which the caller loaded (with any
     /// journal a crash left replayed into it): such a journal is folded into
-    /// the state file first.
-    pub fn open(state_path: &Path, state: &State) -> Result<Self, StateError> {
-        let path = path_for(state_path);
-        if path.exists() {
+    /// the stored state first.
+    pub fn open(
+        backend: &'a dyn Backend,
+        lock: &'a Lock,
+        state: &State,
+    ) -> Result<Self, StateError> {
+        let text = backend.read_journal()?;
+        let stored = backend.read_state()?;
+        if let Some(text) = &text {
             // Never drop a journal that `state` does not already hold.
-            let on_disk = super::from_file(state_path)?;
-            let found =
-                examine(state_path, on_disk.as_ref()).map_err(|source| StateError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-            if let Some(problem) = found.problem() {
+            if let Some(problem) = compare(text, stored.as_ref()).problem() {
                 return Err(StateError::Journal {
-                    journal: path,
+                    journal: PathBuf::from(backend.journal_name()),
                     problem,
                 });
             }
         }
-        if path.exists() || !state_path.exists() {
-            super::save(state_path, state)?;
-            remove(&path).map_err(|e| write_error(&path, e))?;
+        if text.is_some() || stored.is_none() {
+            let expected = stored.as_ref().map(Stamp::of);
+            backend.write_state(lock, expected.as_ref(), state)?;
+            backend.discard_journal(lock)?;
         }
-        let state_size = fs::metadata(state_path).map_or(0, |m| m.len());
         Ok(Journal {
-            state_path: state_path.to_owned(),
-            file: None,
-            base_serial: state.serial,
+            backend,
+            lock,
+            started: false,
+            base: Stamp::of(state),
             pending: Vec::new(),
             written: 0,
-            state_size,
+            state_size: backend.stored_size(),
         })
     }
 
@@ -154,29 +150,27 @@ impl Journal {
         changed
     }
 
-    /// Make every recorded entry durable (one write and one fsync for a wave
-    /// of steps); fold the journal into the state file once it has grown as
-    /// large as the state. Whether anything was written.
+    /// Make every recorded entry durable (one write and one sync for a wave
+    /// of steps); fold the journal into the stored state once it has grown
+    /// as large as the state. Whether anything was written.
     pub fn sync(&mut self, state: &State) -> Result<bool, StateError> {
         if self.pending.is_empty() {
             return Ok(false);
         }
-        let path = path_for(&self.state_path);
-        let err = |e| write_error(&path, e);
-        if self.file.is_none() {
-            let mut file = File::create(&path).map_err(err)?;
+        let fresh = !self.started;
+        if fresh {
             let mut header = serde_json::to_vec(&Header {
-                lineage: state.lineage.clone(),
-                serial: self.base_serial,
+                lineage: self.base.lineage.clone(),
+                serial: self.base.serial,
             })
             .expect("a header always serializes");
             header.push(b'\n');
-            file.write_all(&header).map_err(err)?;
-            self.file = Some(file);
+            header.append(&mut self.pending);
+            self.pending = header;
         }
-        let file = self.file.as_mut().expect("just opened");
-        file.write_all(&self.pending).map_err(err)?;
-        file.sync_data().map_err(err)?;
+        self.backend
+            .append_journal(self.lock, &self.pending, fresh)?;
+        self.started = true;
         self.written += self.pending.len() as u64;
         self.pending.clear();
         if self.written > self.state_size {
@@ -185,29 +179,53 @@ impl Journal {
         Ok(true)
     }
 
-    /// Write `state` (which holds every entry) to the state file and drop the
-    /// journal. The journal is removed after the rename, and a journal whose
-    /// serial no longer matches the state is ignored, so a crash in between
-    /// is harmless.
+    /// Write `state` (which holds every entry) as the stored state and drop
+    /// the journal. The journal is removed after the write, and a journal
+    /// whose serial no longer matches the state is recognised as folded, so
+    /// a crash in between is harmless.
     fn fold(&mut self, state: &State) -> Result<(), StateError> {
-        super::save(&self.state_path, state)?;
-        self.file = None;
-        let path = path_for(&self.state_path);
-        remove(&path).map_err(|e| write_error(&path, e))?;
-        self.base_serial = state.serial;
+        self.backend
+            .write_state(self.lock, Some(&self.base), state)?;
+        self.started = false;
+        self.backend.discard_journal(self.lock)?;
+        self.base = Stamp::of(state);
         self.written = 0;
-        self.state_size = fs::metadata(&self.state_path).map_or(0, |m| m.len());
+        self.state_size = self.backend.stored_size();
         Ok(())
     }
 
-    /// Sync what is left and fold it into the state file.
+    /// Sync what is left and fold it into the stored state.
     pub fn finish(mut self, state: &State) -> Result<(), StateError> {
         self.sync(state)?;
-        if self.file.is_some() {
+        if self.started {
             self.fold(state)?;
         }
         Ok(())
     }
+}
+
+fn write_error(path: &Path, source: io::Error) -> StateError {
+    StateError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Append `bytes` to the journal of the local state file at `state_path`
+/// and sync it; `fresh`: they replace any journal there is.
+pub(crate) fn append_file(state_path: &Path, bytes: &[u8], fresh: bool) -> Result<(), StateError> {
+    let path = path_for(state_path);
+    let err = |e| write_error(&path, e);
+    let mut file = if fresh {
+        File::create(&path).map_err(err)?
+    } else {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(err)?
+    };
+    file.write_all(bytes).map_err(err)?;
+    file.sync_data().map_err(err)
 }
 
 fn remove(path: &Path) -> io::Result<()> {
@@ -467,6 +485,7 @@ pub fn replay(state_path: &Path, state: &mut State) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::backend::{lock_now, LocalFile};
 
     fn router(live: &str) -> RouterState {
         RouterState {
@@ -484,7 +503,9 @@ mod tests {
         let path = dir.path().join("cutover.state.json");
         let state = super::super::new_state();
         let mut live = state.clone();
-        let mut journal = Journal::open(&path, &live).unwrap();
+        let backend = LocalFile::new(&path);
+        let lock = lock_now(&backend, "test").unwrap();
+        let mut journal = Journal::open(&backend, &lock, &live).unwrap();
         let base = live.clone();
         journal.state_size = u64::MAX; // no fold in this test
         journal.record(Entry::Router("a".into(), Some(router("green"))), &mut live);
@@ -500,7 +521,7 @@ mod tests {
         assert_eq!(replayed.routers.get("a"), Some(&router("green")));
         assert!(!replayed.routers.contains_key("b"));
         // A fold writes the state; the old journal no longer applies.
-        Journal::open(&path, &replayed)
+        Journal::open(&backend, &lock, &replayed)
             .unwrap()
             .finish(&replayed)
             .unwrap();
@@ -513,7 +534,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cutover.state.json");
         let mut state = super::super::new_state();
-        let mut journal = Journal::open(&path, &state).unwrap();
+        let backend = LocalFile::new(&path);
+        let lock = lock_now(&backend, "test").unwrap();
+        let mut journal = Journal::open(&backend, &lock, &state).unwrap();
         journal.state_size = u64::MAX;
         let mut live = state.clone();
         journal.record(Entry::Router("a".into(), Some(router("green"))), &mut live);

@@ -41,6 +41,27 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// A new lock's details, for this process doing `operation`.
+    pub fn ours(operation: &str) -> LockInfo {
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            pid: std::process::id(),
+            host: hostname(),
+            user: username(),
+            operation: operation.to_owned(),
+            created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            command: recorded_command(
+                std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+            ),
+        }
+    }
+
+    /// How long ago the lock was taken, if its time can be read.
+    pub fn age(&self) -> Option<Duration> {
+        let created = humantime::parse_rfc3339(&self.created).ok()?;
+        SystemTime::now().duration_since(created).ok()
+    }
+
     /// Whether the holder is known to be gone: it ran on this host and its
     /// process no longer exists. A holder on another host is never stale by
     /// this test.
@@ -66,10 +87,10 @@ impl LockInfo {
 #[derive(Debug, Error)]
 pub enum LockError {
     /// Another run holds the lock and did not release it in time.
-    #[error("{}", held_message(state_path, holder, *stale))]
+    #[error("{}", held_message(state, holder, *stale))]
     Held {
-        /// The state file.
-        state_path: PathBuf,
+        /// The state, as its backend names it.
+        state: String,
         /// Who holds the lock.
         holder: Box<LockInfo>,
         /// Whether the holder's process is gone (same host, pid not running).
@@ -90,22 +111,30 @@ pub enum LockError {
     },
     /// `force-unlock` was given an id that is not the lock's.
     #[error(
-        "the lock on {} has id {}, not {given}; nothing was removed (it is held by {})",
-        state_path.display(), actual.id, holder_line(actual)
+        "the lock on {state} has id {}, not {given}; nothing was removed (it is held by {})",
+        actual.id, holder_line(actual)
     )]
     IdMismatch {
-        /// The state file.
-        state_path: PathBuf,
+        /// The state, as its backend names it.
+        state: String,
         /// The id given.
         given: String,
         /// The lock as it is.
         actual: Box<LockInfo>,
     },
     /// `force-unlock` found no lock.
-    #[error("the state {} is not locked", state_path.display())]
+    #[error("the state {state} is not locked")]
     NotLocked {
-        /// The state file.
-        state_path: PathBuf,
+        /// The state, as its backend names it.
+        state: String,
+    },
+    /// A shared backend could not take, read or remove the lock.
+    #[error("{state}: {message}")]
+    Backend {
+        /// The state, as its backend names it.
+        state: String,
+        /// What failed, and why.
+        message: String,
     },
     /// The lock file could not be created, read or removed.
     #[error("failed to {action} lock file {}", path.display())]
@@ -142,11 +171,11 @@ fn holder_line(info: &LockInfo) -> String {
     )
 }
 
-fn held_message(state_path: &Path, holder: &LockInfo, stale: bool) -> String {
+fn held_message(state: &str, holder: &LockInfo, stale: bool) -> String {
     let mut msg = format!(
         "the state {} is locked by another cutover run\n  \
          held by: {}\n  command: {}\n  lock id: {}\n",
-        state_path.display(),
+        state,
         holder_line(holder),
         holder.command.join(" "),
         holder.id
@@ -227,17 +256,7 @@ impl StateLock {
         waiting: &mut dyn FnMut(&LockInfo),
     ) -> Result<StateLock, LockError> {
         let path = lock_path(state_path);
-        let info = LockInfo {
-            id: uuid::Uuid::new_v4().to_string(),
-            pid: std::process::id(),
-            host: hostname(),
-            user: username(),
-            operation: operation.to_owned(),
-            created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            command: recorded_command(
-                std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
-            ),
-        };
+        let info = LockInfo::ours(operation);
         let deadline = Instant::now() + timeout;
         let mut told = false;
         loop {
@@ -268,7 +287,7 @@ impl StateLock {
         for _ in 0..3 {
             if let Some(holder) = read_settled(&path)? {
                 return Err(LockError::Held {
-                    state_path: state_path.to_owned(),
+                    state: state_path.display().to_string(),
                     stale: holder.is_stale(),
                     holder: Box::new(holder),
                 });
@@ -403,12 +422,12 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, LockError> 
     let path = lock_path(state_path);
     let Some(actual) = read_lock_file(&path)? else {
         return Err(LockError::NotLocked {
-            state_path: state_path.to_owned(),
+            state: state_path.display().to_string(),
         });
     };
     if actual.id != id {
         return Err(LockError::IdMismatch {
-            state_path: state_path.to_owned(),
+            state: state_path.display().to_string(),
             given: id.to_owned(),
             actual: Box::new(actual),
         });

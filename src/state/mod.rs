@@ -10,12 +10,15 @@
 //! read the state through [`open()`], which first folds into the file what an
 //! interrupted apply left in its [`journal`], so the file is the truth.
 
+pub mod backend;
 pub mod check;
 pub mod files;
+pub mod git;
 pub mod journal;
 pub mod lock;
 pub mod model;
 mod open;
+pub mod pg;
 
 use std::fs;
 use std::io;
@@ -99,6 +102,30 @@ pub enum StateError {
         journal: PathBuf,
         /// Why not.
         problem: journal::Problem,
+    },
+    /// A compare-and-swap write found another state than the one it was
+    /// to replace: another run wrote the state since this one read it.
+    #[error(
+        "the state {state} was changed by another run: expected {}, found {}; nothing was \
+         written. Run `cutover plan` again: it reads the state as it is now",
+        expected.as_ref().map_or("no state".to_string(), |s| s.to_string()),
+        found.as_ref().map_or("no state".to_string(), |s| s.to_string())
+    )]
+    Conflict {
+        /// The state, as its backend names it.
+        state: String,
+        /// What the write expected to replace (`None`: no state).
+        expected: Option<backend::Stamp>,
+        /// What the backend holds (`None`: no state).
+        found: Option<backend::Stamp>,
+    },
+    /// A shared backend could not be reached or refused an operation.
+    #[error("{state}: {message}")]
+    Backend {
+        /// The state, as its backend names it.
+        state: String,
+        /// What failed, and why.
+        message: String,
     },
     /// The new state could not be written.
     #[error("failed to write state file {}", path.display())]

@@ -20,12 +20,13 @@
 //! how to clear it (`cutover force-unlock ID`, which folds).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::backend::{Backend, Lock, Stamp};
 use super::journal::{self, Found, Problem};
-use super::lock::{LockError, LockInfo, StateLock};
-use super::{files, from_file, save, State, StateError};
+use super::lock::{LockError, LockInfo};
+use super::{State, StateError};
 
 /// How a command reads the state.
 #[derive(Debug, Clone, Copy)]
@@ -37,14 +38,16 @@ pub enum Access<'a> {
     /// A command that holds the state lock (`apply`, `rollback`, ...). A
     /// journal that cannot be folded is an error: the command would
     /// otherwise write a state that leaves out what the journal holds.
-    Locked(&'a StateLock),
+    Locked(&'a Lock),
 }
 
 /// What lies beside the state file and is not in it yet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
-    /// The state file.
-    pub state_path: PathBuf,
+    /// The state, as its backend names it.
+    pub state: String,
+    /// Its journal, so named.
+    pub journal_name: String,
     /// The state file alone (`None`: there is none).
     pub on_disk: Option<State>,
     /// The journal, compared with the state file.
@@ -69,15 +72,17 @@ impl Pending {
     }
 
     fn journal_path(&self) -> PathBuf {
-        journal::path_for(&self.state_path)
+        PathBuf::from(&self.journal_name)
     }
 }
 
 /// A journal folded into the state file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Folded {
-    /// The state file.
-    pub state_path: PathBuf,
+    /// The state, as its backend names it.
+    pub state: String,
+    /// What to do now the state changed ("commit the state file").
+    pub after: Option<&'static str>,
     /// The serial of the state file before the fold.
     pub from_serial: u64,
     /// Its serial now.
@@ -136,51 +141,38 @@ pub struct Opened {
 }
 
 /// What [`open()`] would fold or remove, without changing anything and
-/// without the lock. Reads the journal before the state file: a fold renames
-/// the state before it removes the journal, so this order never pairs the
+/// without the lock. Reads the journal before the state: a fold writes the
+/// state before it removes the journal, so this order never pairs the
 /// journal with a state that already holds it.
-pub fn inspect(state_path: &Path) -> Result<Pending, StateError> {
-    let journal_path = journal::path_for(state_path);
-    let text = match std::fs::read_to_string(&journal_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(StateError::Read {
-                path: journal_path,
-                source,
-            })
-        }
-    };
-    let on_disk = from_file(state_path)?;
+pub fn inspect(backend: &dyn Backend) -> Result<Pending, StateError> {
+    let text = backend.read_journal()?;
+    let on_disk = backend.read_state()?;
     let journal = match &text {
         Some(text) => journal::compare(text, on_disk.as_ref()),
         None => Found::Absent,
     };
-    let leftovers = files::leftovers(state_path).map_err(|source| StateError::Read {
-        path: files::dir_of(state_path).to_owned(),
-        source,
-    })?;
     Ok(Pending {
-        state_path: state_path.to_owned(),
+        state: backend.describe(),
+        journal_name: backend.journal_name(),
         on_disk,
         journal,
-        leftovers,
+        leftovers: backend.leftovers()?,
     })
 }
 
-/// Read the state at `state_path` for a command, first folding into the file
-/// what an interrupted apply left beside it, as far as `access` allows (see
-/// the module's documentation).
-pub fn open(state_path: &Path, access: Access<'_>) -> Result<Opened, StateError> {
+/// Read the state of `backend` for a command, first folding into it what an
+/// interrupted apply left, as far as `access` allows (see the module's
+/// documentation).
+pub fn open(backend: &dyn Backend, access: Access<'_>) -> Result<Opened, StateError> {
     if let Access::Locked(lock) = access {
         assert!(
-            lock.guards(state_path),
+            lock.guards(backend),
             "Access::Locked needs the lock of {}",
-            state_path.display()
+            backend.describe()
         );
-        return fold(state_path, lock, true);
+        return fold(backend, lock, true);
     }
-    let pending = inspect(state_path)?;
+    let pending = inspect(backend)?;
     if pending.is_clean() {
         return Ok(Opened {
             state: pending.on_disk,
@@ -190,8 +182,8 @@ pub fn open(state_path: &Path, access: Access<'_>) -> Result<Opened, StateError>
         });
     }
     let state = pending.view();
-    let note = match StateLock::acquire(state_path, FOLD_OPERATION, Duration::ZERO) {
-        Ok(lock) => return fold(state_path, &lock, false),
+    let note = match backend.lock(FOLD_OPERATION, Duration::ZERO, &mut |_| {}) {
+        Ok(lock) => return fold(backend, &lock, false),
         Err(LockError::Held { holder, stale, .. }) => Note::NotLocked {
             blocked: if stale {
                 Blocked::Stale(*holder)
@@ -214,14 +206,15 @@ pub fn open(state_path: &Path, access: Access<'_>) -> Result<Opened, StateError>
 }
 
 /// What a read-only command holding the lock for a moment is doing, as the
-/// lock file says.
+/// lock says.
 const FOLD_OPERATION: &str = "fold of a leftover journal";
 
 /// Fold and remove under `lock`; `strict`: a journal that cannot be folded is
 /// an error rather than a note.
-fn fold(state_path: &Path, lock: &StateLock, strict: bool) -> Result<Opened, StateError> {
+fn fold(backend: &dyn Backend, lock: &Lock, strict: bool) -> Result<Opened, StateError> {
     // Again, now that nobody else can change it.
-    let pending = inspect(state_path)?;
+    let pending = inspect(backend)?;
+    let expected = pending.on_disk.as_ref().map(Stamp::of);
     let mut opened = Opened {
         state: pending.on_disk.clone(),
         folded: None,
@@ -231,16 +224,17 @@ fn fold(state_path: &Path, lock: &StateLock, strict: bool) -> Result<Opened, Sta
     match pending.journal {
         Found::Absent => {}
         Found::Empty | Found::AlreadyFolded => {
-            journal::discard(state_path)?;
+            backend.discard_journal(lock)?;
             opened.removed.push(pending.journal_path());
         }
         Found::Unfolded(u) => {
             // The state first, then the journal: a crash in between leaves
             // a journal that the next open finds already folded.
-            save(state_path, &u.state)?;
-            journal::discard(state_path)?;
+            backend.write_state(lock, expected.as_ref(), &u.state)?;
+            backend.discard_journal(lock)?;
             opened.folded = Some(Folded {
-                state_path: state_path.to_owned(),
+                state: backend.describe(),
+                after: backend.after_change(),
                 from_serial: u.from_serial,
                 to_serial: u.to_serial,
                 records: u.records,
@@ -249,19 +243,14 @@ fn fold(state_path: &Path, lock: &StateLock, strict: bool) -> Result<Opened, Sta
             opened.state = Some(u.state);
         }
         Found::Unusable(problem) => {
-            let journal = journal::path_for(state_path);
+            let journal = PathBuf::from(&pending.journal_name);
             if strict {
                 return Err(StateError::Journal { journal, problem });
             }
             opened.note = Some(Note::JournalUnusable { journal, problem });
         }
     }
-    let removed =
-        files::remove_leftovers(state_path, lock).map_err(|source| StateError::Write {
-            path: state_path.to_owned(),
-            source,
-        })?;
-    opened.removed.extend(removed);
+    opened.removed.extend(backend.remove_leftovers(lock)?);
     Ok(opened)
 }
 
@@ -277,13 +266,15 @@ impl fmt::Display for Folded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "folded the journal an interrupted apply left into {}: serial {} -> {} ({}); \
-             commit the state file",
-            self.state_path.display(),
+            "folded the journal an interrupted apply left into {}: serial {} -> {} ({})",
+            self.state,
             self.from_serial,
             self.to_serial,
             self.records.join(", ")
         )?;
+        if let Some(after) = self.after {
+            write!(f, "; {after}")?;
+        }
         if self.torn {
             f.write_str(
                 ". Its last line was torn by the interruption: that step is not recorded, \
@@ -320,7 +311,7 @@ fn left_clauses(pending: &Pending) -> Vec<String> {
 impl Blocked {
     /// What holds the lock on the state of `pending`, and what to do.
     fn parts(&self, pending: &Pending) -> (String, String) {
-        let state = pending.state_path.display();
+        let state = &pending.state;
         match self {
             Blocked::Held(holder) => (
                 format!("{} holds the lock on {state}", holder.describe()),
@@ -409,9 +400,24 @@ impl Opened {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::backend::{lock_now, LocalFile};
     use crate::state::journal::Entry;
-    use crate::state::{lock, new_state, to_bytes, RouterState};
+    use crate::state::{lock, new_state, save, to_bytes, RouterState, StateLock};
     use std::fs;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn open_at(path: &Path, access: Access<'_>) -> Result<Opened, StateError> {
+        open(&LocalFile::new(path), access)
+    }
+
+    fn inspect_at(path: &Path) -> Result<Pending, StateError> {
+        inspect(&LocalFile::new(path))
+    }
+
+    fn lock_at(path: &Path) -> Lock {
+        lock_now(&LocalFile::new(path), "apply").unwrap()
+    }
 
     fn router(live: &str, previous: Option<&str>) -> RouterState {
         RouterState {
@@ -469,7 +475,7 @@ mod tests {
         write_journal(&path, &state, &[switched()], "{\"router\":[\"pub");
         fs::write(dir.path().join(TEMP), "{\"environ").unwrap();
 
-        let opened = open(&path, Access::Read).unwrap();
+        let opened = open_at(&path, Access::Read).unwrap();
         let st = opened.state.clone().unwrap();
         assert_eq!(st.serial, 5);
         assert_eq!(st.routers["public"], router("green", Some("blue")));
@@ -478,7 +484,8 @@ mod tests {
         assert_eq!(
             opened.folded,
             Some(Folded {
-                state_path: path.clone(),
+                state: path.display().to_string(),
+                after: Some("commit the state file"),
                 from_serial: 4,
                 to_serial: 5,
                 records: vec!["router.public".into()],
@@ -500,7 +507,7 @@ mod tests {
         assert!(messages.contains("last line was torn"), "{messages}");
 
         // Nothing left: the next open reads the file and changes nothing.
-        let again = open(&path, Access::Read).unwrap();
+        let again = open_at(&path, Access::Read).unwrap();
         assert_eq!(again.state, Some(st));
         assert_eq!(
             (again.folded, again.removed, again.note),
@@ -517,7 +524,7 @@ mod tests {
         // This process is alive: the lock is held by a live run.
         let holder = StateLock::acquire(&path, "apply", Duration::ZERO).unwrap();
 
-        let opened = open(&path, Access::Read).unwrap();
+        let opened = open_at(&path, Access::Read).unwrap();
         assert_eq!(
             opened.state.as_ref().unwrap().serial,
             5,
@@ -559,7 +566,7 @@ mod tests {
         assert!(text.ends_with("rerun when it finishes"), "{text}");
         drop(holder);
         // Once it is released, the next read folds.
-        assert!(open(&path, Access::Read).unwrap().folded.is_some());
+        assert!(open_at(&path, Access::Read).unwrap().folded.is_some());
     }
 
     #[test]
@@ -581,7 +588,7 @@ mod tests {
         };
         fs::write(lock::lock_path(&path), serde_json::to_vec(&info).unwrap()).unwrap();
 
-        let opened = open(&path, Access::Read).unwrap();
+        let opened = open_at(&path, Access::Read).unwrap();
         assert_eq!(opened.state.unwrap().serial, 5);
         assert_eq!(fs::read(&path).unwrap(), before);
         assert!(journal::path_for(&path).exists());
@@ -615,18 +622,18 @@ mod tests {
     fn a_command_holding_the_lock_folds_and_refuses_a_journal_it_would_lose() {
         let (dir, path, state) = setup();
         write_journal(&path, &state, &[switched()], "");
-        let lock = StateLock::acquire(&path, "apply", Duration::ZERO).unwrap();
-        let opened = open(&path, Access::Locked(&lock)).unwrap();
+        let lock = lock_at(&path);
+        let opened = open_at(&path, Access::Locked(&lock)).unwrap();
         assert_eq!(opened.folded.unwrap().to_serial, 5);
         assert_eq!(crate::state::from_file(&path).unwrap(), opened.state);
         assert!(!journal::path_for(&path).exists());
-        assert!(lock.guards(&path), "still held");
+        assert!(lock.guards(&LocalFile::new(&path)), "still held");
 
         // A journal of a state the file no longer holds (another lineage).
         let mut other = state.clone();
         other.lineage = "another-lineage".into();
         write_journal(&path, &other, &[switched()], "");
-        let err = open(&path, Access::Locked(&lock)).unwrap_err();
+        let err = open_at(&path, Access::Locked(&lock)).unwrap_err();
         let StateError::Journal {
             problem: Problem::Foreign { .. },
             ..
@@ -639,13 +646,16 @@ mod tests {
         assert!(msg.contains("router.public"), "{msg}");
         assert!(journal::path_for(&path).exists(), "kept");
         // The apply walk's journal refuses it too.
-        let err = journal::Journal::open(&path, opened.state.as_ref().unwrap()).unwrap_err();
+        let local = LocalFile::new(&path);
+        let Err(err) = journal::Journal::open(&local, &lock, opened.state.as_ref().unwrap()) else {
+            panic!("a foreign journal was accepted")
+        };
         assert!(matches!(err, StateError::Journal { .. }), "{err:?}");
         assert!(journal::path_for(&path).exists(), "kept");
         drop(lock);
 
         // A read-only command reads the file alone and says why.
-        let read = open(&path, Access::Read).unwrap();
+        let read = open_at(&path, Access::Read).unwrap();
         assert_eq!(read.state.unwrap().serial, 5);
         assert!(
             matches!(read.note, Some(Note::JournalUnusable { .. })),
@@ -662,9 +672,8 @@ mod tests {
     #[should_panic(expected = "needs the lock")]
     fn locked_access_needs_this_state_s_lock() {
         let (dir, path, _) = setup();
-        let other =
-            StateLock::acquire(&dir.path().join("other.json"), "apply", Duration::ZERO).unwrap();
-        let _ = open(&path, Access::Locked(&other));
+        let other = lock_at(&dir.path().join("other.json"));
+        let _ = open_at(&path, Access::Locked(&other));
     }
 
     #[test]
@@ -676,8 +685,8 @@ mod tests {
         save(&path, &folded).unwrap();
         write_journal(&path, &state, &[switched()], "");
         let bytes = fs::read(&path).unwrap();
-        assert_eq!(inspect(&path).unwrap().journal, Found::AlreadyFolded);
-        let opened = open(&path, Access::Read).unwrap();
+        assert_eq!(inspect_at(&path).unwrap().journal, Found::AlreadyFolded);
+        let opened = open_at(&path, Access::Read).unwrap();
         assert_eq!(opened.state, Some(folded.clone()));
         assert_eq!(opened.folded, None);
         assert_eq!(opened.removed, [journal::path_for(&path)]);
@@ -685,8 +694,8 @@ mod tests {
 
         // Killed while creating the journal: only part of the header.
         fs::write(journal::path_for(&path), "{\"lineage\":").unwrap();
-        assert_eq!(inspect(&path).unwrap().journal, Found::Empty);
-        open(&path, Access::Read).unwrap();
+        assert_eq!(inspect_at(&path).unwrap().journal, Found::Empty);
+        open_at(&path, Access::Read).unwrap();
         assert_eq!(names_in(dir.path()), ["cutover.state.json"]);
         assert_eq!(fs::read(&path).unwrap(), bytes);
     }
@@ -700,14 +709,14 @@ mod tests {
             &[],
             "not an entry\n{\"router\":[\"a\",null]}\n",
         );
-        let Found::Unusable(problem) = inspect(&path).unwrap().journal else {
+        let Found::Unusable(problem) = inspect_at(&path).unwrap().journal else {
             panic!()
         };
         assert!(
             matches!(problem, Problem::Damaged { line: 2, .. }),
             "{problem:?}"
         );
-        let opened = open(&path, Access::Read).unwrap();
+        let opened = open_at(&path, Access::Read).unwrap();
         assert_eq!(opened.state, Some(state));
         assert!(journal::path_for(&path).exists());
         let text = opened.note.unwrap().to_string();
@@ -720,7 +729,7 @@ mod tests {
         let path = dir.path().join("cutover.state.json");
         fs::write(dir.path().join(TEMP), "{").unwrap();
         fs::write(dir.path().join(".cutover-write-check"), "x").unwrap();
-        let opened = open(&path, Access::Read).unwrap();
+        let opened = open_at(&path, Access::Read).unwrap();
         assert_eq!(opened.state, None);
         assert_eq!(opened.removed.len(), 2, "{:?}", opened.removed);
         assert_eq!(names_in(dir.path()), [] as [&str; 0]);
