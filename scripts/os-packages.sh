@@ -2,7 +2,7 @@
 # Install the programs the tests or an example need from the OS packages,
 # only those missing, without disturbing what the machine already runs:
 #
-#   scripts/os-packages.sh haproxy caddy nginx
+#   scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git
 #
 # - A program already on PATH is left alone (its service too).
 # - As root with apt-get, the missing ones are installed with their packaged
@@ -16,9 +16,18 @@
 # A failed apt-get leaves no policy-rc.d and no mask behind.
 set -euo pipefail
 
+# An argument is a program, or PROGRAM=PACKAGE when the package is named
+# otherwise (initdb=postgresql). PostgreSQL's programs live outside PATH on
+# Debian (/usr/lib/postgresql/VERSION/bin): found there too.
+have() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null 2>&1
+}
 missing=()
-for program in "$@"; do
-    command -v "$program" >/dev/null 2>&1 || missing+=("$program")
+for arg in "$@"; do
+    program=${arg%%=*}
+    package=${arg#*=}
+    have "$program" || missing+=("$package")
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
@@ -41,6 +50,8 @@ if [ ! -e "$policy" ]; then
 fi
 masks=()
 for service in "${missing[@]}"; do
+    # Only the packages that bring a service that would take a port.
+    case "$service" in haproxy | caddy | nginx | postgresql) ;; *) continue ;; esac
     unit=/etc/systemd/system/$service.service
     if [ -d /etc/systemd/system ] && [ ! -e "$unit" ] && [ ! -L "$unit" ]; then
         ln -s /dev/null "$unit"

@@ -194,11 +194,25 @@ pub enum StateCommand {
     },
     /// Check that the state file is one an apply wrote, not a git merge of two.
     Check,
+    /// Move the state between the local file and the configured shared
+    /// backend, keeping its lineage and serial (docs/backends.md).
+    Migrate {
+        /// Where to: `pg` or `git` (the backend the configuration names,
+        /// from the local file), or `local` (from that backend to the file).
+        #[arg(long, value_enum)]
+        to: super::migrate::Target,
+    },
 }
 
 /// Run `cutover state ...`.
 pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
+    if let StateCommand::Migrate { to } = cmd {
+        return super::migrate::run(g, to).await;
+    }
     let ctx = context::load(g, None)?;
+    if let (StateCommand::Check, false) = (&cmd, ctx.backend.kind() == "local") {
+        return check_shared(ctx.backend.as_ref());
+    }
     if let StateCommand::Check = cmd {
         let report = crate::state::check::check(&ctx.state_path)?;
         out!("{report}");
@@ -223,9 +237,39 @@ pub async fn state(g: &Global, cmd: StateCommand) -> anyhow::Result<u8> {
                 return Ok(EXIT_ERROR);
             }
         },
-        StateCommand::Check => unreachable!("handled above, before the state is loaded"),
+        StateCommand::Check | StateCommand::Migrate { .. } => {
+            unreachable!("handled above, before the state is loaded")
+        }
     }
     Ok(EXIT_OK)
+}
+
+/// `state check` of a shared backend: no merge of two branches can happen
+/// there (every write is a compare-and-swap), so what is left to check is
+/// that the state parses and what an interrupted apply left (its journal),
+/// folded as every command does.
+fn check_shared(backend: &dyn crate::state::backend::Backend) -> anyhow::Result<u8> {
+    let pending = crate::state::inspect(backend)?;
+    let opened = crate::state::open(backend, crate::state::Access::Read)?;
+    let Some(st) = &opened.state else {
+        outln!("{}: no state yet.", backend.describe());
+        return Ok(EXIT_OK);
+    };
+    outln!(
+        "{}: lineage {}, serial {}.",
+        backend.describe(),
+        st.lineage,
+        st.serial
+    );
+    for message in opened.messages() {
+        outln!("{message}");
+    }
+    Ok(if pending.is_clean() {
+        outln!("Nothing left by an interrupted apply.");
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 /// Run `cutover graph`: the configuration's references and the cut-over

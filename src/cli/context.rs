@@ -52,8 +52,61 @@ pub fn var_inputs(g: &Global) -> anyhow::Result<VarInputs> {
     .with_process_env())
 }
 
-/// Load the configuration; on errors print every diagnostic and fail.
+/// Load the configuration; on errors print every diagnostic and fail. A
+/// local state file that was never moved to the shared backend the
+/// configuration names is refused ([`check_migrated`]).
 pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Result<Context> {
+    let ctx = load_with(g, engine)?;
+    check_migrated(&ctx)?;
+    Ok(ctx)
+}
+
+/// [`load`] without the check of a state left to migrate (`state migrate`).
+pub fn load_unchecked(g: &Global) -> anyhow::Result<Context> {
+    load_with(g, None)
+}
+
+/// With a shared backend configured, the local state file must not be the
+/// only state: every command would start a new, empty state in the backend
+/// (a new lineage) while the real one sits in the file. A file beside a
+/// backend that holds the same lineage is a leftover copy: said, not fatal.
+fn check_migrated(ctx: &Context) -> anyhow::Result<()> {
+    let backend = ctx.backend.as_ref();
+    if backend.kind() == "local" || !ctx.state_path.exists() {
+        return Ok(());
+    }
+    let local = crate::state::backend::LocalFile::new(&ctx.state_path);
+    let file = crate::state::load(&ctx.state_path)
+        .with_context(|| format!("failed to read the state file {}", ctx.state_path.display()))?;
+    let shared = backend.read_state()?;
+    match (file, shared) {
+        (Some(file), None) => bail!(
+            "the configuration names {}, which holds no state yet, but the state of this configuration is the local file {} (lineage {}, serial {}): move it there first, keeping its lineage and serial, with\n  cutover state migrate --to {}\n(or remove the `backend` block to keep using the file)",
+            backend.describe(),
+            local.describe(),
+            file.lineage,
+            file.serial,
+            backend.kind()
+        ),
+        (Some(file), Some(shared)) => {
+            let same = file.lineage == shared.lineage;
+            errln!(
+                "warning: {} is not used: the configuration keeps its state in {}{}; delete the file (or commit its removal)",
+                local.describe(),
+                backend.describe(),
+                if same {
+                    String::new()
+                } else {
+                    format!(" (another lineage: {} there, {} in the file)", shared.lineage, file.lineage)
+                }
+            );
+            Ok(())
+        }
+        (None, _) => Ok(()),
+    }
+}
+
+fn load_with(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Result<Context> {
     if !g.dir.is_dir() {
         bail!("-C {}: no such directory", g.dir.display());
     }

@@ -43,6 +43,7 @@ mod apply;
 mod commands;
 mod context;
 mod fmt;
+mod migrate;
 mod plan;
 mod progress;
 mod refresh;
@@ -113,7 +114,7 @@ enum Command {
     Show(commands::ShowArgs),
     /// Print the configuration's outputs.
     Output(commands::OutputArgs),
-    /// Inspect the state file.
+    /// Inspect the state, check it, or move it to or from a shared backend.
     #[command(subcommand)]
     State(commands::StateCommand),
     /// Print the dependency graph of the configuration in DOT.

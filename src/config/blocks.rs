@@ -561,7 +561,7 @@ fn state_backend(
         "pg" => (&["conn_str", "name", "schema", "ca_file"], &[]),
         "git" => (&["repo", "branch", "path"], &["repo"]),
         other => {
-            let help = crate::config::source::did_you_mean(other, ["pg", "git"].into_iter())
+            let help = crate::config::source::did_you_mean(other, ["pg", "git"])
                 .unwrap_or_else(|| "the state backends are \"pg\" and \"git\"".to_owned());
             ev.error_help(&header, format!("unknown state backend \"{other}\""), help);
             return None;

@@ -382,3 +382,7 @@ pub fn configured(
         Some(BackendSettings::Git(git)) => super::git::open(git, dir)?,
     })
 }
+
+#[cfg(test)]
+#[path = "backend_tests.rs"]
+mod tests;
