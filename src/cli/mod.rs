@@ -43,6 +43,7 @@ mod apply;
 mod commands;
 mod context;
 mod fmt;
+mod habits;
 mod migrate;
 mod plan;
 mod progress;
@@ -131,6 +132,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let args = match habits::rewrite(&command(), args) {
+        Ok(args) => args,
+        Err(habits::Refused(hint)) => {
+            errln!("error: {hint}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
