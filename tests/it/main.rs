@@ -17,6 +17,7 @@ mod faults;
 mod fmt_and_state;
 mod fold;
 mod haproxy_e2e;
+mod install;
 mod locks;
 mod nginx_e2e;
 mod outputs;
