@@ -75,3 +75,70 @@ fn bad_var_flag_names_the_flag() {
         .code(1)
         .stderr_has("--var novalue");
 }
+
+#[test]
+fn a_typo_in_a_provider_setting_gets_did_you_mean_at_its_place() {
+    let router = |body: &str| {
+        format!("environment \"blue\" {{\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}}\n\nrouter \"public\" {{\n  live = environment.blue\n  haproxy {{\n{body}  }}\n}}\n")
+    };
+    let err = fails_at(
+        &router("    sockett = \"/tmp/x.sock\"\n    map     = \"/tmp/x.map\"\n"),
+        &[
+            "main.hcl:9:5",
+            "unknown field `sockett`",
+            "did you mean `socket`?",
+        ],
+    );
+    assert_eq!(
+        err.matches("sockett").count(),
+        2,
+        "said once (message and source line):\n{err}"
+    );
+    fails_at(
+        &router("    socket = \"/tmp/x.sock\"\n    map    = \"/tmp/x.map\"\n    kye    = \"k\"\n"),
+        &["main.hcl:11:5", "did you mean `key`?"],
+    );
+    // A wrong type points at the attribute too.
+    fails_at(
+        &router("    socket  = \"/tmp/x.sock\"\n    map     = \"/tmp/x.map\"\n    timeout = 5\n"),
+        &["main.hcl:11:5", "timeout", "expected a string"],
+    );
+}
+
+#[test]
+fn an_unreachable_router_says_its_cause_once() {
+    let case = Case::with_main(
+        "environment \"blue\" {\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}\n\nrouter \"public\" {\n  live = environment.blue\n  haproxy {\n    address = \"127.0.0.1:1\"\n    map     = \"/tmp/cutover-test-unused.map\"\n  }\n}\n",
+    );
+    let run = case.run(&["plan"]).code(1);
+    assert_eq!(
+        run.stderr.matches("Connection refused").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("unreachable").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("router.public"), "{}", run.stderr);
+}
+
+#[test]
+fn a_var_file_error_points_at_its_line() {
+    let case =
+        Case::with_main("variable \"a\" {\n  default = 1\n}\nvariable \"b\" {\n  default = 2\n}\n");
+    let file = case.dir.path().join("vars.tfvars");
+    std::fs::write(&file, "a = 1\n\nb = \n").unwrap();
+    let run = case
+        .run(&["validate", "--var-file", file.to_str().unwrap()])
+        .code(1);
+    assert!(run.stderr.contains("vars.tfvars:3:"), "{}", run.stderr);
+    let json = case.dir.path().join("vars.json");
+    std::fs::write(&json, "{\"a\": 1,\n \"b\": }\n").unwrap();
+    case.run(&["validate", "--var-file", json.to_str().unwrap()])
+        .code(1)
+        .stderr_has("line 2 column 7");
+}

@@ -77,8 +77,31 @@ pub fn parse_settings<T: DeserializeOwned>(kind: &str, body: &Value) -> Result<T
         } else {
             Some(path.clone())
         };
-        ProviderError::settings(field, format!("in `{kind}` block: {inner}"))
+        let hint = did_you_mean(&inner).map_or(String::new(), |h| format!("; {h}"));
+        ProviderError::settings(field, format!("in `{kind}` block: {inner}{hint}"))
     })
+}
+
+/// "did you mean `socket`?" for serde's "unknown field `sockett`, expected
+/// one of `socket`, ..." (or "expected `socket`"), when one is near.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected")?.1;
+    let nearest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| {
+            // A swap of two letters is one edit (`kye`), as is a letter too
+            // many (`sockett`).
+            let edits = strsim::damerau_levenshtein(unknown, name);
+            let close = strsim::jaro_winkler(unknown, name) > 0.8 || edits <= 1;
+            (close, std::cmp::Reverse(edits), name)
+        })
+        .filter(|(close, _, _)| *close)
+        .max()?;
+    Some(format!("did you mean `{}`?", nearest.2))
 }
 
 /// Parse a duration as every block of cutover writes them: one or more
@@ -114,6 +137,26 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         total += number * scale;
     }
     std::time::Duration::try_from_secs_f64(total).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod did_you_mean_tests {
+    #[test]
+    fn a_near_field_is_suggested_and_a_far_one_is_not() {
+        let m = "unknown field `sockett`, expected one of `socket`, `address`, `map`";
+        assert_eq!(
+            super::did_you_mean(m).as_deref(),
+            Some("did you mean `socket`?")
+        );
+        let m = "unknown field `kye`, expected `key`";
+        assert_eq!(
+            super::did_you_mean(m).as_deref(),
+            Some("did you mean `key`?")
+        );
+        let m = "unknown field `zzz`, expected one of `socket`, `address`";
+        assert_eq!(super::did_you_mean(m), None);
+        assert_eq!(super::did_you_mean("missing field `map`"), None);
+    }
 }
 
 #[cfg(test)]
