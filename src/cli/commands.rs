@@ -272,6 +272,34 @@ fn check_shared(backend: &dyn crate::state::backend::Backend) -> anyhow::Result<
     })
 }
 
+/// Flags of `cutover status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (for dashboards).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `cutover status`: exit 1 when something could not be read.
+pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<u8> {
+    let (engine, ctx) = plan::engine_and_config(g, None, false)?;
+    let state = context::read_state(ctx.backend.as_ref(), None)?;
+    let status = engine.status(&ctx.loaded.config, state.as_ref()).await;
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("a status always serializes")
+        );
+    } else {
+        out!("{}", render::status::status(&status));
+    }
+    Ok(if status.has_errors() {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
+
 /// Run `cutover graph`: the configuration's references and the cut-over
 /// ordering, in DOT.
 pub async fn graph(g: &Global) -> anyhow::Result<u8> {

@@ -113,6 +113,9 @@ enum Command {
     Rollback(rollback::RollbackArgs),
     /// Show a saved plan, or the state.
     Show(commands::ShowArgs),
+    /// Every router's live colour, each colour's release and health, and
+    /// drift, read live now (nothing is changed).
+    Status(commands::StatusArgs),
     /// Print the configuration's outputs.
     Output(commands::OutputArgs),
     /// Inspect the state, check it, or move it to or from a shared backend.
@@ -183,6 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(args) => apply::run(g, args).await,
         Command::Rollback(args) => rollback::run(g, args).await,
         Command::Show(args) => commands::show(g, args).await,
+        Command::Status(args) => commands::status(g, args).await,
         Command::Output(args) => commands::output(g, args).await,
         Command::State(cmd) => commands::state(g, cmd).await,
         Command::Graph => commands::graph(g).await,

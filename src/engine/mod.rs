@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod observer;
 pub mod refresh;
+pub mod status;
 pub mod steps;
 pub mod store;
 pub mod walk;

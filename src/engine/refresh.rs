@@ -2,6 +2,7 @@
 //! state, concurrently; and `--refresh-only`, which records what it read in
 //! the state without changing anything live.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cutover_provider::{EnvironmentProvider, EnvironmentSpec, LiveEnvironment, LiveRouter};
@@ -58,6 +59,21 @@ impl Engine {
         config: &Config,
         state: Option<&State>,
     ) -> Result<Live, EngineError> {
+        let (live, mut failed) = self.read_all(config, state).await;
+        match failed.pop_first() {
+            Some((_, e)) => Err(e),
+            None => Ok(live),
+        }
+    }
+
+    /// Read everything as [`Engine::refresh`] does, keeping what could be
+    /// read and, by address, why the rest could not (`cutover status`
+    /// shows both).
+    pub async fn read_all(
+        &self,
+        config: &Config,
+        state: Option<&State>,
+    ) -> (Live, BTreeMap<String, EngineError>) {
         let permits = Arc::new(Semaphore::new(self.parallelism));
         let mut tasks: JoinSet<Read> = JoinSet::new();
         for job in self.environment_reads(config, state) {
@@ -98,9 +114,13 @@ impl Engine {
         // What was read is as shown from here on: a sensitive release as its
         // marker (as the state keeps it), what providers said masked.
         let secrets = Secrets::new(config);
-        let mut live = collect(tasks).await.map_err(|e| e.masked(&secrets))?;
+        let (mut live, failed) = collect(tasks).await;
         secrets.live(&mut live);
-        Ok(live)
+        let failed = failed
+            .into_iter()
+            .map(|(address, e)| (address, e.masked(&secrets)))
+            .collect();
+        (live, failed)
     }
 
     /// The environments to read: those of the configuration, and those the
@@ -210,10 +230,11 @@ async fn read_environment(
     }
 }
 
-/// Wait for every read; the first error wins.
-async fn collect(mut tasks: JoinSet<Read>) -> Result<Live, EngineError> {
+/// Wait for every read: what was read, and what failed by address (the
+/// first in address order is the one `refresh` reports).
+async fn collect(mut tasks: JoinSet<Read>) -> (Live, BTreeMap<String, EngineError>) {
     let mut live = Live::default();
-    let mut first_error = None;
+    let mut failed = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(Read::Env(name, Ok(l))) => {
@@ -222,23 +243,26 @@ async fn collect(mut tasks: JoinSet<Read>) -> Result<Live, EngineError> {
             Ok(Read::Router(name, Ok(l))) => {
                 live.routers.insert(name, l);
             }
-            Ok(Read::Env(_, Err(e)) | Read::Router(_, Err(e))) => {
-                first_error.get_or_insert(e);
+            Ok(Read::Env(name, Err(e))) => {
+                failed.insert(Address::environment(&name).to_string(), e);
+            }
+            Ok(Read::Router(name, Err(e))) => {
+                failed.insert(Address::router(&name).to_string(), e);
             }
             Err(e) => {
-                first_error.get_or_insert(EngineError::Refresh {
-                    address: "a live read".into(),
-                    source: cutover_provider::ProviderError::failed(format!(
-                        "the read panicked (a bug in its provider): {e}"
-                    )),
-                });
+                failed.insert(
+                    "a live read".to_string(),
+                    EngineError::Refresh {
+                        address: "a live read".into(),
+                        source: cutover_provider::ProviderError::failed(format!(
+                            "the read panicked (a bug in its provider): {e}"
+                        )),
+                    },
+                );
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(live),
-    }
+    (live, failed)
 }
 
 /// `--refresh-only`: the state as the live world is now, changing nothing

@@ -9,6 +9,7 @@ pub mod human;
 pub mod json;
 pub mod markdown;
 pub mod state;
+pub mod status;
 
 use serde_json::Value;
 

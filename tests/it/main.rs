@@ -25,6 +25,7 @@ mod readiness;
 mod safety;
 mod secrets;
 mod signals;
+mod status;
 mod support;
 mod tls;
 mod views;

@@ -143,11 +143,13 @@ impl HaproxySetup {
              \x20   timeout server 10s\n\
              frontend fe\n\
              \x20   bind 127.0.0.1:{port}\n\
+             \x20   http-request return status 200 content-type text/plain string probe if {{ path {probe} }}\n\
              \x20   use_backend %[str({key}),map({map},{default})]\n",
             sock = dir.join("admin.sock").display(),
             map = dir.join("live.map").display(),
             key = self.key,
             default = self.default_backend,
+            probe = OWNERSHIP_PROBE,
         );
         if let Some(api_port) = api_port {
             // `global` comes first: insert the TCP socket right after it.
@@ -171,6 +173,10 @@ impl HaproxySetup {
         cfg
     }
 }
+
+/// The path the harness's ownership probe asks for, which the frontend
+/// answers itself.
+const OWNERSHIP_PROBE: &str = "/.cutover-harness-probe";
 
 /// A running HAProxy, killed by its process id when dropped.
 pub struct HaproxyGuard {
@@ -333,7 +339,9 @@ impl HaproxyGuard {
         let before = self.frontend_requests()?;
         const PROBES: u64 = 4;
         for _ in 0..PROBES {
-            http_get(self.frontend(), "/");
+            // Answered by HAProxy itself: no backend needs to be up (one
+            // that is not would cost HAProxy's connect retries, ~3 s each).
+            http_get(self.frontend(), OWNERSHIP_PROBE);
         }
         let after = self.frontend_requests()?;
         if after - before == PROBES {
