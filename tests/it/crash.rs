@@ -632,6 +632,9 @@ pub(crate) const LIMIT: Duration = Duration::from_secs(30);
 /// clears the dead run's lock and folds its journal, leaving no journal and
 /// no temporary file, and a state file that names the router's new colour
 /// once the cut-over was recorded; then `plan` + `apply` converge.
+// Slow by nature (about 25 s here): some forty real applies, each killed at
+// one more event, each followed by force-unlock, plan and a converging
+// apply.
 #[test]
 fn sigkill_after_every_event_of_an_apply_then_apply_converges() {
     const ROUNDS: usize = 2;

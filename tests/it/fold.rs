@@ -222,8 +222,9 @@ fn under_the_dead_run_s_stale_lock_nothing_is_folded_until_force_unlock() {
 #[test]
 fn a_read_while_a_live_apply_holds_the_lock_folds_nothing_and_says_so() {
     let rig = Rig::start();
-    // A 10 s drain: the reads below run while the apply waits in it.
-    let (mut apply, serial) = apply_until_the_drain(&rig, "10s");
+    // A 4 s drain: the reads below (about 1 s) run while the apply waits in
+    // it; `assert_in_the_window` and the holder checks fail if it ended.
+    let (mut apply, serial) = apply_until_the_drain(&rig, "4s");
     assert_in_the_window(&rig, serial);
     let bytes = rig.case.state_bytes().unwrap();
     // A temporary file beside the state, as the apply's own write in flight
