@@ -426,8 +426,11 @@ pub fn finished(report: &ApplyReport, json: bool, state: &str, what: &str) -> u8
     match (&report.failed, report.stopped_by, &report.state_error) {
         (Some((id, e)), _, _) => errln!("error: {what} stopped at {id}: {e}"),
         (None, Some(signal), _) => errln!("{what} stopped by {signal}: no new step was started."),
+        (None, None, Some(e)) if report.reverted.is_empty() => errln!(
+            "error: {what} stopped: the state could not be written ({e}); no new step was started, and nothing live was moved after that"
+        ),
         (None, None, Some(e)) => errln!(
-            "error: {what} stopped: the state could not be written ({e}); no new step was started, and the routers it had moved were switched back"
+            "error: {what} stopped: the state could not be written ({e}) between the switches; no new step was started, and the routers it had moved were switched back (all or nothing)"
         ),
         (None, None, None) => errln!(
             "error: {what} did not run every step: their dependencies never finished (a bug: please report it)"

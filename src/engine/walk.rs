@@ -528,8 +528,14 @@ impl Walk {
             .failure
             .as_ref()
             .is_some_and(|(i, _)| self.steps[*i].kind.phase() == Phase::Switch);
-        let switches_cut_short = self.stopped_by.is_some() && self.switch_phase_incomplete();
-        if self.stopped_now || !(self.state_failed || switch_failed || switches_cut_short) {
+        // A stop (a signal, or a state that can no longer be written) in
+        // the middle of the switches: the routers already switched go back,
+        // so that all move or none (rule 4). Once every switch is made,
+        // nothing live moves any more: not for a signal, and not for a state
+        // write that fails — traffic stays on the colour that passed its gate.
+        let stopped = self.stopped_by.is_some() || self.state_failed;
+        let switches_cut_short = stopped && self.switch_phase_incomplete();
+        if self.stopped_now || !(switch_failed || switches_cut_short) {
             return Vec::new();
         }
         self.switched
