@@ -7,8 +7,8 @@
 //!   `branch` (`cutover-state`), exactly [`super::to_bytes`]. Every write is
 //!   one commit whose message says what changed and who did it (`cutover
 //!   apply: serial 4 -> 5 (router.public)`), so `git log` of the branch is
-//!   the audit trail: one commit per apply that changed something (plus a
-//!   rare mid-apply fold when the journal outgrows the state). Every write
+//!   the audit trail: one commit per apply that changed something (a
+//!   journal is folded mid-apply only past 1 MiB, `stored_size`). Every write
 //!   is a compare-and-swap: the branch is read, its state checked against
 //!   the expected lineage and serial ([`check_expected`]), and the commit
 //!   pushed with `--force-with-lease=refs/heads/BRANCH:<the tip read>`,
@@ -38,23 +38,26 @@
 //!
 //! The real git CLI does the work (plumbing in a scratch repository:
 //! state/git/plumbing.rs), not gix: gix has no push, and the push with a
-//! lease is the whole point. Using the operator's git also means their
-//! credentials, `insteadOf` rules and SSH setup apply as they do for their
-//! own pushes.
+//! lease is the whole point. Using the operator's git also means that
+//! their git configuration — credential helpers, `url.*.insteadOf` rules,
+//! SSH setup, also given through the environment (`GIT_CONFIG_COUNT`, as
+//! examples/ci does) — applies as it does for their own pushes; what a
+//! checkout keeps in its own `.git/config` does not, since the scratch
+//! repository is not that checkout.
 
+mod branches;
+mod held;
 mod message;
 mod plumbing;
 mod remote;
 
-use std::any::Any;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
 
-use super::backend::{check_expected, Backend, Held, Lock, Stamp};
-use super::journal::{self, Found};
+use super::backend::{check_expected, Backend, Lock, Stamp};
 use super::lock::{LockError, LockInfo};
 use super::model::State;
 use super::StateError;
@@ -71,6 +74,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How many times a push refused for another reason than a change of what
 /// it leases is tried.
 const PUSH_ATTEMPTS: usize = 3;
+/// The journal's size from which it is folded mid-apply ([`Backend::stored_size`]).
+const FOLD_FLOOR: u64 = 1 << 20;
 /// Where the scratch repository keeps what it fetched.
 const LOCAL_STATE: &str = "refs/cutover/state";
 const LOCAL_LOCK: &str = "refs/cutover/lock";
@@ -126,289 +131,6 @@ struct GitBackend {
 /// left half-changed: a git command either ran or not).
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The state branch as read: its tip (`None`: no branch) and the file.
-struct StoredState {
-    tip: Option<String>,
-    bytes: Option<Vec<u8>>,
-}
-
-/// The lock branch as read: its tip and its files.
-struct StoredLock {
-    tip: String,
-    info: Option<Vec<u8>>,
-    journal: Option<Vec<u8>>,
-}
-
-/// The tip of the remote's `refname`, fetched into `local` (`None`: there
-/// is no such ref).
-fn tip(git: &Git, refname: &str, local: &str) -> Result<Option<String>, String> {
-    let refs = git.ls_remote(&[refname])?;
-    let Some(sha) = refs.get(refname) else {
-        return Ok(None);
-    };
-    if git.has_commit(sha) {
-        return Ok(Some(sha.clone()));
-    }
-    match git.fetch(refname, local) {
-        Ok(sha) => Ok(Some(sha)),
-        // Deleted between the two (a lock released just now)?
-        Err(e) if git.ls_remote(&[refname])?.contains_key(refname) => Err(e),
-        Err(_) => Ok(None),
-    }
-}
-
-/// A commit for the lock branch on `parent`: `holder`'s `lock.json`, and
-/// `journal` when there is one; `what` for its message.
-fn lock_commit(
-    git: &Git,
-    holder: &LockInfo,
-    parent: Option<&str>,
-    journal: Option<&[u8]>,
-    what: &str,
-) -> Result<String, String> {
-    let mut json = serde_json::to_vec_pretty(holder).expect("a LockInfo always serializes");
-    json.push(b'\n');
-    let mut files = vec![(LOCK_FILE, git.blob(&json)?)];
-    if let Some(journal) = journal {
-        files.push((JOURNAL_FILE, git.blob(journal)?));
-    }
-    let files: Vec<(&str, &str)> = files.iter().map(|(n, b)| (*n, b.as_str())).collect();
-    let tree = git.flat_tree(&files)?;
-    git.commit(
-        &tree,
-        parent,
-        &message::lock_commit(holder, what),
-        &message::who(holder),
-    )
-}
-
-impl GitBackend {
-    fn state_ref(&self) -> String {
-        format!("refs/heads/{}", self.branch)
-    }
-
-    fn lock_ref(&self) -> String {
-        format!("refs/heads/{}-lock", self.branch)
-    }
-
-    /// The state file in messages about its content.
-    fn file_name(&self) -> String {
-        format!("{} {}:{}", self.remote.shown, self.branch, self.path)
-    }
-
-    fn state_err(&self, message: String) -> StateError {
-        StateError::Backend {
-            state: self.describe(),
-            message,
-        }
-    }
-
-    fn lock_err(&self, message: String) -> LockError {
-        LockError::Backend {
-            state: self.describe(),
-            message,
-        }
-    }
-
-    /// The scratch repository, made now if it is not yet.
-    fn scratch(&self) -> Result<Scratch, String> {
-        let mut slot = guard(&self.scratch);
-        if let Some(scratch) = &*slot {
-            return Ok(scratch.clone());
-        }
-        let scratch = Arc::new(Mutex::new(Git::init(self.remote.clone())?));
-        *slot = Some(scratch.clone());
-        Ok(scratch)
-    }
-
-    fn stored(&self, git: &Git) -> Result<StoredState, String> {
-        let tip = tip(git, &self.state_ref(), LOCAL_STATE)?;
-        let bytes = match &tip {
-            Some(commit) => git.files(commit, &[&self.path])?.pop().flatten(),
-            None => None,
-        };
-        Ok(StoredState { tip, bytes })
-    }
-
-    fn parse(&self, bytes: Option<&[u8]>) -> Result<Option<State>, StateError> {
-        let name = self.file_name();
-        bytes
-            .map(|b| super::from_bytes(Path::new(&name), b))
-            .transpose()
-    }
-
-    fn stored_lock(&self, git: &Git) -> Result<Option<StoredLock>, String> {
-        let Some(tip) = tip(git, &self.lock_ref(), LOCAL_LOCK)? else {
-            return Ok(None);
-        };
-        let mut files = git.files(&tip, &[LOCK_FILE, JOURNAL_FILE])?.into_iter();
-        Ok(Some(StoredLock {
-            tip,
-            info: files.next().flatten(),
-            journal: files.next().flatten(),
-        }))
-    }
-
-    /// Who holds `lock`, from its `lock.json`.
-    fn holder_of(&self, lock: &StoredLock) -> Result<LockInfo, String> {
-        let problem = match &lock.info {
-            Some(bytes) => match serde_json::from_slice(bytes) {
-                Ok(info) => return Ok(info),
-                Err(e) => format!("its {LOCK_FILE} cannot be read ({e})"),
-            },
-            None => format!("it has no {LOCK_FILE}"),
-        };
-        Err(format!(
-            "the lock branch {}-lock exists but does not say who holds it: {problem}; if no \
-             cutover run uses this state, delete it: git push {} --delete {}-lock",
-            self.branch, self.remote.shown, self.branch
-        ))
-    }
-
-    /// A commit of the state branch on `parent` whose file is `bytes`.
-    fn state_commit(
-        &self,
-        git: &Git,
-        parent: Option<&str>,
-        bytes: &[u8],
-        message: &str,
-        by: &LockInfo,
-    ) -> Result<String, String> {
-        let blob = git.blob(bytes)?;
-        let tree = git.tree_with(parent, &self.path, &blob)?;
-        git.commit(&tree, parent, message, &message::who(by))
-    }
-
-    /// What `lock` holds of this backend.
-    fn held<'a>(&self, lock: &'a Lock) -> &'a GitHeld {
-        assert!(
-            lock.guards(self),
-            "a change of {} needs its lock",
-            self.describe()
-        );
-        lock.held()
-            .as_any()
-            .downcast_ref::<GitHeld>()
-            .expect("the git backend's lock is a GitHeld")
-    }
-
-    /// Push a new commit on this run's lock holding `journal` (`None`:
-    /// none); `what` for its message.
-    fn move_lock(
-        &self,
-        git: &Git,
-        held: &GitHeld,
-        journal: Option<Vec<u8>>,
-        what: &str,
-    ) -> Result<(), String> {
-        let mut now = guard(&held.now);
-        let Some(tip) = now.tip.clone() else {
-            return Err("the lock was released already".to_owned());
-        };
-        let commit = lock_commit(git, &held.info, Some(&tip), journal.as_deref(), what)?;
-        let lock_ref = self.lock_ref();
-        let update = Update {
-            refname: &lock_ref,
-            new: Some(&commit),
-            expect: Some(&tip),
-        };
-        match git.push(&[update], false)? {
-            Pushed::Done => {
-                now.tip = Some(commit);
-                now.journal = journal;
-                Ok(())
-            }
-            Pushed::Rejected(reason) => Err(format!(
-                "the lock {}-lock is no longer this run's (removed with force-unlock, or taken \
-                 by another run since), so the journal cannot be written to it ({reason})",
-                self.branch
-            )),
-        }
-    }
-
-    /// The fold of the journal `text` the lost holder `holder` left, made
-    /// by `by`: the commit and the state tip it goes on (`None`: nothing
-    /// to fold).
-    fn forced_fold(
-        &self,
-        git: &Git,
-        by: &LockInfo,
-        holder: &LockInfo,
-        text: &[u8],
-    ) -> Result<Option<(String, Option<String>)>, LockError> {
-        let now = self.stored(git).map_err(|e| self.lock_err(e))?;
-        let stored = self
-            .parse(now.bytes.as_deref())
-            .map_err(|e| self.lock_err(format!("{e}; the lock was not removed")))?;
-        match journal::compare(&String::from_utf8_lossy(text), stored.as_ref()) {
-            Found::Unfolded(u) => {
-                let Some(before) = &stored else {
-                    return Ok(None);
-                };
-                let message = message::forced_fold(by, holder, before, &u.state);
-                let bytes = super::to_bytes(&u.state);
-                let commit = self
-                    .state_commit(git, now.tip.as_deref(), &bytes, &message, by)
-                    .map_err(|e| self.lock_err(e))?;
-                Ok(Some((commit, now.tip)))
-            }
-            Found::Unusable(problem) => Err(self.lock_err(format!(
-                "the lock was not removed: it holds the journal of {} ({}), which cannot be \
-                 folded into the state: {problem}. Once the state holds what it did, drop the \
-                 journal with the lock by hand: git push {} --delete {}-lock",
-                holder.describe(),
-                self.journal_name(),
-                self.remote.shown,
-                self.branch
-            ))),
-            Found::Absent | Found::Empty | Found::AlreadyFolded => Ok(None),
-        }
-    }
-
-    /// Push `updates` all or none; with a remote that cannot push
-    /// atomically, one after the other (the state first).
-    fn push_together(&self, git: &Git, updates: &[Update<'_>]) -> Result<Pushed, String> {
-        match git.push(updates, updates.len() > 1) {
-            Err(e) if updates.len() > 1 && e.contains("atomic") => {
-                for update in updates {
-                    if let Pushed::Rejected(reason) = git.push(&[*update], false)? {
-                        return Ok(Pushed::Rejected(reason));
-                    }
-                }
-                Ok(Pushed::Done)
-            }
-            other => other,
-        }
-    }
-
-    /// Take the lock with one push of `info`; `Ok(None)`: someone holds it.
-    fn try_lock(&self, git: &Git, info: &LockInfo) -> Result<Option<Lock>, String> {
-        let commit = lock_commit(git, info, None, None, "lock")?;
-        let lock_ref = self.lock_ref();
-        let update = Update {
-            refname: &lock_ref,
-            new: Some(&commit),
-            expect: None,
-        };
-        match git.push(&[update], false)? {
-            Pushed::Done => {
-                let held = GitHeld {
-                    scratch: self.scratch()?,
-                    lock_ref,
-                    state: self.describe(),
-                    info: info.clone(),
-                    now: Mutex::new(HeldNow {
-                        tip: Some(commit),
-                        journal: None,
-                    }),
-                };
-                Ok(Some(Lock::new(self, info.clone(), Box::new(held))))
-            }
-            Pushed::Rejected(_) => Ok(None),
-        }
-    }
 }
 
 impl Backend for GitBackend {
@@ -490,14 +212,20 @@ impl Backend for GitBackend {
         )))
     }
 
+    /// At least [`FOLD_FLOOR`]: the journal is folded mid-apply only once
+    /// it is that large. A fold rewrites the local file to keep the bytes
+    /// written in line with the state's size; here the journal is pushed
+    /// as a delta of its previous version, so a fold would save little and
+    /// cost a commit on the state branch, which is to get one per apply.
     fn stored_size(&self) -> u64 {
-        if let Some(size) = *guard(&self.size) {
-            return size;
-        }
-        // Unknown only before any read; a failed read is reported by the
-        // next one that matters.
-        let _ = self.read_state();
-        guard(&self.size).unwrap_or(0)
+        let known = *guard(&self.size);
+        let size = known.unwrap_or_else(|| {
+            // Unknown only before any read; a failed read is reported by
+            // the next one that matters.
+            let _ = self.read_state();
+            guard(&self.size).unwrap_or(0)
+        });
+        size.max(FOLD_FLOOR)
     }
 
     fn append_journal(&self, lock: &Lock, bytes: &[u8], fresh: bool) -> Result<(), StateError> {
@@ -510,7 +238,12 @@ impl Backend for GitBackend {
         };
         text.extend_from_slice(bytes);
         self.move_lock(&git, held, Some(text), "journal")
-            .map_err(|e| self.state_err(e))
+            .map_err(|e| {
+                self.state_err(format!(
+                    "cannot write the journal to {}-lock: {e}",
+                    self.branch
+                ))
+            })
     }
 
     fn discard_journal(&self, lock: &Lock) -> Result<(), StateError> {
@@ -520,7 +253,12 @@ impl Backend for GitBackend {
             return Ok(());
         }
         self.move_lock(&git, held, None, "journal folded")
-            .map_err(|e| self.state_err(e))
+            .map_err(|e| {
+                self.state_err(format!(
+                    "cannot remove the folded journal from {}-lock: {e}",
+                    self.branch
+                ))
+            })
     }
 
     /// The lock is still this run's: a push to the state branch then fails
@@ -548,49 +286,68 @@ impl Backend for GitBackend {
         timeout: Duration,
         waiting: &mut dyn FnMut(&LockInfo),
     ) -> Result<Lock, LockError> {
-        let err = |e| self.lock_err(e);
+        let err = |e| self.lock_err(format!("cannot take the lock {}-lock: {e}", self.branch));
         let scratch = self.scratch().map_err(err)?;
         let mut info = LockInfo::ours(operation);
+        let lock_ref = self.lock_ref();
         let deadline = Instant::now() + timeout;
         let mut told = false;
-        let mut vanished = 0;
+        // Whether the lock looked free (a push is tried only then), and how
+        // often a push was refused while nobody held it.
+        let mut free = true;
+        let mut refused = 0;
+        // The holder, and the lock commit it was read from: a waiting run
+        // polls with one `ls-remote`, and reads the holder again only when
+        // the lock changed hands.
+        let mut seen: Option<(String, LockInfo)> = None;
         loop {
             let git = guard(&scratch);
-            if let Some(lock) = self.try_lock(&git, &info).map_err(err)? {
-                return Ok(lock);
+            if free {
+                // The lock says when it was taken, not when the wait began.
+                info.created = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+                if let Some(lock) = self.try_lock(&git, &info).map_err(err)? {
+                    return Ok(lock);
+                }
             }
-            let holder = match self.stored_lock(&git).map_err(err)? {
-                Some(found) => self.holder_of(&found).map_err(err)?,
+            let tip = git.ls_remote(&[&lock_ref]).map_err(err)?.remove(&lock_ref);
+            let Some(tip) = tip else {
                 // Released in between; or the push was refused for another
                 // reason, which trying again does not change.
-                None => {
-                    vanished += 1;
-                    if vanished == PUSH_ATTEMPTS {
-                        return Err(err(format!(
-                            "the lock branch {}-lock could not be created, and nobody holds it",
-                            self.branch
-                        )));
+                if free {
+                    refused += 1;
+                    if refused == PUSH_ATTEMPTS {
+                        return Err(err(
+                            "the push was refused, and nobody holds the lock".to_owned()
+                        ));
                     }
-                    continue;
                 }
+                free = true;
+                continue;
             };
+            (free, refused) = (false, 0);
+            if seen.as_ref().map(|(commit, _)| commit) != Some(&tip) {
+                let Some(found) = self.stored_lock(&git).map_err(err)? else {
+                    free = true;
+                    continue;
+                };
+                let holder = self.holder_of(&found).map_err(err)?;
+                seen = Some((found.tip, holder));
+            }
             drop(git);
-            vanished = 0;
+            let holder = &seen.as_ref().expect("read above").1;
             let now = Instant::now();
             if now >= deadline {
                 return Err(LockError::Held {
                     state: self.describe(),
                     stale: holder.is_stale(),
-                    holder: Box::new(holder),
+                    holder: Box::new(holder.clone()),
                 });
             }
             if !told {
-                waiting(&holder);
+                waiting(holder);
                 told = true;
             }
             std::thread::sleep(POLL_INTERVAL.min(deadline - now));
-            // The lock says when it was taken, not when the wait began.
-            info.created = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         }
     }
 
@@ -649,65 +406,6 @@ impl Backend for GitBackend {
                  its holder still running?): {reason}"
             ))),
         }
-    }
-}
-
-/// What a git lock holds: this run's last commit on the lock branch and the
-/// journal in it.
-struct GitHeld {
-    scratch: Scratch,
-    lock_ref: String,
-    /// The backend's [`Backend::describe`], for errors.
-    state: String,
-    info: LockInfo,
-    now: Mutex<HeldNow>,
-}
-
-struct HeldNow {
-    /// This run's last commit on the lock branch (`None`: released).
-    tip: Option<String>,
-    /// The journal in it.
-    journal: Option<Vec<u8>>,
-}
-
-impl Held for GitHeld {
-    fn release(&mut self) -> Result<(), LockError> {
-        let err = |message: String| LockError::Backend {
-            state: self.state.clone(),
-            message,
-        };
-        let git = guard(&self.scratch);
-        let mut now = guard(&self.now);
-        let Some(tip) = now.tip.take() else {
-            return Ok(());
-        };
-        if now.journal.is_some() {
-            return Err(err(format!(
-                "the lock stays: it holds this run's journal, which is not folded into the \
-                 state yet; `cutover force-unlock {}` folds it",
-                self.info.id
-            )));
-        }
-        let update = Update {
-            refname: &self.lock_ref,
-            new: None,
-            expect: Some(&tip),
-        };
-        match git.push(&[update], false).map_err(err)? {
-            Pushed::Done => Ok(()),
-            // No longer ours (force-unlocked, perhaps taken since): left
-            // alone. Still ours: it stays, and the reason is said.
-            Pushed::Rejected(reason) => match git.ls_remote(&[&self.lock_ref]) {
-                Ok(refs) if refs.get(&self.lock_ref) == Some(&tip) => {
-                    Err(err(format!("the lock could not be removed: {reason}")))
-                }
-                _ => Ok(()),
-            },
-        }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -16,7 +16,9 @@
 //! in a process group of its own, so that stopping it also stops what it
 //! started (`ssh`, `git-remote-https`), and so that a Ctrl-C meant for
 //! cutover (which lets running steps finish and records them) does not kill
-//! a push half-way.
+//! a push half-way. (So git cannot ask on the terminal either: an SSH key
+//! needs its agent.) A cutover killed with SIGKILL cannot remove its
+//! scratch directory; its name, `cutover-git-PID-...`, says whose it was.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -31,7 +33,8 @@ use super::remote::Remote;
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Variables that would point git at another repository than the scratch
-/// one, or add configuration a parent git process passed down.
+/// one. Configuration given through the environment (`GIT_CONFIG_COUNT`,
+/// `GIT_CONFIG_KEY_0`, ...: a CI job's credentials) is kept.
 const INHERITED: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
@@ -40,7 +43,6 @@ const INHERITED: &[&str] = &[
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_NAMESPACE",
     "GIT_COMMON_DIR",
-    "GIT_CONFIG_PARAMETERS",
     "GIT_QUARANTINE_PATH",
 ];
 
@@ -92,8 +94,10 @@ pub(crate) struct Git {
 impl Git {
     /// Create the scratch repository for `remote`.
     pub fn init(remote: Remote) -> Result<Git, String> {
+        // The pid in the name says whose it is: a run killed with SIGKILL
+        // cannot remove it.
         let dir = tempfile::Builder::new()
-            .prefix("cutover-git-")
+            .prefix(&format!("cutover-git-{}-", std::process::id()))
             .tempdir()
             .map_err(|e| format!("cannot create a scratch git repository: {e}"))?;
         let git = Git { dir, remote };
@@ -348,15 +352,19 @@ impl Git {
 
 /// A git command's failure in one line: `git push failed: fatal: ...`.
 fn failed(what: &str, stderr: &str) -> String {
-    let text: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if text.is_empty() {
+    let text = stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut joined = String::new();
+    for line in text {
+        if !joined.is_empty() {
+            // git breaks `unable to connect to HOST:` before the reason.
+            joined.push_str(if joined.ends_with(':') { " " } else { "; " });
+        }
+        joined.push_str(line);
+    }
+    if joined.is_empty() {
         format!("git {what} failed")
     } else {
-        format!("git {what} failed: {}", text.join("; "))
+        format!("git {what} failed: {joined}")
     }
 }
 
