@@ -165,8 +165,14 @@ impl LockInfo {
 }
 
 fn holder_line(info: &LockInfo) -> String {
+    // The age too: a lock taken hours ago by a runner on another host
+    // (where staleness cannot be checked) is most likely left over.
+    let age = info.age().map_or(String::new(), |age| {
+        let age = Duration::from_secs(age.as_secs());
+        format!(" ({} ago)", humantime::format_duration(age))
+    });
     format!(
-        "pid {} ({}@{}), running `{}`, since {}",
+        "pid {} ({}@{}), running `{}`, since {}{age}",
         info.pid, info.user, info.host, info.operation, info.created
     )
 }

@@ -3,6 +3,8 @@
 
 #[path = "../support/caddy.rs"]
 mod caddy_support;
+#[path = "../support/git_remote.rs"]
+mod git_remote_support;
 #[path = "../support/haproxy.rs"]
 mod haproxy_support;
 #[path = "../support/nginx.rs"]
@@ -16,6 +18,7 @@ mod examples;
 mod faults;
 mod fmt_and_state;
 mod fold;
+mod git_backend;
 mod haproxy_e2e;
 mod install;
 mod locks;
