@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 
 use super::{context, plan, Global, EXIT_ERROR, EXIT_OK};
@@ -26,9 +26,7 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
                 Some(st) => Some(st),
                 None => {
                     let st = crate::state::new_state();
-                    backend.write_state(&lock, None, &st).with_context(|| {
-                        format!("failed to write the state {}", backend.describe())
-                    })?;
+                    backend.write_state(&lock, None, &st)?;
                     outln!(
                         "Created state {} (lineage {}).",
                         backend.describe(),

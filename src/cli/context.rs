@@ -156,8 +156,8 @@ pub fn read_state(backend: &dyn Backend, lock: Option<&Lock>) -> anyhow::Result<
         Some(lock) => Access::Locked(lock),
         None => Access::Read,
     };
-    let opened = crate::state::open(backend, access)
-        .with_context(|| format!("failed to read the state {}", backend.describe()))?;
+    // Every error of the state layer names the state already.
+    let opened = crate::state::open(backend, access)?;
     for message in opened.messages() {
         errln!("{message}");
     }

@@ -56,9 +56,7 @@ pub async fn run(g: &Global, to: Target) -> anyhow::Result<u8> {
     let Some(state) = context::read_state(from, Some(&from_lock))? else {
         bail!("there is no state at {} to migrate", from.describe());
     };
-    let there = crate::state::open(into, crate::state::Access::Locked(&into_lock))
-        .with_context(|| format!("failed to read the state {}", into.describe()))?
-        .state;
+    let there = crate::state::open(into, crate::state::Access::Locked(&into_lock))?.state;
     match there {
         Some(t) if t == state => {
             outln!(
@@ -75,8 +73,7 @@ pub async fn run(g: &Global, to: Target) -> anyhow::Result<u8> {
             Stamp::of(&state)
         ),
         None => {
-            into.write_state(&into_lock, None, &state)
-                .with_context(|| format!("failed to write the state {}", into.describe()))?;
+            into.write_state(&into_lock, None, &state)?;
             // Read back: the move is done only when the target says so.
             let back = into.read_state()?;
             if back.as_ref() != Some(&state) {

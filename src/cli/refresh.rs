@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-
 use super::{context, plan, Global, EXIT_CHANGES, EXIT_OK};
 
 /// Run a refresh-only plan (`apply == false`) or apply.
@@ -52,9 +50,7 @@ pub async fn run(
     }
     let lock = lock.expect("an apply holds the lock");
     context::check_state_writable(backend, &lock)?;
-    let serial = engine
-        .record_refresh((backend, &lock), &state, &refreshed)
-        .with_context(|| format!("failed to write the state {}", backend.describe()))?;
+    let serial = engine.record_refresh((backend, &lock), &state, &refreshed)?;
     outln!(
         "\nRecorded in {} (serial {serial}). Nothing live was changed.",
         backend.describe()

@@ -162,7 +162,9 @@ impl Engine {
                     unsaved.get_or_insert(e);
                 }
             }
-            self.start_ready(walk, &mut running, observer);
+            if let Some(e) = self.start_ready(walk, &mut running, store, observer) {
+                unsaved.get_or_insert(e);
+            }
             if running.tasks.is_empty() {
                 return unsaved;
             }
@@ -214,10 +216,28 @@ impl Engine {
     }
 
     /// Start every step the walk allows, up to the parallelism.
-    fn start_ready(&self, walk: &mut Walk, running: &mut Running, observer: &Arc<dyn Observer>) {
+    /// Start what is ready, up to the parallelism. Before the first step of
+    /// the batch that changes something live, the store is asked whether
+    /// the state can still be written: once it cannot, nothing live moves
+    /// (the walk stops as for a failed write, and the error is returned).
+    fn start_ready(
+        &self,
+        walk: &mut Walk,
+        running: &mut Running,
+        store: &mut ApplyStore<'_>,
+        observer: &Arc<dyn Observer>,
+    ) -> Option<StateError> {
+        let mut confirmed = false;
         while running.tasks.len() < self.parallelism {
+            if !confirmed && walk.next_changes_live() {
+                if let Err(e) = store.as_store().confirm() {
+                    walk.stop_for_state();
+                    return Some(e);
+                }
+                confirmed = true;
+            }
             let Some(start) = walk.start_next() else {
-                return;
+                return None;
             };
             let index = start.index;
             let read_only = start.step.kind.is_read_only();
@@ -241,6 +261,7 @@ impl Engine {
             running.aborts.insert(index, (handle, read_only));
             running.started.insert(index, Instant::now());
         }
+        None
     }
 
     /// A stop was asked: nothing new starts, read-only steps stop at once,

@@ -581,3 +581,143 @@ async fn rollback_refuses_at_once_when_the_previous_colour_does_not_run() {
         "{err}"
     );
 }
+
+/// The local file, whose [`Backend::confirm`] fails from its `fail_from`-th
+/// call on: a shared backend that became unreachable mid-apply.
+struct Unreachable {
+    file: crate::state::backend::LocalFile,
+    calls: std::sync::atomic::AtomicUsize,
+    fail_from: usize,
+}
+
+impl crate::state::backend::Backend for Unreachable {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    fn describe(&self) -> String {
+        self.file.describe()
+    }
+    fn journal_name(&self) -> String {
+        self.file.journal_name()
+    }
+    fn read_state(&self) -> Result<Option<State>, StateError> {
+        self.file.read_state()
+    }
+    fn read_journal(&self) -> Result<Option<String>, StateError> {
+        self.file.read_journal()
+    }
+    fn write_state(
+        &self,
+        lock: &Lock,
+        expected: Option<&crate::state::backend::Stamp>,
+        state: &State,
+    ) -> Result<(), StateError> {
+        self.file.write_state(lock, expected, state)
+    }
+    fn stored_size(&self) -> u64 {
+        self.file.stored_size()
+    }
+    fn append_journal(&self, lock: &Lock, bytes: &[u8], fresh: bool) -> Result<(), StateError> {
+        self.file.append_journal(lock, bytes, fresh)
+    }
+    fn discard_journal(&self, lock: &Lock) -> Result<(), StateError> {
+        self.file.discard_journal(lock)
+    }
+    fn check_writable(&self, lock: &Lock) -> Result<(), String> {
+        self.file.check_writable(lock)
+    }
+    fn confirm(&self, _lock: &Lock) -> Result<(), StateError> {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if call >= self.fail_from {
+            return Err(StateError::Backend {
+                state: self.describe(),
+                message: "unreachable".into(),
+            });
+        }
+        Ok(())
+    }
+    fn lock(
+        &self,
+        operation: &str,
+        timeout: std::time::Duration,
+        waiting: &mut dyn FnMut(&crate::state::LockInfo),
+    ) -> Result<Lock, crate::state::LockError> {
+        self.file.lock(operation, timeout, waiting)
+    }
+    fn read_lock(&self) -> Result<Option<crate::state::LockInfo>, crate::state::LockError> {
+        self.file.read_lock()
+    }
+    fn force_unlock(&self, id: &str) -> Result<crate::state::LockInfo, crate::state::LockError> {
+        self.file.force_unlock(id)
+    }
+}
+
+async fn apply_unreachable_from(
+    case: &Case,
+    hcl: &str,
+    fail_from: usize,
+) -> (ApplyReport, Arc<Events>) {
+    use crate::state::backend::Backend as _;
+    let engine = case.world.engine();
+    let planned = engine.plan(&config(hcl), None).await.unwrap();
+    let backend = Unreachable {
+        file: crate::state::backend::LocalFile::new(case.state_path()),
+        calls: Default::default(),
+        fail_from,
+    };
+    let lock = backend
+        .lock("apply", std::time::Duration::ZERO, &mut |_| {})
+        .unwrap();
+    let events = Arc::new(Events::default());
+    let report = engine
+        .apply(
+            &planned,
+            crate::state::new_state(),
+            &backend,
+            &lock,
+            events.clone(),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    (report, events)
+}
+
+#[tokio::test]
+async fn once_the_state_cannot_be_written_nothing_live_moves() {
+    // Unreachable before the first change: nothing is deployed.
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.route("public", "blue");
+    let hcl = case.hcl(&[("blue", "1"), ("green", "2")], &[("public", "green")]);
+    let (report, events) = apply_unreachable_from(&case, &hcl, 1).await;
+    assert!(case.world.log().is_empty(), "{:?}", case.world.log());
+    assert!(events.lines().is_empty(), "{:?}", events.lines());
+    assert!(report
+        .state_error
+        .as_deref()
+        .unwrap()
+        .contains("unreachable"));
+
+    // Unreachable after the deploy and its gate: the cut-over never starts,
+    // so traffic stays on blue and nothing is switched back either.
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.route("public", "blue");
+    let hcl = case.hcl(&[("blue", "1"), ("green", "2")], &[("public", "green")]);
+    let (report, events) = apply_unreachable_from(&case, &hcl, 2).await;
+    assert_eq!(case.world.log(), ["deploy green 2"]);
+    assert_eq!(
+        events.lines(),
+        [
+            "started environment.green",
+            "finished environment.green ok",
+            "started health.green",
+            "finished health.green ok",
+        ]
+    );
+    let not_run: Vec<String> = report.not_run.iter().map(ToString::to_string).collect();
+    assert_eq!(not_run, ["cutover.public"]);
+    assert!(report.reverted.is_empty(), "{report:?}");
+    assert_eq!(case.world.lock().routers["public"], "blue");
+}

@@ -39,6 +39,10 @@ impl Store for JournalStore<'_> {
     fn sync(&mut self, state: &mut State) -> Result<bool, StateError> {
         self.0.sync(state)
     }
+
+    fn confirm(&mut self) -> Result<(), StateError> {
+        self.0.confirm()
+    }
 }
 
 /// The store an apply uses: the journal, with every record's sensitive
@@ -82,5 +86,9 @@ impl Store for ApplyStore<'_> {
 
     fn sync(&mut self, state: &mut State) -> Result<bool, StateError> {
         self.journal.sync(state)
+    }
+
+    fn confirm(&mut self) -> Result<(), StateError> {
+        self.journal.confirm()
     }
 }

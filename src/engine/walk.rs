@@ -43,6 +43,11 @@ pub trait Store: Send {
     fn record(&mut self, entry: Entry, state: &mut State) -> bool;
     /// Make every queued record durable; whether anything was written.
     fn sync(&mut self, state: &mut State) -> Result<bool, StateError>;
+    /// Whether records can still be made durable, asked before a step that
+    /// changes something live starts.
+    fn confirm(&mut self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// Where a step stands.
@@ -397,6 +402,12 @@ impl Walk {
 
     /// The next ready step whose phase may run now.
     fn next_ready(&mut self) -> Option<usize> {
+        let s = self.next_slot()?;
+        self.ready[s].pop_front()
+    }
+
+    /// The phase slot of [`Walk::next_ready`], without taking the step.
+    fn next_slot(&self) -> Option<usize> {
         if self.is_stopping() {
             return None;
         }
@@ -406,11 +417,19 @@ impl Walk {
             if self.unfinished[..s].iter().any(|n| *n > 0) {
                 return None;
             }
-            if let Some(i) = self.ready[s].pop_front() {
-                return Some(i);
+            if !self.ready[s].is_empty() {
+                return Some(s);
             }
         }
         None
+    }
+
+    /// Whether the step [`Walk::start_next`] would start changes something
+    /// live (a deploy, a switch, a destroy; not a gate or a drain).
+    pub fn next_changes_live(&self) -> bool {
+        self.next_slot()
+            .and_then(|s| self.ready[s].front())
+            .is_some_and(|&i| !self.steps[i].kind.is_read_only())
     }
 
     fn start(&self, index: usize) -> Start {

@@ -99,6 +99,20 @@ pub trait Backend: Send + Sync {
     /// Whether a state write would succeed now, checked before anything
     /// live changes (`Err`: why not).
     fn check_writable(&self, lock: &Lock) -> Result<(), String>;
+    /// Whether the state can still be written, asked by the apply before
+    /// each wave of steps that change something live, so that nothing live
+    /// moves once it cannot (DESIGN.md §4). The local file: the lock's own
+    /// word (no round trip). A shared backend that can lose its lock or its
+    /// connection asks it ([`Backend::check_writable`]).
+    fn confirm(&self, lock: &Lock) -> Result<(), StateError> {
+        match lock.lost() {
+            Some(why) => Err(StateError::Backend {
+                state: self.describe(),
+                message: why,
+            }),
+            None => Ok(()),
+        }
+    }
     /// Take the lock for `operation`, waiting up to `timeout` while another
     /// run holds it and calling `waiting` once, with the holder, when the
     /// wait begins.

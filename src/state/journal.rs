@@ -194,6 +194,11 @@ impl<'a> Journal<'a> {
         Ok(())
     }
 
+    /// Whether the state can still be written ([`Backend::confirm`]).
+    pub fn confirm(&self) -> Result<(), StateError> {
+        self.backend.confirm(self.lock)
+    }
+
     /// Sync what is left and fold it into the stored state.
     pub fn finish(mut self, state: &State) -> Result<(), StateError> {
         self.sync(state)?;

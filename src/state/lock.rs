@@ -178,13 +178,9 @@ fn holder_line(info: &LockInfo) -> String {
 }
 
 fn held_message(state: &str, holder: &LockInfo, stale: bool) -> String {
-    let age = holder.age().map_or(String::new(), |age| {
-        let secs = std::time::Duration::from_secs(age.as_secs());
-        format!(" ({} ago)", humantime::format_duration(secs))
-    });
     let mut msg = format!(
         "the state {} is locked by another cutover run\n  \
-         held by: {}{age}\n  command: {}\n  lock id: {}\n",
+         held by: {}\n  command: {}\n  lock id: {}\n",
         state,
         holder_line(holder),
         holder.command.join(" "),

@@ -632,18 +632,23 @@ fn the_remote_gone_mid_apply_is_a_clear_error_and_the_next_apply_converges() {
         started.elapsed() < Duration::from_secs(30),
         "bounded in time"
     );
-    // With --json the error is in the summary line.
+    // With --json the error is in the summary line. The remote was found
+    // gone before the cut-over could start: nothing live moved.
     let summary = a.seen.last().unwrap();
     let error = summary["state_error"].as_str().unwrap_or_default();
     assert!(
         error.starts_with(&format!(
-            "{}: cannot write the journal to cutover-state-lock: git push failed: ",
+            "{}: checked before anything live changes: git ls-remote failed: ",
             g.describe()
         )) && error.contains("Connection refused"),
         "{summary}"
     );
-    // Nothing started after the record that could not be written: the
-    // cut-over's was the last step (and its switch was undone).
+    assert_eq!(
+        summary["not_run"],
+        serde_json::json!(["cutover.public"]),
+        "{summary}"
+    );
+    assert_eq!(summary["reverted"], serde_json::json!([]), "{summary}");
     let started_steps: Vec<&Value> = a
         .seen
         .iter()
@@ -651,7 +656,7 @@ fn the_remote_gone_mid_apply_is_a_clear_error_and_the_next_apply_converges() {
         .collect();
     assert_eq!(
         started_steps.last().map(|e| e["id"].clone()),
-        Some(Value::from("cutover.public")),
+        Some(Value::from("health.green")),
         "{:?}",
         a.seen
     );
