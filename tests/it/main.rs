@@ -7,6 +7,8 @@ mod caddy_support;
 mod haproxy_support;
 #[path = "../support/nginx.rs"]
 mod nginx_support;
+#[path = "../support/postgres.rs"]
+mod postgres_support;
 
 mod bad_input;
 mod caddy_e2e;
@@ -20,6 +22,7 @@ mod haproxy_e2e;
 mod locks;
 mod nginx_e2e;
 mod outputs;
+mod pg_backend;
 mod readiness;
 mod safety;
 mod secrets;
