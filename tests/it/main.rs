@@ -9,6 +9,8 @@ mod git_remote_support;
 mod haproxy_support;
 #[path = "../support/nginx.rs"]
 mod nginx_support;
+#[path = "../support/postgres.rs"]
+mod postgres_support;
 
 mod bad_input;
 mod caddy_e2e;
@@ -24,6 +26,7 @@ mod install;
 mod locks;
 mod nginx_e2e;
 mod outputs;
+mod pg_backend;
 mod readiness;
 mod safety;
 mod secrets;
