@@ -236,9 +236,7 @@ impl Engine {
                 }
                 confirmed = true;
             }
-            let Some(start) = walk.start_next() else {
-                return None;
-            };
+            let start = walk.start_next()?;
             let index = start.index;
             let read_only = start.step.kind.is_read_only();
             // Described as shown: no sensitive value in a progress line.

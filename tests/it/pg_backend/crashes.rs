@@ -83,9 +83,10 @@ fn pg_postgres_stopped_mid_apply_is_a_clear_error_and_the_next_apply_converges()
     let code = apply.finish(LIMIT);
     assert_eq!(code, 1, "{:?}", apply.events());
     assert!(started.elapsed() < Duration::from_secs(25));
-    // The apply stopped: after the first step whose record could not be
-    // written, nothing new started; the switch it made was undone. Why is
-    // in the summary (--json keeps stdout to events).
+    // The apply stopped before anything live moved: the lock session's end
+    // was seen before the cut-over could start, so it never started and
+    // nothing was switched back. Why is in the summary (--json keeps stdout
+    // to events).
     let events = apply.events();
     let summary = events.last().unwrap();
     assert_eq!(summary["type"], "summary", "{events:?}");
@@ -93,18 +94,21 @@ fn pg_postgres_stopped_mid_apply_is_a_clear_error_and_the_next_apply_converges()
     let err = summary["state_error"].as_str().unwrap_or_default();
     let place = format!("PostgreSQL state \"default\" (127.0.0.1:{}/{DB})", pg.port);
     assert!(
-        err.starts_with(&place) && err.contains("cannot connect to PostgreSQL"),
+        err.starts_with(&format!("{place}: checked before anything live changes: ")),
         "{summary}"
     );
-    let last_start = events
-        .iter()
-        .rposition(|e| e["type"] == "step_started")
-        .unwrap();
-    let first_unsaved = events
-        .iter()
-        .position(|e| e["type"] == "step_finished" && e["id"] == "cutover.public")
-        .map_or(events.len(), |i| i + 1);
-    assert!(last_start < first_unsaved, "{events:?}");
+    assert_eq!(
+        summary["not_run"],
+        serde_json::json!(["cutover.public"]),
+        "{summary}"
+    );
+    assert_eq!(summary["reverted"], serde_json::json!([]), "{summary}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "step_started" && e["id"] == "cutover.public"),
+        "{events:?}"
+    );
     rig.assert_routes_to("blue");
 
     // PostgreSQL back: the next apply folds what the journal holds and
@@ -136,8 +140,9 @@ fn pg_force_unlock_ends_a_live_holders_session() {
         .stdout_has(&format!("held by pid {}", apply.pid()))
         .stderr_has("folded the journal");
     assert_eq!(pg.psql(DB, "select count(*) from cutover_locks"), "0");
-    // The holder, cut off from its lock, writes nothing more: it fails at
-    // its next write, saying so, and what it did is in its journal.
+    // The holder, cut off from its lock, writes nothing more and moves
+    // nothing live: it stops before its cut-over, saying so, and what it
+    // did is in its journal.
     assert_eq!(apply.finish(LIMIT), 1);
     let events = apply.events();
     let summary = events.last().unwrap();
@@ -146,7 +151,13 @@ fn pg_force_unlock_ends_a_live_holders_session() {
         err.contains("the lock was lost: its PostgreSQL session ended"),
         "{summary}"
     );
-    assert_eq!(summary["reverted"][0]["to"], "blue", "{summary}");
+    // Seen before the cut-over started: it never did.
+    assert_eq!(
+        summary["not_run"],
+        serde_json::json!(["cutover.public"]),
+        "{summary}"
+    );
+    assert_eq!(summary["reverted"], serde_json::json!([]), "{summary}");
     rig.assert_routes_to("blue");
     a.run(&["apply", "--auto-approve"]).code(0);
     rig.assert_routes_to("green");
