@@ -24,6 +24,7 @@ mod git_backend;
 mod haproxy_e2e;
 mod install;
 mod locks;
+mod migrate;
 mod nginx_e2e;
 mod outputs;
 mod pg_backend;

@@ -33,20 +33,36 @@ pub(super) struct StoredLock {
 /// The tip of the remote's `refname`, fetched into `local` (`None`: there
 /// is no such ref).
 pub(super) fn tip(git: &Git, refname: &str, local: &str) -> Result<Option<String>, String> {
-    let refs = git.ls_remote(&[refname])?;
-    let Some(sha) = refs.get(refname) else {
-        return Ok(None);
-    };
-    if git.has_commit(sha) {
-        return Ok(Some(sha.clone()));
+    let mut last_error = String::new();
+    // A lock changes hands between the listing and the fetch when runners
+    // queue for it (released, then taken by the next): look again.
+    for _ in 0..TIP_ATTEMPTS {
+        let refs = git.ls_remote(&[refname])?;
+        let Some(sha) = refs.get(refname) else {
+            return Ok(None);
+        };
+        if git.has_commit(sha) {
+            return Ok(Some(sha.clone()));
+        }
+        match git.fetch(refname, local) {
+            Ok(sha) => return Ok(Some(sha)),
+            Err(e) => match git.ls_remote(&[refname])?.get(refname) {
+                // Deleted between the two (a lock released just now).
+                None => return Ok(None),
+                // Still the same: the fetch itself failed.
+                Some(now) if now == sha => return Err(e),
+                // Moved on (taken again since): look again.
+                Some(_) => last_error = e,
+            },
+        }
     }
-    match git.fetch(refname, local) {
-        Ok(sha) => Ok(Some(sha)),
-        // Deleted between the two (a lock released just now)?
-        Err(e) if git.ls_remote(&[refname])?.contains_key(refname) => Err(e),
-        Err(_) => Ok(None),
-    }
+    Err(format!(
+        "{refname} kept moving while it was read ({TIP_ATTEMPTS} times): {last_error}"
+    ))
 }
+
+/// How often [`tip`] looks again at a ref that moves while it is read.
+const TIP_ATTEMPTS: usize = 5;
 
 /// A commit for the lock branch on `parent`: `holder`'s `lock.json`, and
 /// `journal` when there is one; `what` for its message.
