@@ -31,6 +31,7 @@ mod pg_backend;
 mod readiness;
 mod safety;
 mod secrets;
+mod shared_crash;
 mod signals;
 mod status;
 mod support;
