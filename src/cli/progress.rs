@@ -407,6 +407,9 @@ pub fn finished(report: &ApplyReport, json: bool, state: &str, what: &str) -> u8
         if let Some((id, e)) = &report.failed {
             errln!("error: {what} stopped at {id}: {e}");
         }
+        if let Some(e) = &report.state_error {
+            errln!("error: {what} stopped: the state could not be written: {e}");
+        }
         return code;
     }
     outln!();
