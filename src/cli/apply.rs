@@ -54,7 +54,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let (engine, ctx) = plan::engine_and_config(g, args.parallelism, args.allow_live_changes)?;
     let backend = ctx.backend.as_ref();
     let lock = context::lock(backend, "apply", args.lock_timeout)?;
-    let state = context::read_state(backend, Some(&lock))?;
+    let state = context::state_for(&ctx, Some(&lock))?;
     let planning = async {
         match &args.plan_file {
             Some(file) => saved_plan(&engine, &ctx, state.as_ref(), file).await,
@@ -89,7 +89,9 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         what: "apply",
         stop,
     };
-    run_plan(&engine, &planned, state, (backend, &lock), run).await
+    let code = run_plan(&engine, &planned, state, (backend, &lock), run).await;
+    context::release(lock);
+    code
 }
 
 /// A saved plan, checked against the state and the live world and given

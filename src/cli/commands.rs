@@ -16,7 +16,7 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
     let ctx = context::load(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
     let backend = ctx.backend.as_ref();
-    let existing = match context::read_state(backend, None)? {
+    let existing = match context::state_for(&ctx, None)? {
         Some(st) => Some(st),
         None => {
             // Created under the lock, as every write of the state is; read
@@ -65,7 +65,7 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
 /// Run `cutover validate`.
 pub async fn validate(g: &Global) -> anyhow::Result<u8> {
     let engine = plan::engine_for(None);
-    let ctx = context::load(g, Some(&engine))?;
+    let ctx = context::load_config(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
     outln!(
         "The configuration is valid: {} environment(s), {} router(s), {} output(s).",
@@ -281,7 +281,7 @@ pub struct StatusArgs {
 /// Run `cutover status`: exit 1 when something could not be read.
 pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<u8> {
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
-    let state = context::read_state(ctx.backend.as_ref(), None)?;
+    let state = context::state_for(&ctx, None)?;
     let status = engine.status(&ctx.loaded.config, state.as_ref()).await;
     if args.json {
         outln!(
@@ -301,7 +301,7 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<u8> {
 /// Run `cutover graph`: the configuration's references and the cut-over
 /// ordering, in DOT.
 pub async fn graph(g: &Global) -> anyhow::Result<u8> {
-    let ctx = context::load(g, None)?;
+    let ctx = context::load_config(g, None)?;
     outln!("{}", crate::graph::config::dot(&ctx.loaded.config));
     Ok(EXIT_OK)
 }
@@ -317,6 +317,8 @@ pub struct ForceUnlockArgs {
 pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
     let ctx = context::load(g, None)?;
     let backend = ctx.backend.as_ref();
+    let serial = || backend.read_state().ok().flatten().map(|s| s.serial);
+    let before = serial();
     let info = backend.force_unlock(&args.lock_id)?;
     outln!(
         "Removed the lock on {} held by pid {} on {} ({}).",
@@ -325,6 +327,12 @@ pub async fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u
         info.host,
         info.operation
     );
+    // A backend that keeps the journal with its lock (git) folded it first.
+    if let (Some(from), Some(to)) = (before, serial()) {
+        if from != to {
+            outln!("Folded the journal it left into the state: serial {from} -> {to}.");
+        }
+    }
     // What the holder left beside the state (its journal, a temporary file)
     // can be folded now that nobody holds the lock. The lock is gone either
     // way: a state that cannot be read is for the next command to report.

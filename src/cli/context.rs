@@ -61,6 +61,12 @@ pub fn load(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Resul
     Ok(ctx)
 }
 
+/// [`load`] for a command that never reads the state (`validate`,
+/// `graph`): nothing is asked of a shared backend.
+pub fn load_config(g: &Global, engine: Option<&crate::engine::Engine>) -> anyhow::Result<Context> {
+    load_with(g, engine)
+}
+
 /// [`load`] without the check of a state left to migrate (`state migrate`).
 pub fn load_unchecked(g: &Global) -> anyhow::Result<Context> {
     load_with(g, None)
@@ -164,6 +170,56 @@ pub fn read_state(backend: &dyn Backend, lock: Option<&Lock>) -> anyhow::Result<
     Ok(opened.state)
 }
 
+/// The state for a command that plans or changes something: [`read_state`],
+/// then refused when it is not this configuration's — of another lineage
+/// than `cutover { lineage = "..." }` pins, or, without a pin, a state that
+/// records environments and routers none of which the configuration
+/// declares (two configurations pointed at one shared state: planning would
+/// destroy the other's colours).
+pub fn state_for(ctx: &Context, lock: Option<&Lock>) -> anyhow::Result<Option<State>> {
+    let state = read_state(ctx.backend.as_ref(), lock)?;
+    let Some(st) = &state else {
+        return Ok(state);
+    };
+    let config = &ctx.loaded.config;
+    let place = ctx.backend.describe();
+    if let Some(pinned) = &config.settings.lineage {
+        if *pinned != st.lineage {
+            bail!(
+                "{} has lineage {}, but this configuration manages lineage {pinned} (`cutover {{ lineage = ... }}`): it is another configuration's state; point this configuration at its own state (`name` for pg, `branch` or `path` for git, `state` for a file)",
+                crate::state::named(&place),
+                st.lineage
+            );
+        }
+        return Ok(state);
+    }
+    let recorded: Vec<String> = st
+        .environments
+        .keys()
+        .map(|n| format!("environment.{n}"))
+        .chain(st.routers.keys().map(|n| format!("router.{n}")))
+        .collect();
+    let declared = |address: &String| match address.split_once('.') {
+        Some(("environment", n)) => config.environments.contains_key(n),
+        Some(("router", n)) => config.routers.contains_key(n),
+        _ => false,
+    };
+    let configured = !config.environments.is_empty() || !config.routers.is_empty();
+    if configured && !recorded.is_empty() && !recorded.iter().any(declared) {
+        let shown: Vec<&str> = recorded.iter().take(5).map(String::as_str).collect();
+        let more = recorded.len().saturating_sub(shown.len());
+        bail!(
+            "{} (lineage {}) records {}{} — none of which this configuration declares: it looks like another configuration's state, and a plan would destroy what it records. Point this configuration at its own state (`name` for pg, `branch` or `path` for git, `state` for a file); if it really takes all of this state over, say so with `cutover {{ lineage = \"{}\" }}`",
+            crate::state::named(&place),
+            st.lineage,
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+            st.lineage
+        );
+    }
+    Ok(state)
+}
+
 /// Take the state lock for `operation`, waiting up to `timeout` (the
 /// command's `--lock-timeout`) and saying on stderr who holds it while it
 /// waits.
@@ -182,6 +238,23 @@ pub fn lock(
     Ok(backend.lock(operation, timeout, &mut waiting)?)
 }
 
+/// Release `lock` at the end of a command, saying on stderr when it stays
+/// (a shared backend that cannot be reached, a git lock that keeps an
+/// unfolded journal) and how to clear it. The command's outcome stands.
+pub fn release(lock: Lock) {
+    let id = lock.info().id.clone();
+    if let Err(e) = lock.release() {
+        let e = e.to_string();
+        if e.contains("force-unlock") {
+            errln!("warning: the state lock was not released: {e}");
+        } else {
+            errln!(
+                "warning: the state lock was not released: {e}. Once the backend answers again, `cutover force-unlock {id}` clears it (and folds what the journal holds)"
+            );
+        }
+    }
+}
+
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
 pub fn style(g: &Global) -> Style {
     let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -198,8 +271,8 @@ pub fn check_state_writable(backend: &dyn Backend, lock: &Lock) -> anyhow::Resul
     match backend.check_writable(lock) {
         Ok(()) => Ok(()),
         Err(e) => bail!(
-            "cannot write the state {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
-            backend.describe()
+            "cannot write {} ({e}): refusing to apply, because what the apply does could not be recorded; nothing was changed",
+            crate::state::named(&backend.describe())
         ),
     }
 }

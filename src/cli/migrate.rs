@@ -66,6 +66,15 @@ pub async fn run(g: &Global, to: Target) -> anyhow::Result<u8> {
                 state.serial
             );
         }
+        Some(t) if t.lineage == state.lineage && t.serial > state.serial => bail!(
+            "{} already holds this state, newer than {} (serial {} there, {} here): nothing to move; the older copy in {} is stale, and the team's state is the one in {}",
+            into.describe(),
+            from.describe(),
+            t.serial,
+            state.serial,
+            from.describe(),
+            into.describe()
+        ),
         Some(t) => bail!(
             "{} already holds a state ({}), not this one ({}): refusing to overwrite it. If it is another configuration's, give this one its own (`name` for pg, `branch` or `path` for git); if it is a stale copy of this one, remove it by hand",
             into.describe(),

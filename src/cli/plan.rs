@@ -92,7 +92,7 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
             .await;
     }
     let (engine, ctx) = engine_and_config(g, args.parallelism, args.allow_live_changes)?;
-    let state = context::read_state(ctx.backend.as_ref(), None)?;
+    let state = context::state_for(&ctx, None)?;
     let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
     if args.json {
         outln!("{}", render::json::plan(&planned.document));

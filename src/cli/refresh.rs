@@ -22,8 +22,7 @@ pub async fn run(
     } else {
         None
     };
-    let state =
-        context::read_state(backend, lock.as_ref())?.unwrap_or_else(crate::state::new_state);
+    let state = context::state_for(&ctx, lock.as_ref())?.unwrap_or_else(crate::state::new_state);
     let refreshed = engine.refresh_only(config, &state).await?;
     if !refreshed.drift.is_empty() {
         outln!("Changes outside cutover since the last apply:\n");

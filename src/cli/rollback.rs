@@ -39,7 +39,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
     let (engine, ctx) = plan::engine_and_config(g, None, false)?;
     let backend = ctx.backend.as_ref();
     let lock = context::lock(backend, "rollback", args.lock_timeout)?;
-    let Some(state) = context::read_state(backend, Some(&lock))? else {
+    let Some(state) = context::state_for(&ctx, Some(&lock))? else {
         bail!(
             "no state at {}: nothing was applied, so there is nothing to roll back",
             backend.describe()
@@ -67,7 +67,9 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         what: "rollback",
         stop,
     };
-    let code = run_plan(&engine, &planned, Some(state), (backend, &lock), run).await?;
+    let code = run_plan(&engine, &planned, Some(state), (backend, &lock), run).await;
+    context::release(lock);
+    let code = code?;
     if code == super::EXIT_OK && !args.json {
         outln!("The configuration still names the colour you rolled back from: `cutover plan` shows the cut-over it would make again.");
     }

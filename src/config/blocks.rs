@@ -506,7 +506,7 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
     let Some(decl) = decl else { return settings };
     let s = Schema {
         what: "the `cutover` block",
-        attrs: &["state", "parallelism"],
+        attrs: &["state", "parallelism", "lineage"],
         required: &[],
         blocks: &["backend"],
     };
@@ -526,6 +526,7 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
         settings.parallelism = n as usize;
     }
     settings.backend = state_backend(ev, decl.file, body);
+    settings.lineage = opt_string(ev, decl.file, body, "lineage");
     settings
 }
 

@@ -63,6 +63,9 @@ pub struct Settings {
     /// A shared backend for the state (`backend "pg" {}`, `backend "git"
     /// {}`); `None`: the local file at `state_path`.
     pub backend: Option<BackendSettings>,
+    /// `lineage = "..."`: the state this configuration manages; a state of
+    /// another lineage is refused.
+    pub lineage: Option<String>,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             state_path: PathBuf::from("cutover.state.json"),
             parallelism: 10,
             backend: None,
+            lineage: None,
         }
     }
 }

@@ -43,7 +43,6 @@ pub struct RouterStatus {
     /// The way back: the previous colour the state records.
     pub previous: Option<String>,
     /// Its preview colour, read from it, if it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
     /// Why it could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -123,7 +123,7 @@ pub enum LockError {
         actual: Box<LockInfo>,
     },
     /// `force-unlock` found no lock.
-    #[error("the state {state} is not locked")]
+    #[error("{} is not locked", super::named(state))]
     NotLocked {
         /// The state, as its backend names it.
         state: String,
@@ -179,9 +179,9 @@ fn holder_line(info: &LockInfo) -> String {
 
 fn held_message(state: &str, holder: &LockInfo, stale: bool) -> String {
     let mut msg = format!(
-        "the state {} is locked by another cutover run\n  \
+        "{} is locked by another cutover run\n  \
          held by: {}\n  command: {}\n  lock id: {}\n",
-        state,
+        super::named(state),
         holder_line(holder),
         holder.command.join(" "),
         holder.id

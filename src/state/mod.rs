@@ -30,6 +30,16 @@ pub use lock::{force_unlock, read_lock, LockError, LockInfo, StateLock};
 pub use model::{EnvironmentState, RouterState, State, STATE_VERSION};
 pub use open::{inspect, open, Access, Blocked, Folded, Note, Opened, Pending};
 
+/// A state in a sentence: "the state /x/cutover.state.json" for a file; a
+/// shared backend names itself (`PostgreSQL state "prod" (...)`, `git ...`).
+pub fn named(state: &str) -> String {
+    if state.starts_with(['/', '.']) {
+        format!("the state {state}")
+    } else {
+        state.to_owned()
+    }
+}
+
 /// The state file's name when the configuration does not choose one.
 pub const DEFAULT_STATE_FILE: &str = "cutover.state.json";
 
@@ -106,8 +116,9 @@ pub enum StateError {
     /// A compare-and-swap write found another state than the one it was
     /// to replace: another run wrote the state since this one read it.
     #[error(
-        "the state {state} was changed by another run: expected {}, found {}; nothing was \
+        "{} was changed by another run: expected {}, found {}; nothing was \
          written. Run `cutover plan` again: it reads the state as it is now",
+        named(state),
         expected.as_ref().map_or("no state".to_string(), |s| s.to_string()),
         found.as_ref().map_or("no state".to_string(), |s| s.to_string())
     )]

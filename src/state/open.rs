@@ -291,7 +291,7 @@ fn left_clauses(pending: &Pending) -> Vec<String> {
     if let Found::Unfolded(u) = &pending.journal {
         clauses.push(format!(
             "its journal {} is not folded yet: the state shown includes it (serial {} -> {}: \
-             {}), while the state file alone still says serial {}",
+             {}), while the stored state alone still says serial {}",
             pending.journal_path().display(),
             u.from_serial,
             u.to_serial,

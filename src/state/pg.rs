@@ -135,9 +135,15 @@ impl Inner {
     }
 
     fn state_error(&self, what: &str, message: String) -> StateError {
+        // A server that cannot be reached is that, whatever was asked of it.
+        let message = if message.starts_with("cannot connect") {
+            message
+        } else {
+            format!("{what}: {message}")
+        };
         StateError::Backend {
             state: self.describe.clone(),
-            message: format!("{what}: {message}"),
+            message,
         }
     }
 

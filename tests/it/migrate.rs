@@ -121,3 +121,61 @@ fn a_target_of_another_lineage_is_refused_and_left_alone() {
     );
     assert!(rig.state_path().exists(), "the local file is kept");
 }
+
+#[test]
+fn a_second_configuration_on_one_shared_state_is_refused_unless_it_pins_the_lineage() {
+    let rig = Rig::start();
+    let repo = BareRepo::new();
+    rig.write(&format!(
+        "{}{}",
+        backend_block(&repo.file_url()),
+        rig.simple("1", "1", "blue")
+    ));
+    rig.run(&["apply", "--auto-approve"]).code(0);
+    let state = repo.show("refs/heads/cutover-state:cutover.state.json");
+    let lineage = serde_json::from_slice::<serde_json::Value>(&state).unwrap()["lineage"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another team's configuration, pointed at the same branch by mistake:
+    // none of what the state records is declared there.
+    let other = crate::support::Case::with_main(&format!(
+        "{}environment \"red\" {{\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}}\n",
+        backend_block(&repo.file_url())
+    ));
+    for args in [
+        &["plan"][..],
+        &["apply", "--auto-approve"],
+        &["init"],
+        &["status"],
+    ] {
+        other
+            .run(args)
+            .code(1)
+            .stderr_has("none of which this configuration declares")
+            .stderr_has("environment.blue, environment.green, router.public")
+            .stderr_has(&format!("lineage = \"{lineage}\""));
+    }
+    assert_eq!(
+        repo.show("refs/heads/cutover-state:cutover.state.json"),
+        state,
+        "untouched"
+    );
+
+    // A pin of another lineage is refused even where names overlap...
+    let pinned = |lineage: &str| {
+        format!(
+            "cutover {{\n  lineage = \"{lineage}\"\n  backend \"git\" {{\n    repo = \"{}\"\n  }}\n}}\n{}",
+            repo.file_url(),
+            rig.simple("1", "1", "blue")
+        )
+    };
+    rig.write(&pinned("not-this-one"));
+    rig.run(&["plan"]).code(1).stderr_has(&format!(
+        "has lineage {lineage}, but this configuration manages lineage not-this-one"
+    ));
+    // ...and the right pin is accepted.
+    rig.write(&pinned(&lineage));
+    rig.run(&["plan", "--detailed-exitcode"]).code(0);
+}
