@@ -541,7 +541,7 @@ fn a_killed_holder_leaves_a_stale_lock_that_force_unlock_folds_and_clears() {
         .code(1);
     for text in [
         format!(
-            "the state {} is locked by another cutover run",
+            "{} is locked by another cutover run",
             g.describe()
         ),
         format!("pid {pid} ("),
@@ -728,7 +728,7 @@ fn a_state_pushed_by_someone_else_while_the_lock_is_held_is_not_overwritten() {
     let summary = a.seen.last().unwrap();
     let error = summary["state_error"].as_str().unwrap_or_default();
     let conflict = format!(
-        "the state {} was changed by another run: expected lineage {lineage} serial {serial}, \
+        "{} was changed by another run: expected lineage {lineage} serial {serial}, \
          found lineage {lineage} serial {}; nothing was written",
         g.describe(),
         serial + 10
