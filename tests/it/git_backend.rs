@@ -540,10 +540,7 @@ fn a_killed_holder_leaves_a_stale_lock_that_force_unlock_folds_and_clears() {
         .run(&["apply", "--auto-approve", "--lock-timeout", "1s"])
         .code(1);
     for text in [
-        format!(
-            "{} is locked by another cutover run",
-            g.describe()
-        ),
+        format!("{} is locked by another cutover run", g.describe()),
         format!("pid {pid} ("),
         " ago)".to_string(),
         "is gone: the lock is stale".to_string(),
