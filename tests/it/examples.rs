@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,12 +78,9 @@ fn text_files(dir: &Path) -> Vec<(PathBuf, String)> {
     files
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port outside the ephemeral range (tests/support/ports.rs).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    crate::ports_support::free_port()
 }
 
 /// Move every port the copy names as `127.0.0.1:PORT` to a free one, in

@@ -9,6 +9,8 @@ mod git_remote_support;
 mod haproxy_support;
 #[path = "../support/nginx.rs"]
 mod nginx_support;
+#[path = "../support/ports.rs"]
+mod ports_support;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
 

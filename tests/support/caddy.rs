@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,12 +50,9 @@ pub fn caddy_binary() -> PathBuf {
         .unwrap_or_else(|| panic!("caddy is not installed: run apt-get install -y caddy"))
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port outside the ephemeral range (tests/support/ports.rs).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    crate::ports_support::free_port()
 }
 
 /// A loopback address where nothing listens (an endpoint that is down).

@@ -4,7 +4,7 @@
 //! by its process id. Only std and `tempfile`, like the other harnesses.
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -124,12 +124,9 @@ pub fn git_daemon_binary() -> PathBuf {
     path
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port outside the ephemeral range (tests/support/ports.rs).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    crate::ports_support::free_port()
 }
 
 /// A real `git daemon` serving the repositories under a base directory on

@@ -14,7 +14,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,12 +44,9 @@ pub fn haproxy_binary() -> PathBuf {
         .unwrap_or_else(|| panic!("haproxy is not installed: run apt-get install -y haproxy"))
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port outside the ephemeral range (tests/support/ports.rs).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    crate::ports_support::free_port()
 }
 
 /// A loopback address where nothing listens (for a server HAProxy sees DOWN).

@@ -312,10 +312,7 @@ impl Drop for Postgres {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port outside the ephemeral range (tests/support/ports.rs).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    crate::ports_support::free_port()
 }

@@ -2,6 +2,8 @@
 
 #[path = "../../../tests/support/caddy.rs"]
 mod caddy_support;
+#[path = "../../../tests/support/ports.rs"]
+mod ports_support;
 
 use caddy_support::{
     closed_address, proxy_route, static_route, CaddyGuard, CaddySetup, ColourServer,

@@ -2,6 +2,8 @@
 
 #[path = "../../../tests/support/haproxy.rs"]
 mod haproxy_support;
+#[path = "../../../tests/support/ports.rs"]
+mod ports_support;
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,8 @@
 
 #[path = "../../../tests/support/nginx.rs"]
 mod nginx_support;
+#[path = "../../../tests/support/ports.rs"]
+mod ports_support;
 
 use cutover_nginx::Nginx;
 use cutover_provider::{
