@@ -371,6 +371,8 @@ impl Drop for PortReaper {
     }
 }
 
+// Slow by nature (10-16 s here): eight real applies, one after the other
+// behind the lock, each with its deploy, gate and pushes through git daemon.
 #[test]
 fn eight_runners_in_eight_checkouts_are_serialised_and_nothing_is_lost() {
     let port = crate::git_remote_support::free_port();

@@ -195,8 +195,8 @@ fn kill_after_every_event(shared: &dyn Shared) {
     );
 }
 
-// About 10 s each: a dozen real applies, each killed at one more event
-// line, each followed by the recovery and a converging apply.
+// Slow by nature (10-15 s each here): a dozen real applies, each killed at
+// one more event line, each followed by the recovery and a converging apply.
 #[test]
 fn git_a_kill_after_any_event_leaves_the_state_valid_and_the_next_apply_converges() {
     kill_after_every_event(&Git(BareRepo::new()));
