@@ -215,7 +215,61 @@ impl Engine {
         let live = self.refresh(config, state).await?;
         let now = crate::plan::drift::fingerprint(&live);
         crate::plan::saved::check_fresh(planned, state, &now)?;
+        self.check_same_changes(planned, config, state, &live)?;
         Ok(())
+    }
+
+    /// The plan the configuration makes now, against the same state and
+    /// live world, must make the plan's changes: otherwise the operator is
+    /// applying what the configuration (with today's variables) no longer
+    /// asks for — `plan --out F --var live=blue`, then `apply F --var
+    /// live=green` would switch to blue. Steps compared as shown (sensitive
+    /// values as markers). A configuration that cannot be planned now (a
+    /// change to a live colour allowed only at plan time) is left to the
+    /// plan's own checks.
+    fn check_same_changes(
+        &self,
+        planned: &Planned,
+        config: &crate::config::model::Config,
+        state: Option<&State>,
+        live: &crate::plan::Live,
+    ) -> Result<(), EngineError> {
+        let secrets = Secrets::new(config);
+        let shown = match state {
+            Some(s) if !secrets.is_empty() => Some(secrets.state(s)),
+            _ => None,
+        };
+        let Ok(fresh) =
+            crate::plan::plan_with(config, shown.as_ref().or(state), live, &self.options)
+        else {
+            return Ok(());
+        };
+        let fresh = secrets.document(&fresh);
+        let key = |s: &crate::plan::document::Step| {
+            (
+                s.id.to_string(),
+                serde_json::to_value(&s.kind).unwrap_or_default(),
+            )
+        };
+        let saved: std::collections::BTreeMap<_, _> =
+            planned.document.steps.iter().map(key).collect();
+        let now: std::collections::BTreeMap<_, _> = fresh.steps.iter().map(key).collect();
+        let mut differ = Vec::new();
+        for (id, kind) in &saved {
+            match now.get(id) {
+                None => differ.push(format!("{id} is no longer asked for")),
+                Some(k) if k != kind => differ.push(format!("{id} differs")),
+                Some(_) => {}
+            }
+        }
+        for id in now.keys().filter(|id| !saved.contains_key(*id)) {
+            differ.push(format!("{id} is asked for and not in the plan"));
+        }
+        if differ.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::plan::saved::Stale::ConfigChanged(differ).into())
+        }
     }
 }
 

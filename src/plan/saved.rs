@@ -177,6 +177,10 @@ pub enum Stale {
     /// (address, the origins of the marks that changed).
     #[error("{0}: the sensitive value of {1} changed since the plan was made; make a new plan with `cutover plan --out`")]
     SensitiveChanged(String, String),
+    /// The configuration as loaded now (a `--var`, a var file, an edit)
+    /// asks for other changes than the plan makes: the steps that differ.
+    #[error("the configuration as loaded now asks for other changes than the plan makes (a --var, a var file or an edit since it was made): {}. Make a new plan with `cutover plan --out` and review it", .0.join("; "))]
+    ConfigChanged(Vec<String>),
     /// The live world moved on: (address, what the plan saw, what is there now).
     #[error("the live world has moved on since it was made:\n{}\nRun `cutover plan` again and review the new plan.", moved(.0))]
     LiveMoved(Vec<(String, String, Option<String>)>),

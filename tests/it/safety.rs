@@ -336,6 +336,49 @@ fn a_saved_plan_is_refused_when_the_state_or_the_live_world_moved_on() {
     );
 }
 
+#[test]
+fn a_saved_plan_is_refused_when_the_configuration_now_asks_for_other_changes() {
+    let w = World::start();
+    let envs = format!("{}{}", w.env("blue", "1", ""), w.env("green", "1", ""));
+    let router = w.router("public", "blue", "", "").replace(
+        "environment.blue",
+        "var.live == \"green\" ? environment.green : environment.blue",
+    );
+    let main = format!("variable \"live\" {{\n  default = \"blue\"\n}}\n{envs}{router}");
+    let case = Case::with_main(&main);
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let file = case.path().join("to-green.cutover");
+    let file = file.to_str().unwrap();
+    case.run(&["plan", "--out", file, "--var", "live=green"])
+        .code(0)
+        .stdout_has("router.public");
+
+    // Applied with a variable that says the opposite: refused, nothing moves.
+    let run = case.run(&["apply", file, "--var", "live=blue"]).code(1);
+    assert!(
+        run.stderr
+            .contains("the configuration as loaded now asks for other changes")
+            && run.stderr.contains("cutover.public is no longer asked for"),
+        "{}",
+        run.stderr
+    );
+    assert!(w
+        .h
+        .runtime(&format!("show map {}", w.h.map_path().display()))
+        .contains("public blue"));
+    // With the configuration it was made from, it applies.
+    case.write(
+        "main.hcl",
+        &main.replace("default = \"blue\"", "default = \"green\""),
+    );
+    case.run(&["apply", file]).code(0);
+    assert!(w
+        .h
+        .runtime(&format!("show map {}", w.h.map_path().display()))
+        .contains("public green"));
+}
+
 /// The JSON lines of `apply --json` with their `type`s, in order.
 fn event_types(stdout: &str) -> Vec<serde_json::Value> {
     stdout
