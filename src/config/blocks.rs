@@ -587,6 +587,23 @@ fn state_backend(
             // A password may sit in it: a sensitive value is fine here,
             // since cutover never shows it.
             let conn_str = opt_marked_string(ev, file, body, "conn_str").map(|(s, _)| s);
+            if let Some(conn) = &conn_str {
+                // Its syntax now (`validate`), never its text: it may hold
+                // a password.
+                if let Err(e) = conn.parse::<tokio_postgres::Config>() {
+                    let why = match std::error::Error::source(&e) {
+                        Some(cause) => format!("{e}: {cause}"),
+                        None => e.to_string(),
+                    };
+                    // At the block, whose line holds no password.
+                    ev.error(
+                        &header,
+                        format!(
+                            "`conn_str` of this block is not a PostgreSQL connection string: {why}"
+                        ),
+                    );
+                }
+            }
             let name = opt_string(ev, file, body, "name").unwrap_or_else(|| "default".into());
             let schema = opt_string(ev, file, body, "schema").unwrap_or_else(|| "public".into());
             for (key, value) in [("name", &name), ("schema", &schema)] {

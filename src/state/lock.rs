@@ -458,6 +458,14 @@ fn username() -> String {
     ["USER", "LOGNAME"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|s| !s.is_empty()))
+        // No login variables (a service, a container, `env -i`): the
+        // account of the process itself.
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

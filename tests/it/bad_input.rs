@@ -142,3 +142,12 @@ fn a_var_file_error_points_at_its_line() {
         .code(1)
         .stderr_has("line 2 column 7");
 }
+
+#[test]
+fn a_pg_connection_string_that_cannot_be_read_is_found_by_validate_without_showing_it() {
+    let err = fails_at(
+        "cutover {\n  backend \"pg\" {\n    conn_str = \"postgres://u:hunter2@db/cutover?sslmode=bogus\"\n  }\n}\n",
+        &["main.hcl:2:3", "`conn_str` of this block", "invalid value for option `sslmode`"],
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
