@@ -122,7 +122,11 @@ impl Engine {
                     configured_release: secrets.release(&env.name, &env.release),
                     release: observed.and_then(|l| l.release.clone()),
                     exists: observed.is_some_and(|l| l.exists),
-                    healthy: healthy.get(&env.name).copied().unwrap_or(false),
+                    // Deployed by something else: the read was its check.
+                    healthy: match env.backend {
+                        Some(_) => healthy.get(&env.name).copied().unwrap_or(false),
+                        None => observed.is_some_and(|l| l.exists),
+                    },
                     live_on: routers
                         .iter()
                         .filter(|r| r.live.as_deref() == Some(env.name.as_str()))
@@ -144,12 +148,13 @@ impl Engine {
         }
     }
 
-    /// One health probe per environment, started now, at most
-    /// `parallelism` at a time.
+    /// One health probe per environment a backend deploys (the read of one
+    /// deployed by something else is its check already), started now, at
+    /// most `parallelism` at a time.
     fn probes(&self, config: &Config) -> JoinSet<(String, bool)> {
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(self.parallelism));
         let mut probes = JoinSet::new();
-        for env in config.environments.values() {
+        for env in config.environments.values().filter(|e| e.backend.is_some()) {
             let permits = permits.clone();
             let checker = self.health.clone();
             let (name, endpoints, health) =
