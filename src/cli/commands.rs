@@ -57,6 +57,15 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
             ctx.state_path.display(),
             ctx.state_path.display()
         );
+    } else if cfg.settings.lineage.is_none() {
+        // The state is shared: tie this configuration to it, so that a
+        // configuration pointed at it by mistake is refused outright.
+        if let Some(st) = context::read_state(backend, None)? {
+            outln!(
+                "To tie this configuration to this state, add `lineage = \"{}\"` to its `cutover {{}}` block.",
+                st.lineage
+            );
+        }
     }
     outln!("Next: cutover plan");
     Ok(EXIT_OK)
