@@ -5,24 +5,31 @@
 //! can be made to fail, and speaks enough HTTP/1.1 — keep-alive included — for
 //! HAProxy, nginx and Caddy to sit in front of it. With `--tls-cert` and
 //! `--tls-key` it speaks HTTPS instead (rustls), for trying `https://` health
-//! checks. It uses std otherwise.
+//! checks. It counts what it answers at `/metrics` (the Prometheus text
+//! format: requests by release, path and status), and `--error-rate 0.05`
+//! makes it answer that share of its `/` requests with 500 (from the start,
+//! or `--errors-after SECS` into its life: a release that goes bad only under
+//! live traffic), so that analysis of metrics can be tried for real. It uses
+//! std otherwise.
 //!
 //! ```text
 //! demo-app --port 9101 --release 1.4.1 [--host 127.0.0.1] [--unhealthy] [--healthy-after SECS]
-//!          [--tls-cert CERT.pem --tls-key KEY.pem]
+//!          [--error-rate SHARE] [--errors-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem]
 //! ```
 //!
 //! It stops on SIGTERM (the default action is exactly right: there is no state
 //! to flush).
 
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem] [--secret VALUE]";
+const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--error-rate SHARE] [--errors-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem] [--secret VALUE]";
 /// An idle keep-alive connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests with a head larger than this are refused.
@@ -36,6 +43,10 @@ struct Options {
     release: String,
     unhealthy: bool,
     healthy_after: Duration,
+    /// `--error-rate`: the share of `/` requests answered with 500.
+    error_rate: f64,
+    /// `--errors-after`: how long after the start the errors begin.
+    errors_after: Duration,
     /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate chain
     /// and key (PEM files).
     tls: Option<(PathBuf, PathBuf)>,
@@ -46,6 +57,60 @@ struct App {
     release: String,
     unhealthy: bool,
     healthy_at: Instant,
+    error_rate: f64,
+    errors_at: Instant,
+    /// `/` requests seen since the errors began: the n-th fails when the
+    /// share of failures up to it would otherwise fall below the rate.
+    erring: AtomicU64,
+    /// Requests answered, by (path, status): `/metrics`.
+    answered: Mutex<BTreeMap<(&'static str, u16), u64>>,
+}
+
+impl App {
+    fn new(options: &Options) -> App {
+        let now = Instant::now();
+        App {
+            release: options.release.clone(),
+            unhealthy: options.unhealthy,
+            healthy_at: now + options.healthy_after,
+            error_rate: options.error_rate,
+            errors_at: now + options.errors_after,
+            erring: AtomicU64::new(0),
+            answered: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Whether this `/` request is one of the share that fails: exactly
+    /// `rate` of them, spread evenly (request n fails when floor(n × rate)
+    /// grows).
+    fn fails_now(&self) -> bool {
+        if self.error_rate <= 0.0 || Instant::now() < self.errors_at {
+            return false;
+        }
+        let n = self.erring.fetch_add(1, Ordering::Relaxed) as f64;
+        ((n + 1.0) * self.error_rate).floor() > (n * self.error_rate).floor()
+    }
+
+    fn count(&self, path: &'static str, status: u16) {
+        let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        *answered.entry((path, status)).or_default() += 1;
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    fn metrics(&self) -> String {
+        let answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        let release = self.release.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = String::from(
+            "# HELP demo_app_requests_total Requests answered, by release, path and status.\n\
+             # TYPE demo_app_requests_total counter\n",
+        );
+        for ((path, status), n) in answered.iter() {
+            out.push_str(&format!(
+                "demo_app_requests_total{{release=\"{release}\",path=\"{path}\",status=\"{status}\"}} {n}\n"
+            ));
+        }
+        out
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,11 +148,7 @@ fn main() -> ExitCode {
         options.release,
         if tls.is_some() { " (TLS)" } else { "" }
     );
-    let app = Arc::new(App {
-        release: options.release,
-        unhealthy: options.unhealthy,
-        healthy_at: Instant::now() + options.healthy_after,
-    });
+    let app = Arc::new(App::new(&options));
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
@@ -107,6 +168,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
     let mut args = args.peekable();
     let (mut host, mut port, mut release) = ("127.0.0.1".to_string(), None, None);
     let (mut unhealthy, mut healthy_after) = (false, Duration::ZERO);
+    let (mut error_rate, mut errors_after) = (0.0, Duration::ZERO);
     let (mut tls_cert, mut tls_key) = (None, None);
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("`{name}` needs a value"));
@@ -122,15 +184,20 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             "--release" => release = Some(value("--release")?),
             "--unhealthy" => unhealthy = true,
             "--healthy-after" => {
-                let text = value("--healthy-after")?;
-                let secs = text
+                healthy_after = seconds("--healthy-after", &value("--healthy-after")?)?;
+            }
+            "--errors-after" => {
+                errors_after = seconds("--errors-after", &value("--errors-after")?)?
+            }
+            "--error-rate" => {
+                let text = value("--error-rate")?;
+                error_rate = text
                     .parse::<f64>()
                     .ok()
-                    .filter(|s| s.is_finite() && *s >= 0.0);
-                let secs = secs.ok_or_else(|| {
-                    format!("`--healthy-after` must be a number of seconds, not `{text}`")
-                })?;
-                healthy_after = Duration::from_secs_f64(secs);
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| {
+                        format!("`--error-rate` must be a share between 0 and 1, not `{text}`")
+                    })?;
             }
             "--tls-cert" => tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => tls_key = Some(PathBuf::from(value("--tls-key")?)),
@@ -150,8 +217,19 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
         release: release.ok_or("`--release` is required")?,
         unhealthy,
         healthy_after,
+        error_rate,
+        errors_after,
         tls,
     }))
+}
+
+/// A number of seconds for `flag`.
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{flag}` must be a number of seconds, not `{text}`"))
 }
 
 /// The server side of TLS: the certificate chain in `cert` (leaf first),
@@ -262,15 +340,37 @@ fn serve(app: &App, stream: impl Read + Write, peer: &str) -> io::Result<()> {
     }
 }
 
-/// The status, content type and body for `path`.
+/// The status, content type and body for `path`, counted for `/metrics`.
 fn answer(app: &App, path: &str) -> (u16, &'static str, String) {
     let path = path.split('?').next().unwrap_or(path);
+    let answer = answer_uncounted(app, path);
+    let counted = match path {
+        "/" => "/",
+        "/healthz" => "/healthz",
+        "/version" => "/version",
+        "/metrics" => "/metrics",
+        _ => "other",
+    };
+    app.count(counted, answer.0);
+    answer
+}
+
+fn answer_uncounted(app: &App, path: &str) -> (u16, &'static str, String) {
     match path {
+        "/" if app.fails_now() => (
+            500,
+            "text/plain",
+            format!(
+                "demo-app release {} failed this one (--error-rate)\n",
+                app.release
+            ),
+        ),
         "/" => (
             200,
             "text/plain",
             format!("demo-app release {}\n", app.release),
         ),
+        "/metrics" => (200, "text/plain; version=0.0.4", app.metrics()),
         "/healthz" if app.unhealthy => (503, "text/plain", "unhealthy\n".into()),
         "/healthz" if Instant::now() < app.healthy_at => (503, "text/plain", "starting\n".into()),
         "/healthz" => (200, "text/plain", "ok\n".into()),
@@ -444,6 +544,55 @@ mod tests {
                 .unwrap_err()
                 .contains("go together")
         );
+    }
+
+    fn app(flags: &[&str]) -> App {
+        let mut all = vec!["--port", "1", "--release", "2.0"];
+        all.extend_from_slice(flags);
+        App::new(&args(&all).unwrap().unwrap())
+    }
+
+    #[test]
+    fn an_error_rate_fails_exactly_that_share_spread_evenly() {
+        let a = app(&["--error-rate", "0.05"]);
+        let statuses: Vec<u16> = (0..200).map(|_| answer(&a, "/").0).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 10);
+        // Evenly: one in each twenty.
+        for chunk in statuses.chunks(20) {
+            assert_eq!(chunk.iter().filter(|s| **s == 500).count(), 1, "{chunk:?}");
+        }
+        // Only `/`: health checks and the rest are not made to fail.
+        assert_eq!(answer(&a, "/healthz").0, 200);
+        let none = app(&[]);
+        assert!((0..50).all(|_| answer(&none, "/").0 == 200));
+        let later = app(&["--error-rate", "1", "--errors-after", "3600"]);
+        assert_eq!(answer(&later, "/").0, 200, "not yet");
+        assert!(
+            args(&["--port", "1", "--release", "1", "--error-rate", "1.5"])
+                .unwrap_err()
+                .contains("between 0 and 1")
+        );
+    }
+
+    #[test]
+    fn metrics_count_requests_by_release_path_and_status() {
+        let a = app(&["--error-rate", "0.5"]);
+        for _ in 0..4 {
+            answer(&a, "/");
+        }
+        answer(&a, "/healthz");
+        answer(&a, "/nope");
+        let (status, content_type, body) = answer(&a, "/metrics");
+        assert_eq!((status, content_type), (200, "text/plain; version=0.0.4"));
+        for line in [
+            "# TYPE demo_app_requests_total counter",
+            "demo_app_requests_total{release=\"2.0\",path=\"/\",status=\"200\"} 2",
+            "demo_app_requests_total{release=\"2.0\",path=\"/\",status=\"500\"} 2",
+            "demo_app_requests_total{release=\"2.0\",path=\"/healthz\",status=\"200\"} 1",
+            "demo_app_requests_total{release=\"2.0\",path=\"other\",status=\"404\"} 1",
+        ] {
+            assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
+        }
     }
 
     #[test]
