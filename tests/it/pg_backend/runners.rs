@@ -239,7 +239,20 @@ fn pg_a_held_lock_names_its_holder_and_a_waiting_apply_runs_after_it() {
     let rig = Rig::start();
     let a = Checkout::new(&pg, &rig_config(&rig, "1", "0", "blue"));
     a.run(&["apply", "--auto-approve"]).code(0);
-    let next = rig_config(&rig, "2", "3", "green");
+    // Green healthy only after 8 s (its gate waits up to 30 s): A holds the
+    // lock through everything B does below, however loaded the machine.
+    let next = format!(
+        "{}{}{}{}",
+        pg_block("default", ""),
+        rig.process_env("blue", "1", &[], crate::crash::FAST_HEALTH),
+        rig.process_env(
+            "green",
+            "2",
+            &["--healthy-after", "8"],
+            "path = \"/healthz\"\n    interval = \"50ms\"\n    timeout  = \"30s\"",
+        ),
+        rig.router("green")
+    );
     a.write(&next);
     let b = Checkout::new(&pg, &next);
 
