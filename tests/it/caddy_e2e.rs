@@ -78,6 +78,24 @@ fn release_through(h: &CaddyGuard) -> String {
         .to_string()
 }
 
+/// Wait (bounded) until requests through Caddy reach `release`: a change
+/// made by hand through the admin API is a full reload, and the old
+/// configuration may still answer a moment after the API said yes.
+fn wait_release_through(h: &CaddyGuard, release: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = release_through(h);
+        if now == release {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "through Caddy: {now}, not {release} after 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The admin API path of the upstreams of cutover's route: its
 /// `reverse_proxy` handler, directly in the route or in a subroute.
 fn upstreams_path(h: &CaddyGuard) -> String {
@@ -175,7 +193,7 @@ fn first_apply_then_noop_then_cutover_then_drift_by_hand() {
         Some(&json!([{ "dial": blue }])),
     );
     assert_eq!(status, 200, "PATCH by hand: {body}");
-    assert_eq!(release_through(&h), "1.0.0");
+    wait_release_through(&h, "1.0.0");
     let plan = case.run(&["plan", "--detailed-exitcode"]).code(2);
     assert!(
         plan.stdout
