@@ -133,6 +133,12 @@ const EXAMPLES: &[(&str, &str)] = &[
     (r#"toset(["a", "b", 3])"#, r#"["3","a","b"]"#),
     (r#"toset(["c", "b", "b"])"#, r#"["b","c"]"#),
     ("toset([10, 9, 10])", "[9,10]"),
+    // Edges of ours (docs/config-language.md, the differences).
+    (r#"formatlist("%s", [])"#, "[]"),
+    ("abs(-9223372036854775807 - 1)", "9223372036854775808"),
+    ("element(range(0, 1, 0.1), 3)", "0.30000000000000004"),
+    (r#"substr("abc", -10, 2)"#, r#""ab""#),
+    (r#"replace("abc", "", "-")"#, r#""-a-b-c-""#),
     // Encodings.
     (
         r#"jsondecode("{\"hello\": \"world\"}")"#,
@@ -231,6 +237,10 @@ const ERRORS: &[(&str, &str)] = &[
     (r#"base64decode("!!")"#, "not valid base64"),
     (r#"base64decode("/w==")"#, "not valid UTF-8"),
     ("sha256(1)", "sha256"),
+    ("element([1], 1e30)", "out of range"),
+    (r#"parseint("-", 10)"#, "cannot parse"),
+    (r#"parseint("é", 16)"#, "cannot parse"),
+    ("range(1e300)", "more than 1024 elements"),
 ];
 
 #[test]
