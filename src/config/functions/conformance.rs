@@ -146,6 +146,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (r#"jsondecode("true")"#, "true"),
     (r#"jsondecode("[1, null, 2.5]")"#, "[1,null,2.5]"),
+    (
+        r#"jsondecode("[\"9999999999999999999999\", 18446744073709551615, -9223372036854775808, 1e3]")"#,
+        r#"["9999999999999999999999",18446744073709551615,-9223372036854775808,1000]"#,
+    ),
     (r#"base64encode("Hello World")"#, r#""SGVsbG8gV29ybGQ=""#),
     (r#"base64decode("SGVsbG8gV29ybGQ=")"#, r#""Hello World""#),
     (
@@ -234,6 +238,14 @@ const ERRORS: &[(&str, &str)] = &[
     (r#"tomap({a = "x", b = {}})"#, "one type"),
     ("tomap([1])", "cannot convert a list to a map"),
     (r#"jsondecode("{")"#, "invalid JSON"),
+    (
+        r#"jsondecode("[18446744073709551616]")"#,
+        "too large to be read exactly",
+    ),
+    (
+        r#"jsondecode("{\"a\": -9223372036854775809}")"#,
+        "too large",
+    ),
     (r#"base64decode("!!")"#, "not valid base64"),
     (r#"base64decode("/w==")"#, "not valid UTF-8"),
     ("sha256(1)", "sha256"),
