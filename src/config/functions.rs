@@ -7,29 +7,75 @@
 
 use std::sync::OnceLock;
 
+mod collections;
+#[cfg(test)]
+mod conformance;
+mod encoding;
+mod numbers;
+mod strings;
+
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Number, Value};
 
 /// The names of every built-in function.
 pub(crate) const NAMES: &[&str] = &[
+    "abs",
+    "alltrue",
+    "anytrue",
+    "base64decode",
+    "base64encode",
+    "ceil",
+    "chunklist",
     "coalesce",
+    "compact",
     "concat",
     "contains",
+    "distinct",
+    "element",
+    "endswith",
+    "flatten",
+    "floor",
     "format",
+    "formatlist",
+    "index",
     "join",
+    "jsondecode",
     "jsonencode",
     "keys",
     "length",
     "lookup",
     "lower",
+    "max",
     "merge",
+    "min",
     "nonsensitive",
+    "one",
+    "parseint",
+    "range",
+    "replace",
+    "reverse",
     "sensitive",
+    "sha256",
+    "slice",
+    "sort",
     "split",
+    "startswith",
+    "strcontains",
+    "substr",
+    "sum",
+    "title",
+    "tolist",
+    "tomap",
     "tonumber",
+    "toset",
     "tostring",
+    "trim",
+    "trimprefix",
+    "trimspace",
+    "trimsuffix",
     "upper",
     "values",
+    "zipmap",
 ];
 
 /// Declare every built-in function in `ctx`.
@@ -46,26 +92,39 @@ pub(crate) fn declare_only(ctx: &mut Context<'_>, names: &[&str]) {
     }
 }
 
+/// Every function's definition, by name (sorted, as `NAMES`).
 fn defs() -> &'static [(&'static str, FuncDef)] {
     static DEFS: OnceLock<Vec<(&'static str, FuncDef)>> = OnceLock::new();
     DEFS.get_or_init(|| {
+        use collections as c;
+        use encoding as e;
+        use numbers as n;
+        use strings as s;
         use ParamType::{Any, String as Str};
         let list = || ParamType::array_of(Any);
         let map = || ParamType::object_of(Any);
-        let one = |p: ParamType, f| FuncDef::builder().param(p).build(f);
+        let of = |ps: Vec<ParamType>, f| FuncDef::builder().params(ps).build(f);
+        let one = |p: ParamType, f| of(vec![p], f);
+        let many = |p: ParamType, f| FuncDef::builder().variadic_param(p).build(f);
+        let str1 = |f| one(Str, f);
+        let str2 = |f| of(vec![Str, Str], f);
         vec![
-            (
-                "coalesce",
-                FuncDef::builder().variadic_param(Any).build(coalesce),
-            ),
-            (
-                "concat",
-                FuncDef::builder().variadic_param(list()).build(concat),
-            ),
-            (
-                "contains",
-                FuncDef::builder().params([list(), Any]).build(contains),
-            ),
+            ("abs", one(Any, n::abs)),
+            ("alltrue", one(list(), c::alltrue)),
+            ("anytrue", one(list(), c::anytrue)),
+            ("base64decode", str1(e::base64decode)),
+            ("base64encode", str1(e::base64encode)),
+            ("ceil", one(Any, n::ceil)),
+            ("chunklist", of(vec![list(), Any], c::chunklist)),
+            ("coalesce", many(Any, coalesce)),
+            ("compact", one(list(), c::compact)),
+            ("concat", many(list(), concat)),
+            ("contains", of(vec![list(), Any], contains)),
+            ("distinct", one(list(), c::distinct)),
+            ("element", of(vec![list(), Any], c::element)),
+            ("endswith", str2(s::endswith)),
+            ("flatten", one(list(), c::flatten)),
+            ("floor", one(Any, n::floor)),
             (
                 "format",
                 FuncDef::builder()
@@ -74,11 +133,15 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
                     .build(format),
             ),
             (
-                "join",
+                "formatlist",
                 FuncDef::builder()
-                    .params([Str, ParamType::array_of(Any)])
-                    .build(join),
+                    .param(Str)
+                    .variadic_param(Any)
+                    .build(formatlist),
             ),
+            ("index", of(vec![list(), Any], c::index)),
+            ("join", of(vec![Str, list()], join)),
+            ("jsondecode", str1(e::jsondecode)),
             ("jsonencode", one(Any, jsonencode)),
             ("keys", one(map(), keys)),
             ("length", one(Any, length)),
@@ -91,26 +154,44 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ),
             (
                 "lower",
-                one(Str, |a| Ok(Value::String(str_arg(&a, 0).to_lowercase()))),
+                str1(|a| Ok(Value::String(str_arg(&a, 0).to_lowercase()))),
             ),
-            (
-                "merge",
-                FuncDef::builder()
-                    .variadic_param(ParamType::nullable(map()))
-                    .build(merge),
-            ),
+            ("max", many(Any, n::max)),
+            ("merge", many(ParamType::nullable(map()), merge)),
+            ("min", many(Any, n::min)),
             // The value as it is: marking it, or taking its mark away, is
             // config::marks's work.
             ("nonsensitive", one(Any, identity)),
+            ("one", one(list(), c::one)),
+            ("parseint", of(vec![Str, Any], n::parseint)),
+            ("range", many(Any, c::range)),
+            ("replace", of(vec![Str, Str, Str], s::replace)),
+            ("reverse", one(list(), c::reverse)),
             ("sensitive", one(Any, identity)),
-            ("split", FuncDef::builder().params([Str, Str]).build(split)),
+            ("sha256", str1(e::sha256)),
+            ("slice", of(vec![list(), Any, Any], c::slice)),
+            ("sort", one(list(), c::sort)),
+            ("split", str2(split)),
+            ("startswith", str2(s::startswith)),
+            ("strcontains", str2(s::strcontains)),
+            ("substr", of(vec![Str, Any, Any], s::substr)),
+            ("sum", one(list(), n::sum)),
+            ("title", str1(s::title)),
+            ("tolist", one(Any, c::tolist)),
+            ("tomap", one(Any, c::tomap)),
             ("tonumber", one(Any, tonumber)),
+            ("toset", one(Any, c::toset)),
             ("tostring", one(Any, tostring)),
+            ("trim", str2(s::trim)),
+            ("trimprefix", str2(s::trimprefix)),
+            ("trimspace", str1(s::trimspace)),
+            ("trimsuffix", str2(s::trimsuffix)),
             (
                 "upper",
-                one(Str, |a| Ok(Value::String(str_arg(&a, 0).to_uppercase()))),
+                str1(|a| Ok(Value::String(str_arg(&a, 0).to_uppercase()))),
             ),
             ("values", one(map(), values)),
+            ("zipmap", of(vec![list(), list()], c::zipmap)),
         ]
     })
 }
@@ -286,8 +367,45 @@ pub(crate) fn parse_number(s: &str) -> Option<Value> {
 }
 
 fn format(args: FuncArgs) -> Result<Value, String> {
-    let spec = str_arg(&args, 0);
-    let mut rest = args.variadic_args();
+    let rest: Vec<&Value> = args.variadic_args().collect();
+    format_values(str_arg(&args, 0), &rest).map(Value::String)
+}
+
+/// `format` for each element of the list arguments (all of one length); an
+/// argument that is not a list is used for every element.
+fn formatlist(args: FuncArgs) -> Result<Value, String> {
+    let rest: Vec<&Value> = args.variadic_args().collect();
+    let mut len = None;
+    for (i, v) in rest.iter().enumerate() {
+        if let Value::Array(items) = v {
+            match len {
+                Some(n) if n != items.len() => {
+                    return Err(format!(
+                        "argument {} has {} elements, an earlier list {n}: the lists must be the same length",
+                        i + 2,
+                        items.len()
+                    ))
+                }
+                _ => len = Some(items.len()),
+            }
+        }
+    }
+    let row = |i: usize| -> Vec<&Value> {
+        rest.iter()
+            .map(|v| match v {
+                Value::Array(items) => &items[i],
+                other => *other,
+            })
+            .collect()
+    };
+    (0..len.unwrap_or(1))
+        .map(|i| format_values(str_arg(&args, 0), &row(i)).map(Value::String))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn format_values(spec: &str, args: &[&Value]) -> Result<String, String> {
+    let mut rest = args.iter();
     let mut out = String::new();
     let mut chars = spec.chars();
     while let Some(c) = chars.next() {
@@ -308,7 +426,7 @@ fn format(args: FuncArgs) -> Result<Value, String> {
     if rest.next().is_some() {
         return Err("too many arguments for the format".into());
     }
-    Ok(Value::String(out))
+    Ok(out)
 }
 
 fn format_one(verb: char, arg: &Value) -> Result<String, String> {
@@ -346,18 +464,27 @@ fn format_one(verb: char, arg: &Value) -> Result<String, String> {
 }
 
 #[cfg(test)]
+/// Evaluate `expr` with only the built-in functions.
+#[cfg(test)]
+fn eval(expr: &str) -> Result<serde_json::Value, String> {
+    let mut ctx = Context::new();
+    declare(&mut ctx);
+    let parsed: hcl::Expression = hcl_edit::parser::parse_expr(expr)
+        .map_err(|e| e.to_string())?
+        .into();
+    let value = hcl::eval::Evaluate::evaluate(&parsed, &ctx).map_err(|e| e.to_string())?;
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Evaluate `expr` with only the built-in functions.
-    fn eval(expr: &str) -> Result<serde_json::Value, String> {
-        let mut ctx = Context::new();
-        declare(&mut ctx);
-        let parsed: hcl::Expression = hcl_edit::parser::parse_expr(expr)
-            .map_err(|e| e.to_string())?
-            .into();
-        let value = hcl::eval::Evaluate::evaluate(&parsed, &ctx).map_err(|e| e.to_string())?;
-        serde_json::to_value(value).map_err(|e| e.to_string())
+    #[test]
+    fn names_are_sorted_and_defined() {
+        assert!(NAMES.windows(2).all(|w| w[0] < w[1]));
+        let defined: Vec<&str> = defs().iter().map(|(n, _)| *n).collect();
+        assert_eq!(defined, NAMES);
     }
 
     fn ok(expr: &str) -> String {

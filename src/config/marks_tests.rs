@@ -66,6 +66,29 @@ fn templates_functions_and_operations_mark_their_result() {
 }
 
 #[test]
+fn functions_that_reorder_or_pick_elements_mark_their_whole_result() {
+    // A result computed from a list with one marked element is wholly marked
+    // (no element's position is trusted after a reorder or a pick).
+    for expr in [
+        "reverse(local.l)",
+        "sort(local.l)",
+        "toset(local.l)",
+        "distinct(local.l)",
+        "element(local.l, 0)",
+        "one([var.secret])",
+        "slice(local.l, 0, 1)",
+        "sha256(var.secret)",
+        "substr(var.secret, 0, 1)",
+        "jsondecode(jsonencode(local.m))",
+        "zipmap([\"k\"], [var.secret])",
+        "formatlist(\"%s\", local.l)",
+    ] {
+        assert_eq!(marks(expr), s(), "{expr}");
+    }
+    assert_eq!(marks("reverse([var.plain])"), Marks::Clear);
+}
+
+#[test]
 fn sensitive_marks_and_nonsensitive_removes() {
     assert_eq!(marks(r#"sensitive("x")"#), Marks::sensitive("sensitive()"));
     assert_eq!(marks("nonsensitive(var.secret)"), Marks::Clear);

@@ -1,0 +1,270 @@
+//! Conformance: the examples of Terraform's documentation for each function
+//! (expression → the value Terraform shows, as JSON), and error cases.
+
+use super::eval;
+
+/// Terraform's documented examples, with a few more for edges it documents
+/// in words.
+const EXAMPLES: &[(&str, &str)] = &[
+    // Strings.
+    (r#"trimspace("  hello\n\n")"#, r#""hello""#),
+    (r#"trim("?!hello?!", "!?")"#, r#""hello""#),
+    (r#"trim("foobar", "far")"#, r#""oob""#),
+    (r#"trim("   hello! world.!  ", "! ")"#, r#""hello! world.""#),
+    (r#"trimprefix("helloworld", "hello")"#, r#""world""#),
+    (r#"trimprefix("helloworld", "cat")"#, r#""helloworld""#),
+    (r#"trimsuffix("helloworld", "world")"#, r#""hello""#),
+    (r#"trimsuffix("helloworld", "cat")"#, r#""helloworld""#),
+    (r#"startswith("hello world", "hello")"#, "true"),
+    (r#"startswith("hello world", "world")"#, "false"),
+    (r#"endswith("hello world", "world")"#, "true"),
+    (r#"endswith("hello world", "hello")"#, "false"),
+    (r#"strcontains("hello world", "wor")"#, "true"),
+    (r#"strcontains("hello world", "wod")"#, "false"),
+    (r#"substr("hello world", 1, 4)"#, r#""ello""#),
+    (r#"substr("🤔🤷", 0, 1)"#, r#""🤔""#),
+    (r#"substr("hello world", -5, -1)"#, r#""world""#),
+    (r#"substr("hello world", 6, 10)"#, r#""world""#),
+    (r#"substr("hello", 9, 2)"#, r#""""#),
+    (r#"title("hello world")"#, r#""Hello World""#),
+    (r#"title("o'neil-smith x_y")"#, r#""O'Neil-Smith X_y""#),
+    (r#"replace("1 + 2 + 3", "+", "-")"#, r#""1 - 2 - 3""#),
+    (
+        r#"replace("hello world", "/w.*d/", "everybody")"#,
+        r#""hello everybody""#,
+    ),
+    (r#"replace("a-b", "/(\\w)-(\\w)/", "$2-$1")"#, r#""b-a""#),
+    (
+        r#"formatlist("Hello, %s!", ["Valentina", "Ander", "Olivia", "Sam"])"#,
+        r#"["Hello, Valentina!","Hello, Ander!","Hello, Olivia!","Hello, Sam!"]"#,
+    ),
+    (
+        r#"formatlist("%s, %s!", "Salutations", ["Valentina", "Ander", "Olivia", "Sam"])"#,
+        r#"["Salutations, Valentina!","Salutations, Ander!","Salutations, Olivia!","Salutations, Sam!"]"#,
+    ),
+    (
+        r#"formatlist("%s=%d", ["a", "b"], [1, 2])"#,
+        r#"["a=1","b=2"]"#,
+    ),
+    (r#"formatlist("x")"#, r#"["x"]"#),
+    // Collections.
+    ("range(3)", "[0,1,2]"),
+    ("range(1, 4)", "[1,2,3]"),
+    ("range(1, 8, 2)", "[1,3,5,7]"),
+    ("range(1, 4, 0.5)", "[1,1.5,2,2.5,3,3.5]"),
+    ("range(4, 1)", "[4,3,2]"),
+    ("range(10, 5, -2)", "[10,8,6]"),
+    ("range(0)", "[]"),
+    ("range(-3)", "[0,-1,-2]"),
+    (r#"flatten([["a", "b"], [], ["c"]])"#, r#"["a","b","c"]"#),
+    (r#"flatten([[["a", "b"], []], ["c"]])"#, r#"["a","b","c"]"#),
+    (r#"sort(["e", "d", "a", "x"])"#, r#"["a","d","e","x"]"#),
+    ("sort([10, 9, 1])", r#"["1","10","9"]"#),
+    (
+        r#"distinct(["a", "b", "a", "c", "d", "b"])"#,
+        r#"["a","b","c","d"]"#,
+    ),
+    ("reverse([1, 2, 3])", "[3,2,1]"),
+    (r#"zipmap(["a", "b"], [1, 2])"#, r#"{"a":1,"b":2}"#),
+    (r#"zipmap(["b", "a", "b"], [1, 2, 3])"#, r#"{"a":2,"b":3}"#),
+    (r#"slice(["a", "b", "c", "d"], 1, 3)"#, r#"["b","c"]"#),
+    (r#"slice(["a"], 1, 1)"#, "[]"),
+    (r#"element(["a", "b", "c"], 1)"#, r#""b""#),
+    (r#"element(["a", "b", "c"], 3)"#, r#""a""#),
+    (
+        r#"element(["a", "b", "c"], length(["a", "b", "c"])-1)"#,
+        r#""c""#,
+    ),
+    (r#"index(["a", "b", "c"], "b")"#, "1"),
+    (r#"compact(["a", "", "b", null, "c"])"#, r#"["a","b","c"]"#),
+    (
+        r#"chunklist(["a", "b", "c", "d", "e"], 2)"#,
+        r#"[["a","b"],["c","d"],["e"]]"#,
+    ),
+    (
+        r#"chunklist(["a", "b", "c", "d", "e"], 1)"#,
+        r#"[["a"],["b"],["c"],["d"],["e"]]"#,
+    ),
+    (r#"chunklist(["a", "b"], 0)"#, r#"[["a","b"]]"#),
+    ("chunklist([], 2)", "[]"),
+    ("one([])", "null"),
+    (r#"one(["hello"])"#, r#""hello""#),
+    (r#"alltrue(["true", true])"#, "true"),
+    ("alltrue([true, false])", "false"),
+    ("alltrue([])", "true"),
+    (r#"anytrue(["true"])"#, "true"),
+    ("anytrue([true])", "true"),
+    ("anytrue([true, false])", "true"),
+    ("anytrue([])", "false"),
+    // Numbers.
+    ("sum([10, 13, 6, 2])", "31"),
+    ("sum([1.5, 2])", "3.5"),
+    ("min(12, 54, 3)", "3"),
+    ("min([12, 54, 3]...)", "3"),
+    ("max(12, 54, 3)", "54"),
+    ("max([12, 54, 3]...)", "54"),
+    ("max(-1.5, -2)", "-1.5"),
+    ("abs(23)", "23"),
+    ("abs(0)", "0"),
+    ("abs(-12.4)", "12.4"),
+    (r#"abs("-3")"#, "3"),
+    ("ceil(5)", "5"),
+    ("ceil(5.1)", "6"),
+    ("floor(5)", "5"),
+    ("floor(4.9)", "4"),
+    ("floor(-4.1)", "-5"),
+    (r#"parseint("100", 10)"#, "100"),
+    (r#"parseint("FF", 16)"#, "255"),
+    (r#"parseint("-10", 16)"#, "-16"),
+    (r#"parseint("1011111011101111", 2)"#, "48879"),
+    (r#"parseint("aA", 62)"#, "656"),
+    (
+        r#"parseint("18446744073709551615", 10)"#,
+        "18446744073709551615",
+    ),
+    // Conversions.
+    (r#"tomap({"a" = 1, "b" = 2})"#, r#"{"a":1,"b":2}"#),
+    (
+        r#"tomap({"a" = "foo", "b" = true})"#,
+        r#"{"a":"foo","b":"true"}"#,
+    ),
+    (r#"tolist(["a", "b", "c"])"#, r#"["a","b","c"]"#),
+    (r#"tolist(["a", "b", 3])"#, r#"["a","b","3"]"#),
+    (r#"toset(["a", "b", "c"])"#, r#"["a","b","c"]"#),
+    (r#"toset(["a", "b", 3])"#, r#"["3","a","b"]"#),
+    (r#"toset(["c", "b", "b"])"#, r#"["b","c"]"#),
+    ("toset([10, 9, 10])", "[9,10]"),
+    // Edges of ours (docs/config-language.md, the differences).
+    (r#"formatlist("%s", [])"#, "[]"),
+    ("abs(-9223372036854775807 - 1)", "9223372036854775808"),
+    ("element(range(0, 1, 0.1), 3)", "0.30000000000000004"),
+    (r#"substr("abc", -10, 2)"#, r#""ab""#),
+    (r#"replace("abc", "", "-")"#, r#""-a-b-c-""#),
+    // Encodings.
+    (
+        r#"jsondecode("{\"hello\": \"world\"}")"#,
+        r#"{"hello":"world"}"#,
+    ),
+    (r#"jsondecode("true")"#, "true"),
+    (r#"jsondecode("[1, null, 2.5]")"#, "[1,null,2.5]"),
+    (
+        r#"jsondecode("[\"9999999999999999999999\", 18446744073709551615, -9223372036854775808, 1e3]")"#,
+        r#"["9999999999999999999999",18446744073709551615,-9223372036854775808,1000]"#,
+    ),
+    (r#"base64encode("Hello World")"#, r#""SGVsbG8gV29ybGQ=""#),
+    (r#"base64decode("SGVsbG8gV29ybGQ=")"#, r#""Hello World""#),
+    (
+        r#"sha256("hello world")"#,
+        r#""b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9""#,
+    ),
+];
+
+#[test]
+fn terraform_documented_examples() {
+    let mut wrong = Vec::new();
+    for (expr, want) in EXAMPLES {
+        let want_value: serde_json::Value = serde_json::from_str(want).unwrap();
+        match eval(expr) {
+            Ok(got) if got == want_value => {}
+            got => wrong.push(format!("{expr}: want {want}, got {got:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// An expression and a part of its error message.
+const ERRORS: &[(&str, &str)] = &[
+    // Wrong types.
+    ("trimspace(1)", "trimspace"),
+    (r#"trim("a", [])"#, "trim"),
+    (r#"startswith(1, "a")"#, "startswith"),
+    (r#"substr("abc", "x", 1)"#, "offset must be a number"),
+    (r#"substr("abc", 1.5, 1)"#, "offset must be a whole number"),
+    (
+        r#"substr("abc", 0, 1e30)"#,
+        "length 1000000000000000000000000000000 is out of range",
+    ),
+    (r#"replace("a", "/(/", "b")"#, "invalid regular expression"),
+    (
+        r#"formatlist("%s %s", ["a"], ["b", "c"])"#,
+        "the same length",
+    ),
+    (r#"formatlist("%d", ["a"])"#, "whole number"),
+    ("range()", "one to three numbers"),
+    ("range(1, 2, 3, 4)", "one to three numbers"),
+    ("range(1, 2, 0)", "must not be zero"),
+    ("range(1, 4, -1)", "step must be positive"),
+    ("range(4, 1, 1)", "step must be negative"),
+    ("range(2000)", "more than 1024 elements"),
+    (r#"range("x")"#, "argument 1 must be a number"),
+    ("flatten(1)", "flatten"),
+    ("sort([[1]])", "element 0 must be a string, got list"),
+    ("distinct({})", "distinct"),
+    (r#"zipmap(["a"], [1, 2])"#, "the same length"),
+    ("zipmap([[1]], [1])", "key element 0 must be a string"),
+    ("slice([1, 2], 1, 3)", "beyond the list's length"),
+    ("slice([1, 2], 2, 1)", "greater than the end index"),
+    ("slice([1, 2], -1, 1)", "must not be negative"),
+    ("element([1], -1)", "the index must not be negative"),
+    ("element([], 0)", "empty list"),
+    ("element([1], 0.5)", "whole number"),
+    ("index([1], 2)", "not in the list"),
+    ("compact([[1]])", "must be a string"),
+    ("chunklist([1], -1)", "must not be negative"),
+    (r#"one(["a", "b"])"#, "zero or one elements"),
+    ("alltrue([1])", "element 0 must be a bool, got number"),
+    (r#"anytrue(["yes"])"#, "must be a bool"),
+    ("sum([])", "empty list"),
+    (r#"sum([1, "x"])"#, "element 1 must be a number"),
+    (
+        "sum([18446744073709551615, 18446744073709551615])",
+        "out of range",
+    ),
+    ("sum([1e308, 1e308])", "out of range"),
+    ("min()", "at least one"),
+    (r#"max(1, [])"#, "argument 2 must be a number, got list"),
+    ("abs(true)", "must be a number, got bool"),
+    ("ceil(null)", "must be a number, got null"),
+    (
+        r#"parseint("12", 2)"#,
+        r#"cannot parse "12" as a base 2 integer"#,
+    ),
+    (r#"parseint("1", 63)"#, "from 2 to 62"),
+    (r#"parseint("1", 2.5)"#, "the base must be a whole number"),
+    (r#"parseint("", 10)"#, "cannot parse"),
+    (r#"parseint("99999999999999999999999", 10)"#, "out of range"),
+    (r#"tolist(["a", [1]])"#, "one type"),
+    ("tolist(1)", "cannot convert a number to a list"),
+    (r#"toset(["a", null])"#, "cannot hold null"),
+    (r#"tomap({a = "x", b = {}})"#, "one type"),
+    ("tomap([1])", "cannot convert a list to a map"),
+    (r#"jsondecode("{")"#, "invalid JSON"),
+    (
+        r#"jsondecode("[18446744073709551616]")"#,
+        "too large to be read exactly",
+    ),
+    (
+        r#"jsondecode("{\"a\": -9223372036854775809}")"#,
+        "too large",
+    ),
+    (r#"base64decode("!!")"#, "not valid base64"),
+    (r#"base64decode("/w==")"#, "not valid UTF-8"),
+    ("sha256(1)", "sha256"),
+    ("element([1], 1e30)", "out of range"),
+    (r#"parseint("-", 10)"#, "cannot parse"),
+    (r#"parseint("é", 16)"#, "cannot parse"),
+    ("range(1e300)", "more than 1024 elements"),
+];
+
+#[test]
+fn errors_name_the_problem() {
+    let mut wrong = Vec::new();
+    for (expr, want) in ERRORS {
+        let fname = &expr[..expr.find('(').unwrap_or_default()];
+        match eval(expr) {
+            Err(e) if e.contains(want) && e.contains(fname) => {}
+            got => wrong.push(format!("{expr}: want an error with {want:?}, got {got:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
