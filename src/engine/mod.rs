@@ -115,8 +115,20 @@ impl Engine {
         }
         for router in config.routers.values() {
             let b = &router.backend;
-            let r = self.providers.router(&b.kind).map(|p| p.validate(&b.body));
+            let provider = self.providers.router(&b.kind);
+            let r = provider.as_ref().map(|p| p.validate(&b.body));
             out.extend(diagnostic(loaded, &Address::router(&router.name), b, r));
+            if let (Some(p), Some(span)) = (&provider, &router.preview_span) {
+                if router.preview.is_some() && !p.has_preview() {
+                    let message = format!(
+                        "router \"{}\" has `preview`, but its `{}` backend has no preview listener",
+                        router.name, b.kind
+                    );
+                    out.push(Diagnostic::at(span, &loaded.sources, message).with_help(
+                        "remove `preview`, or use a router backend that has one (haproxy, caddy, nginx)",
+                    ));
+                }
+            }
         }
         Diagnostics(out)
     }

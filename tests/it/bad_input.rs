@@ -151,3 +151,16 @@ fn a_pg_connection_string_that_cannot_be_read_is_found_by_validate_without_showi
     );
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn a_preview_on_a_router_backend_without_one_is_refused_at_validate() {
+    let text = "environment \"blue\" {\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}\n\nenvironment \"green\" {\n  release  = \"1\"\n  endpoint = \"127.0.0.1:2\"\n}\n\nrouter \"lb\" {\n  live    = environment.blue\n  preview = environment.green\n  exec {\n    read   = [\"./read.sh\"]\n    switch = [\"./switch.sh\"]\n  }\n}\n";
+    fails_at(
+        text,
+        &[
+            "main.hcl:13:13",
+            "`exec` backend has no preview listener",
+            "remove `preview`",
+        ],
+    );
+}

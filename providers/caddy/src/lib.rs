@@ -93,6 +93,10 @@ impl RouterProvider for Caddy {
         apply(spec, &config, &snapshot, &config.live, Some(target)).await
     }
 
+    fn has_preview(&self) -> bool {
+        true
+    }
+
     async fn set_preview(
         &self,
         spec: &RouterSpec,

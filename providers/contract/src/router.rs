@@ -123,6 +123,14 @@ pub trait RouterProvider: Send + Sync {
     /// - on an error, the message says whether traffic moved.
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
 
+    /// Whether this backend has a preview listener or route
+    /// ([`RouterProvider::set_preview`] is implemented): a router block
+    /// with `preview` on a backend without one is refused when the
+    /// configuration is validated, not half-way through an apply.
+    fn has_preview(&self) -> bool {
+        false
+    }
+
     /// Point the router's preview listener or route at `target`, or remove
     /// it with `None`, never touching live traffic. **Provided:** the default
     /// refuses, for backends without a preview listener.

@@ -111,6 +111,10 @@ impl RouterProvider for Haproxy {
 
     /// The preview is a second key of the same map (`preview_key`, default
     /// `<key>_preview`), which a second frontend of the operator's looks up.
+    fn has_preview(&self) -> bool {
+        true
+    }
+
     async fn set_preview(
         &self,
         spec: &RouterSpec,

@@ -74,6 +74,10 @@ impl RouterProvider for Nginx {
         apply(spec, &config, &config.live, Some(target)).await
     }
 
+    fn has_preview(&self) -> bool {
+        true
+    }
+
     async fn set_preview(
         &self,
         spec: &RouterSpec,
