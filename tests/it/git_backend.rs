@@ -490,7 +490,7 @@ fn eight_runners_in_eight_checkouts_are_serialised_and_nothing_is_lost() {
 
 /// Remove the scratch repository a cutover killed with SIGKILL (`pid`)
 /// could not remove itself.
-fn remove_scratch_of(pid: u32) {
+pub(crate) fn remove_scratch_of(pid: u32) {
     let prefix = format!("cutover-git-{pid}-");
     for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {

@@ -154,8 +154,11 @@ fn kill_after_every_event(shared: &dyn Shared) {
             count += 1;
             count == k
         });
+        let pid = apply.child.id();
         let killed = apply.kill();
         landed += usize::from(killed);
+        // What a SIGKILLed git run cannot remove itself.
+        crate::git_backend::remove_scratch_of(pid);
         let at = format!("kill after line {k} ({})", apply.seen[k - 1]["type"]);
 
         // What the backend holds now, before anything reads it again.
