@@ -198,15 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 /// An error and its causes, each said once: a cause whose words the message
 /// already holds (many errors quote their source) is not repeated.
 fn said_once(e: &anyhow::Error) -> String {
-    let mut text = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
+    crate::engine::error::said_once(e.as_ref())
 }
 
 /// The clap command, for completions and docs.

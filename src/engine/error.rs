@@ -118,3 +118,20 @@ pub fn provider_kind(e: &ProviderError) -> ErrorKind {
         Provider::Failed => ErrorKind::Failed,
     }
 }
+
+/// An error and its causes on one line, each said once: a cause whose words
+/// the message already holds (many errors quote their source) is not
+/// repeated. The CLI's last word on an error, and `status`'s per address.
+pub fn said_once(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let words = cause.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        source = cause.source();
+    }
+    text
+}

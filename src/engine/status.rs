@@ -88,11 +88,7 @@ impl Engine {
         let secrets = crate::plan::sensitive::Secrets::new(config);
         let empty = crate::state::empty_state();
         let st = state.unwrap_or(&empty);
-        let error = |address: String| {
-            failed
-                .get(&address)
-                .map(|e| causes(e as &dyn std::error::Error))
-        };
+        let error = |address: String| failed.get(&address).map(|e| super::error::said_once(e));
         let routers: Vec<RouterStatus> = config
             .routers
             .iter()
@@ -167,19 +163,4 @@ impl Engine {
         }
         probes
     }
-}
-
-/// An error and its causes on one line, each said once.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

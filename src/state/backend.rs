@@ -113,6 +113,11 @@ pub trait Backend: Send + Sync {
             None => Ok(()),
         }
     }
+    /// Whether a stored state exists (`init`ed), without reading it whole
+    /// where the backend can tell more cheaply.
+    fn has_state(&self) -> Result<bool, StateError> {
+        Ok(self.read_state()?.is_some())
+    }
     /// Take the lock for `operation`, waiting up to `timeout` while another
     /// run holds it and calling `waiting` once, with the holder, when the
     /// wait begins.
@@ -295,9 +300,16 @@ impl Backend for LocalFile {
         self.state_lock(lock);
         // Under the lock nobody else writes the file, so this compare and
         // the rename below are one step for every cutover run.
-        let stored = from_file(&self.path)?;
-        check_expected(&self.describe(), expected, stored.as_ref(), state)?;
-        super::save(&self.path, state)
+        super::save_if(&self.path, state, |existing| {
+            let stored = existing
+                .map(|bytes| super::from_bytes(&self.path, bytes))
+                .transpose()?;
+            check_expected(&self.describe(), expected, stored.as_ref(), state)
+        })
+    }
+
+    fn has_state(&self) -> Result<bool, StateError> {
+        Ok(self.path.exists())
     }
 
     fn stored_size(&self) -> u64 {
@@ -353,6 +365,17 @@ impl Backend for LocalFile {
     fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
         lock::force_unlock(&self.path, id)
     }
+}
+
+/// [`Backend::confirm`] by a round trip, for a backend that can lose its
+/// lock or its connection: [`Backend::check_writable`].
+pub fn confirm_by_round_trip(backend: &dyn Backend, lock: &Lock) -> Result<(), StateError> {
+    backend
+        .check_writable(lock)
+        .map_err(|e| StateError::Backend {
+            state: backend.describe(),
+            message: format!("checked before anything live changes: {e}"),
+        })
 }
 
 /// The compare of a compare-and-swap write: `stored` must be `expected`,

@@ -283,10 +283,7 @@ impl Backend for GitBackend {
     /// A round trip: the lock branch is still this run's tip, so the remote
     /// answers and a write would be accepted.
     fn confirm(&self, lock: &Lock) -> Result<(), StateError> {
-        self.check_writable(lock).map_err(|e| StateError::Backend {
-            state: self.describe(),
-            message: format!("checked before anything live changes: {e}"),
-        })
+        super::backend::confirm_by_round_trip(self, lock)
     }
 
     fn lock(

@@ -111,19 +111,24 @@ impl<'a> Journal<'a> {
         lock: &'a Lock,
         state: &State,
     ) -> Result<Self, StateError> {
-        let text = backend.read_journal()?;
-        let stored = backend.read_state()?;
-        if let Some(text) = &text {
-            // Never drop a journal that `state` does not already hold.
-            if let Some(problem) = compare(text, stored.as_ref()).problem() {
-                return Err(StateError::Journal {
-                    journal: PathBuf::from(backend.journal_name()),
-                    problem,
-                });
+        // The caller folded what a crash left (state::open): the common
+        // case reads no state here.
+        let write = match backend.read_journal()? {
+            Some(text) => {
+                let stored = backend.read_state()?;
+                // Never drop a journal that `state` does not already hold.
+                if let Some(problem) = compare(&text, stored.as_ref()).problem() {
+                    return Err(StateError::Journal {
+                        journal: PathBuf::from(backend.journal_name()),
+                        problem,
+                    });
+                }
+                Some(stored.as_ref().map(Stamp::of))
             }
-        }
-        if text.is_some() || stored.is_none() {
-            let expected = stored.as_ref().map(Stamp::of);
+            None if !backend.has_state()? => Some(None),
+            None => None,
+        };
+        if let Some(expected) = write {
             backend.write_state(lock, expected.as_ref(), state)?;
             backend.discard_journal(lock)?;
         }

@@ -289,6 +289,16 @@ pub(crate) fn from_file(path: &Path) -> Result<Option<State>, StateError> {
 /// exactly these bytes, so a no-change apply leaves it untouched (mtime
 /// included).
 pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
+    save_if(path, state, |_| Ok(()))
+}
+
+/// [`save`], after `check` accepted the bytes the file holds now (`None`:
+/// no file): one read of the file serves both.
+pub(crate) fn save_if(
+    path: &Path,
+    state: &State,
+    check: impl FnOnce(Option<&[u8]>) -> Result<(), StateError>,
+) -> Result<(), StateError> {
     let bytes = to_bytes(state);
     let write_error = |source| StateError::Write {
         path: path.to_owned(),
@@ -304,6 +314,7 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
     if existing.as_deref() == Some(bytes.as_slice()) {
         return Ok(());
     }
+    check(existing.as_deref())?;
     // A new state gets the usual 0644 rather than a temporary file's 0600:
     // it holds no secrets and is meant to be committed.
     files::write_atomically(path, &bytes, &files::state_temp_prefix(path), 0o644)

@@ -466,10 +466,7 @@ impl Backend for PgState {
     /// A round trip: the data session answers and this run's advisory lock
     /// is still granted to its lock session.
     fn confirm(&self, lock: &Lock) -> Result<(), StateError> {
-        self.check_writable(lock).map_err(|e| StateError::Backend {
-            state: self.describe(),
-            message: format!("checked before anything live changes: {e}"),
-        })
+        super::backend::confirm_by_round_trip(self, lock)
     }
 
     fn lock(
