@@ -319,7 +319,7 @@ impl Blocked {
             ),
             Blocked::Stale(holder) => {
                 let then = match pending.journal {
-                    Found::Unfolded(_) => "which folds the journal into the state file",
+                    Found::Unfolded(_) => "which folds the journal into the state",
                     _ => "which removes them",
                 };
                 (
