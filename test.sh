@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # Missing routers: installed (as root) or named with their install command;
 # the tests themselves fail, never skip, when one is still missing.
-scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git || true
+scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git prometheus || true
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

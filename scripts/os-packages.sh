@@ -51,7 +51,7 @@ fi
 masks=()
 for service in "${missing[@]}"; do
     # Only the packages that bring a service that would take a port.
-    case "$service" in haproxy | caddy | nginx | postgresql) ;; *) continue ;; esac
+    case "$service" in haproxy | caddy | nginx | postgresql | prometheus) ;; *) continue ;; esac
     unit=/etc/systemd/system/$service.service
     if [ -d /etc/systemd/system ] && [ ! -e "$unit" ] && [ ! -L "$unit" ]; then
         ln -s /dev/null "$unit"
@@ -61,7 +61,9 @@ for service in "${missing[@]}"; do
 done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq "${missing[@]}"
+# Only what the programs need: no recommended extras (prometheus would
+# bring prometheus-node-exporter, a service of its own on port 9100).
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Installed: the masks stay (the services must not start at boot either);
 # only the policy file made for this install goes.
 for unit in "${masks[@]}"; do
