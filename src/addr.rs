@@ -52,14 +52,22 @@ impl fmt::Display for Address {
 }
 
 /// The id of one step of a plan: what kind of step, and of which
-/// environment or router.
+/// environment or router (and, for a router's `test` and `analysis`
+/// blocks, which one).
 ///
-/// The variants are declared in the order of their text prefixes, so the
-/// derived order is the order of the ids as text (`cutover.a` <
-/// `drain.a` < `environment.a` < `forget.router.a` < `health.a` <
-/// `preview.a`): plans list independent steps in that stable order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Ids order as their text does (`analysis.a.x` < `approve.a` <
+/// `cutover.a` < `drain.a` < `environment.a` < `forget.router.a` <
+/// `health.a` < `preview.a` < `test.a.x`): plans list independent steps in
+/// that stable order. (Compared part by part, without formatting: a plan of
+/// thousands of steps sorts its ids many times.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StepId {
+    /// `analysis.ROUTER.NAME`: the router's `analysis "NAME"` block, checked
+    /// before its switch or after it.
+    Analysis(String, String),
+    /// `approve.ROUTER`: the apply waits until someone approves the
+    /// router's switch (`cutover approve`).
+    Approval(String),
     /// `cutover.ROUTER`: the router switches its live traffic.
     Cutover(String),
     /// `drain.ROUTER`: the wait after the router's cut-over.
@@ -72,43 +80,85 @@ pub enum StepId {
     Health(String),
     /// `preview.ROUTER`: the router's preview is repointed.
     Preview(String),
+    /// `test.ROUTER.NAME`: the router's `test "NAME"` hook, run against the
+    /// colour about to go live, before the switch.
+    Test(String, String),
 }
 
 impl StepId {
     /// The environment or router the step is about.
     pub fn name(&self) -> &str {
         match self {
-            StepId::Cutover(n)
+            StepId::Analysis(n, _)
+            | StepId::Approval(n)
+            | StepId::Cutover(n)
             | StepId::Drain(n)
             | StepId::Environment(n)
             | StepId::ForgetRouter(n)
             | StepId::Health(n)
-            | StepId::Preview(n) => n,
+            | StepId::Preview(n)
+            | StepId::Test(n, _) => n,
+        }
+    }
+
+    /// The name of the router's block a `test` or `analysis` step runs.
+    pub fn check(&self) -> Option<&str> {
+        match self {
+            StepId::Analysis(_, c) | StepId::Test(_, c) => Some(c),
+            _ => None,
         }
     }
 
     /// The text prefix of this kind of id, before the name.
     fn prefix(&self) -> &'static str {
         match self {
+            StepId::Analysis(..) => "analysis.",
+            StepId::Approval(_) => "approve.",
             StepId::Cutover(_) => "cutover.",
             StepId::Drain(_) => "drain.",
             StepId::Environment(_) => "environment.",
             StepId::ForgetRouter(_) => "forget.router.",
             StepId::Health(_) => "health.",
             StepId::Preview(_) => "preview.",
+            StepId::Test(..) => "test.",
         }
+    }
+
+    /// The bytes of the id's text, without building it.
+    fn text_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let check = self.check().map(|c| (".", c));
+        let (dot, check) = check.unwrap_or(("", ""));
+        [self.prefix(), self.name(), dot, check]
+            .into_iter()
+            .flat_map(str::bytes)
+    }
+}
+
+impl Ord for StepId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text_bytes().cmp(other.text_bytes())
+    }
+}
+
+impl PartialOrd for StepId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.prefix(), self.name())
+        write!(f, "{}{}", self.prefix(), self.name())?;
+        match self.check() {
+            Some(check) => write!(f, ".{check}"),
+            None => Ok(()),
+        }
     }
 }
 
 /// A step id whose text names no known kind of step.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a step id: a step id is `environment.NAME`, `health.NAME`, `cutover.ROUTER`, `preview.ROUTER`, `drain.ROUTER` or `forget.router.ROUTER`")]
+#[error("`{0}` is not a step id: a step id is `environment.NAME`, `health.NAME`, `cutover.ROUTER`, `preview.ROUTER`, `drain.ROUTER`, `approve.ROUTER`, `test.ROUTER.NAME`, `analysis.ROUTER.NAME` or `forget.router.ROUTER`")]
 pub struct UnknownStepId(pub String);
 
 impl FromStr for StepId {
@@ -116,8 +166,24 @@ impl FromStr for StepId {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         type Make = fn(String) -> StepId;
-        let kinds: [(&str, Make); 6] = [
+        type MakeCheck = fn(String, String) -> StepId;
+        let unknown = || UnknownStepId(text.to_owned());
+        // A check's name is an identifier (no dot): the router's name is
+        // everything before the last dot.
+        let checks: [(&str, MakeCheck); 2] =
+            [("analysis.", StepId::Analysis), ("test.", StepId::Test)];
+        for (prefix, make) in checks {
+            if let Some(rest) = text.strip_prefix(prefix) {
+                let (router, check) = rest.rsplit_once('.').ok_or_else(unknown)?;
+                if router.is_empty() || check.is_empty() {
+                    return Err(unknown());
+                }
+                return Ok(make(router.to_owned(), check.to_owned()));
+            }
+        }
+        let kinds: [(&str, Make); 7] = [
             ("forget.router.", StepId::ForgetRouter),
+            ("approve.", StepId::Approval),
             ("cutover.", StepId::Cutover),
             ("drain.", StepId::Drain),
             ("environment.", StepId::Environment),
@@ -131,7 +197,7 @@ impl FromStr for StepId {
                 }
             }
         }
-        Err(UnknownStepId(text.to_owned()))
+        Err(unknown())
     }
 }
 
@@ -160,6 +226,10 @@ mod tests {
             StepId::ForgetRouter(name.into()),
             StepId::Health(name.into()),
             StepId::Preview(name.into()),
+            StepId::Approval(name.into()),
+            StepId::Test(name.into(), "smoke".into()),
+            StepId::Analysis(name.into(), "errors".into()),
+            StepId::Test(name.into(), "a".into()),
         ]
     }
 
@@ -180,7 +250,16 @@ mod tests {
 
     #[test]
     fn unknown_kinds_and_empty_names_are_refused() {
-        for bad in ["switch.public", "health.", "cutover", "", "Health.green"] {
+        for bad in [
+            "switch.public",
+            "health.",
+            "cutover",
+            "",
+            "Health.green",
+            "test.public",
+            "test.public.",
+            "analysis..errors",
+        ] {
             assert_eq!(
                 bad.parse::<StepId>(),
                 Err(UnknownStepId(bad.into())),

@@ -6,6 +6,7 @@
 
 mod blocks;
 pub mod ca;
+pub mod checks;
 mod deps;
 pub mod diag;
 mod environment;
