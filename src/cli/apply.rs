@@ -24,10 +24,10 @@ pub struct ApplyArgs {
     /// How many steps may run at once (default: the config's, or 10).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
-    /// Allow in-place changes to a colour that serves live traffic and keeps
-    /// serving it (refused otherwise: deploy to the idle colour and cut over).
-    #[arg(long)]
-    pub allow_live_changes: bool,
+    /// The operator's explicit planning choices (refused with a PLANFILE:
+    /// it keeps those it was made with).
+    #[command(flatten)]
+    pub choices: plan::Choices,
     /// Only record the live world (routers switched by hand, processes that
     /// died) in the state; change nothing live.
     #[arg(long)]
@@ -51,7 +51,20 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     }
     // From here on a signal stops the command cleanly (the lock released).
     let mut stop = signals::listen();
-    let (engine, ctx) = plan::engine_and_config(g, args.parallelism, args.allow_live_changes)?;
+    if args.plan_file.is_some() {
+        let c = &args.choices;
+        let flag = [
+            (c.allow_live_changes, "--allow-live-changes"),
+            (c.pause_before_cutover, "--pause-before-cutover"),
+            (c.approval_timeout.is_some(), "--approval-timeout"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag));
+        if let Some(flag) = flag {
+            bail!("{flag} cannot change a saved plan: pass it to `cutover plan --out FILE`, which records what it asks for");
+        }
+    }
+    let (engine, ctx) = plan::engine_and_config(g, args.parallelism, &args.choices)?;
     let backend = ctx.backend.as_ref();
     let lock = context::lock(backend, "apply", args.lock_timeout)?;
     let state = context::state_for(&ctx, Some(&lock))?;

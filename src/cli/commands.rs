@@ -289,7 +289,7 @@ pub struct StatusArgs {
 
 /// Run `cutover status`: exit 1 when something could not be read.
 pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<u8> {
-    let (engine, ctx) = plan::engine_and_config(g, None, false)?;
+    let (engine, ctx) = plan::engine_and_config(g, None, &plan::Choices::default())?;
     let state = context::state_for(&ctx, None)?;
     let status = engine.status(&ctx.loaded.config, state.as_ref()).await;
     if args.json {

@@ -29,14 +29,42 @@ pub struct PlanArgs {
     /// block's `parallelism`, or 10).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
-    /// Allow in-place changes to a colour that serves live traffic and keeps
-    /// serving it (refused otherwise: deploy to the idle colour and cut over).
-    #[arg(long)]
-    pub allow_live_changes: bool,
+    /// The operator's explicit planning choices.
+    #[command(flatten)]
+    pub choices: Choices,
     /// Only record the live world (routers switched by hand, processes that
     /// died) in the state; change nothing live.
     #[arg(long)]
     pub refresh_only: bool,
+}
+
+/// The operator's explicit planning choices, the same for `plan` and
+/// `apply` (a saved plan keeps those it was made with).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Choices {
+    /// Allow in-place changes to a colour that serves live traffic and keeps
+    /// serving it (refused otherwise: deploy to the idle colour and cut over).
+    #[arg(long)]
+    pub allow_live_changes: bool,
+    /// Pause before every cut-over, once its checks passed, until `cutover
+    /// approve` (as a router's `pause_before_cutover = true` does).
+    #[arg(long)]
+    pub pause_before_cutover: bool,
+    /// How long a pause waits for approval (default: the router's
+    /// `approval_timeout`, or 1h), e.g. 30m.
+    #[arg(long, value_name = "DURATION", value_parser = context::parse_duration)]
+    pub approval_timeout: Option<std::time::Duration>,
+}
+
+impl Choices {
+    /// As the planner takes them.
+    pub fn options(&self) -> crate::plan::PlanOptions {
+        crate::plan::PlanOptions {
+            allow_live_changes: self.allow_live_changes,
+            pause_before_cutover: self.pause_before_cutover,
+            approval_timeout: self.approval_timeout,
+        }
+    }
 }
 
 /// The engine for a command, with `--parallelism` or the config's default.
@@ -45,15 +73,15 @@ pub fn engine_for(parallelism: Option<usize>) -> Engine {
 }
 
 /// The engine and the loaded configuration of a command: `--parallelism`
-/// (else the config's), `--allow-live-changes`, and the configuration's
+/// (else the config's), the planning choices, and the configuration's
 /// sensitive values.
 pub fn engine_and_config(
     g: &Global,
     parallelism: Option<usize>,
-    allow_live_changes: bool,
+    choices: &Choices,
 ) -> anyhow::Result<(Engine, context::Context)> {
     let mut engine = engine_for(parallelism);
-    engine.options.allow_live_changes = allow_live_changes;
+    engine.options = choices.options();
     let ctx = context::load(g, Some(&engine))?;
     engine.secrets = crate::plan::sensitive::Secrets::new(&ctx.loaded.config);
     if parallelism.is_none() {
@@ -91,7 +119,7 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         return super::refresh::run(g, false, std::time::Duration::ZERO, args.detailed_exitcode)
             .await;
     }
-    let (engine, ctx) = engine_and_config(g, args.parallelism, args.allow_live_changes)?;
+    let (engine, ctx) = engine_and_config(g, args.parallelism, &args.choices)?;
     let state = context::state_for(&ctx, None)?;
     let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
     if args.json {

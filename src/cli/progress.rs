@@ -133,6 +133,18 @@ impl Observer for Lines {
                     )
                 }
             ),
+            Event::AwaitingApproval {
+                router,
+                to,
+                timeout,
+            } => outln!(
+                "{}: every check before the switch of router.{router} to {to} passed; waiting up to {} for approval: run `cutover approve {router}`",
+                StepId::Approval(router.clone()),
+                crate::config::checks::duration(*timeout)
+            ),
+            Event::Approved { router, by } => {
+                outln!("{}: approved by {by}", StepId::Approval(router.clone()));
+            }
             Event::StateSaved { .. } => {}
         }
     }
@@ -222,6 +234,20 @@ impl JsonLines {
                 "type": "stopping", "signal": signal, "running": running, "at_once": at_once,
             })],
             Event::StateSaved { serial } => vec![json!({"type": "state_saved", "serial": serial})],
+            Event::AwaitingApproval {
+                router,
+                to,
+                timeout,
+            } => vec![json!({
+                "type": "awaiting_approval", "id": StepId::Approval(router.clone()),
+                "router": router, "routers": [router], "to": to,
+                "timeout_ms": millis(*timeout),
+                "approve": format!("cutover approve {router}"),
+            })],
+            Event::Approved { router, by } => vec![json!({
+                "type": "approved", "id": StepId::Approval(router.clone()),
+                "router": router, "by": by,
+            })],
         }
     }
 

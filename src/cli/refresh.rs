@@ -13,7 +13,7 @@ pub async fn run(
     lock_timeout: Duration,
     detailed_exitcode: bool,
 ) -> anyhow::Result<u8> {
-    let (engine, ctx) = plan::engine_and_config(g, None, false)?;
+    let (engine, ctx) = plan::engine_and_config(g, None, &plan::Choices::default())?;
     let config = &ctx.loaded.config;
     let backend = ctx.backend.as_ref();
     let lock = if apply {

@@ -36,7 +36,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         bail!("rollback --json cannot ask for confirmation: pass --auto-approve");
     }
     let mut stop = signals::listen();
-    let (engine, ctx) = plan::engine_and_config(g, None, false)?;
+    let (engine, ctx) = plan::engine_and_config(g, None, &plan::Choices::default())?;
     let backend = ctx.backend.as_ref();
     let lock = context::lock(backend, "rollback", args.lock_timeout)?;
     let Some(state) = context::state_for(&ctx, Some(&lock))? else {

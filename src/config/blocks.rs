@@ -293,10 +293,22 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
     let what = format!("router \"{}\"", decl.name);
     // The backend blocks are the registry's (one list for the whole build).
     let backends = crate::registry::router_kinds();
-    let blocks: Vec<&str> = backends.iter().copied().chain(["verify"]).collect();
+    let blocks: Vec<&str> = backends
+        .iter()
+        .copied()
+        .chain(["verify", "test", "analysis"])
+        .collect();
     let s = Schema {
         what: &what,
-        attrs: &["live", "preview", "drain", "ready_timeout"],
+        attrs: &[
+            "live",
+            "preview",
+            "preview_url",
+            "drain",
+            "ready_timeout",
+            "pause_before_cutover",
+            "approval_timeout",
+        ],
         required: &["live"],
         blocks: &blocks,
     };
@@ -345,8 +357,23 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "ready_timeout"),
         None => Some(crate::config::model::DEFAULT_READY_TIMEOUT),
     };
+    let tests = super::router_checks::tests(ev, decl, &what);
+    let analyses = super::router_checks::analyses(ev, decl, &what);
+    let preview_url = match body.get_attribute("preview_url") {
+        Some(_) => super::router_checks::url(ev, decl.file, body, "preview_url").map(Some),
+        None => Some(None),
+    };
+    let pause_before_cutover = opt_bool(ev, decl.file, body, "pause_before_cutover");
+    let approval_timeout = match body.get_attribute("approval_timeout") {
+        Some(_) => {
+            crate::config::environment::duration_attr(ev, decl.file, body, "approval_timeout")
+        }
+        None => Some(super::router_checks::DEFAULT_APPROVAL_TIMEOUT),
+    };
     let ((live, live_span), backend, preview) = (live?, backend?, preview?);
     let ((verify, verify_marks), drain, ready_timeout) = (verify?, drain?, ready_timeout?);
+    let (tests, analyses, preview_url) = (tests?, analyses?, preview_url?);
+    let approval_timeout = approval_timeout?;
     let value = hcl::Map::from_iter([
         ("name".to_string(), Value::String(decl.name.clone())),
         ("live".to_string(), Value::String(live.clone())),
@@ -367,6 +394,11 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         verify_marks,
         drain,
         ready_timeout,
+        preview_url,
+        tests,
+        analyses,
+        pause_before_cutover: pause_before_cutover.unwrap_or(false),
+        approval_timeout,
         backend,
         span: decl.span.clone(),
     })

@@ -114,6 +114,25 @@ impl AnalysisSpec {
         }
     }
 
+    /// What an analysis measures, for people.
+    pub fn measures(&self) -> String {
+        let rounds = if self.count == 1 {
+            "once".to_owned()
+        } else {
+            format!("{} times, {} apart", self.count, duration(self.interval))
+        };
+        let allowed = match self.failure_limit {
+            0 => String::new(),
+            1 => ", 1 failure allowed".to_owned(),
+            n => format!(", {n} failures allowed"),
+        };
+        format!(
+            "`{}` must be {}, measured {rounds}{allowed}",
+            self.query,
+            self.bounds()
+        )
+    }
+
     /// The query with its placeholders replaced.
     pub fn query_for(
         query: &str,
@@ -128,4 +147,36 @@ impl AnalysisSpec {
             .replace("{{previous}}", previous)
             .replace("{{router}}", router)
     }
+}
+
+/// A duration as written in the configuration: `5m`, `10s`, `1.5s`.
+pub fn duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// A command line for people: arguments with spaces or quotes quoted.
+pub fn command_line(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|a| {
+            if a.is_empty()
+                || a.chars()
+                    .any(|c| c.is_whitespace() || "\"'\\$`".contains(c))
+            {
+                format!("{a:?}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

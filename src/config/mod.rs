@@ -18,6 +18,7 @@ pub use parse::read_text;
 pub mod model;
 mod parse;
 mod refs;
+mod router_checks;
 mod schema;
 mod source;
 mod vars;

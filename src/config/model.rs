@@ -304,6 +304,19 @@ pub struct Router {
     /// target passed cutover's health gate, for the router's own health
     /// check to see the target up before it gives up.
     pub ready_timeout: Duration,
+    /// `preview_url`: where the router's preview answers (given to its
+    /// tests as `CUTOVER_PREVIEW_URL` when the preview shows their target).
+    pub preview_url: Option<String>,
+    /// `test "NAME" {}` blocks, by name: run against the colour about to go
+    /// live, after its gate, before the switch.
+    pub tests: BTreeMap<String, super::checks::TestSpec>,
+    /// `analysis "NAME" {}` blocks, by name.
+    pub analyses: BTreeMap<String, super::checks::AnalysisSpec>,
+    /// `pause_before_cutover` (default false): the apply waits, once every
+    /// check before the switch passed, until `cutover approve`.
+    pub pause_before_cutover: bool,
+    /// `approval_timeout` (default "1h"): how long it waits.
+    pub approval_timeout: Duration,
     /// The backend block (exactly one is required).
     pub backend: Backend,
     /// Which parts of `verify` are sensitive, by attribute.

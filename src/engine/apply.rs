@@ -451,7 +451,11 @@ fn backend_of(kind: &StepKind) -> &str {
         | StepKind::Cutover { backend, .. }
         | StepKind::Preview { backend, .. } => backend,
         StepKind::HealthGate { .. } => "health check",
-        StepKind::Drain { .. } | StepKind::ForgetRouter { .. } => "cutover",
+        StepKind::Drain { .. } | StepKind::ForgetRouter { .. } | StepKind::Approval { .. } => {
+            "cutover"
+        }
+        StepKind::Test { .. } => "test",
+        StepKind::Analysis { .. } => "analysis",
     }
 }
 

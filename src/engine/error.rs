@@ -32,6 +32,10 @@ pub enum ErrorKind {
     GateFailed,
     /// The check through the router after a cut-over failed.
     VerifyFailed,
+    /// A router's `test` hook exited with a failure.
+    TestFailed,
+    /// Nobody approved a paused cut-over in time.
+    NotApproved,
     /// A provider panicked (a bug in it).
     Panicked,
     /// The step was stopped by a signal before it finished.
@@ -56,6 +60,8 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::GateFailed => "gate_failed",
             ErrorKind::VerifyFailed => "verify_failed",
+            ErrorKind::TestFailed => "test_failed",
+            ErrorKind::NotApproved => "not_approved",
             ErrorKind::Panicked => "panicked",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Invalid => "invalid",

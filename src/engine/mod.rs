@@ -6,6 +6,7 @@
 //! of steps in [`steps`], the driver that ties them to tokio in [`apply`].
 
 pub mod apply;
+pub mod approval;
 pub mod error;
 pub mod health;
 pub mod observer;
@@ -13,6 +14,7 @@ pub mod refresh;
 pub mod status;
 pub mod steps;
 pub mod store;
+pub mod test_hook;
 pub mod walk;
 
 #[cfg(test)]
@@ -80,6 +82,9 @@ pub struct Engine {
     /// The configuration's sensitive values: replaced by markers in every
     /// record, event and report of an apply.
     pub secrets: Secrets,
+    /// Where approval steps wait, and the apply's driver hands them the
+    /// approvals it reads from the state backend.
+    pub approvals: std::sync::Arc<approval::Board>,
 }
 
 impl Engine {
@@ -96,6 +101,7 @@ impl Engine {
             parallelism: parallelism.max(1),
             options: Default::default(),
             secrets: Default::default(),
+            approvals: Default::default(),
         }
     }
 
@@ -251,9 +257,12 @@ impl Engine {
             Some(s) if !secrets.is_empty() => Some(secrets.state(s)),
             _ => None,
         };
-        let Ok(fresh) =
-            crate::plan::plan_with(config, shown.as_ref().or(state), live, &self.options)
-        else {
+        let Ok(fresh) = crate::plan::plan_with(
+            config,
+            shown.as_ref().or(state),
+            live,
+            &planned.document.options,
+        ) else {
             return Ok(());
         };
         let fresh = secrets.document(&fresh);

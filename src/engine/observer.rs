@@ -74,6 +74,23 @@ pub enum Event {
         /// A second signal: the running steps are stopped now.
         at_once: bool,
     },
+    /// An apply waits for someone to approve a router's switch (`cutover
+    /// approve ROUTER`): every check before the switch passed.
+    AwaitingApproval {
+        /// The router.
+        router: String,
+        /// The colour it switches to once approved.
+        to: String,
+        /// How long the apply waits.
+        timeout: Duration,
+    },
+    /// A router's switch was approved.
+    Approved {
+        /// The router.
+        router: String,
+        /// Who approved it (as `cutover approve` recorded them).
+        by: String,
+    },
     /// A state-file write after a step.
     StateSaved {
         /// The new serial.

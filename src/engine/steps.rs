@@ -61,6 +61,17 @@ pub fn describe(kind: &StepKind) -> String {
             Address::router(router)
         ),
         StepKind::ForgetRouter { router, .. } => format!("forgetting {}", Address::router(router)),
+        StepKind::Test { spec, target, .. } => format!(
+            "testing {target}: {}",
+            crate::config::checks::command_line(&spec.command)
+        ),
+        StepKind::Analysis { target, spec, .. } => {
+            format!("analysing {target}: {}", spec.measures())
+        }
+        StepKind::Approval { router, to, .. } => format!(
+            "waiting for approval to switch {} to {to}",
+            Address::router(router)
+        ),
     }
 }
 
@@ -110,6 +121,42 @@ impl Engine {
             StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
             }
+            StepKind::Test {
+                router,
+                target,
+                endpoints,
+                preview_url,
+                spec,
+                ..
+            } => {
+                let against = super::test_hook::Against {
+                    router,
+                    target,
+                    endpoints,
+                    preview_url: preview_url.as_deref(),
+                };
+                match super::test_hook::run(&start.step.id, spec, against).await {
+                    Ok(()) => Outcome::ok(vec![]),
+                    Err(e) => Outcome::failed(e),
+                }
+            }
+            StepKind::Analysis { .. } => Outcome::failed(StepError::new(
+                ErrorKind::Failed,
+                format!("{}: analyses are not built yet", start.step.id),
+            )),
+            StepKind::Approval {
+                router,
+                to,
+                timeout,
+                ..
+            } => match self
+                .approvals
+                .wait(&start.step.id, router, to, *timeout, observer)
+                .await
+            {
+                Ok(_) => Outcome::ok(vec![]),
+                Err(e) => Outcome::failed(e),
+            },
         }
     }
 

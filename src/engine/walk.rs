@@ -69,14 +69,28 @@ enum Status {
     Interrupted,
 }
 
-const PHASES: [Phase; 3] = [Phase::BeforeSwitch, Phase::Switch, Phase::AfterSwitch];
+const PHASES: [Phase; 4] = [
+    Phase::BeforeSwitch,
+    Phase::Switch,
+    Phase::Verify,
+    Phase::AfterSwitch,
+];
 
 fn slot(phase: Phase) -> usize {
     match phase {
         Phase::BeforeSwitch => 0,
         Phase::Switch => 1,
-        Phase::AfterSwitch => 2,
+        Phase::Verify => 2,
+        Phase::AfterSwitch => 3,
     }
+}
+
+/// Whether a step of `phase` is part of the switches: the cut-overs and
+/// the checks that find them right or wrong under live traffic (`after`
+/// analyses). A failure there, or a stop before they all finished, sends
+/// every router this apply moved back (rules 4 and 7).
+fn is_switching(phase: Phase) -> bool {
+    matches!(phase, Phase::Switch | Phase::Verify)
 }
 
 /// Where a cut-over says how far its switch went: `attempted` once it asked
@@ -260,14 +274,17 @@ pub struct Walk {
     waiting_on: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     /// Ready steps by phase, in plan order.
-    ready: [VecDeque<usize>; 3],
+    ready: [VecDeque<usize>; 4],
     /// Steps of each phase not yet finished.
-    unfinished: [usize; 3],
+    unfinished: [usize; 4],
     /// Finished steps whose records are not durable yet.
     undurable: Vec<usize>,
     /// Records not yet handed to the store.
     pending: Vec<Entry>,
     gates_passed: BTreeSet<String>,
+    /// Per router: its steps that must pass before its switch, besides its
+    /// target's gate (tests, `before` analyses, its approval).
+    prechecks: HashMap<String, Vec<usize>>,
     switched: Vec<Switched>,
     finished_order: Vec<usize>,
     failure: Option<(usize, StepError)>,
@@ -303,9 +320,13 @@ impl Walk {
             .collect();
         let mut waiting_on = vec![0; steps.len()];
         let mut dependents = vec![Vec::new(); steps.len()];
-        let mut unfinished = [0; 3];
+        let mut unfinished = [0; 4];
+        let mut prechecks: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
             unfinished[slot(step.kind.phase())] += 1;
+            if let Some(router) = precheck_of(&step.kind) {
+                prechecks.entry(router.to_owned()).or_default().push(i);
+            }
             for dep in &step.depends_on {
                 // A dependency the plan lacks never finishes: the step
                 // never runs, and the report says so (validate() refuses
@@ -326,6 +347,7 @@ impl Walk {
             undurable: Vec::new(),
             pending: Vec::new(),
             gates_passed: BTreeSet::new(),
+            prechecks,
             switched: Vec::new(),
             finished_order: Vec::new(),
             failure: None,
@@ -383,21 +405,37 @@ impl Walk {
     pub fn start_next(&mut self) -> Option<Start> {
         loop {
             let i = self.next_ready()?;
-            if let StepKind::Cutover { to, .. } = &self.steps[i].kind {
-                if !self.gates_passed.contains(to) {
-                    let why = format!(
-                        "refused to switch {} to {to}: {} has not passed in this apply",
-                        crate::addr::Address::router(self.steps[i].id.name()),
-                        StepId::Health(to.clone())
-                    );
-                    self.status[i] = Status::Running;
-                    self.complete(i, Outcome::failed(StepError::new(ErrorKind::Invalid, why)));
-                    continue;
-                }
+            if let Some(why) = self.unpassed_check(i) {
+                self.status[i] = Status::Running;
+                self.complete(i, Outcome::failed(StepError::new(ErrorKind::Invalid, why)));
+                continue;
             }
             self.status[i] = Status::Running;
             return Some(self.start(i));
         }
+    }
+
+    /// For a cut-over: why it may not switch now, if a check it needs has
+    /// not passed in this apply (its target's gate, its router's tests,
+    /// `before` analyses and approval), whatever the plan's edges say.
+    fn unpassed_check(&self, i: usize) -> Option<String> {
+        let StepKind::Cutover { router, to, .. } = &self.steps[i].kind else {
+            return None;
+        };
+        let refused = |check: &StepId| {
+            format!(
+                "refused to switch {} to {to}: {check} has not passed in this apply",
+                crate::addr::Address::router(router),
+            )
+        };
+        if !self.gates_passed.contains(to) {
+            return Some(refused(&StepId::Health(to.clone())));
+        }
+        let checks = self.prechecks.get(router).map_or(&[][..], Vec::as_slice);
+        checks
+            .iter()
+            .find(|j| !matches!(self.status[**j], Status::Done | Status::Finished))
+            .map(|j| refused(&self.steps[*j].id))
     }
 
     /// The next ready step whose phase may run now.
@@ -546,7 +584,7 @@ impl Walk {
         let switch_failed = self
             .failure
             .as_ref()
-            .is_some_and(|(i, _)| self.steps[*i].kind.phase() == Phase::Switch);
+            .is_some_and(|(i, _)| is_switching(self.steps[*i].kind.phase()));
         // A stop (a signal, or a state that can no longer be written) in
         // the middle of the switches: the routers already switched go back,
         // so that all move or none (rule 4). Once every switch is made,
@@ -570,7 +608,7 @@ impl Walk {
     fn switch_phase_incomplete(&self) -> bool {
         !self.switched.is_empty()
             && self.steps.iter().zip(&self.status).any(|(s, st)| {
-                s.kind.phase() == Phase::Switch && !matches!(st, Status::Done | Status::Finished)
+                is_switching(s.kind.phase()) && !matches!(st, Status::Done | Status::Finished)
             })
     }
 
@@ -726,6 +764,20 @@ impl Walk {
             elapsed,
         };
         (report, self.state)
+    }
+}
+
+/// The router whose switch `kind` must pass before, if it is such a check
+/// (a test, a `before` analysis, an approval).
+fn precheck_of(kind: &StepKind) -> Option<&str> {
+    match kind {
+        StepKind::Test { router, .. } | StepKind::Approval { router, .. } => Some(router),
+        StepKind::Analysis { router, spec, .. }
+            if spec.when == crate::config::checks::When::Before =>
+        {
+            Some(router)
+        }
+        _ => None,
     }
 }
 

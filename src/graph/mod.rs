@@ -36,16 +36,10 @@ pub enum GraphError {
     /// Two steps have the same id.
     #[error("two steps have the id {0}")]
     DuplicateStep(StepId),
-    /// An edge names a step that is not in the graph.
-    #[error("{from} -> {to}: the graph has no step {missing}")]
-    MissingStep {
-        /// The edge's first end.
-        from: StepId,
-        /// The edge's second end.
-        to: StepId,
-        /// The end that is missing.
-        missing: StepId,
-    },
+    /// An edge names a step that is not in the graph (boxed: three ids
+    /// would make every result of the planner this large).
+    #[error("{} -> {}: the graph has no step {}", .0.from, .0.to, .0.missing)]
+    MissingStep(Box<MissingEdge>),
     /// A step would wait for itself.
     #[error("step {0} would wait for itself")]
     SelfEdge(StepId),
@@ -88,10 +82,12 @@ impl StepGraph {
     /// the graph. A duplicate edge is dropped in O(log n) (petgraph's
     /// `update_edge` is linear).
     pub fn add_edge(&mut self, before: &StepId, after: &StepId) -> Result<(), GraphError> {
-        let missing = |m: &StepId| GraphError::MissingStep {
-            from: before.clone(),
-            to: after.clone(),
-            missing: m.clone(),
+        let missing = |m: &StepId| {
+            GraphError::MissingStep(Box::new(MissingEdge {
+                from: before.clone(),
+                to: after.clone(),
+                missing: m.clone(),
+            }))
         };
         let a = *self.index.get(before).ok_or_else(|| missing(before))?;
         let b = *self.index.get(after).ok_or_else(|| missing(after))?;
@@ -182,6 +178,17 @@ impl StepGraph {
     }
 }
 
+/// An edge with an end the graph does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingEdge {
+    /// The edge's first end.
+    pub from: StepId,
+    /// The edge's second end.
+    pub to: StepId,
+    /// The end that is missing.
+    pub missing: StepId,
+}
+
 /// The shortest cycle through `start`, a node of `component` (a strongly
 /// connected component of `graph` with more than one node, or one with a
 /// self-loop), as the list of its nodes with `start` at both ends:
@@ -249,11 +256,11 @@ mod tests {
         let err = g.add_edge(&gate("green"), &cut("public")).unwrap_err();
         assert_eq!(
             err,
-            GraphError::MissingStep {
+            GraphError::MissingStep(Box::new(MissingEdge {
                 from: gate("green"),
                 to: cut("public"),
                 missing: gate("green")
-            }
+            }))
         );
         assert_eq!(
             err.to_string(),

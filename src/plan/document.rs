@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::addr::StepId;
+use crate::config::checks::{AnalysisSpec, TestSpec, When};
 use crate::config::model::{duration_ms, Health};
 
 /// Version of the plan document's schema: the major part is bumped on
@@ -46,6 +47,9 @@ pub struct PlanDocument {
     /// `environment.green` -> release and identity), so that a saved plan can
     /// tell when the live world has moved on.
     pub fingerprint: BTreeMap<String, String>,
+    /// The operator's explicit choices the plan was made with, when any.
+    #[serde(default, skip_serializing_if = "super::PlanOptions::is_default")]
+    pub options: super::PlanOptions,
 }
 
 /// What happens to an environment.
@@ -232,6 +236,52 @@ pub enum StepKind {
         )]
         ready_timeout: std::time::Duration,
     },
+    /// Run a router's `test "NAME"` hook against the colour about to go
+    /// live, after its gate and before the switch; a failure keeps the old
+    /// colour live.
+    Test {
+        /// The router's name.
+        router: String,
+        /// The test's name.
+        name: String,
+        /// The colour about to go live.
+        target: String,
+        /// Its endpoints (`CUTOVER_TARGET_ENDPOINTS`).
+        endpoints: Vec<String>,
+        /// Where the router's preview answers, when it shows `target` while
+        /// the test runs (`CUTOVER_PREVIEW_URL`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preview_url: Option<String>,
+        /// The command and its settings.
+        spec: TestSpec,
+    },
+    /// Measure a router's `analysis "NAME"` query: before the switch (a
+    /// failure keeps the old colour live) or after every switch, under live
+    /// traffic (a failure switches back, like a failed verify).
+    Analysis {
+        /// The router's name.
+        router: String,
+        /// The analysis' name.
+        name: String,
+        /// The colour the router switches to.
+        target: String,
+        /// The query, its bounds and rounds.
+        spec: AnalysisSpec,
+    },
+    /// Wait, once the checks before the router's switch passed, until
+    /// someone approves it (`cutover approve`); at the timeout nothing
+    /// switches.
+    Approval {
+        /// The router's name.
+        router: String,
+        /// The colour live now.
+        from: Option<String>,
+        /// The colour it switches to once approved.
+        to: String,
+        /// How long the apply waits.
+        #[serde(rename = "timeout_ms", with = "duration_ms")]
+        timeout: std::time::Duration,
+    },
     /// Stop tracking a router that left the configuration (traffic is left as is).
     ForgetRouter {
         /// The router's name.
@@ -242,6 +292,10 @@ pub enum StepKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         live: Option<String>,
     },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_ready_timeout() -> std::time::Duration {
@@ -259,6 +313,9 @@ pub enum Phase {
     BeforeSwitch,
     /// Cut-overs.
     Switch,
+    /// Checks under live traffic once every switch is made (`after`
+    /// analyses): a failure switches back, as a failed verify does.
+    Verify,
     /// Drains, changes to colours a cut-over just drained, previews moved
     /// to them.
     AfterSwitch,
@@ -274,6 +331,11 @@ impl StepKind {
             StepKind::Drain { router, .. } => StepId::Drain(router.clone()),
             StepKind::Preview { router, .. } => StepId::Preview(router.clone()),
             StepKind::ForgetRouter { router, .. } => StepId::ForgetRouter(router.clone()),
+            StepKind::Test { router, name, .. } => StepId::Test(router.clone(), name.clone()),
+            StepKind::Analysis { router, name, .. } => {
+                StepId::Analysis(router.clone(), name.clone())
+            }
+            StepKind::Approval { router, .. } => StepId::Approval(router.clone()),
         }
     }
 
@@ -290,13 +352,26 @@ impl StepKind {
             StepKind::Preview { .. } => Phase::BeforeSwitch,
             StepKind::Cutover { .. } => Phase::Switch,
             StepKind::Drain { .. } => Phase::AfterSwitch,
+            StepKind::Test { .. } | StepKind::Approval { .. } => Phase::BeforeSwitch,
+            StepKind::Analysis { spec, .. } => match spec.when {
+                When::Before => Phase::BeforeSwitch,
+                When::After => Phase::Verify,
+            },
         }
     }
 
     /// Whether the step only reads or waits, so that stopping it half-way
-    /// changes nothing (a health gate, a drain's wait).
+    /// changes nothing cutover tracks (a health gate, a drain's wait, an
+    /// analysis, an approval; a test, whose process group is killed).
     pub fn is_read_only(&self) -> bool {
-        matches!(self, StepKind::HealthGate { .. } | StepKind::Drain { .. })
+        matches!(
+            self,
+            StepKind::HealthGate { .. }
+                | StepKind::Drain { .. }
+                | StepKind::Test { .. }
+                | StepKind::Analysis { .. }
+                | StepKind::Approval { .. }
+        )
     }
 }
 
@@ -357,6 +432,15 @@ pub struct Summary {
     /// Preview listeners repointed.
     #[serde(default)]
     pub preview: usize,
+    /// Test hooks run before switches.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tests: usize,
+    /// Analyses, before or after switches.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub analyses: usize,
+    /// Pauses for approval.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub approvals: usize,
     /// What kind of plan this is, for CI labels (computed by [`outcome`]).
     #[serde(default)]
     pub outcome: Outcome,

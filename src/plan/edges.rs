@@ -12,13 +12,14 @@ use crate::addr::{Address, StepId};
 use crate::graph::StepGraph;
 
 /// The passes that order the steps, in the order they run.
-pub fn steps() -> [(&'static str, Pass); 7] {
+pub fn steps() -> [(&'static str, Pass); 8] {
     [
         ("graph", graph),
         ("reference edges", reference_edges),
         ("gate edges", gate_edges),
         ("cut-over edges", cutover_edges),
         ("preview edges", preview_edges),
+        ("check edges", super::checks::check_edges),
         ("order", order),
         ("rollback hints", rollback_hints),
     ]

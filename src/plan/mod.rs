@@ -7,6 +7,7 @@
 //! them), ending in [`validate::validate`], so every rule can be tested
 //! without a router, pass by pass.
 
+pub mod checks;
 pub mod document;
 pub mod drift;
 pub mod edges;
@@ -57,12 +58,52 @@ pub enum PlanError {
     Rollback(String),
 }
 
-/// Choices the operator makes explicitly.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Choices the operator makes explicitly. A plan document records them
+/// (when any is made), so that `apply PLANFILE` checks the plan against a
+/// fresh one made with the same choices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PlanOptions {
     /// Allow in-place changes to a colour that serves live traffic and keeps
     /// serving it (`--allow-live-changes`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_live_changes: bool,
+    /// Pause before every cut-over until it is approved
+    /// (`--pause-before-cutover`), as a router's `pause_before_cutover` does.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pause_before_cutover: bool,
+    /// How long such a pause waits (`--approval-timeout`), instead of the
+    /// routers' `approval_timeout`.
+    #[serde(
+        rename = "approval_timeout_ms",
+        skip_serializing_if = "Option::is_none",
+        with = "opt_ms"
+    )]
+    pub approval_timeout: Option<std::time::Duration>,
+}
+
+impl PlanOptions {
+    /// Whether no choice is made.
+    pub fn is_default(&self) -> bool {
+        *self == PlanOptions::default()
+    }
+}
+
+/// An optional duration as whole milliseconds.
+mod opt_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
 }
 
 /// Make the plan.
@@ -94,13 +135,14 @@ pub fn plan_with(
     for (_, pass) in passes::steps().into_iter().chain(edges::steps()) {
         pass(&inputs, &mut draft)?;
     }
-    let doc = document(
+    let mut doc = document(
         state,
         drift::drift(config, inputs.state, live),
         draft.ordered,
         draft.rollback,
         drift::fingerprint(live),
     );
+    doc.options = *options;
     validate::validate(&doc)?;
     Ok(doc)
 }
@@ -124,6 +166,7 @@ pub fn document(
         summary,
         rollback,
         fingerprint,
+        options: PlanOptions::default(),
     }
 }
 
@@ -145,6 +188,9 @@ fn summarize(steps: &[Step]) -> Summary {
             StepKind::ForgetRouter { .. } => s.forget += 1,
             StepKind::Preview { .. } => s.preview += 1,
             StepKind::Drain { .. } => {}
+            StepKind::Test { .. } => s.tests += 1,
+            StepKind::Analysis { .. } => s.analyses += 1,
+            StepKind::Approval { .. } => s.approvals += 1,
         }
     }
     // The engine recomputes it once the state-only records are known.

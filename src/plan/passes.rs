@@ -67,7 +67,7 @@ pub struct Draft {
 
 impl Draft {
     /// Add a step; a second step with the same id is a planner bug.
-    fn add(&mut self, kind: StepKind) -> Result<(), PlanError> {
+    pub(super) fn add(&mut self, kind: StepKind) -> Result<(), PlanError> {
         let step = Step::new(kind);
         match self.steps.insert(step.id.clone(), step) {
             None => Ok(()),
@@ -87,7 +87,7 @@ impl Draft {
 pub type Pass = fn(&Inputs<'_>, &mut Draft) -> Result<(), PlanError>;
 
 /// The passes that make the steps, in the order they run.
-pub fn steps() -> [(&'static str, Pass); 9] {
+pub fn steps() -> [(&'static str, Pass); 10] {
     [
         ("cut-over intents", intents),
         ("environment changes", environment_changes),
@@ -95,6 +95,7 @@ pub fn steps() -> [(&'static str, Pass); 9] {
         ("live-colour protection", refuse_live_changes),
         ("health gates", health_gates),
         ("cut-overs", cutovers),
+        ("tests, analyses and approvals", super::checks::checks),
         ("drains", drains),
         ("previews", previews),
         ("forgotten routers", forgotten_routers),

@@ -357,7 +357,7 @@ fn a_cutover_without_its_gate_stops_the_planner_instead_of_being_dropped() {
     super::super::edges::graph(&i, &mut d).unwrap();
     let err = super::super::edges::cutover_edges(&i, &mut d).unwrap_err();
     assert!(
-        matches!(err, PlanError::Graph(GraphError::MissingStep { ref missing, .. }) if *missing == StepId::Health("green".into())),
+        matches!(err, PlanError::Graph(GraphError::MissingStep(ref m)) if m.missing == StepId::Health("green".into())),
         "{err}"
     );
 }

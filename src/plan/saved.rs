@@ -395,6 +395,15 @@ pub fn rehydrate(
                 target,
                 ..
             } => router_values(config, &secrets, router, spec, from.as_deref(), to, target)?,
+            // The same test as shown (check_same_changes compared them):
+            // run with the real endpoints.
+            StepKind::Test {
+                target, endpoints, ..
+            } => {
+                if let Some(env) = config.environments.get(target.as_str()) {
+                    *endpoints = env.endpoints.clone();
+                }
+            }
             _ => {}
         }
     }

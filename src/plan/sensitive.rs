@@ -383,7 +383,13 @@ impl Secrets {
                 *spec = self.router_spec(spec);
                 *target = self.colour(target);
             }
-            StepKind::Drain { .. } | StepKind::ForgetRouter { .. } => {}
+            StepKind::Test {
+                target, endpoints, ..
+            } => *endpoints = self.endpoints(target, endpoints),
+            StepKind::Drain { .. }
+            | StepKind::ForgetRouter { .. }
+            | StepKind::Analysis { .. }
+            | StepKind::Approval { .. } => {}
         }
         kind
     }

@@ -14,7 +14,11 @@
 //!   the target's change when the plan changes it;
 //! - every change to a colour that cut-overs drain depends on each of them;
 //!   a drain, and a preview moved to the colour its router's cut-over
-//!   drains, depend on that cut-over.
+//!   drains, depend on that cut-over;
+//! - every cut-over depends on its router's tests, `before` analyses and
+//!   approval, each of which depends on the target's gate and checks the
+//!   colour the cut-over switches to; every `after` analysis depends on its
+//!   router's cut-over.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -59,6 +63,16 @@ pub enum Problem {
     /// An environment step's `traffic` is not what the routers the plan saw
     /// and its cut-overs make it.
     WrongTraffic(Traffic),
+    /// A cut-over does not depend on a test, `before` analysis or approval
+    /// of its router.
+    UncheckedCutover(StepId),
+    /// A test, analysis or approval does not wait for its target's gate.
+    CheckBeforeGate(StepId),
+    /// An `after` analysis does not wait for its router's cut-over.
+    CheckBeforeSwitch(StepId),
+    /// A test, analysis or approval of a router the plan does not cut over,
+    /// or of another colour than the one it switches to.
+    CheckOfNoCutover(String),
 }
 
 impl fmt::Display for Problem {
@@ -92,6 +106,18 @@ impl fmt::Display for Problem {
                 f,
                 "it says it switches from another colour than the plan saw the router on ({seen})"
             ),
+            Problem::UncheckedCutover(check) => write!(
+                f,
+                "it switches live traffic without depending on {check}, a check of its router"
+            ),
+            Problem::CheckBeforeGate(gate) => {
+                write!(f, "it checks its target without waiting for {gate}")
+            }
+            Problem::CheckBeforeSwitch(cutover) => write!(
+                f,
+                "it checks under live traffic without waiting for {cutover}"
+            ),
+            Problem::CheckOfNoCutover(why) => write!(f, "{why}"),
             Problem::WrongTraffic(expected) => write!(
                 f,
                 "its traffic is not what the routers make it (it is {})",
@@ -136,9 +162,11 @@ pub fn validate(doc: &PlanDocument) -> Result<(), Invalid> {
             }
             m
         });
+    let checks = router_checks(doc);
     for (at, step) in doc.steps.iter().enumerate() {
         check_dependencies(doc, &position, at, step).map_err(|p| invalid(step, p))?;
         check_rules(&position, &drained_by, step).map_err(|p| invalid(step, p))?;
+        check_checks(doc, &position, &checks, step).map_err(|p| invalid(step, p))?;
         check_payload(doc, &position, &drained_by, step).map_err(|p| invalid(step, p))?;
     }
     Ok(())
@@ -308,7 +336,92 @@ fn check_rules(
                 return Err(Problem::BeforeItsCutover(cutover));
             }
         }
-        StepKind::Environment { .. } | StepKind::Preview { .. } | StepKind::ForgetRouter { .. } => {
+        StepKind::Environment { .. }
+        | StepKind::Preview { .. }
+        | StepKind::ForgetRouter { .. }
+        | StepKind::Test { .. }
+        | StepKind::Analysis { .. }
+        | StepKind::Approval { .. } => {}
+    }
+    Ok(())
+}
+
+/// Per router, its steps that a cut-over must wait for (tests, `before`
+/// analyses, approval).
+fn router_checks(doc: &PlanDocument) -> HashMap<&str, Vec<&StepId>> {
+    let mut out: HashMap<&str, Vec<&StepId>> = HashMap::new();
+    for step in &doc.steps {
+        let router = match &step.kind {
+            StepKind::Test { router, .. } | StepKind::Approval { router, .. } => router,
+            StepKind::Analysis { router, spec, .. }
+                if spec.when == crate::config::checks::When::Before =>
+            {
+                router
+            }
+            _ => continue,
+        };
+        out.entry(router.as_str()).or_default().push(&step.id);
+    }
+    out
+}
+
+/// The rules about a router's checks: a cut-over waits for every test,
+/// `before` analysis and approval of its router; each of them checks the
+/// colour that cut-over switches to, after its gate; an `after` analysis
+/// waits for the cut-over.
+fn check_checks(
+    doc: &PlanDocument,
+    position: &HashMap<&StepId, usize>,
+    checks: &HashMap<&str, Vec<&StepId>>,
+    step: &Step,
+) -> Result<(), Problem> {
+    let depends = |id: &StepId| step.depends_on.contains(id);
+    let (router, target, after) = match &step.kind {
+        StepKind::Cutover { router, .. } => {
+            for check in checks.get(router.as_str()).into_iter().flatten() {
+                if !depends(check) {
+                    return Err(Problem::UncheckedCutover((*check).clone()));
+                }
+            }
+            return Ok(());
+        }
+        StepKind::Test { router, target, .. } => (router, target, false),
+        StepKind::Approval { router, to, .. } => (router, to, false),
+        StepKind::Analysis {
+            router,
+            target,
+            spec,
+            ..
+        } => (
+            router,
+            target,
+            spec.when == crate::config::checks::When::After,
+        ),
+        _ => return Ok(()),
+    };
+    let cutover = StepId::Cutover(router.clone());
+    let switches_to = position.get(&cutover).map(|i| &doc.steps[*i].kind);
+    match switches_to {
+        Some(StepKind::Cutover { to, .. }) if to == target => {}
+        Some(StepKind::Cutover { to, .. }) => {
+            return Err(Problem::CheckOfNoCutover(format!(
+                "it checks {target}, but {cutover} switches to {to}"
+            )))
+        }
+        _ => {
+            return Err(Problem::CheckOfNoCutover(format!(
+                "it checks a switch of router.{router}, which the plan does not cut over"
+            )))
+        }
+    }
+    if after {
+        if !depends(&cutover) {
+            return Err(Problem::CheckBeforeSwitch(cutover));
+        }
+    } else {
+        let gate = StepId::Health(target.clone());
+        if !depends(&gate) {
+            return Err(Problem::CheckBeforeGate(gate));
         }
     }
     Ok(())

@@ -197,6 +197,9 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                  configuration; its live traffic is left as it is)"
             ),
         ),
+        StepKind::Test { .. } | StepKind::Analysis { .. } | StepKind::Approval { .. } => {
+            comment(out, p, &super::checks::checks_text(&step.id, &step.kind));
+        }
     }
 }
 

@@ -357,6 +357,7 @@ fn step_text(doc: &PlanDocument, step: &Step) -> String {
         summary: Summary::default(),
         rollback: vec![],
         fingerprint: BTreeMap::new(),
+        options: doc.options,
     };
     let text = human::plan(&one, &Style { color: false });
     // The human view frames the steps with a header line and the summary

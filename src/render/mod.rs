@@ -5,6 +5,7 @@
 //! views never decide anything, so the terminal, `--json` and a saved plan
 //! shown later cannot disagree. Printing is the CLI's business.
 
+pub mod checks;
 pub mod human;
 pub mod json;
 pub mod markdown;
@@ -119,6 +120,7 @@ pub(crate) mod sample {
             summary,
             rollback,
             fingerprint: BTreeMap::from([("router.public".to_owned(), "blue".to_owned())]),
+            options: Default::default(),
         }
     }
 
