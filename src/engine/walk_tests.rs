@@ -600,3 +600,192 @@ fn a_cutover_cut_short_after_its_switch_keeps_its_record_and_is_switched_back() 
     back.sort();
     assert_eq!(back, ["a", "b"]);
 }
+
+/// Two routers switch (as [`two_routers`]); `a` has a test, a `before`
+/// analysis, an approval and an `after` analysis.
+fn two_routers_with_checks() -> PlanDocument {
+    let checked = r#"
+router "a" {
+  live = environment.green
+  exec {
+    read   = ["read"]
+    switch = ["switch"]
+  }
+  test "smoke" {
+    command = ["./smoke"]
+  }
+  analysis "errors" {
+    prometheus = "http://127.0.0.1:9090"
+    query      = "errors"
+    max        = 0.01
+  }
+  analysis "after" {
+    prometheus = "http://127.0.0.1:9090"
+    query      = "errors"
+    max        = 0.01
+    when       = "after"
+  }
+  pause_before_cutover = true
+}
+"#;
+    let hcl = [
+        colour("blue", "1", 1),
+        colour("green", "2", 2),
+        colour("red", "2", 3),
+        checked.to_owned(),
+        router("b", "red"),
+    ]
+    .concat();
+    plan(
+        &hcl,
+        &[("blue", "1"), ("green", "1"), ("red", "1")],
+        &[("a", "blue"), ("b", "blue")],
+    )
+}
+
+/// Run the walk wave by wave, every started step ending as `outcome`
+/// says, until a cut-over starts (returned, still running) or nothing
+/// more starts.
+fn run_until_a_switch(
+    walk: &mut Walk,
+    store: &mut LogStore,
+    outcome: &dyn Fn(&str) -> Outcome,
+) -> Vec<(String, usize)> {
+    loop {
+        let mut started = Vec::new();
+        while let Some(s) = walk.start_next() {
+            started.push((s.step.id.to_string(), s.index));
+        }
+        if started.is_empty() || started.iter().any(|(id, _)| id.starts_with("cutover.")) {
+            return started;
+        }
+        for (id, i) in &started {
+            walk.complete(*i, outcome(id));
+        }
+        walk.persist(store).unwrap();
+    }
+}
+
+fn ok(_: &str) -> Outcome {
+    Outcome::ok(vec![])
+}
+
+#[test]
+fn a_switch_whose_test_or_approval_did_not_pass_in_this_apply_is_refused_at_the_switch() {
+    // A plan whose cut-over lost its edge to one of its router's checks
+    // (edited by hand): validate() refuses it, and the walk refuses the
+    // switch even so when that check did not pass (stopped half-way).
+    for check in ["test.a.smoke", "approve.a", "analysis.a.errors"] {
+        let mut doc = two_routers_with_checks();
+        for s in &mut doc.steps {
+            s.depends_on.retain(|d| *d != id(check));
+        }
+        assert!(
+            Walk::new(&doc, crate::state::new_state()).is_err(),
+            "{check}"
+        );
+        let mut walk = Walk::unchecked(&doc, crate::state::new_state());
+        let mut store = LogStore::default();
+        let started = run_until_a_switch(&mut walk, &mut store, &|step| {
+            if step == check {
+                Outcome::failed(StepError::new(ErrorKind::Interrupted, "stopped"))
+            } else {
+                Outcome::ok(vec![])
+            }
+        });
+        let names: Vec<&str> = started.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["cutover.b"], "{check}: cutover.a must not start");
+        let (report, _) = walk.finish(Default::default());
+        let (failed, error) = report.failed.unwrap();
+        assert_eq!(failed, id("cutover.a"), "{check}");
+        assert_eq!(error.kind, ErrorKind::Invalid);
+        assert!(
+            error
+                .message
+                .contains(&format!("{check} has not passed in this apply")),
+            "{check}: {}",
+            error.message
+        );
+    }
+}
+
+#[test]
+fn a_failed_test_or_before_analysis_keeps_every_router_where_it_was() {
+    for failing in ["test.a.smoke", "analysis.a.errors"] {
+        let doc = two_routers_with_checks();
+        let mut walk = new_walk(&doc);
+        let mut store = LogStore::default();
+        let started = run_until_a_switch(&mut walk, &mut store, &|step| {
+            if step == failing {
+                failure(ErrorKind::TestFailed)
+            } else {
+                Outcome::ok(vec![])
+            }
+        });
+        assert!(started.is_empty(), "{failing}: nothing switches");
+        assert!(
+            walk.reverts().is_empty(),
+            "{failing}: nothing to switch back"
+        );
+        let (report, _) = walk.finish(Default::default());
+        assert_eq!(report.failed.unwrap().0, id(failing));
+        for never in ["approve.a", "cutover.a", "cutover.b", "analysis.a.after"] {
+            assert!(report.not_run.contains(&id(never)), "{failing}: {never}");
+        }
+    }
+}
+
+/// Run the plan with checks up to its two switches, made.
+fn switched_with_checks() -> (Walk, LogStore) {
+    let doc = two_routers_with_checks();
+    let mut walk = new_walk(&doc);
+    let mut store = LogStore::default();
+    let mut started = run_until_a_switch(&mut walk, &mut store, &ok);
+    started.sort();
+    let names: Vec<&str> = started.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["cutover.a", "cutover.b"]);
+    walk.complete(started[0].1, switched("a", "green"));
+    walk.persist(&mut store).unwrap();
+    assert!(
+        walk.start_next().is_none(),
+        "the after analysis waits for every switch, b's too"
+    );
+    walk.complete(started[1].1, switched("b", "red"));
+    walk.persist(&mut store).unwrap();
+    (walk, store)
+}
+
+#[test]
+fn an_after_analysis_starts_once_every_switch_is_made_and_its_failure_sends_all_back() {
+    let (mut walk, mut store) = switched_with_checks();
+    let after = start(&mut walk, "analysis.a.after");
+    assert!(
+        walk.reverts().is_empty(),
+        "nothing goes back while it measures"
+    );
+    walk.complete(after, failure(ErrorKind::GateFailed));
+    walk.persist(&mut store).unwrap();
+    let mut back: Vec<(String, String)> = walk
+        .reverts()
+        .iter()
+        .map(|r| (r.router.clone(), r.to.clone()))
+        .collect();
+    back.sort();
+    assert_eq!(
+        back,
+        [("a".into(), "blue".into()), ("b".into(), "blue".into())],
+        "all or nothing (rule 4)"
+    );
+}
+
+#[test]
+fn a_signal_while_an_after_analysis_measures_sends_the_moved_routers_back() {
+    let (mut walk, _) = switched_with_checks();
+    let after = start(&mut walk, "analysis.a.after");
+    walk.stop("SIGTERM", false);
+    walk.complete(
+        after,
+        Outcome::failed(StepError::new(ErrorKind::Interrupted, "stopped")),
+    );
+    assert_eq!(walk.reverts().len(), 2, "the switch is not found right yet");
+}

@@ -194,3 +194,266 @@ pub fn check_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use cutover_provider::{LiveEnvironment, LiveRouter};
+
+    use super::*;
+    use crate::engine::testing::{colour, config};
+    use crate::plan::validate::{validate, Problem};
+    use crate::plan::{plan_with, Live, PlanOptions};
+
+    /// Blue live on `public`, both running release 1; the configuration
+    /// names green live with release 2 and gives `public` these blocks.
+    fn plan_with_blocks(blocks: &str, options: PlanOptions) -> PlanDocument {
+        let hcl = format!(
+            r#"{}{}
+router "public" {{
+  live = environment.green
+  exec {{
+    read   = ["read"]
+    switch = ["switch"]
+  }}
+  {blocks}
+}}
+"#,
+            colour("blue", "1", 1),
+            colour("green", "2", 2)
+        );
+        let config = config(&hcl);
+        let mut live = Live::default();
+        for c in ["blue", "green"] {
+            let env = LiveEnvironment {
+                exists: true,
+                release: Some("1".into()),
+                ..Default::default()
+            };
+            live.environments.insert(c.into(), env);
+        }
+        let r = LiveRouter {
+            live: Some("blue".into()),
+            ..Default::default()
+        };
+        live.routers.insert("public".into(), r);
+        plan_with(&config, None, &live, &options).unwrap()
+    }
+
+    const BLOCKS: &str = r#"
+  test "smoke" {
+    command = ["./smoke.sh", "--fast"]
+  }
+  analysis "errors" {
+    prometheus = "http://127.0.0.1:9090"
+    query      = "sum(rate(errors{release=\"{{target_release}}\",colour=\"{{target}}\"}[1m]))"
+    max        = 0.01
+  }
+  analysis "latency" {
+    prometheus = "http://127.0.0.1:9090"
+    query      = "p99{router=\"{{router}}\",from=\"{{previous}}\"}"
+    max        = 0.5
+    when       = "after"
+    count      = 3
+    interval   = "1s"
+    failure_limit = 1
+  }
+  pause_before_cutover = true
+  approval_timeout     = "10m"
+"#;
+
+    fn order(doc: &PlanDocument) -> Vec<String> {
+        doc.steps.iter().map(|s| s.id.to_string()).collect()
+    }
+
+    fn deps(doc: &PlanDocument, id: &str) -> Vec<String> {
+        let step = doc.steps.iter().find(|s| s.id.to_string() == id).unwrap();
+        step.depends_on.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn checks_run_after_the_gate_the_approval_after_them_and_after_analyses_after_the_switch() {
+        let doc = plan_with_blocks(BLOCKS, PlanOptions::default());
+        assert_eq!(
+            order(&doc),
+            [
+                "environment.green",
+                "health.green",
+                "analysis.public.errors",
+                "test.public.smoke",
+                "approve.public",
+                "cutover.public",
+                "analysis.public.latency",
+            ]
+        );
+        assert_eq!(deps(&doc, "test.public.smoke"), ["health.green"]);
+        assert_eq!(deps(&doc, "analysis.public.errors"), ["health.green"]);
+        assert_eq!(
+            deps(&doc, "approve.public"),
+            [
+                "analysis.public.errors",
+                "health.green",
+                "test.public.smoke"
+            ]
+        );
+        assert_eq!(
+            deps(&doc, "cutover.public"),
+            [
+                "analysis.public.errors",
+                "approve.public",
+                "environment.green",
+                "health.green",
+                "test.public.smoke"
+            ]
+        );
+        assert_eq!(deps(&doc, "analysis.public.latency"), ["cutover.public"]);
+        let phase = |id: &str| {
+            let s = doc.steps.iter().find(|s| s.id.to_string() == id).unwrap();
+            s.kind.phase()
+        };
+        assert_eq!(phase("analysis.public.latency"), Phase::Verify);
+        assert_eq!(phase("approve.public"), Phase::BeforeSwitch);
+        assert_eq!(
+            (
+                doc.summary.tests,
+                doc.summary.analyses,
+                doc.summary.approvals
+            ),
+            (1, 2, 1)
+        );
+    }
+
+    #[test]
+    fn queries_name_the_target_its_release_the_previous_colour_and_the_router() {
+        let doc = plan_with_blocks(BLOCKS, PlanOptions::default());
+        let query = |id: &str| match &doc
+            .steps
+            .iter()
+            .find(|s| s.id.to_string() == id)
+            .unwrap()
+            .kind
+        {
+            StepKind::Analysis { spec, .. } => spec.query.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            query("analysis.public.errors"),
+            r#"sum(rate(errors{release="2",colour="green"}[1m]))"#
+        );
+        assert_eq!(
+            query("analysis.public.latency"),
+            r#"p99{router="public",from="blue"}"#
+        );
+    }
+
+    #[test]
+    fn the_flag_pauses_every_cutover_and_its_timeout_wins() {
+        let options = PlanOptions {
+            pause_before_cutover: true,
+            approval_timeout: Some(std::time::Duration::from_secs(90)),
+            ..PlanOptions::default()
+        };
+        let doc = plan_with_blocks("", options);
+        let approval = doc
+            .steps
+            .iter()
+            .find(|s| s.id == StepId::Approval("public".into()));
+        let Some(StepKind::Approval {
+            timeout, from, to, ..
+        }) = approval.map(|s| &s.kind)
+        else {
+            panic!("no approval in {:?}", order(&doc));
+        };
+        assert_eq!(
+            (*timeout, from.as_deref(), to.as_str()),
+            (std::time::Duration::from_secs(90), Some("blue"), "green")
+        );
+        assert_eq!(doc.options, options, "the plan records the choice");
+        assert!(plan_with_blocks("", PlanOptions::default())
+            .steps
+            .iter()
+            .all(|s| !matches!(s.kind, StepKind::Approval { .. })));
+    }
+
+    #[test]
+    fn validate_refuses_a_switch_that_skips_a_check_and_a_check_that_skips_its_gate() {
+        let doc = plan_with_blocks(BLOCKS, PlanOptions::default());
+        let at = |id: &str| {
+            doc.steps
+                .iter()
+                .position(|s| s.id.to_string() == id)
+                .unwrap()
+        };
+        let check = |edit: &dyn Fn(&mut PlanDocument)| {
+            let mut d = doc.clone();
+            edit(&mut d);
+            validate(&d).unwrap_err()
+        };
+        validate(&doc).unwrap();
+        let cut = at("cutover.public");
+        let test = StepId::Test("public".into(), "smoke".into());
+        let err = check(&|d| d.steps[cut].depends_on.retain(|x| *x != test));
+        assert_eq!(err.problem, Problem::UncheckedCutover(test.clone()));
+        assert_eq!(
+            err.to_string(),
+            "step cutover.public: it switches live traffic without depending on test.public.smoke, a check of its router"
+        );
+        let approval = StepId::Approval("public".into());
+        let err = check(&|d| d.steps[cut].depends_on.retain(|x| *x != approval));
+        assert_eq!(err.problem, Problem::UncheckedCutover(approval.clone()));
+        let err = check(&|d| d.steps[at("test.public.smoke")].depends_on.clear());
+        assert_eq!(
+            err.problem,
+            Problem::CheckBeforeGate(StepId::Health("green".into()))
+        );
+        let err = check(&|d| d.steps[at("analysis.public.latency")].depends_on.clear());
+        assert_eq!(
+            err.problem,
+            Problem::CheckBeforeSwitch(StepId::Cutover("public".into()))
+        );
+        let err = check(&|d| {
+            if let StepKind::Test { target, .. } = &mut d.steps[at("test.public.smoke")].kind {
+                *target = "blue".into();
+            }
+        });
+        assert_eq!(
+            err.problem,
+            Problem::CheckOfNoCutover(
+                "it checks blue, but cutover.public switches to green".into()
+            )
+        );
+        // A test step with no cut-over of its router.
+        let err = check(&|d| {
+            d.steps
+                .retain(|s| !matches!(s.kind, StepKind::Cutover { .. } | StepKind::Analysis { .. }))
+        });
+        assert!(matches!(err.problem, Problem::CheckOfNoCutover(_)), "{err}");
+    }
+
+    #[test]
+    fn a_repair_of_the_live_colour_runs_no_checks() {
+        let hcl = format!(
+            "{}{}",
+            colour("blue", "1", 1),
+            format!("router \"public\" {{\n  live = environment.blue\n  exec {{\n    read = [\"r\"]\n    switch = [\"s\"]\n  }}\n{BLOCKS}\n}}\n")
+        );
+        let config = config(&hcl);
+        let mut live = Live::default();
+        let r = LiveRouter {
+            live: Some("blue".into()),
+            drift: vec![cutover_provider::RouterDrift::new(
+                cutover_provider::RouterDriftKind::PersistedDiffers,
+                "the map file says green",
+            )],
+            ..Default::default()
+        };
+        live.routers.insert("public".into(), r);
+        let env = LiveEnvironment {
+            exists: true,
+            release: Some("1".into()),
+            ..Default::default()
+        };
+        live.environments.insert("blue".into(), env);
+        let doc = plan_with(&config, None, &live, &PlanOptions::default()).unwrap();
+        assert_eq!(order(&doc), ["health.blue", "cutover.public"]);
+    }
+}
