@@ -431,11 +431,10 @@ router "public" {{
 
     #[test]
     fn a_repair_of_the_live_colour_runs_no_checks() {
-        let hcl = format!(
-            "{}{}",
-            colour("blue", "1", 1),
-            format!("router \"public\" {{\n  live = environment.blue\n  exec {{\n    read = [\"r\"]\n    switch = [\"s\"]\n  }}\n{BLOCKS}\n}}\n")
+        let router = format!(
+            "router \"public\" {{\n  live = environment.blue\n  exec {{\n    read = [\"r\"]\n    switch = [\"s\"]\n  }}\n{BLOCKS}\n}}\n"
         );
+        let hcl = colour("blue", "1", 1) + &router;
         let config = config(&hcl);
         let mut live = Live::default();
         let r = LiveRouter {
