@@ -17,7 +17,6 @@ use tokio::sync::watch;
 
 use super::error::{ErrorKind, StepError};
 use super::observer::{Event, Observer};
-use crate::addr::StepId;
 use crate::config::checks::duration;
 
 /// Who waits, and who approved, between the approval steps and the driver.
@@ -80,7 +79,6 @@ impl Board {
     /// approved it.
     pub async fn wait(
         &self,
-        id: &StepId,
         router: &str,
         to: &str,
         timeout: Duration,
@@ -115,12 +113,12 @@ impl Board {
             }
             Ok(None) => Err(StepError::new(
                 ErrorKind::Failed,
-                format!("{id}: the apply stopped listening for approvals"),
+                "the apply stopped listening for approvals".to_owned(),
             )),
             Err(_) => Err(StepError::new(
                 ErrorKind::NotApproved,
                 format!(
-                    "{id}: nobody approved the switch of router.{router} to {to} within {}; nothing switched ({to} stays deployed, `cutover apply` asks again)",
+                    "nobody approved the switch of router.{router} to {to} within {}; nothing switched ({to} stays deployed, `cutover apply` asks again)",
                     duration(timeout)
                 ),
             )),
@@ -134,10 +132,6 @@ mod tests {
     use crate::engine::observer::Silent;
     use std::sync::Arc;
 
-    fn id() -> StepId {
-        StepId::Approval("public".into())
-    }
-
     #[tokio::test]
     async fn a_step_waits_on_the_board_until_its_router_is_approved() {
         let board = Arc::new(Board::default());
@@ -145,7 +139,7 @@ mod tests {
             let board = board.clone();
             tokio::spawn(async move {
                 board
-                    .wait(&id(), "public", "green", Duration::from_secs(30), &Silent)
+                    .wait("public", "green", Duration::from_secs(30), &Silent)
                     .await
             })
         };

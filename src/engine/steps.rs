@@ -149,11 +149,7 @@ impl Engine {
                 to,
                 timeout,
                 ..
-            } => match self
-                .approvals
-                .wait(&start.step.id, router, to, *timeout, observer)
-                .await
-            {
+            } => match self.approvals.wait(router, to, *timeout, observer).await {
                 Ok(_) => Outcome::ok(vec![]),
                 Err(e) => Outcome::failed(e),
             },

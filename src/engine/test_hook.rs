@@ -108,7 +108,7 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
         StepError::new(
             ErrorKind::Failed,
             format!(
-                "{id}: `{shown}` could not be started in {}: {e}",
+                "`{shown}` could not be started in {}: {e}",
                 spec.workdir.display()
             ),
         )
@@ -156,12 +156,12 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
             };
             Err(StepError::new(
                 ErrorKind::TestFailed,
-                format!("{id}: `{shown}` {how}{}", tail_text()),
+                format!("`{shown}` {how}{}", tail_text()),
             ))
         }
         Ok(Err(e)) => Err(StepError::new(
             ErrorKind::Failed,
-            format!("{id}: waiting for `{shown}` failed: {e}"),
+            format!("waiting for `{shown}` failed: {e}"),
         )),
         Err(_) => {
             // The whole group, not only the command: a test script's
@@ -173,7 +173,7 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
             Err(StepError::new(
                 ErrorKind::Timeout,
                 format!(
-                    "{id}: `{shown}` did not finish within {} (its process group was killed){}",
+                    "`{shown}` did not finish within {} (its process group was killed){}",
                     duration(spec.timeout),
                     tail_text()
                 ),

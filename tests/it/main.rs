@@ -24,6 +24,7 @@ mod fmt_and_state;
 mod fold;
 mod git_backend;
 mod haproxy_e2e;
+mod hooks;
 mod install;
 mod locks;
 mod migrate;

@@ -82,6 +82,9 @@ pub struct HaproxySetup {
     /// Also serve the runtime API on a TCP loopback port (see
     /// [`HaproxyGuard::api_address`]).
     pub tcp_api: bool,
+    /// Also serve a preview frontend on a loopback port, routed by the map
+    /// key `<key>_preview` (see [`HaproxyGuard::preview_port`]).
+    pub preview: bool,
 }
 
 impl HaproxySetup {
@@ -107,6 +110,7 @@ impl HaproxySetup {
                 },
             ],
             tcp_api: false,
+            preview: false,
         }
     }
 
@@ -127,7 +131,13 @@ impl HaproxySetup {
         self
     }
 
-    fn config(&self, dir: &Path, port: u16, api_port: Option<u16>) -> String {
+    fn config(
+        &self,
+        dir: &Path,
+        port: u16,
+        api_port: Option<u16>,
+        preview_port: Option<u16>,
+    ) -> String {
         let mut cfg = format!(
             "global\n\
              \x20   noreuseport\n\
@@ -156,6 +166,14 @@ impl HaproxySetup {
                 1,
             );
         }
+        if let Some(preview_port) = preview_port {
+            cfg.push_str(&format!(
+                "frontend fe_preview\n    bind 127.0.0.1:{preview_port}\n    use_backend %[str({key}_preview),map({map},{default})]\n",
+                key = self.key,
+                map = dir.join("live.map").display(),
+                default = self.default_backend,
+            ));
+        }
         for b in &self.backends {
             let check = match &b.options {
                 Some(options) => format!(" {options}"),
@@ -183,6 +201,8 @@ pub struct HaproxyGuard {
     pub port: u16,
     /// The TCP runtime API's port, when the setup asked for one.
     pub api_port: Option<u16>,
+    /// The preview frontend's port, when the setup asked for one.
+    pub preview_port: Option<u16>,
 }
 
 impl HaproxyGuard {
@@ -199,9 +219,10 @@ impl HaproxyGuard {
         for _ in 0..5 {
             let port = free_port();
             let api_port = setup.tcp_api.then(free_port);
+            let preview_port = setup.preview.then(free_port);
             std::fs::write(
                 dir.path().join("haproxy.cfg"),
-                setup.config(dir.path(), port, api_port),
+                setup.config(dir.path(), port, api_port, preview_port),
             )
             .expect("write haproxy.cfg");
             let mut guard = HaproxyGuard {
@@ -209,6 +230,7 @@ impl HaproxyGuard {
                 child: None,
                 port,
                 api_port,
+                preview_port,
             };
             match guard.launch() {
                 Ok(()) => return guard,
