@@ -165,13 +165,7 @@ mod tests {
     async fn at_its_timeout_nothing_is_approved_and_the_router_leaves_the_board() {
         let board = Board::default();
         let e = board
-            .wait(
-                &id(),
-                "public",
-                "green",
-                Duration::from_millis(200),
-                &Silent,
-            )
+            .wait("public", "green", Duration::from_millis(200), &Silent)
             .await
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotApproved);
