@@ -223,11 +223,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::TestFailed);
-        assert!(
-            e.message.starts_with("test.public.smoke: `sh -c"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.starts_with("`sh -c"), "{}", e.message);
         assert!(e.message.contains("exited with status 3"), "{}", e.message);
         // The last 20 lines only (stderr and stdout in the order read).
         let shown: Vec<&str> = e
