@@ -2,10 +2,12 @@
 //! its implementations (`pg` and `git` are the others, for a state shared by
 //! a team: docs/backends.md).
 //!
-//! A backend stores three things and nothing more: the state (the same
+//! A backend stores four things and nothing more: the state (the same
 //! deterministic JSON everywhere, [`super::to_bytes`]), the journal of the
-//! apply that runs (state/journal.rs: its text, appended to), and the lock,
-//! with its holder's details. Everything above — folding a journal a crash
+//! apply that runs (state/journal.rs: its text, appended to), the lock,
+//! with its holder's details, and the pause of an apply waiting for
+//! approval (state/approval.rs), which an approver changes without the
+//! lock, by a compare-and-swap of its own. Everything above — folding a journal a crash
 //! left (state/open.rs), the journal's own rules, the refusal of a journal
 //! that extends another state — is written once, against this trait, so
 //! the crash-safety rules of DESIGN.md §4 hold for every backend alike.

@@ -175,12 +175,14 @@ pub fn check_writable(state_path: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
     use std::time::Duration;
 
-    fn names_in(dir: &Path) -> Vec<String> {
+    /// The names in `dir`, sorted (for the tests of the files beside the
+    /// state).
+    pub(crate) fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -3,7 +3,7 @@
 //! the waiting apply does, and approved by the real binary, a second
 //! process; what the apply would see is read back through the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -47,13 +47,45 @@ fn state_of(case: &Case) -> LocalFile {
     )
 }
 
-/// What a waiting apply does: hold the lock and publish its pause.
-fn waiting(backend: &LocalFile, routers: &[&str]) -> (Lock, Pause) {
+/// What a waiting apply does: hold the lock and publish its pause, for
+/// `routers`, five minutes from now (for every backend's tests).
+pub(crate) fn waiting(backend: &dyn Backend, routers: &[&str]) -> (Lock, Pause) {
     let lock = lock_now(backend, "apply").unwrap();
     let deadline = SystemTime::now() + Duration::from_secs(300);
     let pause = Pause::new(&lock, routers.iter().map(|r| r.to_string()), deadline);
     backend.publish_pause(&lock, &pause).unwrap();
     (lock, pause)
+}
+
+/// `cutover -C DIR approve ROUTER` for each router, all started at once
+/// with `env`, then waited for: what each printed.
+pub(crate) fn approve_at_once(dir: &Path, routers: &[&str], env: &[(&str, &str)]) -> Vec<Run> {
+    let approvers: Vec<_> = routers
+        .iter()
+        .map(|r| {
+            Command::new(cutover_bin())
+                .arg("-C")
+                .arg(dir)
+                .args(["approve", r])
+                .env("NO_COLOR", "1")
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start cutover approve")
+        })
+        .collect();
+    approvers
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().expect("wait for cutover approve");
+            Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .collect()
 }
 
 fn approval_file(case: &Case) -> PathBuf {
@@ -147,26 +179,8 @@ fn two_approvers_at_once_both_land() {
     let backend = state_of(&case);
     let routers = ["a", "b", "c", "d"];
     let (lock, pause) = waiting(&backend, &routers);
-    let approvers: Vec<_> = routers
-        .iter()
-        .map(|r| {
-            Command::new(cutover_bin())
-                .arg("-C")
-                .arg(case.path())
-                .args(["approve", r])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in approvers {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for run in approve_at_once(case.path(), &routers, &[]) {
+        run.code(0);
     }
     let seen = approval::poll(&backend, &lock, &pause).unwrap();
     assert!(seen.is_approved(), "every approval kept: {seen:?}");

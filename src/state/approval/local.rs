@@ -219,32 +219,51 @@ mod tests {
 
     use super::*;
     use crate::state::backend::{lock_now, Backend, LocalFile};
+    use crate::state::files::tests::names_in;
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|r| r.to_string()).collect()
-    }
-
-    fn files_in(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
     }
 
     fn minute() -> SystemTime {
         SystemTime::now() + Duration::from_secs(60)
     }
 
+    /// A state in a new directory, and an apply holding its lock that has
+    /// published its pause for `routers`.
+    struct Waiting {
+        dir: tempfile::TempDir,
+        state: PathBuf,
+        backend: LocalFile,
+        lock: crate::state::backend::Lock,
+        pause: Pause,
+    }
+
+    fn waiting(file_name: &str, routers: &[&str]) -> Waiting {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(file_name);
+        let backend = LocalFile::new(&state);
+        let lock = lock_now(&backend, "apply").unwrap();
+        let pause = Pause::new(&lock, names(routers), minute());
+        backend.publish_pause(&lock, &pause).unwrap();
+        Waiting {
+            dir,
+            state,
+            backend,
+            lock,
+            pause,
+        }
+    }
+
     #[test]
     fn the_pause_is_a_file_beside_the_state_replaced_atomically_and_removed_by_clear() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("cutover.state.json");
-        let apply = LocalFile::new(&state);
-        let lock = lock_now(&apply, "apply").unwrap();
-        let pause = Pause::new(&lock, names(&["public", "admin"]), minute());
-        apply.publish_pause(&lock, &pause).unwrap();
+        let Waiting {
+            dir,
+            state,
+            backend: apply,
+            lock,
+            pause,
+        } = waiting("cutover.state.json", &["public", "admin"]);
         let file = dir.path().join("cutover.state.json.approval");
         assert_eq!(fs::read(&file).unwrap(), pause.to_bytes());
         assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o644);
@@ -260,7 +279,7 @@ mod tests {
             "renamed into place"
         );
         assert_eq!(
-            files_in(dir.path()),
+            names_in(dir.path()),
             ["cutover.state.json.approval", "cutover.state.json.lock"],
             "no temporary file left"
         );
@@ -269,7 +288,7 @@ mod tests {
         assert_eq!(apply.leftovers().unwrap(), [] as [PathBuf; 0], "in use");
 
         apply.clear_pause(&lock).unwrap();
-        assert_eq!(files_in(dir.path()), ["cutover.state.json.lock"]);
+        assert_eq!(names_in(dir.path()), ["cutover.state.json.lock"]);
         assert!(matches!(
             approver.approve(&[], "bob").unwrap_err(),
             ApproveError::NotWaiting {
@@ -281,12 +300,13 @@ mod tests {
 
     #[test]
     fn a_pause_left_behind_is_a_leftover_refused_to_approvers_and_removed_by_the_next_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("s.json");
-        let backend = LocalFile::new(&state);
-        let lock = lock_now(&backend, "apply").unwrap();
-        let pause = Pause::new(&lock, names(&["public"]), minute());
-        backend.publish_pause(&lock, &pause).unwrap();
+        let Waiting {
+            dir,
+            state,
+            backend,
+            lock,
+            pause,
+        } = waiting("s.json", &["public"]);
         // The lock released without the pause cleared.
         lock.release().unwrap();
         let file = path_for(&state);
@@ -311,17 +331,18 @@ mod tests {
         let mut removed = backend.remove_leftovers(&next).unwrap();
         removed.sort();
         assert_eq!(removed, want);
-        assert_eq!(files_in(dir.path()), ["s.json.lock"]);
+        assert_eq!(names_in(dir.path()), ["s.json.lock"]);
     }
 
     #[test]
     fn clear_and_leftover_removal_leave_another_run_s_pause_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("s.json");
-        let backend = LocalFile::new(&state);
-        let lock = lock_now(&backend, "apply").unwrap();
-        let pause = Pause::new(&lock, names(&["public"]), minute());
-        backend.publish_pause(&lock, &pause).unwrap();
+        let Waiting {
+            dir: _dir,
+            state,
+            backend,
+            lock,
+            pause,
+        } = waiting("s.json", &["public"]);
         // Not the apply's own: the same run's clear of another lock id.
         let mut other = pause.clone();
         other.lock_id = "another".into();
@@ -337,12 +358,13 @@ mod tests {
 
     #[test]
     fn an_apply_killed_while_it_waited_is_gone_and_its_pause_never_approved() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("s.json");
-        let backend = LocalFile::new(&state);
-        let lock = lock_now(&backend, "apply").unwrap();
-        let pause = Pause::new(&lock, names(&["public"]), minute());
-        backend.publish_pause(&lock, &pause).unwrap();
+        let Waiting {
+            dir: _dir,
+            state,
+            backend,
+            lock,
+            pause: _,
+        } = waiting("s.json", &["public"]);
         // SIGKILL: the lock file stays, naming a process that is gone.
         let mut info = lock.info().clone();
         info.pid = u32::MAX;
@@ -364,13 +386,14 @@ mod tests {
 
     #[test]
     fn approvers_on_threads_of_their_own_all_land() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("s.json");
-        let backend = LocalFile::new(&state);
-        let lock = lock_now(&backend, "apply").unwrap();
         let routers = ["a", "b", "c", "d", "e", "f", "g", "h"];
-        let pause = Pause::new(&lock, names(&routers), minute());
-        backend.publish_pause(&lock, &pause).unwrap();
+        let Waiting {
+            state,
+            backend,
+            lock,
+            pause,
+            dir: _dir,
+        } = waiting("s.json", &routers);
         let threads: Vec<_> = routers
             .into_iter()
             .map(|r| {

@@ -5,16 +5,14 @@
 //! lock branch; concurrent approvers all land, one commit each; a pause
 //! whose lock was force-unlocked is refused.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
-
 use cutover::config::model::{GitSettings, Span};
 use cutover::state::approval::{self, Pause};
-use cutover::state::backend::{lock_now, Backend, Lock};
+use cutover::state::backend::{lock_now, Backend};
 
 use super::{backend_block, LOCK_BRANCH};
+use crate::approve::{approve_at_once, waiting};
 use crate::git_remote_support::{BareRepo, GitDaemon};
-use crate::support::{cutover_bin, Case};
+use crate::support::Case;
 
 const APPROVAL_BRANCH: &str = "refs/heads/cutover-state-approval";
 
@@ -24,23 +22,9 @@ fn library(url: &str) -> Box<dyn Backend> {
         repo: url.to_owned(),
         branch: "cutover-state".into(),
         path: "cutover.state.json".into(),
-        span: Span {
-            file: "main.hcl".into(),
-            line: 1,
-            column: 1,
-            start: 0,
-            end: 0,
-        },
+        span: Span::default(),
     };
     cutover::state::git::open(&settings, std::path::Path::new(".")).unwrap()
-}
-
-fn waiting(backend: &dyn Backend, routers: &[&str]) -> (Lock, Pause) {
-    let lock = lock_now(backend, "apply").unwrap();
-    let deadline = SystemTime::now() + Duration::from_secs(300);
-    let pause = Pause::new(&lock, routers.iter().map(|r| r.to_string()), deadline);
-    backend.publish_pause(&lock, &pause).unwrap();
-    (lock, pause)
 }
 
 #[test]
@@ -71,26 +55,8 @@ fn git_a_pause_is_approved_through_the_daemon_by_other_processes_and_all_land() 
     assert_eq!(seen.awaiting(), ["b", "c"]);
 
     // Two at once: the push that loses its lease reads again.
-    let approvers: Vec<_> = ["b", "c"]
-        .iter()
-        .map(|r| {
-            Command::new(cutover_bin())
-                .arg("-C")
-                .arg(other.path())
-                .args(["approve", &format!("router.{r}")])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in approvers {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for run in approve_at_once(other.path(), &["router.b", "router.c"], &[]) {
+        run.code(0);
     }
     let seen = approval::poll(backend.as_ref(), &lock, &pause).unwrap();
     assert!(seen.is_approved(), "every approval kept: {seen:?}");

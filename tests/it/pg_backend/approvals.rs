@@ -4,16 +4,13 @@
 //! checkout, and the runner sees it; a pause whose lock is gone is refused;
 //! concurrent approvers all land.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
-
 use cutover::config::model::{PgSettings, Span};
-use cutover::state::approval::{self, Pause};
-use cutover::state::backend::{lock_now, Backend, Lock};
+use cutover::state::approval;
+use cutover::state::backend::{lock_now, Backend};
 
 use super::{no_password, pg_block, postgres, Checkout, DB};
+use crate::approve::{approve_at_once, waiting};
 use crate::postgres_support::Postgres;
-use crate::support::{cutover_bin, Run};
 
 /// The runner's view of the state `default`, through the library.
 fn library(pg: &Postgres) -> Box<dyn Backend> {
@@ -22,37 +19,9 @@ fn library(pg: &Postgres) -> Box<dyn Backend> {
         name: "default".into(),
         schema: "public".into(),
         ca_file: None,
-        span: Span {
-            file: "main.hcl".into(),
-            line: 1,
-            column: 1,
-            start: 0,
-            end: 0,
-        },
+        span: Span::default(),
     };
     cutover::state::pg::open(&settings, std::path::Path::new(".")).unwrap()
-}
-
-fn waiting(backend: &dyn Backend, routers: &[&str]) -> (Lock, Pause) {
-    let lock = lock_now(backend, "apply").unwrap();
-    let deadline = SystemTime::now() + Duration::from_secs(300);
-    let pause = Pause::new(&lock, routers.iter().map(|r| r.to_string()), deadline);
-    backend.publish_pause(&lock, &pause).unwrap();
-    (lock, pause)
-}
-
-/// `cutover approve ROUTER` from `checkout`, started now (not waited for).
-fn spawn_approve(checkout: &Checkout, router: &str) -> std::process::Child {
-    Command::new(cutover_bin())
-        .arg("-C")
-        .arg(checkout.case.path())
-        .args(["approve", router])
-        .env("NO_COLOR", "1")
-        .env("CUTOVER_PG_CONN_STR", &checkout.conn)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cutover approve")
 }
 
 #[test]
@@ -92,18 +61,8 @@ fn pg_a_pause_is_approved_by_another_process_and_concurrent_approvers_all_land()
     assert_eq!(seen.awaiting(), ["b", "c", "d"]);
 
     // Three at once: each compare-and-swap that loses reads again.
-    let approvers: Vec<_> = ["b", "c", "d"]
-        .iter()
-        .map(|r| spawn_approve(&other, r))
-        .collect();
-    for child in approvers {
-        let out = child.wait_with_output().unwrap();
-        let run = no_password(Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-        run.code(0);
+    for run in approve_at_once(other.case.path(), &["b", "c", "d"], &other.env()) {
+        no_password(run).code(0);
     }
     let seen = approval::poll(backend.as_ref(), &lock, &pause).unwrap();
     assert!(seen.is_approved(), "every approval kept: {seen:?}");
