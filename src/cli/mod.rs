@@ -40,6 +40,7 @@ macro_rules! errln {
 }
 
 mod apply;
+mod approve;
 mod commands;
 mod context;
 mod fmt;
@@ -111,6 +112,9 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Switch routers back to their previous colour (health-gated).
     Rollback(rollback::RollbackArgs),
+    /// Approve the cut-over of an apply that waits for approval (from
+    /// another terminal or a CI job).
+    Approve(approve::ApproveArgs),
     /// Show a saved plan, or the state.
     Show(commands::ShowArgs),
     /// Every router's live colour, each colour's release and health, and
@@ -185,6 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(args) => plan::run(g, args).await,
         Command::Apply(args) => apply::run(g, args).await,
         Command::Rollback(args) => rollback::run(g, args).await,
+        Command::Approve(args) => approve::run(g, args).await,
         Command::Show(args) => commands::show(g, args).await,
         Command::Status(args) => commands::status(g, args).await,
         Command::Output(args) => commands::output(g, args).await,

@@ -1,10 +1,12 @@
 //! Views of the plan document and the state, for people and for machines.
 //!
-//! Every view reads only a [`PlanDocument`](crate::plan::document::PlanDocument)
-//! or a [`State`](crate::state::model::State) and returns a `String`: the
+//! Every view reads only a [`PlanDocument`](crate::plan::document::PlanDocument),
+//! a [`State`](crate::state::model::State) or what the state backend holds
+//! beside it (an apply's pause for approval) and returns a `String`: the
 //! views never decide anything, so the terminal, `--json` and a saved plan
 //! shown later cannot disagree. Printing is the CLI's business.
 
+pub mod approval;
 pub mod checks;
 pub mod human;
 pub mod json;

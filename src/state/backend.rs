@@ -2,10 +2,12 @@
 //! its implementations (`pg` and `git` are the others, for a state shared by
 //! a team: docs/backends.md).
 //!
-//! A backend stores three things and nothing more: the state (the same
+//! A backend stores four things and nothing more: the state (the same
 //! deterministic JSON everywhere, [`super::to_bytes`]), the journal of the
-//! apply that runs (state/journal.rs: its text, appended to), and the lock,
-//! with its holder's details. Everything above — folding a journal a crash
+//! apply that runs (state/journal.rs: its text, appended to), the lock,
+//! with its holder's details, and the pause of an apply waiting for
+//! approval (state/approval.rs), which an approver changes without the
+//! lock, by a compare-and-swap of its own. Everything above — folding a journal a crash
 //! left (state/open.rs), the journal's own rules, the refusal of a journal
 //! that extends another state — is written once, against this trait, so
 //! the crash-safety rules of DESIGN.md §4 hold for every backend alike.
@@ -21,6 +23,7 @@ use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::approval::{self, ApproveError, Approved, Pause};
 use super::lock::{self, LockError, LockInfo, StateLock};
 use super::model::State;
 use super::{files, from_file, journal, StateError};
@@ -129,6 +132,33 @@ pub trait Backend: Send + Sync {
     ) -> Result<Lock, LockError>;
     /// Who holds the lock, if anyone.
     fn read_lock(&self) -> Result<Option<LockInfo>, LockError>;
+    /// Publish that the apply holding `lock` waits for approval (`pause`,
+    /// whose `lock_id` must be `lock`'s), replacing any older pause
+    /// (state/approval.rs). The default: a backend with no approval
+    /// channel refuses.
+    fn publish_pause(&self, _lock: &Lock, _pause: &Pause) -> Result<(), StateError> {
+        Err(no_approvals(self))
+    }
+    /// The pause published, if any, with its approvals; anyone may read
+    /// it, without the lock.
+    fn read_pause(&self) -> Result<Option<Pause>, StateError> {
+        Err(no_approvals(self))
+    }
+    /// Approve `routers` (none: every router the pause waits for) as
+    /// `by`, without the lock: a compare-and-swap read-modify-write
+    /// ([`approval::approve_with`]), refused as [`ApproveError`] says.
+    fn approve(&self, _routers: &[String], _by: &str) -> Result<Approved, ApproveError> {
+        Err(no_approvals(self).into())
+    }
+    /// Remove the pause, only if it is `lock`'s (the apply stops waiting:
+    /// approved, timed out or stopped), before the lock is released.
+    fn clear_pause(&self, _lock: &Lock) -> Result<(), StateError> {
+        Err(no_approvals(self))
+    }
+    /// How often a waiting apply reads its pause again ([`approval::poll`]).
+    fn approval_poll(&self) -> Duration {
+        Duration::from_secs(1)
+    }
     /// Remove the lock if its id is `id`; who held it. What the holder left
     /// (its journal) is not lost: the next command that opens the state
     /// folds it, or this call folds it first where the journal lives with
@@ -214,7 +244,8 @@ impl Drop for Lock {
 }
 
 /// The local file: `cutover.state.json` beside the configuration, its
-/// journal `<state>.journal` and its lock `<state>.lock` beside it.
+/// journal `<state>.journal`, its lock `<state>.lock` and the pause of an
+/// apply waiting for approval `<state>.approval` beside it.
 #[derive(Debug, Clone)]
 pub struct LocalFile {
     path: PathBuf,
@@ -326,25 +357,47 @@ impl Backend for LocalFile {
         journal::discard(&self.path)
     }
 
+    /// The temporary files of interrupted writes, and a pause left by an
+    /// apply that no longer holds the lock (state/approval/local.rs).
     fn leftovers(&self) -> Result<Vec<PathBuf>, StateError> {
-        files::leftovers(&self.path).map_err(|source| StateError::Read {
+        let mut found = files::leftovers(&self.path).map_err(|source| StateError::Read {
             path: files::dir_of(&self.path).to_owned(),
             source,
-        })
+        })?;
+        found.extend(approval::local::stale(&self.path));
+        Ok(found)
     }
 
     fn remove_leftovers(&self, lock: &Lock) -> Result<Vec<PathBuf>, StateError> {
-        files::remove_leftovers(&self.path, self.state_lock(lock)).map_err(|source| {
-            StateError::Write {
-                path: self.path.clone(),
-                source,
-            }
-        })
+        approval::local::remove_leftovers(&self.path, self.state_lock(lock))
     }
 
     fn check_writable(&self, lock: &Lock) -> Result<(), String> {
         self.state_lock(lock);
         files::check_writable(&self.path).map_err(|e| e.to_string())
+    }
+
+    /// `<state>.approval`, beside the state.
+    fn publish_pause(&self, lock: &Lock, pause: &Pause) -> Result<(), StateError> {
+        let id = self.state_lock(lock).id();
+        approval::check_own(self, lock, pause)?;
+        approval::local::publish(&self.path, id, pause)
+    }
+
+    fn read_pause(&self) -> Result<Option<Pause>, StateError> {
+        approval::local::read(&self.path)
+    }
+
+    fn approve(&self, routers: &[String], by: &str) -> Result<Approved, ApproveError> {
+        approval::local::approve(&self.path, routers, by)
+    }
+
+    fn clear_pause(&self, lock: &Lock) -> Result<(), StateError> {
+        approval::local::clear(&self.path, self.state_lock(lock).id())
+    }
+
+    fn approval_poll(&self) -> Duration {
+        Duration::from_millis(250)
     }
 
     fn lock(
@@ -364,6 +417,17 @@ impl Backend for LocalFile {
 
     fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
         lock::force_unlock(&self.path, id)
+    }
+}
+
+/// The refusal of a backend that keeps no approvals.
+fn no_approvals<B: Backend + ?Sized>(backend: &B) -> StateError {
+    StateError::Backend {
+        state: backend.describe(),
+        message: format!(
+            "the {} backend keeps no approvals, so an apply cannot wait for one here",
+            backend.kind()
+        ),
     }
 }
 

@@ -13,7 +13,8 @@
 //!
 //! It also reports what an interrupted apply left beside the file: a journal
 //! not yet folded into it (the file is behind what was done: what folding
-//! changes, serial and records) and leftover temporary files. The check
+//! changes, serial and records) and leftover files (temporary files, the
+//! pause of an apply that no longer holds the lock). The check
 //! folds and removes them as every command does (`state::open`), says so,
 //! and still exits 1: the file was not the truth when the check began.
 
@@ -108,7 +109,8 @@ pub enum Finding {
         problem: Problem,
     },
     /// Files an interrupted cutover left beside the state: temporary files
-    /// of a write, a journal that was empty or already folded.
+    /// of a write, a journal that was empty or already folded, the pause of
+    /// an apply that no longer holds the lock.
     Leftovers {
         /// The files.
         files: Vec<PathBuf>,
@@ -451,11 +453,7 @@ impl Finding {
             }
             Finding::Leftovers { files, outcome } => {
                 let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-                writeln!(
-                    f,
-                    "- leftover temporary files beside the state: {}",
-                    names.join(", ")
-                )?;
+                writeln!(f, "- leftover files beside the state: {}", names.join(", "))?;
                 match outcome {
                     Outcome::Done => writeln!(f, "  removed now"),
                     Outcome::Left(why) => writeln!(f, "  left alone: {why}"),

@@ -11,7 +11,12 @@
 //! find exactly the ones a killed run of *this* state left, and nothing else.
 //! They are only ever removed under the state lock ([`remove_leftovers`] takes
 //! it as proof): every writer of the state holds that lock, so no leftover
-//! found under it can be another run's write in flight.
+//! found under it can be another run's write in flight. The one file beside
+//! the state written without that lock, the approval file (an approver
+//! writes it while the waiting apply holds the lock), has temporary files of
+//! its own name (`.cutover-approval-<state file name>.XXXXXX.tmp`); its
+//! writers and the removal of leftovers are kept apart by a `flock` on the
+//! lock file instead (state/approval/local.rs).
 
 use std::fs;
 use std::io::{self, Write};
@@ -53,12 +58,21 @@ const TEMP_SUFFIX: &str = ".tmp";
 const RAND_LEN: usize = 6;
 /// The prefix of the state's temporary files, before the state file's name.
 const STATE_TEMP: &str = ".cutover-state-";
+/// The prefix of the approval file's temporary files, before the state
+/// file's name (state/approval/local.rs).
+const APPROVAL_TEMP: &str = ".cutover-approval-";
 /// The write probe's name before cutover named it after the state file.
 const OLD_PROBE: &str = ".cutover-write-check";
 
 /// The prefix of the temporary files of the state at `state_path`.
 pub(crate) fn state_temp_prefix(state_path: &Path) -> String {
     format!("{STATE_TEMP}{}.", file_name(state_path))
+}
+
+/// The prefix of the temporary files of the approval file of the state at
+/// `state_path` (`<state>.approval`).
+pub(crate) fn approval_temp_prefix(state_path: &Path) -> String {
+    format!("{APPROVAL_TEMP}{}.", file_name(state_path))
 }
 
 fn file_name(path: &Path) -> String {
@@ -78,13 +92,16 @@ fn is_temp_name(name: &str, prefix: &str, suffix: &str) -> bool {
 
 /// Whether `name`, in the directory of the state file `state_name`, is a
 /// temporary file that cutover made for that state: its own temporary files
-/// and probes (named after the state), and the two names an earlier cutover
+/// and probes (named after the state), those of its approval file
+/// (`.cutover-approval-<state>.XXXXXX.tmp`), and the two names an earlier cutover
 /// used for every state of a directory (`.cutover-state-XXXXXX.tmp`, the
 /// probe `.cutover-write-check` and its `.cutover-write-checkXXXXXX`
 /// fallback), which no cutover makes any more.
 fn is_leftover(name: &str, state_name: &str) -> bool {
     let ours = format!("{STATE_TEMP}{state_name}.");
+    let approval = format!("{APPROVAL_TEMP}{state_name}.");
     is_temp_name(name, &ours, TEMP_SUFFIX)
+        || is_temp_name(name, &approval, TEMP_SUFFIX)
         || is_temp_name(name, STATE_TEMP, TEMP_SUFFIX)
         || name == OLD_PROBE
         || is_temp_name(name, OLD_PROBE, "")
@@ -158,12 +175,14 @@ pub fn check_writable(state_path: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
     use std::time::Duration;
 
-    fn names_in(dir: &Path) -> Vec<String> {
+    /// The names in `dir`, sorted (for the tests of the files beside the
+    /// state).
+    pub(crate) fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

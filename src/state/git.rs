@@ -35,6 +35,10 @@
 //!   journal into the state and removes the lock in one atomic push
 //!   (`--atomic`, both refs leased), and refuses, removing nothing, when
 //!   the journal cannot be folded.
+//! - **The pause** of an apply waiting for approval: the branch
+//!   `BRANCH-approval`, whose tip holds `approval.json`, changed by
+//!   compare-and-swap pushes of its own (state/git/approval.rs), never by a
+//!   commit on the lock branch.
 //!
 //! The real git CLI does the work (plumbing in a scratch repository:
 //! state/git/plumbing.rs), not gix: gix has no push, and the push with a
@@ -45,6 +49,7 @@
 //! checkout keeps in its own `.git/config` does not, since the scratch
 //! repository is not that checkout.
 
+mod approval;
 mod branches;
 mod held;
 mod message;
@@ -57,6 +62,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
 
+use super::approval::{ApproveError, Approved, Pause};
 use super::backend::{check_expected, Backend, Lock, Stamp};
 use super::lock::{LockError, LockInfo};
 use super::model::State;
@@ -355,6 +361,23 @@ impl Backend for GitBackend {
             }
             std::thread::sleep(POLL_INTERVAL.min(deadline - now));
         }
+    }
+
+    /// The branch `BRANCH-approval` (state/git/approval.rs).
+    fn publish_pause(&self, lock: &Lock, pause: &Pause) -> Result<(), StateError> {
+        self.publish(lock, pause)
+    }
+
+    fn read_pause(&self) -> Result<Option<Pause>, StateError> {
+        self.pause()
+    }
+
+    fn approve(&self, routers: &[String], by: &str) -> Result<Approved, ApproveError> {
+        self.approve_pause(routers, by)
+    }
+
+    fn clear_pause(&self, lock: &Lock) -> Result<(), StateError> {
+        self.clear(lock)
     }
 
     fn read_lock(&self) -> Result<Option<LockInfo>, LockError> {

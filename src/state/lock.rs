@@ -150,6 +150,11 @@ pub enum LockError {
 }
 
 impl LockInfo {
+    /// The holder in a few words: `alice@build-01 pid 4242`.
+    pub fn who(&self) -> String {
+        format!("{}@{} pid {}", self.user, self.host, self.pid)
+    }
+
     /// The holder in one phrase: "an apply (pid 4242 on host build-01, since
     /// 2024-05-01T12:34:56Z)".
     pub fn describe(&self) -> String {
@@ -417,6 +422,12 @@ fn read_lock_file(path: &Path) -> Result<Option<LockInfo>, LockError> {
         })
 }
 
+/// [`read_lock`], allowing a run that is creating the lock file a moment
+/// to finish writing it.
+pub(crate) fn read_lock_settled(state_path: &Path) -> Result<Option<LockInfo>, LockError> {
+    read_settled(&lock_path(state_path))
+}
+
 /// Who holds the lock of the state at `state_path`, if anyone.
 pub fn read_lock(state_path: &Path) -> Result<Option<LockInfo>, LockError> {
     read_lock_file(&lock_path(state_path))
@@ -454,7 +465,7 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
-fn username() -> String {
+pub(crate) fn username() -> String {
     ["USER", "LOGNAME"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|s| !s.is_empty()))

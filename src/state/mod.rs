@@ -10,6 +10,7 @@
 //! read the state through [`open()`], which first folds into the file what an
 //! interrupted apply left in its [`journal`], so the file is the truth.
 
+pub mod approval;
 pub mod backend;
 pub mod check;
 pub mod files;

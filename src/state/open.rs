@@ -301,7 +301,7 @@ fn left_clauses(pending: &Pending) -> Vec<String> {
     }
     if !pending.leftovers.is_empty() {
         clauses.push(format!(
-            "the temporary files beside the state were left alone ({})",
+            "the files an interrupted run left beside the state were left alone ({})",
             list(&pending.leftovers)
         ));
     }

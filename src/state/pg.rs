@@ -18,6 +18,10 @@
 //!   on the lock still being ours — our holder row and the advisory lock
 //!   granted to our lock session. A run whose lock session died writes
 //!   nothing, even when another run holds the lock by now.
+//! - **The pause** of an apply waiting for approval is a row of
+//!   `cutover_approvals`, changed by an approver with a compare-and-swap
+//!   on its version that also requires the pause's lock to hold the state
+//!   (pg/approvals.rs).
 //! - **The client runs on a thread of its own** (pg/worker.rs): the
 //!   [`Backend`] trait is synchronous and is called from inside tokio
 //!   runtimes and from plain threads alike.
@@ -31,6 +35,7 @@
 //!   host name, against the operating system's CAs and `ca_file` — stricter
 //!   than libpq's `prefer` and `require`, which accept any certificate.
 
+mod approvals;
 mod conn;
 mod locking;
 mod session;
@@ -54,6 +59,7 @@ use self::locking::{Attempt, Forced};
 use self::session::{Db, Session};
 use self::sql::{LockKey, Sql};
 use self::worker::Worker;
+use super::approval::{ApproveError, Approved, Pause};
 use super::backend::{check_expected, Backend, Held, Lock, Stamp};
 use super::lock::{LockError, LockInfo};
 use super::model::State;
@@ -527,6 +533,23 @@ impl Backend for PgState {
             };
             std::thread::sleep(pause);
         }
+    }
+
+    /// A row of `cutover_approvals` (pg/approvals.rs).
+    fn publish_pause(&self, lock: &Lock, pause: &Pause) -> Result<(), StateError> {
+        self.publish(lock, pause)
+    }
+
+    fn read_pause(&self) -> Result<Option<Pause>, StateError> {
+        self.pause()
+    }
+
+    fn approve(&self, routers: &[String], by: &str) -> Result<Approved, ApproveError> {
+        self.approve_pause(routers, by)
+    }
+
+    fn clear_pause(&self, lock: &Lock) -> Result<(), StateError> {
+        self.clear(lock)
     }
 
     fn read_lock(&self) -> Result<Option<LockInfo>, LockError> {

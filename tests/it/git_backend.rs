@@ -20,6 +20,8 @@ use crate::crash::{demo_pids, kill_group, Rig, FAST_HEALTH};
 use crate::git_remote_support::{git_ok, BareRepo, GitDaemon};
 use crate::support::{cutover_bin, demo_app_bin, Case};
 
+mod approval;
+
 const STATE_BRANCH: &str = "refs/heads/cutover-state";
 const LOCK_BRANCH: &str = "refs/heads/cutover-state-lock";
 

@@ -14,6 +14,7 @@ mod ports_support;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
 
+mod approve;
 mod bad_input;
 mod caddy_e2e;
 mod cli;

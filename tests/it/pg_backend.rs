@@ -24,6 +24,7 @@ use crate::crash::{demo_pids, kill_group, Rig, FAST_HEALTH};
 use crate::postgres_support::{Postgres, PASSWORD};
 use crate::support::{cutover_bin, demo_app_bin, Case, Run};
 
+mod approvals;
 mod connections;
 mod crashes;
 mod library;

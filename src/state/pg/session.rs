@@ -70,6 +70,7 @@ pub(super) struct Db {
     data: tokio::sync::Mutex<Option<Session>>,
     lock: tokio::sync::Mutex<Option<Session>>,
     tables_ready: AtomicBool,
+    approvals_ready: AtomicBool,
 }
 
 impl Db {
@@ -89,6 +90,7 @@ impl Db {
             data: tokio::sync::Mutex::new(None),
             lock: tokio::sync::Mutex::new(None),
             tables_ready: AtomicBool::new(false),
+            approvals_ready: AtomicBool::new(false),
         }
     }
 
@@ -159,6 +161,33 @@ impl Db {
             client: Arc::new(client),
             ended,
         })
+    }
+
+    /// The data session, once the approvals table exists: created if it is
+    /// missing and `create` (an apply publishing its pause); else `None`
+    /// (no apply ever paused: there is no pause to read).
+    pub(super) async fn approvals(&self, create: bool) -> Result<Option<Arc<Client>>, String> {
+        let client = self.data().await?;
+        if self.approvals_ready.load(Ordering::Acquire) {
+            return Ok(Some(client));
+        }
+        let sql = &self.sql;
+        let exists: bool = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&sql.approvals])
+            .await
+            .map_err(|e| format!("cannot look up {}: {}", sql.approvals, cause(&e)))?
+            .get(0);
+        if !exists {
+            if !create {
+                return Ok(None);
+            }
+            client
+                .batch_execute(&sql.create_approvals())
+                .await
+                .map_err(|e| format!("cannot create the table {}: {}", sql.approvals, cause(&e)))?;
+        }
+        self.approvals_ready.store(true, Ordering::Release);
+        Ok(Some(client))
     }
 
     /// Create the schema and tables if they are missing. Looked up first,

@@ -1,7 +1,7 @@
 //! The SQL of the PostgreSQL backend, with the schema and the lock's key
 //! written in once, when the backend is opened.
 //!
-//! Two tables, in the configured schema:
+//! Three tables, in the configured schema:
 //!
 //! - `cutover_states`: one row per state `name`. `state` is the state's
 //!   deterministic JSON as text, byte for byte what the local file would
@@ -15,6 +15,11 @@
 //!   the advisory lock. A row is believed only while `pg_locks` shows that
 //!   pid holding the advisory lock: a row left by a holder that died is a
 //!   leftover, ignored and overwritten.
+//! - `cutover_approvals`: the pause of an apply waiting for approval, one
+//!   row per state `name` (state/approval.rs): the id of the waiting apply's
+//!   lock, the pause as JSON, and a `version` that every change bumps, on
+//!   which an approver's compare-and-swap is made. Created when an apply
+//!   first pauses, not with the other two.
 //!
 //! Every statement that changes a state is conditioned, in the same
 //! statement, on [`Sql::held`]: our row in `cutover_locks` and the
@@ -28,6 +33,8 @@ use sha2::{Digest, Sha256};
 pub(super) const STATES: &str = "cutover_states";
 /// The table of lock holders.
 pub(super) const LOCKS: &str = "cutover_locks";
+/// The table of the pauses of applies waiting for approval.
+pub(super) const APPROVALS: &str = "cutover_approvals";
 
 /// The advisory lock of one state: a 64-bit key, derived from the schema
 /// and the state's name so that every cutover, on any host, computes the
@@ -76,6 +83,8 @@ pub(super) struct Sql {
     pub states: String,
     /// `"schema".cutover_locks`.
     pub locks: String,
+    /// `"schema".cutover_approvals`.
+    pub approvals: String,
     /// The schema, unquoted.
     pub schema: String,
     pub key: LockKey,
@@ -90,6 +99,7 @@ impl Sql {
         Sql {
             states: format!("\"{schema}\".{STATES}"),
             locks: format!("\"{schema}\".{LOCKS}"),
+            approvals: format!("\"{schema}\".{APPROVALS}"),
             schema: schema.to_owned(),
             key,
             setup_key: LockKey::setup(schema),
@@ -133,6 +143,65 @@ CREATE TABLE IF NOT EXISTS {locks} (
             setup = self.setup_key.0,
             states = self.states,
             locks = self.locks,
+        )
+    }
+
+    /// Create the approvals table if it is missing (the schema exists: the
+    /// other tables are in it), under the same transaction lock as
+    /// [`Sql::create_tables`]. Apart from them, so that a cutover that never
+    /// pauses for approval needs no right to create it.
+    pub(super) fn create_approvals(&self) -> String {
+        format!(
+            "SELECT pg_catalog.pg_advisory_xact_lock({setup});
+CREATE TABLE IF NOT EXISTS {approvals} (
+    name       text PRIMARY KEY,
+    lock_id    text NOT NULL,
+    pause      jsonb NOT NULL,
+    version    bigint NOT NULL DEFAULT 1,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);",
+            setup = self.setup_key.0,
+            approvals = self.approvals,
+        )
+    }
+
+    /// Publish the pause `$3` (JSON) of the lock `$2`, replacing any pause,
+    /// while that lock holds the state.
+    pub(super) fn publish_pause(&self) -> String {
+        format!(
+            "INSERT INTO {approvals} AS a (name, lock_id, pause) \
+             SELECT $1::text, $2::text, $3::jsonb WHERE {held} \
+             ON CONFLICT (name) DO UPDATE SET lock_id = EXCLUDED.lock_id, \
+             pause = EXCLUDED.pause, version = a.version + 1, updated_at = now()",
+            approvals = self.approvals,
+            held = self.held(2),
+        )
+    }
+
+    /// The pause and its version.
+    pub(super) fn read_pause(&self) -> String {
+        format!(
+            "SELECT pause, version FROM {} WHERE name = $1",
+            self.approvals
+        )
+    }
+
+    /// Replace the pause with `$2` if its version is still `$3` and the
+    /// lock `$4`, whose pause it is, still holds the state.
+    pub(super) fn swap_pause(&self) -> String {
+        format!(
+            "UPDATE {approvals} SET pause = $2::jsonb, version = version + 1, \
+             updated_at = now() WHERE name = $1 AND version = $3 AND lock_id = $4 AND {held}",
+            approvals = self.approvals,
+            held = self.held(4),
+        )
+    }
+
+    /// Remove the pause of the lock `$2`.
+    pub(super) fn clear_pause(&self) -> String {
+        format!(
+            "DELETE FROM {} WHERE name = $1 AND lock_id = $2",
+            self.approvals
         )
     }
 
