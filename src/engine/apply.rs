@@ -113,11 +113,19 @@ impl Engine {
         crate::plan::validate::validate(doc)?;
         let mut store = ApplyStore::open(backend, lock, &state, &self.secrets)?;
         let mut walk = Walk::new(doc, state)?;
+        let mut pauses = super::approval::Publisher::new(backend, lock);
         // A record that cannot be written stops the walk (nothing new
         // starts), but what runs is let finish and the switches the rules
         // call for are made: the error is reported, not thrown, so that
         // nothing running is dropped half-way.
-        let mut unsaved = self.walk(&mut walk, &mut store, &observer, &mut stop).await;
+        let mut unsaved = self
+            .walk(&mut walk, &mut store, &observer, &mut stop, &mut pauses)
+            .await;
+        // No step waits for approval any more: the pause goes before the
+        // lock does.
+        if let Err(e) = pauses.clear() {
+            unsaved.get_or_insert(e);
+        }
         let revert = self.revert(&mut walk, &mut store, observer.as_ref()).await;
         unsaved = unsaved.or(revert);
         if walk.is_complete() {
@@ -141,6 +149,7 @@ impl Engine {
         store: &mut ApplyStore<'_>,
         observer: &Arc<dyn Observer>,
         stop: &mut StopReceiver,
+        pauses: &mut super::approval::Publisher<'_>,
     ) -> Option<StateError> {
         let mut running = Running {
             tasks: JoinSet::new(),
@@ -169,6 +178,7 @@ impl Engine {
                 return unsaved;
             }
             let sleep_until = deadline.unwrap_or_else(far_future);
+            let poll = pauses.due(&self.approvals);
             tokio::select! {
                 biased;
                 joined = running.tasks.join_next_with_id() => {
@@ -204,6 +214,12 @@ impl Engine {
                     let request = *stop.borrow_and_update();
                     deadline = self.stopping(walk, &running, request, observer.as_ref()).or(deadline);
                 }
+                // An approval step waits: publish who waits, read who
+                // approved (the state backend is the driver's alone).
+                () = tokio::time::sleep(poll.unwrap_or_default()), if poll.is_some() => {
+                    pauses.sync(&self.approvals);
+                }
+                () = self.approvals.changed() => pauses.sync(&self.approvals),
                 () = tokio::time::sleep_until(sleep_until) => {
                     // The grace is over: stop what still runs, once.
                     for (handle, _) in running.aborts.values() {

@@ -18,21 +18,40 @@ use tokio::sync::watch;
 use super::error::{ErrorKind, StepError};
 use super::observer::{Event, Observer};
 use crate::config::checks::duration;
+use crate::state::approval::Pause;
+use crate::state::backend::{Backend, Lock};
+use crate::state::StateError;
 
 /// Who waits, and who approved, between the approval steps and the driver.
 #[derive(Debug)]
 pub struct Board {
     /// Router -> its deadline, in ms since the Unix epoch.
     waiting: Mutex<BTreeMap<String, u64>>,
-    /// Router -> who approved it, as the driver last read it.
-    approved: watch::Sender<BTreeMap<String, String>>,
+    /// What the driver last read from the state backend.
+    heard: watch::Sender<Heard>,
+    /// A router joined or left: the driver publishes at once.
+    changed: tokio::sync::Notify,
+}
+
+/// What the driver last read from the state backend.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Heard {
+    /// Router -> who approved it.
+    approved: BTreeMap<String, String>,
+    /// The routers of the pause as published: a step says it waits only
+    /// once `cutover approve` can find it.
+    published: std::collections::BTreeSet<String>,
+    /// Why the pause can no longer be published or read: the waiting steps
+    /// fail at once rather than at their timeout.
+    error: Option<String>,
 }
 
 impl Default for Board {
     fn default() -> Self {
         Board {
             waiting: Mutex::new(BTreeMap::new()),
-            approved: watch::Sender::new(BTreeMap::new()),
+            heard: watch::Sender::new(Heard::default()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 }
@@ -51,6 +70,7 @@ struct Waiting<'a>(&'a Board, &'a str);
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.lock().remove(self.1);
+        self.0.changed.notify_one();
     }
 }
 
@@ -66,13 +86,30 @@ impl Board {
         Some((w.keys().cloned().collect(), deadline))
     }
 
-    /// What the driver read: router -> who approved it.
-    pub fn set_approved(&self, approved: BTreeMap<String, String>) {
-        self.approved.send_if_modified(|now| {
-            let changed = *now != approved;
-            *now = approved;
+    /// What the driver read: router -> who approved it, and the routers
+    /// the published pause names.
+    pub fn set_heard(
+        &self,
+        approved: BTreeMap<String, String>,
+        published: std::collections::BTreeSet<String>,
+    ) {
+        self.heard.send_if_modified(|now| {
+            let changed = now.approved != approved || now.published != published;
+            now.approved = approved;
+            now.published = published;
             changed
         });
+    }
+
+    /// Resolves when a router joined or left the board.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// The pause cannot be published or read (`why`): every waiting step
+    /// fails now.
+    pub fn set_error(&self, why: String) {
+        self.heard.send_modify(|now| now.error = Some(why));
     }
 
     /// Wait until `router`'s switch is approved, at most `timeout`: who
@@ -84,36 +121,58 @@ impl Board {
         timeout: Duration,
         observer: &dyn Observer,
     ) -> Result<String, StepError> {
-        let mut approved = self.approved.subscribe();
+        let mut heard = self.heard.subscribe();
         self.lock().insert(router.to_owned(), unix_ms(timeout));
         let _waiting = Waiting(self, router);
-        observer.event(&Event::AwaitingApproval {
-            router: router.to_owned(),
-            to: to.to_owned(),
-            timeout,
-        });
+        self.changed.notify_one();
         let by = tokio::time::timeout(timeout, async {
+            // Said once `cutover approve` can find it.
             loop {
-                if let Some(by) = approved.borrow_and_update().get(router) {
-                    return Some(by.clone());
+                {
+                    let now = heard.borrow_and_update();
+                    if let Some(why) = &now.error {
+                        return Err(why.clone());
+                    }
+                    if now.published.contains(router) {
+                        break;
+                    }
                 }
-                if approved.changed().await.is_err() {
-                    return None;
+                if heard.changed().await.is_err() {
+                    return Err("the apply stopped listening for approvals".to_owned());
+                }
+            }
+            observer.event(&Event::AwaitingApproval {
+                router: router.to_owned(),
+                to: to.to_owned(),
+                timeout,
+            });
+            loop {
+                {
+                    let now = heard.borrow_and_update();
+                    if let Some(by) = now.approved.get(router) {
+                        return Ok(by.clone());
+                    }
+                    if let Some(why) = &now.error {
+                        return Err(why.clone());
+                    }
+                }
+                if heard.changed().await.is_err() {
+                    return Err("the apply stopped listening for approvals".to_owned());
                 }
             }
         })
         .await;
         match by {
-            Ok(Some(by)) => {
+            Ok(Ok(by)) => {
                 observer.event(&Event::Approved {
                     router: router.to_owned(),
                     by: by.clone(),
                 });
                 Ok(by)
             }
-            Ok(None) => Err(StepError::new(
+            Ok(Err(why)) => Err(StepError::new(
                 ErrorKind::Failed,
-                "the apply stopped listening for approvals".to_owned(),
+                format!("the approval of router.{router}'s switch cannot be waited for: {why}; nothing switched"),
             )),
             Err(_) => Err(StepError::new(
                 ErrorKind::NotApproved,
@@ -123,6 +182,93 @@ impl Board {
                 ),
             )),
         }
+    }
+}
+
+/// The driver's side: publishes who waits on the board through the state
+/// backend the apply holds the lock of, and hands the board what approvers
+/// wrote there.
+pub struct Publisher<'a> {
+    backend: &'a dyn Backend,
+    lock: &'a Lock,
+    /// The pause as last published and read.
+    published: Option<Pause>,
+}
+
+impl<'a> Publisher<'a> {
+    /// For the apply holding `lock` on `backend`.
+    pub fn new(backend: &'a dyn Backend, lock: &'a Lock) -> Self {
+        Publisher {
+            backend,
+            lock,
+            published: None,
+        }
+    }
+
+    /// How long the driver waits between two [`Publisher::sync`]s, when
+    /// there is anything to sync (`None`: nothing waits, nothing is
+    /// published).
+    pub fn due(&self, board: &Board) -> Option<Duration> {
+        (self.published.is_some() || board.waiting().is_some())
+            .then(|| self.backend.approval_poll())
+    }
+
+    /// Publish who waits now (when that changed), read the approvals, and
+    /// hand them to the board; a pause that cannot be published or read
+    /// fails the waiting steps.
+    pub fn sync(&mut self, board: &Board) {
+        if let Err(e) = self.try_sync(board) {
+            board.set_error(format!("{e:#}"));
+        }
+    }
+
+    fn try_sync(&mut self, board: &Board) -> Result<(), StateError> {
+        let Some((routers, deadline)) = board.waiting() else {
+            return self.clear();
+        };
+        let same = self
+            .published
+            .as_ref()
+            .is_some_and(|p| p.routers == routers && p.deadline_unix_ms == deadline);
+        if !same {
+            let mut pause = Pause::new(
+                self.lock,
+                routers,
+                UNIX_EPOCH + Duration::from_millis(deadline),
+            );
+            // Approvals already given stay given (a second router joined).
+            if let Some(old) = &self.published {
+                pause.approved = old
+                    .approved
+                    .iter()
+                    .filter(|(r, _)| pause.routers.contains(r))
+                    .map(|(r, a)| (r.clone(), a.clone()))
+                    .collect();
+            }
+            self.backend.publish_pause(self.lock, &pause)?;
+            self.published = Some(pause);
+        }
+        let Some(published) = &self.published else {
+            return Ok(());
+        };
+        let now = crate::state::approval::poll(self.backend, self.lock, published)?;
+        board.set_heard(
+            now.approved
+                .iter()
+                .map(|(r, a)| (r.clone(), a.by.clone()))
+                .collect(),
+            now.routers.iter().cloned().collect(),
+        );
+        self.published = Some(now);
+        Ok(())
+    }
+
+    /// Remove the pause, if one is published (before the lock goes).
+    pub fn clear(&mut self) -> Result<(), StateError> {
+        if self.published.take().is_some() {
+            self.backend.clear_pause(self.lock)?;
+        }
+        Ok(())
     }
 }
 
@@ -153,10 +299,17 @@ mod tests {
         };
         assert_eq!(routers, vec!["public".to_owned()]);
         assert!(deadline > unix_ms(Duration::from_secs(25)));
-        board.set_approved([("other".to_owned(), "ann".to_owned())].into());
+        let published: std::collections::BTreeSet<String> = ["public".to_owned()].into();
+        board.set_heard(
+            [("other".to_owned(), "ann".to_owned())].into(),
+            published.clone(),
+        );
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
-        board.set_approved([("public".to_owned(), "bob@ci".to_owned())].into());
+        board.set_heard(
+            [("public".to_owned(), "bob@ci".to_owned())].into(),
+            published,
+        );
         assert_eq!(waiter.await.unwrap().unwrap(), "bob@ci");
         assert_eq!(board.waiting(), None, "off the board once approved");
     }

@@ -262,3 +262,113 @@ fn a_test_past_its_timeout_is_killed_with_its_children_and_tests_run_at_once() {
         "the test's child {child} outlived its killed test"
     );
 }
+
+#[test]
+fn an_apply_paused_before_its_switch_waits_for_cutover_approve_from_another_process() {
+    let ports = (free_port(), free_port());
+    let h = haproxy(ports);
+    let case = Case::with_main(&config(&h, ports, "1", "blue", ""));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    case.write("main.hcl", &config(&h, ports, "2", "green", ""));
+    case.run(&["plan", "--pause-before-cutover"])
+        .code(0)
+        .stdout_has("# approve.public: the apply pauses before router.public switches to green, until `cutover approve public` (at most 1h; then nothing switches)");
+
+    // Nothing waits yet: approve refuses.
+    case.run(&["approve"])
+        .code(1)
+        .stderr_has("no apply is waiting for approval");
+    let mut apply = case.spawn(&[
+        "apply",
+        "--auto-approve",
+        "--json",
+        "--pause-before-cutover",
+    ]);
+    let waiting = apply.wait_for_line("\"awaiting_approval\"", Duration::from_secs(30));
+    let line: serde_json::Value = serde_json::from_str(&waiting).unwrap();
+    assert_eq!(line["router"], "public");
+    assert_eq!(line["approve"], "cutover approve public");
+    let before: Vec<String> = apply.seen.clone();
+    assert!(
+        before
+            .iter()
+            .any(|l| l.contains("\"step_finished\"") && l.contains("health.green")),
+        "the gate passed before the pause: {before:?}"
+    );
+    assert_eq!(
+        position(&steps(&before.join("\n")), "step_started", "cutover.public"),
+        None,
+        "no switch before the approval"
+    );
+    assert_eq!(release_through(&h), "1", "blue is live while it waits");
+
+    case.run(&["approve", "public"])
+        .code(0)
+        .stdout_has("router.public");
+    let run = apply.finish(Duration::from_secs(30)).code(0);
+    let order: Vec<String> = lines(&run.stdout)
+        .iter()
+        .filter_map(|v| v["type"].as_str().map(str::to_owned))
+        .collect();
+    let at = |t: &str| {
+        order
+            .iter()
+            .position(|x| x == t)
+            .unwrap_or_else(|| panic!("no {t}: {order:?}"))
+    };
+    assert!(at("awaiting_approval") < at("approved"), "{order:?}");
+    assert!(at("approved") < at("cutover_done"), "{order:?}");
+    assert_eq!(release_through(&h), "2");
+    assert!(
+        !case.path().join("cutover.state.json.approval").exists(),
+        "the pause is cleared with the lock"
+    );
+}
+
+#[test]
+fn a_pause_nobody_approves_switches_nothing_and_leaves_the_new_colour_deployed() {
+    let ports = (free_port(), free_port());
+    let h = haproxy(ports);
+    let case = Case::with_main(&config(&h, ports, "1", "blue", ""));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    case.write("main.hcl", &config(&h, ports, "2", "green", ""));
+    let run = case
+        .run(&[
+            "apply",
+            "--auto-approve",
+            "--json",
+            "--pause-before-cutover",
+            "--approval-timeout",
+            "1s",
+        ])
+        .code(1);
+    let failed = lines(&run.stdout)
+        .into_iter()
+        .find(|v| v["type"] == "step_finished" && v["id"] == "approve.public")
+        .unwrap();
+    assert_eq!(failed["error_kind"], "not_approved");
+    assert!(failed["error"]
+        .as_str()
+        .unwrap()
+        .contains("nothing switched (green stays deployed"));
+    assert_eq!(
+        position(&steps(&run.stdout), "step_started", "cutover.public"),
+        None
+    );
+    assert_eq!(release_through(&h), "1", "blue stays live");
+    let state = case.state();
+    assert_eq!(
+        state["environments"]["green"]["release"], "2",
+        "green stays deployed"
+    );
+    assert_eq!(state["routers"]["public"]["live"], "blue");
+    assert!(!case.path().join("cutover.state.json.approval").exists());
+    // A saved plan keeps its pause; the flag cannot be added to one.
+    case.run(&["plan", "--pause-before-cutover", "--out", "p.plan"])
+        .code(0);
+    case.run(&["apply", "p.plan", "--pause-before-cutover"])
+        .code(1)
+        .stderr_has("--pause-before-cutover cannot change a saved plan");
+}
