@@ -296,7 +296,13 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
     let blocks: Vec<&str> = backends.iter().copied().chain(["verify"]).collect();
     let s = Schema {
         what: &what,
-        attrs: &["live", "preview", "drain", "ready_timeout"],
+        attrs: &[
+            "live",
+            "preview",
+            "drain",
+            "drain_until_idle",
+            "ready_timeout",
+        ],
         required: &["live"],
         blocks: &blocks,
     };
@@ -345,8 +351,10 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "ready_timeout"),
         None => Some(crate::config::model::DEFAULT_READY_TIMEOUT),
     };
+    let drain_until_idle = drain_until_idle(ev, decl, drain);
     let ((live, live_span), backend, preview) = (live?, backend?, preview?);
     let ((verify, verify_marks), drain, ready_timeout) = (verify?, drain?, ready_timeout?);
+    let drain_until_idle = drain_until_idle?;
     let value = hcl::Map::from_iter([
         ("name".to_string(), Value::String(decl.name.clone())),
         ("live".to_string(), Value::String(live.clone())),
@@ -366,10 +374,39 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         verify,
         verify_marks,
         drain,
+        drain_until_idle,
         ready_timeout,
         backend,
         span: decl.span.clone(),
     })
+}
+
+/// `drain_until_idle = true`: the drain ends once the drained colour has no
+/// open sessions, `drain` being its maximum, so a `drain` is required
+/// (`drain`: the router's, when it was read).
+fn drain_until_idle(
+    ev: &mut Evaluator<'_>,
+    decl: &Decl<'_>,
+    drain: Option<std::time::Duration>,
+) -> Option<bool> {
+    let body = &decl.block.body;
+    let Some(attr) = body.get_attribute("drain_until_idle") else {
+        return Some(false);
+    };
+    let until_idle = opt_bool(ev, decl.file, body, "drain_until_idle")?;
+    if until_idle && drain.is_some_and(|d| d.is_zero()) {
+        let span = ev.span_of(decl.file, &attr.value);
+        ev.error_help(
+            &span,
+            format!(
+                "router \"{}\" has `drain_until_idle = true` but no `drain`: the drain needs a maximum",
+                decl.name
+            ),
+            "add `drain = \"30s\"` (the longest the drained colour may keep its open sessions), or remove `drain_until_idle`",
+        );
+        return None;
+    }
+    Some(until_idle)
 }
 
 /// A router's `verify {}` block, if it has one (`None`: an error, reported).

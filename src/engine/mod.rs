@@ -6,6 +6,7 @@
 //! of steps in [`steps`], the driver that ties them to tokio in [`apply`].
 
 pub mod apply;
+mod drain;
 pub mod error;
 pub mod health;
 pub mod observer;
@@ -359,6 +360,29 @@ impl Observer for Masking {
                 waiting_for: s(waiting_for),
                 last: s(last),
                 remaining: *remaining,
+            },
+            Event::DrainUnreadable {
+                router,
+                colour,
+                error,
+                remaining,
+            } => Event::DrainUnreadable {
+                router: router.clone(),
+                colour: colour.clone(),
+                error: s(error),
+                remaining: *remaining,
+            },
+            Event::DrainEnded {
+                router,
+                colour,
+                end: observer::DrainEnd::Maximum { sessions, error },
+            } => Event::DrainEnded {
+                router: router.clone(),
+                colour: colour.clone(),
+                end: observer::DrainEnd::Maximum {
+                    sessions: *sessions,
+                    error: error.as_ref().map(s),
+                },
             },
             Event::RouterWaiting {
                 router,

@@ -395,6 +395,19 @@ pub fn rehydrate(
                 target,
                 ..
             } => router_values(config, &secrets, router, spec, from.as_deref(), to, target)?,
+            StepKind::Drain {
+                router,
+                colour,
+                spec: Some(spec),
+                ..
+            } => {
+                // The count is read with the router's settings, as a switch.
+                if let Some(fresh) = super::specs::step_spec(config, router, &[Some(colour)]) {
+                    let what = crate::addr::Address::router(router);
+                    changed(&what, secrets.compare_router_spec(spec, &fresh))?;
+                    *spec = fresh;
+                }
+            }
             _ => {}
         }
     }

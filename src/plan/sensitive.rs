@@ -383,7 +383,12 @@ impl Secrets {
                 *spec = self.router_spec(spec);
                 *target = self.colour(target);
             }
-            StepKind::Drain { .. } | StepKind::ForgetRouter { .. } => {}
+            StepKind::Drain { spec, .. } => {
+                if let Some(spec) = spec {
+                    *spec = self.router_spec(spec);
+                }
+            }
+            StepKind::ForgetRouter { .. } => {}
         }
         kind
     }
