@@ -469,6 +469,76 @@ fn holds_markers(doc: &PlanDocument) -> bool {
 mod tests {
     use super::*;
 
+    /// A plan of one drain that reads its count with a secret in the
+    /// router's settings, as saved (the secret a marker) and as configured
+    /// with `secret` now.
+    fn saved_drain(secret: &str) -> (Planned, crate::config::model::Config) {
+        use crate::engine::testing::{colour, config};
+        let router = "router \"public\" {\n  live = environment.green\n  drain = \"5s\"\n  drain_until_idle = true\n  exec {\n    read   = [\"read\", var.secret]\n    switch = [\"switch\"]\n  }\n}\n";
+        let hcl = |value: &str| {
+            format!(
+                "variable \"secret\" {{\n  sensitive = true\n  default = \"{value}\"\n}}\n{}{}{router}",
+                colour("blue", "1", 1),
+                colour("green", "1", 1)
+            )
+        };
+        let made = config(&hcl("s3cret"));
+        let spec = crate::plan::specs::step_spec(&made, "public", &[Some("blue")]);
+        let kind = super::super::document::StepKind::Drain {
+            router: "public".into(),
+            colour: "blue".into(),
+            duration_ms: 5000,
+            until_idle: true,
+            counts_sessions: true,
+            backend: Some("exec".into()),
+            spec,
+        };
+        let step = super::super::document::Step::new(kind);
+        let shown = Secrets::new(&made).document(&crate::plan::document(
+            None,
+            vec![],
+            vec![step],
+            vec![],
+            Default::default(),
+        ));
+        let planned = Planned {
+            document: shown,
+            records: vec![],
+            hide_in_state: vec![],
+            execution: None,
+        };
+        (planned, config(&hcl(secret)))
+    }
+
+    fn drain_settings(doc: &PlanDocument) -> String {
+        match &doc.steps[0].kind {
+            super::super::document::StepKind::Drain {
+                spec: Some(spec), ..
+            } => spec.settings().to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_saved_drain_counts_with_the_real_settings_and_only_those_it_saw() {
+        let (mut planned, config) = saved_drain("s3cret");
+        let saved = drain_settings(&planned.document);
+        assert!(
+            !saved.contains("s3cret") && saved.contains("(sensitive:"),
+            "{saved}"
+        );
+        rehydrate(&mut planned, &config).unwrap();
+        let running = drain_settings(planned.execution.as_ref().unwrap());
+        assert!(running.contains("s3cret"), "{running}");
+        // A secret changed since the plan was made is refused.
+        let (mut planned, config) = saved_drain("other");
+        let e = rehydrate(&mut planned, &config).unwrap_err();
+        assert!(
+            e.contains("router.public: the sensitive value of var.secret changed"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn version_is_not_truncated() {
         // 2^32 + 1 is 1 once cast to a u32.

@@ -80,6 +80,14 @@ fn haproxy(rig: &Rig) -> String {
 /// blue, and an apply of green live and blue 2.0.0 running (its events read
 /// as they come) with a drain of at most `drain`.
 fn held_through_a_cutover(rig: &Rig, drain: &str) -> (Held, crate::crash::JsonApply) {
+    let held = held_before_a_cutover(rig, drain);
+    (held, rig.spawn_apply_json("drain", &[]))
+}
+
+/// A rig with blue 1.0.0 live and green 1.5.0 applied, the request held to
+/// blue, and the configuration of green live and blue 2.0.0 written, whose
+/// plan drains blue until idle, at most `drain`.
+fn held_before_a_cutover(rig: &Rig, drain: &str) -> Held {
     let env = |name: &str, release: &str| rig.process_env(name, release, &[], FAST_HEALTH);
     rig.write(&config(env, "1.0.0", "blue", drain, &haproxy(rig)));
     rig.run(&["apply", "--auto-approve"]).code(0);
@@ -88,7 +96,7 @@ fn held_through_a_cutover(rig: &Rig, drain: &str) -> (Held, crate::crash::JsonAp
     rig.run(&["plan"]).code(0).stdout_has(&format!(
         "until blue has no open sessions, at most {drain} (drain)"
     ));
-    (held, rig.spawn_apply_json("drain", &[]))
+    held
 }
 
 /// The position of the first event of `kind` (and `id`) in `seen`.
@@ -202,6 +210,30 @@ fn a_connection_never_closed_ends_the_drain_at_its_maximum_with_a_warning() {
     );
     assert_eq!(seen[at(seen, "summary", "")]["ok"], true);
     assert_eq!(rig.state()["environments"]["blue"]["release"], "2.0.0");
+}
+
+#[test]
+fn the_progress_lines_show_the_count_and_the_drains_end() {
+    let rig = Rig::start();
+    let held = held_before_a_cutover(&rig, "20s");
+    let mut apply = rig.case.spawn(&["apply", "--auto-approve"]);
+    let limit = Duration::from_secs(30);
+    apply.wait_for_line(
+        "drain.public: letting blue drain after router.public's cut-over, until it has no open sessions, at most 20.0s...",
+        limit,
+    );
+    let waiting = apply.wait_for_line("open session", limit);
+    let (id, left) = waiting
+        .split_once(" left at most)")
+        .and_then(|(head, _)| head.split_once(": 1 open session to blue ("))
+        .unwrap_or_else(|| panic!("{waiting}"));
+    assert_eq!(id, "drain.public", "{waiting}");
+    assert!(left.ends_with('s') && left.trim_end_matches('s').parse::<f64>().unwrap() <= 20.0);
+    drop(held);
+    apply.wait_for_line("drain.public: blue has no open sessions", limit);
+    apply.wait_for_line("drain.public: done after", limit);
+    apply.wait_for_line("environment.blue: updating environment.blue", limit);
+    apply.finish(limit).code(0);
 }
 
 #[test]
