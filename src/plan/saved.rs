@@ -400,14 +400,7 @@ pub fn rehydrate(
                 colour,
                 spec: Some(spec),
                 ..
-            } => {
-                // The count is read with the router's settings, as a switch.
-                if let Some(fresh) = super::specs::step_spec(config, router, &[Some(colour)]) {
-                    let what = crate::addr::Address::router(router);
-                    changed(&what, secrets.compare_router_spec(spec, &fresh))?;
-                    *spec = fresh;
-                }
-            }
+            } => drain_spec(config, &secrets, router, colour, spec)?,
             _ => {}
         }
     }
@@ -443,6 +436,23 @@ fn router_values(
         *target = colour.clone();
     }
     *spec = fresh;
+    Ok(())
+}
+
+/// The spec a drain reads its count with (the router's settings, as a
+/// switch), from the configuration, after checking it against the plan's.
+fn drain_spec(
+    config: &crate::config::model::Config,
+    secrets: &Secrets,
+    router: &str,
+    colour: &str,
+    spec: &mut cutover_provider::RouterSpec,
+) -> Result<(), String> {
+    if let Some(fresh) = super::specs::step_spec(config, router, &[Some(colour)]) {
+        let what = crate::addr::Address::router(router);
+        changed(&what, secrets.compare_router_spec(spec, &fresh))?;
+        *spec = fresh;
+    }
     Ok(())
 }
 

@@ -99,6 +99,19 @@ fn held_before_a_cutover(rig: &Rig, drain: &str) -> Held {
     held
 }
 
+/// The drain's `drain_ended` line, after checking how it ended and the last
+/// count it gives.
+#[track_caller]
+fn drain_ended<'a>(seen: &'a [Value], ended: &str, sessions: Value) -> &'a Value {
+    let line = &seen[at(seen, "drain_ended", "drain.public")];
+    assert_eq!(
+        (&line["ended"], &line["sessions"]),
+        (&ended.into(), &sessions),
+        "{line}"
+    );
+    line
+}
+
 /// The position of the first event of `kind` (and `id`) in `seen`.
 #[track_caller]
 fn at(seen: &[Value], kind: &str, id: &str) -> usize {
@@ -144,11 +157,7 @@ fn a_drain_waits_until_the_connection_held_through_haproxy_closes() {
     drop(held);
     assert_eq!(apply.wait_exit(LIMIT), 0, "{:#?}", apply.seen);
     let seen = &apply.seen;
-    let ended = &seen[at(seen, "drain_ended", "drain.public")];
-    assert_eq!(
-        (&ended["ended"], &ended["sessions"]),
-        (&"idle".into(), &0.into())
-    );
+    let ended = drain_ended(seen, "idle", 0.into());
     assert!(ended.get("warning").is_none(), "{ended}");
     // The order: the switch, the count, the drain's end, then blue's change.
     let order = [
@@ -185,11 +194,7 @@ fn a_connection_never_closed_ends_the_drain_at_its_maximum_with_a_warning() {
     held.tick();
     assert_eq!(apply.wait_exit(LIMIT), 0, "{:#?}", apply.seen);
     let seen = &apply.seen;
-    let ended = &seen[at(seen, "drain_ended", "drain.public")];
-    assert_eq!(
-        (&ended["ended"], &ended["sessions"]),
-        (&"maximum".into(), &1.into())
-    );
+    let ended = drain_ended(seen, "maximum", 1.into());
     let warning = "1 session was still open to blue at the drain's maximum; going on, so a change of blue may cut it";
     assert_eq!(ended["warning"], warning);
     let (_, stderr) = rig.output("drain");
@@ -276,11 +281,7 @@ fn caddy_cannot_count_open_sessions_so_its_drain_waits_by_time() {
         !seen.iter().any(|e| e["type"] == "drain_waiting"),
         "{seen:#?}"
     );
-    let ended = &seen[at(&seen, "drain_ended", "drain.public")];
-    assert_eq!(
-        (&ended["ended"], &ended["sessions"]),
-        (&"by_time".into(), &Value::Null)
-    );
+    drain_ended(&seen, "by_time", Value::Null);
     let took = seen[at(&seen, "step_finished", "drain.public")]["elapsed_ms"]
         .as_u64()
         .unwrap();
