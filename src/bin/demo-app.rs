@@ -9,8 +9,10 @@
 //! format: requests by release, path and status), and `--error-rate 0.05`
 //! makes it answer that share of its `/` requests with 500 (from the start,
 //! or `--errors-after SECS` into its life: a release that goes bad only under
-//! live traffic), so that analysis of metrics can be tried for real. It uses
-//! std otherwise.
+//! live traffic), so that analysis of metrics can be tried for real.
+//! `GET /stream` answers with a body that never ends on its own (a line
+//! every 100 ms until the client goes away): a long-lived connection to hold
+//! open through a router while it drains. It uses std otherwise.
 //!
 //! ```text
 //! demo-app --port 9101 --release 1.4.1 [--host 127.0.0.1] [--unhealthy] [--healthy-after SECS]
@@ -34,6 +36,8 @@ const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST]
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests with a head larger than this are refused.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How often `/stream` sends a line.
+const STREAM_EVERY: Duration = Duration::from_millis(100);
 
 /// The command line.
 #[derive(Debug)]
@@ -317,6 +321,14 @@ fn serve(app: &App, stream: impl Read + Write, peer: &str) -> io::Result<()> {
             &mut (&mut reader).take(request.content_length as u64),
             &mut io::sink(),
         )?;
+        if request.method == "GET" && request.path.split('?').next() == Some("/stream") {
+            app.count("/stream", 200);
+            println!(
+                "{peer} \"GET {} {}\" 200 streaming",
+                request.path, request.version
+            );
+            return stream_lines(reader.get_mut());
+        }
         let (status, content_type, body) = answer(app, &request.path);
         let head_only = request.method == "HEAD";
         respond(
@@ -338,6 +350,23 @@ fn serve(app: &App, stream: impl Read + Write, peer: &str) -> io::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// `/stream`: a chunked body of one line every [`STREAM_EVERY`], the first
+/// at once, until writing fails (the client, or the router in front of it,
+/// closed the connection).
+fn stream_lines(writer: &mut impl Write) -> io::Result<()> {
+    writer.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\
+          Connection: close\r\n\r\n",
+    )?;
+    for n in 0u64.. {
+        let line = format!("tick {n}\n");
+        writer.write_all(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes())?;
+        writer.flush()?;
+        std::thread::sleep(STREAM_EVERY);
+    }
+    Ok(())
 }
 
 /// The status, content type and body for `path`, counted for `/metrics`.
@@ -593,6 +622,44 @@ mod tests {
         ] {
             assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
         }
+    }
+
+    /// Takes `left` writes, then fails as a closed connection does.
+    struct Closing {
+        written: Vec<u8>,
+        left: usize,
+    }
+
+    impl Write for Closing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.left -= 1;
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stream_sends_lines_until_the_client_goes_away() {
+        let mut client = Closing {
+            written: Vec::new(),
+            left: 3,
+        };
+        let e = stream_lines(&mut client).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        let text = String::from_utf8(client.written).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n7\r\ntick 0\n\r\n7\r\ntick 1\n\r\n"),
+            "{text:?}"
+        );
     }
 
     #[test]

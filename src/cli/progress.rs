@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::addr::{Address, StepId};
-use crate::engine::observer::{Event, Observer};
+use crate::engine::observer::{DrainEnd, Event, Observer};
 use crate::engine::walk::WayBack;
 use crate::engine::ApplyReport;
 use crate::plan::document::{PlanDocument, StepKind};
@@ -50,6 +50,61 @@ fn due(last_wait: &Mutex<BTreeMap<String, Instant>>, key: &str) -> bool {
 #[derive(Default)]
 pub struct Lines {
     last_wait: Mutex<BTreeMap<String, Instant>>,
+    /// The open sessions each drain last printed, by router.
+    last_count: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Lines {
+    /// Whether a drain's count is worth a line: it changed since the last
+    /// one printed, or that was a while ago.
+    fn count_due(&self, router: &str, sessions: u64) -> bool {
+        let mut last = self.last_count.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = last.insert(router.to_owned(), sessions) != Some(sessions);
+        // `due` records the time either way, so it is asked first.
+        due(&self.last_wait, &format!("drain.{router}")) || changed
+    }
+
+    /// The lines of a drain's events.
+    fn drain(&self, event: &Event) {
+        match event {
+            Event::DrainWaiting {
+                router,
+                colour,
+                sessions,
+                remaining,
+            } if self.count_due(router, *sessions) => outln!(
+                "{}: {sessions} open session{} to {colour} ({} left at most)",
+                StepId::Drain(router.clone()),
+                if *sessions == 1 { "" } else { "s" },
+                secs(*remaining)
+            ),
+            Event::DrainUnreadable {
+                router,
+                colour,
+                error,
+                remaining,
+            } if due(&self.last_wait, &format!("drain.{router} unreadable")) => outln!(
+                "{}: cannot count the open sessions to {colour} ({error}); asking again ({} left at most)",
+                StepId::Drain(router.clone()),
+                secs(*remaining)
+            ),
+            Event::DrainEnded {
+                router,
+                colour,
+                end,
+            } => {
+                let id = StepId::Drain(router.clone());
+                match end.warning(colour) {
+                    Some(warning) => errln!("warning: {id}: {warning}"),
+                    None if *end == DrainEnd::Idle => {
+                        outln!("{id}: {colour} has no open sessions")
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Observer for Lines {
@@ -102,6 +157,9 @@ impl Observer for Lines {
                     );
                 }
             }
+            Event::DrainWaiting { .. }
+            | Event::DrainUnreadable { .. }
+            | Event::DrainEnded { .. } => self.drain(event),
             Event::SwitchedBack { router, to } => {
                 outln!("router.{router}: switched back to {to}");
             }
@@ -220,6 +278,31 @@ impl JsonLines {
                     "remaining_ms": millis(*remaining),
                 })]
             }
+            Event::DrainWaiting {
+                router,
+                colour,
+                sessions,
+                remaining,
+            } => vec![json!({
+                "type": "drain_waiting", "id": StepId::Drain(router.clone()),
+                "router": router, "colour": colour, "sessions": sessions,
+                "remaining_ms": millis(*remaining),
+            })],
+            Event::DrainUnreadable {
+                router,
+                colour,
+                error,
+                remaining,
+            } => vec![json!({
+                "type": "drain_unreadable", "id": StepId::Drain(router.clone()),
+                "router": router, "colour": colour, "error": error,
+                "remaining_ms": millis(*remaining),
+            })],
+            Event::DrainEnded {
+                router,
+                colour,
+                end,
+            } => vec![drain_ended(router, colour, end)],
             Event::SwitchedBack { router, to } => vec![json!({
                 "type": "switched_back", "router": router, "to": to,
             })],
@@ -295,7 +378,36 @@ impl Observer for JsonLines {
         for line in self.lines(event) {
             print_json_line(&line);
         }
+        // Warnings go to stderr in this mode too (docs/events.md).
+        if let Event::DrainEnded {
+            router,
+            colour,
+            end,
+        } = event
+        {
+            if let Some(warning) = end.warning(colour) {
+                errln!("warning: {}: {warning}", StepId::Drain(router.clone()));
+            }
+        }
     }
+}
+
+/// The `drain_ended` line: why the drain ended, the last count, and the
+/// warning when sessions may still have been open.
+fn drain_ended(router: &str, colour: &str, end: &DrainEnd) -> Value {
+    let sessions = match end {
+        DrainEnd::Idle => Some(0),
+        DrainEnd::Maximum { sessions, .. } => *sessions,
+        DrainEnd::ByTime => None,
+    };
+    let mut line = json!({
+        "type": "drain_ended", "id": StepId::Drain(router.to_owned()),
+        "router": router, "colour": colour, "ended": end.as_str(), "sessions": sessions,
+    });
+    if let Some(warning) = end.warning(colour) {
+        line["warning"] = json!(warning);
+    }
+    line
 }
 
 /// The step a wait belongs to: an environment's gate, or the cut-over
@@ -512,5 +624,71 @@ fn exit_code(report: &ApplyReport) -> u8 {
         (true, _, _) => EXIT_OK,
         (false, false, Some(signal)) => super::signals::exit_status(signal),
         _ => EXIT_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_events_are_json_lines_of_their_own() {
+        let doc = crate::render::sample::blue_to_green();
+        let lines = JsonLines::new(&doc);
+        let (router, colour) = ("public".to_owned(), "blue".to_owned());
+        let waiting = Event::DrainWaiting {
+            router: router.clone(),
+            colour: colour.clone(),
+            sessions: 2,
+            remaining: Duration::from_millis(19_750),
+        };
+        assert_eq!(
+            lines.lines(&waiting),
+            [
+                json!({"type": "drain_waiting", "id": "drain.public", "router": "public",
+                    "colour": "blue", "sessions": 2, "remaining_ms": 19_750})
+            ]
+        );
+        // Every one is a line: the engine tells a count only as it changes.
+        assert_eq!(lines.lines(&waiting).len(), 1);
+        let unreadable = Event::DrainUnreadable {
+            router: router.clone(),
+            colour: colour.clone(),
+            error: "socket gone".into(),
+            remaining: Duration::from_secs(1),
+        };
+        assert_eq!(lines.lines(&unreadable)[0]["type"], "drain_unreadable");
+        assert_eq!(lines.lines(&unreadable)[0]["error"], "socket gone");
+        let ended = |end: DrainEnd| {
+            let event = Event::DrainEnded {
+                router: router.clone(),
+                colour: colour.clone(),
+                end,
+            };
+            lines.lines(&event).remove(0)
+        };
+        assert_eq!(
+            ended(DrainEnd::Idle),
+            json!({"type": "drain_ended", "id": "drain.public", "router": "public",
+                   "colour": "blue", "ended": "idle", "sessions": 0})
+        );
+        let at_most = ended(DrainEnd::Maximum {
+            sessions: Some(3),
+            error: None,
+        });
+        assert_eq!(
+            (&at_most["ended"], &at_most["sessions"]),
+            (&json!("maximum"), &json!(3))
+        );
+        assert_eq!(
+            at_most["warning"],
+            "3 sessions were still open to blue at the drain's maximum; going on, so a change of blue may cut them"
+        );
+        let by_time = ended(DrainEnd::ByTime);
+        assert_eq!(
+            (&by_time["ended"], &by_time["sessions"]),
+            (&json!("by_time"), &Value::Null)
+        );
+        assert!(by_time.get("warning").is_none());
     }
 }

@@ -305,6 +305,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
             "preview",
             "preview_url",
             "drain",
+            "drain_until_idle",
             "ready_timeout",
             "pause_before_cutover",
             "approval_timeout",
@@ -357,6 +358,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         Some(_) => crate::config::environment::duration_attr(ev, decl.file, body, "ready_timeout"),
         None => Some(crate::config::model::DEFAULT_READY_TIMEOUT),
     };
+    let drain_until_idle = drain_until_idle(ev, decl, drain);
     let tests = super::router_checks::tests(ev, decl, &what);
     let analyses = super::router_checks::analyses(ev, decl, &what);
     let preview_url = match body.get_attribute("preview_url") {
@@ -374,6 +376,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
     let ((verify, verify_marks), drain, ready_timeout) = (verify?, drain?, ready_timeout?);
     let (tests, analyses, preview_url) = (tests?, analyses?, preview_url?);
     let approval_timeout = approval_timeout?;
+    let drain_until_idle = drain_until_idle?;
     let value = hcl::Map::from_iter([
         ("name".to_string(), Value::String(decl.name.clone())),
         ("live".to_string(), Value::String(live.clone())),
@@ -393,6 +396,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         verify,
         verify_marks,
         drain,
+        drain_until_idle,
         ready_timeout,
         preview_url,
         tests,
@@ -402,6 +406,34 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         backend,
         span: decl.span.clone(),
     })
+}
+
+/// `drain_until_idle = true`: the drain ends once the drained colour has no
+/// open sessions, `drain` being its maximum, so a `drain` is required
+/// (`drain`: the router's, when it was read).
+fn drain_until_idle(
+    ev: &mut Evaluator<'_>,
+    decl: &Decl<'_>,
+    drain: Option<std::time::Duration>,
+) -> Option<bool> {
+    let body = &decl.block.body;
+    let Some(attr) = body.get_attribute("drain_until_idle") else {
+        return Some(false);
+    };
+    let until_idle = opt_bool(ev, decl.file, body, "drain_until_idle")?;
+    if until_idle && drain.is_some_and(|d| d.is_zero()) {
+        let span = ev.span_of(decl.file, &attr.value);
+        ev.error_help(
+            &span,
+            format!(
+                "router \"{}\" has `drain_until_idle = true` but no `drain`: the drain needs a maximum",
+                decl.name
+            ),
+            "add `drain = \"30s\"` (the longest the drained colour may keep its open sessions), or remove `drain_until_idle`",
+        );
+        return None;
+    }
+    Some(until_idle)
 }
 
 /// A router's `verify {}` block, if it has one (`None`: an error, reported).

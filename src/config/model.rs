@@ -300,6 +300,10 @@ pub struct Router {
     /// `drain`: how long the colour a cut-over takes traffic away from keeps
     /// serving its open connections before anything changes it.
     pub drain: Duration,
+    /// `drain_until_idle = true`: the drain ends as soon as the drained
+    /// colour has no open sessions (on a router that can count them), with
+    /// `drain` as its maximum.
+    pub drain_until_idle: bool,
     /// `ready_timeout` (default "30s"): how long a cut-over waits, after the
     /// target passed cutover's health gate, for the router's own health
     /// check to see the target up before it gives up.

@@ -565,3 +565,41 @@ fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
         "{err}"
     );
 }
+
+#[test]
+fn drain_until_idle_needs_a_drain_and_a_bool() {
+    let env = "environment \"e\" {\n  release = \"1\"\n  endpoint = \"h:1\"\n}\n";
+    let router = |attrs: &str| {
+        format!("{env}router \"r\" {{\n  live = environment.e\n{attrs}  exec {{}}\n}}\n")
+    };
+    let c = ok(&router("  drain = \"30s\"\n  drain_until_idle = true\n"));
+    assert!(c.routers["r"].drain_until_idle);
+    assert_eq!(c.routers["r"].drain, Duration::from_secs(30));
+    assert!(!ok(&router("  drain = \"30s\"\n")).routers["r"].drain_until_idle);
+    // No maximum: an error at the attribute's value, saying what to add.
+    for attrs in [
+        "  drain_until_idle = true\n",
+        "  drain = \"0s\"\n  drain_until_idle = true\n",
+    ] {
+        let out = errors(&router(attrs));
+        let line = 6 + attrs.lines().count();
+        assert_has(
+            &out,
+            &[
+                "router \"r\" has `drain_until_idle = true` but no `drain`: the drain needs a maximum",
+                &format!("--> main.hcl:{line}:22"),
+                "add `drain = \"30s\"`",
+            ],
+        );
+    }
+    // `false` needs nothing; a string is no bool.
+    ok(&router("  drain_until_idle = false\n"));
+    let out = errors(&router("  drain = \"1s\"\n  drain_until_idle = \"yes\"\n"));
+    assert_has(
+        &out,
+        &[
+            "`drain_until_idle` must be true or false, not a string",
+            "--> main.hcl:8:22",
+        ],
+    );
+}

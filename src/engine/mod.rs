@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod approval;
+mod drain;
 pub mod error;
 pub mod health;
 pub mod observer;
@@ -368,6 +369,29 @@ impl Observer for Masking {
                 waiting_for: s(waiting_for),
                 last: s(last),
                 remaining: *remaining,
+            },
+            Event::DrainUnreadable {
+                router,
+                colour,
+                error,
+                remaining,
+            } => Event::DrainUnreadable {
+                router: router.clone(),
+                colour: colour.clone(),
+                error: s(error),
+                remaining: *remaining,
+            },
+            Event::DrainEnded {
+                router,
+                colour,
+                end: observer::DrainEnd::Maximum { sessions, error },
+            } => Event::DrainEnded {
+                router: router.clone(),
+                colour: colour.clone(),
+                end: observer::DrainEnd::Maximum {
+                    sessions: *sessions,
+                    error: error.as_ref().map(s),
+                },
             },
             Event::RouterWaiting {
                 router,

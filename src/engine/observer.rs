@@ -47,6 +47,40 @@ pub enum Event {
         /// Time left before the cut-over gives up.
         remaining: Duration,
     },
+    /// A drain with `drain_until_idle` counted sessions still open to the
+    /// colour it drains: sent when the count changes, and about every
+    /// second while it does not.
+    DrainWaiting {
+        /// The router whose cut-over drained the colour.
+        router: String,
+        /// The drained colour.
+        colour: String,
+        /// The sessions the router holds open to it.
+        sessions: u64,
+        /// Time left before the drain ends anyway (its `drain`).
+        remaining: Duration,
+    },
+    /// A drain with `drain_until_idle` could not read the count: it asks
+    /// again, and at its maximum it ends anyway.
+    DrainUnreadable {
+        /// The router.
+        router: String,
+        /// The drained colour.
+        colour: String,
+        /// What the router's provider said.
+        error: String,
+        /// Time left before the drain ends anyway.
+        remaining: Duration,
+    },
+    /// A drain with `drain_until_idle` ended (just before its step finishes).
+    DrainEnded {
+        /// The router.
+        router: String,
+        /// The drained colour.
+        colour: String,
+        /// Why it ended.
+        end: DrainEnd,
+    },
     /// A router this apply cut over was switched back (rules 4 and 7).
     SwitchedBack {
         /// The router.
@@ -96,6 +130,57 @@ pub enum Event {
         /// The new serial.
         serial: u64,
     },
+}
+
+/// Why a drain with `drain_until_idle` ended. Every end is a success: a
+/// drain runs after the switch, and never sends traffic back (rule 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrainEnd {
+    /// The router counted no open session to the colour.
+    Idle,
+    /// The maximum (`drain`) came first.
+    Maximum {
+        /// The sessions still open at the last count; `None` when the last
+        /// read of the count failed.
+        sessions: Option<u64>,
+        /// Why the last read failed, when it did.
+        error: Option<String>,
+    },
+    /// The router cannot count open sessions: the drain waited its whole
+    /// `drain`.
+    ByTime,
+}
+
+impl DrainEnd {
+    /// `idle`, `maximum` or `by_time`, as `drain_ended` lines say.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DrainEnd::Idle => "idle",
+            DrainEnd::Maximum { .. } => "maximum",
+            DrainEnd::ByTime => "by_time",
+        }
+    }
+
+    /// The warning this end deserves, if any: sessions may still have been
+    /// open when the drained colour's change began.
+    pub fn warning(&self, colour: &str) -> Option<String> {
+        let DrainEnd::Maximum { sessions, error } = self else {
+            return None;
+        };
+        Some(match (sessions, error) {
+            (Some(n), _) => format!(
+                "{n} session{} still open to {colour} at the drain's maximum; going on, so a change of {colour} may cut {}",
+                if *n == 1 { " was" } else { "s were" },
+                if *n == 1 { "it" } else { "them" },
+            ),
+            (None, Some(e)) => format!(
+                "{colour}'s open sessions could not be counted ({e}); the drain waited its maximum"
+            ),
+            (None, None) => format!(
+                "{colour}'s open sessions could not be counted before the drain's maximum"
+            ),
+        })
+    }
 }
 
 /// Receives progress events.

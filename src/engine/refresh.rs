@@ -116,11 +116,27 @@ impl Engine {
         let secrets = Secrets::new(config);
         let (mut live, failed) = collect(tasks).await;
         secrets.live(&mut live);
+        live.counts_sessions = self.counting_sessions(config);
         let failed = failed
             .into_iter()
             .map(|(address, e)| (address, e.masked(&secrets)))
             .collect();
         (live, failed)
+    }
+
+    /// The routers with `drain_until_idle` whose backend can count open
+    /// sessions (the plan says which drains wait on the count).
+    fn counting_sessions(&self, config: &Config) -> std::collections::BTreeSet<String> {
+        config
+            .routers
+            .values()
+            .filter(|r| r.drain_until_idle)
+            .filter(|r| {
+                let provider = self.providers.router(&r.backend.kind);
+                provider.is_some_and(|p| p.counts_sessions())
+            })
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// The environments to read: those of the configuration, and those the

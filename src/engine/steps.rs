@@ -55,11 +55,23 @@ pub fn describe(kind: &StepKind) -> String {
             router,
             colour,
             duration_ms,
-        } => format!(
-            "letting {colour} drain for {:.1}s after {}'s cut-over",
-            *duration_ms as f64 / 1000.0,
-            Address::router(router)
-        ),
+            until_idle,
+            counts_sessions,
+            backend,
+            ..
+        } => {
+            let (router, most) = (Address::router(router), *duration_ms as f64 / 1000.0);
+            match (until_idle, counts_sessions) {
+                (true, true) => format!(
+                    "letting {colour} drain after {router}'s cut-over, until it has no open sessions, at most {most:.1}s"
+                ),
+                (true, false) => format!(
+                    "letting {colour} drain for {most:.1}s after {router}'s cut-over (it waits by time: {} cannot count open sessions)",
+                    backend.as_deref().unwrap_or("its router")
+                ),
+                _ => format!("letting {colour} drain for {most:.1}s after {router}'s cut-over"),
+            }
+        }
         StepKind::ForgetRouter { router, .. } => format!("forgetting {}", Address::router(router)),
         StepKind::Test { spec, target, .. } => format!(
             "testing {target}: {}",
@@ -114,10 +126,7 @@ impl Engine {
             }
             StepKind::Cutover { .. } => self.cutover(&start, observer).await,
             StepKind::Preview { .. } => self.preview(&start, observer).await,
-            StepKind::Drain { duration_ms, .. } => {
-                tokio::time::sleep(Duration::from_millis(*duration_ms)).await;
-                Outcome::ok(vec![])
-            }
+            StepKind::Drain { .. } => self.drain(&start.step.kind, observer).await,
             StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
             }

@@ -5,7 +5,7 @@
 //! load as they would for real. Health gates are real HTTP checks against a
 //! small server of the test's own ([`World::serve`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -51,6 +51,12 @@ pub struct Inner {
     pub not_ready: BTreeMap<String, usize>,
     /// Colours whose health check answers 500.
     pub unhealthy: BTreeSet<String>,
+    /// What the routers answer, read after read, when asked for a colour's
+    /// open sessions (the last answer stays; none: 0); `Err` is a failed
+    /// read with that message.
+    pub sessions: BTreeMap<String, VecDeque<Result<u64, String>>>,
+    /// The routers cannot count open sessions (the contract's default).
+    pub uncounted: bool,
     /// Next identity to hand out.
     pub next_identity: u64,
 }
@@ -82,6 +88,13 @@ impl World {
     /// Point `router` at `colour`.
     pub fn route(&self, router: &str, colour: &str) {
         self.lock().routers.insert(router.into(), colour.into());
+    }
+
+    /// Script the open sessions the routers count for `colour`, one answer
+    /// per read (the last stays).
+    pub fn sessions(&self, colour: &str, answers: &[Result<u64, &str>]) {
+        let answers = answers.iter().map(|a| a.map_err(str::to_owned)).collect();
+        self.lock().sessions.insert(colour.into(), answers);
     }
 
     /// The log so far.
@@ -226,6 +239,31 @@ impl RouterProvider for Memory {
             }
             _ => Ok(()),
         }
+    }
+
+    fn counts_sessions(&self) -> bool {
+        !self.0.lock().uncounted
+    }
+
+    async fn open_sessions(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<u64>, ProviderError> {
+        let mut w = self.0.lock();
+        if w.uncounted {
+            return Ok(None);
+        }
+        let answers = w.sessions.entry(colour.name.clone()).or_default();
+        let answer = match answers.len() {
+            0 => Ok(0),
+            1 => answers[0].clone(),
+            _ => answers.pop_front().expect("more than one"),
+        };
+        let seen = answer.as_ref().map_or_else(|e| e.clone(), u64::to_string);
+        w.log
+            .push(format!("sessions {} {} {seen}", spec.name(), colour.name));
+        answer.map(Some).map_err(ProviderError::failed)
     }
 
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {

@@ -205,8 +205,23 @@ pub enum StepKind {
         router: String,
         /// The drained colour.
         colour: String,
-        /// How long to wait, in milliseconds.
+        /// How long to wait, in milliseconds: with `until_idle`, the most.
         duration_ms: u64,
+        /// `drain_until_idle`: end as soon as the router counts no open
+        /// session to the colour (when it can count them).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        until_idle: bool,
+        /// With `until_idle`: whether the router's backend can count open
+        /// sessions; when it cannot, the drain waits its whole duration.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        counts_sessions: bool,
+        /// With `until_idle`: the router's backend kind (`haproxy`, `caddy`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backend: Option<String>,
+        /// With `until_idle` on a backend that counts: the router spec the
+        /// count is read with (the colour is one of its colours).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spec: Option<RouterSpec>,
     },
     /// Point a router's preview listener or route at a colour, so the release
     /// can be tried before the cut-over. Never touches live traffic.

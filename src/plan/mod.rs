@@ -18,7 +18,7 @@ pub mod sensitive;
 pub mod specs;
 pub mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cutover_provider::{LiveEnvironment, LiveRouter};
 
@@ -35,6 +35,12 @@ pub struct Live {
     pub environments: BTreeMap<String, LiveEnvironment>,
     /// Each router of the config as the router itself reports it.
     pub routers: BTreeMap<String, LiveRouter>,
+    /// The routers of the config whose backend can count a colour's open
+    /// sessions (`RouterProvider::counts_sessions`), so that the plan says
+    /// whether a drain with `drain_until_idle` waits on the count or by
+    /// time. Not read from the router, but known with it; no part of the
+    /// fingerprint.
+    pub counts_sessions: BTreeSet<String>,
 }
 
 /// A plan that cannot be made.

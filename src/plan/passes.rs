@@ -501,7 +501,9 @@ pub fn release_now(i: &Inputs<'_>, env: &str) -> Option<String> {
 }
 
 /// Drain: the colour a cut-over takes traffic away from keeps serving its
-/// open connections for the router's `drain` before it changes.
+/// open connections for the router's `drain` before it changes; with
+/// `drain_until_idle`, until the router counts none open, at most `drain`
+/// (by time when the router's backend cannot count them).
 pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     let mut made = Vec::new();
     for (router, intent) in &d.intents {
@@ -518,13 +520,23 @@ pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
                 }
             )
         });
-        if drained_change && !cfg.drain.is_zero() {
-            made.push(StepKind::Drain {
-                router: router.clone(),
-                colour: from.to_owned(),
-                duration_ms: u64::try_from(cfg.drain.as_millis()).unwrap_or(u64::MAX),
-            });
+        if !drained_change || cfg.drain.is_zero() {
+            continue;
         }
+        let until_idle = cfg.drain_until_idle;
+        let counts_sessions = until_idle && i.live.counts_sessions.contains(router);
+        let spec = counts_sessions
+            .then(|| step_spec(i.config, router, &[Some(from)]))
+            .flatten();
+        made.push(StepKind::Drain {
+            router: router.clone(),
+            colour: from.to_owned(),
+            duration_ms: u64::try_from(cfg.drain.as_millis()).unwrap_or(u64::MAX),
+            until_idle,
+            counts_sessions,
+            backend: until_idle.then(|| cfg.backend.kind.clone()),
+            spec,
+        });
     }
     for step in made {
         d.add(step)?;

@@ -315,6 +315,74 @@ fn a_drain_waits_only_before_a_change_of_the_drained_colour() {
 }
 
 #[test]
+fn a_drain_until_idle_waits_on_the_count_where_the_router_can_count() {
+    let drain_of = |counts: bool| {
+        let mut f = blue_live("2", "1");
+        let public = f.config.routers.get_mut("public").unwrap();
+        public.drain = std::time::Duration::from_secs(30);
+        public.drain_until_idle = true;
+        if counts {
+            f.live.counts_sessions.insert("public".into());
+        }
+        let d = f.draft_until("drains").unwrap();
+        d.steps[&StepId::Drain("public".into())].kind.clone()
+    };
+    let StepKind::Drain {
+        colour,
+        duration_ms,
+        until_idle: true,
+        counts_sessions: true,
+        backend: Some(backend),
+        spec: Some(spec),
+        ..
+    } = drain_of(true)
+    else {
+        panic!("{:?}", drain_of(true))
+    };
+    assert_eq!(
+        (colour.as_str(), duration_ms, backend.as_str()),
+        ("blue", 30_000, "exec")
+    );
+    // The count is read with the router's own spec, which knows the colour.
+    assert_eq!(spec.name(), "public");
+    assert!(spec.colour("blue").is_some());
+    // A router that cannot count: waits by time, and the plan says so.
+    assert!(matches!(
+        drain_of(false),
+        StepKind::Drain {
+            until_idle: true,
+            counts_sessions: false,
+            backend: Some(_),
+            spec: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_drain_by_time_reads_and_writes_as_before() {
+    // A saved plan of an older cutover, and the JSON of a drain without
+    // `drain_until_idle`: the new fields neither appear nor are needed.
+    let old = r#"{"id":"drain.public","depends_on":["cutover.public"],"type":"drain","router":"public","colour":"blue","duration_ms":2000}"#;
+    let step: Step = serde_json::from_str(old).unwrap();
+    assert!(matches!(
+        step.kind,
+        StepKind::Drain {
+            until_idle: false,
+            counts_sessions: false,
+            backend: None,
+            spec: None,
+            ..
+        }
+    ));
+    let written: serde_json::Value = serde_json::to_value(&step).unwrap();
+    assert_eq!(
+        written,
+        serde_json::from_str::<serde_json::Value>(old).unwrap()
+    );
+}
+
+#[test]
 fn a_preview_moved_to_the_colour_just_drained_runs_after_the_cutover() {
     let mut f = blue_live("1", "1");
     f.config.routers.get_mut("public").unwrap().preview = Some("blue".into());

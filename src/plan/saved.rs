@@ -404,6 +404,12 @@ pub fn rehydrate(
                     *endpoints = env.endpoints.clone();
                 }
             }
+            StepKind::Drain {
+                router,
+                colour,
+                spec: Some(spec),
+                ..
+            } => drain_spec(config, &secrets, router, colour, spec)?,
             _ => {}
         }
     }
@@ -442,6 +448,23 @@ fn router_values(
     Ok(())
 }
 
+/// The spec a drain reads its count with (the router's settings, as a
+/// switch), from the configuration, after checking it against the plan's.
+fn drain_spec(
+    config: &crate::config::model::Config,
+    secrets: &Secrets,
+    router: &str,
+    colour: &str,
+    spec: &mut cutover_provider::RouterSpec,
+) -> Result<(), String> {
+    if let Some(fresh) = super::specs::step_spec(config, router, &[Some(colour)]) {
+        let what = crate::addr::Address::router(router);
+        changed(&what, secrets.compare_router_spec(spec, &fresh))?;
+        *spec = fresh;
+    }
+    Ok(())
+}
+
 /// The refusal of a value that changed since the plan was made.
 fn changed(what: &crate::addr::Address, difference: Difference) -> Result<(), String> {
     match difference {
@@ -464,6 +487,76 @@ fn holds_markers(doc: &PlanDocument) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan of one drain that reads its count with a secret in the
+    /// router's settings, as saved (the secret a marker) and as configured
+    /// with `secret` now.
+    fn saved_drain(secret: &str) -> (Planned, crate::config::model::Config) {
+        use crate::engine::testing::{colour, config};
+        let router = "router \"public\" {\n  live = environment.green\n  drain = \"5s\"\n  drain_until_idle = true\n  exec {\n    read   = [\"read\", var.secret]\n    switch = [\"switch\"]\n  }\n}\n";
+        let hcl = |value: &str| {
+            format!(
+                "variable \"secret\" {{\n  sensitive = true\n  default = \"{value}\"\n}}\n{}{}{router}",
+                colour("blue", "1", 1),
+                colour("green", "1", 1)
+            )
+        };
+        let made = config(&hcl("s3cret"));
+        let spec = crate::plan::specs::step_spec(&made, "public", &[Some("blue")]);
+        let kind = super::super::document::StepKind::Drain {
+            router: "public".into(),
+            colour: "blue".into(),
+            duration_ms: 5000,
+            until_idle: true,
+            counts_sessions: true,
+            backend: Some("exec".into()),
+            spec,
+        };
+        let step = super::super::document::Step::new(kind);
+        let shown = Secrets::new(&made).document(&crate::plan::document(
+            None,
+            vec![],
+            vec![step],
+            vec![],
+            Default::default(),
+        ));
+        let planned = Planned {
+            document: shown,
+            records: vec![],
+            hide_in_state: vec![],
+            execution: None,
+        };
+        (planned, config(&hcl(secret)))
+    }
+
+    fn drain_settings(doc: &PlanDocument) -> String {
+        match &doc.steps[0].kind {
+            super::super::document::StepKind::Drain {
+                spec: Some(spec), ..
+            } => spec.settings().to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_saved_drain_counts_with_the_real_settings_and_only_those_it_saw() {
+        let (mut planned, config) = saved_drain("s3cret");
+        let saved = drain_settings(&planned.document);
+        assert!(
+            !saved.contains("s3cret") && saved.contains("(sensitive:"),
+            "{saved}"
+        );
+        rehydrate(&mut planned, &config).unwrap();
+        let running = drain_settings(planned.execution.as_ref().unwrap());
+        assert!(running.contains("s3cret"), "{running}");
+        // A secret changed since the plan was made is refused.
+        let (mut planned, config) = saved_drain("other");
+        let e = rehydrate(&mut planned, &config).unwrap_err();
+        assert!(
+            e.contains("router.public: the sensitive value of var.secret changed"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn version_is_not_truncated() {

@@ -386,8 +386,12 @@ impl Secrets {
             StepKind::Test {
                 target, endpoints, ..
             } => *endpoints = self.endpoints(target, endpoints),
-            StepKind::Drain { .. }
-            | StepKind::ForgetRouter { .. }
+            StepKind::Drain { spec, .. } => {
+                if let Some(spec) = spec {
+                    *spec = self.router_spec(spec);
+                }
+            }
+            StepKind::ForgetRouter { .. }
             | StepKind::Analysis { .. }
             | StepKind::Approval { .. } => {}
         }

@@ -166,7 +166,15 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             verify,
             reason,
             ..
-        } => cutover_step(out, p, router, from.as_deref(), to, verify.as_deref(), reason.as_deref()),
+        } => cutover_step(
+            out,
+            p,
+            router,
+            from.as_deref(),
+            to,
+            verify.as_deref(),
+            reason.as_deref(),
+        ),
         StepKind::Preview {
             router, from, to, ..
         } => {
@@ -181,14 +189,26 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             router,
             colour,
             duration_ms,
-        } => comment(
-            out,
-            p,
-            &format!(
-                "{colour} keeps serving its open connections for {:.1}s after router.{router}'s cut-over (drain)",
-                *duration_ms as f64 / 1000.0
-            ),
-        ),
+            until_idle,
+            counts_sessions,
+            backend,
+            ..
+        } => {
+            let most = duration(std::time::Duration::from_millis(*duration_ms));
+            let text = match (until_idle, counts_sessions) {
+                (true, true) => format!(
+                    "{colour} keeps serving its open connections after router.{router}'s cut-over, until {colour} has no open sessions, at most {most} (drain)"
+                ),
+                (true, false) => format!(
+                    "{colour} keeps serving its open connections for {most} after router.{router}'s cut-over (drain; it waits {most}: {} cannot count open sessions)",
+                    backend.as_deref().unwrap_or("its router")
+                ),
+                _ => format!(
+                    "{colour} keeps serving its open connections for {most} after router.{router}'s cut-over (drain)"
+                ),
+            };
+            comment(out, p, &text);
+        }
         StepKind::ForgetRouter { router, .. } => comment(
             out,
             p,
@@ -525,6 +545,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::addr::StepId;
     use crate::plan::document::{DriftKind, Summary};
     use crate::render::sample::*;
 
@@ -690,6 +711,42 @@ mod tests {
         assert_eq!(
             summary_line(&doc),
             "Plan: 0 to add, 1 to change, 0 to destroy, 2 cut-overs, 1 router to forget."
+        );
+    }
+
+    #[test]
+    fn a_drain_says_whether_it_waits_on_open_sessions_or_by_time() {
+        let drain = |until_idle: bool, counts_sessions: bool, backend: &str| {
+            let mut steps = blue_to_green().steps;
+            steps.push(Step {
+                id: StepId::Drain("public".into()),
+                depends_on: vec![StepId::Cutover("public".into())],
+                kind: StepKind::Drain {
+                    router: "public".into(),
+                    colour: "blue".into(),
+                    duration_ms: 30_000,
+                    until_idle,
+                    counts_sessions,
+                    backend: until_idle.then(|| backend.to_owned()),
+                    spec: None,
+                },
+            });
+            let text = plan(&doc(steps, blue_to_green().summary, vec![]), &PLAIN);
+            let line = text.lines().find(|l| l.contains("(drain"));
+            line.unwrap_or_else(|| panic!("no drain in:\n{text}"))
+                .to_owned()
+        };
+        assert_eq!(
+            drain(false, false, ""),
+            "  # blue keeps serving its open connections for 30s after router.public's cut-over (drain)"
+        );
+        assert_eq!(
+            drain(true, true, "haproxy"),
+            "  # blue keeps serving its open connections after router.public's cut-over, until blue has no open sessions, at most 30s (drain)"
+        );
+        assert_eq!(
+            drain(true, false, "caddy"),
+            "  # blue keeps serving its open connections for 30s after router.public's cut-over (drain; it waits 30s: caddy cannot count open sessions)"
         );
     }
 

@@ -19,6 +19,7 @@ mod bad_input;
 mod caddy_e2e;
 mod cli;
 mod crash;
+mod drain;
 mod examples;
 mod faults;
 mod fmt_and_state;

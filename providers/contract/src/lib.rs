@@ -21,7 +21,10 @@
 //!   idempotent (to the live colour: success, and drift repaired), free of
 //!   direction (it is also the switch back), confirmed by reading back,
 //!   bounded in time (every exchange has a timeout), and safe to run
-//!   concurrently for routers that share one load balancer.
+//!   concurrently for routers that share one load balancer;
+//! - [`RouterProvider::open_sessions`], where a backend can count them
+//!   ([`RouterProvider::counts_sessions`]), says how many sessions a colour
+//!   still has open, changing nothing (a drain waits for it to reach 0).
 //!
 //! For an environment: [`EnvironmentProvider::read`] changes nothing,
 //! [`EnvironmentProvider::deploy`] converges when run again,

@@ -12,7 +12,9 @@ use crate::{Colour, LiveRouter, ProviderError, RouterSpec};
 /// [`preflight`](RouterProvider::preflight) and
 /// [`switch`](RouterProvider::switch) are required;
 /// [`set_preview`](RouterProvider::set_preview) has a default that refuses
-/// (a backend without a preview listener).
+/// (a backend without a preview listener), and
+/// [`open_sessions`](RouterProvider::open_sessions) one that cannot tell (a
+/// backend that cannot count a colour's open sessions).
 ///
 /// A cut-over runs, for each router: `switch`, which makes `preflight`'s
 /// checks first and changes nothing when they fail. When it answers
@@ -129,6 +131,39 @@ pub trait RouterProvider: Send + Sync {
     /// configuration is validated, not half-way through an apply.
     fn has_preview(&self) -> bool {
         false
+    }
+
+    /// Whether this backend can count a colour's open sessions
+    /// ([`RouterProvider::open_sessions`] is implemented): the plan says
+    /// whether a drain with `drain_until_idle` waits on the count or by time,
+    /// before anything runs.
+    fn counts_sessions(&self) -> bool {
+        false
+    }
+
+    /// How many sessions the router holds open to `colour` now: requests in
+    /// flight and connections it still carries to the colour's servers, so
+    /// that a drain can end as soon as the colour a cut-over took traffic
+    /// from is idle. **Provided:** the default answers `Ok(None)`, "this
+    /// router cannot tell", and the drain then waits its whole `drain`.
+    ///
+    /// Guarantees, when implemented:
+    /// - changes nothing, so it can be asked any number of times (the
+    ///   engine asks every 250 ms while it drains);
+    /// - `Some(0)` only when the router carries nothing to `colour` that a
+    ///   change of the colour would cut; an idle keep-alive connection that
+    ///   the router sends to the live colour at its next request need not
+    ///   count;
+    /// - bounded in time, like every other method (the engine also stops
+    ///   waiting for it at the drain's maximum);
+    /// - safe to run concurrently with every other method, for any router.
+    async fn open_sessions(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<u64>, ProviderError> {
+        let _ = (spec, colour);
+        Ok(None)
     }
 
     /// Point the router's preview listener or route at `target`, or remove

@@ -109,6 +109,37 @@ impl RouterProvider for Haproxy {
         persist(&config, &config.key, &held, backend).await
     }
 
+    /// The colour's backend's current sessions, from `show stat`.
+    fn counts_sessions(&self) -> bool {
+        true
+    }
+
+    /// The `scur` of the backend the colour's map value names (its
+    /// `BACKEND` row: streams on its servers and those queued for one), read
+    /// with `show stat <backend> 2 -1`. An idle keep-alive connection holds
+    /// no stream, so it does not count: its next request is routed again,
+    /// to the live colour.
+    async fn open_sessions(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<u64>, ProviderError> {
+        let config = settings::resolve(spec)?;
+        let backend = config.backend_for(&colour.name);
+        let stat = format!("show stat {backend} 2 -1");
+        let mut session = Session::open(&config.endpoint, config.timeout).await?;
+        let reply = single(session.exchange(&[&stat]).await?);
+        session.close().await;
+        match reply::parse_backend_sessions(&reply, backend) {
+            Some(sessions) => Ok(Some(sessions)),
+            None => Err(ProviderError::refused(format!(
+                "HAProxy's reply to `{stat}` (colour `{}`) gives no session count: {}",
+                colour.name,
+                reply.trim_end()
+            ))),
+        }
+    }
+
     /// The preview is a second key of the same map (`preview_key`, default
     /// `<key>_preview`), which a second frontend of the operator's looks up.
     fn has_preview(&self) -> bool {

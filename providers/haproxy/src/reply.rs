@@ -207,6 +207,25 @@ pub(crate) fn parse_show_stat(reply: &str, backend: &str) -> Option<Vec<ServerSt
     Some(servers)
 }
 
+/// Parse the CSV reply to `show stat <backend> 2 -1` (the backend's own row)
+/// into the sessions the backend holds now: its `BACKEND` row's `scur`,
+/// which counts every stream that uses the backend — on one of its servers,
+/// or still queued for one — not an idle keep-alive connection (whose next
+/// request is routed again). `None` when the reply is not CSV with that row
+/// and column (e.g. `No such proxy.`).
+pub(crate) fn parse_backend_sessions(reply: &str, backend: &str) -> Option<u64> {
+    let mut lines = reply.lines();
+    let header = lines.next()?.strip_prefix("# ")?;
+    let columns: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| columns.iter().position(|c| *c == name);
+    let (px, sv, scur) = (column("pxname")?, column("svname")?, column("scur")?);
+    lines.find_map(|line| {
+        let fields: Vec<&str> = line.split(',').collect();
+        let is_row = fields.get(px) == Some(&backend) && fields.get(sv) == Some(&"BACKEND");
+        is_row.then(|| fields.get(scur)?.parse().ok())?
+    })
+}
+
 /// Parse the reply to `show map` (no argument): the maps HAProxy has loaded,
 /// e.g. `2 (/etc/haproxy/live.map) pattern loaded from file ...`.
 pub(crate) fn parse_map_list(reply: &str) -> Vec<String> {
@@ -349,6 +368,32 @@ green,BACKEND,UP,,,,,,\n\n";
     #[test]
     fn show_stat_other_backend_is_ignored() {
         assert_eq!(parse_show_stat(STAT, "blue"), Some(vec![]));
+    }
+
+    /// HAProxy 2.6.12's reply to `show stat blue 2 -1`, whole, while one
+    /// streamed response was on its way through it to blue (the second
+    /// line's `scur`, the fifth column, is 1); then after the client closed.
+    const BACKEND_STAT_ONE: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,\n\
+blue,BACKEND,0,0,1,1,1,1,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,2,0,,1,3,0,,1,,1,1,,1,,,,0,0,0,0,0,0,,,,0,0,0,0,0,0,0,1,,,0,0,0,0,,,,,,,,,,,,,,http,roundrobin,,,,,,,0,1,0,0,0,,,0,0,0,0,0,,,,,1,0,0,0,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,1,1,1,155,27,0,0,\n\n";
+
+    /// The same backend's row after the client closed (`cli_abrt` 1).
+    const BACKEND_ROW_IDLE: &str = "blue,BACKEND,0,0,0,1,1,1,38,135,0,0,,0,0,0,0,UP,1,1,0,,0,2,0,,1,3,0,,1,,1,1,,1,,,,0,1,0,0,0,0,,,,1,1,0,0,0,0,0,1,,,0,0,28,528,,,,,,,,,,,,,,http,roundrobin,,,,,,,0,1,0,0,0,,,0,0,28,528,0,,,,,1,0,0,0,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,1,162,27,0,0,";
+
+    #[test]
+    fn backend_sessions_are_its_scur() {
+        assert_eq!(parse_backend_sessions(BACKEND_STAT_ONE, "blue"), Some(1));
+        let header = BACKEND_STAT_ONE.lines().next().unwrap();
+        let idle = format!("{header}\n{BACKEND_ROW_IDLE}\n\n");
+        assert_eq!(parse_backend_sessions(&idle, "blue"), Some(0));
+        // Another backend's row, or the servers' rows only, are no answer.
+        assert_eq!(parse_backend_sessions(BACKEND_STAT_ONE, "green"), None);
+        let servers_only = "# pxname,svname,scur\nblue,s1,3\n";
+        assert_eq!(parse_backend_sessions(servers_only, "blue"), None);
+        assert_eq!(parse_backend_sessions("No such proxy.\n\n", "blue"), None);
+        assert_eq!(
+            parse_backend_sessions("# pxname,svname\nblue,BACKEND\n", "blue"),
+            None
+        );
     }
 
     #[test]
