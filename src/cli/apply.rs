@@ -119,12 +119,14 @@ async fn saved_plan(
     let config = &ctx.loaded.config;
     let refused =
         |e: &dyn std::fmt::Display| anyhow::anyhow!("{} cannot be applied: {e}", file.display());
+    // A sensitive value changed since the plan was made is named as such,
+    // before the fresh plan it also changes is compared.
+    saved::rehydrate(&mut planned, config)
+        .map_err(|e| refused(&format!("{e}; make a new plan")))?;
     engine
         .check_saved(&planned, config, state)
         .await
         .map_err(|e| refused(&e))?;
-    saved::rehydrate(&mut planned, config)
-        .map_err(|e| refused(&format!("{e}; make a new plan")))?;
     Ok(planned)
 }
 
