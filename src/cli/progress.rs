@@ -134,6 +134,12 @@ impl Observer for Lines {
                 }
             ),
             Event::StateSaved { .. } => {}
+            Event::NotifyFailed {
+                notify,
+                event,
+                error,
+                ..
+            } => errln!("warning: notify.{notify}: {event} not delivered: {error}"),
         }
     }
 }
@@ -168,7 +174,7 @@ impl JsonLines {
     }
 
     /// The lines one event gives (none for a throttled wait).
-    fn lines(&self, event: &Event) -> Vec<Value> {
+    pub(super) fn lines(&self, event: &Event) -> Vec<Value> {
         match event {
             Event::StepStarted { id, description } => vec![json!({
                 "type": "step_started", "id": id, "description": description,
@@ -222,6 +228,15 @@ impl JsonLines {
                 "type": "stopping", "signal": signal, "running": running, "at_once": at_once,
             })],
             Event::StateSaved { serial } => vec![json!({"type": "state_saved", "serial": serial})],
+            Event::NotifyFailed {
+                notify,
+                event,
+                error,
+                attempts,
+            } => vec![json!({
+                "type": "notify_failed", "notify": notify, "event": event,
+                "error": error, "attempts": attempts,
+            })],
         }
     }
 

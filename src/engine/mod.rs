@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod error;
 pub mod health;
+pub mod notify;
 pub mod observer;
 pub mod refresh;
 pub mod status;
