@@ -67,7 +67,7 @@ pub(crate) fn shown(
             "`{key}` cannot be sensitive: cutover shows it in every plan (it comes from {})",
             from.join(", ")
         ),
-        "only values given to an environment or router backend, a release, endpoints and a check's url, path or release_path may be sensitive; wrap the value in nonsensitive() if it may be shown",
+        "only values given to an environment or router backend, a release, endpoints, a check's url, path or release_path, and a notify block's webhook and headers may be sensitive; wrap the value in nonsensitive() if it may be shown",
     );
     None
 }

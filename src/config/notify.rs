@@ -250,8 +250,9 @@ fn timeout(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Duration> {
         ev.error_help(
             &span,
             format!(
-                "`timeout` must be more than 0s and at most {}s, not {timeout:?}",
-                MAX_NOTIFY_TIMEOUT.as_secs()
+                "`timeout` must be more than 0s and at most {}s, not {}",
+                MAX_NOTIFY_TIMEOUT.as_secs(),
+                humantime::format_duration(timeout)
             ),
             "cutover waits at most 10s for notifications when a command finishes: a longer POST could never end",
         );
@@ -411,7 +412,7 @@ error: unknown event "deployed" in `events`
         for part in [
             "error: `format` must be \"json\" or \"slack\", not \"slak\"\n --> main.hcl:8:13",
             "= help: did you mean `slack`?",
-            "error: `timeout` must be more than 0s and at most 10s, not 60s\n --> main.hcl:9:13",
+            "error: `timeout` must be more than 0s and at most 10s, not 1m\n --> main.hcl:9:13",
             "error: unknown argument `evnets` in notify \"ops\"\n  --> main.hcl:10:3",
             "= help: did you mean `events`?",
         ] {

@@ -13,6 +13,8 @@ mod nginx_support;
 mod ports_support;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
+#[path = "../support/webhook.rs"]
+mod webhook_support;
 
 mod bad_input;
 mod caddy_e2e;
@@ -28,6 +30,7 @@ mod install;
 mod locks;
 mod migrate;
 mod nginx_e2e;
+mod notify;
 mod outputs;
 mod pg_backend;
 mod readiness;
