@@ -14,11 +14,11 @@ use std::time::Duration;
 use hcl::Value;
 use hcl_edit::expr::Expression;
 
-use super::blocks::{as_string, eval_attr, eval_shown_attr, type_name};
+use super::blocks::{as_string, check_decl, eval_attr, eval_shown_attr, type_name};
 use super::environment::duration_attr;
 use super::eval::Evaluator;
 use super::model::{Marks, Notify, NotifyEvent, NotifyFormat, Span, DEFAULT_NOTIFY_TIMEOUT};
-use super::schema::{self, Decl, Schema};
+use super::schema::{Decl, Schema};
 use super::source::did_you_mean;
 
 /// The longest `timeout`: cutover waits at most this long for notifications
@@ -34,14 +34,7 @@ pub(crate) fn notify(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Notify> 
         required: &["webhook"],
         blocks: &[],
     };
-    schema::check_body(
-        ev.map,
-        decl.file,
-        &decl.block.body,
-        &s,
-        &decl.span,
-        &mut ev.diags,
-    );
+    check_decl(ev, decl, &s);
     // Every attribute is read before any error ends the block, so that one
     // run reports every mistake.
     let webhook = webhook(ev, decl, &what);
