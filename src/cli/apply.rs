@@ -150,13 +150,17 @@ pub async fn run_plan(
     let view = progress::observer(run.json, &planned.document);
     let doc = &planned.document;
     let (observer, notifications) = notify::start(view, doc, &run.notify, &engine.health, run.what);
+    // The notifications' wait at the end ends at a signal too.
+    let mut stop = run.stop.clone();
     let report = engine
         .apply(planned, state, backend, lock, observer, run.stop)
         .await;
+    // A signal the apply saw does not end the wait; one from now on does.
+    stop.borrow_and_update();
     let report = match report {
         Ok(report) => report,
         Err(e) => {
-            notifications.finish().await;
+            notifications.finish(&mut stop).await;
             return Err(e.into());
         }
     };
@@ -164,11 +168,11 @@ pub async fn run_plan(
     // `--json`'s summary stays the last line: the warnings of notifications
     // that failed come before it. People read the outcome first.
     if run.json {
-        notifications.finish().await;
+        notifications.finish(&mut stop).await;
     }
     let code = progress::finished(&report, run.json, &backend.describe(), run.what);
     if !run.json {
-        notifications.finish().await;
+        notifications.finish(&mut stop).await;
     }
     Ok(code)
 }

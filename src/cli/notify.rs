@@ -12,6 +12,7 @@ use crate::config::model::Notify;
 use crate::engine::health::HealthChecker;
 use crate::engine::notify::Notifier;
 use crate::engine::observer::{Event, Observer};
+use crate::engine::StopReceiver;
 use crate::plan::document::PlanDocument;
 
 /// The notifications of one command; nothing when it has no `notify` block.
@@ -55,11 +56,23 @@ impl Notifications {
     }
 
     /// Wait for what is still being sent, at most
-    /// [`crate::engine::notify::FINISH_BOUND`].
-    pub async fn finish(&self) {
-        if let Some(n) = &self.0 {
-            n.finish().await;
-        }
+    /// [`crate::engine::notify::FINISH_BOUND`], or until `stop` sees a
+    /// signal it has not seen yet (the caller marks the ones the apply saw
+    /// as seen: the apply they stopped still reports how it ended).
+    pub async fn finish(&self, stop: &mut StopReceiver) {
+        let Some(n) = &self.0 else { return };
+        let signal = async {
+            loop {
+                if stop.changed().await.is_err() {
+                    // No signal can come any more.
+                    std::future::pending::<()>().await;
+                }
+                if let Some(signal) = super::signals::requested(stop) {
+                    return signal.to_owned();
+                }
+            }
+        };
+        n.finish(signal).await;
     }
 }
 

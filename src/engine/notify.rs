@@ -13,6 +13,7 @@
 //! carries its token) nor a header value.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -154,32 +155,47 @@ impl Notifier {
         }
     }
 
-    /// Wait for every queued notification, at most [`FINISH_BOUND`] in all;
-    /// each one still unsent then is a failure told to the observer.
-    pub async fn finish(&self) {
-        self.finish_within(FINISH_BOUND).await;
+    /// Wait for every queued notification, at most [`FINISH_BOUND`] in all,
+    /// or until `cancel` ends (a signal: it gives its name); each one still
+    /// unsent then is a failure told to the observer.
+    pub async fn finish(&self, cancel: impl Future<Output = String>) {
+        self.finish_within(FINISH_BOUND, cancel).await;
     }
 
     /// [`Notifier::finish`] with another bound (for tests).
-    pub async fn finish_within(&self, bound: Duration) {
+    pub async fn finish_within(&self, bound: Duration, cancel: impl Future<Output = String>) {
         for queue in &self.queues {
             lock(&queue.tx).take();
         }
         let deadline = tokio::time::Instant::now() + bound;
+        tokio::pin!(cancel);
+        let mut given_up: Option<String> = None;
         for queue in &self.queues {
             let Some(mut task) = lock(&queue.task).take() else {
                 continue;
             };
-            if tokio::time::timeout_at(deadline, &mut task).await.is_ok() {
+            let done = match &given_up {
+                Some(_) => task.is_finished(),
+                None => tokio::select! {
+                    done = tokio::time::timeout_at(deadline, &mut task) => done.is_ok(),
+                    signal = &mut cancel => {
+                        given_up = Some(format!("given up at {signal}"));
+                        false
+                    }
+                },
+            };
+            if done {
                 continue;
             }
+            let given_up = given_up.get_or_insert_with(|| {
+                format!("given up {} after the {} finished", secs(bound), self.what)
+            });
             task.abort();
             // Cancelled at its next await: after that nothing touches
             // `pending` any more.
             let _ = task.await;
             let left: Vec<Pending> = lock(&queue.pending).drain(..).collect();
             for Pending { event, attempts } in left {
-                let given_up = format!("given up {} after the {} finished", secs(bound), self.what);
                 let error = match attempts {
                     0 => format!("not sent: {given_up}"),
                     n => format!("{given_up} ({}, the last unanswered)", tries(n)),

@@ -188,7 +188,7 @@ async fn events_are_posted_in_order_with_the_block_name_and_its_headers() {
     for line in &lines {
         notifier.send(line);
     }
-    notifier.finish().await;
+    notifier.finish(std::future::pending()).await;
     let requests = receiver.requests();
     let got: Vec<(String, String, Value)> = requests
         .iter()
@@ -227,7 +227,7 @@ async fn a_server_error_is_tried_three_times_and_a_client_error_once() {
     ];
     let notifier = Notifier::start(&blocks, client(), "apply", seen.clone());
     notifier.send(&cutover_done());
-    notifier.finish().await;
+    notifier.finish(std::future::pending()).await;
     assert_eq!(failing.requests().len(), 3);
     assert_eq!(refusing.requests().len(), 1);
     let mut failures = seen.failures();
@@ -264,7 +264,9 @@ async fn a_receiver_that_never_answers_is_given_up_on_within_the_bound() {
     // The first POST is under way (and never answered) before the end.
     silent.wait_for(1, Duration::from_secs(5));
     let finishing = Instant::now();
-    notifier.finish_within(Duration::from_millis(300)).await;
+    notifier
+        .finish_within(Duration::from_millis(300), std::future::pending())
+        .await;
     let took = finishing.elapsed();
     assert!(took < Duration::from_secs(1), "finish took {took:?}");
     assert_eq!(
@@ -289,9 +291,38 @@ async fn a_refused_connection_is_tried_again_and_said_without_the_url() {
     let blocks = [block("down", &url, &NotifyEvent::ALL)];
     let notifier = Notifier::start(&blocks, client(), "rollback", seen.clone());
     notifier.send(&summary(false));
-    notifier.finish().await;
+    notifier.finish(std::future::pending()).await;
     assert_eq!(
         seen.failures(),
         ["down apply_finished 3 connection refused after 3 attempts"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_during_the_wait_gives_up_at_once() {
+    let silent = Receiver::start(0, Reply::Never);
+    let seen = Arc::new(Seen::default());
+    let blocks = [
+        block("silent", &silent.url("/"), &NotifyEvent::ALL),
+        block("also", &silent.url("/also"), &NotifyEvent::ALL),
+    ];
+    let notifier = Notifier::start(&blocks, client(), "rollback", seen.clone());
+    notifier.send(&cutover_done());
+    silent.wait_for(2, Duration::from_secs(5));
+    let finishing = Instant::now();
+    notifier
+        .finish_within(Duration::from_secs(60), async { "SIGINT".to_owned() })
+        .await;
+    assert!(
+        finishing.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        finishing.elapsed()
+    );
+    assert_eq!(
+        seen.failures(),
+        [
+            "silent cutover_done 1 given up at SIGINT (1 attempt, the last unanswered)",
+            "also cutover_done 1 given up at SIGINT (1 attempt, the last unanswered)",
+        ]
     );
 }

@@ -355,3 +355,44 @@ notify "ops" {{
     // Nothing else was asked for: the summary is not posted.
     assert_eq!(receiver.requests().len(), 1);
 }
+
+#[test]
+fn a_signal_while_the_notifications_are_awaited_ends_the_wait() {
+    let world = World::start();
+    let receiver = Receiver::start(free_port(), Reply::Never);
+    // A POST that would take the whole bound.
+    let notify = "notify \"ops\" {\n  webhook = var.hook\n  timeout = \"10s\"\n}\n";
+    let case = Case::with_main(&world.config("green", None, notify));
+    let vars = case.path().join("secrets.json");
+    let values: serde_json::Map<String, Value> = secrets(&receiver)
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.trim_start_matches("CUTOVER_VAR_").to_owned(),
+                Value::String(v),
+            )
+        })
+        .collect();
+    std::fs::write(&vars, Value::Object(values).to_string()).unwrap();
+    let vars = vars.display().to_string();
+    let mut apply = case.spawn(&["apply", "--auto-approve", "--var-file", &vars]);
+    // The human view says how the apply ended before it waits.
+    apply.wait_for_line("Apply complete", WITHIN);
+    receiver.wait_for(1, WITHIN);
+    let signalled = Instant::now();
+    apply.signal(nix::sys::signal::Signal::SIGINT);
+    let run = apply.finish(WITHIN);
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the wait went on {took:?} after SIGINT"
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(world.live(), "green");
+    shows_no_secret(&run, &receiver);
+    assert_eq!(
+        run.stderr,
+        "warning: notify.ops: cutover_done not delivered: given up at SIGINT (1 attempt, the last unanswered)\n\
+         warning: notify.ops: apply_finished not delivered: not sent: given up at SIGINT\n"
+    );
+}
