@@ -150,7 +150,13 @@ impl Notifier {
             if tx.send(Item { event, body }).is_err() {
                 // The sender is gone (it panicked): say so, as for a failure.
                 lock(&queue.pending).pop_back();
-                self.failed(&queue.name, event, "the sender stopped".into(), 0);
+                failed(
+                    self.observer.as_ref(),
+                    &queue.name,
+                    event,
+                    "the sender stopped".into(),
+                    0,
+                );
             }
         }
     }
@@ -200,19 +206,20 @@ impl Notifier {
                     0 => format!("not sent: {given_up}"),
                     n => format!("{given_up} ({}, the last unanswered)", tries(n)),
                 };
-                self.failed(&queue.name, event, error, attempts);
+                failed(self.observer.as_ref(), &queue.name, event, error, attempts);
             }
         }
     }
+}
 
-    fn failed(&self, name: &str, event: NotifyEvent, error: String, attempts: u32) {
-        self.observer.event(&Event::NotifyFailed {
-            notify: name.to_owned(),
-            event: event.as_str(),
-            error,
-            attempts,
-        });
-    }
+/// Tell `observer` that block `name` could not be sent `event`.
+fn failed(observer: &dyn Observer, name: &str, event: NotifyEvent, error: String, attempts: u32) {
+    observer.event(&Event::NotifyFailed {
+        notify: name.to_owned(),
+        event: event.as_str(),
+        error,
+        attempts,
+    });
 }
 
 /// The URL, headers and timeout of `block`'s POSTs.
@@ -266,12 +273,8 @@ impl Sender {
             let result = self.deliver(&item.body).await;
             lock(&self.pending).pop_front();
             if let Err((error, attempts)) = result {
-                self.observer.event(&Event::NotifyFailed {
-                    notify: self.target.name.clone(),
-                    event: item.event.as_str(),
-                    error,
-                    attempts,
-                });
+                let observer = self.observer.as_ref();
+                failed(observer, &self.target.name, item.event, error, attempts);
             }
         }
     }
