@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
-use super::{context, plan, progress, signals, Global, EXIT_ERROR, EXIT_OK};
+use super::{context, notify, plan, progress, signals, Global, EXIT_ERROR, EXIT_OK};
 use crate::engine::Engine;
 use crate::plan::saved::{self, Planned};
 use crate::state::backend::{Backend, Lock};
@@ -101,6 +101,7 @@ pub async fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         json: args.json,
         what: "apply",
         stop,
+        notify: ctx.loaded.config.notify.values().cloned().collect(),
     };
     let code = run_plan(&engine, &planned, state, (backend, &lock), run).await;
     context::release(lock);
@@ -138,6 +139,8 @@ pub struct Run {
     pub what: &'static str,
     /// Where signals ask to stop.
     pub stop: crate::engine::StopReceiver,
+    /// The `notify` blocks its events are sent to.
+    pub notify: Vec<crate::config::model::Notify>,
 }
 
 /// Run `planned` (an apply's or a rollback's) and print what happened; the
@@ -159,14 +162,32 @@ pub async fn run_plan(
     } else {
         outln!();
     }
-    let observer = progress::observer(run.json, &planned.document);
+    let view = progress::observer(run.json, &planned.document);
+    let doc = &planned.document;
+    let (observer, notifications) = notify::start(view, doc, &run.notify, &engine.health, run.what);
+    // The notifications' wait at the end ends at a signal too.
+    let mut stop = run.stop.clone();
     let report = engine
         .apply(planned, state, backend, lock, observer, run.stop)
-        .await?;
-    Ok(progress::finished(
-        &report,
-        run.json,
-        &backend.describe(),
-        run.what,
-    ))
+        .await;
+    // A signal the apply saw does not end the wait; one from now on does.
+    stop.borrow_and_update();
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            notifications.finish(&mut stop).await;
+            return Err(e.into());
+        }
+    };
+    notifications.send(&progress::summary_line(&report));
+    // `--json`'s summary stays the last line: the warnings of notifications
+    // that failed come before it. People read the outcome first.
+    if run.json {
+        notifications.finish(&mut stop).await;
+    }
+    let code = progress::finished(&report, run.json, &backend.describe(), run.what);
+    if !run.json {
+        notifications.finish(&mut stop).await;
+    }
+    Ok(code)
 }

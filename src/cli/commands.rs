@@ -76,8 +76,12 @@ pub async fn validate(g: &Global) -> anyhow::Result<u8> {
     let engine = plan::engine_for(None);
     let ctx = context::load_config(g, Some(&engine))?;
     let cfg = &ctx.loaded.config;
+    let notify = match cfg.notify.len() {
+        0 => String::new(),
+        n => format!(", {n} notify block(s)"),
+    };
     outln!(
-        "The configuration is valid: {} environment(s), {} router(s), {} output(s).",
+        "The configuration is valid: {} environment(s), {} router(s), {} output(s){notify}.",
         cfg.environments.len(),
         cfg.routers.len(),
         cfg.outputs.len()

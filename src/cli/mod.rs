@@ -46,6 +46,7 @@ mod context;
 mod fmt;
 mod habits;
 mod migrate;
+mod notify;
 mod plan;
 mod progress;
 mod refresh;

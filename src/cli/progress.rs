@@ -204,6 +204,12 @@ impl Observer for Lines {
                 outln!("{}: approved by {by}", StepId::Approval(router.clone()));
             }
             Event::StateSaved { .. } => {}
+            Event::NotifyFailed {
+                notify,
+                event,
+                error,
+                ..
+            } => errln!("warning: notify.{notify}: {event} not delivered: {error}"),
         }
     }
 }
@@ -238,7 +244,7 @@ impl JsonLines {
     }
 
     /// The lines one event gives (none for a throttled wait).
-    fn lines(&self, event: &Event) -> Vec<Value> {
+    pub(super) fn lines(&self, event: &Event) -> Vec<Value> {
         match event {
             Event::StepStarted { id, description } => vec![json!({
                 "type": "step_started", "id": id, "description": description,
@@ -330,6 +336,15 @@ impl JsonLines {
             Event::Approved { router, by } => vec![json!({
                 "type": "approved", "id": StepId::Approval(router.clone()),
                 "router": router, "by": by,
+            })],
+            Event::NotifyFailed {
+                notify,
+                event,
+                error,
+                attempts,
+            } => vec![json!({
+                "type": "notify_failed", "notify": notify, "event": event,
+                "error": error, "attempts": attempts,
             })],
         }
     }

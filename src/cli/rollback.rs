@@ -66,6 +66,7 @@ pub async fn run(g: &Global, args: RollbackArgs) -> anyhow::Result<u8> {
         json: args.json,
         what: "rollback",
         stop,
+        notify: ctx.loaded.config.notify.values().cloned().collect(),
     };
     let code = run_plan(&engine, &planned, Some(state), (backend, &lock), run).await;
     context::release(lock);

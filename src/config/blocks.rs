@@ -25,6 +25,13 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Check a top-level block's body against `schema`, reporting what is
+/// missing or unknown at the block's header.
+pub(crate) fn check_decl(ev: &mut Evaluator<'_>, decl: &Decl<'_>, schema: &Schema<'_>) {
+    let body = &decl.block.body;
+    schema::check_body(ev.map, decl.file, body, schema, &decl.span, &mut ev.diags);
+}
+
 /// Evaluate the attribute `key` of `body`, if present, with its value's span.
 pub(crate) fn eval_attr(
     ev: &mut Evaluator<'_>,
@@ -67,7 +74,7 @@ pub(crate) fn shown(
             "`{key}` cannot be sensitive: cutover shows it in every plan (it comes from {})",
             from.join(", ")
         ),
-        "only values given to an environment or router backend, a release, endpoints and a check's url, path or release_path may be sensitive; wrap the value in nonsensitive() if it may be shown",
+        "only values given to an environment or router backend, a release, endpoints, a check's url, path or release_path, and a notify block's webhook and headers may be sensitive; wrap the value in nonsensitive() if it may be shown",
     );
     None
 }
@@ -313,14 +320,7 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         required: &["live"],
         blocks: &blocks,
     };
-    schema::check_body(
-        ev.map,
-        decl.file,
-        &decl.block.body,
-        &s,
-        &decl.span,
-        &mut ev.diags,
-    );
+    check_decl(ev, decl, &s);
     let body = &decl.block.body;
     let live = body
         .get_attribute("live")
@@ -535,14 +535,7 @@ pub(crate) fn output(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Output> 
         required: &["value"],
         blocks: &[],
     };
-    schema::check_body(
-        ev.map,
-        decl.file,
-        &decl.block.body,
-        &s,
-        &decl.span,
-        &mut ev.diags,
-    );
+    check_decl(ev, decl, &s);
     let body = &decl.block.body;
     let description = opt_string(ev, decl.file, body, "description");
     let declared_sensitive = opt_bool(ev, decl.file, body, "sensitive").unwrap_or(false);
@@ -574,14 +567,7 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
         required: &[],
         blocks: &["backend"],
     };
-    schema::check_body(
-        ev.map,
-        decl.file,
-        &decl.block.body,
-        &s,
-        &decl.span,
-        &mut ev.diags,
-    );
+    check_decl(ev, decl, &s);
     let body = &decl.block.body;
     if let Some(state) = opt_string(ev, decl.file, body, "state") {
         settings.state_path = PathBuf::from(state);

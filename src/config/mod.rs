@@ -16,6 +16,8 @@ mod functions;
 pub mod marks;
 pub use parse::read_text;
 pub mod model;
+mod notify;
+pub use notify::MAX_NOTIFY_TIMEOUT;
 mod parse;
 mod refs;
 mod router_checks;
@@ -124,6 +126,13 @@ fn load_texts(
         evaluate_block(&mut ev, &decls, addr, &mut config);
     }
     config.settings = blocks::settings(&mut ev, decls.settings.as_ref());
+    // Nothing refers to a `notify` block, and it may refer to anything
+    // evaluated above.
+    for (name, decl) in &decls.notify {
+        if let Some(block) = notify::notify(&mut ev, decl) {
+            config.notify.insert(name.clone(), block);
+        }
+    }
     repeated_endpoints(&mut ev, &config);
     let mut diags = std::mem::take(&mut ev.diags);
     drop(ev);

@@ -47,6 +47,8 @@ pub struct Config {
     pub routers: BTreeMap<String, Router>,
     /// Outputs by name.
     pub outputs: BTreeMap<String, Output>,
+    /// `notify` blocks by name.
+    pub notify: BTreeMap<String, Notify>,
     /// Every reference between blocks: `from` refers to `to`. Used by the graph
     /// for ordering; cycles have already been reported by the config layer.
     pub references: Vec<(Address, Address)>,
@@ -345,4 +347,97 @@ pub struct Output {
     pub marks: Marks,
     /// Where the block is.
     pub span: Span,
+}
+
+/// The events a `notify` block can be sent (docs/notify.md), each a group of
+/// the progress lines of `apply --json` (docs/events.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NotifyEvent {
+    /// `cutover_done`: a router switched to its new colour.
+    CutoverDone,
+    /// `reverted`: a router this apply cut over was switched back, or
+    /// could not be.
+    Reverted,
+    /// `failed`: a step failed.
+    Failed,
+    /// `awaiting_approval`: the apply waits for `cutover approve`.
+    AwaitingApproval,
+    /// `apply_finished`: the apply (or rollback) is over: its summary.
+    ApplyFinished,
+}
+
+impl NotifyEvent {
+    /// Every event, in the order the docs list them.
+    pub const ALL: [NotifyEvent; 5] = [
+        NotifyEvent::CutoverDone,
+        NotifyEvent::Reverted,
+        NotifyEvent::Failed,
+        NotifyEvent::AwaitingApproval,
+        NotifyEvent::ApplyFinished,
+    ];
+
+    /// The name written in `events = [...]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::CutoverDone => "cutover_done",
+            NotifyEvent::Reverted => "reverted",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::AwaitingApproval => "awaiting_approval",
+            NotifyEvent::ApplyFinished => "apply_finished",
+        }
+    }
+
+    /// The event named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<NotifyEvent> {
+        NotifyEvent::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+/// What a `notify` block posts: `format = "json"` or `"slack"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifyFormat {
+    /// The event object itself, as `apply --json` prints it.
+    #[default]
+    Json,
+    /// `{"text": "..."}`, the shape of a Slack incoming webhook.
+    Slack,
+}
+
+/// The default of a `notify` block's `timeout`, per POST.
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A `notify "NAME" {}` block: a webhook for an apply's events.
+///
+/// Its `Debug` form leaves out the URL and the header values: a webhook URL
+/// is a credential (Slack's is), and headers carry tokens.
+#[derive(Clone, PartialEq)]
+pub struct Notify {
+    /// The label.
+    pub name: String,
+    /// `webhook`: an `http://` or `https://` URL, never shown.
+    pub webhook: reqwest::Url,
+    /// `events`: which events it is sent (default: all).
+    pub events: std::collections::BTreeSet<NotifyEvent>,
+    /// `headers`: sent with every POST; their values are never shown.
+    pub headers: BTreeMap<String, String>,
+    /// `format`.
+    pub format: NotifyFormat,
+    /// `timeout`: how long one POST may take.
+    pub timeout: Duration,
+    /// Where the block is.
+    pub span: Span,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("name", &self.name)
+            .field("webhook", &"(not shown)")
+            .field("events", &self.events)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("format", &self.format)
+            .field("timeout", &self.timeout)
+            .field("span", &self.span)
+            .finish()
+    }
 }

@@ -20,6 +20,7 @@ pub(crate) const BLOCK_TYPES: &[&str] = &[
     "environment",
     "router",
     "output",
+    "notify",
     "cutover",
 ];
 
@@ -53,6 +54,7 @@ pub(crate) struct Decls<'a> {
     pub environments: BTreeMap<String, Decl<'a>>,
     pub routers: BTreeMap<String, Decl<'a>>,
     pub outputs: BTreeMap<String, Decl<'a>>,
+    pub notify: BTreeMap<String, Decl<'a>>,
     pub settings: Option<Decl<'a>>,
 }
 
@@ -177,6 +179,7 @@ fn classify_block<'a>(
                 "variable" => &mut decls.variables,
                 "environment" => &mut decls.environments,
                 "router" => &mut decls.routers,
+                "notify" => &mut decls.notify,
                 _ => &mut decls.outputs,
             };
             if let Some(first) = table.get(&name) {

@@ -267,7 +267,7 @@ fn unknown_block_type_lists_the_valid_ones() {
             "error: unknown block type `enviroment`\n --> main.hcl:1:1",
             "help: did you mean `environment`?",
             "--> main.hcl:3:1",
-            "variable, locals, environment, router, output, cutover",
+            "variable, locals, environment, router, output, notify, cutover",
         ],
     );
 }

@@ -170,14 +170,7 @@ fn resolve_one(
         required: &[],
         blocks: &[],
     };
-    schema::check_body(
-        ev.map,
-        decl.file,
-        &decl.block.body,
-        &s,
-        &decl.span,
-        &mut ev.diags,
-    );
+    super::blocks::check_decl(ev, decl, &s);
     let body = &decl.block.body;
     let var_type = body
         .get_attribute("type")

@@ -146,6 +146,20 @@ fn release_url(endpoint: &str, health: &Health) -> Option<String> {
 }
 
 impl HealthChecker {
+    /// The shared client that trusts the system's CAs alone, for other
+    /// HTTP cutover sends (the webhooks of `notify` blocks): one pool of
+    /// connections and one read of the trust store for the whole process.
+    pub fn system_client(&self) -> Result<reqwest::Client, ClientError> {
+        self.clients.get(None)
+    }
+
+    /// The kind of a failed request on such a client, as a failed probe's
+    /// ([`ProbeFailure::kind`]: `refused`, `unreachable`, `timeout`, `dns`,
+    /// `tls`, `http`), for senders whose messages must not name the URL.
+    pub fn request_failure_kind(error: &reqwest::Error, timeout: Duration) -> &'static str {
+        failure::classify("", error, timeout).kind()
+    }
+
     /// One request; `Ok(())` when the status is the expected one.
     async fn probe(
         client: &reqwest::Client,

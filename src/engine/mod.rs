@@ -10,6 +10,7 @@ pub mod approval;
 mod drain;
 pub mod error;
 pub mod health;
+pub mod notify;
 pub mod observer;
 pub mod refresh;
 pub mod status;

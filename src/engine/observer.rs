@@ -130,6 +130,18 @@ pub enum Event {
         /// The new serial.
         serial: u64,
     },
+    /// A `notify` block's webhook was not sent an event, after its
+    /// retries (engine::notify). A warning: it changes nothing else.
+    NotifyFailed {
+        /// The block's label.
+        notify: String,
+        /// The event's name (`cutover_done`, ...).
+        event: &'static str,
+        /// Why, for people: never the URL nor a header value.
+        error: String,
+        /// How many POSTs were tried (0: never sent).
+        attempts: u32,
+    },
 }
 
 /// Why a drain with `drain_until_idle` ended. Every end is a success: a

@@ -13,6 +13,8 @@ mod nginx_support;
 mod ports_support;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
+#[path = "../support/webhook.rs"]
+mod webhook_support;
 
 mod approve;
 mod bad_input;
@@ -31,6 +33,7 @@ mod install;
 mod locks;
 mod migrate;
 mod nginx_e2e;
+mod notify;
 mod outputs;
 mod pg_backend;
 mod readiness;
