@@ -13,7 +13,10 @@ mod nginx_support;
 mod ports_support;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
+#[path = "../support/prometheus.rs"]
+mod prometheus_support;
 
+mod analysis;
 mod approve;
 mod bad_input;
 mod caddy_e2e;
