@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cutover::addr::StepId;
 use cutover::config::checks::{AnalysisSpec, NoData, When};
-use cutover::engine::analysis::{run, Measured};
+use cutover::engine::analysis::{run, shown_against, Measured};
 use cutover::engine::error::{ErrorKind, StepError};
 use cutover::engine::health::HealthChecker;
 use cutover::engine::observer::{Event, Observer};
@@ -188,8 +188,11 @@ fn an_analysis_passes_a_healthy_release_and_stops_early_on_one_that_fails_half_i
             (*round, *count, *passed, *failures),
             (i as u32 + 1, 5, false, i as u32 + 1)
         );
-        assert_eq!(detail, &format!("{v} > 0.01"));
-        values.push(v.to_string());
+        // Rounded for people, as long as that keeps it beside its bound.
+        let shown = shown_against(&failing, v);
+        assert_eq!(detail, &format!("{shown} > 0.01"));
+        assert!(shown.len() <= 6, "{shown}");
+        values.push(shown);
     }
     assert_eq!(
         (err.kind, err.cause),
@@ -306,5 +309,200 @@ fn an_analysis_says_no_data_what_prometheus_refused_and_that_it_is_gone() {
         )),
         "{}",
         err.message
+    );
+}
+
+/// Blue and green demo-apps behind HAProxy; with `prometheus`, the router
+/// has an `after` analysis of the new release's 5xx share.
+fn e2e_config(
+    h: &crate::haproxy_support::HaproxyGuard,
+    prometheus: Option<&str>,
+    (blue, blue_release, blue_flags): (u16, &str, &str),
+    (green, green_release, green_flags): (u16, &str, &str),
+    live: &str,
+) -> String {
+    let demo = demo_app_bin();
+    let colour = |name: &str, port: u16, release: &str, flags: &str| {
+        format!(
+            r#"
+environment "{name}" {{
+  release  = "{release}"
+  endpoint = "127.0.0.1:{port}"
+  process {{
+    command = ["{demo}", "--port", "{port}", "--release", "{release}"{flags}]
+    grace   = "2s"
+  }}
+  health {{
+    path     = "/healthz"
+    interval = "100ms"
+    timeout  = "10s"
+  }}
+}}
+"#,
+            demo = demo.display()
+        )
+    };
+    // Early rounds may see no traffic yet (0/0 = NaN): two are tolerated.
+    let analysis = prometheus.map_or(String::new(), |url| {
+        format!(
+            r#"
+  analysis "errors" {{
+    prometheus    = "{url}"
+    query         = <<-EOT
+      sum(rate(demo_app_requests_total{{release="{{{{target_release}}}}",path="/",status=~"5.."}}[5s]))
+        /
+      sum(rate(demo_app_requests_total{{release="{{{{target_release}}}}",path="/"}}[5s]))
+    EOT
+    max           = 0.01
+    when          = "after"
+    initial_delay = "3s"
+    interval      = "1s"
+    count         = 5
+    failure_limit = 2
+  }}"#
+        )
+    });
+    format!(
+        "{}{}\nrouter \"public\" {{\n  live = environment.{live}\n  haproxy {{\n    socket = \"{}\"\n    map    = \"{}\"\n  }}{analysis}\n}}\n",
+        colour("blue", blue, blue_release, blue_flags),
+        colour("green", green, green_release, green_flags),
+        h.socket().display(),
+        h.map_path().display(),
+    )
+}
+
+/// The JSON lines of `stdout` of type `kind`.
+fn lines_of<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["type"] == kind).collect()
+}
+
+#[test]
+fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_back_from_a_bad_one() {
+    use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
+    use crate::support::{Case, ProcessReaper};
+
+    let (blue, green) = (free_port(), free_port());
+    let mut setup = HaproxySetup::blue_green(
+        &format!("127.0.0.1:{blue}"),
+        &format!("127.0.0.1:{green}"),
+        "blue",
+    );
+    setup.map = "# live colours\n".to_string();
+    let h = HaproxyGuard::start(&setup);
+    let case = Case::with_main(&e2e_config(
+        &h,
+        None,
+        (blue, "1.0", ""),
+        (green, "1.0", ""),
+        "blue",
+    ));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let prometheus =
+        Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
+    let _traffic = Traffic::to(&[h.port]);
+    let url = prometheus.url();
+
+    // Green with a healthy 2.0: the analysis passes after the switch.
+    case.write(
+        "main.hcl",
+        &e2e_config(
+            &h,
+            Some(&url),
+            (blue, "1.0", ""),
+            (green, "2.0", ""),
+            "green",
+        ),
+    );
+    let good = case.run(&["apply", "--auto-approve"]).code(0);
+    let rounds: Vec<&str> = good
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("analysis.public.errors: ") && l.contains("/5 "))
+        .collect();
+    assert!(rounds.len() >= 3, "{}", good.stdout);
+    assert!(rounds.last().unwrap().ends_with(" ok"), "{}", good.stdout);
+    assert!(
+        rounds.iter().any(|l| l.contains(" 0 <= 0.01 ok")),
+        "{}",
+        good.stdout
+    );
+    let switch = good.stdout.find("cutover.public: done").expect("switched");
+    assert!(
+        good.stdout.find("analysis.public.errors: 1/5").unwrap() > switch,
+        "{}",
+        good.stdout
+    );
+
+    // Blue with a 3.0 that fails half its requests: the router goes back to green.
+    let bad = (blue, "3.0", r#", "--error-rate", "0.5""#);
+    case.write(
+        "main.hcl",
+        &e2e_config(&h, Some(&url), bad, (green, "2.0", ""), "blue"),
+    );
+    let failed = case.run(&["apply", "--auto-approve", "--json"]).code(1);
+    let lines: Vec<serde_json::Value> = failed
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let rounds = lines_of(&lines, "analysis_round");
+    assert_eq!(
+        rounds.len(),
+        3,
+        "stopped at the third failure: {}",
+        failed.stdout
+    );
+    for (i, round) in rounds.iter().enumerate() {
+        assert_eq!(
+            (
+                &round["id"],
+                &round["round"],
+                &round["passed"],
+                &round["failures"]
+            ),
+            (
+                &"analysis.public.errors".into(),
+                &(i + 1).into(),
+                &false.into(),
+                &(i + 1).into()
+            ),
+            "{round}"
+        );
+    }
+    // Once traffic shows, the share is about a half.
+    let last = rounds.last().unwrap();
+    assert!(
+        last["value"]
+            .as_f64()
+            .is_some_and(|v| (0.3..0.7).contains(&v)),
+        "{last}"
+    );
+    let position = |kind: &str| lines.iter().position(|l| l["type"] == kind).unwrap();
+    assert!(
+        position("cutover_done") < position("analysis_round"),
+        "{}",
+        failed.stdout
+    );
+    let finished = lines
+        .iter()
+        .position(|l| l["type"] == "step_finished" && l["id"] == "analysis.public.errors")
+        .expect("the analysis finished");
+    assert_eq!(lines[finished]["error_kind"], "analysis_failed");
+    assert!(finished > position("analysis_round"));
+    let back = lines_of(&lines, "switched_back");
+    assert_eq!(
+        (back.len(), &back[0]["router"], &back[0]["to"]),
+        (1, &"public".into(), &"green".into()),
+        "{}",
+        failed.stdout
+    );
+    let summary = lines_of(&lines, "summary")[0];
+    assert_eq!(summary["failed"]["id"], "analysis.public.errors");
+    let (status, body) = h.get("/");
+    assert_eq!(
+        (status, body.trim()),
+        (200, "demo-app release 2.0"),
+        "back on green"
     );
 }
