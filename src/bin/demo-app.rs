@@ -80,7 +80,10 @@ impl App {
             error_rate: options.error_rate,
             errors_at: now + options.errors_after,
             erring: AtomicU64::new(0),
-            answered: Mutex::new(BTreeMap::new()),
+            // The series of `/` exist from the start, at 0 (Prometheus'
+            // advice for labels known in advance): the 5xx share of a
+            // release that has not failed yet is 0, not "no data".
+            answered: Mutex::new(BTreeMap::from([(("/", 200), 0), (("/", 500), 0)])),
         }
     }
 
@@ -502,6 +505,7 @@ fn respond(
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "",
     };
@@ -660,6 +664,17 @@ mod tests {
             text.ends_with("\r\n\r\n7\r\ntick 0\n\r\n7\r\ntick 1\n\r\n"),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn the_series_of_the_root_path_are_there_at_zero_before_any_request() {
+        let (_, _, body) = answer(&app(&[]), "/metrics");
+        for line in [
+            "demo_app_requests_total{release=\"2.0\",path=\"/\",status=\"200\"} 0",
+            "demo_app_requests_total{release=\"2.0\",path=\"/\",status=\"500\"} 0",
+        ] {
+            assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
+        }
     }
 
     #[test]

@@ -160,6 +160,18 @@ impl Observer for Lines {
             Event::DrainWaiting { .. }
             | Event::DrainUnreadable { .. }
             | Event::DrainEnded { .. } => self.drain(event),
+            Event::AnalysisRound {
+                id,
+                round,
+                count,
+                passed,
+                detail,
+                failures,
+                ..
+            } => outln!(
+                "{}",
+                analysis_line(id, (*round, *count), detail, *passed, *failures)
+            ),
             Event::SwitchedBack { router, to } => {
                 outln!("router.{router}: switched back to {to}");
             }
@@ -212,6 +224,23 @@ impl Observer for Lines {
             } => errln!("warning: notify.{notify}: {event} not delivered: {error}"),
         }
     }
+}
+
+/// The line of one analysis measurement:
+/// `analysis.public.errors: 2/3 0.004 <= 0.01 ok`.
+fn analysis_line(
+    id: &StepId,
+    (round, count): (u32, u32),
+    detail: &str,
+    passed: bool,
+    failures: u32,
+) -> String {
+    let verdict = if passed {
+        "ok".to_owned()
+    } else {
+        format!("FAILED ({failures} failed so far)")
+    };
+    format!("{id}: {round}/{count} {detail} {verdict}")
 }
 
 /// Prints one JSON object per line for each event (`apply --json`,
@@ -309,6 +338,27 @@ impl JsonLines {
                 colour,
                 end,
             } => vec![drain_ended(router, colour, end)],
+            Event::AnalysisRound {
+                id,
+                round,
+                count,
+                value,
+                passed,
+                detail,
+                failures,
+            } => {
+                let (router, analysis) = match id {
+                    StepId::Analysis(router, name) => (Some(router), Some(name)),
+                    _ => (None, None),
+                };
+                // JSON has no NaN or infinities: null, and `detail` says them.
+                let value = value.filter(|v| v.is_finite());
+                vec![json!({
+                    "type": "analysis_round", "id": id, "router": router,
+                    "analysis": analysis, "round": round, "count": count, "value": value,
+                    "passed": passed, "detail": detail, "failures": failures,
+                })]
+            }
             Event::SwitchedBack { router, to } => vec![json!({
                 "type": "switched_back", "router": router, "to": to,
             })],
@@ -705,5 +755,49 @@ mod tests {
             (&json!("by_time"), &Value::Null)
         );
         assert!(by_time.get("warning").is_none());
+    }
+
+    fn round(passed: bool, value: Option<f64>, detail: &str) -> Event {
+        Event::AnalysisRound {
+            id: StepId::Analysis("public".into(), "errors".into()),
+            round: 2,
+            count: 3,
+            value,
+            passed,
+            detail: detail.into(),
+            failures: u32::from(!passed),
+        }
+    }
+
+    #[test]
+    fn an_analysis_round_is_one_human_line_and_one_json_line() {
+        let id = StepId::Analysis("public".into(), "errors".into());
+        assert_eq!(
+            analysis_line(&id, (2, 3), "0.004 <= 0.01", true, 0),
+            "analysis.public.errors: 2/3 0.004 <= 0.01 ok"
+        );
+        assert_eq!(
+            analysis_line(&id, (3, 3), "0.031 > 0.01", false, 2),
+            "analysis.public.errors: 3/3 0.031 > 0.01 FAILED (2 failed so far)"
+        );
+        let json = JsonLines {
+            cutovers: BTreeMap::new(),
+            last_wait: Mutex::default(),
+        };
+        assert_eq!(
+            json.lines(&round(true, Some(0.004), "0.004 <= 0.01")),
+            vec![json!({
+                "type": "analysis_round", "id": "analysis.public.errors",
+                "router": "public", "analysis": "errors", "round": 2, "count": 3,
+                "value": 0.004, "passed": true, "detail": "0.004 <= 0.01", "failures": 0,
+            })]
+        );
+        let nan = &json.lines(&round(false, Some(f64::NAN), "NaN, not a number"))[0];
+        assert_eq!((&nan["value"], &nan["failures"]), (&Value::Null, &json!(1)));
+        let none = &json.lines(&round(false, None, "no data"))[0];
+        assert_eq!(
+            (&none["value"], &none["detail"]),
+            (&Value::Null, &json!("no data"))
+        );
     }
 }

@@ -36,6 +36,9 @@ pub enum ErrorKind {
     TestFailed,
     /// Nobody approved a paused cut-over in time.
     NotApproved,
+    /// An `analysis` block's measurements failed more often than its
+    /// `failure_limit` allows.
+    AnalysisFailed,
     /// A provider panicked (a bug in it).
     Panicked,
     /// The step was stopped by a signal before it finished.
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::VerifyFailed => "verify_failed",
             ErrorKind::TestFailed => "test_failed",
             ErrorKind::NotApproved => "not_approved",
+            ErrorKind::AnalysisFailed => "analysis_failed",
             ErrorKind::Panicked => "panicked",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Invalid => "invalid",
@@ -78,7 +82,9 @@ pub struct StepError {
     /// The kind of failure.
     pub kind: ErrorKind,
     /// For a gate or a verify that did not pass: the kind of its last
-    /// failed probe (`refused`, `timeout`, `tls`, `status`, ...).
+    /// failed probe (`refused`, `timeout`, `tls`, `status`, ...); for an
+    /// analysis, of its last failed measurement (`out_of_bounds`,
+    /// `no_data`, `query_error`, `refused`, ...).
     pub cause: Option<&'static str>,
     /// What happened.
     pub message: String,

@@ -21,6 +21,7 @@ use crate::config::model::Health;
 use super::observer::{Event, Observer};
 
 pub use client::ClientError;
+pub(crate) use failure::classify;
 pub use failure::{ProbeFailure, TlsFailure, WantStatus};
 
 /// Runs health checks. Clones share their HTTP clients: one per distinct
@@ -230,6 +231,13 @@ impl HealthChecker {
             }
         }
         true
+    }
+
+    /// The shared client that trusts the system's CAs alone, for cutover's
+    /// other HTTP reads (an analysis's Prometheus queries): they reuse its
+    /// kept-alive connections instead of building a client each.
+    pub fn http_client(&self) -> Result<reqwest::Client, ClientError> {
+        self.clients.get(None)
     }
 
     /// The shared client for `health`'s CA set.

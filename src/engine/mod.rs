@@ -5,6 +5,7 @@
 //! walk's rules live in [`walk`] (a state machine, unit-tested), the running
 //! of steps in [`steps`], the driver that ties them to tokio in [`apply`].
 
+pub mod analysis;
 pub mod apply;
 pub mod approval;
 mod drain;
@@ -403,6 +404,14 @@ impl Observer for Masking {
                 waiting_for: s(waiting_for),
                 remaining: *remaining,
             },
+            // What a measurement saw may quote the Prometheus URL.
+            Event::AnalysisRound { .. } => {
+                let mut event = event.clone();
+                if let Event::AnalysisRound { detail, .. } = &mut event {
+                    *detail = s(detail);
+                }
+                event
+            }
             other => other.clone(),
         };
         self.inner.event(&scrubbed)

@@ -81,6 +81,27 @@ pub enum Event {
         /// Why it ended.
         end: DrainEnd,
     },
+    /// One measurement of an `analysis` block (its Prometheus query) was
+    /// taken.
+    AnalysisRound {
+        /// The analysis step (`analysis.ROUTER.NAME`).
+        id: StepId,
+        /// Which measurement this is, from 1.
+        round: u32,
+        /// How many measurements the analysis takes when none fails too
+        /// often (`count`).
+        count: u32,
+        /// The value read; `None` when the query returned no data or
+        /// could not be read (see `detail`).
+        value: Option<f64>,
+        /// Whether this measurement passed.
+        passed: bool,
+        /// What it saw, for people: `0.031 > 0.01`, `no data`, or why
+        /// nothing could be read (Prometheus' error, a refused connection).
+        detail: String,
+        /// Failed measurements so far, this one included.
+        failures: u32,
+    },
     /// A router this apply cut over was switched back (rules 4 and 7).
     SwitchedBack {
         /// The router.

@@ -10,7 +10,7 @@ use super::error::{provider_kind, ErrorKind, StepError};
 use super::observer::{Event, Observer};
 use super::walk::{Outcome, Revert, Start};
 use super::Engine;
-use crate::addr::Address;
+use crate::addr::{Address, StepId};
 use crate::plan::document::{Action, StepKind};
 use crate::state::journal::Entry;
 use crate::state::model::{EnvironmentState, RouterState};
@@ -88,6 +88,25 @@ pub fn describe(kind: &StepKind) -> String {
 }
 
 impl Engine {
+    /// An analysis step: its measurements, on the health checks' client.
+    async fn analysis(
+        &self,
+        id: &StepId,
+        spec: &crate::config::checks::AnalysisSpec,
+        observer: &dyn Observer,
+    ) -> Outcome {
+        let client = match self.health.http_client() {
+            Ok(client) => client,
+            Err(e) => {
+                return Outcome::failed(StepError::new(ErrorKind::Failed, format!("{id}: {e}")))
+            }
+        };
+        match super::analysis::run(id, spec, &client, observer).await {
+            Ok(_) => Outcome::ok(vec![]),
+            Err(e) => Outcome::failed(e),
+        }
+    }
+
     /// Run one step.
     pub(super) async fn run(&self, start: Start, observer: &dyn Observer) -> Outcome {
         match &start.step.kind {
@@ -149,10 +168,7 @@ impl Engine {
                     Err(e) => Outcome::failed(e),
                 }
             }
-            StepKind::Analysis { .. } => Outcome::failed(StepError::new(
-                ErrorKind::Failed,
-                format!("{}: analyses are not built yet", start.step.id),
-            )),
+            StepKind::Analysis { spec, .. } => self.analysis(&start.step.id, spec, observer).await,
             StepKind::Approval {
                 router,
                 to,

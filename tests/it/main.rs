@@ -15,7 +15,10 @@ mod ports_support;
 mod postgres_support;
 #[path = "../support/webhook.rs"]
 mod webhook_support;
+#[path = "../support/prometheus.rs"]
+mod prometheus_support;
 
+mod analysis;
 mod approve;
 mod bad_input;
 mod caddy_e2e;

@@ -277,7 +277,7 @@ impl fmt::Display for TlsFailure {
 
 /// What a failed request to `url` was, from reqwest's error and its chain of
 /// sources. `timeout` is the request timeout in force.
-pub(super) fn classify(url: &str, error: &reqwest::Error, timeout: Duration) -> ProbeFailure {
+pub(crate) fn classify(url: &str, error: &reqwest::Error, timeout: Duration) -> ProbeFailure {
     if error.is_timeout() {
         return ProbeFailure::Timeout {
             url: url.to_string(),
