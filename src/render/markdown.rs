@@ -306,6 +306,7 @@ fn cutover_table(doc: &PlanDocument) -> String {
             to,
             from_release,
             to_release,
+            instances,
             ..
         } = &step.kind
         {
@@ -314,8 +315,13 @@ fn cutover_table(doc: &PlanDocument) -> String {
                 Some(f) => release(Some(f), from_release),
                 None => "-".to_owned(),
             };
+            // A fleet router: its instances switch together.
+            let fleet = match instances.len() {
+                0 | 1 => String::new(),
+                n => format!(" ({n} instances)"),
+            };
             rows.push(format!(
-                "| {} | {from_colour} → {} | {from_release} → {} |\n",
+                "| {}{fleet} | {from_colour} → {} | {from_release} → {} |\n",
                 code(router),
                 code(to),
                 release(Some(to), to_release)
@@ -496,6 +502,20 @@ mod tests {
         *to_release = Some(marker.clone());
         let text = plan(&doc);
         assert!(text.contains(&format!("→ `{marker}` |")), "{text}");
+    }
+
+    #[test]
+    fn a_fleet_router_shows_its_instance_count() {
+        let mut doc = blue_to_green();
+        let StepKind::Cutover { instances, .. } = &mut doc.steps[2].kind else {
+            panic!("cut-over last");
+        };
+        *instances = vec!["edge-a".into(), "edge-b".into()];
+        let text = plan(&doc);
+        assert!(
+            text.contains("| `public` (2 instances) | `blue` → `green` |"),
+            "{text}"
+        );
     }
 
     #[test]
