@@ -14,15 +14,21 @@ use crate::support::{demo_app_bin, Case, ProcessReaper};
 /// Blue and green demo apps, each release named after its colour, so that
 /// the traffic through an instance says which colour served it.
 fn colours(ports: (u16, u16)) -> String {
+    colours_at(ports, "1")
+}
+
+/// As [`colours`], blue's release `blue-BLUE`.
+fn colours_at(ports: (u16, u16), blue: &str) -> String {
     let demo = demo_app_bin();
     let colour = |name: &str, port: u16| {
+        let n = if name == "blue" { blue } else { "1" };
         format!(
             r#"
 environment "{name}" {{
-  release  = "{name}-1"
+  release  = "{name}-{n}"
   endpoint = "127.0.0.1:{port}"
   process {{
-    command = ["{demo}", "--port", "{port}", "--release", "{name}-1"]
+    command = ["{demo}", "--port", "{port}", "--release", "{name}-{n}"]
     grace   = "2s"
   }}
   health {{
@@ -332,4 +338,54 @@ fn a_pair_of_caddys_cuts_over_together_and_a_dead_one_is_named() {
         .stderr_has("instance `b`");
     assert_eq!(served(&a), "green");
     assert_eq!(case.state_bytes().unwrap(), state, "the state changed");
+}
+
+#[test]
+fn a_fleets_preview_and_drain_reach_every_instance() {
+    let ports = (free_port(), free_port());
+    let mut setup = HaproxySetup::blue_green(
+        &format!("127.0.0.1:{}", ports.0),
+        &format!("127.0.0.1:{}", ports.1),
+        "blue",
+    );
+    setup.preview = true;
+    let (a, b) = (HaproxyGuard::start(&setup), HaproxyGuard::start(&setup));
+    let router = |blue: &str, live: &str| {
+        let drain =
+            "  preview = environment.green\n  drain = \"1500ms\"\n  drain_until_idle = true\n";
+        haproxy_config(ports, (&a, &b), live, drain)
+            .replace(&colours(ports), &colours_at(ports, blue))
+    };
+    let case = Case::with_main(&router("1", "blue"));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    for h in [&a, &b] {
+        assert_eq!(h.map_value("public_preview").as_deref(), Some("green"));
+        let preview = std::net::SocketAddr::from(([127, 0, 0, 1], h.preview_port.unwrap()));
+        let (status, body) = crate::haproxy_support::http_get(preview, "/");
+        assert_eq!(
+            (status, body.trim().ends_with("green-1")),
+            (200, true),
+            "{body}"
+        );
+    }
+
+    // A request held through `b` only: the drain of blue counts it (the
+    // sessions of every instance, summed), so it waits to its maximum.
+    let held = crate::drain::Held::open(b.frontend());
+    case.write("main.hcl", &router("2", "green"));
+    let run = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let out = lines(&run.stdout);
+    let ended = &out[at(&out, "drain_ended", Some("drain.public"))];
+    assert_eq!(
+        (&ended["ended"], &ended["sessions"]),
+        (&Value::from("maximum"), &Value::from(1)),
+        "{ended}"
+    );
+    assert!(at(&out, "cutover_done", None) < at(&out, "step_started", Some("drain.public")));
+    assert!(
+        at(&out, "step_finished", Some("drain.public"))
+            < at(&out, "step_started", Some("environment.blue"))
+    );
+    drop(held);
 }
