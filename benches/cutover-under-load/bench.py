@@ -19,6 +19,18 @@ For each router (HAProxy, Caddy, nginx), on loopback only:
        nginx:   rewrite the include, then SIGHUP the master (`nginx -s reload`);
   4. stop everything by process id.
 
+The fleet case (--fleets 2,4): one router over N HAProxy instances
+(haproxy-fleet.cfg, each with its own admin socket, map file and frontend;
+haproxy-fleet.hcl lists them in `instances`), N alternating cut-overs by
+`cutover apply`, each in a window under load on every instance: a fresh-
+connection loadgen and a keep-alive loadgen (`--keep-alive --transitions`,
+a 200 us pause per request) per instance. Failed requests are counted per
+instance; the switch skew is the time from the first instance to the last
+to answer with the new colour (the start of the keep-alive loadgen's first
+request the new colour answered, per instance: its resolution is that
+loadgen's interval between requests), and also as cutover reports it (the
+instances' confirmation offsets, `skew_us` of `cutover_done`).
+
 Results: <run>/results.json and a markdown report on stdout (also
 <run>/report.md). Every load loop is bounded in time (wrk -d, loadgen's stop
 file plus a kill after a deadline).
@@ -332,6 +344,173 @@ class Bench:
         return {"cutover": cut, "baseline": base}
 
 
+FLEET_PORT = 18300  # instance i's frontend listens on FLEET_PORT + i
+FLEET_COLOURS = {"blue": "1.0.0-blue", "green": "1.0.0-green"}
+FLEET_PAUSE_US = 200  # the keep-alive probe's pause between requests
+
+
+class FleetBench(Bench):
+    """One router over `size` HAProxy instances (see the module's docs)."""
+
+    def __init__(self, size, run, n, env):
+        self.router = f"fleet{size}"
+        self.size = size
+        self.run = run
+        self.n = n
+        self.env = env
+        self.cfg = {"ports": [FLEET_PORT + i for i in range(size)] + [9231, 9232]}
+        self.procs = []
+        self.children = []
+
+    def name(self, i):
+        return f"h{i + 1}"
+
+    def url(self, i):
+        return f"http://127.0.0.1:{FLEET_PORT + i}/"
+
+    def start_router(self):
+        run = self.run
+        for p in self.cfg["ports"]:
+            if port_busy(p):
+                raise RuntimeError(f"127.0.0.1:{p} is already in use; stop whatever listens there")
+        items = []
+        for i in range(self.size):
+            d = os.path.join(run, self.name(i))
+            os.makedirs(d)
+            open(os.path.join(d, "live.map"), "w").close()
+            env = dict(self.env, BENCH_RUN=d, BENCH_PORT=str(FLEET_PORT + i))
+            out = open(os.path.join(d, "haproxy.out"), "w")
+            self.procs.append(subprocess.Popen(
+                ["haproxy", "-db", "-f", os.path.join(HERE, "haproxy-fleet.cfg")],
+                stdout=out, stderr=subprocess.STDOUT, env=env))
+            items.append(f'      {{ name = "{self.name(i)}", socket = "{d}/admin.sock", map = "{d}/live.map" }},')
+        for i in range(self.size):
+            sock = os.path.join(run, self.name(i), "admin.sock")
+            wait_for(lambda: os.path.exists(sock), 10, f"HAProxy {self.name(i)}'s admin socket")
+            if self.procs[i].poll() is not None:
+                raise RuntimeError(f"HAProxy {self.name(i)} exited at start; see {run}/{self.name(i)}/haproxy.out")
+        hcl = open(os.path.join(HERE, "haproxy-fleet.hcl")).read()
+        hcl = re.sub(r"^INSTANCES$", lambda _: "\n".join(items), hcl, flags=re.M)
+        with open(os.path.join(run, "main.hcl"), "w") as f:
+            f.write(hcl)
+        log(f"{self.router}: {self.size} HAProxy instances started, pids {[p.pid for p in self.procs]}")
+
+    def cleanup(self):
+        self.router_proc = None
+        super().cleanup()
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        log(f"{self.router}: HAProxy instances stopped")
+
+    def window(self, i, colour):
+        stop = os.path.join(self.run, "stop-load")
+        if os.path.exists(stop):
+            os.remove(stop)
+        loads = []
+        for k in range(self.size):
+            common = ["--url", self.url(k), "--stop-file", stop, "--threads", "1", "--duration", f"{WRK_MAX_S}s"]
+            fresh = os.path.join(self.run, f"fresh-{k}.txt")
+            kept = os.path.join(self.run, f"kept-{k}.txt")
+            loads.append((fresh, subprocess.Popen(["loadgen"] + common, stdout=open(fresh, "w"),
+                                                   stderr=subprocess.STDOUT, env=self.env)))
+            loads.append((kept, subprocess.Popen(
+                ["loadgen"] + common + ["--keep-alive", "--transitions", "--pause-us", str(FLEET_PAUSE_US)],
+                stdout=open(kept, "w"), stderr=subprocess.STDOUT, env=self.env)))
+        self.children = [p for _, p in loads]
+        t0 = time.monotonic()
+        time.sleep(PRE_S)
+        try:
+            res = self.apply_events(colour)
+        finally:
+            time.sleep(POST_S)
+            open(stop, "w").close()
+            for p in self.children:
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            self.children = []
+        window_s = time.monotonic() - t0
+        return self.count_window(i, colour, res, [f for f, _ in loads], window_s)
+
+    def apply_events(self, colour):
+        """cutover apply --json, and the cutover_done line's instances."""
+        cmd = ["cutover", "-C", self.run, "apply", "--auto-approve", "--json",
+               "--no-color", "--var", f"live={colour}"]
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
+        wall = time.monotonic() - t0
+        done = [json.loads(l) for l in p.stdout.splitlines() if '"cutover_done"' in l]
+        if p.returncode != 0 or not done:
+            raise RuntimeError(f"cutover apply --var live={colour} failed (exit {p.returncode}):\n{p.stderr}")
+        return {"wall_s": wall, "reported_skew_ms": done[0].get("skew_us", 0) / 1000.0,
+                "reported": done[0].get("instances")}
+
+    def count_window(self, i, colour, res, outputs, window_s):
+        release = FLEET_COLOURS[colour]
+        per = []
+        for k in range(self.size):
+            fresh, kept = open(outputs[2 * k]).read(), open(outputs[2 * k + 1]).read()
+            row = {"instance": self.name(k)}
+            for label, text in (("fresh", fresh), ("kept", kept)):
+                m = re.search(r"loadgen: (\d+) requests in [\d.]+s, (\d+) failed", text)
+                if not m:
+                    raise RuntimeError(f"cannot parse loadgen output: {text}")
+                row[f"{label}_requests"], row[f"{label}_failed"] = int(m.group(1)), int(m.group(2))
+                row[f"{label}_errors"] = re.findall(r"loadgen: (\d+ x .*)", text)
+            m = re.search(rf"loadgen: release {re.escape(release)} first at (\d+) us", kept)
+            if not m:
+                raise RuntimeError(f"{self.name(k)} never answered with {release}: {kept}")
+            row["switched_us"] = int(m.group(1))
+            row["interval_ms"] = window_s * 1000.0 / max(row["kept_requests"], 1)
+            per.append(row)
+        firsts = [r["switched_us"] for r in per]
+        res.update({"i": i, "colour": colour, "instances": per,
+                    "traffic_skew_ms": (max(firsts) - min(firsts)) / 1000.0})
+        failed = {r["instance"]: r["fresh_failed"] + r["kept_failed"] for r in per}
+        log(f"{self.router} #{i} -> {colour}: failed per instance {failed}; skew in traffic "
+            f"{res['traffic_skew_ms']:.3f} ms, reported {res['reported_skew_ms']:.3f} ms; "
+            f"apply {res['wall_s']:.3f}s")
+        return res
+
+    def run_all(self):
+        self.start_router()
+        log(f"{self.router}: first apply (blue live on every instance)")
+        self.apply_events("blue")
+        colours = ["green" if i % 2 == 0 else "blue" for i in range(self.n)]
+        return {"cutover": [self.window(i + 1, c) for i, c in enumerate(colours)]}
+
+
+def fleet_report(results):
+    out = ["| HAProxy instances | cut-overs | requests per instance, fresh conn / keep-alive (total) "
+           "| failed requests per instance (fresh + keep-alive, all cut-overs) "
+           "| switch skew in traffic, ms (median / max) | skew cutover reports, ms (median / max) "
+           "| traffic resolution, ms (median keep-alive interval) |",
+           "|---|---|---|---|---|---|---|"]
+    for name, res in results.items():
+        rows = res["cutover"]
+        size = len(rows[0]["instances"])
+        names = [r["instance"] for r in rows[0]["instances"]]
+        fresh = sum(r["fresh_requests"] for w in rows for r in w["instances"]) // size
+        kept = sum(r["kept_requests"] for w in rows for r in w["instances"]) // size
+        failed = {n: sum(r["fresh_failed"] + r["kept_failed"] for w in rows for r in w["instances"]
+                         if r["instance"] == n) for n in names}
+        res_ms = statistics.median(r["interval_ms"] for w in rows for r in w["instances"])
+        out.append(f"| {size} | {len(rows)} | {fresh} / {kept} | "
+                   + ", ".join(f"{n}: {v}" for n, v in failed.items())
+                   + f" | {med_max([w['traffic_skew_ms'] for w in rows])} "
+                   f"| {med_max([w['reported_skew_ms'] for w in rows])} | {res_ms:.3f} |")
+    out.append("")
+    return "\n".join(out)
+
+
 def med_max(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -386,6 +565,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cutovers", type=int, default=20)
     ap.add_argument("--routers", default="haproxy,caddy,nginx")
+    ap.add_argument("--fleets", default="2,4",
+                    help="sizes of the HAProxy fleet case (instances), e.g. 2,4; empty for none")
     ap.add_argument("--run", default=os.environ.get("BENCH_RUN_DIR", "/tmp/cutover-under-load"))
     args = ap.parse_args()
     routers = [r for r in args.routers.split(",") if r]
@@ -394,7 +575,24 @@ def main():
             sys.exit(f"unknown router {r}; choose from {', '.join(ROUTERS)}")
     base_run = os.path.realpath(args.run)
     env = dict(os.environ, NO_COLOR="1")
+    sizes = [int(x) for x in args.fleets.split(",") if x]
+    needed = set(routers) | ({"haproxy"} if sizes else set())
+    if routers:
+        needed |= {"wrk", "curl"}
+    for tool in sorted(needed):
+        if not (shutil.which(tool) or os.access(f"/usr/sbin/{tool}", os.X_OK)):
+            sys.exit(f"{tool} is missing: apt-get install -y {tool}")
     results = {}
+    fleets = {}
+    for size in sizes:
+        run = os.path.join(base_run, f"fleet{size}")
+        shutil.rmtree(run, ignore_errors=True)
+        os.makedirs(run)
+        b = FleetBench(size, run, args.cutovers, env)
+        try:
+            fleets[f"fleet{size}"] = b.run_all()
+        finally:
+            b.cleanup()
     for r in routers:
         run = os.path.join(base_run, r)
         shutil.rmtree(run, ignore_errors=True)
@@ -409,8 +607,8 @@ def main():
         "machine": f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}",
     }
     with open(os.path.join(base_run, "results.json"), "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=2)
-    text = report(results, meta)
+        json.dump({"meta": meta, "results": results, "fleets": fleets}, f, indent=2)
+    text = (report(results, meta) if results else "") + (fleet_report(fleets) if fleets else "")
     with open(os.path.join(base_run, "report.md"), "w") as f:
         f.write(text)
     print(text)
