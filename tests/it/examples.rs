@@ -198,20 +198,40 @@ impl Router {
     }
 }
 
+/// The routers to start for `kind`: one, or for HAProxy one per
+/// `haproxy*.cfg` (a fleet example's instances, `haproxy-a.cfg` with its
+/// `.run/admin-a.sock` and `.run/live-a.map`), each by its name's suffix.
+fn instances(kind: &'static str, dir: &Path) -> Vec<(&'static str, String)> {
+    if kind != "haproxy" {
+        return vec![(kind, String::new())];
+    }
+    let mut suffixes: Vec<String> = std::fs::read_dir(dir)
+        .expect("list the example")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            let suffix = name.strip_prefix("haproxy")?.strip_suffix(".cfg")?;
+            Some(suffix.to_string())
+        })
+        .collect();
+    suffixes.sort();
+    suffixes.into_iter().map(|s| (kind, s)).collect()
+}
+
 /// Start `kind` from the example's configuration in `dir` (the copy) the
-/// way the example's run.sh does, with everything it writes in `dir/.run`.
-fn start_router(kind: &'static str, dir: &Path) -> Router {
+/// way the example's run.sh does, with everything it writes in `dir/.run`;
+/// `suffix` names one instance of a fleet (`-a`), else is empty.
+fn start_router((kind, suffix): (&'static str, String), dir: &Path) -> Router {
     let run = dir.join(".run");
     std::fs::create_dir_all(&run).expect("create .run");
-    let log = run.join(format!("{kind}.log"));
+    let log = run.join(format!("{kind}{suffix}.log"));
     let output = std::fs::File::create(&log).expect("create the router's log");
     let mut command = match kind {
         "haproxy" => {
-            std::fs::write(run.join("live.map"), "").expect("write live.map");
+            std::fs::write(run.join(format!("live{suffix}.map")), "").expect("write the map");
             let mut c = Command::new("haproxy");
             c.arg("-db")
                 .arg("-f")
-                .arg(dir.join("haproxy.cfg"))
+                .arg(dir.join(format!("haproxy{suffix}.cfg")))
                 .env("QUICKSTART_RUN", &run);
             c
         }
@@ -259,7 +279,7 @@ fn start_router(kind: &'static str, dir: &Path) -> Router {
     };
     match kind {
         "haproxy" => {
-            let socket = run.join("admin.sock");
+            let socket = run.join(format!("admin{suffix}.sock"));
             router.wait_until(|| std::os::unix::net::UnixStream::connect(&socket).is_ok());
         }
         "caddy" => {
@@ -369,7 +389,7 @@ fn every_example_validates_and_plans() {
         .iter()
         .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for required in ["caddy", "exec", "nginx", "quickstart"] {
+    for required in ["caddy", "exec", "fleet", "nginx", "quickstart"] {
         assert!(
             names.iter().any(|n| n == required),
             "examples/{required} is missing: found {names:?}"
@@ -402,7 +422,8 @@ fn plan_example(example: &Path, name: &str) {
     let ports = relocate_ports(case.path());
     let _routers: Vec<Router> = router_kinds(case.path())
         .into_iter()
-        .map(|kind| start_router(kind, case.path()))
+        .flat_map(|kind| instances(kind, case.path()))
+        .map(|instance| start_router(instance, case.path()))
         .collect();
 
     let human = case.run(&["plan"]);
