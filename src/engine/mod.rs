@@ -421,6 +421,22 @@ impl Observer for Masking {
                 waiting_for: s(waiting_for),
                 remaining: *remaining,
             },
+            // A fleet's instance without a `name` is named by its address.
+            Event::InstancesSwitched {
+                router,
+                to,
+                instances,
+            } => Event::InstancesSwitched {
+                router: router.clone(),
+                to: to.clone(),
+                instances: instances
+                    .iter()
+                    .map(|i| cutover_provider::InstanceSwitch {
+                        name: s(&i.name),
+                        offset: i.offset,
+                    })
+                    .collect(),
+            },
             // What a measurement saw may quote the Prometheus URL.
             Event::AnalysisRound { .. } => {
                 let mut event = event.clone();

@@ -497,6 +497,14 @@ impl Secrets {
             for d in &mut router.drift {
                 d.message = self.mask(&d.message);
             }
+            // A fleet's instance is named by its address when it has no
+            // `name`, which may be sensitive.
+            for instance in &mut router.instances {
+                instance.name = self.mask(&instance.name);
+                if let Some(raw) = &mut instance.raw {
+                    *raw = self.mask(raw);
+                }
+            }
         }
     }
 

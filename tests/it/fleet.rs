@@ -389,3 +389,38 @@ fn a_fleets_preview_and_drain_reach_every_instance() {
     );
     drop(held);
 }
+
+/// An instance without a `name` is named by its socket: when that comes
+/// from a sensitive variable, plans and events show its marker, never the
+/// path.
+#[test]
+fn an_instance_named_by_a_sensitive_socket_is_shown_as_its_marker() {
+    let ports = (free_port(), free_port());
+    let (a, b) = haproxy_pair(ports);
+    let secret = a.socket().display().to_string();
+    let text = haproxy_config(ports, (&a, &b), "blue", "")
+        .replace("name = \"a\", ", "")
+        .replace(&format!("\"{secret}\""), "var.socket_a");
+    let text = format!(
+        "variable \"socket_a\" {{\n  default   = \"{secret}\"\n  sensitive = true\n}}\n{text}"
+    );
+    let case = Case::with_main(&text);
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    let plan = case
+        .run(&["plan"])
+        .code(0)
+        .stdout_has("on its 2 instances ((sensitive:");
+    assert!(!plan.stdout.contains(&secret), "{}", plan.stdout);
+    let applied = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    assert!(!applied.stdout.contains(&secret), "{}", applied.stdout);
+    let out = lines(&applied.stdout);
+    let done = &out[at(&out, "cutover_done", None)];
+    assert!(
+        done["instances"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("(sensitive:"),
+        "{done}"
+    );
+    assert_eq!(on(&a), all("blue"));
+}
