@@ -161,74 +161,89 @@ impl Observer for Lines {
             Event::DrainWaiting { .. }
             | Event::DrainUnreadable { .. }
             | Event::DrainEnded { .. } => self.drain(event),
-            Event::AnalysisRound {
-                id,
-                round,
-                count,
-                passed,
-                detail,
-                failures,
-                ..
-            } => outln!(
-                "{}",
-                analysis_line(id, (*round, *count), detail, *passed, *failures)
-            ),
-            Event::InstancesSwitched {
-                router,
-                to,
-                instances,
-            } => outln!("{}", instances_line(router, to, instances)),
-            Event::SwitchedBack { router, to } => {
-                outln!("router.{router}: switched back to {to}");
-            }
-            Event::SwitchBackRefused { router, to, why } => {
-                outln!("router.{router}: NOT switched back to {to}: {why}");
-            }
-            Event::Stopping {
-                signal,
-                running,
-                at_once: true,
-            } => outln!(
-                "{signal} again: stopping {} now",
-                if running.is_empty() {
-                    "everything".to_owned()
-                } else {
-                    join(running)
-                }
-            ),
-            Event::Stopping {
-                signal, running, ..
-            } => outln!(
-                "{signal}: stopping; no new step starts{}",
-                if running.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", waiting for {} to finish (send it again to stop them at once)",
-                        join(running)
-                    )
-                }
-            ),
-            Event::AwaitingApproval {
-                router,
-                to,
-                timeout,
-            } => outln!(
-                "{}: every check before the switch of router.{router} to {to} passed; waiting up to {} for approval: run `cutover approve {router}`",
-                StepId::Approval(router.clone()),
-                crate::config::checks::duration(*timeout)
-            ),
-            Event::Approved { router, by } => {
-                outln!("{}: approved by {by}", StepId::Approval(router.clone()));
-            }
-            Event::StateSaved { .. } => {}
-            Event::NotifyFailed {
-                notify,
-                event,
-                error,
-                ..
-            } => errln!("warning: notify.{notify}: {event} not delivered: {error}"),
+            other => print_line(other),
         }
+    }
+}
+
+/// The human line of an event that needs nothing remembered.
+fn print_line(event: &Event) {
+    match event {
+        Event::AnalysisRound {
+            id,
+            round,
+            count,
+            passed,
+            detail,
+            failures,
+            ..
+        } => outln!(
+            "{}",
+            analysis_line(id, (*round, *count), detail, *passed, *failures)
+        ),
+        Event::InstancesSwitched {
+            router,
+            to,
+            instances,
+        } => outln!("{}", instances_line(router, to, instances)),
+        Event::SwitchedBack { router, to } => {
+            outln!("router.{router}: switched back to {to}");
+        }
+        Event::SwitchBackRefused { router, to, why } => {
+            outln!("router.{router}: NOT switched back to {to}: {why}");
+        }
+        Event::Stopping {
+            signal,
+            running,
+            at_once: true,
+        } => outln!(
+            "{signal} again: stopping {} now",
+            if running.is_empty() {
+                "everything".to_owned()
+            } else {
+                join(running)
+            }
+        ),
+        Event::Stopping {
+            signal, running, ..
+        } => outln!(
+            "{signal}: stopping; no new step starts{}",
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", waiting for {} to finish (send it again to stop them at once)",
+                    join(running)
+                )
+            }
+        ),
+        Event::AwaitingApproval {
+            router,
+            to,
+            timeout,
+        } => outln!(
+            "{}: every check before the switch of router.{router} to {to} passed; waiting up to {} for approval: run `cutover approve {router}`",
+            StepId::Approval(router.clone()),
+            crate::config::checks::duration(*timeout)
+        ),
+        Event::Approved { router, by } => {
+            outln!("{}: approved by {by}", StepId::Approval(router.clone()));
+        }
+        Event::StateSaved { .. } => {}
+        Event::NotifyFailed {
+            notify,
+            event,
+            error,
+            ..
+        } => errln!("warning: notify.{notify}: {event} not delivered: {error}"),
+        // Lines::event's own, which remember what they printed.
+        Event::StepStarted { .. }
+        | Event::StepFinished { .. }
+        | Event::HealthWaiting { .. }
+        | Event::RouterWaiting { .. }
+        | Event::DrainWaiting { .. }
+        | Event::DrainUnreadable { .. }
+        | Event::DrainEnded { .. } => {}
     }
 }
 
@@ -353,52 +368,6 @@ impl JsonLines {
                     "remaining_ms": millis(*remaining),
                 })]
             }
-            Event::DrainWaiting {
-                router,
-                colour,
-                sessions,
-                remaining,
-            } => vec![json!({
-                "type": "drain_waiting", "id": StepId::Drain(router.clone()),
-                "router": router, "colour": colour, "sessions": sessions,
-                "remaining_ms": millis(*remaining),
-            })],
-            Event::DrainUnreadable {
-                router,
-                colour,
-                error,
-                remaining,
-            } => vec![json!({
-                "type": "drain_unreadable", "id": StepId::Drain(router.clone()),
-                "router": router, "colour": colour, "error": error,
-                "remaining_ms": millis(*remaining),
-            })],
-            Event::DrainEnded {
-                router,
-                colour,
-                end,
-            } => vec![drain_ended(router, colour, end)],
-            Event::AnalysisRound {
-                id,
-                round,
-                count,
-                value,
-                passed,
-                detail,
-                failures,
-            } => {
-                let (router, analysis) = match id {
-                    StepId::Analysis(router, name) => (Some(router), Some(name)),
-                    _ => (None, None),
-                };
-                // JSON has no NaN or infinities: null, and `detail` says them.
-                let value = value.filter(|v| v.is_finite());
-                vec![json!({
-                    "type": "analysis_round", "id": id, "router": router,
-                    "analysis": analysis, "round": round, "count": count, "value": value,
-                    "passed": passed, "detail": detail, "failures": failures,
-                })]
-            }
             Event::InstancesSwitched {
                 router, instances, ..
             } => {
@@ -410,43 +379,7 @@ impl JsonLines {
                     .insert(id, instances.clone());
                 vec![]
             }
-            Event::SwitchedBack { router, to } => vec![json!({
-                "type": "switched_back", "router": router, "to": to,
-            })],
-            Event::SwitchBackRefused { router, to, why } => vec![json!({
-                "type": "switch_back_refused", "router": router, "to": to, "why": why,
-            })],
-            Event::Stopping {
-                signal,
-                running,
-                at_once,
-            } => vec![json!({
-                "type": "stopping", "signal": signal, "running": running, "at_once": at_once,
-            })],
-            Event::StateSaved { serial } => vec![json!({"type": "state_saved", "serial": serial})],
-            Event::AwaitingApproval {
-                router,
-                to,
-                timeout,
-            } => vec![json!({
-                "type": "awaiting_approval", "id": StepId::Approval(router.clone()),
-                "router": router, "routers": [router], "to": to,
-                "timeout_ms": millis(*timeout),
-                "approve": format!("cutover approve {router}"),
-            })],
-            Event::Approved { router, by } => vec![json!({
-                "type": "approved", "id": StepId::Approval(router.clone()),
-                "router": router, "by": by,
-            })],
-            Event::NotifyFailed {
-                notify,
-                event,
-                error,
-                attempts,
-            } => vec![json!({
-                "type": "notify_failed", "notify": notify, "event": event,
-                "error": error, "attempts": attempts,
-            })],
+            other => plain_lines(other),
         }
     }
 
@@ -510,6 +443,101 @@ impl Observer for JsonLines {
                 errln!("warning: {}: {warning}", StepId::Drain(router.clone()));
             }
         }
+    }
+}
+
+/// The JSON lines of an event that needs nothing remembered.
+fn plain_lines(event: &Event) -> Vec<Value> {
+    match event {
+        Event::DrainWaiting {
+            router,
+            colour,
+            sessions,
+            remaining,
+        } => vec![json!({
+            "type": "drain_waiting", "id": StepId::Drain(router.clone()),
+            "router": router, "colour": colour, "sessions": sessions,
+            "remaining_ms": millis(*remaining),
+        })],
+        Event::DrainUnreadable {
+            router,
+            colour,
+            error,
+            remaining,
+        } => vec![json!({
+            "type": "drain_unreadable", "id": StepId::Drain(router.clone()),
+            "router": router, "colour": colour, "error": error,
+            "remaining_ms": millis(*remaining),
+        })],
+        Event::DrainEnded {
+            router,
+            colour,
+            end,
+        } => vec![drain_ended(router, colour, end)],
+        Event::AnalysisRound {
+            id,
+            round,
+            count,
+            value,
+            passed,
+            detail,
+            failures,
+        } => {
+            let (router, analysis) = match id {
+                StepId::Analysis(router, name) => (Some(router), Some(name)),
+                _ => (None, None),
+            };
+            // JSON has no NaN or infinities: null, and `detail` says them.
+            let value = value.filter(|v| v.is_finite());
+            vec![json!({
+                "type": "analysis_round", "id": id, "router": router,
+                "analysis": analysis, "round": round, "count": count, "value": value,
+                "passed": passed, "detail": detail, "failures": failures,
+            })]
+        }
+        Event::SwitchedBack { router, to } => vec![json!({
+            "type": "switched_back", "router": router, "to": to,
+        })],
+        Event::SwitchBackRefused { router, to, why } => vec![json!({
+            "type": "switch_back_refused", "router": router, "to": to, "why": why,
+        })],
+        Event::Stopping {
+            signal,
+            running,
+            at_once,
+        } => vec![json!({
+            "type": "stopping", "signal": signal, "running": running, "at_once": at_once,
+        })],
+        Event::StateSaved { serial } => vec![json!({"type": "state_saved", "serial": serial})],
+        Event::AwaitingApproval {
+            router,
+            to,
+            timeout,
+        } => vec![json!({
+            "type": "awaiting_approval", "id": StepId::Approval(router.clone()),
+            "router": router, "routers": [router], "to": to,
+            "timeout_ms": millis(*timeout),
+            "approve": format!("cutover approve {router}"),
+        })],
+        Event::Approved { router, by } => vec![json!({
+            "type": "approved", "id": StepId::Approval(router.clone()),
+            "router": router, "by": by,
+        })],
+        Event::NotifyFailed {
+            notify,
+            event,
+            error,
+            attempts,
+        } => vec![json!({
+            "type": "notify_failed", "notify": notify, "event": event,
+            "error": error, "attempts": attempts,
+        })],
+        // JsonLines::lines' own, which remember what they printed.
+        Event::StepStarted { .. }
+        | Event::StepFinished { .. }
+        | Event::HealthWaiting { .. }
+        | Event::RouterWaiting { .. }
+        | Event::InstancesSwitched { .. } => vec![],
     }
 }
 
