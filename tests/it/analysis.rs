@@ -316,7 +316,7 @@ fn an_analysis_says_no_data_what_prometheus_refused_and_that_it_is_gone() {
 /// has an `after` analysis of the new release's 5xx share.
 fn e2e_config(
     h: &crate::haproxy_support::HaproxyGuard,
-    prometheus: Option<&str>,
+    prometheus: Option<(&str, &str)>,
     (blue, blue_release, blue_flags): (u16, &str, &str),
     (green, green_release, green_flags): (u16, &str, &str),
     live: &str,
@@ -343,7 +343,7 @@ environment "{name}" {{
         )
     };
     // Early rounds may see no traffic yet (0/0 = NaN): two are tolerated.
-    let analysis = prometheus.map_or(String::new(), |url| {
+    let analysis = prometheus.map_or(String::new(), |(url, when)| {
         format!(
             r#"
   analysis "errors" {{
@@ -354,7 +354,7 @@ environment "{name}" {{
       sum(rate(demo_app_requests_total{{release="{{{{target_release}}}}",path="/"}}[5s]))
     EOT
     max           = 0.01
-    when          = "after"
+    when          = "{when}"
     initial_delay = "3s"
     interval      = "1s"
     count         = 5
@@ -408,7 +408,7 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
         "main.hcl",
         &e2e_config(
             &h,
-            Some(&url),
+            Some((&url, "after")),
             (blue, "1.0", ""),
             (green, "2.0", ""),
             "green",
@@ -438,7 +438,7 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
     let bad = (blue, "3.0", r#", "--error-rate", "0.5""#);
     case.write(
         "main.hcl",
-        &e2e_config(&h, Some(&url), bad, (green, "2.0", ""), "blue"),
+        &e2e_config(&h, Some((&url, "after")), bad, (green, "2.0", ""), "blue"),
     );
     let failed = case.run(&["apply", "--auto-approve", "--json"]).code(1);
     let lines: Vec<serde_json::Value> = failed
@@ -504,5 +504,76 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
         (status, body.trim()),
         (200, "demo-app release 2.0"),
         "back on green"
+    );
+}
+
+#[test]
+fn a_before_analysis_stops_a_release_answering_five_percent_errors_before_its_switch() {
+    use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
+    use crate::support::{Case, ProcessReaper};
+
+    let (blue, green) = (free_port(), free_port());
+    let mut setup = HaproxySetup::blue_green(
+        &format!("127.0.0.1:{blue}"),
+        &format!("127.0.0.1:{green}"),
+        "blue",
+    );
+    setup.map = "# live colours\n".to_string();
+    let h = HaproxyGuard::start(&setup);
+    let b = (blue, "1.0", "");
+    let case = Case::with_main(&e2e_config(&h, None, b, (green, "1.0", ""), "blue"));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let prometheus =
+        Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
+    // Test traffic straight to the idle green, live traffic through HAProxy.
+    let _traffic = Traffic::to(&[h.port, green]);
+    let bad = (green, "3.0", r#", "--error-rate", "0.05""#);
+    let before = Some((prometheus.url(), "before"));
+    let before = before.as_ref().map(|(u, w)| (u.as_str(), *w));
+    case.write("main.hcl", &e2e_config(&h, before, b, bad, "green"));
+    let failed = case.run(&["apply", "--auto-approve", "--json"]).code(1);
+    let lines: Vec<serde_json::Value> = failed
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let rounds = lines_of(&lines, "analysis_round");
+    assert_eq!(
+        rounds.len(),
+        3,
+        "stopped at the third failure: {}",
+        failed.stdout
+    );
+    let last = rounds.last().unwrap();
+    assert!(
+        last["value"]
+            .as_f64()
+            .is_some_and(|v| (0.02..0.1).contains(&v)),
+        "about 5%: {last}"
+    );
+    let at = |kind: &str, id: &str| {
+        lines
+            .iter()
+            .position(|l| l["type"] == kind && l["id"] == id)
+    };
+    assert!(
+        at("step_finished", "health.green") < at("step_started", "analysis.public.errors"),
+        "after green's gate: {}",
+        failed.stdout
+    );
+    assert_eq!(
+        at("step_started", "cutover.public"),
+        None,
+        "{}",
+        failed.stdout
+    );
+    assert!(lines_of(&lines, "switched_back").is_empty());
+    let map = std::fs::read_to_string(h.map_path()).unwrap();
+    assert!(map.contains("public blue"), "blue stays live: {map}");
+    assert_eq!(
+        case.state()["environments"]["green"]["release"],
+        "3.0",
+        "green stays deployed"
     );
 }
