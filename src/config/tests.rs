@@ -603,3 +603,23 @@ fn drain_until_idle_needs_a_drain_and_a_bool() {
         ],
     );
 }
+
+#[test]
+fn maps_iterate_in_key_order_as_terraform() {
+    let c = ok(r#"
+locals {
+  m = { b = 1, a = 2, "c" = 3 }
+}
+output "literal" { value = [for k, v in { b = 1, a = 2 } : k] }
+output "local" { value = [for k, v in local.m : "${k}=${v}"] }
+output "template" { value = "%{ for k, v in local.m }${k}%{ endfor }" }
+output "merged" { value = keys(merge({ z = 1 }, { y = 2 })) }
+output "json" { value = jsonencode({ b = 1, a = { d = 1, c = 2 } }) }
+"#);
+    let out = |name: &str| c.outputs[name].value.clone();
+    assert_eq!(out("literal"), json!(["a", "b"]));
+    assert_eq!(out("local"), json!(["a=2", "b=1", "c=3"]));
+    assert_eq!(out("template"), json!("abc"));
+    assert_eq!(out("merged"), json!(["y", "z"]));
+    assert_eq!(out("json"), json!(r#"{"a":{"c":2,"d":1},"b":1}"#));
+}
