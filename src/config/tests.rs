@@ -623,3 +623,61 @@ output "json" { value = jsonencode({ b = 1, a = { d = 1, c = 2 } }) }
     assert_eq!(out("merged"), json!(["y", "z"]));
     assert_eq!(out("json"), json!(r#"{"a":{"c":2,"d":1},"b":1}"#));
 }
+
+#[test]
+fn test_and_analysis_blocks_report_every_mistake_in_one_run() {
+    let text = r#"
+environment "blue" {
+  release  = "1"
+  endpoint = "127.0.0.1:1"
+}
+router "public" {
+  live = environment.blue
+  exec {
+    read   = ["r"]
+    switch = ["s"]
+  }
+  approval_timeout = "0s"
+  test "smoke" {
+    command = ["./nosuch.sh"]
+    timeout = "0s"
+    tiemout = "1s"
+  }
+  test "other" {
+    command = ["true"]
+    workdir = "nodir"
+  }
+  analysis "errors" {
+    prometheus = "http://127.0.0.1:9090"
+    query      = "errors{release=\"{{tagret_release}}\"}"
+    max        = 0.01
+    interval   = "0s"
+    when       = "afterwards"
+  }
+}
+"#;
+    let rendered = errors(text);
+    assert_has(
+        &rendered,
+        &[
+            "`approval_timeout` must be more than 0s",
+            "unknown argument `tiemout` in test \"smoke\" of router \"public\"",
+            "did you mean `timeout`?",
+            "`timeout` must be more than 0s",
+            "is not a directory",
+            "`query` has the placeholder `{{tagret_release}}`, which cutover does not know",
+            "`interval` must be more than 0s",
+            "`when` must be \"before\" or \"after\", not \"afterwards\"",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files = vec![(dir.path().join("main.hcl"), text.replace("nodir", "."))];
+    let missing = match crate::config::load_sources(dir.path(), files, &Default::default()) {
+        Ok(_) => panic!("loads"),
+        Err(d) => d.to_string(),
+    };
+    assert!(
+        missing.contains("nosuch.sh is not an executable file"),
+        "{missing}"
+    );
+}
