@@ -15,6 +15,15 @@ use crate::plan::document::{Action, StepKind};
 use crate::state::journal::Entry;
 use crate::state::model::{EnvironmentState, RouterState};
 
+/// The way back recorded for a router switched back: the colour it left,
+/// when this apply did not change it (it runs what it ran before, and was
+/// switched back from only because the switches go together); none when
+/// this apply deployed to it — it runs the release just found wrong, and
+/// `cutover rollback` must not offer it.
+fn previous_after_switch_back(revert: &Revert) -> Option<String> {
+    (!revert.target_changed).then(|| revert.from.clone())
+}
+
 /// How often a cut-over asks a router that is not ready yet again.
 const READY_POLL: Duration = Duration::from_millis(250);
 
@@ -392,7 +401,7 @@ impl Engine {
             Some(RouterState {
                 backend: revert.backend.clone(),
                 live: Some(revert.to.clone()),
-                previous: Some(revert.from.clone()),
+                previous: previous_after_switch_back(revert),
                 preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
                 rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
             }),

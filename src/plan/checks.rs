@@ -241,7 +241,8 @@ router "public" {{
 
     const BLOCKS: &str = r#"
   test "smoke" {
-    command = ["./smoke.sh", "--fast"]
+    command = ["smoke.sh", "--fast"]
+    workdir = "/"
   }
   analysis "errors" {
     prometheus = "http://127.0.0.1:9090"

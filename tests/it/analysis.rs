@@ -505,6 +505,16 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
         (200, "demo-app release 2.0"),
         "back on green"
     );
+    // Blue runs the release just found wrong: no way back to it is offered.
+    let router = &case.state()["routers"]["public"];
+    assert_eq!(
+        (&router["live"], &router["previous"]),
+        (&"green".into(), &serde_json::Value::Null),
+        "{router}"
+    );
+    case.run(&["rollback", "--auto-approve"])
+        .code(1)
+        .stderr_has("no router has a previous colour recorded in the state");
 }
 
 #[test]
