@@ -111,6 +111,13 @@ impl Engine {
             }
         };
         match super::analysis::run(id, spec, &client, observer).await {
+            // An `after` analysis that passed is no longer pending.
+            Ok(_) if spec.when == crate::config::checks::When::After => {
+                Outcome::ok(vec![Entry::Checked(
+                    id.name().to_owned(),
+                    id.check().unwrap_or_default().to_owned(),
+                )])
+            }
             Ok(_) => Outcome::ok(vec![]),
             Err(e) => Outcome::failed(e),
         }
@@ -177,7 +184,26 @@ impl Engine {
                     Err(e) => Outcome::failed(e),
                 }
             }
-            StepKind::Analysis { spec, .. } => self.analysis(&start.step.id, spec, observer).await,
+            StepKind::Analysis {
+                spec,
+                recheck,
+                router,
+                ..
+            } => {
+                let mut outcome = self.analysis(&start.step.id, spec, observer).await;
+                if let (true, Some(e)) = (*recheck, outcome.error.as_mut()) {
+                    let back = start.router.as_ref().and_then(|r| r.previous.clone());
+                    let way = back.map_or_else(
+                        || "no previous colour is recorded to go back to".to_owned(),
+                        |b| format!("`cutover rollback router.{router}` returns it to {b}"),
+                    );
+                    e.message = format!(
+                        "{}; router.{router} went live in an earlier apply that stopped before this check passed, and stays where it is: {way}",
+                        e.message
+                    );
+                }
+                outcome
+            }
             StepKind::Approval {
                 router,
                 to,
@@ -259,6 +285,7 @@ impl Engine {
             verify,
             ready_timeout,
             rollback,
+            after_checks,
             ..
         } = &start.step.kind
         else {
@@ -314,8 +341,12 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record = Some(record.clone());
+        // With the switch, in the same sync: its `after` analyses are
+        // pending until each passes (an apply stopped meanwhile leaves them
+        // for the next plan).
+        let pending = Entry::Unchecked(router.clone(), after_checks.clone());
         let mut outcome = Outcome {
-            records: vec![record],
+            records: vec![record, pending],
             switched: true,
             error: None,
         };
@@ -396,16 +427,20 @@ impl Engine {
             .switch(&revert.spec, &colour)
             .await
             .map_err(|e| e.describe())?;
-        Ok(vec![Entry::Router(
-            revert.router.clone(),
-            Some(RouterState {
-                backend: revert.backend.clone(),
-                live: Some(revert.to.clone()),
-                previous: previous_after_switch_back(revert),
-                preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
-                rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
-            }),
-        )])
+        Ok(vec![
+            Entry::Router(
+                revert.router.clone(),
+                Some(RouterState {
+                    backend: revert.backend.clone(),
+                    live: Some(revert.to.clone()),
+                    previous: previous_after_switch_back(revert),
+                    preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
+                    rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
+                }),
+            ),
+            // Back where it was: the checks of the switch it left are moot.
+            Entry::Unchecked(revert.router.clone(), Vec::new()),
+        ])
     }
 
     /// Whether the colour a switch back returns to is still what served.

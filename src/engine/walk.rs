@@ -486,9 +486,9 @@ impl Walk {
             _ => Value::Null,
         };
         let router = match &step.kind {
-            StepKind::Cutover { router, .. } | StepKind::Preview { router, .. } => {
-                self.state.routers.get(router).cloned()
-            }
+            StepKind::Cutover { router, .. }
+            | StepKind::Preview { router, .. }
+            | StepKind::Analysis { router, .. } => self.state.routers.get(router).cloned(),
             _ => None,
         };
         Start {

@@ -485,6 +485,7 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
         reason,
         ready_timeout: cfg.ready_timeout,
         rollback,
+        after_checks: Vec::new(),
     }
 }
 

@@ -587,3 +587,76 @@ fn a_before_analysis_stops_a_release_answering_five_percent_errors_before_its_sw
         "green stays deployed"
     );
 }
+
+#[test]
+fn an_after_analysis_cut_short_by_a_kill_runs_again_at_the_next_apply() {
+    use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
+    use crate::support::{Case, ProcessReaper};
+
+    let (blue, green) = (free_port(), free_port());
+    let mut setup = HaproxySetup::blue_green(
+        &format!("127.0.0.1:{blue}"),
+        &format!("127.0.0.1:{green}"),
+        "blue",
+    );
+    setup.map = "# live colours\n".to_string();
+    let h = HaproxyGuard::start(&setup);
+    let b = (blue, "1.0", "");
+    let case = Case::with_main(&e2e_config(&h, None, b, (green, "1.0", ""), "blue"));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let prometheus =
+        Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
+    let _traffic = Traffic::to(&[h.port]);
+    let url = prometheus.url();
+    let after = Some((url.as_str(), "after"));
+    case.write(
+        "main.hcl",
+        &e2e_config(&h, after, b, (green, "2.0", ""), "green"),
+    );
+
+    // Killed while the after analysis measures: green is live, unchecked.
+    let mut apply = case.spawn(&["apply", "--auto-approve", "--json"]);
+    apply.wait_for_line("\"analysis_round\"", Duration::from_secs(60));
+    apply.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = apply.finish(Duration::from_secs(10));
+    // force-unlock folds what the killed apply journaled into the state.
+    let lock = case.path().join("cutover.state.json.lock");
+    if let Some(id) = crate::crash::lock_id(&lock) {
+        case.run(&["force-unlock", &id]).code(0);
+    }
+    let state = case.state();
+    assert_eq!(state["routers"]["public"]["live"], "green");
+    assert_eq!(
+        state["unchecked"]["public"],
+        serde_json::json!(["errors"]),
+        "{state}"
+    );
+
+    // The next plan says so and runs it again; nothing switches.
+    case.run(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stdout_has("# analysis.public.errors: router.public went live on green in an earlier apply that stopped before this check passed: it runs now, under live traffic");
+    let again = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let lines: Vec<serde_json::Value> = again
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(
+        lines_of(&lines, "cutover_done").is_empty(),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        lines_of(&lines, "analysis_round").len(),
+        5,
+        "{}",
+        again.stdout
+    );
+    assert!(
+        case.state().get("unchecked").is_none(),
+        "cleared once it passed"
+    );
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
+}
