@@ -382,9 +382,11 @@ fn a_pause_nobody_approves_switches_nothing_and_leaves_the_new_colour_deployed()
     assert_eq!(state["routers"]["public"]["live"], "blue");
     assert!(!case.path().join("cutover.state.json.approval").exists());
     // A saved plan keeps its pause; the flag cannot be added to one.
-    case.run(&["plan", "--pause-before-cutover", "--out", "p.plan"])
+    let saved = case.path().join("p.plan");
+    let saved = saved.to_str().unwrap();
+    case.run(&["plan", "--pause-before-cutover", "--out", saved])
         .code(0);
-    case.run(&["apply", "p.plan", "--pause-before-cutover"])
+    case.run(&["apply", saved, "--pause-before-cutover"])
         .code(1)
         .stderr_has("--pause-before-cutover cannot change a saved plan");
 }
