@@ -392,7 +392,16 @@ impl Engine {
         // HAProxy refuses a preview its own check does not see up yet, as
         // it refuses a switch: wait for it the same way.
         let repoint = || provider.set_preview(spec, Some(target));
-        if let Err(mut e) = until_ready(router, to, *ready_timeout, observer, repoint).await {
+        if let Err(mut e) = until_ready(
+            &start.step.id,
+            router,
+            to,
+            *ready_timeout,
+            observer,
+            repoint,
+        )
+        .await
+        {
             e.message = e
                 .message
                 .replacen(&Address::router(router).to_string(), &what, 1);
@@ -521,13 +530,14 @@ async fn switch_when_ready(
     }
     let name = &target.name;
     // Asking preflight changes nothing, whatever it answers.
-    until_ready(router, name, left(), observer, || {
+    let step = crate::addr::StepId::Cutover(router.to_owned());
+    until_ready(&step, router, name, left(), observer, || {
         provider.preflight(spec, target)
     })
     .await
     .map_err(|e| (e, false))?;
     asked();
-    until_ready(router, name, left(), observer, || {
+    until_ready(&step, router, name, left(), observer, || {
         provider.switch(spec, target)
     })
     .await
@@ -539,6 +549,7 @@ async fn switch_when_ready(
 /// health check has not seen `target` up), for at most `bound`, telling
 /// the observer what it waits for; any other failure at once.
 async fn until_ready<F, Fut>(
+    step: &crate::addr::StepId,
     router: &str,
     target: &str,
     bound: Duration,
@@ -571,6 +582,7 @@ where
             ));
         }
         observer.event(&Event::RouterWaiting {
+            step: step.clone(),
             router: router.to_owned(),
             waiting_for: e.describe(),
             remaining: bound - waited,
