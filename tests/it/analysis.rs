@@ -519,23 +519,15 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
 
 #[test]
 fn a_before_analysis_stops_a_release_answering_five_percent_errors_before_its_switch() {
-    use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
-    use crate::support::{Case, ProcessReaper};
-
-    let (blue, green) = (free_port(), free_port());
-    let mut setup = HaproxySetup::blue_green(
-        &format!("127.0.0.1:{blue}"),
-        &format!("127.0.0.1:{green}"),
-        "blue",
-    );
-    setup.map = "# live colours\n".to_string();
-    let h = HaproxyGuard::start(&setup);
+    let World {
+        h,
+        blue,
+        green,
+        case,
+        _reaper,
+        prometheus,
+    } = World::start();
     let b = (blue, "1.0", "");
-    let case = Case::with_main(&e2e_config(&h, None, b, (green, "1.0", ""), "blue"));
-    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
-    case.run(&["apply", "--auto-approve"]).code(0);
-    let prometheus =
-        Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
     // Test traffic straight to the idle green, live traffic through HAProxy.
     let _traffic = Traffic::to(&[h.port, green]);
     let bad = (green, "3.0", r#", "--error-rate", "0.05""#);
@@ -590,23 +582,15 @@ fn a_before_analysis_stops_a_release_answering_five_percent_errors_before_its_sw
 
 #[test]
 fn an_after_analysis_cut_short_by_a_kill_runs_again_at_the_next_apply() {
-    use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
-    use crate::support::{Case, ProcessReaper};
-
-    let (blue, green) = (free_port(), free_port());
-    let mut setup = HaproxySetup::blue_green(
-        &format!("127.0.0.1:{blue}"),
-        &format!("127.0.0.1:{green}"),
-        "blue",
-    );
-    setup.map = "# live colours\n".to_string();
-    let h = HaproxyGuard::start(&setup);
+    let World {
+        h,
+        blue,
+        green,
+        case,
+        _reaper,
+        prometheus,
+    } = World::start();
     let b = (blue, "1.0", "");
-    let case = Case::with_main(&e2e_config(&h, None, b, (green, "1.0", ""), "blue"));
-    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
-    case.run(&["apply", "--auto-approve"]).code(0);
-    let prometheus =
-        Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
     let _traffic = Traffic::to(&[h.port]);
     let url = prometheus.url();
     let after = Some((url.as_str(), "after"));
@@ -659,4 +643,45 @@ fn an_after_analysis_cut_short_by_a_kill_runs_again_at_the_next_apply() {
         "cleared once it passed"
     );
     case.run(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+/// Blue (1.0) live behind a real HAProxy, green (1.0) idle, both applied, and
+/// a real Prometheus scraping them: where the end-to-end analyses start.
+struct World {
+    h: crate::haproxy_support::HaproxyGuard,
+    blue: u16,
+    green: u16,
+    case: crate::support::Case,
+    _reaper: crate::support::ProcessReaper,
+    prometheus: Prometheus,
+}
+
+impl World {
+    fn start() -> World {
+        use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
+        use crate::support::{Case, ProcessReaper};
+
+        let (blue, green) = (free_port(), free_port());
+        let mut setup = HaproxySetup::blue_green(
+            &format!("127.0.0.1:{blue}"),
+            &format!("127.0.0.1:{green}"),
+            "blue",
+        );
+        setup.map = "# live colours\n".to_string();
+        let h = HaproxyGuard::start(&setup);
+        let b = (blue, "1.0", "");
+        let case = Case::with_main(&e2e_config(&h, None, b, (green, "1.0", ""), "blue"));
+        let reaper = ProcessReaper(case.path().join("cutover.state.json"));
+        case.run(&["apply", "--auto-approve"]).code(0);
+        let prometheus =
+            Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
+        World {
+            h,
+            blue,
+            green,
+            case,
+            _reaper: reaper,
+            prometheus,
+        }
+    }
 }
