@@ -13,10 +13,10 @@ mod nginx_support;
 mod ports_support;
 #[path = "../support/postgres.rs"]
 mod postgres_support;
-#[path = "../support/webhook.rs"]
-mod webhook_support;
 #[path = "../support/prometheus.rs"]
 mod prometheus_support;
+#[path = "../support/webhook.rs"]
+mod webhook_support;
 
 mod analysis;
 mod approve;
