@@ -30,4 +30,5 @@ if [ -z "${CHAOS_NO_BUILD:-}" ]; then
         --bin cutover --bin demo-app
 fi
 export PATH="$target/release:$PATH:/usr/sbin"
+export PYTHONDONTWRITEBYTECODE=1
 exec timeout --signal=INT --kill-after=60 "${CHAOS_HARD_LIMIT:-7200}" python3 "$here/chaos.py" "$@"
