@@ -766,10 +766,24 @@ class Bench:
             else:
                 near = t0 - t_ep < SWITCH_LAG + 0.5 or any(
                     0 <= e[0] - t1 < SWITCH_LAG + 0.5 for e in eps[idx + 1:idx + 2])
-                if not near and (idx, "other", release) not in reported:
+                if not near and self.unobserved_switch(colour, release, t0):
+                    self.gate_stats[1] += 1
+                elif not near and (idx, "other", release) not in reported:
                     reported.add((idx, "other", release))
                     self.violation("gate", f"a request at {t0:.2f}s was answered by {release} while the router "
                                            f"pointed at {ep_colour} (since {t_ep:.2f}s)")
+
+    def unobserved_switch(self, colour, release, t0):
+        """A switch the monitor could not see: the router died right after it
+        (its view None from just after the request until the next episode).
+        Still the release must be gated in an apply that asked for it and ran then."""
+        with self.obs.lock:
+            after = [v for t, v, _ in self.obs.samples if t0 < t <= t0 + SWITCH_LAG + 0.2]
+        if not after or any(v is not None for v in after):
+            return False
+        asking = [a for a in self.applies if a.live == colour and a.start <= t0
+                  and (a.end is None or a.end >= t0 - 0.05)]
+        return bool(asking) and release in self.gated_releases(colour, asking, t0)
 
     def check_dead(self):
         """The router never points at a dead colour past a successful apply."""
