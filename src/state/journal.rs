@@ -505,6 +505,12 @@ pub(crate) fn compare(text: &str, state: Option<&State>) -> Found {
     })
 }
 
+/// [`compare`] for the fuzz target `journal` (fuzz/): not part of the API.
+#[doc(hidden)]
+pub fn compare_for_fuzzing(text: &str, state: Option<&State>) -> Found {
+    compare(text, state)
+}
+
 /// Remove the journal of the state at `state_path` (the caller holds its
 /// lock and has folded it, or found it empty or already folded).
 pub(crate) fn discard(state_path: &Path) -> Result<(), StateError> {
