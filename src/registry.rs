@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-use cutover_provider::{EnvironmentProvider, RouterProvider};
+use cutover_provider::{EnvironmentProvider, Fleet, RouterProvider};
 
 /// Environment and router providers by block name.
 #[derive(Clone, Default)]
@@ -22,9 +22,10 @@ static BUILTIN: LazyLock<Providers> = LazyLock::new(|| {
     Providers::default()
         .with_environment("process", Arc::new(cutover_process::Process))
         .with_environment("exec", Arc::new(cutover_exec::ExecEnvironment))
-        .with_router("haproxy", Arc::new(cutover_haproxy::Haproxy))
-        .with_router("caddy", Arc::new(cutover_caddy::Caddy))
-        .with_router("nginx", Arc::new(cutover_nginx::Nginx))
+        // One instance, or several (`instances = [...]`): a Fleet of it.
+        .with_router("haproxy", Arc::new(Fleet::new(cutover_haproxy::Haproxy)))
+        .with_router("caddy", Arc::new(Fleet::new(cutover_caddy::Caddy)))
+        .with_router("nginx", Arc::new(Fleet::new(cutover_nginx::Nginx)))
         .with_router("exec", Arc::new(cutover_exec::ExecRouter))
 });
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cutover_provider::InstanceSwitch;
 use serde_json::{json, Value};
 
 use super::{EXIT_ERROR, EXIT_OK};
@@ -172,6 +173,11 @@ impl Observer for Lines {
                 "{}",
                 analysis_line(id, (*round, *count), detail, *passed, *failures)
             ),
+            Event::InstancesSwitched {
+                router,
+                to,
+                instances,
+            } => outln!("{}", instances_line(router, to, instances)),
             Event::SwitchedBack { router, to } => {
                 outln!("router.{router}: switched back to {to}");
             }
@@ -226,6 +232,36 @@ impl Observer for Lines {
     }
 }
 
+/// The line of a fleet's switch: `cutover.public: 2 instances switched to
+/// green within 0.4ms (a +0.0ms, b +0.4ms)`.
+fn instances_line(router: &str, to: &str, instances: &[InstanceSwitch]) -> String {
+    let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
+    let skew = instances.iter().map(|i| i.offset).max().unwrap_or_default();
+    let each: Vec<String> = instances
+        .iter()
+        .map(|i| format!("{} +{}", i.name, ms(i.offset)))
+        .collect();
+    format!(
+        "{}: {} instances switched to {to} within {} ({})",
+        StepId::Cutover(router.to_owned()),
+        instances.len(),
+        ms(skew),
+        each.join(", ")
+    )
+}
+
+/// A fleet's instances in a `cutover_done` line: each with its offset
+/// after the first, and the skew (the last offset), in microseconds.
+fn instances_json(instances: &[InstanceSwitch]) -> (Value, Value) {
+    let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let skew = instances.iter().map(|i| i.offset).max().unwrap_or_default();
+    let each: Vec<Value> = instances
+        .iter()
+        .map(|i| json!({"name": i.name, "offset_us": us(i.offset)}))
+        .collect();
+    (json!(each), json!(us(skew)))
+}
+
 /// The line of one analysis measurement:
 /// `analysis.public.errors: 2/3 0.004 <= 0.01 ok`.
 fn analysis_line(
@@ -250,6 +286,9 @@ pub struct JsonLines {
     /// What each cut-over step switches (router, from, to), so a finished
     /// `cutover.` step can say what it did.
     cutovers: BTreeMap<StepId, (String, Option<String>, String)>,
+    /// When each instance of a fleet router was switched, by cut-over step,
+    /// for its `cutover_done` line.
+    instances: Mutex<BTreeMap<StepId, Vec<InstanceSwitch>>>,
     last_wait: Mutex<BTreeMap<String, Instant>>,
 }
 
@@ -268,6 +307,7 @@ impl JsonLines {
             .collect();
         JsonLines {
             cutovers,
+            instances: Mutex::default(),
             last_wait: Mutex::default(),
         }
     }
@@ -360,6 +400,17 @@ impl JsonLines {
                     "passed": passed, "detail": detail, "failures": failures,
                 })]
             }
+            Event::InstancesSwitched {
+                router, instances, ..
+            } => {
+                // Told in the cut-over's `cutover_done` line.
+                let id = StepId::Cutover(router.clone());
+                self.instances
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, instances.clone());
+                vec![]
+            }
             Event::SwitchedBack { router, to } => vec![json!({
                 "type": "switched_back", "router": router, "to": to,
             })],
@@ -430,10 +481,15 @@ impl JsonLines {
             });
         }
         if let (None, Some((router, from, to))) = (error, self.cutovers.get(id)) {
-            out.push(json!({
+            let mut done = json!({
                 "type": "cutover_done", "id": id, "router": router,
                 "from": from, "to": to, "elapsed_ms": ms,
-            }));
+            });
+            let told = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(instances) = told.get(id) {
+                (done["instances"], done["skew_us"]) = instances_json(instances);
+            }
+            out.push(done);
         }
         out
     }
@@ -783,6 +839,7 @@ mod tests {
         );
         let json = JsonLines {
             cutovers: BTreeMap::new(),
+            instances: Mutex::default(),
             last_wait: Mutex::default(),
         };
         assert_eq!(
@@ -799,6 +856,51 @@ mod tests {
         assert_eq!(
             (&none["value"], &none["detail"]),
             (&Value::Null, &json!("no data"))
+        );
+    }
+
+    #[test]
+    fn a_fleets_cutover_done_lists_its_instances_and_skew() {
+        let id = StepId::Cutover("public".into());
+        let json = JsonLines {
+            cutovers: BTreeMap::from([(
+                id.clone(),
+                ("public".into(), Some("blue".into()), "green".into()),
+            )]),
+            instances: Mutex::default(),
+            last_wait: Mutex::default(),
+        };
+        let instances = vec![
+            InstanceSwitch {
+                name: "a".into(),
+                offset: Duration::ZERO,
+            },
+            InstanceSwitch {
+                name: "b".into(),
+                offset: Duration::from_micros(1250),
+            },
+        ];
+        let switched = Event::InstancesSwitched {
+            router: "public".into(),
+            to: "green".into(),
+            instances: instances.clone(),
+        };
+        assert_eq!(json.lines(&switched), Vec::<Value>::new());
+        let finished = Event::StepFinished {
+            id,
+            elapsed: Duration::from_millis(9),
+            error: None,
+        };
+        let lines = json.lines(&finished);
+        assert_eq!(
+            lines[1],
+            json!({"type": "cutover_done", "id": "cutover.public", "router": "public",
+                   "from": "blue", "to": "green", "elapsed_ms": 9, "skew_us": 1250,
+                   "instances": [{"name": "a", "offset_us": 0}, {"name": "b", "offset_us": 1250}]})
+        );
+        assert_eq!(
+            instances_line("public", "green", &instances),
+            "cutover.public: 2 instances switched to green within 1.2ms (a +0.0ms, b +1.2ms)"
         );
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hcl::Value;
-use hcl_edit::expr::{Expression, TraversalOperator};
+use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl_edit::structure::{Block, Body};
 use hcl_edit::Span as _;
 
@@ -209,6 +209,7 @@ fn body_object(
             format!("{prefix}{key}"),
             ev.map.span(file, attr.span().unwrap_or(0..0)),
         );
+        element_spans(ev, file, &format!("{prefix}{key}"), &attr.value, spans);
         match ev.eval(file, &attr.value) {
             Some(e) => {
                 if !e.marks.is_clear() {
@@ -236,6 +237,40 @@ fn body_object(
         insert_block(&mut out, &path, value);
     }
     ok.then(|| (Value::Object(out), Marks::fields(marks)))
+}
+
+/// The spans of a list of objects written out (`instances = [{ socket =
+/// ... }, ...]`): `NAME[i]` for each element and `NAME[i].KEY` for each of
+/// its attributes, the names a provider's error gives (`instances[1].map`),
+/// so that it points at the element. A list made by an expression (`for`,
+/// a variable) has no such spans: its errors point at the attribute.
+fn element_spans(
+    ev: &Evaluator<'_>,
+    file: &Path,
+    name: &str,
+    value: &Expression,
+    spans: &mut BTreeMap<String, Span>,
+) {
+    let Expression::Array(items) = value else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{name}[{i}]");
+        spans.insert(at.clone(), ev.map.span(file, item.span().unwrap_or(0..0)));
+        let Expression::Object(object) = item else {
+            continue;
+        };
+        for (key, value) in object.iter() {
+            let text = match key {
+                ObjectKey::Ident(ident) => ident.as_str().to_string(),
+                ObjectKey::Expression(Expression::String(s)) => s.as_str().to_string(),
+                ObjectKey::Expression(_) => continue,
+            };
+            let start = key.span().map_or(0, |r| r.start);
+            let end = value.expr().span().map_or(start, |r| r.end);
+            spans.insert(format!("{at}.{text}"), ev.map.span(file, start..end));
+        }
+    }
 }
 
 /// Put a nested block's object under its type and labels; a repeated

@@ -328,13 +328,30 @@ fn diagnostic(
         Some(Err(e)) if e.kind() == ProviderErrorKind::Settings => {
             let span = e
                 .field()
-                .and_then(|f| backend.attribute_spans.get(f))
+                .and_then(|f| nearest_span(&backend.attribute_spans, f))
                 .unwrap_or(&backend.span);
             (span, format!("{address}: {}", e.describe()))
         }
         Some(Err(e)) => (&backend.span, format!("{address}: {}", e.describe())),
     };
     Some(Diagnostic::at(span, &loaded.sources, message))
+}
+
+/// The span of `field` (`instances[1].map`), else of the nearest part of
+/// the source that holds it (`instances[1]`, then `instances`): a missing
+/// attribute has no span of its own, nor does an element of a list an
+/// expression made.
+fn nearest_span<'s>(
+    spans: &'s std::collections::BTreeMap<String, crate::config::model::Span>,
+    field: &str,
+) -> Option<&'s crate::config::model::Span> {
+    let mut at = field;
+    loop {
+        if let Some(span) = spans.get(at) {
+            return Some(span);
+        }
+        at = &at[..at.rfind(['.', '['])?];
+    }
 }
 
 /// Passes events on with every sensitive value hidden in what cutover did

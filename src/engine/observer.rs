@@ -104,6 +104,18 @@ pub enum Event {
         /// Failed measurements so far, this one included.
         failures: u32,
     },
+    /// The instances of a fleet router (`instances = [...]`) were all
+    /// switched: when each was confirmed, after the first (the cut-over's
+    /// skew). Sent before the cut-over's verify; its `step_finished` and
+    /// `cutover_done` follow.
+    InstancesSwitched {
+        /// The router.
+        router: String,
+        /// The colour every instance now sends traffic to.
+        to: String,
+        /// Each instance, in the configuration's order.
+        instances: Vec<cutover_provider::InstanceSwitch>,
+    },
     /// A router this apply cut over was switched back (rules 4 and 7).
     SwitchedBack {
         /// The router.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cutover_provider::EnvironmentSpec;
+use cutover_provider::{EnvironmentSpec, InstanceSwitch};
 
 use super::error::{provider_kind, ErrorKind, StepError};
 use super::observer::{Event, Observer};
@@ -298,7 +298,7 @@ impl Engine {
         };
         let bound = *ready_timeout;
         let slot = &start.switched;
-        if let Err((error, maybe)) = switch_when_ready(
+        let switched = switch_when_ready(
             provider.as_ref(),
             router,
             spec,
@@ -307,17 +307,25 @@ impl Engine {
             observer,
             slot,
         )
-        .await
-        {
+        .await;
+        match switched {
             // A switch that failed half-way (timed out, or broke off after
             // the router took the command) may have moved traffic: it counts
             // as switched, so the rules switch it back; what it serves is
             // not known, so nothing is recorded of it.
-            return Outcome {
-                records: vec![],
-                switched: maybe,
-                error: Some(error),
-            };
+            Err((error, maybe)) => {
+                return Outcome {
+                    records: vec![],
+                    switched: maybe,
+                    error: Some(error),
+                }
+            }
+            Ok(instances) if !instances.is_empty() => observer.event(&Event::InstancesSwitched {
+                router: router.clone(),
+                to: to.clone(),
+                instances,
+            }),
+            Ok(_) => {}
         }
         let before = start.router.as_ref();
         let previous = match from {
@@ -501,7 +509,8 @@ impl Engine {
 ///
 /// The error says whether the switch may have moved traffic: a switch that
 /// timed out or failed half-way may have; one refused, not ready, or that
-/// could not reach the router has not.
+/// could not reach the router has not. On success, for a router of several
+/// instances, when each was confirmed switched.
 async fn switch_when_ready(
     provider: &dyn cutover_provider::RouterProvider,
     router: &str,
@@ -510,7 +519,7 @@ async fn switch_when_ready(
     bound: Duration,
     observer: &dyn Observer,
     slot: &super::walk::SwitchSlot,
-) -> Result<(), (StepError, bool)> {
+) -> Result<Vec<InstanceSwitch>, (StepError, bool)> {
     let started = Instant::now();
     let asked = || slot.lock().unwrap_or_else(|p| p.into_inner()).attempted = true;
     let left = || bound.saturating_sub(started.elapsed());
@@ -519,8 +528,8 @@ async fn switch_when_ready(
         (e, maybe)
     };
     asked();
-    match provider.switch(spec, target).await {
-        Ok(()) => return Ok(()),
+    match provider.switch_instances(spec, target).await {
+        Ok(told) => return Ok(told),
         Err(e) if provider_kind(&e) != ErrorKind::NotReady => {
             let what = Address::router(router).to_string();
             return Err(maybe_moved(StepError::provider(&what, &e)));
@@ -537,11 +546,18 @@ async fn switch_when_ready(
     .await
     .map_err(|e| (e, false))?;
     asked();
+    let told = std::sync::Mutex::new(Vec::new());
     until_ready(&step, router, name, left(), observer, || {
-        provider.switch(spec, target)
+        let told = &told;
+        async move {
+            let switched = provider.switch_instances(spec, target).await?;
+            *told.lock().unwrap_or_else(|p| p.into_inner()) = switched;
+            Ok(())
+        }
     })
     .await
-    .map_err(maybe_moved)
+    .map_err(maybe_moved)?;
+    Ok(told.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// Run `attempt` (a router's `preflight`, or a preview's repoint) until it

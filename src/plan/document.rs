@@ -22,7 +22,7 @@ use crate::config::model::{duration_ms, Health};
 
 /// Version of the plan document's schema: the major part is bumped on
 /// incompatible changes, the minor part when fields are added.
-pub const FORMAT_VERSION: &str = "1.2";
+pub const FORMAT_VERSION: &str = "1.3";
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +202,12 @@ pub enum StepKind {
         /// that an apply stopped while they measure leaves them for the next.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         after_checks: Vec<String>,
+        /// For a router of several instances of its load balancer
+        /// (`instances = [...]`): their names, in the configuration's order,
+        /// as the refresh read them. Empty for a router of one instance.
+        /// They switch together or not at all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        instances: Vec<String>,
     },
     /// Wait while the colour a cut-over took traffic away from finishes its
     /// open connections, before anything changes it.

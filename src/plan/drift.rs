@@ -11,6 +11,17 @@ use crate::addr::Address;
 use crate::config::model::Config;
 use crate::state::model::State;
 
+/// The fingerprint key of what each instance of a fleet router serves:
+/// `instances.router.NAME`, its value a JSON list of `[instance, colour]`.
+pub const FLEET_PREFIX: &str = "instances.";
+
+/// The colours the instances of a fleet serve, from its fingerprint value.
+pub fn fleet_colours(value: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<(String, String)>>(value)
+        .map(|each| each.into_iter().map(|(_, colour)| colour).collect())
+        .unwrap_or_default()
+}
+
 /// Everything changed outside cutover: routers first, then environments,
 /// each in name order.
 pub fn drift(config: &Config, st: &State, live: &Live) -> Vec<Drift> {
@@ -113,14 +124,26 @@ fn environment_drift(
 /// The live values a plan saw, so a saved plan can tell when they moved.
 pub fn fingerprint(live: &Live) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    let said = |live: &Option<String>, raw: &Option<String>| {
+        live.clone()
+            .or_else(|| raw.clone())
+            .unwrap_or_else(|| "(none)".into())
+    };
     for (name, r) in &live.routers {
-        out.insert(
-            Address::router(name).to_string(),
-            r.live
-                .clone()
-                .or_else(|| r.raw.clone())
-                .unwrap_or_else(|| "(none)".into()),
-        );
+        let address = Address::router(name).to_string();
+        // A fleet: what each instance serves, so that a saved plan is stale
+        // as soon as one moves, and so that `validate` knows every colour
+        // it serves (FLEET_PREFIX).
+        if !r.instances.is_empty() {
+            let each: Vec<(&str, String)> = r
+                .instances
+                .iter()
+                .map(|i| (i.name.as_str(), said(&i.live, &i.raw)))
+                .collect();
+            let each = serde_json::to_string(&each).unwrap_or_default();
+            out.insert(format!("{FLEET_PREFIX}{address}"), each);
+        }
+        out.insert(address, said(&r.live, &r.raw));
     }
     for (name, e) in &live.environments {
         let value = if e.exists {

@@ -124,14 +124,15 @@ pub fn intents(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
 
 impl Inputs<'_> {
     /// The routers sending traffic to `colour` now: those of the
-    /// configuration, as they say, and those leaving it, as the state last
-    /// recorded them (cutover stops managing them, not their traffic).
+    /// configuration, as they say (a fleet whose instances disagree serves
+    /// every colour one of them serves), and those leaving it, as the state
+    /// last recorded them (cutover stops managing them, not their traffic).
     pub fn serving(&self, colour: &str) -> Vec<&String> {
         let live = self
             .live
             .routers
             .iter()
-            .filter(|(_, r)| r.live.as_deref() == Some(colour))
+            .filter(|(_, r)| r.serving().any(|c| c == colour))
             .map(|(n, _)| n);
         let forgotten = self
             .state
@@ -486,6 +487,9 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
         ready_timeout: cfg.ready_timeout,
         rollback,
         after_checks: Vec::new(),
+        instances: i.live.routers.get(router).map_or_else(Vec::new, |r| {
+            r.instances.iter().map(|inst| inst.name.clone()).collect()
+        }),
     }
 }
 

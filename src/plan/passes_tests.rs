@@ -652,3 +652,88 @@ fn a_router_leaving_the_configuration_still_serves_its_colour() {
         }
     ));
 }
+
+/// A fleet router whose instances disagree (`a` on blue, `b` switched to
+/// green by hand): green serves live traffic through `b`, so an in-place
+/// change of green is refused as a live change, though the router's
+/// colour is blue; the switch that repairs `b` names both instances.
+#[test]
+fn a_colour_one_instance_of_a_fleet_serves_is_live() {
+    use cutover_provider::{LiveInstance, RouterDrift, RouterDriftKind};
+    let instance = |name: &str, colour: &str| LiveInstance {
+        name: name.into(),
+        live: Some(colour.into()),
+        raw: Some(colour.into()),
+    };
+    let fleet = LiveRouter {
+        live: Some("blue".into()),
+        raw: Some("blue".into()),
+        drift: vec![RouterDrift::new(
+            RouterDriftKind::InstancesDisagree,
+            "instance `b` sends traffic to green while instance `a` sends it to blue",
+        )],
+        instances: vec![instance("a", "blue"), instance("b", "green")],
+        ..Default::default()
+    };
+    let fixture = |green: &str| {
+        let mut f = Fixture::new(&[("blue", "1"), ("green", green)], &[("public", "blue")])
+            .running("blue", "1")
+            .running("green", "1")
+            .recorded("blue", "1")
+            .recorded("green", "1");
+        f.live.routers.insert("public".into(), fleet.clone());
+        f
+    };
+    let f = fixture("2");
+    let err = f.draft_until("live-colour protection").unwrap_err();
+    let PlanError::LiveChange(lines) = err else {
+        panic!("{err}")
+    };
+    assert!(
+        lines[0].starts_with("environment.green serves live traffic through router.public"),
+        "{lines:?}"
+    );
+    // Allowed, it runs before the switch as a live change, and the plan's
+    // own check (validate, from the fingerprint) agrees.
+    let mut allowed = fixture("2");
+    allowed.options.allow_live_changes = true;
+    let doc = allowed.plan().unwrap();
+    let green = doc.steps.iter().find_map(|s| match &s.kind {
+        StepKind::Environment { name, traffic, .. } if name == "green" => Some(*traffic),
+        _ => None,
+    });
+    assert_eq!(green, Some(Traffic::Live));
+    // Without the change of green: the repair switch, on both instances.
+    let doc = fixture("1").plan().unwrap();
+    let cutover = doc
+        .steps
+        .iter()
+        .find_map(|s| match &s.kind {
+            StepKind::Cutover {
+                from,
+                to,
+                instances,
+                ..
+            } => Some((from.clone(), to.clone(), instances.clone())),
+            _ => None,
+        })
+        .expect("a repair switch");
+    assert_eq!(
+        cutover,
+        (
+            Some("blue".into()),
+            "blue".into(),
+            vec!["a".into(), "b".into()]
+        )
+    );
+    assert_eq!(doc.fingerprint["router.public"], "blue");
+    assert_eq!(
+        doc.fingerprint["instances.router.public"],
+        r#"[["a","blue"],["b","green"]]"#
+    );
+    let shown = crate::render::human::plan(&doc, &crate::render::Style { color: false });
+    assert!(
+        shown.contains("on its 2 instances (a, b), all or none"),
+        "{shown}"
+    );
+}

@@ -253,11 +253,21 @@ fn expected_traffic(
         } if live == name => Some(router.as_str()),
         _ => None,
     });
+    // A fleet serves every colour one of its instances serves.
+    let fleets = doc.fingerprint.iter().filter_map(|(k, v)| {
+        let router = k.strip_prefix(super::drift::FLEET_PREFIX)?;
+        let router = router.strip_prefix("router.")?;
+        super::drift::fleet_colours(v)
+            .iter()
+            .any(|c| c == name)
+            .then_some(router)
+    });
     let serving: Vec<&str> = doc
         .fingerprint
         .iter()
         .filter(|(k, v)| k.starts_with("router.") && v.as_str() == name)
         .map(|(k, _)| &k["router.".len()..])
+        .chain(fleets)
         .chain(forgotten)
         .collect();
     if serving.is_empty() {

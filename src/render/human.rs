@@ -175,11 +175,12 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             to,
             verify,
             reason,
+            instances,
             ..
         } => cutover_step(
             out,
             p,
-            router,
+            (router, instances),
             from.as_deref(),
             to,
             verify.as_deref(),
@@ -236,7 +237,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
 fn cutover_step(
     out: &mut String,
     p: &Painter,
-    router: &str,
+    (router, instances): (&str, &[String]),
     from: Option<&str>,
     to: &str,
     verify: Option<&crate::config::model::Health>,
@@ -245,7 +246,7 @@ fn cutover_step(
     if let Some(reason) = reason {
         comment(out, p, reason);
     }
-    let header = match from {
+    let mut header = match from {
         Some(from) if from == to => format!(
             "router.{router} will be switched to {to} again, to repair what the router reported (see above)"
         ),
@@ -254,6 +255,13 @@ fn cutover_step(
             "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"
         ),
     };
+    if instances.len() > 1 {
+        header.push_str(&format!(
+            ", on its {} instances ({}), all or none",
+            instances.len(),
+            instances.join(", ")
+        ));
+    }
     comment(out, p, &header);
     router_change(out, p, router, "live", from, to);
     if let Some(v) = verify {

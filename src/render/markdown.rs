@@ -341,6 +341,7 @@ fn cutover_table(doc: &PlanDocument) -> String {
             to,
             from_release,
             to_release,
+            instances,
             ..
         } = &step.kind
         {
@@ -349,8 +350,13 @@ fn cutover_table(doc: &PlanDocument) -> String {
                 Some(f) => release(Some(f), from_release),
                 None => "-".to_owned(),
             };
+            // A fleet router: its instances switch together.
+            let fleet = match instances.len() {
+                0 | 1 => String::new(),
+                n => format!(" ({n} instances)"),
+            };
             let mut row = format!(
-                "| {} | {from_colour} → {} | {from_release} → {} |",
+                "| {}{fleet} | {from_colour} → {} | {from_release} → {} |",
                 code(router),
                 code(to),
                 release(Some(to), to_release)
@@ -543,6 +549,20 @@ mod tests {
         *to_release = Some(marker.clone());
         let text = plan(&doc);
         assert!(text.contains(&format!("→ `{marker}` |")), "{text}");
+    }
+
+    #[test]
+    fn a_fleet_router_shows_its_instance_count() {
+        let mut doc = blue_to_green();
+        let StepKind::Cutover { instances, .. } = &mut doc.steps[2].kind else {
+            panic!("cut-over last");
+        };
+        *instances = vec!["edge-a".into(), "edge-b".into()];
+        let text = plan(&doc);
+        assert!(
+            text.contains("| `public` (2 instances) | `blue` → `green` |"),
+            "{text}"
+        );
     }
 
     #[test]

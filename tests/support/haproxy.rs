@@ -288,6 +288,19 @@ impl HaproxyGuard {
         runtime_command(&self.socket(), command).expect("runtime API answers")
     }
 
+    /// Kill HAProxy by its process id and reap it, as a crash of this
+    /// instance would leave it: its runtime API refuses connections.
+    pub fn kill(&mut self) {
+        self.stop();
+    }
+
+    /// The value HAProxy holds for `key` in its map (`get map`), if any.
+    pub fn map_value(&self, key: &str) -> Option<String> {
+        let reply = self.runtime(&format!("get map {} {key}", self.map_path().display()));
+        let value = reply.split("value=\"").nth(1)?;
+        Some(value.split('"').next()?.to_string())
+    }
+
     /// Stop HAProxy and start it again from the same configuration and the
     /// map file as it is on disk now: what a reload does to runtime changes.
     pub fn restart(&mut self) {
@@ -403,6 +416,35 @@ impl HaproxyGuard {
 impl Drop for HaproxyGuard {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `chattr` as root (it stops root too): a map file that cannot be replaced.
+pub struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    /// Make `path` immutable until dropped.
+    pub fn set(path: &std::path::Path) -> Immutable {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .expect("chattr (e2fsprogs) must be installed: apt-get install -y e2fsprogs");
+        assert!(
+            status.success(),
+            "chattr +i {} failed (run the tests as root)",
+            path.display()
+        );
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
     }
 }
 

@@ -41,7 +41,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{
+    Colour, FleetMember, LiveRouter, ProviderError, RouterProvider, RouterSpec,
+};
 use hyper::{Method, StatusCode};
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -53,6 +55,13 @@ use crate::settings::{ManagedRoute, Resolved};
 /// The Caddy router provider, driving Caddy through its admin API.
 #[derive(Debug, Default, Clone)]
 pub struct Caddy;
+
+/// A fleet of Caddys: each instance has its own admin endpoint; the server,
+/// route ids, hosts and timeout are the router's.
+impl FleetMember for Caddy {
+    const KIND: &'static str = "caddy";
+    const INSTANCE_ATTRIBUTES: &'static [&'static str] = &["admin"];
+}
 
 /// Caddy's running config as cutover read it, with the ETag that guards a
 /// change made from it.
@@ -92,6 +101,7 @@ impl RouterProvider for Caddy {
             raw: live.map(|r| r.dials.join(", ")),
             preview: preview.and_then(|r| colour_of(spec, &r.dials)),
             drift: Vec::new(),
+            ..Default::default()
         })
     }
 

@@ -176,6 +176,27 @@ impl ProviderError {
         self
     }
 
+    /// This error, said of one instance of a fleet: its message prefixed
+    /// with `prefix` (`instance \`b\``), its kind and cause kept, and its
+    /// field (a settings error's) replaced by `field` when that is given.
+    pub(crate) fn of_instance(mut self, prefix: &str, field: Option<String>) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        if self.kind == ErrorKind::Settings && field.is_some() {
+            self.field = field.filter(|f| !f.is_empty());
+        }
+        self
+    }
+
+    /// The same error as another kind (a fleet's switch that moved part of
+    /// its instances is [`ErrorKind::Failed`], whatever the first failure).
+    pub(crate) fn into_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        if kind != ErrorKind::Settings {
+            self.field = None;
+        }
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -26,6 +26,10 @@
 //!   ([`RouterProvider::counts_sessions`]), says how many sessions a colour
 //!   still has open, changing nothing (a drain waits for it to reach 0).
 //!
+//! A router of several instances of one load balancer (`instances = [...]`
+//! in the block) is a [`Fleet`] of the single-instance provider, which
+//! keeps that contract for the whole fleet: one switch, all or nothing.
+//!
 //! For an environment: [`EnvironmentProvider::read`] changes nothing,
 //! [`EnvironmentProvider::deploy`] converges when run again,
 //! [`EnvironmentProvider::destroy`] of what is already gone succeeds, all
@@ -45,6 +49,7 @@ pub mod atomic;
 mod colours;
 mod environment;
 mod error;
+mod fleet;
 mod live;
 mod router;
 mod spec;
@@ -52,8 +57,9 @@ mod spec;
 pub use colours::{Colour, Colours};
 pub use environment::EnvironmentProvider;
 pub use error::{BoxError, ErrorKind, ProviderError};
+pub use fleet::{Fleet, FleetMember, InstanceSwitch};
 pub use live::{
-    EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
+    EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveInstance, LiveRouter, RouterDrift,
     RouterDriftKind,
 };
 pub use router::RouterProvider;

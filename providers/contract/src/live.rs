@@ -85,6 +85,39 @@ pub struct LiveRouter {
     /// [`RouterProvider::switch`](crate::RouterProvider::switch)).
     #[serde(default)]
     pub drift: Vec<RouterDrift>,
+    /// For a router that drives several instances of its load balancer
+    /// (`instances = [...]`, a [`Fleet`](crate::Fleet)): what each instance
+    /// serves, in the configuration's order. Empty for a router of one
+    /// instance. `live` and `raw` are then what most instances say (the
+    /// first instance's on a tie), and every instance that says otherwise
+    /// is a [`RouterDriftKind::InstancesDisagree`] drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<LiveInstance>,
+}
+
+impl LiveRouter {
+    /// Every colour the router sends live traffic to now: `live`, and for a
+    /// fleet whose instances disagree, each other colour an instance serves.
+    /// A colour in this list serves live traffic, whatever `live` says.
+    pub fn serving(&self) -> impl Iterator<Item = &str> + '_ {
+        let others = self
+            .instances
+            .iter()
+            .filter_map(|i| i.live.as_deref())
+            .filter(move |c| Some(*c) != self.live.as_deref());
+        self.live.as_deref().into_iter().chain(others)
+    }
+}
+
+/// What one instance of a fleet serves (see [`LiveRouter::instances`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveInstance {
+    /// The instance's name (its `name`, else its address as written).
+    pub name: String,
+    /// The colour it sends live traffic to, if it is one of the spec's.
+    pub live: Option<String>,
+    /// What it says itself, when that is no colour.
+    pub raw: Option<String>,
 }
 
 /// One change to a router that cutover did not make.
@@ -138,4 +171,7 @@ pub enum RouterDriftKind {
     /// The router sends the live colour's traffic to endpoints that are not
     /// the environment's now (the environment moved).
     StaleEndpoints,
+    /// One instance of a fleet sends traffic to another colour than the
+    /// others (it was switched by hand, or a switch back failed on it).
+    InstancesDisagree,
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{Colour, LiveRouter, ProviderError, RouterSpec};
+use crate::{Colour, InstanceSwitch, LiveRouter, ProviderError, RouterSpec};
 
 /// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`,
 /// `exec {}`.
@@ -124,6 +124,24 @@ pub trait RouterProvider: Send + Sync {
     /// - bounded in time and safe to run concurrently (see the trait's docs);
     /// - on an error, the message says whether traffic moved.
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError>;
+
+    /// [`switch`](RouterProvider::switch), saying for a router of several
+    /// instances (a [`Fleet`](crate::Fleet)) when each was confirmed
+    /// switched, after the first: the cut-over's skew, which the engine
+    /// reports with it. **Provided:** the default switches and tells
+    /// nothing (a router of one instance); only a fleet overrides it.
+    ///
+    /// Guarantees: those of `switch`, which it is; for a fleet, all or
+    /// nothing: when it fails, no instance is left on `target` that was
+    /// not on it before, or the error says which is (its kind then
+    /// [`Failed`](crate::ErrorKind::Failed)).
+    async fn switch_instances(
+        &self,
+        spec: &RouterSpec,
+        target: &Colour,
+    ) -> Result<Vec<InstanceSwitch>, ProviderError> {
+        self.switch(spec, target).await.map(|()| Vec::new())
+    }
 
     /// Whether this backend has a preview listener or route
     /// ([`RouterProvider::set_preview`] is implemented): a router block

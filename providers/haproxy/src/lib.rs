@@ -65,7 +65,8 @@ pub mod fuzzing {
 use std::path::Path;
 
 use cutover_provider::{
-    Colour, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider, RouterSpec,
+    Colour, FleetMember, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider,
+    RouterSpec,
 };
 use serde_json::Value;
 
@@ -76,6 +77,14 @@ use crate::settings::Resolved;
 /// The HAProxy router provider, driving HAProxy through its runtime API.
 #[derive(Debug, Default, Clone)]
 pub struct Haproxy;
+
+/// A fleet of HAProxys (an active pair, edge nodes): each instance has its
+/// own runtime API and map file; the key, backends, preview key and timeout
+/// are the router's.
+impl FleetMember for Haproxy {
+    const KIND: &'static str = "haproxy";
+    const INSTANCE_ATTRIBUTES: &'static [&'static str] = &["socket", "address", "map"];
+}
 
 #[async_trait::async_trait]
 impl RouterProvider for Haproxy {
@@ -126,6 +135,7 @@ impl RouterProvider for Haproxy {
             raw,
             preview: preview.as_deref().and_then(|b| config.colour_of(spec, b)),
             drift,
+            ..Default::default()
         })
     }
 

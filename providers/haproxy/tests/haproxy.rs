@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use cutover_haproxy::Haproxy;
 use cutover_provider::{Colour, ErrorKind, LiveRouter, RouterProvider, RouterSpec};
-use haproxy_support::{closed_address, http_get, ColourServer, HaproxyGuard, HaproxySetup};
+use haproxy_support::{
+    closed_address, http_get, ColourServer, HaproxyGuard, HaproxySetup, Immutable,
+};
 use serde_json::{json, Value};
 
 fn colour(name: &str) -> Colour {
@@ -158,34 +160,6 @@ async fn a_map_file_its_rewrite_would_refuse_stops_the_switch_before_haproxy_cha
         Some("blue")
     );
     assert_eq!(std::fs::read(haproxy.map_path()).unwrap(), bytes);
-}
-
-/// `chattr` as root (it stops root too): a map file that cannot be replaced.
-struct Immutable(std::path::PathBuf);
-
-impl Immutable {
-    fn set(path: &std::path::Path) -> Immutable {
-        let status = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .status()
-            .expect("chattr (e2fsprogs) must be installed: apt-get install -y e2fsprogs");
-        assert!(
-            status.success(),
-            "chattr +i {} failed (run the tests as root)",
-            path.display()
-        );
-        Immutable(path.to_path_buf())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 #[tokio::test]

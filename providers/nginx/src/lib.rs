@@ -19,8 +19,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cutover_provider::{
-    Colour, ErrorKind, LiveRouter, ProviderError, RouterDrift, RouterDriftKind, RouterProvider,
-    RouterSpec,
+    Colour, ErrorKind, FleetMember, LiveRouter, ProviderError, RouterDrift, RouterDriftKind,
+    RouterProvider, RouterSpec,
 };
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
@@ -37,6 +37,21 @@ const POLL: Duration = Duration::from_millis(50);
 /// validated reload.
 #[derive(Debug, Default, Clone)]
 pub struct Nginx;
+
+/// A fleet of nginx masters on this host: each has its own pid file,
+/// include (and preview include), marker, main config and prefix; the
+/// upstream names, binary and timeout are the router's.
+impl FleetMember for Nginx {
+    const KIND: &'static str = "nginx";
+    const INSTANCE_ATTRIBUTES: &'static [&'static str] = &[
+        "pid_file",
+        "include",
+        "marker",
+        "config",
+        "prefix",
+        "preview_include",
+    ];
+}
 
 #[async_trait::async_trait]
 impl RouterProvider for Nginx {
@@ -59,6 +74,7 @@ impl RouterProvider for Nginx {
             raw: live.serves,
             preview,
             drift,
+            ..Default::default()
         })
     }
 
