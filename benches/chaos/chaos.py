@@ -466,6 +466,10 @@ def inject(bench, fault, apply):
         pids = b.pids_of(fault.target)
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
+        # The kill has struck once the process is gone: SIGKILL returns
+        # before a process of many threads has exited, and an apply that
+        # reads it before then rightly finds it running.
+        wait_for(lambda: not any(pid_alive(p) for p in pids), 2)
         fault.at = now() if pids else None
         fault.note = f"pids {pids}"
     elif k in ("target_500", "target_hang"):
