@@ -10,6 +10,11 @@
 //! makes it answer that share of its `/` requests with 500 (from the start,
 //! or `--errors-after SECS` into its life: a release that goes bad only under
 //! live traffic), so that analysis of metrics can be tried for real.
+//! `--fault-file FILE` lets a chaos test change its behaviour while it runs:
+//! before every request it reads the file, and `error` makes it answer 500
+//! to everything (health checks too), `hang` makes it read the request and
+//! never answer, `unhealthy` fails only `/healthz`; anything else (or no
+//! file) is normal service.
 //! `GET /stream` answers with a body that never ends on its own (a line
 //! every 100 ms until the client goes away): a long-lived connection to hold
 //! open through a router while it drains. It uses std otherwise.
@@ -17,6 +22,7 @@
 //! ```text
 //! demo-app --port 9101 --release 1.4.1 [--host 127.0.0.1] [--unhealthy] [--healthy-after SECS]
 //!          [--error-rate SHARE] [--errors-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem]
+//!          [--fault-file FILE]
 //! ```
 //!
 //! It stops on SIGTERM (the default action is exactly right: there is no state
@@ -31,7 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--error-rate SHARE] [--errors-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem] [--secret VALUE]";
+const USAGE: &str = "usage: demo-app --port PORT --release RELEASE [--host HOST] [--unhealthy] [--healthy-after SECS] [--error-rate SHARE] [--errors-after SECS] [--tls-cert CERT.pem --tls-key KEY.pem] [--fault-file FILE] [--secret VALUE]";
+/// How long a `hang` fault holds a request before giving the connection up.
+const HANG_FOR: Duration = Duration::from_secs(120);
 /// An idle keep-alive connection is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests with a head larger than this are refused.
@@ -54,6 +62,36 @@ struct Options {
     /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate chain
     /// and key (PEM files).
     tls: Option<(PathBuf, PathBuf)>,
+    /// `--fault-file`: read before every request, see [`Fault`].
+    fault_file: Option<PathBuf>,
+}
+
+/// A fault injected at run time through `--fault-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Normal service.
+    None,
+    /// Every request, health checks too, answered with 500.
+    Error,
+    /// The request is read and never answered.
+    Hang,
+    /// `/healthz` answers 503; the rest is served.
+    Unhealthy,
+}
+
+impl Fault {
+    /// The fault the file names now; a missing or unreadable file is none.
+    fn read(file: Option<&Path>) -> Fault {
+        let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
+            return Fault::None;
+        };
+        match text.trim() {
+            "error" => Fault::Error,
+            "hang" => Fault::Hang,
+            "unhealthy" => Fault::Unhealthy,
+            _ => Fault::None,
+        }
+    }
 }
 
 /// What every connection needs to answer.
@@ -68,6 +106,7 @@ struct App {
     erring: AtomicU64,
     /// Requests answered, by (path, status): `/metrics`.
     answered: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    fault_file: Option<PathBuf>,
 }
 
 impl App {
@@ -84,6 +123,7 @@ impl App {
             // advice for labels known in advance): the 5xx share of a
             // release that has not failed yet is 0, not "no data".
             answered: Mutex::new(BTreeMap::from([(("/", 200), 0), (("/", 500), 0)])),
+            fault_file: options.fault_file.clone(),
         }
     }
 
@@ -177,6 +217,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
     let (mut unhealthy, mut healthy_after) = (false, Duration::ZERO);
     let (mut error_rate, mut errors_after) = (0.0, Duration::ZERO);
     let (mut tls_cert, mut tls_key) = (None, None);
+    let mut fault_file = None;
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("`{name}` needs a value"));
         match flag.as_str() {
@@ -208,6 +249,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             }
             "--tls-cert" => tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
             "--tls-key" => tls_key = Some(PathBuf::from(value("--tls-key")?)),
+            "--fault-file" => fault_file = Some(PathBuf::from(value("--fault-file")?)),
             // A credential, as real services take them: accepted, never shown.
             "--secret" => drop(value("--secret")?),
             other => return Err(format!("unknown flag `{other}`")),
@@ -227,6 +269,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
         error_rate,
         errors_after,
         tls,
+        fault_file,
     }))
 }
 
@@ -332,7 +375,22 @@ fn serve(app: &App, stream: impl Read + Write, peer: &str) -> io::Result<()> {
             );
             return stream_lines(reader.get_mut());
         }
-        let (status, content_type, body) = answer(app, &request.path);
+        let fault = Fault::read(app.fault_file.as_deref());
+        if fault == Fault::Hang {
+            println!(
+                "{peer} \"{} {}\" hanging (--fault-file)",
+                request.method, request.path
+            );
+            std::thread::sleep(HANG_FOR);
+            return Ok(());
+        }
+        let (status, content_type, body) = match fault {
+            Fault::Error => (500, "text/plain", "fault injected\n".to_string()),
+            Fault::Unhealthy if request.path.split('?').next() == Some("/healthz") => {
+                (503, "text/plain", "unhealthy (fault)\n".to_string())
+            }
+            _ => answer(app, &request.path),
+        };
         let head_only = request.method == "HEAD";
         respond(
             reader.get_mut(),
@@ -675,6 +733,26 @@ mod tests {
         ] {
             assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
         }
+    }
+
+    #[test]
+    fn a_fault_file_is_read_before_every_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fault");
+        assert_eq!(Fault::read(Some(&file)), Fault::None, "no file: no fault");
+        for (text, fault) in [
+            ("error\n", Fault::Error),
+            ("hang", Fault::Hang),
+            ("unhealthy\n", Fault::Unhealthy),
+            ("", Fault::None),
+            ("something else", Fault::None),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            assert_eq!(Fault::read(Some(&file)), fault, "{text:?}");
+        }
+        assert_eq!(Fault::read(None), Fault::None);
+        let options = args(&["--port", "1", "--release", "2", "--fault-file", "/x"]).unwrap();
+        assert_eq!(options.unwrap().fault_file, Some(PathBuf::from("/x")));
     }
 
     #[test]

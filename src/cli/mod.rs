@@ -45,6 +45,16 @@ mod commands;
 mod context;
 mod fmt;
 mod habits;
+
+/// Terraform-style argument rewriting (`-out=F` -> `--out=F`) on cutover's
+/// own command line, for the fuzz target `habits` (fuzz/): not part of the
+/// API. `Err` is the one-line hint of a refused argument.
+#[doc(hidden)]
+pub fn rewrite_args_for_fuzzing(
+    args: Vec<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    habits::rewrite(&command(), args).map_err(|habits::Refused(hint)| hint)
+}
 mod migrate;
 mod notify;
 mod plan;

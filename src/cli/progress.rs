@@ -146,14 +146,14 @@ impl Observer for Lines {
                 }
             }
             Event::RouterWaiting {
-                router,
+                step,
                 waiting_for,
                 remaining,
+                ..
             } => {
-                if due(&self.last_wait, router) {
+                if due(&self.last_wait, &step.to_string()) {
                     outln!(
-                        "{}: waiting for the router's own health check ({} left): {waiting_for}",
-                        StepId::Cutover(router.clone()),
+                        "{step}: waiting for the router's own health check ({} left): {waiting_for}",
                         secs(*remaining)
                     );
                 }
@@ -355,15 +355,16 @@ impl JsonLines {
                 vec![line]
             }
             Event::RouterWaiting {
+                step,
                 router,
                 waiting_for,
                 remaining,
             } => {
-                if !due(&self.last_wait, router) {
+                if !due(&self.last_wait, &step.to_string()) {
                     return vec![];
                 }
                 vec![json!({
-                    "type": "router_waiting", "id": StepId::Cutover(router.clone()),
+                    "type": "router_waiting", "id": step,
                     "router": router, "waiting_for": waiting_for,
                     "remaining_ms": millis(*remaining),
                 })]

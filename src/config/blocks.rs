@@ -401,12 +401,13 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
         None => Some(None),
     };
     let pause_before_cutover = opt_bool(ev, decl.file, body, "pause_before_cutover");
-    let approval_timeout = match body.get_attribute("approval_timeout") {
-        Some(_) => {
-            crate::config::environment::duration_attr(ev, decl.file, body, "approval_timeout")
-        }
-        None => Some(super::router_checks::DEFAULT_APPROVAL_TIMEOUT),
-    };
+    let approval_timeout = super::router_checks::positive(
+        ev,
+        decl.file,
+        body,
+        "approval_timeout",
+        super::router_checks::DEFAULT_APPROVAL_TIMEOUT,
+    );
     let ((live, live_span), backend, preview) = (live?, backend?, preview?);
     let ((verify, verify_marks), drain, ready_timeout) = (verify?, drain?, ready_timeout?);
     let (tests, analyses, preview_url) = (tests?, analyses?, preview_url?);

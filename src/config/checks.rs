@@ -126,9 +126,10 @@ impl AnalysisSpec {
             1 => ", 1 failure allowed".to_owned(),
             n => format!(", {n} failures allowed"),
         };
+        // A query written over several lines (a heredoc) reads as one.
+        let query = self.query.split_whitespace().collect::<Vec<_>>().join(" ");
         format!(
-            "`{}` must be {}, measured {rounds}{allowed}",
-            self.query,
+            "`{query}` must be {}, measured {rounds}{allowed}",
             self.bounds()
         )
     }

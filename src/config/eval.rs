@@ -119,10 +119,14 @@ impl<'m> Evaluator<'m> {
                 }
             }
         }
-        let converted: hcl::Expression = expr.clone().into();
+        // Maps iterate in key order, as Terraform's (config::key_order).
+        let mut sorted = expr.clone();
+        super::key_order::sort_literals(&mut sorted);
+        let converted: hcl::Expression = sorted.into();
         let span = self.span_of(file, expr);
         match guarded(|| converted.evaluate(&ctx)) {
-            Ok(Ok(value)) => {
+            Ok(Ok(mut value)) => {
+                super::key_order::sort_value(&mut value);
                 let marks = marked.map_or(Marks::Clear, |(marks, roots)| {
                     let scope = marks::Scope {
                         roots: &roots,

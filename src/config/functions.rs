@@ -331,6 +331,8 @@ fn merge(args: FuncArgs) -> Result<Value, String> {
     for map in args.iter().filter_map(Value::as_object) {
         out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    // A map's keys are in key order, whatever order the maps came in.
+    out.sort_keys();
     Ok(Value::Object(out))
 }
 

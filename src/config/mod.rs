@@ -13,6 +13,7 @@ mod environment;
 mod eval;
 pub mod format;
 mod functions;
+mod key_order;
 pub mod marks;
 pub use parse::read_text;
 pub mod model;

@@ -77,6 +77,7 @@ fn labelled<'b>(
         };
         let before = ev.diags.len();
         schema::check_body(ev.map, file, &block.body, &s, &header, &mut ev.diags);
+        // Its values are still read, so that one run reports every mistake.
         ok &= ev.diags.len() == before;
         if let Some((_, first)) = out.get(&name) {
             let msg = format!(
@@ -89,7 +90,8 @@ fn labelled<'b>(
         }
         out.insert(name, (block, header));
     }
-    ok.then_some(out)
+    let _ = ok;
+    Some(out)
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -117,8 +119,8 @@ pub(crate) fn tests(
     );
     let mut out = BTreeMap::new();
     let mut ok = found.is_some();
-    for (name, (block, _)) in found.unwrap_or_default() {
-        match test(ev, decl.file, &block.body) {
+    for (name, (block, header)) in found.unwrap_or_default() {
+        match test(ev, decl.file, &block.body, &header) {
             Some(spec) => {
                 out.insert(name, spec);
             }
@@ -128,25 +130,79 @@ pub(crate) fn tests(
     ok.then_some(out)
 }
 
-fn test(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> Option<TestSpec> {
+fn test(ev: &mut Evaluator<'_>, file: &Path, body: &Body, header: &Span) -> Option<TestSpec> {
     let before = ev.diags.len();
     let command = string_list(ev, file, body, "command");
-    let env = string_map(ev, file, body, "env");
-    let timeout = optional(body, "timeout", DEFAULT_TEST_TIMEOUT, |k| {
-        duration_attr(ev, file, body, k)
-    });
+    let env = body
+        .get_attribute("env")
+        .map_or(Some(BTreeMap::new()), |_| string_map(ev, file, body, "env"));
+    let timeout = positive(ev, file, body, "timeout", DEFAULT_TEST_TIMEOUT);
     let workdir = opt_string(ev, file, body, "workdir");
     let at_plan = opt_bool(ev, file, body, "at_plan").unwrap_or(false);
+    let workdir = workdir.map_or_else(|| ev.dir.clone(), |w| ev.dir.join(w));
+    let problem = command.as_ref().and_then(|c| runnable(&workdir, &c[0]));
+    if let Some((at_workdir, message, help)) = problem {
+        let span = body
+            .get_attribute(if at_workdir { "workdir" } else { "command" })
+            .map_or_else(|| header.clone(), |a| ev.span_of(file, &a.value));
+        ev.error_help(&span, message, help);
+    }
     if ev.diags.len() != before {
         return None;
     }
+    let command = command?;
     Some(TestSpec {
-        command: command?,
-        env: env.unwrap_or_default(),
+        command,
+        env: env?,
         timeout: timeout?,
-        workdir: workdir.map_or_else(|| ev.dir.clone(), |w| ev.dir.join(w)),
+        workdir,
         at_plan,
     })
+}
+
+/// Why a test cannot start, found now rather than after the deploy:
+/// (whether it is the workdir, the message, the hint). A program named
+/// without a `/` is looked up on PATH when it runs, and not checked.
+fn runnable(workdir: &Path, program: &str) -> Option<(bool, String, String)> {
+    if !workdir.is_dir() {
+        return Some((
+            true,
+            format!("`workdir` {} is not a directory", workdir.display()),
+            "`workdir` is relative to the configuration directory".to_owned(),
+        ));
+    }
+    if !program.contains('/') {
+        return None;
+    }
+    let path = workdir.join(program);
+    let executable = std::fs::metadata(&path).is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt as _;
+        m.is_file() && m.permissions().mode() & 0o111 != 0
+    });
+    (!executable).then(|| {
+        (
+            false,
+            format!("the test's program {} is not an executable file", path.display()),
+            "a program with a `/` is relative to the test's `workdir` (default: the configuration directory); make it executable (chmod +x)".to_owned(),
+        )
+    })
+}
+
+/// The optional duration `key`, more than zero, with `default` when absent.
+pub(crate) fn positive(
+    ev: &mut Evaluator<'_>,
+    file: &Path,
+    body: &Body,
+    key: &str,
+    default: Duration,
+) -> Option<Duration> {
+    let d = optional(body, key, default, |k| duration_attr(ev, file, body, k))?;
+    if d.is_zero() {
+        let span = ev.span_of(file, &body.get_attribute(key)?.value);
+        ev.error(&span, format!("`{key}` must be more than 0s"));
+        return None;
+    }
+    Some(d)
 }
 
 /// The router's `analysis` blocks, by name (`None`: an error, reported).
@@ -208,15 +264,23 @@ fn analysis(
         "no_data",
         &[("fail", NoData::Fail), ("pass", NoData::Pass)],
     );
-    let interval = optional(body, "interval", Duration::from_secs(10), |k| {
-        duration_attr(ev, file, body, k)
-    });
+    if let (Some(q), Some(attr)) = (&query, body.get_attribute("query")) {
+        if let Some(unknown) = unknown_placeholder(q) {
+            let span = ev.span_of(file, &attr.value);
+            ev.error_help(
+                &span,
+                format!(
+                    "`query` has the placeholder `{{{{{unknown}}}}}`, which cutover does not know"
+                ),
+                "the placeholders are {{target}}, {{target_release}}, {{previous}} and {{router}}",
+            );
+        }
+    }
+    let interval = positive(ev, file, body, "interval", Duration::from_secs(10));
     let initial_delay = optional(body, "initial_delay", Duration::ZERO, |k| {
         duration_attr(ev, file, body, k)
     });
-    let timeout = optional(body, "timeout", Duration::from_secs(10), |k| {
-        duration_attr(ev, file, body, k)
-    });
+    let timeout = positive(ev, file, body, "timeout", Duration::from_secs(10));
     let count = opt_uint(ev, file, body, "count", 1, 10_000).unwrap_or(1);
     let failure_limit = opt_uint(ev, file, body, "failure_limit", 0, 10_000).unwrap_or(0);
     if ev.diags.len() != before {
@@ -248,6 +312,22 @@ fn analysis(
         no_data: no_data.unwrap_or(NoData::Fail),
         timeout: timeout?,
     })
+}
+
+/// The first `{{NAME}}` of `query` that is no placeholder cutover replaces.
+fn unknown_placeholder(query: &str) -> Option<&str> {
+    const KNOWN: [&str; 4] = ["target", "target_release", "previous", "router"];
+    let mut rest = query;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let name = after[..end].trim();
+        if !KNOWN.contains(&name) {
+            return Some(name);
+        }
+        rest = &after[end + 2..];
+    }
+    None
 }
 
 /// The optional attribute `key`, with `default` when absent (`None`: an

@@ -603,3 +603,81 @@ fn drain_until_idle_needs_a_drain_and_a_bool() {
         ],
     );
 }
+
+#[test]
+fn maps_iterate_in_key_order_as_terraform() {
+    let c = ok(r#"
+locals {
+  m = { b = 1, a = 2, "c" = 3 }
+}
+output "literal" { value = [for k, v in { b = 1, a = 2 } : k] }
+output "local" { value = [for k, v in local.m : "${k}=${v}"] }
+output "template" { value = "%{ for k, v in local.m }${k}%{ endfor }" }
+output "merged" { value = keys(merge({ z = 1 }, { y = 2 })) }
+output "json" { value = jsonencode({ b = 1, a = { d = 1, c = 2 } }) }
+"#);
+    let out = |name: &str| c.outputs[name].value.clone();
+    assert_eq!(out("literal"), json!(["a", "b"]));
+    assert_eq!(out("local"), json!(["a=2", "b=1", "c=3"]));
+    assert_eq!(out("template"), json!("abc"));
+    assert_eq!(out("merged"), json!(["y", "z"]));
+    assert_eq!(out("json"), json!(r#"{"a":{"c":2,"d":1},"b":1}"#));
+}
+
+#[test]
+fn test_and_analysis_blocks_report_every_mistake_in_one_run() {
+    let text = r#"
+environment "blue" {
+  release  = "1"
+  endpoint = "127.0.0.1:1"
+}
+router "public" {
+  live = environment.blue
+  exec {
+    read   = ["r"]
+    switch = ["s"]
+  }
+  approval_timeout = "0s"
+  test "smoke" {
+    command = ["./nosuch.sh"]
+    timeout = "0s"
+    tiemout = "1s"
+  }
+  test "other" {
+    command = ["true"]
+    workdir = "nodir"
+  }
+  analysis "errors" {
+    prometheus = "http://127.0.0.1:9090"
+    query      = "errors{release=\"{{tagret_release}}\"}"
+    max        = 0.01
+    interval   = "0s"
+    when       = "afterwards"
+  }
+}
+"#;
+    let rendered = errors(text);
+    assert_has(
+        &rendered,
+        &[
+            "`approval_timeout` must be more than 0s",
+            "unknown argument `tiemout` in test \"smoke\" of router \"public\"",
+            "did you mean `timeout`?",
+            "`timeout` must be more than 0s",
+            "is not a directory",
+            "`query` has the placeholder `{{tagret_release}}`, which cutover does not know",
+            "`interval` must be more than 0s",
+            "`when` must be \"before\" or \"after\", not \"afterwards\"",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files = vec![(dir.path().join("main.hcl"), text.replace("nodir", "."))];
+    let missing = match crate::config::load_sources(dir.path(), files, &Default::default()) {
+        Ok(_) => panic!("loads"),
+        Err(d) => d.to_string(),
+    };
+    assert!(
+        missing.contains("nosuch.sh is not an executable file"),
+        "{missing}"
+    );
+}

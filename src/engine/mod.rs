@@ -413,10 +413,12 @@ impl Observer for Masking {
                 },
             },
             Event::RouterWaiting {
+                step,
                 router,
                 waiting_for,
                 remaining,
             } => Event::RouterWaiting {
+                step: step.clone(),
                 router: router.clone(),
                 waiting_for: s(waiting_for),
                 remaining: *remaining,

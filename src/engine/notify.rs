@@ -49,7 +49,14 @@ pub fn event_of(line: &Value) -> Option<NotifyEvent> {
     match line.get("type")?.as_str()? {
         "cutover_done" => Some(NotifyEvent::CutoverDone),
         "switched_back" | "switch_back_refused" => Some(NotifyEvent::Reverted),
-        "step_finished" if line.get("ok") == Some(&Value::Bool(false)) => Some(NotifyEvent::Failed),
+        // A step stopped half-way (a signal, or the stop after another's
+        // failure) is no failure of its own: the summary tells of it.
+        "step_finished"
+            if line.get("ok") == Some(&Value::Bool(false))
+                && line.get("error_kind").and_then(Value::as_str) != Some("interrupted") =>
+        {
+            Some(NotifyEvent::Failed)
+        }
         "awaiting_approval" => Some(NotifyEvent::AwaitingApproval),
         "summary" => Some(NotifyEvent::ApplyFinished),
         _ => None,

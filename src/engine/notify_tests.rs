@@ -90,6 +90,14 @@ fn lines_map_to_the_events_of_the_docs() {
         ),
         (json!({"type": "step_finished", "ok": true}), None),
         (
+            json!({"type": "step_finished", "ok": false, "error_kind": "interrupted"}),
+            None,
+        ),
+        (
+            json!({"type": "step_finished", "ok": false, "error_kind": "test_failed"}),
+            Some(NotifyEvent::Failed),
+        ),
+        (
             json!({"type": "awaiting_approval"}),
             Some(NotifyEvent::AwaitingApproval),
         ),

@@ -37,9 +37,11 @@ pub enum Event {
         /// Time left before the gate fails.
         remaining: Duration,
     },
-    /// A cut-over waits for the router's own health check to see its
-    /// target up (after cutover's gate passed).
+    /// A cut-over (or a preview's repoint) waits for the router's own
+    /// health check to see its target up (after cutover's gate passed).
     RouterWaiting {
+        /// The step that waits: `cutover.ROUTER` or `preview.ROUTER`.
+        step: StepId,
         /// The router.
         router: String,
         /// What the router says it waits for.

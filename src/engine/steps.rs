@@ -15,6 +15,15 @@ use crate::plan::document::{Action, StepKind};
 use crate::state::journal::Entry;
 use crate::state::model::{EnvironmentState, RouterState};
 
+/// The way back recorded for a router switched back: the colour it left,
+/// when this apply did not change it (it runs what it ran before, and was
+/// switched back from only because the switches go together); none when
+/// this apply deployed to it — it runs the release just found wrong, and
+/// `cutover rollback` must not offer it.
+fn previous_after_switch_back(revert: &Revert) -> Option<String> {
+    (!revert.target_changed).then(|| revert.from.clone())
+}
+
 /// How often a cut-over asks a router that is not ready yet again.
 const READY_POLL: Duration = Duration::from_millis(250);
 
@@ -102,6 +111,13 @@ impl Engine {
             }
         };
         match super::analysis::run(id, spec, &client, observer).await {
+            // An `after` analysis that passed is no longer pending.
+            Ok(_) if spec.when == crate::config::checks::When::After => {
+                Outcome::ok(vec![Entry::Checked(
+                    id.name().to_owned(),
+                    id.check().unwrap_or_default().to_owned(),
+                )])
+            }
             Ok(_) => Outcome::ok(vec![]),
             Err(e) => Outcome::failed(e),
         }
@@ -168,7 +184,26 @@ impl Engine {
                     Err(e) => Outcome::failed(e),
                 }
             }
-            StepKind::Analysis { spec, .. } => self.analysis(&start.step.id, spec, observer).await,
+            StepKind::Analysis {
+                spec,
+                recheck,
+                router,
+                ..
+            } => {
+                let mut outcome = self.analysis(&start.step.id, spec, observer).await;
+                if let (true, Some(e)) = (*recheck, outcome.error.as_mut()) {
+                    let back = start.router.as_ref().and_then(|r| r.previous.clone());
+                    let way = back.map_or_else(
+                        || "no previous colour is recorded to go back to".to_owned(),
+                        |b| format!("`cutover rollback router.{router}` returns it to {b}"),
+                    );
+                    e.message = format!(
+                        "{}; router.{router} went live in an earlier apply that stopped before this check passed, and stays where it is: {way}",
+                        e.message
+                    );
+                }
+                outcome
+            }
             StepKind::Approval {
                 router,
                 to,
@@ -250,6 +285,7 @@ impl Engine {
             verify,
             ready_timeout,
             rollback,
+            after_checks,
             ..
         } = &start.step.kind
         else {
@@ -313,8 +349,12 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record = Some(record.clone());
+        // With the switch, in the same sync: its `after` analyses are
+        // pending until each passes (an apply stopped meanwhile leaves them
+        // for the next plan).
+        let pending = Entry::Unchecked(router.clone(), after_checks.clone());
         let mut outcome = Outcome {
-            records: vec![record],
+            records: vec![record, pending],
             switched: true,
             error: None,
         };
@@ -360,7 +400,16 @@ impl Engine {
         // HAProxy refuses a preview its own check does not see up yet, as
         // it refuses a switch: wait for it the same way.
         let repoint = || provider.set_preview(spec, Some(target));
-        if let Err(mut e) = until_ready(router, to, *ready_timeout, observer, repoint).await {
+        if let Err(mut e) = until_ready(
+            &start.step.id,
+            router,
+            to,
+            *ready_timeout,
+            observer,
+            repoint,
+        )
+        .await
+        {
             e.message = e
                 .message
                 .replacen(&Address::router(router).to_string(), &what, 1);
@@ -395,16 +444,20 @@ impl Engine {
             .switch(&revert.spec, &colour)
             .await
             .map_err(|e| e.describe())?;
-        Ok(vec![Entry::Router(
-            revert.router.clone(),
-            Some(RouterState {
-                backend: revert.backend.clone(),
-                live: Some(revert.to.clone()),
-                previous: Some(revert.from.clone()),
-                preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
-                rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
-            }),
-        )])
+        Ok(vec![
+            Entry::Router(
+                revert.router.clone(),
+                Some(RouterState {
+                    backend: revert.backend.clone(),
+                    live: Some(revert.to.clone()),
+                    previous: previous_after_switch_back(revert),
+                    preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
+                    rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
+                }),
+            ),
+            // Back where it was: the checks of the switch it left are moot.
+            Entry::Unchecked(revert.router.clone(), Vec::new()),
+        ])
     }
 
     /// Whether the colour a switch back returns to is still what served.
@@ -486,14 +539,15 @@ async fn switch_when_ready(
     }
     let name = &target.name;
     // Asking preflight changes nothing, whatever it answers.
-    until_ready(router, name, left(), observer, || {
+    let step = crate::addr::StepId::Cutover(router.to_owned());
+    until_ready(&step, router, name, left(), observer, || {
         provider.preflight(spec, target)
     })
     .await
     .map_err(|e| (e, false))?;
     asked();
     let told = std::sync::Mutex::new(Vec::new());
-    until_ready(router, name, left(), observer, || {
+    until_ready(&step, router, name, left(), observer, || {
         let told = &told;
         async move {
             let switched = provider.switch_instances(spec, target).await?;
@@ -511,6 +565,7 @@ async fn switch_when_ready(
 /// health check has not seen `target` up), for at most `bound`, telling
 /// the observer what it waits for; any other failure at once.
 async fn until_ready<F, Fut>(
+    step: &crate::addr::StepId,
     router: &str,
     target: &str,
     bound: Duration,
@@ -543,6 +598,7 @@ where
             ));
         }
         observer.event(&Event::RouterWaiting {
+            step: step.clone(),
             router: router.to_owned(),
             waiting_for: e.describe(),
             remaining: bound - waited,

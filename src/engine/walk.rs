@@ -191,6 +191,10 @@ pub struct Revert {
     pub identity: Option<String>,
     /// The router's record before the cut-over (its preview is kept).
     pub before: Option<RouterState>,
+    /// Whether this apply changed the colour it switched to (deployed a
+    /// release to it) before the switch: once switched back from, that
+    /// colour is no way back (it runs what was just found wrong).
+    pub target_changed: bool,
 }
 
 /// The way back from a router this apply cut over, as it stands at the end.
@@ -482,9 +486,9 @@ impl Walk {
             _ => Value::Null,
         };
         let router = match &step.kind {
-            StepKind::Cutover { router, .. } | StepKind::Preview { router, .. } => {
-                self.state.routers.get(router).cloned()
-            }
+            StepKind::Cutover { router, .. }
+            | StepKind::Preview { router, .. }
+            | StepKind::Analysis { router, .. } => self.state.routers.get(router).cloned(),
             _ => None,
         };
         Start {
@@ -647,8 +651,13 @@ impl Walk {
                 .or_else(|| rec.as_ref().and_then(|c| c.identity.clone()));
             (rec, identity)
         };
+        let target_changed = self
+            .index
+            .get(&StepId::Environment(to.clone()))
+            .is_some_and(|i| matches!(self.status[*i], Status::Done | Status::Finished));
         Some(Revert {
             identity,
+            target_changed,
             router: router.clone(),
             from: to.clone(),
             to: from.clone(),

@@ -612,7 +612,8 @@ router "a" {
     switch = ["switch"]
   }
   test "smoke" {
-    command = ["./smoke"]
+    command = ["smoke"]
+    workdir = "/"
   }
   analysis "errors" {
     prometheus = "http://127.0.0.1:9090"
@@ -776,6 +777,9 @@ fn an_after_analysis_starts_once_every_switch_is_made_and_its_failure_sends_all_
         [("a".into(), "blue".into()), ("b".into(), "blue".into())],
         "all or nothing (rule 4)"
     );
+    // Both targets got their release in this apply: once left, neither is
+    // a way back.
+    assert!(walk.reverts().iter().all(|r| r.target_changed));
 }
 
 #[test]

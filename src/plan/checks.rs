@@ -63,6 +63,7 @@ pub fn checks(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
                     query,
                     ..spec.clone()
                 },
+                recheck: false,
             });
         }
         if pauses(i, cfg) {
@@ -74,10 +75,67 @@ pub fn checks(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
             });
         }
     }
+    made.extend(rechecks(i, d));
     for kind in made {
+        if let StepKind::Analysis {
+            router,
+            name,
+            spec,
+            recheck: false,
+            ..
+        } = &kind
+        {
+            if spec.when == When::After {
+                let cutover = d.steps.get_mut(&StepId::Cutover(router.clone()));
+                if let Some(StepKind::Cutover { after_checks, .. }) = cutover.map(|s| &mut s.kind) {
+                    after_checks.push(name.clone());
+                }
+            }
+        }
         d.add(kind)?;
     }
     Ok(())
+}
+
+/// The `after` analyses an earlier apply left unchecked (stopped while they
+/// measured) for a router still on the colour it switched to, and not
+/// switching again now: they run again, under live traffic.
+fn rechecks(i: &Inputs<'_>, d: &Draft) -> Vec<StepKind> {
+    let mut made = Vec::new();
+    for (router, pending) in &i.state.unchecked {
+        let (Some(cfg), None) = (i.config.routers.get(router), d.intents.get(router)) else {
+            continue;
+        };
+        let live = i.live.routers.get(router).and_then(|r| r.live.clone());
+        let recorded = i.state.routers.get(router).and_then(|r| r.live.clone());
+        let (Some(live), true) = (live.clone(), live == recorded) else {
+            continue;
+        };
+        let release = release_after(i, &live);
+        let previous = i
+            .state
+            .routers
+            .get(router)
+            .and_then(|r| r.previous.clone())
+            .unwrap_or_default();
+        for name in pending {
+            let Some(spec) = cfg.analyses.get(name).filter(|s| s.when == When::After) else {
+                continue;
+            };
+            let query = AnalysisSpec::query_for(&spec.query, router, &live, &release, &previous);
+            made.push(StepKind::Analysis {
+                router: router.clone(),
+                name: name.clone(),
+                target: live.clone(),
+                spec: AnalysisSpec {
+                    query,
+                    ..spec.clone()
+                },
+                recheck: true,
+            });
+        }
+    }
+    made
 }
 
 /// The release `colour` runs once this plan's changes before the switch
@@ -241,7 +299,8 @@ router "public" {{
 
     const BLOCKS: &str = r#"
   test "smoke" {
-    command = ["./smoke.sh", "--fast"]
+    command = ["smoke.sh", "--fast"]
+    workdir = "/"
   }
   analysis "errors" {
     prometheus = "http://127.0.0.1:9090"
@@ -454,5 +513,77 @@ router "public" {{
         live.environments.insert("blue".into(), env);
         let doc = plan_with(&config, None, &live, &PlanOptions::default()).unwrap();
         assert_eq!(order(&doc), ["health.blue", "cutover.public"]);
+    }
+
+    #[test]
+    fn after_analyses_left_pending_by_a_stopped_apply_run_again_and_only_then() {
+        let blocks = BLOCKS.replace("pause_before_cutover = true", "");
+        let switched = plan_with_blocks(&blocks, PlanOptions::default());
+        let cut = switched
+            .steps
+            .iter()
+            .find(|s| s.id == StepId::Cutover("public".into()))
+            .unwrap();
+        let StepKind::Cutover { after_checks, .. } = &cut.kind else {
+            unreachable!()
+        };
+        assert_eq!(
+            after_checks,
+            &["latency".to_owned()],
+            "recorded with the switch"
+        );
+
+        // The apply stopped while `latency` measured: green is live, the
+        // state says so, and the check is pending.
+        let hcl = format!(
+            "{}{}\nrouter \"public\" {{\n  live = environment.green\n  exec {{\n    read = [\"r\"]\n    switch = [\"s\"]\n  }}\n{blocks}\n}}\n",
+            colour("blue", "1", 1),
+            colour("green", "2", 2)
+        );
+        let config = config(&hcl);
+        let mut live = Live::default();
+        for (c, release) in [("blue", "1"), ("green", "2")] {
+            let env = LiveEnvironment {
+                exists: true,
+                release: Some(release.into()),
+                ..Default::default()
+            };
+            live.environments.insert(c.into(), env);
+        }
+        let on = |colour: &str| LiveRouter {
+            live: Some(colour.into()),
+            ..Default::default()
+        };
+        live.routers.insert("public".into(), on("green"));
+        let mut state = crate::state::new_state();
+        let record = crate::state::model::RouterState {
+            backend: "exec".into(),
+            live: Some("green".into()),
+            previous: Some("blue".into()),
+            preview: None,
+            rolled_back: false,
+        };
+        state.routers.insert("public".into(), record);
+        state
+            .unchecked
+            .insert("public".into(), vec!["latency".into()]);
+        let doc = plan_with(&config, Some(&state), &live, &PlanOptions::default()).unwrap();
+        assert_eq!(order(&doc), ["analysis.public.latency"]);
+        assert!(matches!(
+            doc.steps[0].kind,
+            StepKind::Analysis { recheck: true, .. }
+        ));
+        assert_eq!(doc.steps[0].kind.phase(), Phase::Verify);
+        assert!(doc.summary.has_changes(), "apply has work to do");
+        // Someone switched the router by hand since: nothing to check again.
+        live.routers.insert("public".into(), on("blue"));
+        let doc = plan_with(&config, Some(&state), &live, &PlanOptions::default()).unwrap();
+        assert!(
+            doc.steps
+                .iter()
+                .all(|s| !matches!(s.kind, StepKind::Analysis { recheck: true, .. })),
+            "{:?}",
+            order(&doc)
+        );
     }
 }

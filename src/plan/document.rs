@@ -197,6 +197,11 @@ pub enum StepKind {
         /// not where the configuration puts it.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         rollback: bool,
+        /// The router's `after` analyses in this plan: recorded in the state
+        /// as not passed yet with the switch, and cleared as each passes, so
+        /// that an apply stopped while they measure leaves them for the next.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        after_checks: Vec<String>,
         /// For a router of several instances of its load balancer
         /// (`instances = [...]`): their names, in the configuration's order,
         /// as the refresh read them. Empty for a router of one instance.
@@ -288,6 +293,11 @@ pub enum StepKind {
         target: String,
         /// The query, its bounds and rounds.
         spec: AnalysisSpec,
+        /// An `after` analysis of a switch an earlier apply made, which
+        /// stopped before it passed (the state's `unchecked`): it runs
+        /// again, with no switch in this plan.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recheck: bool,
     },
     /// Wait, once the checks before the router's switch passed, until
     /// someone approves it (`cutover approve`); at the timeout nothing
@@ -508,9 +518,10 @@ pub fn outcome(summary: &Summary, records_len: usize) -> Outcome {
         Outcome::Destructive
     } else if summary.cutover > 0 {
         Outcome::Cutover
-    } else if summary.add + summary.change + summary.preview > 0 {
+    } else if summary.add + summary.change + summary.preview + summary.analyses > 0 {
         // A preview route is repointed on a live router, but no live
-        // traffic moves: a change, not a cut-over.
+        // traffic moves: a change, not a cut-over. (Analyses without a
+        // cut-over check again a switch an earlier apply left unchecked.)
         Outcome::Changes
     } else if summary.forget > 0 || records_len > 0 {
         Outcome::StateOnly
@@ -522,7 +533,16 @@ pub fn outcome(summary: &Summary, records_len: usize) -> Outcome {
 impl Summary {
     /// Whether the plan changes anything.
     pub fn has_changes(&self) -> bool {
-        self.add + self.change + self.destroy + self.cutover + self.forget + self.preview > 0
+        // Analyses without a cut-over: the checks an earlier apply left
+        // pending (they clear the state's `unchecked` as they pass).
+        self.add
+            + self.change
+            + self.destroy
+            + self.cutover
+            + self.forget
+            + self.preview
+            + self.analyses
+            > 0
     }
 }
 

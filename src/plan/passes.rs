@@ -486,6 +486,7 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
         reason,
         ready_timeout: cfg.ready_timeout,
         rollback,
+        after_checks: Vec::new(),
         instances: i.live.routers.get(router).map_or_else(Vec::new, |r| {
             r.instances.iter().map(|inst| inst.name.clone()).collect()
         }),

@@ -400,6 +400,12 @@ fn check_checks(
         StepKind::Analysis {
             router,
             target,
+            recheck: true,
+            ..
+        } => return check_recheck(doc, position, router, target),
+        StepKind::Analysis {
+            router,
+            target,
             spec,
             ..
         } => (
@@ -433,6 +439,31 @@ fn check_checks(
         if !depends(&gate) {
             return Err(Problem::CheckBeforeGate(gate));
         }
+    }
+    Ok(())
+}
+
+/// A recheck (an `after` analysis an earlier apply left pending) checks
+/// the colour the plan saw its router on, and its router does not cut over
+/// in this plan (the cut-over's own `after` analyses would then run).
+fn check_recheck(
+    doc: &PlanDocument,
+    position: &HashMap<&StepId, usize>,
+    router: &str,
+    target: &str,
+) -> Result<(), Problem> {
+    let cutover = StepId::Cutover(router.to_owned());
+    if position.contains_key(&cutover) {
+        return Err(Problem::CheckOfNoCutover(format!(
+            "it checks again an earlier switch of router.{router}, which this plan switches anew ({cutover})"
+        )));
+    }
+    let seen = doc.fingerprint.get(&format!("router.{router}"));
+    if seen.map(String::as_str) != Some(target) {
+        return Err(Problem::CheckOfNoCutover(format!(
+            "it checks {target}, but the plan saw router.{router} on {}",
+            seen.map_or("nothing", String::as_str)
+        )));
     }
     Ok(())
 }

@@ -28,6 +28,16 @@ pub fn checks_text(id: &StepId, kind: &StepKind) -> String {
             router,
             target,
             spec,
+            recheck: true,
+            ..
+        } => format!(
+            "{id}: router.{router} went live on {target} in an earlier apply that stopped before this check passed: it runs now, under live traffic, {} (a failure is reported; router.{router} stays where it is)",
+            spec.measures()
+        ),
+        StepKind::Analysis {
+            router,
+            target,
+            spec,
             ..
         } => match spec.when {
             When::Before => format!(

@@ -76,6 +76,16 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(s.forget)
         ));
     }
+    let checks = [
+        (s.tests, "test", "tests"),
+        (s.analyses, "analysis", "analyses"),
+        (s.approvals, "pause for approval", "pauses for approval"),
+    ];
+    for (n, one, many) in checks {
+        if n > 0 {
+            line.push_str(&format!(", {n} {}", if n == 1 { one } else { many }));
+        }
+    }
     line.push('.');
     line
 }

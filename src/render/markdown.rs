@@ -285,8 +285,42 @@ fn counts(s: &Summary) -> String {
             plural(s.forget)
         ));
     }
+    let checks = [
+        (s.tests, "test", "tests"),
+        (s.analyses, "analysis", "analyses"),
+        (s.approvals, "pause for approval", "pauses for approval"),
+    ];
+    for (n, one, many) in checks {
+        if n > 0 {
+            line.push_str(&format!(", {n} {}", if n == 1 { one } else { many }));
+        }
+    }
     line.push('.');
     line
+}
+
+/// Each router's checks around its switch, for the cut-over table:
+/// `test.smoke`, `analysis.errors`, `approval` before it; `after:
+/// analysis.live` (empty when the plan has none).
+fn router_checks(doc: &PlanDocument) -> BTreeMap<&str, Vec<String>> {
+    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for step in &doc.steps {
+        let (router, text) = match &step.kind {
+            StepKind::Test { router, name, .. } => (router, format!("test `{name}`")),
+            StepKind::Analysis {
+                router, name, spec, ..
+            } => match spec.when {
+                crate::config::checks::When::Before => (router, format!("analysis `{name}`")),
+                crate::config::checks::When::After => {
+                    (router, format!("after the switch: analysis `{name}`"))
+                }
+            },
+            StepKind::Approval { router, .. } => (router, "approval".to_owned()),
+            _ => continue,
+        };
+        out.entry(router.as_str()).or_default().push(text);
+    }
+    out
 }
 
 /// One row per cut-over: router, from -> to colour, and the releases on each
@@ -298,6 +332,7 @@ fn cutover_table(doc: &PlanDocument) -> String {
         Some(r) => code(r),
         None => "?".to_owned(),
     };
+    let checks = router_checks(doc);
     let mut rows = Vec::new();
     for step in &doc.steps {
         if let StepKind::Cutover {
@@ -320,18 +355,30 @@ fn cutover_table(doc: &PlanDocument) -> String {
                 0 | 1 => String::new(),
                 n => format!(" ({n} instances)"),
             };
-            rows.push(format!(
-                "| {}{fleet} | {from_colour} → {} | {from_release} → {} |\n",
+            let mut row = format!(
+                "| {}{fleet} | {from_colour} → {} | {from_release} → {} |",
                 code(router),
                 code(to),
                 release(Some(to), to_release)
-            ));
+            );
+            if !checks.is_empty() {
+                let mine = checks.get(router.as_str()).map_or(&[][..], Vec::as_slice);
+                let mut all = vec![format!("health of {}", code(to))];
+                all.extend(mine.iter().cloned());
+                row.push_str(&format!(" {} |", all.join(", ")));
+            }
+            row.push('\n');
+            rows.push(row);
         }
     }
     if rows.is_empty() {
         return String::new();
     }
-    let mut out = String::from("| Router | Cut-over | Releases |\n|---|---|---|\n");
+    let mut out = if checks.is_empty() {
+        String::from("| Router | Cut-over | Releases |\n|---|---|---|\n")
+    } else {
+        String::from("| Router | Cut-over | Releases | Checks |\n|---|---|---|---|\n")
+    };
     let mut shown = 0;
     for row in &rows {
         if out.len() + row.len() > COMMENT_LIMIT / 2 {

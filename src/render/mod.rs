@@ -214,6 +214,7 @@ pub(crate) mod sample {
                 reason: None,
                 ready_timeout: crate::config::model::DEFAULT_READY_TIMEOUT,
                 rollback: false,
+                after_checks: vec![],
                 instances: vec![],
             },
         }

@@ -53,6 +53,11 @@ pub enum Entry {
     Environment(String, Option<EnvironmentState>),
     /// The new record of a router.
     Router(String, Option<RouterState>),
+    /// The `after` analyses of a router's cut-over, just made, that have
+    /// not passed yet (none: nothing pending).
+    Unchecked(String, Vec<String>),
+    /// One of them passed.
+    Checked(String, String),
 }
 
 impl Entry {
@@ -76,6 +81,24 @@ impl Entry {
                 !same
             }
             Entry::Router(name, None) => state.routers.remove(&name).is_some(),
+            Entry::Unchecked(name, names) if names.is_empty() => {
+                state.unchecked.remove(&name).is_some()
+            }
+            Entry::Unchecked(name, names) => {
+                state.unchecked.insert(name, names.clone()) != Some(names)
+            }
+            Entry::Checked(router, check) => {
+                let Some(pending) = state.unchecked.get_mut(&router) else {
+                    return false;
+                };
+                let before = pending.len();
+                pending.retain(|c| *c != check);
+                let changed = pending.len() != before;
+                if pending.is_empty() {
+                    state.unchecked.remove(&router);
+                }
+                changed
+            }
         };
         if changed {
             state.serial += 1;
@@ -391,7 +414,9 @@ impl Entry {
     fn address(&self) -> String {
         match self {
             Entry::Environment(name, _) => format!("environment.{name}"),
-            Entry::Router(name, _) => format!("router.{name}"),
+            Entry::Router(name, _) | Entry::Unchecked(name, _) | Entry::Checked(name, _) => {
+                format!("router.{name}")
+            }
         }
     }
 
@@ -400,6 +425,13 @@ impl Entry {
         match self {
             Entry::Environment(name, e) => state.environments.get(name) == e.as_ref(),
             Entry::Router(name, r) => state.routers.get(name) == r.as_ref(),
+            Entry::Unchecked(name, names) => {
+                state.unchecked.get(name).map_or(&[][..], Vec::as_slice) == names.as_slice()
+            }
+            Entry::Checked(name, check) => state
+                .unchecked
+                .get(name)
+                .is_none_or(|pending| !pending.contains(check)),
         }
     }
 }
@@ -471,6 +503,12 @@ pub(crate) fn compare(text: &str, state: Option<&State>) -> Found {
         records,
         torn: parsed.torn,
     })
+}
+
+/// [`compare`] for the fuzz target `journal` (fuzz/): not part of the API.
+#[doc(hidden)]
+pub fn compare_for_fuzzing(text: &str, state: Option<&State>) -> Found {
+    compare(text, state)
 }
 
 /// Remove the journal of the state at `state_path` (the caller holds its

@@ -185,6 +185,7 @@ pub fn new_state() -> State {
         serial: 0,
         environments: Default::default(),
         routers: Default::default(),
+        unchecked: Default::default(),
     }
 }
 
@@ -204,6 +205,7 @@ pub fn empty_state() -> State {
         serial: 0,
         environments: Default::default(),
         routers: Default::default(),
+        unchecked: Default::default(),
     }
 }
 

@@ -35,6 +35,11 @@ pub struct State {
     /// Routers cutover manages, by name.
     #[serde(default)]
     pub routers: BTreeMap<String, RouterState>,
+    /// Per router: the `after` analyses of its last cut-over that have not
+    /// passed yet (an apply stopped while they measured). The next plan
+    /// runs them again; absent when none is pending.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unchecked: BTreeMap<String, Vec<String>>,
 }
 
 /// What cutover knows of one environment.

@@ -316,7 +316,7 @@ fn an_analysis_says_no_data_what_prometheus_refused_and_that_it_is_gone() {
 /// has an `after` analysis of the new release's 5xx share.
 fn e2e_config(
     h: &crate::haproxy_support::HaproxyGuard,
-    prometheus: Option<&str>,
+    prometheus: Option<(&str, &str)>,
     (blue, blue_release, blue_flags): (u16, &str, &str),
     (green, green_release, green_flags): (u16, &str, &str),
     live: &str,
@@ -343,7 +343,7 @@ environment "{name}" {{
         )
     };
     // Early rounds may see no traffic yet (0/0 = NaN): two are tolerated.
-    let analysis = prometheus.map_or(String::new(), |url| {
+    let analysis = prometheus.map_or(String::new(), |(url, when)| {
         format!(
             r#"
   analysis "errors" {{
@@ -354,7 +354,7 @@ environment "{name}" {{
       sum(rate(demo_app_requests_total{{release="{{{{target_release}}}}",path="/"}}[5s]))
     EOT
     max           = 0.01
-    when          = "after"
+    when          = "{when}"
     initial_delay = "3s"
     interval      = "1s"
     count         = 5
@@ -408,7 +408,7 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
         "main.hcl",
         &e2e_config(
             &h,
-            Some(&url),
+            Some((&url, "after")),
             (blue, "1.0", ""),
             (green, "2.0", ""),
             "green",
@@ -438,7 +438,7 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
     let bad = (blue, "3.0", r#", "--error-rate", "0.5""#);
     case.write(
         "main.hcl",
-        &e2e_config(&h, Some(&url), bad, (green, "2.0", ""), "blue"),
+        &e2e_config(&h, Some((&url, "after")), bad, (green, "2.0", ""), "blue"),
     );
     let failed = case.run(&["apply", "--auto-approve", "--json"]).code(1);
     let lines: Vec<serde_json::Value> = failed
@@ -505,4 +505,183 @@ fn an_after_analysis_under_live_traffic_keeps_a_healthy_release_and_switches_bac
         (200, "demo-app release 2.0"),
         "back on green"
     );
+    // Blue runs the release just found wrong: no way back to it is offered.
+    let router = &case.state()["routers"]["public"];
+    assert_eq!(
+        (&router["live"], &router["previous"]),
+        (&"green".into(), &serde_json::Value::Null),
+        "{router}"
+    );
+    case.run(&["rollback", "--auto-approve"])
+        .code(1)
+        .stderr_has("no router has a previous colour recorded in the state");
+}
+
+#[test]
+fn a_before_analysis_stops_a_release_answering_five_percent_errors_before_its_switch() {
+    let World {
+        h,
+        blue,
+        green,
+        case,
+        _reaper,
+        prometheus,
+    } = World::start();
+    let b = (blue, "1.0", "");
+    // Test traffic straight to the idle green, live traffic through HAProxy.
+    let _traffic = Traffic::to(&[h.port, green]);
+    let bad = (green, "3.0", r#", "--error-rate", "0.05""#);
+    let before = Some((prometheus.url(), "before"));
+    let before = before.as_ref().map(|(u, w)| (u.as_str(), *w));
+    case.write("main.hcl", &e2e_config(&h, before, b, bad, "green"));
+    let failed = case.run(&["apply", "--auto-approve", "--json"]).code(1);
+    let lines: Vec<serde_json::Value> = failed
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let rounds = lines_of(&lines, "analysis_round");
+    assert_eq!(
+        rounds.len(),
+        3,
+        "stopped at the third failure: {}",
+        failed.stdout
+    );
+    let last = rounds.last().unwrap();
+    assert!(
+        last["value"]
+            .as_f64()
+            .is_some_and(|v| (0.02..0.1).contains(&v)),
+        "about 5%: {last}"
+    );
+    let at = |kind: &str, id: &str| {
+        lines
+            .iter()
+            .position(|l| l["type"] == kind && l["id"] == id)
+    };
+    assert!(
+        at("step_finished", "health.green") < at("step_started", "analysis.public.errors"),
+        "after green's gate: {}",
+        failed.stdout
+    );
+    assert_eq!(
+        at("step_started", "cutover.public"),
+        None,
+        "{}",
+        failed.stdout
+    );
+    assert!(lines_of(&lines, "switched_back").is_empty());
+    let map = std::fs::read_to_string(h.map_path()).unwrap();
+    assert!(map.contains("public blue"), "blue stays live: {map}");
+    assert_eq!(
+        case.state()["environments"]["green"]["release"],
+        "3.0",
+        "green stays deployed"
+    );
+}
+
+#[test]
+fn an_after_analysis_cut_short_by_a_kill_runs_again_at_the_next_apply() {
+    let World {
+        h,
+        blue,
+        green,
+        case,
+        _reaper,
+        prometheus,
+    } = World::start();
+    let b = (blue, "1.0", "");
+    let _traffic = Traffic::to(&[h.port]);
+    let url = prometheus.url();
+    let after = Some((url.as_str(), "after"));
+    case.write(
+        "main.hcl",
+        &e2e_config(&h, after, b, (green, "2.0", ""), "green"),
+    );
+
+    // Killed while the after analysis measures: green is live, unchecked.
+    let mut apply = case.spawn(&["apply", "--auto-approve", "--json"]);
+    apply.wait_for_line("\"analysis_round\"", Duration::from_secs(60));
+    apply.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = apply.finish(Duration::from_secs(10));
+    // force-unlock folds what the killed apply journaled into the state.
+    let lock = case.path().join("cutover.state.json.lock");
+    if let Some(id) = crate::crash::lock_id(&lock) {
+        case.run(&["force-unlock", &id]).code(0);
+    }
+    let state = case.state();
+    assert_eq!(state["routers"]["public"]["live"], "green");
+    assert_eq!(
+        state["unchecked"]["public"],
+        serde_json::json!(["errors"]),
+        "{state}"
+    );
+
+    // The next plan says so and runs it again; nothing switches.
+    case.run(&["plan", "--detailed-exitcode"])
+        .code(2)
+        .stdout_has("# analysis.public.errors: router.public went live on green in an earlier apply that stopped before this check passed: it runs now, under live traffic");
+    let again = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let lines: Vec<serde_json::Value> = again
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(
+        lines_of(&lines, "cutover_done").is_empty(),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        lines_of(&lines, "analysis_round").len(),
+        5,
+        "{}",
+        again.stdout
+    );
+    assert!(
+        case.state().get("unchecked").is_none(),
+        "cleared once it passed"
+    );
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+/// Blue (1.0) live behind a real HAProxy, green (1.0) idle, both applied, and
+/// a real Prometheus scraping them: where the end-to-end analyses start.
+struct World {
+    h: crate::haproxy_support::HaproxyGuard,
+    blue: u16,
+    green: u16,
+    case: crate::support::Case,
+    _reaper: crate::support::ProcessReaper,
+    prometheus: Prometheus,
+}
+
+impl World {
+    fn start() -> World {
+        use crate::haproxy_support::{HaproxyGuard, HaproxySetup};
+        use crate::support::{Case, ProcessReaper};
+
+        let (blue, green) = (free_port(), free_port());
+        let mut setup = HaproxySetup::blue_green(
+            &format!("127.0.0.1:{blue}"),
+            &format!("127.0.0.1:{green}"),
+            "blue",
+        );
+        setup.map = "# live colours\n".to_string();
+        let h = HaproxyGuard::start(&setup);
+        let b = (blue, "1.0", "");
+        let case = Case::with_main(&e2e_config(&h, None, b, (green, "1.0", ""), "blue"));
+        let reaper = ProcessReaper(case.path().join("cutover.state.json"));
+        case.run(&["apply", "--auto-approve"]).code(0);
+        let prometheus =
+            Prometheus::start(&[format!("127.0.0.1:{blue}"), format!("127.0.0.1:{green}")]);
+        World {
+            h,
+            blue,
+            green,
+            case,
+            _reaper: reaper,
+            prometheus,
+        }
+    }
 }

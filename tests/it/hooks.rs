@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
 use crate::support::{demo_app_bin, Case, ProcessReaper};
+use crate::webhook_support::{Receiver, Reply};
 
 /// Blue (release 1) and green (release `green`) behind `public`, live on
 /// `live`, with these `test` blocks; green previewed.
@@ -267,10 +268,16 @@ fn a_test_past_its_timeout_is_killed_with_its_children_and_tests_run_at_once() {
 fn an_apply_paused_before_its_switch_waits_for_cutover_approve_from_another_process() {
     let ports = (free_port(), free_port());
     let h = haproxy(ports);
+    // A chat webhook hears that the apply waits, then that it cut over.
+    let receiver = Receiver::start(free_port(), Reply::Status(200));
+    let notify = format!(
+        "\nnotify \"chat\" {{\n  webhook = \"{}\"\n  events  = [\"awaiting_approval\", \"cutover_done\"]\n}}\n",
+        receiver.url("/hook")
+    );
     let case = Case::with_main(&config(&h, ports, "1", "blue", ""));
     let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
     case.run(&["apply", "--auto-approve"]).code(0);
-    case.write("main.hcl", &config(&h, ports, "2", "green", ""));
+    case.write("main.hcl", &(config(&h, ports, "2", "green", "") + &notify));
     case.run(&["plan", "--pause-before-cutover"])
         .code(0)
         .stdout_has("# approve.public: the apply pauses before router.public switches to green, until `cutover approve public` (at most 1h; then nothing switches)");
@@ -302,6 +309,9 @@ fn an_apply_paused_before_its_switch_waits_for_cutover_approve_from_another_proc
         "no switch before the approval"
     );
     assert_eq!(release_through(&h), "1", "blue is live while it waits");
+    // The webhook heard it while the apply waits: the same object.
+    let heard = receiver.wait_for(1, Duration::from_secs(20));
+    assert_eq!(heard[0].json(), line, "the webhook gets the --json object");
 
     case.run(&["approve", "public"])
         .code(0)
@@ -324,6 +334,12 @@ fn an_apply_paused_before_its_switch_waits_for_cutover_approve_from_another_proc
         !case.path().join("cutover.state.json.approval").exists(),
         "the pause is cleared with the lock"
     );
+    let heard: Vec<String> = receiver
+        .wait_for(2, Duration::from_secs(20))
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(heard, ["awaiting_approval", "cutover_done"]);
 }
 
 #[test]
@@ -366,9 +382,11 @@ fn a_pause_nobody_approves_switches_nothing_and_leaves_the_new_colour_deployed()
     assert_eq!(state["routers"]["public"]["live"], "blue");
     assert!(!case.path().join("cutover.state.json.approval").exists());
     // A saved plan keeps its pause; the flag cannot be added to one.
-    case.run(&["plan", "--pause-before-cutover", "--out", "p.plan"])
+    let saved = case.path().join("p.plan");
+    let saved = saved.to_str().unwrap();
+    case.run(&["plan", "--pause-before-cutover", "--out", saved])
         .code(0);
-    case.run(&["apply", "p.plan", "--pause-before-cutover"])
+    case.run(&["apply", saved, "--pause-before-cutover"])
         .code(1)
         .stderr_has("--pause-before-cutover cannot change a saved plan");
 }

@@ -18,6 +18,25 @@ mod admin;
 mod route;
 mod settings;
 
+/// The reading of Caddy's config JSON, for the fuzz target `caddy_config`
+/// (fuzz/): not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value;
+
+    /// What the provider does with a config `GET /config/` sent: find the
+    /// managed route `id`, plan the change that points it at `dials` (with
+    /// and without a host matcher), its removal, and read a route's dials.
+    pub fn config(config: &Value, id: &str, dials: &[String]) {
+        let _ = crate::route::find(config, id);
+        for hosts in [&[][..], &["preview.example".to_string()][..]] {
+            let _ = crate::route::change_to(config, "srv0", id, hosts, dials);
+        }
+        let _ = crate::route::removal(config, id).map(|c| c.path);
+        let _ = crate::route::dials_of(config, id);
+    }
+}
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

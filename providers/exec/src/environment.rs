@@ -67,6 +67,24 @@ impl From<ReportedDrift> for EnvironmentDrift {
 #[derive(Debug, Deserialize)]
 struct DestroyReply {}
 
+/// Every environment reply decoded from `stdout` (the fuzz target's
+/// entry, `crate::fuzzing`), drift turned into what the engine gets.
+pub(crate) fn decode_replies(invocation: &Invocation<'_>, stdout: &[u8]) {
+    let _ = invocation
+        .decode::<DeployReply>(stdout)
+        .map_err(|e| e.to_string());
+    let _ = invocation
+        .decode::<DestroyReply>(stdout)
+        .map_err(|e| e.to_string());
+    match invocation.decode::<ReadReply>(stdout) {
+        Ok(read) => {
+            let drift: Vec<EnvironmentDrift> = read.drift.into_iter().map(Into::into).collect();
+            let _ = format!("{drift:?} {:?} {:?}", read.release, read.identity);
+        }
+        Err(e) => drop(e.to_string()),
+    }
+}
+
 /// Run `action` of environment `spec` with `command`.
 async fn run<T: serde::de::DeserializeOwned>(
     spec: &EnvironmentSpec,

@@ -34,6 +34,27 @@ mod settings;
 pub use environment::ExecEnvironment;
 pub use router::ExecRouter;
 
+/// The decoding of the commands' replies, for the fuzz target `exec_reply`
+/// (fuzz/): not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// `stdout` decoded as each reply of the protocol (environment deploy,
+    /// read and destroy; router read, switch and check), and every error
+    /// made a message.
+    pub fn replies(stdout: &[u8]) {
+        let invocation = crate::run::Invocation {
+            command: &[],
+            workdir: std::path::Path::new("."),
+            env: Default::default(),
+            timeout: std::time::Duration::from_secs(1),
+            purpose: "fuzzing".to_string(),
+            exit_means: cutover_provider::ErrorKind::Failed,
+        };
+        crate::environment::decode_replies(&invocation, stdout);
+        crate::router::decode_replies(&invocation, stdout);
+    }
+}
+
 /// The version of the JSON protocol, sent as `"protocol"` in every input.
 pub const PROTOCOL: u32 = 1;
 

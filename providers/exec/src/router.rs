@@ -50,6 +50,20 @@ fn ready_by_default() -> bool {
     true
 }
 
+/// Every router reply decoded from `stdout` (the fuzz target's entry,
+/// `crate::fuzzing`).
+pub(crate) fn decode_replies(invocation: &Invocation<'_>, stdout: &[u8]) {
+    let _ = invocation
+        .decode::<ReadReply>(stdout)
+        .map_err(|e| e.to_string());
+    let _ = invocation
+        .decode::<SwitchReply>(stdout)
+        .map_err(|e| e.to_string());
+    let _ = invocation
+        .decode::<CheckReply>(stdout)
+        .map_err(|e| e.to_string());
+}
+
 /// Run `action` of router `spec` with `command`.
 async fn run<T: serde::de::DeserializeOwned>(
     spec: &RouterSpec,

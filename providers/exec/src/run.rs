@@ -51,7 +51,13 @@ impl Invocation<'_> {
     /// Run the command with `input` on stdin and parse its stdout as `T`.
     pub async fn run<T: DeserializeOwned>(&self, input: &Value) -> Result<T, ProviderError> {
         let output = self.run_raw(input).await?;
-        let value = self.parse_object(&output)?;
+        self.decode(&output)
+    }
+
+    /// Parse the command's `stdout` as the reply `T`: exactly one JSON
+    /// object, of the shape the protocol gives `T`.
+    pub fn decode<T: DeserializeOwned>(&self, stdout: &[u8]) -> Result<T, ProviderError> {
+        let value = self.parse_object(stdout)?;
         serde_json::from_value(value).map_err(|e| {
             ProviderError::failed(format!(
                 "invalid reply from {} ({}): {e}; see docs/exec-protocol.md",

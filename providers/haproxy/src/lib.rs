@@ -21,6 +21,47 @@ mod reply;
 mod runtime;
 mod settings;
 
+/// The runtime-API reply parsers, for the fuzz target `haproxy_reply`
+/// (fuzz/): not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Every parser of a runtime-API reply on `reply`, and the splitting of
+    /// a pipelined answer into `count` replies; what they find is described
+    /// as messages do.
+    pub fn runtime_reply(reply: &str, backend: &str, count: usize) {
+        let _ = crate::reply::parse_show_map(reply);
+        let _ = crate::reply::parse_get_map(reply);
+        let _ = crate::reply::parse_show_backend(reply);
+        if let Some(servers) = crate::reply::parse_show_stat(reply, backend) {
+            for server in &servers {
+                let _ = server.readiness();
+                let _ = server.describe(backend);
+            }
+        }
+        let _ = crate::reply::parse_backend_sessions(reply, backend);
+        let _ = crate::reply::parse_map_list(reply);
+        let _ = crate::runtime::split_replies(reply.as_bytes(), count);
+    }
+
+    /// The map-file readers and writer on a map file's `text`.
+    pub fn map_file(text: &str, key: &str, values: &[String]) {
+        let index = crate::mapfile::index(text);
+        let written = crate::mapfile::with_keys_values(text, &[(key, values)]);
+        let again = crate::mapfile::index(&written);
+        // What was written for `key` reads back as those values (unless the
+        // key itself cannot be a map key: empty, or with a space or `#`).
+        if !key.is_empty() && !key.contains(|c: char| c.is_whitespace() || c == '#') {
+            let want: Vec<String> = values.to_vec();
+            assert_eq!(
+                again.get(key).cloned().unwrap_or_default(),
+                want,
+                "{text:?}"
+            );
+        }
+        drop(index);
+    }
+}
+
 use std::path::Path;
 
 use cutover_provider::{

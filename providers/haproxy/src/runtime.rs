@@ -150,7 +150,7 @@ impl Session {
 
 /// Split what HAProxy sent so far into `count` replies, or `None` when more is
 /// still to come. A reply is everything before its prompt.
-fn split_replies(received: &[u8], count: usize) -> Option<Vec<String>> {
+pub(crate) fn split_replies(received: &[u8], count: usize) -> Option<Vec<String>> {
     if count == 0 {
         return Some(Vec::new());
     }

@@ -122,3 +122,64 @@ fn pg_a_pause_whose_lock_was_released_or_force_unlocked_is_refused() {
     backend.clear_pause(&lock).unwrap();
     assert!(next.read_pause().unwrap().is_none());
 }
+
+#[test]
+fn pg_an_apply_paused_on_one_runner_is_approved_from_another() {
+    let pg = postgres();
+    let rig = crate::crash::Rig::start();
+    let config = |green: &str, live: &str| {
+        format!(
+            "{}{}",
+            pg_block("default", ""),
+            rig.simple("1", green, live)
+        )
+    };
+    let a = Checkout::new(&pg, &config("1", "blue"));
+    a.run(&["apply", "--auto-approve"]).code(0);
+    rig.assert_routes_to("blue");
+    a.write(&config("2", "green"));
+    let b = Checkout::new(&pg, &config("2", "green"));
+
+    let mut apply = a.spawn_apply("paused", &["--pause-before-cutover"]);
+    let waiting = apply.wait_event(
+        "awaiting_approval",
+        None,
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(waiting["router"], "public");
+    // The pause is in PostgreSQL, under the lock the apply holds.
+    assert_eq!(
+        pg.psql(DB, "select pause -> 'routers' ->> 0 from cutover_approvals"),
+        "public"
+    );
+    rig.assert_routes_to("blue");
+    b.run(&["approve", "public"])
+        .code(0)
+        .stdout_has("approved now by");
+    let approved = apply.wait_event("approved", None, std::time::Duration::from_secs(30));
+    assert_eq!(approved["by"], approval::approver());
+    assert_eq!(
+        apply.finish(std::time::Duration::from_secs(60)),
+        0,
+        "{}",
+        apply.stderr()
+    );
+    let kinds: Vec<&str> = apply
+        .events()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k}: {kinds:?}"))
+    };
+    assert!(at("approved") < at("cutover_done"), "{kinds:?}");
+    rig.assert_routes_to("green");
+    // The pause went with the lock: nothing waits, nothing is held.
+    b.run(&["approve"])
+        .code(1)
+        .stderr_has("no apply is waiting for approval");
+    assert_eq!(pg.psql(DB, "select count(*) from cutover_locks"), "0");
+}

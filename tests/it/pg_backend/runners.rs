@@ -239,8 +239,9 @@ fn pg_a_held_lock_names_its_holder_and_a_waiting_apply_runs_after_it() {
     let rig = Rig::start();
     let a = Checkout::new(&pg, &rig_config(&rig, "1", "0", "blue"));
     a.run(&["apply", "--auto-approve"]).code(0);
-    // Green healthy only after 8 s (its gate waits up to 30 s): A holds the
-    // lock through everything B does below, however loaded the machine.
+    // Green healthy only after 20 s (its gate waits up to 60 s): A holds the
+    // lock through everything B does below, however loaded the machine
+    // (8 s was not enough with the suite and three builds on two cores).
     let next = format!(
         "{}{}{}{}",
         pg_block("default", ""),
@@ -248,8 +249,8 @@ fn pg_a_held_lock_names_its_holder_and_a_waiting_apply_runs_after_it() {
         rig.process_env(
             "green",
             "2",
-            &["--healthy-after", "8"],
-            "path = \"/healthz\"\n    interval = \"50ms\"\n    timeout  = \"30s\"",
+            &["--healthy-after", "20"],
+            "path = \"/healthz\"\n    interval = \"50ms\"\n    timeout  = \"60s\"",
         ),
         rig.router("green")
     );
