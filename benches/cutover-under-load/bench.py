@@ -20,8 +20,9 @@ For each router (HAProxy, Caddy, nginx), on loopback only:
   4. stop everything by process id.
 
 The fleet case (--fleets 2,4): one router over N HAProxy instances
-(haproxy-fleet.cfg, each with its own admin socket, map file and frontend;
-haproxy-fleet.hcl lists them in `instances`), N alternating cut-overs by
+(haproxy.cfg with its frontend on port 18300+i, each with its own admin
+socket, map file and frontend; haproxy.hcl with the instances listed in
+`instances` and each colour's release naming it; see fleet_hcl), N alternating cut-overs by
 `cutover apply`, each in a window under load on every instance: a fresh-
 connection loadgen and a keep-alive loadgen (`--keep-alive --transitions`,
 a 200 us pause per request) per instance. Failed requests are counted per
@@ -86,6 +87,18 @@ def http_get(url, timeout=1.0, headers=None):
         return e.code, ""
     except Exception:
         return None, ""
+
+
+def stop_process(p, sig):
+    """Stop the process p started (by its pid) with sig, then SIGKILL after 15 s."""
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(sig)
+    try:
+        p.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 def wait_for(pred, timeout, what):
@@ -158,15 +171,8 @@ class Bench:
                     os.kill(int(pid), signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        p = self.router_proc
-        if p is not None and p.poll() is None:
-            # nginx: SIGQUIT is its graceful stop; the others stop on SIGTERM.
-            p.send_signal(signal.SIGQUIT if self.router == "nginx" else signal.SIGTERM)
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        # nginx: SIGQUIT is its graceful stop; the others stop on SIGTERM.
+        stop_process(self.router_proc, signal.SIGQUIT if self.router == "nginx" else signal.SIGTERM)
         log(f"{self.router}: router and demo apps stopped")
 
     # ---- cutover ------------------------------------------------------------
@@ -349,6 +355,44 @@ FLEET_COLOURS = {"blue": "1.0.0-blue", "green": "1.0.0-green"}
 FLEET_PAUSE_US = 200  # the keep-alive probe's pause between requests
 
 
+def replaced(text, old, new, count=1):
+    """text with old replaced by new, which must be there `count` times."""
+    if text.count(old) != count:
+        raise RuntimeError(f"expected {count} x {old!r} in a bench config")
+    return text.replace(old, new)
+
+
+def fleet_hcl(items):
+    """haproxy.hcl, made the fleet's: the colours on their own ports, each
+    release naming its colour (the traffic then tells when each instance
+    switched), and the router's haproxy block listing `items`."""
+    hcl = open(os.path.join(HERE, "haproxy.hcl")).read()
+    blue, green = hcl.split('environment "green"')
+    for colour, port in (("blue", 9201), ("green", 9202)):
+        text = blue if colour == "blue" else green
+        text = replaced(text, str(port), str(port + 30), 2)
+        text = replaced(text, '"1.0.0"', f'"{FLEET_COLOURS[colour]}"', 2)
+        blue, green = (text, green) if colour == "blue" else (blue, text)
+    hcl = blue + 'environment "green"' + green
+    block = '  haproxy {\n    socket = "admin.sock"\n    map    = "live.map"\n  }'
+    return replaced(hcl, block, "  haproxy {\n    instances = [\n" + "\n".join(items) + "\n    ]\n  }")
+
+
+def fleet_haproxy_cfg(run):
+    """haproxy.cfg, made one instance's of the fleet, written into the run
+    directory: its frontend on ${BENCH_PORT}, the colours on the fleet's
+    ports (its socket and map are ${BENCH_RUN}'s already)."""
+    path = os.path.join(run, "haproxy-fleet.cfg")
+    if not os.path.exists(path):
+        cfg = open(os.path.join(HERE, "haproxy.cfg")).read()
+        cfg = replaced(cfg, "bind 127.0.0.1:18180", 'bind "127.0.0.1:${BENCH_PORT}"')
+        cfg = replaced(cfg, "127.0.0.1:9201", "127.0.0.1:9231")
+        cfg = replaced(cfg, "127.0.0.1:9202", "127.0.0.1:9232")
+        with open(path, "w") as f:
+            f.write(cfg)
+    return path
+
+
 class FleetBench(Bench):
     """One router over `size` HAProxy instances (see the module's docs)."""
 
@@ -381,7 +425,7 @@ class FleetBench(Bench):
             env = dict(self.env, BENCH_RUN=d, BENCH_PORT=str(FLEET_PORT + i))
             out = open(os.path.join(d, "haproxy.out"), "w")
             self.procs.append(subprocess.Popen(
-                ["haproxy", "-db", "-f", os.path.join(HERE, "haproxy-fleet.cfg")],
+                ["haproxy", "-db", "-f", fleet_haproxy_cfg(run)],
                 stdout=out, stderr=subprocess.STDOUT, env=env))
             items.append(f'      {{ name = "{self.name(i)}", socket = "{d}/admin.sock", map = "{d}/live.map" }},')
         for i in range(self.size):
@@ -389,23 +433,15 @@ class FleetBench(Bench):
             wait_for(lambda: os.path.exists(sock), 10, f"HAProxy {self.name(i)}'s admin socket")
             if self.procs[i].poll() is not None:
                 raise RuntimeError(f"HAProxy {self.name(i)} exited at start; see {run}/{self.name(i)}/haproxy.out")
-        hcl = open(os.path.join(HERE, "haproxy-fleet.hcl")).read()
-        hcl = re.sub(r"^INSTANCES$", lambda _: "\n".join(items), hcl, flags=re.M)
         with open(os.path.join(run, "main.hcl"), "w") as f:
-            f.write(hcl)
+            f.write(fleet_hcl(items))
         log(f"{self.router}: {self.size} HAProxy instances started, pids {[p.pid for p in self.procs]}")
 
     def cleanup(self):
         self.router_proc = None
         super().cleanup()
         for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p, signal.SIGTERM)
         log(f"{self.router}: HAProxy instances stopped")
 
     def window(self, i, colour):

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::caddy_support::{CaddyGuard, CaddySetup};
 use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup, Immutable};
-use crate::support::{demo_app_bin, Case, ProcessReaper};
+use crate::support::{demo_environment, Case, ProcessReaper};
 
 /// Blue and green demo apps, each release named after its colour, so that
 /// the traffic through an instance says which colour served it.
@@ -19,29 +19,8 @@ fn colours(ports: (u16, u16)) -> String {
 
 /// As [`colours`], blue's release `blue-BLUE`.
 fn colours_at(ports: (u16, u16), blue: &str) -> String {
-    let demo = demo_app_bin();
-    let colour = |name: &str, port: u16| {
-        let n = if name == "blue" { blue } else { "1" };
-        format!(
-            r#"
-environment "{name}" {{
-  release  = "{name}-{n}"
-  endpoint = "127.0.0.1:{port}"
-  process {{
-    command = ["{demo}", "--port", "{port}", "--release", "{name}-{n}"]
-    grace   = "2s"
-  }}
-  health {{
-    path     = "/healthz"
-    interval = "100ms"
-    timeout  = "10s"
-  }}
-}}
-"#,
-            demo = demo.display()
-        )
-    };
-    colour("blue", ports.0) + &colour("green", ports.1)
+    demo_environment("blue", ports.0, &format!("blue-{blue}"))
+        + &demo_environment("green", ports.1, "green-1")
 }
 
 /// Two HAProxys routing `public` through their own map, with no key yet.

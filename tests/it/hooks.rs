@@ -6,33 +6,13 @@
 use std::time::Duration;
 
 use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
-use crate::support::{demo_app_bin, Case, ProcessReaper};
+use crate::support::{demo_environment, Case, ProcessReaper};
 use crate::webhook_support::{Receiver, Reply};
 
 /// Blue (release 1) and green (release `green`) behind `public`, live on
 /// `live`, with these `test` blocks; green previewed.
 fn config(h: &HaproxyGuard, ports: (u16, u16), green: &str, live: &str, tests: &str) -> String {
-    let demo = demo_app_bin();
-    let colour = |name: &str, port: u16, release: &str| {
-        format!(
-            r#"
-environment "{name}" {{
-  release  = "{release}"
-  endpoint = "127.0.0.1:{port}"
-  process {{
-    command = ["{demo}", "--port", "{port}", "--release", "{release}"]
-    grace   = "2s"
-  }}
-  health {{
-    path     = "/healthz"
-    interval = "100ms"
-    timeout  = "10s"
-  }}
-}}
-"#,
-            demo = demo.display()
-        )
-    };
+    let colour = demo_environment;
     format!(
         r#"{}{}
 router "public" {{

@@ -14,6 +14,30 @@ pub fn demo_app_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_demo-app"))
 }
 
+/// The environment `name`: the demo app on `127.0.0.1:PORT` running
+/// `release`, started by cutover's `process` backend, with a quick health
+/// check (every 100 ms, within 10 s).
+pub fn demo_environment(name: &str, port: u16, release: &str) -> String {
+    format!(
+        r#"
+environment "{name}" {{
+  release  = "{release}"
+  endpoint = "127.0.0.1:{port}"
+  process {{
+    command = ["{demo}", "--port", "{port}", "--release", "{release}"]
+    grace   = "2s"
+  }}
+  health {{
+    path     = "/healthz"
+    interval = "100ms"
+    timeout  = "10s"
+  }}
+}}
+"#,
+        demo = demo_app_bin().display()
+    )
+}
+
 /// A configuration directory and the commands run in it.
 pub struct Case {
     pub dir: tempfile::TempDir,

@@ -9,31 +9,11 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
-use crate::support::{demo_app_bin, Case, ProcessReaper, Run};
+use crate::support::{demo_environment, Case, ProcessReaper, Run};
 
 /// Blue and green demo apps behind the router `public`.
 fn config(h: &HaproxyGuard, ports: (u16, u16), green_release: &str, live: &str) -> String {
-    let demo = demo_app_bin();
-    let env = |name: &str, port: u16, release: &str| {
-        format!(
-            r#"
-environment "{name}" {{
-  release  = "{release}"
-  endpoint = "127.0.0.1:{port}"
-  process {{
-    command = ["{demo}", "--port", "{port}", "--release", "{release}"]
-    grace   = "2s"
-  }}
-  health {{
-    path     = "/healthz"
-    interval = "100ms"
-    timeout  = "10s"
-  }}
-}}
-"#,
-            demo = demo.display()
-        )
-    };
+    let env = demo_environment;
     format!(
         r#"{blue}{green}
 router "public" {{
