@@ -282,6 +282,16 @@ class Bench:
 
     # ---- one measuring window ----------------------------------------------------
 
+    def end_load(self):
+        """Wait for the load generators told to stop (SIGKILL after 15 s)."""
+        for p in self.children:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.children = []
+
     def window(self, i, colour, switch):
         stop = os.path.join(self.run, "stop-load")
         if os.path.exists(stop):
@@ -302,13 +312,7 @@ class Bench:
             time.sleep(POST_S)
             open(stop, "w").close()
             wk.send_signal(signal.SIGINT)
-            for p in (lg, wk):
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            self.children = []
+            self.end_load()
         lg_text = open(lg_out).read()
         wk_text = open(wk_out).read()
         m = re.search(r"loadgen: (\d+) requests in [\d.]+s, (\d+) failed", lg_text)
@@ -466,13 +470,7 @@ class FleetBench(Bench):
         finally:
             time.sleep(POST_S)
             open(stop, "w").close()
-            for p in self.children:
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            self.children = []
+            self.end_load()
         window_s = time.monotonic() - t0
         return self.count_window(i, colour, res, [f for f, _ in loads], window_s)
 
