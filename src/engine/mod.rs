@@ -326,9 +326,14 @@ fn diagnostic(
         ),
         Some(Ok(())) => return None,
         Some(Err(e)) if e.kind() == ProviderErrorKind::Settings => {
+            // `target_groups.green` is inside the attribute `target_groups`:
+            // the nearest attribute that has a span.
             let span = e
                 .field()
-                .and_then(|f| backend.attribute_spans.get(f))
+                .and_then(|f| {
+                    std::iter::successors(Some(f), |f| f.rsplit_once('.').map(|(head, _)| head))
+                        .find_map(|f| backend.attribute_spans.get(f))
+                })
                 .unwrap_or(&backend.span);
             (span, format!("{address}: {}", e.describe()))
         }
