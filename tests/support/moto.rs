@@ -1,0 +1,226 @@
+//! moto's server for the `aws_alb` tests: AWS has no local server, so the
+//! AWS SDK is pointed at moto on a loopback port (DESIGN.md, "Real parts").
+//!
+//! moto comes from PyPI into a virtual environment made by
+//! `scripts/moto-venv.sh` (`target/moto-venv`, or `CUTOVER_MOTO_VENV`);
+//! when it is missing the tests fail with that command, never skip. Each
+//! [`Moto`] is its own `moto_server` on a free loopback port, its log in
+//! its own temporary directory, ready once `GET /moto-api/` answers
+//! (polled, bounded), killed by its pid when dropped. The load balancers in
+//! it are made, and changed by hand, with boto3 from the same environment
+//! (`examples/alb/moto_alb.py`).
+//!
+//! ```ignore
+//! #[path = "../support/moto.rs"]
+//! mod moto_support;
+//! ```
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How to make the virtual environment when it is missing.
+const INSTALL: &str = "create it with: scripts/moto-venv.sh (python3 -m venv target/moto-venv && target/moto-venv/bin/pip install 'moto[server]'; Debian's python3 needs: apt-get install python3-venv)";
+/// How long moto may take to answer after it started.
+const START_WITHIN: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(100);
+
+/// The environment of the tests' cutover: moto's credentials, and nothing
+/// of the machine's own AWS configuration read.
+pub const AWS_ENV: [(&str, &str); 7] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_SESSION_TOKEN", ""),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_PROFILE", ""),
+];
+
+/// The virtual environment with moto's server and boto3.
+pub fn venv() -> PathBuf {
+    let dir = std::env::var_os("CUTOVER_MOTO_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv"));
+    if !dir.join("bin/moto_server").is_file() {
+        panic!("moto's server is missing ({}): {INSTALL}", dir.display());
+    }
+    dir
+}
+
+/// An ALB made in moto: its listener and each colour's target group.
+#[derive(Debug, Clone)]
+pub struct Alb {
+    pub listener: String,
+    pub target_groups: BTreeMap<String, String>,
+}
+
+impl Alb {
+    /// The target group of `colour`.
+    #[track_caller]
+    pub fn tg(&self, colour: &str) -> &str {
+        &self.target_groups[colour]
+    }
+}
+
+/// A moto server of a test, killed (by pid) when dropped.
+pub struct Moto {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Moto {
+    /// Start one; returns once it answers. Panics, never skips, when moto
+    /// is not installed.
+    pub fn start() -> Moto {
+        let bin = venv().join("bin/moto_server");
+        let dir = tempfile::Builder::new()
+            .prefix("cutover-moto")
+            .tempdir()
+            .expect("tempdir");
+        let port = crate::ports_support::free_port();
+        let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}; {INSTALL}", bin.display()));
+        let mut moto = Moto {
+            port,
+            dir,
+            child: Some(child),
+        };
+        moto.wait_ready();
+        moto
+    }
+
+    /// What `endpoint_url` names.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What it logged, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+    }
+
+    /// Kill it by its pid and wait until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + START_WITHIN;
+        let mut last = String::from("nothing yet");
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "moto_server exited ({status}) at start (port {} taken?):\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            match http_get(self.port, "/moto-api/") {
+                Ok(200) => return,
+                Ok(status) => last = format!("HTTP {status}"),
+                Err(e) => last = e,
+            }
+            std::thread::sleep(POLL);
+        }
+        panic!(
+            "moto on port {} did not answer within {START_WITHIN:?}: {last}\n--- log\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// Run `examples/alb/moto_alb.py URL ARGS...` with the venv's Python;
+    /// its stdout. Panics with its stderr when it fails.
+    #[track_caller]
+    pub fn boto(&self, args: &[&str]) -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/alb/moto_alb.py");
+        let out = Command::new(venv().join("bin/python"))
+            .arg(&script)
+            .arg(self.url())
+            .args(args)
+            .output()
+            .expect("run moto_alb.py");
+        assert!(
+            out.status.success(),
+            "moto_alb.py {args:?} failed: {}\n--- moto log\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Make an ALB (`moto_alb.py setup ARGS...`).
+    #[track_caller]
+    pub fn alb(&self, args: &[&str]) -> Alb {
+        let mut all = vec!["setup"];
+        all.extend_from_slice(args);
+        let made: serde_json::Value = serde_json::from_str(&self.boto(&all)).expect("setup's JSON");
+        Alb {
+            listener: made["listener"].as_str().expect("listener").to_string(),
+            target_groups: made["target_groups"]
+                .as_object()
+                .expect("target groups")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().expect("an ARN").to_string()))
+                .collect(),
+        }
+    }
+
+    /// The listener's rules, as moto describes them.
+    pub fn rules(&self, listener: &str) -> Vec<serde_json::Value> {
+        let text = self.boto(&["rules", listener]);
+        serde_json::from_str(&text).expect("rules JSON")
+    }
+
+    /// The target group the listener's default action forwards to.
+    pub fn default_target(&self, listener: &str) -> Option<String> {
+        self.rules(listener)
+            .iter()
+            .find(|r| r["IsDefault"] == true)
+            .and_then(|r| {
+                r["Actions"][0]["TargetGroupArn"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `GET path` on the loopback port: the status code.
+fn http_get(port: u16, path: &str) -> Result<u16, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no HTTP status in {reply:?}"))
+}
