@@ -2,10 +2,9 @@
 //! checks before a switch, the one call that switches, the preview rule's
 //! calls, and the reads back that confirm each.
 
-use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use aws_sdk_elasticloadbalancingv2::types::{Action, Rule};
 use aws_sdk_elasticloadbalancingv2::Client;
-use cutover_provider::{Colour, ProviderError, RouterSpec};
+use cutover_provider::{Colour, DrainFloor, ProviderError, RouterSpec};
 
 use crate::arn::short;
 use crate::error::{self, from_sdk, noting};
@@ -65,7 +64,7 @@ impl Alb {
             .send()
             .await;
         match described {
-            Err(e) if error::class(e.code()) == error::Class::NotFound => {
+            Err(e) if error::class(error::code_of(&e).as_deref()) == error::Class::NotFound => {
                 return Err(ProviderError::refused(format!(
                     "target group {} of colour `{}` does not exist (DescribeTargetGroups: TargetGroupNotFound), so router `{router}` was not switched and nothing was changed; fix `target_groups.{}`",
                     short(target_group), colour.name, colour.name
@@ -86,6 +85,43 @@ impl Alb {
             return health::verdict(router, &colour.name, short(target_group), targets);
         }
         Ok(())
+    }
+
+    /// The deregistration delay of `colour`'s target group, as the floor of
+    /// a drain of it; `None` for a colour without one, or a target group
+    /// that is gone (nothing to wait for there).
+    pub async fn deregistration_delay(
+        &self,
+        colour: &Colour,
+    ) -> Result<Option<DrainFloor>, ProviderError> {
+        let Some(target_group) = self.config.target_groups.get(&colour.name) else {
+            return Ok(None);
+        };
+        let described = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(target_group)
+            .send()
+            .await;
+        let attributes = match described {
+            Ok(a) => a,
+            Err(e) if error::class(error::code_of(&e).as_deref()) == error::Class::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(from_sdk("DescribeTargetGroupAttributes", &self.config, e)),
+        };
+        let seconds = attributes
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value()?.parse::<u64>().ok());
+        Ok(seconds.filter(|s| *s > 0).map(|s| DrainFloor {
+            at_least_ms: s.saturating_mul(1000),
+            why: format!(
+                "the deregistration delay of target group {}",
+                short(target_group)
+            ),
+        }))
     }
 
     /// Send the switched rule's new actions: one `ModifyListener` (the
@@ -229,7 +265,9 @@ impl Alb {
         match deleted {
             Ok(_) => Ok(()),
             // Gone meanwhile: what was asked for.
-            Err(e) if error::class(e.code()) == error::Class::NotFound => Ok(()),
+            Err(e) if error::class(error::code_of(&e).as_deref()) == error::Class::NotFound => {
+                Ok(())
+            }
             Err(e) => Err(noting(
                 "DeleteRule",
                 &self.config,

@@ -20,7 +20,12 @@
 //!   confirmed by reading the rules back; nothing is sent when it already
 //!   does;
 //! - `set_preview`: the preview rule (src/preview.rs) created, repointed or
-//!   deleted, confirmed the same way.
+//!   deleted, confirmed the same way;
+//! - `drain_floor`: the served colour's target group's deregistration delay
+//!   (`DescribeTargetGroupAttributes`), which a drain of it then lasts at
+//!   least: the ALB cannot count a target group's requests in flight
+//!   (`open_sessions` cannot tell), and that delay is the time AWS itself
+//!   gives them.
 //!
 //! The ALB keeps what the API changed: nothing is lost on its side, so
 //! there is no file to rewrite and no reload to survive.
@@ -36,7 +41,7 @@ mod preview;
 mod rules;
 mod settings;
 
-use cutover_provider::{Colour, LiveRouter, ProviderError, RouterProvider, RouterSpec};
+use cutover_provider::{Colour, DrainFloor, LiveRouter, ProviderError, RouterProvider, RouterSpec};
 use serde_json::Value;
 
 use crate::alb::Alb;
@@ -97,6 +102,14 @@ impl RouterProvider for AwsAlb {
 
     fn has_preview(&self) -> bool {
         true
+    }
+
+    async fn drain_floor(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<DrainFloor>, ProviderError> {
+        Alb::new(spec).await?.deregistration_delay(colour).await
     }
 
     async fn set_preview(

@@ -53,7 +53,7 @@ pub use colours::{Colour, Colours};
 pub use environment::EnvironmentProvider;
 pub use error::{BoxError, ErrorKind, ProviderError};
 pub use live::{
-    EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
+    DrainFloor, EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveRouter, RouterDrift,
     RouterDriftKind,
 };
 pub use router::RouterProvider;

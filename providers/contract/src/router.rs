@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{Colour, LiveRouter, ProviderError, RouterSpec};
+use crate::{Colour, DrainFloor, LiveRouter, ProviderError, RouterSpec};
 
 /// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`,
 /// `exec {}`.
@@ -14,7 +14,8 @@ use crate::{Colour, LiveRouter, ProviderError, RouterSpec};
 /// [`set_preview`](RouterProvider::set_preview) has a default that refuses
 /// (a backend without a preview listener), and
 /// [`open_sessions`](RouterProvider::open_sessions) one that cannot tell (a
-/// backend that cannot count a colour's open sessions).
+/// backend that cannot count a colour's open sessions), and
+/// [`drain_floor`](RouterProvider::drain_floor) one that knows no bound.
 ///
 /// A cut-over runs, for each router: `switch`, which makes `preflight`'s
 /// checks first and changes nothing when they fail. When it answers
@@ -162,6 +163,28 @@ pub trait RouterProvider: Send + Sync {
         spec: &RouterSpec,
         colour: &Colour,
     ) -> Result<Option<u64>, ProviderError> {
+        let _ = (spec, colour);
+        Ok(None)
+    }
+
+    /// The least time `colour` must keep serving what the router still
+    /// carries to it once a cut-over takes its traffic away, as the router
+    /// itself is configured: the ALB's target group deregistration delay,
+    /// the time AWS gives in-flight requests to a target it deregisters.
+    /// **Provided:** the default answers `Ok(None)`, "no such bound".
+    ///
+    /// The engine asks at refresh, for the colour each router serves; a
+    /// drain before that colour's change then lasts at least this long,
+    /// whatever the router's `drain` says, waits by time, and the plan says
+    /// why.
+    ///
+    /// Guarantees, when implemented: changes nothing; bounded in time; safe
+    /// to run concurrently with every other method, for any router.
+    async fn drain_floor(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<DrainFloor>, ProviderError> {
         let _ = (spec, colour);
         Ok(None)
     }
