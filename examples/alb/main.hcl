@@ -92,7 +92,8 @@ router "public" {
   live    = var.live == "green" ? environment.green : environment.blue
   preview = var.live == "green" ? environment.blue : environment.green
   # The old colour keeps its in-flight requests this long before it is
-  # changed: at least the target group's deregistration delay (docs/alb.md).
+  # changed; cutover waits at least its target group's deregistration delay
+  # (300s unless lowered: docs/alb.md, "Drain").
   drain = "5s"
   aws_alb {
     listener_arn  = var.listener_arn

@@ -14,12 +14,16 @@ which has boto3:
   moto_alb.py ENDPOINT weighted LISTENER TG_ARN=W ...    a hand-made canary
   moto_alb.py ENDPOINT rules LISTENER                    the rules, as JSON
   moto_alb.py ENDPOINT rule LISTENER PRIORITY HOST TG    a host rule of one's own
+  moto_alb.py ENDPOINT delay TG SECONDS                  the target group's deregistration delay
+  moto_alb.py ENDPOINT iam-user ACTION...                an IAM user allowed only ACTIONs (3 calls);
+      prints "KEY-ID SECRET" (with INITIAL_NO_AUTH_ACTION_COUNT, moto then checks IAM)
 
 moto is AWS's API, not AWS: it accepts a forward to a target group that does
 not exist and reports every registered target healthy (docs/alb.md).
 """
 
 import json
+import os
 import sys
 import urllib.request
 
@@ -27,11 +31,13 @@ import boto3
 
 
 def clients(endpoint):
+    # An IAM user's keys once moto checks IAM (MOTO_ALB_KEYS="ID SECRET").
+    key, secret = os.environ.get("MOTO_ALB_KEYS", "testing testing").split(" ", 1)
     kw = dict(
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
     )
     return boto3.client("ec2", **kw), boto3.client("elbv2", **kw)
 
@@ -105,6 +111,21 @@ def main():
             Actions=[{"Type": "forward", "TargetGroupArn": args[3]}],
         )
         print(rule["Rules"][0]["RuleArn"])
+    elif command == "iam-user":
+        kw = dict(endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        iam = boto3.client("iam", **kw)
+        iam.create_user(UserName="deployer")
+        policy = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": args, "Resource": "*"}]}
+        iam.put_user_policy(UserName="deployer", PolicyName="cutover", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="deployer")["AccessKey"]
+        print(key["AccessKeyId"], key["SecretAccessKey"])
+    elif command == "delay":
+        elb.modify_target_group_attributes(
+            TargetGroupArn=args[0],
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": args[1]}],
+        )
     else:
         sys.exit(f"unknown command {command}\n{__doc__}")
 

@@ -34,14 +34,19 @@ impl World {
     }
 
     fn envs(&self) -> String {
-        let env = |name: &str, port: u16| {
+        self.envs_at("1.0.0")
+    }
+
+    /// The colours, blue at `blue_release`.
+    fn envs_at(&self, blue_release: &str) -> String {
+        let env = |name: &str, port: u16, release: &str| {
             format!(
                 r#"
 environment "{name}" {{
-  release  = "1.0.0"
+  release  = "{release}"
   endpoint = "127.0.0.1:{port}"
   process {{
-    command = ["{demo}", "--port", "{port}", "--release", "1.0.0"]
+    command = ["{demo}", "--port", "{port}", "--release", "{release}"]
     grace   = "2s"
   }}
   health {{
@@ -54,7 +59,11 @@ environment "{name}" {{
                 demo = demo_app_bin().display()
             )
         };
-        format!("{}{}", env("blue", self.blue), env("green", self.green))
+        format!(
+            "{}{}",
+            env("blue", self.blue, blue_release),
+            env("green", self.green, "1.0.0")
+        )
     }
 
     /// The router `name` on the ALB: `extra` in the router, `settings` in
@@ -387,4 +396,88 @@ fn an_alb_and_an_haproxy_router_move_together_or_not_at_all() {
     let map = std::fs::read_to_string(h.map_path()).unwrap();
     assert!(map.contains("public blue"), "{map}");
     assert_eq!(case.state()["routers"]["edge"]["live"], "blue");
+}
+
+#[test]
+fn a_drain_lasts_the_target_groups_deregistration_delay() {
+    let w = World::start(&["--live", "blue"]);
+    // 2 seconds instead of AWS's (and moto's) default 300.
+    w.moto.boto(&["delay", w.alb.tg("blue"), "2"]);
+    let case = Case::with_main(&w.config("blue", "", ""));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    run(&case, &["apply", "--auto-approve"]).code(0);
+
+    // Green goes live and blue, drained, changes after: with no `drain`,
+    // the drain is the delay, and the plan says why.
+    let next = format!(
+        "{}{}",
+        w.envs_at("2.0.0"),
+        w.router("public", "green", "", "")
+    );
+    case.write("main.hcl", &next);
+    let why = format!(
+        "blue keeps serving its open connections for 2s after router.public's cut-over (at least the deregistration delay of target group {}, which is longer than its drain)",
+        w.alb.tg("blue").split_once(":targetgroup/").map(|(_, id)| format!("targetgroup/{id}")).unwrap()
+    );
+    run(&case, &["plan"]).code(0).stdout_has(&why);
+    let apply = run(&case, &["apply", "--auto-approve", "--json"]).code(0);
+    let l = lines(&apply.stdout);
+    let drain = at(&l, "step_finished", "drain.public");
+    assert!(at(&l, "cutover_done", "cutover.public") < at(&l, "step_started", "drain.public"));
+    assert!(drain < at(&l, "step_started", "environment.blue"), "{l:#?}");
+    assert!(
+        l[drain]["elapsed_ms"].as_u64().unwrap() >= 2000,
+        "{}",
+        l[drain]
+    );
+    assert_eq!(w.live(), "green");
+}
+
+#[test]
+fn a_missing_permission_is_named_and_nothing_moves() {
+    // moto checks IAM after the setup's 9 calls and the user's 3.
+    let mut moto = Moto::start_checking_iam_after(Some(12));
+    let alb = moto.alb(&["--live", "blue"]);
+    let keys = moto.boto(&["iam-user", "elasticloadbalancing:Describe*"]);
+    let (key, secret) = keys.trim().split_once(' ').expect("KEY SECRET");
+    moto.keys = Some((key.to_string(), secret.to_string()));
+    let w = World {
+        moto,
+        alb,
+        blue: free_port(),
+        green: free_port(),
+    };
+    let case = Case::with_main(&w.config("green", "", ""));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    let mut env: Vec<(&str, &str)> = AWS_ENV.to_vec();
+    env.retain(|(k, _)| !["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].contains(k));
+    env.extend([
+        ("AWS_ACCESS_KEY_ID", key),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ]);
+    // Reading is allowed: the plan works.
+    case.run_env(&["plan"], &env)
+        .code(0)
+        .stdout_has("router.public will cut over: blue -> green");
+    let apply = case
+        .run_env(&["apply", "--auto-approve", "--json"], &env)
+        .code(1);
+    let l = lines(&apply.stdout);
+    let failed = &l[at(&l, "step_finished", "cutover.public")];
+    assert_eq!(failed["error_kind"], "refused", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("AWS refused ModifyListener for router `public`: AccessDenied"),
+        "{error}"
+    );
+    assert!(
+        error.contains("lack the IAM permission `elasticloadbalancing:ModifyListener`"),
+        "{error}"
+    );
+    assert!(
+        error.contains("read back: the default action of listener"),
+        "{error}"
+    );
+    assert!(error.contains("forwards to blue"), "{error}");
+    assert_eq!(w.live(), "blue");
 }

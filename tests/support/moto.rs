@@ -72,12 +72,21 @@ pub struct Moto {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The IAM user's keys [`Moto::boto`] calls with, once moto checks IAM.
+    pub keys: Option<(String, String)>,
 }
 
 impl Moto {
     /// Start one; returns once it answers. Panics, never skips, when moto
     /// is not installed.
     pub fn start() -> Moto {
+        Moto::start_checking_iam_after(None)
+    }
+
+    /// Start one that checks IAM permissions after its first `calls`
+    /// requests (moto's `INITIAL_NO_AUTH_ACTION_COUNT`): the setup's calls,
+    /// made with no user, are that many.
+    pub fn start_checking_iam_after(calls: Option<u32>) -> Moto {
         let bin = venv().join("bin/moto_server");
         let dir = tempfile::Builder::new()
             .prefix("cutover-moto")
@@ -90,6 +99,7 @@ impl Moto {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path())
+            .envs(calls.map(|n| ("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -99,6 +109,7 @@ impl Moto {
             port,
             dir,
             child: Some(child),
+            keys: None,
         };
         moto.wait_ready();
         moto
@@ -156,6 +167,11 @@ impl Moto {
             .arg(&script)
             .arg(self.url())
             .args(args)
+            .envs(
+                self.keys
+                    .as_ref()
+                    .map(|(k, s)| ("MOTO_ALB_KEYS", format!("{k} {s}"))),
+            )
             .output()
             .expect("run moto_alb.py");
         assert!(

@@ -7,6 +7,7 @@
 //! mode, `max_attempts`, exponential backoff with jitter): what arrives
 //! here is what retrying did not cure.
 
+use aws_sdk_elasticloadbalancingv2::config::http::HttpResponse;
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use cutover_provider::ProviderError;
 
@@ -54,6 +55,40 @@ pub(crate) fn class(code: Option<&str>) -> Class {
     }
 }
 
+/// The AWS error code of `err`: what the SDK parsed, or else the `<Code>`
+/// of the reply's body. An ELB-compatible endpoint may wrap its error in
+/// `<Errors>` (moto does for its IAM denials), which the SDK's parser does
+/// not read.
+pub(crate) fn code_of<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<String> {
+    err.code()
+        .map(str::to_string)
+        .or_else(|| raw_element(err, "Code"))
+}
+
+/// The text of the first `<name>` element of a service error's body.
+fn raw_element<E>(err: &SdkError<E, HttpResponse>, name: &str) -> Option<String> {
+    let SdkError::ServiceError(e) = err else {
+        return None;
+    };
+    let body = std::str::from_utf8(e.raw().body().bytes()?).ok()?;
+    element(body, name)
+}
+
+/// `<name>text</name>` in `xml`: the text, unescaped of the five XML
+/// entities.
+fn element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    let text = xml[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&");
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
 /// Where the calls go, for messages.
 pub(crate) fn endpoint(config: &Resolved) -> String {
     match &config.endpoint_url {
@@ -64,35 +99,37 @@ pub(crate) fn endpoint(config: &Resolved) -> String {
 
 /// `err`, from the call `action` (`DescribeRules`), made for `config`'s
 /// router.
-pub(crate) fn from_sdk<E, R>(
+pub(crate) fn from_sdk<E>(
     action: &'static str,
     config: &Resolved,
-    err: SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
 ) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     noting(action, config, err, "")
 }
 
 /// [`from_sdk`], with `note` (what the failure left: "; traffic did not
 /// move: ...") at the end of the message.
-pub(crate) fn noting<E, R>(
+pub(crate) fn noting<E>(
     action: &'static str,
     config: &Resolved,
-    err: SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
     note: &str,
 ) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let at = endpoint(config);
     let router = &config.router;
     let attempts = config.max_attempts;
-    let code = err.code().map(str::to_string);
-    let message = err.message().unwrap_or_default().to_string();
+    let code = code_of(&err);
+    let message = err
+        .message()
+        .map(str::to_string)
+        .or_else(|| raw_element(&err, "Message"))
+        .unwrap_or_default();
     match &err {
         SdkError::ServiceError(_) => {
             let refused = service_error(action, config, code.as_deref(), &message);
@@ -169,6 +206,18 @@ fn service_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_element_is_read_from_a_reply_the_sdk_cannot_parse() {
+        let moto = "<?xml version=\"1.0\"?><ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: a &amp; b is not authorized</Message><Type>Sender</Type></Error></Errors></ErrorResponse>";
+        assert_eq!(element(moto, "Code").as_deref(), Some("AccessDenied"));
+        assert_eq!(
+            element(moto, "Message").as_deref(),
+            Some("User: a & b is not authorized")
+        );
+        assert_eq!(element(moto, "RequestId"), None);
+        assert_eq!(element("<Code></Code>", "Code"), None);
+    }
 
     #[test]
     fn codes_are_classed() {
