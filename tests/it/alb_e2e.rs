@@ -481,3 +481,45 @@ fn a_missing_permission_is_named_and_nothing_moves() {
     assert!(error.contains("forwards to blue"), "{error}");
     assert_eq!(w.live(), "blue");
 }
+
+#[test]
+fn throttling_is_retried_with_backoff_and_bounded_and_an_endpoint_that_is_not_there_is_named() {
+    use crate::moto_support::Throttling;
+    let w = World::start(&["--live", "blue"]);
+    let case = Case::new();
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    let through = |url: &str, attempts: u32| {
+        w.config("blue", "", &format!("max_attempts = {attempts}"))
+            .replace(&w.moto.url(), url)
+    };
+    // Two throttled answers, then moto's: the plan reads the listener.
+    let proxy = Throttling::start(w.moto.port, 2);
+    case.write("main.hcl", &through(&proxy.url(), 4));
+    run(&case, &["plan"])
+        .code(0)
+        .stdout_has("environment \"green\"");
+    assert_eq!(proxy.throttled(), 2, "both throttled answers were retried");
+
+    // Throttled every time: at most max_attempts, then said so.
+    let always = Throttling::start(w.moto.port, u32::MAX);
+    case.write("main.hcl", &through(&always.url(), 3));
+    let started = std::time::Instant::now();
+    let plan = run(&case, &["plan"]).code(1);
+    assert!(
+        plan.stderr.contains("AWS still throttled DescribeRules for router `public` after 3 attempt(s) with backoff: Throttling (Rate exceeded)"),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(always.throttled(), 3, "{}", plan.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // Nothing listens there: unreachable, after the attempts, in bound.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    case.write("main.hcl", &through(&closed, 2));
+    let plan = run(&case, &["plan"]).code(1);
+    assert!(
+        plan.stderr.contains(&format!("the Elastic Load Balancing API at {closed} (DescribeRules for router `public`, 2 attempt(s)) is unreachable")),
+        "{}",
+        plan.stderr
+    );
+}

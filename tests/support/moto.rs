@@ -240,3 +240,89 @@ fn http_get(port: u16, path: &str) -> Result<u16, String> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no HTTP status in {reply:?}"))
 }
+
+/// A loopback proxy in front of a moto server that answers the first
+/// `throttle` requests (or every one, with `u32::MAX`) as AWS answers a
+/// throttled call (HTTP 400, `Throttling`), and forwards the others: moto
+/// never throttles, so the retries are tested through this. Std only; one
+/// connection at a time, each closed after its reply. Its thread ends with
+/// the test binary (it holds nothing but the listener).
+pub struct Throttling {
+    pub port: u16,
+    throttled: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Throttling {
+    /// Start one in front of moto's `upstream` port.
+    pub fn start(upstream: u16, throttle: u32) -> Throttling {
+        use std::sync::atomic::Ordering;
+        let port = crate::ports_support::free_port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the proxy");
+        let throttled = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let count = throttled.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut client) = stream else { continue };
+                let Some(request) = read_request(&mut client) else {
+                    continue;
+                };
+                if count.load(Ordering::SeqCst) < throttle {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let body = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>cutover-test</RequestId></ErrorResponse>";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    continue;
+                }
+                let Ok(mut moto) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let _ = moto.write_all(&request);
+                let mut reply = Vec::new();
+                let _ = moto.read_to_end(&mut reply);
+                let _ = client.write_all(&reply);
+            }
+        });
+        Throttling { port, throttled }
+    }
+
+    /// What `endpoint_url` names.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many requests it answered as throttled.
+    pub fn throttled(&self) -> u32 {
+        self.throttled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// One HTTP request (its head and a `Content-Length` body), as bytes.
+fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if data.len() >= end + 4 + length {
+            return Some(data);
+        }
+    }
+}
