@@ -1,11 +1,11 @@
 //! The trait a router backend implements (`haproxy {}`, `caddy {}`,
-//! `nginx {}`, `exec {}`).
+//! `nginx {}`, `aws_alb {}`, `exec {}`).
 
 use serde_json::Value;
 
 use crate::{Colour, DrainFloor, LiveRouter, ProviderError, RouterSpec};
 
-/// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`,
+/// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`, `aws_alb {}`,
 /// `exec {}`.
 ///
 /// [`validate`](RouterProvider::validate), [`read`](RouterProvider::read),
@@ -48,6 +48,10 @@ use crate::{Colour, DrainFloor, LiveRouter, ProviderError, RouterSpec};
 ///   publishes complete files, and each switch confirms through its own
 ///   marker's generation and waits for the workers older than its own
 ///   reload;
+/// - `aws_alb`: each router switches its own listener's default action or
+///   its own rule, one API call each; the creation of preview rules on one
+///   listener takes turns in-process, so that two never pick the same free
+///   priority;
 /// - `exec`: the operator's commands must allow it (docs/exec-protocol.md).
 ///
 /// # Time
@@ -57,8 +61,9 @@ use crate::{Colour, DrainFloor, LiveRouter, ProviderError, RouterSpec};
 /// exchange, default 5s; `caddy`: `timeout` per admin request and per
 /// endpoint probe, default 10s; `nginx`: `timeout` for `nginx -t`, for the
 /// reload to show and the old workers to exit, and per marker read, default
-/// 10s; `exec`: `timeout` per command, default 60s). Local file I/O (a map
-/// file, an include) is not timed.
+/// 10s; `exec`: `timeout` per command, default 60s; `aws_alb`: `timeout` per
+/// attempt of an AWS call, at most `max_attempts` attempts with backoff,
+/// default 10s and 4). Local file I/O (a map file, an include) is not timed.
 #[async_trait::async_trait]
 pub trait RouterProvider: Send + Sync {
     /// Check a backend block's settings. **Required.**
