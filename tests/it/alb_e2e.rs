@@ -523,3 +523,59 @@ fn throttling_is_retried_with_backoff_and_bounded_and_an_endpoint_that_is_not_th
         plan.stderr
     );
 }
+
+#[test]
+fn a_router_on_one_listener_rule_switches_that_rule_and_previews_only_what_it_matches() {
+    let w = World::start(&["--live", "blue"]);
+    let rule = w
+        .moto
+        .boto(&["rule", &w.alb.listener, "10", "api.test", w.alb.tg("blue")]);
+    let rule = rule.trim();
+    let settings = format!("rule_arn = \"{rule}\"");
+    let case = Case::with_main(&w.config("blue", "preview = environment.green", &settings));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    run(&case, &["apply", "--auto-approve"]).code(0);
+
+    case.write(
+        "main.hcl",
+        &w.config("green", "preview = environment.blue", &settings),
+    );
+    let apply = run(&case, &["apply", "--auto-approve", "--json"]).code(0);
+    let l = lines(&apply.stdout);
+    assert!(at(&l, "health_passed", "health.green") < at(&l, "step_started", "cutover.public"));
+    let rules = w.moto.rules(&w.alb.listener);
+    let by_priority = |p: &str| {
+        rules
+            .iter()
+            .find(|r| r["Priority"] == p)
+            .unwrap_or_else(|| panic!("{rules:#?}"))
+    };
+    assert_eq!(
+        by_priority("10")["Actions"][0]["TargetGroupArn"],
+        w.alb.tg("green"),
+        "the rule switched"
+    );
+    assert_eq!(
+        w.live(),
+        "blue",
+        "the listener's default action is not this router's"
+    );
+    // The preview rule: before the switched rule, with its host and the header.
+    let preview = by_priority("1");
+    assert_eq!(
+        preview["Actions"][0]["TargetGroupArn"],
+        w.alb.tg("blue"),
+        "{preview}"
+    );
+    let fields: Vec<&str> = preview["Conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["host-header", "http-header"], "{preview}");
+    assert_eq!(
+        preview["Conditions"][0]["HostHeaderConfig"]["Values"],
+        serde_json::json!(["api.test"])
+    );
+}
