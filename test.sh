@@ -9,7 +9,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # Missing routers: installed (as root) or named with their install command;
 # the tests themselves fail, never skip, when one is still missing.
-scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git prometheus || true
+scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git prometheus python3 python3-venv || true
+# moto's server for the aws_alb tests, from PyPI (the tests fail with this
+# command when it is still missing).
+scripts/moto-venv.sh || true
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -2,7 +2,7 @@
 # Install the programs the tests or an example need from the OS packages,
 # only those missing, without disturbing what the machine already runs:
 #
-#   scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git
+#   scripts/os-packages.sh haproxy caddy nginx initdb=postgresql git python3-venv
 #
 # - A program already on PATH is left alone (its service too).
 # - As root with apt-get, the missing ones are installed with their packaged
@@ -18,8 +18,14 @@ set -euo pipefail
 
 # An argument is a program, or PROGRAM=PACKAGE when the package is named
 # otherwise (initdb=postgresql). PostgreSQL's programs live outside PATH on
-# Debian (/usr/lib/postgresql/VERSION/bin): found there too.
+# Debian (/usr/lib/postgresql/VERSION/bin): found there too. A program
+# `python3-venv` stands for "python3 can make a virtual environment"
+# (Debian's python3 cannot without its python3-venv package).
 have() {
+    if [ "$1" = python3-venv ]; then
+        python3 -c 'import venv, ensurepip' >/dev/null 2>&1
+        return
+    fi
     command -v "$1" >/dev/null 2>&1 && return 0
     compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null 2>&1
 }

@@ -19,15 +19,27 @@ pub struct Providers {
 }
 
 static BUILTIN: LazyLock<Providers> = LazyLock::new(|| {
-    Providers::default()
+    let builtin = Providers::default()
         .with_environment("process", Arc::new(cutover_process::Process))
         .with_environment("exec", Arc::new(cutover_exec::ExecEnvironment))
         // One instance, or several (`instances = [...]`): a Fleet of it.
         .with_router("haproxy", Arc::new(Fleet::new(cutover_haproxy::Haproxy)))
         .with_router("caddy", Arc::new(Fleet::new(cutover_caddy::Caddy)))
         .with_router("nginx", Arc::new(Fleet::new(cutover_nginx::Nginx)))
-        .with_router("exec", Arc::new(cutover_exec::ExecRouter))
+        .with_router("exec", Arc::new(cutover_exec::ExecRouter));
+    // The AWS SDK is a long build: behind the default-on `aws` feature.
+    #[cfg(feature = "aws")]
+    let builtin = builtin.with_router("aws_alb", Arc::new(cutover_alb::AwsAlb));
+    builtin
 });
+
+/// Backend blocks this build leaves out, and the cargo feature that has
+/// them, for the error that names one.
+pub const LEFT_OUT: &[(&str, &str)] = if cfg!(feature = "aws") {
+    &[]
+} else {
+    &[("aws_alb", "aws")]
+};
 
 impl Providers {
     /// The providers built into cutover.

@@ -276,14 +276,19 @@ pub(crate) fn check_body(
             let kind = block.ident.as_str();
             if !schema.blocks.contains(&kind) {
                 let span = map.span_or(file, block.ident.span(), header);
-                diags.push(unknown(
-                    map,
-                    &span,
-                    "block",
-                    kind,
-                    schema.what,
-                    schema.blocks,
-                ));
+                let left_out = crate::registry::LEFT_OUT.iter().find(|(k, _)| *k == kind);
+                diags.push(match left_out {
+                    // A backend this build was made without: say how to get it.
+                    Some((_, feature)) => map
+                        .diag(
+                            &span,
+                            format!("this cutover was built without the `{kind}` backend"),
+                        )
+                        .with_help(format!(
+                            "build cutover with its `{feature}` feature (on by default): cargo install --path . --features {feature}"
+                        )),
+                    None => unknown(map, &span, "block", kind, schema.what, schema.blocks),
+                });
             }
         }
     }

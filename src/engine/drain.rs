@@ -34,6 +34,9 @@ impl Engine {
             counts_sessions,
             backend,
             spec,
+            // A floor made the plan's `duration_ms` and turned `until_idle`
+            // off: the drain waits it by time.
+            floor: _,
         } = kind
         else {
             unreachable!("a drain step")

@@ -168,6 +168,7 @@ fn drain_step(until_idle: bool, counts_sessions: bool, duration_ms: u64) -> Step
         counts_sessions,
         backend: Some("exec".into()),
         spec: Some(spec()),
+        floor: None,
     }
 }
 

@@ -326,6 +326,8 @@ fn diagnostic(
         ),
         Some(Ok(())) => return None,
         Some(Err(e)) if e.kind() == ProviderErrorKind::Settings => {
+            // `target_groups.green` is inside the attribute `target_groups`:
+            // the nearest attribute that has a span.
             let span = e
                 .field()
                 .and_then(|f| nearest_span(&backend.attribute_spans, f))

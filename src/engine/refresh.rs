@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cutover_provider::{EnvironmentProvider, EnvironmentSpec, LiveEnvironment, LiveRouter};
+use cutover_provider::{
+    DrainFloor, EnvironmentProvider, EnvironmentSpec, LiveEnvironment, LiveRouter, RouterProvider,
+    RouterSpec,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -30,7 +33,10 @@ struct EnvironmentRead {
 
 enum Read {
     Env(String, Result<LiveEnvironment, EngineError>),
-    Router(String, Result<LiveRouter, EngineError>),
+    Router(
+        String,
+        Result<(LiveRouter, Option<DrainFloor>), EngineError>,
+    ),
 }
 
 /// What `--refresh-only` found: the state as the live world is now.
@@ -103,8 +109,7 @@ impl Engine {
                 let _permit = permits.acquire_owned().await;
                 let result = match provider {
                     Err(e) => Err(e),
-                    Ok(p) => p
-                        .read(&spec)
+                    Ok(p) => read_router(p.as_ref(), &spec)
                         .await
                         .map_err(|source| EngineError::Refresh { address, source }),
                 };
@@ -248,6 +253,20 @@ async fn read_environment(
 
 /// Wait for every read: what was read, and what failed by address (the
 /// first in address order is the one `refresh` reports).
+/// A router as it is now, and the drain floor of the colour it serves
+/// (`RouterProvider::drain_floor`, asked only when it serves one).
+async fn read_router(
+    provider: &dyn RouterProvider,
+    spec: &RouterSpec,
+) -> Result<(LiveRouter, Option<DrainFloor>), cutover_provider::ProviderError> {
+    let live = provider.read(spec).await?;
+    let floor = match live.live.as_deref().and_then(|c| spec.colour(c)) {
+        Some(colour) => provider.drain_floor(spec, colour).await?,
+        None => None,
+    };
+    Ok((live, floor))
+}
+
 async fn collect(mut tasks: JoinSet<Read>) -> (Live, BTreeMap<String, EngineError>) {
     let mut live = Live::default();
     let mut failed = BTreeMap::new();
@@ -256,7 +275,10 @@ async fn collect(mut tasks: JoinSet<Read>) -> (Live, BTreeMap<String, EngineErro
             Ok(Read::Env(name, Ok(l))) => {
                 live.environments.insert(name, l);
             }
-            Ok(Read::Router(name, Ok(l))) => {
+            Ok(Read::Router(name, Ok((l, floor)))) => {
+                if let Some(floor) = floor {
+                    live.drain_floors.insert(name.clone(), floor);
+                }
                 live.routers.insert(name, l);
             }
             Ok(Read::Env(name, Err(e))) => {

@@ -67,10 +67,15 @@ pub fn describe(kind: &StepKind) -> String {
             until_idle,
             counts_sessions,
             backend,
+            floor,
             ..
         } => {
             let (router, most) = (Address::router(router), *duration_ms as f64 / 1000.0);
             match (until_idle, counts_sessions) {
+                _ if floor.is_some() => format!(
+                    "letting {colour} drain for {most:.1}s after {router}'s cut-over (at least {})",
+                    floor.as_ref().map_or("", |f| f.why.as_str())
+                ),
                 (true, true) => format!(
                     "letting {colour} drain after {router}'s cut-over, until it has no open sessions, at most {most:.1}s"
                 ),

@@ -233,6 +233,12 @@ pub enum StepKind {
         /// count is read with (the colour is one of its colours).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         spec: Option<RouterSpec>,
+        /// When the router's own drain floor (`RouterProvider::drain_floor`,
+        /// the ALB's deregistration delay) is longer than its `drain`: that
+        /// floor, which `duration_ms` then is, waited by time whatever
+        /// `until_idle` says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        floor: Option<cutover_provider::DrainFloor>,
     },
     /// Point a router's preview listener or route at a colour, so the release
     /// can be tried before the cut-over. Never touches live traffic.

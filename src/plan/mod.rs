@@ -41,6 +41,11 @@ pub struct Live {
     /// time. Not read from the router, but known with it; no part of the
     /// fingerprint.
     pub counts_sessions: BTreeSet<String>,
+    /// For the routers whose backend has one
+    /// (`RouterProvider::drain_floor`): the least time the colour each
+    /// serves now must keep serving after a cut-over takes its traffic away.
+    /// Read with the router; no part of the fingerprint.
+    pub drain_floors: BTreeMap<String, cutover_provider::DrainFloor>,
 }
 
 /// A plan that cannot be made.

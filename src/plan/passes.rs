@@ -525,10 +525,19 @@ pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
                 }
             )
         });
-        if !drained_change || cfg.drain.is_zero() {
+        let drain_ms = u64::try_from(cfg.drain.as_millis()).unwrap_or(u64::MAX);
+        // The router's own bound for the colour it serves now (`from`): a
+        // floor longer than `drain` is what the drain waits, by time.
+        let floor = i
+            .live
+            .drain_floors
+            .get(router)
+            .filter(|f| f.at_least_ms > drain_ms)
+            .filter(|_| i.live.routers.get(router).and_then(|r| r.live.as_deref()) == Some(from));
+        if !drained_change || (drain_ms == 0 && floor.is_none()) {
             continue;
         }
-        let until_idle = cfg.drain_until_idle;
+        let until_idle = cfg.drain_until_idle && floor.is_none();
         let counts_sessions = until_idle && i.live.counts_sessions.contains(router);
         let spec = counts_sessions
             .then(|| step_spec(i.config, router, &[Some(from)]))
@@ -536,11 +545,12 @@ pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         made.push(StepKind::Drain {
             router: router.clone(),
             colour: from.to_owned(),
-            duration_ms: u64::try_from(cfg.drain.as_millis()).unwrap_or(u64::MAX),
+            duration_ms: floor.map_or(drain_ms, |f| f.at_least_ms),
             until_idle,
             counts_sessions,
             backend: until_idle.then(|| cfg.backend.kind.clone()),
             spec,
+            floor: floor.cloned(),
         });
     }
     for step in made {

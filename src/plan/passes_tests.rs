@@ -360,6 +360,67 @@ fn a_drain_until_idle_waits_on_the_count_where_the_router_can_count() {
 }
 
 #[test]
+fn a_routers_drain_floor_longer_than_its_drain_is_what_the_drain_waits() {
+    let drain_of = |drain_s: u64, floor_ms: Option<u64>| {
+        let mut f = blue_live("2", "1");
+        let public = f.config.routers.get_mut("public").unwrap();
+        public.drain = std::time::Duration::from_secs(drain_s);
+        public.drain_until_idle = drain_s > 0;
+        f.live.counts_sessions.insert("public".into());
+        if let Some(at_least_ms) = floor_ms {
+            let why = "the deregistration delay of target group tg/blue".to_string();
+            let floor = cutover_provider::DrainFloor { at_least_ms, why };
+            f.live.drain_floors.insert("public".into(), floor);
+        }
+        let d = f.draft_until("drains").unwrap();
+        d.steps
+            .get(&StepId::Drain("public".into()))
+            .map(|s| s.kind.clone())
+    };
+    // No drain, no floor: no step. A floor alone makes one, by time.
+    assert_eq!(drain_of(0, None), None);
+    let Some(StepKind::Drain {
+        duration_ms,
+        until_idle,
+        counts_sessions,
+        floor: Some(floor),
+        ..
+    }) = drain_of(0, Some(300_000))
+    else {
+        panic!("{:?}", drain_of(0, Some(300_000)))
+    };
+    assert_eq!(
+        (duration_ms, until_idle, counts_sessions),
+        (300_000, false, false)
+    );
+    assert_eq!(
+        floor.why,
+        "the deregistration delay of target group tg/blue"
+    );
+    // A floor longer than drain_until_idle's maximum: the floor, by time.
+    assert!(matches!(
+        drain_of(30, Some(300_000)),
+        Some(StepKind::Drain {
+            duration_ms: 300_000,
+            until_idle: false,
+            floor: Some(_),
+            ..
+        })
+    ));
+    // A floor shorter than the drain changes nothing.
+    assert!(matches!(
+        drain_of(30, Some(1_000)),
+        Some(StepKind::Drain {
+            duration_ms: 30_000,
+            until_idle: true,
+            counts_sessions: true,
+            floor: None,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn a_drain_by_time_reads_and_writes_as_before() {
     // A saved plan of an older cutover, and the JSON of a drain without
     // `drain_until_idle`: the new fields neither appear nor are needed.

@@ -511,6 +511,7 @@ mod tests {
             counts_sessions: true,
             backend: Some("exec".into()),
             spec,
+            floor: None,
         };
         let step = super::super::document::Step::new(kind);
         let shown = Secrets::new(&made).document(&crate::plan::document(

@@ -80,7 +80,7 @@ pub fn router_spec_with(config: &Config, name: &str, colours: &Colours) -> Optio
 
 /// The spec a cut-over or preview step carries: only the colours that step
 /// can involve (`involved`, the router's `live` and `preview`, and any colour
-/// its backend block names in a `backends` map), so that a plan of N routers
+/// its backend block names in a `backends` or `target_groups` map), so that a plan of N routers
 /// over N colours stays O(N) in size instead of carrying every colour in
 /// every step. Refresh still gives providers every colour.
 pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Option<RouterSpec> {
@@ -90,13 +90,12 @@ pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Opti
     if let Some(p) = &router.preview {
         wanted.insert(p.as_str());
     }
-    if let Some(backends) = router
-        .backend
-        .body
-        .get("backends")
-        .and_then(Value::as_object)
-    {
-        wanted.extend(backends.keys().map(String::as_str));
+    // The maps of a backend block that name colours: HAProxy's `backends`,
+    // the ALB's `target_groups`.
+    for map in ["backends", "target_groups"] {
+        if let Some(named) = router.backend.body.get(map).and_then(Value::as_object) {
+            wanted.extend(named.keys().map(String::as_str));
+        }
     }
     // Look each wanted colour up (the set is small) rather than scanning every
     // environment: a plan makes one spec per step, so a scan is quadratic.

@@ -203,10 +203,15 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             until_idle,
             counts_sessions,
             backend,
+            floor,
             ..
         } => {
             let most = duration(std::time::Duration::from_millis(*duration_ms));
             let text = match (until_idle, counts_sessions) {
+                _ if floor.is_some() => format!(
+                    "{colour} keeps serving its open connections for {most} after router.{router}'s cut-over (at least {}, which is longer than its drain)",
+                    floor.as_ref().map_or("", |f| f.why.as_str())
+                ),
                 (true, true) => format!(
                     "{colour} keeps serving its open connections after router.{router}'s cut-over, until {colour} has no open sessions, at most {most} (drain)"
                 ),
@@ -747,6 +752,7 @@ mod tests {
                     counts_sessions,
                     backend: until_idle.then(|| backend.to_owned()),
                     spec: None,
+                    floor: None,
                 },
             });
             let text = plan(&doc(steps, blue_to_green().summary, vec![]), &PLAIN);

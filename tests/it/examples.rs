@@ -135,7 +135,7 @@ fn router_kinds(dir: &Path) -> Vec<&'static str> {
         .iter()
         .map(|p| std::fs::read_to_string(p).expect("read an example's .hcl"))
         .collect();
-    ["haproxy", "caddy", "nginx"]
+    ["haproxy", "caddy", "nginx", "aws_alb"]
         .into_iter()
         .filter(|kind| {
             text.lines()
@@ -262,6 +262,13 @@ fn start_router((kind, suffix): (&'static str, String), dir: &Path) -> Router {
                 .arg(run.join("error.log"));
             c
         }
+        "aws_alb" => {
+            // moto's server on the port of the example's `endpoint_url`,
+            // as its run.sh starts it.
+            let mut c = Command::new(crate::moto_support::venv().join("bin/moto_server"));
+            c.args(["-H", "127.0.0.1", "-p", &moto_port(dir).to_string()]);
+            c
+        }
         other => panic!("no way to start router {other}: add it to examples.rs"),
     };
     let child = command
@@ -299,9 +306,45 @@ fn start_router((kind, suffix): (&'static str, String), dir: &Path) -> Router {
                     && marker_answers(dir)
             });
         }
+        "aws_alb" => {
+            let url = format!("http://127.0.0.1:{}", moto_port(dir));
+            let addr: SocketAddr = ([127, 0, 0, 1], moto_port(dir)).into();
+            router.wait_until(|| http_status(addr, "/moto-api/") == 200);
+            // The load balancer run.sh makes: seeded, so its ARNs are the
+            // example's defaults.
+            let made = Command::new(crate::moto_support::venv().join("bin/python"))
+                .arg(dir.join("moto_alb.py"))
+                .args([url.as_str(), "setup", "--seed", "42"])
+                .output()
+                .expect("run moto_alb.py");
+            assert!(
+                made.status.success(),
+                "moto_alb.py setup: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
         _ => {}
     }
     router
+}
+
+/// The port of the `endpoint_url` an example's configuration names
+/// (`http://127.0.0.1:PORT`, after the copy's ports moved).
+fn moto_port(dir: &Path) -> u16 {
+    let text: String = hcl_files(dir)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read an example's .hcl"))
+        .collect();
+    let at = text
+        .find("\"http://127.0.0.1:")
+        .expect("an endpoint_url on loopback")
+        + 18;
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a port")
 }
 
 fn nginx_binary() -> PathBuf {
@@ -410,6 +453,16 @@ fn plan_example(example: &Path, name: &str) {
         .env("NO_COLOR", "1")
         .output()
         .expect("run cutover validate");
+    if !cfg!(feature = "aws") && router_kinds(example).contains(&"aws_alb") {
+        // A build without the AWS SDK says so, pointing at the block.
+        let stderr = String::from_utf8_lossy(&validate.stderr);
+        assert!(
+            !validate.status.success()
+                && stderr.contains("this cutover was built without the `aws_alb` backend"),
+            "examples/{name} without the `aws` feature:\n{stderr}"
+        );
+        return;
+    }
     assert!(
         validate.status.success(),
         "cutover validate fails on examples/{name}:\n{}{}",
@@ -426,13 +479,15 @@ fn plan_example(example: &Path, name: &str) {
         .map(|instance| start_router(instance, case.path()))
         .collect();
 
-    let human = case.run(&["plan"]);
+    // moto's credentials (for examples/alb), nothing of the machine's.
+    let env = crate::moto_support::AWS_ENV;
+    let human = case.run_env(&["plan"], &env);
     assert_eq!(
         human.code, 0,
         "cutover plan fails on examples/{name}:\n{}{}",
         human.stdout, human.stderr
     );
-    let json = case.run(&["plan", "--json"]);
+    let json = case.run_env(&["plan", "--json"], &env);
     assert_eq!(
         json.code, 0,
         "cutover plan --json fails on examples/{name}:\n{}{}",

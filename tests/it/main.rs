@@ -7,6 +7,8 @@ mod caddy_support;
 mod git_remote_support;
 #[path = "../support/haproxy.rs"]
 mod haproxy_support;
+#[path = "../support/moto.rs"]
+mod moto_support;
 #[path = "../support/nginx.rs"]
 mod nginx_support;
 #[path = "../support/ports.rs"]
@@ -18,6 +20,10 @@ mod prometheus_support;
 #[path = "../support/webhook.rs"]
 mod webhook_support;
 
+// The `aws_alb` router against moto's server (a build without the `aws`
+// feature has no such router to test).
+#[cfg(feature = "aws")]
+mod alb_e2e;
 mod analysis;
 mod approve;
 mod bad_input;

@@ -59,8 +59,8 @@ pub use environment::EnvironmentProvider;
 pub use error::{BoxError, ErrorKind, ProviderError};
 pub use fleet::{Fleet, FleetMember, InstanceSwitch};
 pub use live::{
-    EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveInstance, LiveRouter, RouterDrift,
-    RouterDriftKind,
+    DrainFloor, EnvironmentDrift, EnvironmentDriftKind, LiveEnvironment, LiveInstance, LiveRouter,
+    RouterDrift, RouterDriftKind,
 };
 pub use router::RouterProvider;
 pub use spec::{Deployed, EnvironmentSpec, RouterSpec, Sensitive};

@@ -120,6 +120,19 @@ pub struct LiveInstance {
     pub raw: Option<String>,
 }
 
+/// The least time a colour must keep serving what a router still carries to
+/// it once a cut-over took its traffic away, as the router itself is
+/// configured ([`RouterProvider::drain_floor`](crate::RouterProvider::drain_floor)):
+/// a drain before that colour's change lasts at least this long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainFloor {
+    /// How long, in milliseconds.
+    pub at_least_ms: u64,
+    /// Why, as the plan says it: "the deregistration delay of target group
+    /// targetgroup/web-blue/73e2d6bc24d8a067".
+    pub why: String,
+}
+
 /// One change to a router that cutover did not make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterDrift {

@@ -1,11 +1,11 @@
 //! The trait a router backend implements (`haproxy {}`, `caddy {}`,
-//! `nginx {}`, `exec {}`).
+//! `nginx {}`, `aws_alb {}`, `exec {}`).
 
 use serde_json::Value;
 
-use crate::{Colour, InstanceSwitch, LiveRouter, ProviderError, RouterSpec};
+use crate::{Colour, DrainFloor, InstanceSwitch, LiveRouter, ProviderError, RouterSpec};
 
-/// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`,
+/// A backend that routes live traffic: `haproxy {}`, `caddy {}`, `nginx {}`, `aws_alb {}`,
 /// `exec {}`.
 ///
 /// [`validate`](RouterProvider::validate), [`read`](RouterProvider::read),
@@ -14,7 +14,8 @@ use crate::{Colour, InstanceSwitch, LiveRouter, ProviderError, RouterSpec};
 /// [`set_preview`](RouterProvider::set_preview) has a default that refuses
 /// (a backend without a preview listener), and
 /// [`open_sessions`](RouterProvider::open_sessions) one that cannot tell (a
-/// backend that cannot count a colour's open sessions).
+/// backend that cannot count a colour's open sessions), and
+/// [`drain_floor`](RouterProvider::drain_floor) one that knows no bound.
 ///
 /// A cut-over runs, for each router: `switch`, which makes `preflight`'s
 /// checks first and changes nothing when they fail. When it answers
@@ -47,6 +48,10 @@ use crate::{Colour, InstanceSwitch, LiveRouter, ProviderError, RouterSpec};
 ///   publishes complete files, and each switch confirms through its own
 ///   marker's generation and waits for the workers older than its own
 ///   reload;
+/// - `aws_alb`: each router switches its own listener's default action or
+///   its own rule, one API call each; the creation of preview rules on one
+///   listener takes turns in-process, so that two never pick the same free
+///   priority;
 /// - `exec`: the operator's commands must allow it (docs/exec-protocol.md).
 ///
 /// # Time
@@ -56,8 +61,9 @@ use crate::{Colour, InstanceSwitch, LiveRouter, ProviderError, RouterSpec};
 /// exchange, default 5s; `caddy`: `timeout` per admin request and per
 /// endpoint probe, default 10s; `nginx`: `timeout` for `nginx -t`, for the
 /// reload to show and the old workers to exit, and per marker read, default
-/// 10s; `exec`: `timeout` per command, default 60s). Local file I/O (a map
-/// file, an include) is not timed.
+/// 10s; `exec`: `timeout` per command, default 60s; `aws_alb`: `timeout` per
+/// attempt of an AWS call, at most `max_attempts` attempts with backoff,
+/// default 10s and 4). Local file I/O (a map file, an include) is not timed.
 #[async_trait::async_trait]
 pub trait RouterProvider: Send + Sync {
     /// Check a backend block's settings. **Required.**
@@ -180,6 +186,28 @@ pub trait RouterProvider: Send + Sync {
         spec: &RouterSpec,
         colour: &Colour,
     ) -> Result<Option<u64>, ProviderError> {
+        let _ = (spec, colour);
+        Ok(None)
+    }
+
+    /// The least time `colour` must keep serving what the router still
+    /// carries to it once a cut-over takes its traffic away, as the router
+    /// itself is configured: the ALB's target group deregistration delay,
+    /// the time AWS gives in-flight requests to a target it deregisters.
+    /// **Provided:** the default answers `Ok(None)`, "no such bound".
+    ///
+    /// The engine asks at refresh, for the colour each router serves; a
+    /// drain before that colour's change then lasts at least this long,
+    /// whatever the router's `drain` says, waits by time, and the plan says
+    /// why.
+    ///
+    /// Guarantees, when implemented: changes nothing; bounded in time; safe
+    /// to run concurrently with every other method, for any router.
+    async fn drain_floor(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<DrainFloor>, ProviderError> {
         let _ = (spec, colour);
         Ok(None)
     }
