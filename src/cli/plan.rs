@@ -36,6 +36,16 @@ pub struct PlanArgs {
     /// died) in the state; change nothing live.
     #[arg(long)]
     pub refresh_only: bool,
+    /// Run each cut-over's checks read-only now: the target's health gate,
+    /// its tests marked `at_plan = true`, its `before` analyses. Nothing
+    /// switches or deploys, and the state is not written; a failure makes
+    /// the outcome `not_ready` (and `--detailed-exitcode` exit 1).
+    #[arg(long, conflicts_with_all = ["no_gates", "refresh_only"])]
+    pub gates: bool,
+    /// Do not run the checks at plan time, whatever the `cutover {}`
+    /// block's `plan_gates` says.
+    #[arg(long)]
+    pub no_gates: bool,
 }
 
 /// The operator's explicit planning choices, the same for `plan` and
@@ -121,7 +131,17 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     }
     let (engine, ctx) = engine_and_config(g, args.parallelism, &args.choices)?;
     let state = context::state_for(&ctx, None)?;
-    let planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
+    let mut planned = engine.plan(&ctx.loaded.config, state.as_ref()).await?;
+    let ci = std::env::var("CI").ok();
+    let gates = args.gates
+        || (!args.no_gates && ctx.loaded.config.settings.plan_gates.applies(ci.as_deref()));
+    if gates {
+        let n = crate::plan::readiness::checks(&planned.document).len();
+        if n > 0 {
+            errln!("Checking the readiness of {n} cut-over{} read-only (nothing switches, nothing deploys)...", if n == 1 { "" } else { "s" });
+        }
+        engine.check_readiness(&mut planned).await;
+    }
     if args.json {
         outln!("{}", render::json::plan(&planned.document));
     } else if args.markdown {
@@ -141,7 +161,10 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         }
     }
     let changes = planned.writes_anything();
-    Ok(if args.detailed_exitcode && changes {
+    let not_ready = planned.document.summary.outcome == crate::plan::document::Outcome::NotReady;
+    Ok(if args.detailed_exitcode && not_ready {
+        super::EXIT_ERROR
+    } else if args.detailed_exitcode && changes {
         EXIT_CHANGES
     } else {
         EXIT_OK

@@ -599,7 +599,7 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
     let Some(decl) = decl else { return settings };
     let s = Schema {
         what: "the `cutover` block",
-        attrs: &["state", "parallelism", "lineage"],
+        attrs: &["state", "parallelism", "lineage", "plan_gates"],
         required: &[],
         blocks: &["backend"],
     };
@@ -613,7 +613,33 @@ pub(crate) fn settings(ev: &mut Evaluator<'_>, decl: Option<&Decl<'_>>) -> Setti
     }
     settings.backend = state_backend(ev, decl.file, body);
     settings.lineage = opt_string(ev, decl.file, body, "lineage");
+    settings.plan_gates = plan_gates(ev, decl.file, body);
     settings
+}
+
+/// `plan_gates = true | false | "ci"`.
+fn plan_gates(ev: &mut Evaluator<'_>, file: &Path, body: &Body) -> super::model::PlanGates {
+    use super::model::PlanGates;
+    let Some((e, span)) = eval_shown_attr(ev, file, body, "plan_gates") else {
+        return PlanGates::Off;
+    };
+    match &e.value {
+        Value::Bool(true) => PlanGates::On,
+        Value::Bool(false) => PlanGates::Off,
+        Value::String(s) if s == "ci" => PlanGates::InCi,
+        other => {
+            let shown = match other {
+                Value::String(s) => format!("\"{s}\""),
+                other => format!("a {}", type_name(other)),
+            };
+            ev.error_help(
+                &span,
+                format!("`plan_gates` must be true, false or \"ci\", not {shown}"),
+                "\"ci\" runs the checks at plan time when the environment variable CI is set (as CI services set it)",
+            );
+            PlanGates::Off
+        }
+    }
 }
 
 /// The `backend "pg" {}` or `backend "git" {}` block of `cutover {}`.

@@ -68,6 +68,34 @@ pub struct Settings {
     /// `lineage = "..."`: the state this configuration manages; a state of
     /// another lineage is refused.
     pub lineage: Option<String>,
+    /// `plan_gates`: whether `cutover plan` runs each cut-over's checks
+    /// read-only (`plan --gates`) without the flag.
+    pub plan_gates: PlanGates,
+}
+
+/// The `cutover {}` block's `plan_gates`: `false` (the default), `true`, or
+/// `"ci"` (when the environment variable `CI` is set and not `false` or
+/// `0`, as CI services set it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlanGates {
+    /// Only with `plan --gates`.
+    #[default]
+    Off,
+    /// Always (`plan --no-gates` turns it off).
+    On,
+    /// In CI.
+    InCi,
+}
+
+impl PlanGates {
+    /// Whether a plan runs the checks, given the value of `CI`.
+    pub fn applies(self, ci: Option<&str>) -> bool {
+        match self {
+            PlanGates::Off => false,
+            PlanGates::On => true,
+            PlanGates::InCi => ci.is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -77,6 +105,7 @@ impl Default for Settings {
             parallelism: 10,
             backend: None,
             lineage: None,
+            plan_gates: PlanGates::Off,
         }
     }
 }

@@ -681,3 +681,39 @@ router "public" {
         "{missing}"
     );
 }
+
+#[test]
+fn plan_gates_is_true_false_or_ci_and_anything_else_is_located() {
+    use crate::config::model::PlanGates;
+    for (text, want) in [
+        ("true", PlanGates::On),
+        ("false", PlanGates::Off),
+        ("\"ci\"", PlanGates::InCi),
+    ] {
+        let c = ok(&format!("cutover {{\n  plan_gates = {text}\n}}\n"));
+        assert_eq!(c.settings.plan_gates, want, "{text}");
+    }
+    assert_eq!(ok("cutover {}\n").settings.plan_gates, PlanGates::Off);
+    let e = errors("cutover {\n  plan_gates = \"yes\"\n}\n");
+    assert_has(
+        &e,
+        &[
+            "`plan_gates` must be true, false or \"ci\", not \"yes\"",
+            "--> main.hcl:2:16",
+        ],
+    );
+    let e = errors("cutover {\n  plan_gates = 1\n}\n");
+    assert_has(&e, &["not a number", "--> main.hcl:2:16"]);
+    // "ci": when CI is set, as CI services set it.
+    for (ci, applies) in [
+        (Some("true"), true),
+        (Some("1"), true),
+        (Some("false"), false),
+        (Some("0"), false),
+        (Some(""), false),
+        (None, false),
+    ] {
+        assert_eq!(PlanGates::InCi.applies(ci), applies, "{ci:?}");
+        assert!(PlanGates::On.applies(ci) && !PlanGates::Off.applies(ci));
+    }
+}

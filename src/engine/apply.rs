@@ -76,6 +76,9 @@ struct Running {
     /// Each running step's task, and whether the step is read-only.
     aborts: HashMap<usize, (AbortHandle, bool)>,
     started: HashMap<usize, Instant>,
+    /// A saved plan made with `--gates`: the checks that passed at plan
+    /// time, and what to add to the error of one that fails now.
+    passed_at_plan: HashMap<crate::addr::StepId, String>,
 }
 
 impl Running {
@@ -118,8 +121,16 @@ impl Engine {
         // starts), but what runs is let finish and the switches the rules
         // call for are made: the error is reported, not thrown, so that
         // nothing running is dropped half-way.
+        let passed_at_plan = passed_at_plan(&planned.document);
         let mut unsaved = self
-            .walk(&mut walk, &mut store, &observer, &mut stop, &mut pauses)
+            .walk(
+                &mut walk,
+                &mut store,
+                &observer,
+                &mut stop,
+                &mut pauses,
+                passed_at_plan,
+            )
             .await;
         // No step waits for approval any more: the pause goes before the
         // lock does.
@@ -150,6 +161,7 @@ impl Engine {
         observer: &Arc<dyn Observer>,
         stop: &mut StopReceiver,
         pauses: &mut super::approval::Publisher<'_>,
+        passed_at_plan: HashMap<crate::addr::StepId, String>,
     ) -> Option<StateError> {
         let mut running = Running {
             tasks: JoinSet::new(),
@@ -157,6 +169,7 @@ impl Engine {
             aborts: HashMap::new(),
             started: HashMap::new(),
             slots: HashMap::new(),
+            passed_at_plan,
         };
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut unsaved = None;
@@ -317,7 +330,7 @@ impl Engine {
         running: &mut Running,
         joined: Result<(tokio::task::Id, Outcome), JoinError>,
     ) -> Option<Event> {
-        let (id, outcome) = match joined {
+        let (id, mut outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => {
                 let id = e.id();
@@ -333,6 +346,14 @@ impl Engine {
             .started
             .remove(&index)
             .map_or(Duration::ZERO, |t| t.elapsed());
+        // A check that passed at plan time (`plan --gates`) and fails now
+        // says so: the plan's result never stood in for this one.
+        if let (Some(e), Some(then)) = (
+            outcome.error.as_mut(),
+            running.passed_at_plan.get(&walk.step(index).id),
+        ) {
+            e.message = format!("{} ({then})", e.message);
+        }
         let event = Event::StepFinished {
             id: walk.step(index).id.clone(),
             elapsed,
@@ -517,4 +538,24 @@ pub(crate) fn previous_after(old: Option<&RouterState>, live: Option<&str>) -> O
         Some(was) if Some(was) != live => Some(was.to_owned()),
         _ => old.previous.clone(),
     }
+}
+
+/// The checks of a plan made with `--gates` that passed then, each with
+/// what its failure now adds: `it passed at plan time, 2026-...Z: 3/3`.
+fn passed_at_plan(doc: &crate::plan::PlanDocument) -> HashMap<crate::addr::StepId, String> {
+    doc.readiness
+        .iter()
+        .flat_map(|r| r.checks.iter().map(move |c| (r, c)))
+        .filter(|(_, c)| c.passed())
+        .map(|(r, c)| {
+            let value = c
+                .value
+                .as_deref()
+                .map_or(String::new(), |v| format!(": {v}"));
+            (
+                c.step.clone(),
+                format!("it passed at plan time, {}{value}", r.checked_at),
+            )
+        })
+        .collect()
 }

@@ -721,3 +721,88 @@ async fn once_the_state_cannot_be_written_nothing_live_moves() {
     assert!(report.reverted.is_empty(), "{report:?}");
     assert_eq!(case.world.lock().routers["public"], "blue");
 }
+
+/// Blue live on `public`, both colours running release 1, the
+/// configuration naming green: the plan a `plan --gates` reviewer sees.
+async fn ready_to_switch(case: &Case) -> (Planned, Engine) {
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "blue");
+    let hcl = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")]);
+    let engine = case.world.engine();
+    let planned = engine.plan(&config(&hcl), None).await.unwrap();
+    (planned, engine)
+}
+
+#[tokio::test]
+async fn readiness_runs_the_gate_read_only_and_an_unhealthy_colour_is_not_ready() {
+    use crate::plan::document::{CheckOutcome, Outcome, Verdict};
+    let case = Case::new().await;
+    let (mut planned, engine) = ready_to_switch(&case).await;
+    engine.check_readiness(&mut planned).await;
+    let r = &planned.document.readiness;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (r[0].router.as_str(), r[0].target.as_str()),
+        ("public", "green")
+    );
+    assert_eq!(r[0].verdict, Verdict::Ready);
+    let gate = &r[0].checks[0];
+    assert_eq!(
+        (gate.step.to_string(), gate.outcome, gate.value.as_deref()),
+        ("health.green".to_owned(), CheckOutcome::Passed, Some("1/1"))
+    );
+    assert_eq!(planned.document.summary.outcome, Outcome::Cutover);
+
+    case.world.lock().unhealthy.insert("green".into());
+    let (mut planned, engine) = ready_to_switch(&case).await;
+    engine.check_readiness(&mut planned).await;
+    let r = &planned.document.readiness[0];
+    assert_eq!(r.verdict, Verdict::NotReady);
+    assert_eq!(
+        (r.checks[0].outcome, r.checks[0].value.as_deref()),
+        (CheckOutcome::Failed, Some("status 500"))
+    );
+    assert_eq!(planned.document.summary.outcome, Outcome::NotReady);
+    // Read-only: nothing deployed, nothing switched.
+    assert!(case.world.log().is_empty(), "{:?}", case.world.log());
+    assert_eq!(case.world.lock().routers["public"], "blue");
+}
+
+#[tokio::test]
+async fn a_check_that_passed_at_plan_time_is_run_again_and_its_failure_says_so() {
+    let case = Case::new().await;
+    let (mut planned, engine) = ready_to_switch(&case).await;
+    engine.check_readiness(&mut planned).await;
+    assert!(planned.document.readiness[0].checks[0].passed());
+    // Green goes bad between the plan and the apply.
+    case.world.lock().unhealthy.insert("green".into());
+    let events = Arc::new(Events::default());
+    let state = crate::state::new_state();
+    let report = engine
+        .apply_at(
+            &planned,
+            state,
+            &case.state_path(),
+            events.clone(),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    let (failed, error) = report.failed.clone().expect("the gate failed");
+    assert_eq!(failed.to_string(), "health.green");
+    let at = &planned.document.readiness[0].checked_at;
+    assert!(
+        error
+            .message
+            .ends_with(&format!("(it passed at plan time, {at}: 1/1)")),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        events.lines(),
+        ["started health.green", "finished health.green gate_failed"]
+    );
+    assert!(case.world.log().is_empty(), "{:?}", case.world.log());
+    assert_eq!(case.world.lock().routers["public"], "blue");
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod notify;
 pub mod observer;
+pub mod readiness;
 pub mod refresh;
 pub mod status;
 pub mod steps;

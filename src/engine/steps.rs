@@ -183,6 +183,7 @@ impl Engine {
                     target,
                     endpoints,
                     preview_url: preview_url.as_deref(),
+                    at_plan: false,
                 };
                 match super::test_hook::run(&start.step.id, spec, against).await {
                     Ok(()) => Outcome::ok(vec![]),

@@ -32,6 +32,34 @@ pub struct Against<'a> {
     pub endpoints: &'a [String],
     /// The router's preview URL, when the preview shows the target.
     pub preview_url: Option<&'a str>,
+    /// Whether it runs read-only at plan time (`plan --gates`): the test
+    /// sees `CUTOVER_AT=plan`, else `CUTOVER_AT=apply`.
+    pub at_plan: bool,
+}
+
+/// How a test ended, for the plan's readiness: `exit 0`, `exit 3`,
+/// `killed by a signal`, `timed out`, `not started`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal ended it.
+    Signal,
+    /// It ran out of time and its group was killed.
+    Timeout,
+    /// It could not be started or waited for.
+    NotRun,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exit {code}"),
+            Exit::Signal => f.write_str("killed by a signal"),
+            Exit::Timeout => f.write_str("timed out"),
+            Exit::NotRun => f.write_str("not started"),
+        }
+    }
 }
 
 /// Kills the test's process group when dropped, unless it has exited.
@@ -85,6 +113,15 @@ async fn collect(stream: impl AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
 /// Run the test `id` with `spec` against `against`: `Ok` when it exits 0
 /// within its timeout.
 pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(), StepError> {
+    execute(id, spec, against).await.map_err(|(e, _)| e)
+}
+
+/// [`run`], saying how a test that failed ended.
+pub async fn execute(
+    id: &StepId,
+    spec: &TestSpec,
+    against: Against<'_>,
+) -> Result<(), (StepError, Exit)> {
     let shown = command_line(&spec.command);
     let mut command = Command::new(&spec.command[0]);
     command
@@ -94,6 +131,7 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
         .env("CUTOVER_TARGET", against.target)
         .env("CUTOVER_TARGET_ENDPOINTS", against.endpoints.join(","))
         .env("CUTOVER_TEST", id.check().unwrap_or_default())
+        .env("CUTOVER_AT", if against.at_plan { "plan" } else { "apply" })
         .current_dir(&spec.workdir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -105,13 +143,14 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
         None => command.env_remove("CUTOVER_PREVIEW_URL"),
     };
     let mut child = command.spawn().map_err(|e| {
-        StepError::new(
+        let error = StepError::new(
             ErrorKind::Failed,
             format!(
                 "`{shown}` could not be started in {}: {e}",
                 spec.workdir.display()
             ),
-        )
+        );
+        (error, Exit::NotRun)
     })?;
     let mut group = Group(
         child
@@ -150,18 +189,22 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
         }
         Ok(Ok(status)) => {
             drop(group);
-            let how = match status.code() {
-                Some(code) => format!("exited with status {code}"),
-                None => "was killed by a signal".to_owned(),
+            let (how, exit) = match status.code() {
+                Some(code) => (format!("exited with status {code}"), Exit::Code(code)),
+                None => ("was killed by a signal".to_owned(), Exit::Signal),
             };
-            Err(StepError::new(
+            let error = StepError::new(
                 ErrorKind::TestFailed,
                 format!("`{shown}` {how}{}", tail_text()),
-            ))
+            );
+            Err((error, exit))
         }
-        Ok(Err(e)) => Err(StepError::new(
-            ErrorKind::Failed,
-            format!("waiting for `{shown}` failed: {e}"),
+        Ok(Err(e)) => Err((
+            StepError::new(
+                ErrorKind::Failed,
+                format!("waiting for `{shown}` failed: {e}"),
+            ),
+            Exit::NotRun,
         )),
         Err(_) => {
             // The whole group, not only the command: a test script's
@@ -170,14 +213,15 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
                 let _ = killpg(pgid, Signal::SIGKILL);
             }
             let _ = child.wait().await;
-            Err(StepError::new(
+            let error = StepError::new(
                 ErrorKind::Timeout,
                 format!(
                     "`{shown}` did not finish within {} (its process group was killed){}",
                     duration(spec.timeout),
                     tail_text()
                 ),
-            ))
+            );
+            Err((error, Exit::Timeout))
         }
     }
 }
@@ -206,14 +250,39 @@ mod tests {
         target: "green",
         endpoints: &[],
         preview_url: Some("http://127.0.0.1:1/"),
+        at_plan: false,
     };
 
     #[tokio::test]
     async fn a_passing_test_sees_its_target_in_its_environment() {
-        let script = r#"test "$CUTOVER_ROUTER $CUTOVER_TARGET $CUTOVER_TEST $CUTOVER_PREVIEW_URL $EXTRA" = "public green smoke http://127.0.0.1:1/ x""#;
+        let script = r#"test "$CUTOVER_ROUTER $CUTOVER_TARGET $CUTOVER_TEST $CUTOVER_PREVIEW_URL $EXTRA $CUTOVER_AT" = "public green smoke http://127.0.0.1:1/ x apply""#;
         run(&id(), &spec(script, Duration::from_secs(10)), AGAINST)
             .await
             .unwrap();
+        let at_plan = Against {
+            at_plan: true,
+            ..AGAINST
+        };
+        let script = r#"test "$CUTOVER_AT" = plan"#;
+        run(&id(), &spec(script, Duration::from_secs(10)), at_plan)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn how_a_failed_test_ended_is_said_for_the_plans_readiness() {
+        let spec3 = spec("exit 3", Duration::from_secs(10));
+        let (_, exit) = execute(&id(), &spec3, AGAINST).await.unwrap_err();
+        assert_eq!(
+            (exit.clone(), exit.to_string()),
+            (Exit::Code(3), "exit 3".to_owned())
+        );
+        let slow = spec("sleep 30", Duration::from_millis(200));
+        let (_, exit) = execute(&id(), &slow, AGAINST).await.unwrap_err();
+        assert_eq!(exit, Exit::Timeout);
+        let killed = spec("kill -9 $$", Duration::from_secs(10));
+        let (_, exit) = execute(&id(), &killed, AGAINST).await.unwrap_err();
+        assert_eq!(exit, Exit::Signal);
     }
 
     #[tokio::test]

@@ -254,7 +254,7 @@ pub fn check_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use cutover_provider::{LiveEnvironment, LiveRouter};
 
     use super::*;
@@ -264,7 +264,13 @@ mod tests {
 
     /// Blue live on `public`, both running release 1; the configuration
     /// names green live with release 2 and gives `public` these blocks.
-    fn plan_with_blocks(blocks: &str, options: PlanOptions) -> PlanDocument {
+    pub(crate) fn plan_with_blocks(blocks: &str, options: PlanOptions) -> PlanDocument {
+        plan_on(blocks, options, "1")
+    }
+
+    /// As [`plan_with_blocks`], green running `green_release` (at "2", the
+    /// configuration's, the plan deploys nothing first).
+    pub(crate) fn plan_on(blocks: &str, options: PlanOptions, green_release: &str) -> PlanDocument {
         let hcl = format!(
             r#"{}{}
 router "public" {{
@@ -284,7 +290,7 @@ router "public" {{
         for c in ["blue", "green"] {
             let env = LiveEnvironment {
                 exists: true,
-                release: Some("1".into()),
+                release: Some(if c == "green" { green_release } else { "1" }.into()),
                 ..Default::default()
             };
             live.environments.insert(c.into(), env);

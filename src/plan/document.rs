@@ -22,7 +22,7 @@ use crate::config::model::{duration_ms, Health};
 
 /// Version of the plan document's schema: the major part is bumped on
 /// incompatible changes, the minor part when fields are added.
-pub const FORMAT_VERSION: &str = "1.3";
+pub const FORMAT_VERSION: &str = "1.4";
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,115 @@ pub struct PlanDocument {
     /// The operator's explicit choices the plan was made with, when any.
     #[serde(default, skip_serializing_if = "super::PlanOptions::is_default")]
     pub options: super::PlanOptions,
+    /// `plan --gates`: each cut-over's checks, run read-only at plan time
+    /// (empty without `--gates`). Never a step: apply runs every check
+    /// again, and compares a saved plan's steps, not these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readiness: Vec<Readiness>,
+}
+
+/// One cut-over's readiness, as `plan --gates` found it: the target's
+/// health gate, its tests marked `at_plan`, its `before` analyses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// The router that cuts over.
+    pub router: String,
+    /// The colour it switches to.
+    pub target: String,
+    /// When the checks ran (RFC 3339, UTC, to the second).
+    pub checked_at: String,
+    /// What they say, together.
+    pub verdict: Verdict,
+    /// Each check, in the plan's order (the gate first).
+    pub checks: Vec<CheckResult>,
+}
+
+/// A cut-over's readiness, together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check that could run passed.
+    Ready,
+    /// A check failed: the cut-over would be refused now.
+    NotReady,
+    /// The plan deploys the target first: its checks run during apply.
+    NotDeployed,
+}
+
+/// The kind of a check of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// The target's health gate.
+    Health,
+    /// A `test` hook.
+    Test,
+    /// An `analysis` (Prometheus query).
+    Analysis,
+}
+
+/// What became of one check at plan time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// It ran and passed.
+    Passed,
+    /// It ran and failed.
+    Failed,
+    /// The plan deploys the target first: checked during apply.
+    NotDeployed,
+    /// Not run at plan time (`reason` says why): checked during apply.
+    Skipped,
+}
+
+/// One check of a cut-over's readiness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The plan's step for it: `health.green`, `test.public.smoke`,
+    /// `analysis.public.errors`.
+    pub step: StepId,
+    /// Its kind.
+    pub kind: CheckKind,
+    /// Its name as the reviewer knows it: `health`, the test's or the
+    /// analysis' name.
+    pub name: String,
+    /// What became of it.
+    pub outcome: CheckOutcome,
+    /// How long it ran, in milliseconds (absent when it did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The last value it saw: `3/3` (health rounds in a row), `exit 0`,
+    /// `0.000 <= 0.01` (an analysis' last measurement against its bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Why it failed, or why it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl CheckResult {
+    /// Whether it ran and passed.
+    pub fn passed(&self) -> bool {
+        self.outcome == CheckOutcome::Passed
+    }
+}
+
+impl Readiness {
+    /// The verdict its checks give: `NotDeployed` when they all wait for
+    /// the deploy, `NotReady` when one failed, `Ready` otherwise.
+    pub fn verdict_of(checks: &[CheckResult]) -> Verdict {
+        if checks.iter().any(|c| c.outcome == CheckOutcome::Failed) {
+            Verdict::NotReady
+        } else if !checks.is_empty()
+            && checks
+                .iter()
+                .all(|c| c.outcome == CheckOutcome::NotDeployed)
+        {
+            Verdict::NotDeployed
+        } else {
+            Verdict::Ready
+        }
+    }
 }
 
 /// What happens to an environment.
@@ -501,6 +610,9 @@ pub enum Outcome {
     Cutover,
     /// Something is destroyed or replaced (wins over `Cutover`).
     Destructive,
+    /// `plan --gates`: a cut-over's check failed at plan time (wins over
+    /// every other: CI blocks the merge on it).
+    NotReady,
 }
 
 impl Outcome {
@@ -512,6 +624,7 @@ impl Outcome {
             Outcome::Changes => "changes",
             Outcome::Cutover => "cutover",
             Outcome::Destructive => "destructive",
+            Outcome::NotReady => "not_ready",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod document;
 pub mod drift;
 pub mod edges;
 pub mod passes;
+pub mod readiness;
 pub mod rollback;
 pub mod saved;
 pub mod sensitive;
@@ -178,6 +179,7 @@ pub fn document(
         rollback,
         fingerprint,
         options: PlanOptions::default(),
+        readiness: Vec::new(),
     }
 }
 

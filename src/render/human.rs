@@ -33,6 +33,9 @@ pub fn plan(doc: &PlanDocument, style: &Style) -> String {
         self::step(&mut out, &p, step);
         out.push('\n');
     }
+    if !doc.readiness.is_empty() {
+        readiness(&mut out, &p, &doc.readiness);
+    }
     let summary = summary_line(doc);
     let rest = summary.strip_prefix("Plan:").unwrap_or(&summary);
     out.push_str(&format!("{}{rest}\n", p.bold("Plan:")));
@@ -45,6 +48,26 @@ pub fn plan(doc: &PlanDocument, style: &Style) -> String {
     }
     rollback(&mut out, &doc.rollback);
     out
+}
+
+/// `plan --gates`: each cut-over's line, its failures and what is left to
+/// apply.
+fn readiness(out: &mut String, p: &Painter, readiness: &[crate::plan::document::Readiness]) {
+    use super::readiness as words;
+    out.push_str(&format!("{}:\n", p.bold(&words::heading(readiness))));
+    for r in readiness {
+        let line = words::line(r);
+        let line = match r.verdict {
+            crate::plan::document::Verdict::NotReady => p.paint("31", &line),
+            crate::plan::document::Verdict::Ready => p.paint("32", &line),
+            crate::plan::document::Verdict::NotDeployed => line,
+        };
+        out.push_str(&format!("  {line}\n"));
+        for d in words::details(r) {
+            out.push_str(&format!("      {d}\n"));
+        }
+    }
+    out.push('\n');
 }
 
 /// The summary line, e.g. `Plan: 0 to add, 1 to change, 0 to destroy, 1 cut-over.`,

@@ -224,6 +224,7 @@ fn plan_summary(doc: &PlanDocument) -> String {
         ));
     }
     out.push_str(&cutover_table(doc));
+    out.push_str(&readiness(doc));
     if !doc.drift.is_empty() {
         out.push_str(&format!(
             "**Drift:** {} change{} made outside cutover since the last apply (listed below, apart from the plan).\n\n",
@@ -260,6 +261,7 @@ fn title(outcome: Outcome, s: &Summary) -> String {
         ),
         Outcome::Cutover => format!("{} cut-over{}", s.cutover, plural(s.cutover)),
         Outcome::Destructive => format!("destructive ({} to destroy)", s.destroy),
+        Outcome::NotReady => format!("{} cut-over{}, NOT READY", s.cutover, plural(s.cutover)),
     }
 }
 
@@ -397,6 +399,43 @@ fn cutover_table(doc: &PlanDocument) -> String {
     out
 }
 
+/// `plan --gates`: a bullet per cut-over, its failures and what is left to
+/// apply nested under it; capped, as the cut-over table is, so that the
+/// summary always fits.
+fn readiness(doc: &PlanDocument) -> String {
+    use super::readiness as words;
+    if doc.readiness.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    if words::any_not_ready(&doc.readiness) {
+        out.push_str(
+            "> **Not ready:** a cut-over's check failed at plan time; apply would refuse that switch now.\n\n",
+        );
+    }
+    out.push_str(&format!("**{}:**\n\n", words::heading(&doc.readiness)));
+    let mut shown = 0;
+    for r in &doc.readiness {
+        let mut item = format!("- {}\n", html(&cell(&words::line(r))));
+        for d in words::details(r) {
+            item.push_str(&format!("  - {}\n", code(d.trim_start())));
+        }
+        if out.len() + item.len() > COMMENT_LIMIT / 4 {
+            break;
+        }
+        out.push_str(&item);
+        shown += 1;
+    }
+    if shown < doc.readiness.len() {
+        out.push_str(&format!(
+            "- … {} more cut-overs: see `cutover show PLANFILE`\n",
+            doc.readiness.len() - shown
+        ));
+    }
+    out.push('\n');
+    out
+}
+
 /// One step as the human view draws it, without colour, trailing newlines
 /// trimmed.
 fn step_text(doc: &PlanDocument, step: &Step) -> String {
@@ -411,6 +450,7 @@ fn step_text(doc: &PlanDocument, step: &Step) -> String {
         rollback: vec![],
         fingerprint: BTreeMap::new(),
         options: doc.options,
+        readiness: vec![],
     };
     let text = human::plan(&one, &Style { color: false });
     // The human view frames the steps with a header line and the summary

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod readiness;
 pub mod state;
 pub mod status;
 
@@ -123,6 +124,7 @@ pub(crate) mod sample {
             rollback,
             fingerprint: BTreeMap::from([("router.public".to_owned(), "blue".to_owned())]),
             options: Default::default(),
+            readiness: vec![],
         }
     }
 

@@ -46,6 +46,7 @@ mod nginx_e2e;
 mod notify;
 mod outputs;
 mod pg_backend;
+mod plan_gates;
 mod readiness;
 mod safety;
 mod secrets;
