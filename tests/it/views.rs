@@ -307,7 +307,8 @@ fn ci_examples_parse_and_run_only_real_commands() {
         let all = commands.iter().map(|c| c.join(" ")).collect::<Vec<_>>();
         assert!(
             all.iter()
-                .any(|c| c.contains("plan --out plan.cutover --markdown --detailed-exitcode")),
+                .any(|c| c
+                    .contains("plan --gates --out plan.cutover --markdown --detailed-exitcode")),
             "{file}: {all:?}"
         );
         assert!(
