@@ -140,7 +140,14 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         if n > 0 {
             errln!("Checking the readiness of {n} cut-over{} read-only (nothing switches, nothing deploys)...", if n == 1 { "" } else { "s" });
         }
-        engine.check_readiness(&mut planned).await;
+        // A signal stops the checks at once: a test's whole process group
+        // goes with it; nothing was changed, nothing is printed.
+        let mut stop = super::signals::listen();
+        let checks = engine.check_readiness(&mut planned);
+        if let Err(signal) = super::signals::or_stopped(&mut stop, checks).await {
+            errln!("plan --gates stopped by {signal} while it checked readiness: the checks that ran were stopped (a test with its process group); nothing was changed.");
+            return Ok(super::signals::exit_status(signal));
+        }
     }
     if args.json {
         outln!("{}", render::json::plan(&planned.document));

@@ -441,3 +441,52 @@ fn a_colour_the_plan_deploys_first_is_not_checked_and_plan_gates_ci_turns_it_on(
         .code(1)
         .stderr_has("--no-gates");
 }
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+    matches!(state, None | Some(Some('Z')))
+}
+
+#[test]
+fn sigint_during_plan_gates_stops_a_test_with_its_process_group_and_changes_nothing() {
+    use std::time::Duration;
+    let w = World::start();
+    let hanging = r#"
+  test "slow" {
+    command = ["sh", "-c", "sleep 300 & echo $! > child.pid; wait"]
+    at_plan = true
+    timeout = "10m"
+  }
+"#;
+    w.write("green", "1", hanging, "");
+    let before = w.case.state_bytes().expect("a state");
+    let plan = w.case.spawn(&["plan", "--gates"]);
+    let pid_file = w.case.path().join("child.pid");
+    let child = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+    };
+    crate::crash::wait_until("the test's child started", Duration::from_secs(30), || {
+        child().is_some()
+    });
+    let child = child().unwrap();
+    assert!(!gone(child));
+    plan.signal(nix::sys::signal::Signal::SIGINT);
+    let run = plan.finish(Duration::from_secs(10));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("plan --gates stopped by SIGINT while it checked readiness"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "", "a plan stopped half-way prints no plan");
+    crate::crash::wait_until("the test's child is gone", Duration::from_secs(10), || {
+        gone(child)
+    });
+    assert_eq!(w.live().as_deref(), Some("blue"));
+    assert_eq!(w.case.state_bytes().unwrap(), before);
+}
