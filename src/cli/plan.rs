@@ -22,7 +22,8 @@ pub struct PlanArgs {
     /// Print the plan as markdown for a pull-request comment.
     #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
-    /// Exit 0 when there are no changes, 2 when there are (1 on errors).
+    /// Exit 0 when there are no changes, 2 when there are, 1 on errors and
+    /// when a cut-over is not ready (`--gates`).
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// How many live reads may run at once (default: the `cutover {}`
@@ -139,11 +140,14 @@ pub async fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         let n = crate::plan::readiness::checks(&planned.document).len();
         if n > 0 {
             errln!("Checking the readiness of {n} cut-over{} read-only (nothing switches, nothing deploys)...", if n == 1 { "" } else { "s" });
+        } else {
+            errln!("plan --gates: no cut-over in this plan, so no check to run.");
         }
         // A signal stops the checks at once: a test's whole process group
         // goes with it; nothing was changed, nothing is printed.
         let mut stop = super::signals::listen();
-        let checks = engine.check_readiness(&mut planned);
+        let progress = |line: String| errln!("  {line}");
+        let checks = engine.check_readiness(&mut planned, &progress);
         if let Err(signal) = super::signals::or_stopped(&mut stop, checks).await {
             errln!("plan --gates stopped by {signal} while it checked readiness: the checks that ran were stopped (a test with its process group); nothing was changed.");
             return Ok(super::signals::exit_status(signal));

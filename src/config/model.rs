@@ -93,7 +93,10 @@ impl PlanGates {
         match self {
             PlanGates::Off => false,
             PlanGates::On => true,
-            PlanGates::InCi => ci.is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
+            PlanGates::InCi => ci.is_some_and(|v| {
+                let v = v.trim();
+                !v.is_empty() && !v.eq_ignore_ascii_case("false") && v != "0"
+            }),
         }
     }
 }

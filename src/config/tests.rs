@@ -709,6 +709,7 @@ fn plan_gates_is_true_false_or_ci_and_anything_else_is_located() {
         (Some("true"), true),
         (Some("1"), true),
         (Some("false"), false),
+        (Some("FALSE"), false),
         (Some("0"), false),
         (Some(""), false),
         (None, false),

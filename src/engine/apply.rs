@@ -352,7 +352,11 @@ impl Engine {
             outcome.error.as_mut(),
             running.passed_at_plan.get(&walk.step(index).id),
         ) {
-            e.message = format!("{} ({then})", e.message);
+            // On its first line: a test's error goes on with its output.
+            e.message = match e.message.split_once('\n') {
+                Some((head, rest)) => format!("{head} ({then})\n{rest}"),
+                None => format!("{} ({then})", e.message),
+            };
         }
         let event = Event::StepFinished {
             id: walk.step(index).id.clone(),

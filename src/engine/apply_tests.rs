@@ -739,7 +739,7 @@ async fn readiness_runs_the_gate_read_only_and_an_unhealthy_colour_is_not_ready(
     use crate::plan::document::{CheckOutcome, Outcome, Verdict};
     let case = Case::new().await;
     let (mut planned, engine) = ready_to_switch(&case).await;
-    engine.check_readiness(&mut planned).await;
+    engine.check_readiness(&mut planned, &|_| {}).await;
     let r = &planned.document.readiness;
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(
@@ -756,7 +756,7 @@ async fn readiness_runs_the_gate_read_only_and_an_unhealthy_colour_is_not_ready(
 
     case.world.lock().unhealthy.insert("green".into());
     let (mut planned, engine) = ready_to_switch(&case).await;
-    engine.check_readiness(&mut planned).await;
+    engine.check_readiness(&mut planned, &|_| {}).await;
     let r = &planned.document.readiness[0];
     assert_eq!(r.verdict, Verdict::NotReady);
     assert_eq!(
@@ -773,7 +773,7 @@ async fn readiness_runs_the_gate_read_only_and_an_unhealthy_colour_is_not_ready(
 async fn a_check_that_passed_at_plan_time_is_run_again_and_its_failure_says_so() {
     let case = Case::new().await;
     let (mut planned, engine) = ready_to_switch(&case).await;
-    engine.check_readiness(&mut planned).await;
+    engine.check_readiness(&mut planned, &|_| {}).await;
     assert!(planned.document.readiness[0].checks[0].passed());
     // Green goes bad between the plan and the apply.
     case.world.lock().unhealthy.insert("green".into());

@@ -20,21 +20,49 @@ use crate::plan::document::{CheckOutcome, CheckResult, Outcome, Readiness, Step,
 use crate::plan::readiness::{Check, CutoverChecks};
 use crate::plan::saved::Planned;
 
+/// Where the checks say what they do, line by line (the CLI: stderr).
+pub type Progress<'a> = dyn Fn(String) + Send + Sync + 'a;
+
+/// The longest a check's step may take, for people: `2s`, `about 1m`.
+fn bound(step: &Step) -> String {
+    use crate::config::checks::duration;
+    match &step.kind {
+        StepKind::HealthGate { health, .. } => duration(health.timeout),
+        StepKind::Test { spec, .. } => duration(spec.timeout),
+        StepKind::Analysis { spec, .. } => {
+            let rounds = spec.interval.saturating_mul(spec.count.max(1) - 1);
+            let most = spec.initial_delay + rounds + spec.timeout;
+            format!(
+                "about {}",
+                duration(Duration::from_secs(most.as_secs().max(1)))
+            )
+        }
+        _ => "?".to_owned(),
+    }
+}
+
 /// The last measurement an analysis reported, as its progress said it.
 #[derive(Default)]
-struct LastRound(Mutex<Option<String>>);
+struct LastRound(Mutex<Option<(Option<f64>, String)>>);
 
 impl Observer for LastRound {
     fn event(&self, event: &Event) {
-        if let Event::AnalysisRound { detail, .. } = event {
-            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(detail.clone());
+        if let Event::AnalysisRound { detail, value, .. } = event {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((*value, detail.clone()));
         }
     }
 }
 
 impl LastRound {
-    fn take(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// The last measurement against its bounds (`0.002 <= 0.01`); when it
+    /// read no number, `cause` (`no_data`, `refused`: the whole reason is
+    /// in the check's `reason`).
+    fn value(&self, cause: Option<&str>) -> Option<String> {
+        match self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some((Some(_), detail)) => Some(detail),
+            Some((None, detail)) => Some(cause.map_or(detail, |c| c.replace('_', " "))),
+            None => cause.map(|c| c.replace('_', " ")),
+        }
     }
 }
 
@@ -49,7 +77,7 @@ impl Engine {
     /// Run every cut-over's checks read-only and put what they found in
     /// `planned`'s document (values as shown: sensitive ones as markers);
     /// a failure makes the plan's outcome `not_ready`.
-    pub async fn check_readiness(&self, planned: &mut Planned) {
+    pub async fn check_readiness(&self, planned: &mut Planned, progress: &Progress<'_>) {
         // Run with the real values; what is kept is masked.
         let execution = planned
             .execution
@@ -60,7 +88,7 @@ impl Engine {
         let slots = tokio::sync::Semaphore::new(self.parallelism.max(1));
         let found = join_all(cutovers.into_iter().map(|c| async {
             let _slot = slots.acquire().await;
-            self.cutover_readiness(c, &checked_at).await
+            self.cutover_readiness(c, &checked_at, progress).await
         }))
         .await;
         let not_ready = found
@@ -74,7 +102,12 @@ impl Engine {
         }
     }
 
-    async fn cutover_readiness(&self, c: CutoverChecks<'_>, checked_at: &str) -> Readiness {
+    async fn cutover_readiness(
+        &self,
+        c: CutoverChecks<'_>,
+        checked_at: &str,
+        progress: &Progress<'_>,
+    ) -> Readiness {
         let CutoverChecks {
             router,
             target,
@@ -83,7 +116,7 @@ impl Engine {
         // The gate first: a colour that fails it is not tested.
         let gate_failed = match checks.iter_mut().find(|k| is_gate(k) && k.run.is_some()) {
             Some(gate) => {
-                self.run_check(gate).await;
+                self.run_check(gate, progress).await;
                 gate.result.outcome == CheckOutcome::Failed
             }
             None => false,
@@ -95,7 +128,7 @@ impl Engine {
                 k.result.reason = Some(format!("not run: {target} did not pass its health gate"));
             }
         } else {
-            join_all(rest.map(|k| self.run_check(k))).await;
+            join_all(rest.map(|k| self.run_check(k, progress))).await;
         }
         let checks: Vec<CheckResult> = checks.into_iter().map(|k| k.result).collect();
         Readiness {
@@ -108,8 +141,9 @@ impl Engine {
     }
 
     /// Run one check's step read-only and record what it found.
-    async fn run_check(&self, check: &mut Check<'_>) {
+    async fn run_check(&self, check: &mut Check<'_>, progress: &Progress<'_>) {
         let Some(step) = check.run else { return };
+        progress(format!("{}: checking, at most {}", step.id, bound(step)));
         let started = Instant::now();
         let ran = self.ran(step).await;
         let r = &mut check.result;
@@ -121,6 +155,13 @@ impl Engine {
         r.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         r.value = ran.value.map(|v| self.secrets.mask(&v));
         r.reason = ran.reason.map(|v| self.secrets.mask(&v));
+        progress(format!(
+            "{}: {} ({}, {})",
+            step.id,
+            if ran.passed { "passed" } else { "FAILED" },
+            r.value.as_deref().unwrap_or("no value"),
+            took(r.duration_ms.unwrap_or_default())
+        ));
     }
 
     async fn ran(&self, step: &Step) -> Ran {
@@ -196,11 +237,17 @@ impl Engine {
                     }
                 };
                 let last = LastRound::default();
-                let measured = super::analysis::run(&step.id, spec, &client, &last).await;
-                Ran {
-                    passed: measured.is_ok(),
-                    value: last.take(),
-                    reason: measured.err().map(|e| e.message),
+                match super::analysis::run(&step.id, spec, &client, &last).await {
+                    Ok(_) => Ran {
+                        passed: true,
+                        value: last.value(None),
+                        reason: None,
+                    },
+                    Err(e) => Ran {
+                        passed: false,
+                        value: last.value(e.cause),
+                        reason: Some(e.message),
+                    },
                 }
             }
             // `plan::readiness` gives only the kinds above.

@@ -326,6 +326,33 @@ router "public" {{
   approval_timeout     = "10m"
 "#;
 
+    #[test]
+    fn a_test_goes_through_the_preview_this_plan_points_at_its_target_first() {
+        let blocks = r#"
+  preview     = environment.green
+  preview_url = "http://127.0.0.1:18090/"
+  test "smoke" {
+    command = ["true"]
+    workdir = "/"
+  }
+"#;
+        let doc = plan_with_blocks(blocks, PlanOptions::default());
+        let test = doc
+            .steps
+            .iter()
+            .find(|s| s.id.to_string() == "test.public.smoke")
+            .unwrap();
+        let StepKind::Test { preview_url, .. } = &test.kind else {
+            unreachable!()
+        };
+        assert_eq!(preview_url.as_deref(), Some("http://127.0.0.1:18090/"));
+        assert!(
+            deps(&doc, "test.public.smoke").contains(&"preview.public".to_owned()),
+            "{:?}",
+            deps(&doc, "test.public.smoke")
+        );
+    }
+
     fn order(doc: &PlanDocument) -> Vec<String> {
         doc.steps.iter().map(|s| s.id.to_string()).collect()
     }

@@ -95,9 +95,11 @@ pub fn steps() -> [(&'static str, Pass); 10] {
         ("live-colour protection", refuse_live_changes),
         ("health gates", health_gates),
         ("cut-overs", cutovers),
+        // Before the checks: a test goes through the preview this plan
+        // points at its target first (`CUTOVER_PREVIEW_URL`).
+        ("previews", previews),
         ("tests, analyses and approvals", super::checks::checks),
         ("drains", drains),
-        ("previews", previews),
         ("forgotten routers", forgotten_routers),
     ]
 }

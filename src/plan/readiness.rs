@@ -216,6 +216,36 @@ mod tests {
     }
 
     #[test]
+    fn a_test_through_a_preview_the_plan_sets_first_is_left_to_apply() {
+        let blocks = format!(
+            "preview = environment.green\npreview_url = \"http://127.0.0.1:18090/\"\n{CHECKS}"
+        );
+        let doc = plan_on(&blocks, PlanOptions::default(), "2");
+        let all = checks(&doc);
+        let smoke = all[0]
+            .checks
+            .iter()
+            .find(|c| c.result.step.to_string() == "test.public.smoke")
+            .unwrap();
+        assert!(smoke.run.is_none());
+        assert_eq!(
+            smoke.result.reason.as_deref(),
+            Some("goes through router.public's preview, which apply points at green first: runs during apply")
+        );
+        // Every step run at plan time is a read-only one.
+        for c in all.iter().flat_map(|c| &c.checks) {
+            if let Some(step) = c.run {
+                assert!(step.kind.is_read_only(), "{}", step.id);
+                assert!(
+                    !matches!(step.kind, StepKind::Approval { .. }),
+                    "{}",
+                    step.id
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_rollback_has_no_readiness() {
         let mut doc = plan_on(CHECKS, PlanOptions::default(), "2");
         for step in &mut doc.steps {

@@ -63,7 +63,7 @@ fn readiness(out: &mut String, p: &Painter, readiness: &[crate::plan::document::
             crate::plan::document::Verdict::NotDeployed => line,
         };
         out.push_str(&format!("  {line}\n"));
-        for d in words::details(r) {
+        for d in words::details(r).iter().flat_map(words::Detail::text) {
             out.push_str(&format!("      {d}\n"));
         }
     }

@@ -416,9 +416,10 @@ fn readiness(doc: &PlanDocument) -> String {
     out.push_str(&format!("**{}:**\n\n", words::heading(&doc.readiness)));
     let mut shown = 0;
     for r in &doc.readiness {
-        let mut item = format!("- {}\n", html(&cell(&words::line(r))));
+        let line = words::line(r).replacen(" -> ", " → ", 1);
+        let mut item = format!("- {}\n", html(&line));
         for d in words::details(r) {
-            item.push_str(&format!("  - {}\n", code(d.trim_start())));
+            item.push_str(&readiness_detail(&d));
         }
         if out.len() + item.len() > COMMENT_LIMIT / 4 {
             break;
@@ -434,6 +435,25 @@ fn readiness(doc: &PlanDocument) -> String {
     }
     out.push('\n');
     out
+}
+
+/// A readiness detail under its cut-over's bullet: a failure's reason in a
+/// fenced block (a fence longer than any run of backticks in it, so that a
+/// test's output cannot close it), the checks left to apply as text.
+fn readiness_detail(d: &super::readiness::Detail) -> String {
+    use super::readiness::Detail;
+    match d {
+        Detail::Failed { check, lines } => {
+            let body = lines.join("\n");
+            let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
+            let indented: String = body.lines().map(|l| format!("    {l}\n")).collect();
+            format!(
+                "  - {} failed:\n\n    {fence}text\n{indented}    {fence}\n\n",
+                html(check)
+            )
+        }
+        Detail::Left { checks, why } => format!("  - {}: {}\n", html(checks), html(why)),
+    }
 }
 
 /// One step as the human view draws it, without colour, trailing newlines
@@ -478,10 +498,14 @@ fn cell(text: &str) -> String {
 /// A code span inside a table cell.
 fn code(text: &str) -> String {
     let text = cell(text);
-    if text.contains('`') {
-        format!("`` {text} ``")
-    } else {
-        format!("`{text}`")
+    // Delimiters longer than any run of backticks inside: the span cannot
+    // be closed early (CommonMark code spans).
+    match longest_backtick_run(&text) {
+        0 => format!("`{text}`"),
+        n => {
+            let fence = "`".repeat(n + 1);
+            format!("{fence} {text} {fence}")
+        }
     }
 }
 
@@ -507,6 +531,38 @@ mod tests {
     use super::*;
     use crate::plan::document::{Action, AttributeChange, Drift, DriftKind, RollbackHint, Traffic};
     use crate::render::sample::*;
+
+    #[test]
+    fn a_failed_checks_output_cannot_break_out_of_the_comment() {
+        use crate::plan::document::{CheckKind, CheckOutcome, CheckResult, Readiness, Verdict};
+        let mut doc = blue_to_green();
+        let output = "`cmd` exited with status 3; its last output:\n  | z `` </details><h1>INJECTED</h1> `` w\n  | ```` fence";
+        doc.readiness.push(Readiness {
+            router: "public".into(),
+            target: "green".into(),
+            checked_at: "2026-12-01T19:20:54Z".into(),
+            verdict: Verdict::NotReady,
+            checks: vec![CheckResult {
+                step: crate::addr::StepId::Test("public".into(), "smoke".into()),
+                kind: CheckKind::Test,
+                name: "smoke".into(),
+                outcome: CheckOutcome::Failed,
+                duration_ms: Some(10),
+                value: Some("exit 3".into()),
+                reason: Some(output.into()),
+            }],
+        });
+        let md = plan(&doc);
+        // The output sits in a fence of five backticks, longer than its
+        // own runs of two and four.
+        assert!(
+            md.contains("  - test smoke failed:\n\n    `````text\n    `cmd` exited with status 3; its last output:\n      | z `` </details><h1>INJECTED</h1> `` w\n      | ```` fence\n    `````\n"),
+            "{md}"
+        );
+        // A code span is delimited by more backticks than it holds.
+        assert_eq!(code("a `` b"), "``` a `` b ```");
+        assert_eq!(code("plain"), "`plain`");
+    }
 
     /// Two routers cut over from blue to green, after green's new release.
     fn two_cutovers() -> PlanDocument {

@@ -73,9 +73,46 @@ pub fn line(r: &Readiness) -> String {
     parts.join(" · ")
 }
 
-/// What follows the line: each failure's reason (cut to a few lines), then
-/// the checks left to apply, grouped by why.
-pub fn details(r: &Readiness) -> Vec<String> {
+/// What follows a cut-over's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    /// A check that failed: its name, and why — the reason's first line,
+    /// then its last lines (a test's output ends with what went wrong).
+    Failed {
+        /// `health`, `test smoke`.
+        check: String,
+        /// The lines to show.
+        lines: Vec<String>,
+    },
+    /// Checks left to apply, and why.
+    Left {
+        /// `test writes, analysis live`.
+        checks: String,
+        /// Why they did not run.
+        why: String,
+    },
+}
+
+impl Detail {
+    /// As plain text lines: `health: ...`, then the rest indented.
+    pub fn text(&self) -> Vec<String> {
+        match self {
+            Detail::Failed { check, lines } => {
+                let mut out = vec![format!(
+                    "{check}: {}",
+                    lines.first().map_or("", String::as_str)
+                )];
+                out.extend(lines.iter().skip(1).map(|l| format!("  {l}")));
+                out
+            }
+            Detail::Left { checks, why } => vec![format!("{checks}: {why}")],
+        }
+    }
+}
+
+/// What follows the line: each failure's reason (its first line and its
+/// last few), then the checks left to apply, grouped by why.
+pub fn details(r: &Readiness) -> Vec<Detail> {
     let mut out = Vec::new();
     for c in r
         .checks
@@ -83,22 +120,10 @@ pub fn details(r: &Readiness) -> Vec<String> {
         .filter(|c| c.outcome == CheckOutcome::Failed)
     {
         let reason = c.reason.as_deref().unwrap_or("no reason given");
-        let mut lines = reason.lines();
-        out.push(format!(
-            "{}: {}",
-            named(c),
-            lines.next().unwrap_or_default()
-        ));
-        let rest: Vec<&str> = lines.collect();
-        for l in rest.iter().take(REASON_LINES - 1) {
-            out.push(format!("  {l}"));
-        }
-        if rest.len() > REASON_LINES - 1 {
-            out.push(format!(
-                "  ... ({} more lines)",
-                rest.len() - (REASON_LINES - 1)
-            ));
-        }
+        out.push(Detail::Failed {
+            check: named(c),
+            lines: head_and_tail(reason),
+        });
     }
     if r.verdict == Verdict::NotDeployed {
         return out;
@@ -115,8 +140,25 @@ pub fn details(r: &Readiness) -> Vec<String> {
         }
     }
     for (why, names) in left {
-        out.push(format!("{}: {why}", names.join(", ")));
+        out.push(Detail::Left {
+            checks: names.join(", "),
+            why: why.to_owned(),
+        });
     }
+    out
+}
+
+/// A reason's first line and its last [`REASON_LINES`] - 1, with a line
+/// saying how many were left out between.
+fn head_and_tail(reason: &str) -> Vec<String> {
+    let lines: Vec<&str> = reason.lines().collect();
+    let keep = REASON_LINES - 1;
+    if lines.len() <= REASON_LINES {
+        return lines.into_iter().map(str::to_owned).collect();
+    }
+    let mut out = vec![lines[0].to_owned()];
+    out.push(format!("... ({} lines left out)", lines.len() - 1 - keep));
+    out.extend(lines[lines.len() - keep..].iter().map(|l| (*l).to_owned()));
     out
 }
 
@@ -173,8 +215,9 @@ mod tests {
             line(&r),
             "router.public -> green: ready · health 3/3 in 0.4s · test smoke passed (exit 0, 0.4s) · analysis errors 0.000 <= 0.01 (0.4s)"
         );
+        let text: Vec<String> = details(&r).iter().flat_map(Detail::text).collect();
         assert_eq!(
-            details(&r),
+            text,
             vec!["test writes: why writes", "analysis live: why live"]
         );
     }
@@ -206,9 +249,20 @@ mod tests {
             "{}",
             line(&r)
         );
-        let d = details(&r);
-        assert_eq!(d[0], "test smoke: line 1");
-        assert_eq!(d.len(), 1 + 5 + 1, "{d:#?}");
-        assert_eq!(d.last().unwrap(), "  ... (14 more lines)");
+        // The first line, then the last ones: a test's output ends with
+        // what went wrong.
+        let d: Vec<String> = details(&r).iter().flat_map(Detail::text).collect();
+        assert_eq!(
+            d,
+            [
+                "test smoke: line 1",
+                "  ... (14 lines left out)",
+                "  line 16",
+                "  line 17",
+                "  line 18",
+                "  line 19",
+                "  line 20"
+            ]
+        );
     }
 }

@@ -209,12 +209,19 @@ fn a_ready_colour_is_checked_read_only_and_the_saved_plan_still_gates_at_apply()
     );
     assert!(!w.case.path().join("wrote").exists());
     assert_eq!(w.seen(), "plan green\n");
-    assert!(
-        plan.stderr
-            .contains("Checking the readiness of 1 cut-over read-only"),
-        "{}",
-        plan.stderr
-    );
+    for line in [
+        "Checking the readiness of 1 cut-over read-only",
+        "\n  health.green: checking, at most 2s\n",
+        "\n  health.green: passed (1/1, ",
+        "\n  test.public.smoke: passed (exit 0, ",
+        "\n  analysis.public.up: checking, at most about ",
+    ] {
+        assert!(
+            plan.stderr.contains(line),
+            "{line:?} not in:\n{}",
+            plan.stderr
+        );
+    }
 
     // The reviewer's views.
     let md = w
@@ -226,10 +233,10 @@ fn a_ready_colour_is_checked_read_only_and_the_saved_plan_still_gates_at_apply()
         "## cutover plan: 1 cut-over",
         "Outcome: `cutover`.",
         "**Readiness, checked read-only at ",
-        "- router.public -&gt; green: ready · health 1/1 in ",
+        "- router.public → green: ready · health 1/1 in ",
         " · test smoke passed (exit 0, ",
         " · analysis up 1 &gt;= 1 (",
-        "  - `` test writes: not marked `at_plan = true` (a test may write): runs during apply ``",
+        "  - test writes: not marked `at_plan = true` (a test may write): runs during apply\n",
     ] {
         assert!(md.contains(part), "{part:?} missing from:\n{md}");
     }
@@ -380,8 +387,8 @@ fn a_colour_answering_500_is_not_ready_exits_1_and_moves_nothing() {
         "## cutover plan: 1 cut-over, NOT READY",
         "Outcome: `not_ready`.",
         "> **Not ready:** a cut-over's check failed at plan time",
-        "- router.public -&gt; green: NOT READY · health failed: status 500 (",
-        "  - `health: environment.green did not pass its health check within 2s",
+        "- router.public → green: NOT READY · health failed: status 500 (",
+        "  - health failed:\n\n    ```text\n    environment.green did not pass its health check within 2s",
     ] {
         assert!(md.contains(part), "{part:?} missing from:\n{md}");
     }
