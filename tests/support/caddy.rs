@@ -219,7 +219,10 @@ impl CaddyGuard {
             if !reset || std::time::Instant::now() >= deadline {
                 return answer;
             }
-            eprintln!("GET {path} again after Caddy's reload reset it: {}", answer.1);
+            eprintln!(
+                "GET {path} again after Caddy's reload reset it: {}",
+                answer.1
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
