@@ -725,6 +725,7 @@ fn a_colour_one_instance_of_a_fleet_serves_is_live() {
         name: name.into(),
         live: Some(colour.into()),
         raw: Some(colour.into()),
+        preview: None,
     };
     let fleet = LiveRouter {
         live: Some("blue".into()),
