@@ -60,6 +60,10 @@ pub fn describe(kind: &StepKind) -> String {
                 Address::router(router)
             )
         }
+        StepKind::RemovePreview { router, from, .. } => format!(
+            "removing the preview of {} (it showed {from})",
+            Address::router(router)
+        ),
         StepKind::Drain {
             router,
             colour,
@@ -166,6 +170,7 @@ impl Engine {
             }
             StepKind::Cutover { .. } => self.cutover(&start, observer).await,
             StepKind::Preview { .. } => self.preview(&start, observer).await,
+            StepKind::RemovePreview { .. } => self.remove_preview(&start).await,
             StepKind::Drain { .. } => self.drain(&start.step.kind, observer).await,
             StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
@@ -429,6 +434,34 @@ impl Engine {
         });
         next.preview = Some(to.clone());
         Outcome::ok(vec![Entry::Router(router.clone(), Some(next))])
+    }
+
+    /// Remove a router's preview (`preview` left its block): the provider
+    /// removes it, and the state records no preview.
+    async fn remove_preview(&self, start: &Start) -> Outcome {
+        let StepKind::RemovePreview {
+            router,
+            spec,
+            backend,
+            ..
+        } = &start.step.kind
+        else {
+            unreachable!("a preview removal step")
+        };
+        let what = format!("{} preview", Address::router(router));
+        let Some(provider) = self.providers.router(backend) else {
+            let e = format!("{what}: unknown backend `{backend}`");
+            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        };
+        if let Err(e) = provider.set_preview(spec, None).await {
+            return Outcome::failed(StepError::provider(&what, &e));
+        }
+        // A router the state does not know yet has nothing to record.
+        let records = start.router.clone().map(|mut next| {
+            next.preview = None;
+            Entry::Router(router.clone(), Some(next))
+        });
+        Outcome::ok(records.into_iter().collect())
     }
 
     /// Switch a router back (rule 7): only when the colour it returns to

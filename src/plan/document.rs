@@ -22,7 +22,7 @@ use crate::config::model::{duration_ms, Health};
 
 /// Version of the plan document's schema: the major part is bumped on
 /// incompatible changes, the minor part when fields are added.
-pub const FORMAT_VERSION: &str = "1.3";
+pub const FORMAT_VERSION: &str = "1.4";
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,6 +268,19 @@ pub enum StepKind {
         )]
         ready_timeout: std::time::Duration,
     },
+    /// Remove a router's preview listener or route: the router has no
+    /// `preview` any more, and its preview still shows a colour. Never
+    /// touches live traffic.
+    RemovePreview {
+        /// The router's name.
+        router: String,
+        /// The colour the preview shows now.
+        from: String,
+        /// The router spec.
+        spec: RouterSpec,
+        /// The backend kind.
+        backend: String,
+    },
     /// Run a router's `test "NAME"` hook against the colour about to go
     /// live, after its gate and before the switch; a failure keeps the old
     /// colour live.
@@ -366,7 +379,9 @@ impl StepKind {
             StepKind::HealthGate { environment, .. } => StepId::Health(environment.clone()),
             StepKind::Cutover { router, .. } => StepId::Cutover(router.clone()),
             StepKind::Drain { router, .. } => StepId::Drain(router.clone()),
-            StepKind::Preview { router, .. } => StepId::Preview(router.clone()),
+            StepKind::Preview { router, .. } | StepKind::RemovePreview { router, .. } => {
+                StepId::Preview(router.clone())
+            }
             StepKind::ForgetRouter { router, .. } => StepId::ForgetRouter(router.clone()),
             StepKind::Test { router, name, .. } => StepId::Test(router.clone(), name.clone()),
             StepKind::Analysis { router, name, .. } => {
@@ -386,7 +401,7 @@ impl StepKind {
             | StepKind::HealthGate { .. }
             | StepKind::ForgetRouter { .. } => Phase::BeforeSwitch,
             StepKind::Preview { after_cutover, .. } if *after_cutover => Phase::AfterSwitch,
-            StepKind::Preview { .. } => Phase::BeforeSwitch,
+            StepKind::Preview { .. } | StepKind::RemovePreview { .. } => Phase::BeforeSwitch,
             StepKind::Cutover { .. } => Phase::Switch,
             StepKind::Drain { .. } => Phase::AfterSwitch,
             StepKind::Test { .. } | StepKind::Approval { .. } => Phase::BeforeSwitch,
@@ -469,6 +484,9 @@ pub struct Summary {
     /// Preview listeners repointed.
     #[serde(default)]
     pub preview: usize,
+    /// Preview listeners removed (`preview` left the router's block).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub previews_removed: usize,
     /// Test hooks run before switches.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tests: usize,
@@ -524,7 +542,13 @@ pub fn outcome(summary: &Summary, records_len: usize) -> Outcome {
         Outcome::Destructive
     } else if summary.cutover > 0 {
         Outcome::Cutover
-    } else if summary.add + summary.change + summary.preview + summary.analyses > 0 {
+    } else if summary.add
+        + summary.change
+        + summary.preview
+        + summary.previews_removed
+        + summary.analyses
+        > 0
+    {
         // A preview route is repointed on a live router, but no live
         // traffic moves: a change, not a cut-over. (Analyses without a
         // cut-over check again a switch an earlier apply left unchecked.)
@@ -547,6 +571,7 @@ impl Summary {
             + self.cutover
             + self.forget
             + self.preview
+            + self.previews_removed
             + self.analyses
             > 0
     }

@@ -69,6 +69,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(s.preview)
         ));
     }
+    if s.previews_removed > 0 {
+        line.push_str(&format!(
+            ", {} preview{} to remove",
+            s.previews_removed,
+            plural(s.previews_removed)
+        ));
+    }
     if s.forget > 0 {
         line.push_str(&format!(
             ", {} router{} to forget",
@@ -195,6 +202,23 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 &format!("router.{router}'s preview will show {to} (live traffic is not touched)"),
             );
             router_change(out, p, router, "preview", from.as_deref(), to);
+        }
+        StepKind::RemovePreview { router, from, .. } => {
+            comment(
+                out,
+                p,
+                &format!(
+                    "router.{router}'s preview will be removed: it has no `preview` in the \
+                     configuration, and still shows {from} (live traffic is not touched)"
+                ),
+            );
+            out.push_str(&format!(
+                "  {} router {} {{\n      {} preview = {}\n    }}\n",
+                p.symbol("~"),
+                quoted(router),
+                p.symbol("-"),
+                quoted(from)
+            ));
         }
         StepKind::Drain {
             router,

@@ -245,7 +245,7 @@ fn a_hand_made_switch_a_weighted_forward_and_an_unknown_target_group_are_drift()
 }
 
 #[test]
-fn the_preview_rule_is_made_then_repointed() {
+fn the_preview_rule_is_made_repointed_and_removed_with_preview() {
     let w = World::start(&["--live", "none"]);
     let case = Case::with_main(&w.config("blue", "preview = environment.green", ""));
     let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
@@ -283,6 +283,40 @@ fn the_preview_rule_is_made_then_repointed() {
     assert!(at(&l, "cutover_done", "cutover.public") < at(&l, "step_started", "preview.public"));
     assert_eq!(w.live(), "green");
     assert_eq!(preview(&w), Some((rule, Some("blue".to_string()))));
+    run(&case, &["plan", "--detailed-exitcode"])
+        .code(0)
+        .stdout_has("No changes");
+
+    // `preview` taken out of the router: the plan deletes the rule, in one
+    // step that touches nothing else, and then nothing is left to do.
+    case.write("main.hcl", &w.config("green", "", ""));
+    run(&case, &["plan", "--detailed-exitcode"])
+        .code(2)
+        .stdout_has(
+            "router.public's preview will be removed: it has no `preview` in the configuration, \
+             and still shows blue (live traffic is not touched)",
+        )
+        .stdout_has("Plan: 0 to add, 0 to change, 0 to destroy, 0 cut-overs, 1 preview to remove.");
+    let apply = run(&case, &["apply", "--auto-approve", "--json"]).code(0);
+    let l = lines(&apply.stdout);
+    let steps: Vec<(&str, &str)> = l
+        .iter()
+        .filter(|e| e["type"] == "step_started" || e["type"] == "step_finished")
+        .map(|e| (e["type"].as_str().unwrap(), e["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("step_started", "preview.public"), ("step_finished", "preview.public")]
+    );
+    let started = &l[at(&l, "step_started", "preview.public")];
+    assert_eq!(
+        started["description"],
+        "removing the preview of router.public (it showed blue)"
+    );
+    assert_eq!(l[at(&l, "step_finished", "preview.public")]["ok"], true);
+    assert_eq!(preview(&w), None, "the preview rule is deleted");
+    assert_eq!(w.live(), "green", "live traffic untouched");
+    assert_eq!(case.state()["routers"]["public"].get("preview"), None);
     run(&case, &["plan", "--detailed-exitcode"])
         .code(0)
         .stdout_has("No changes");

@@ -495,7 +495,7 @@ fn plan_example(example: &Path, name: &str) {
     );
     let doc: serde_json::Value =
         serde_json::from_str(&json.stdout).expect("plan --json prints JSON");
-    assert_eq!(doc["format_version"], "1.3", "{}", json.stdout);
+    assert_eq!(doc["format_version"], "1.4", "{}", json.stdout);
 
     settings(case.path(), &ports).bind(|| {
         insta::assert_snapshot!(format!("{name}_plan"), human.stdout);
