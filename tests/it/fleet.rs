@@ -79,7 +79,7 @@ fn all(colour: &str) -> (String, String, String) {
 }
 
 /// The JSON lines of an apply, each parsed.
-fn lines(stdout: &str) -> Vec<Value> {
+pub(crate) fn lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -87,7 +87,7 @@ fn lines(stdout: &str) -> Vec<Value> {
 }
 
 /// The position of the first line of `kind` (and `id`, if given).
-fn at(lines: &[Value], kind: &str, id: Option<&str>) -> usize {
+pub(crate) fn at(lines: &[Value], kind: &str, id: Option<&str>) -> usize {
     lines
         .iter()
         .position(|l| l["type"] == kind && id.is_none_or(|id| l["id"] == id))
@@ -96,7 +96,7 @@ fn at(lines: &[Value], kind: &str, id: Option<&str>) -> usize {
 
 /// A `cutover_done` line names both instances, in order, with their
 /// offsets after the first (one of them 0) and the skew, the last offset.
-fn assert_both_instances(done: &Value) {
+pub(crate) fn assert_both_instances(done: &Value) {
     let instances = done["instances"].as_array().expect("instances listed");
     let names: Vec<&str> = instances
         .iter()
