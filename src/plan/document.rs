@@ -165,6 +165,12 @@ pub enum StepKind {
         /// only while it still is what served (DESIGN.md §3, rule 7).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_identity: Option<String>,
+        /// Without `from`: what the router says it sends traffic to, when
+        /// it says anything (a forward to no colour's target group, a
+        /// weighted forward, a backend that is no colour's), so that the
+        /// plan does not call it a router with nothing yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_raw: Option<String>,
         /// The release of the `to` colour after this apply.
         to_release: Option<String>,
         /// The router spec the switch is made with.

@@ -472,6 +472,12 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
             .as_deref()
             .and_then(|f| i.live.environments.get(f))
             .and_then(|l| l.identity.clone()),
+        from_raw: i
+            .live
+            .routers
+            .get(router)
+            .filter(|_| from.is_none())
+            .and_then(|r| r.raw.clone()),
         // The release the target runs after this apply: as configured, or,
         // for a rollback (which deploys nothing), as it runs now.
         to_release: if rollback {

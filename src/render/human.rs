@@ -179,6 +179,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
         StepKind::Cutover {
             router,
             from,
+            from_raw,
             to,
             verify,
             reason,
@@ -188,7 +189,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             out,
             p,
             (router, instances),
-            from.as_deref(),
+            (from.as_deref(), from_raw.as_deref()),
             to,
             verify.as_deref(),
             reason.as_deref(),
@@ -267,7 +268,7 @@ fn cutover_step(
     out: &mut String,
     p: &Painter,
     (router, instances): (&str, &[String]),
-    from: Option<&str>,
+    (from, from_raw): (Option<&str>, Option<&str>),
     to: &str,
     verify: Option<&crate::config::model::Health>,
     reason: Option<&str>,
@@ -275,12 +276,15 @@ fn cutover_step(
     if let Some(reason) = reason {
         comment(out, p, reason);
     }
-    let mut header = match from {
-        Some(from) if from == to => format!(
+    let mut header = match (from, from_raw) {
+        (Some(from), _) if from == to => format!(
             "router.{router} will be switched to {to} again, to repair what the router reported (see above)"
         ),
-        Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
-        None => format!(
+        (Some(from), _) => format!("router.{router} will cut over: {from} -> {to}"),
+        (None, Some(raw)) => format!(
+            "router.{router} sends traffic to no colour of cutover's ({raw}): cutover will send it to {to}"
+        ),
+        (None, None) => format!(
             "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"
         ),
     };

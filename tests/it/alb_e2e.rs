@@ -212,8 +212,16 @@ fn a_hand_made_switch_a_weighted_forward_and_an_unknown_target_group_are_drift()
     let mut args = vec!["weighted", w.alb.listener.as_str()];
     args.extend(weights.iter().map(String::as_str));
     w.moto.boto(&args);
-    run(&case, &["plan", "--detailed-exitcode"]).code(2).stdout_has(
+    // The switch says where traffic goes now, not "no live colour yet".
+    let plan = run(&case, &["plan", "--detailed-exitcode"]).code(2).stdout_has(
         "is a weighted forward between target groups (blue 90, green 10), not cutover's single forward",
+    ).stdout_has(
+        "  # router.public sends traffic to no colour of cutover's (weighted forward: blue 90, green 10): cutover will send it to blue\n",
+    );
+    assert!(
+        !plan.stdout.contains("no live colour yet"),
+        "{}",
+        plan.stdout
     );
     run(&case, &["apply", "--auto-approve"]).code(0);
     assert_eq!(w.live(), "blue");
@@ -239,7 +247,10 @@ fn a_hand_made_switch_a_weighted_forward_and_an_unknown_target_group_are_drift()
         .boto(&["forward", &w.alb.listener, w.alb.tg("canary")]);
     run(&case, &["plan", "--detailed-exitcode"])
         .code(2)
-        .stdout_has("which is no colour's target group (blue = targetgroup/web-blue/");
+        .stdout_has("which is no colour's target group (blue = targetgroup/web-blue/")
+        .stdout_has(
+            "  # router.public sends traffic to no colour of cutover's (targetgroup/web-canary/",
+        );
     run(&case, &["apply", "--auto-approve"]).code(0);
     assert_eq!(w.live(), "blue");
 }
