@@ -302,9 +302,9 @@ impl Engine {
             unreachable!("a cut-over step")
         };
         let what = Address::router(router).to_string();
-        let Some(provider) = self.providers.router(backend) else {
-            let e = format!("{what}: unknown backend `{backend}`");
-            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        let provider = match self.router_provider(&what, backend) {
+            Ok(provider) => provider,
+            Err(failed) => return failed,
         };
         let bound = *ready_timeout;
         let slot = &start.switched;
@@ -403,9 +403,9 @@ impl Engine {
             unreachable!("a preview step")
         };
         let what = format!("{} preview", Address::router(router));
-        let Some(provider) = self.providers.router(backend) else {
-            let e = format!("{what}: unknown backend `{backend}`");
-            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        let provider = match self.router_provider(&what, backend) {
+            Ok(provider) => provider,
+            Err(failed) => return failed,
         };
         // HAProxy refuses a preview its own check does not see up yet, as
         // it refuses a switch: wait for it the same way.
@@ -436,6 +436,19 @@ impl Engine {
         Outcome::ok(vec![Entry::Router(router.clone(), Some(next))])
     }
 
+    /// The router provider of `backend`, or the failed outcome of step
+    /// `what` that names it unknown.
+    fn router_provider(
+        &self,
+        what: &str,
+        backend: &str,
+    ) -> Result<std::sync::Arc<dyn cutover_provider::RouterProvider>, Outcome> {
+        self.providers.router(backend).ok_or_else(|| {
+            let e = format!("{what}: unknown backend `{backend}`");
+            Outcome::failed(StepError::new(ErrorKind::Settings, e))
+        })
+    }
+
     /// Remove a router's preview (`preview` left its block): the provider
     /// removes it, and the state records no preview.
     async fn remove_preview(&self, start: &Start) -> Outcome {
@@ -449,9 +462,9 @@ impl Engine {
             unreachable!("a preview removal step")
         };
         let what = format!("{} preview", Address::router(router));
-        let Some(provider) = self.providers.router(backend) else {
-            let e = format!("{what}: unknown backend `{backend}`");
-            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        let provider = match self.router_provider(&what, backend) {
+            Ok(provider) => provider,
+            Err(failed) => return failed,
         };
         if let Err(e) = provider.set_preview(spec, None).await {
             return Outcome::failed(StepError::provider(&what, &e));
