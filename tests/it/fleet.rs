@@ -367,6 +367,26 @@ fn a_fleets_preview_and_drain_reach_every_instance() {
             < at(&out, "step_started", Some("environment.blue"))
     );
     drop(held);
+
+    // `preview` taken out of the router: its key leaves both maps, in
+    // memory and on disk, in one step; live traffic stays on green.
+    let without = router("2", "green").replace("  preview = environment.green\n", "");
+    case.write("main.hcl", &without);
+    let run = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let out = lines(&run.stdout);
+    let ids: Vec<&str> = out
+        .iter()
+        .filter(|l| l["type"] == "step_finished")
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["preview.public"], "{out:#?}");
+    for h in [&a, &b] {
+        assert_eq!(h.map_value("public_preview"), None);
+        let file = std::fs::read_to_string(h.map_path()).unwrap();
+        assert!(!file.contains("public_preview"), "{file}");
+        assert_eq!(on(h), all("green"));
+    }
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
 }
 
 /// An instance without a `name` is named by its socket: when that comes
