@@ -490,7 +490,8 @@ fn backend_of(kind: &StepKind) -> &str {
     match kind {
         StepKind::Environment { backend, .. }
         | StepKind::Cutover { backend, .. }
-        | StepKind::Preview { backend, .. } => backend,
+        | StepKind::Preview { backend, .. }
+        | StepKind::RemovePreview { backend, .. } => backend,
         StepKind::HealthGate { .. } => "health check",
         StepKind::Drain { .. } | StepKind::ForgetRouter { .. } | StepKind::Approval { .. } => {
             "cutover"

@@ -44,6 +44,11 @@ pub struct RouterStatus {
     pub previous: Option<String>,
     /// Its preview colour, read from it, if it has one.
     pub preview: Option<String>,
+    /// For a router of several instances of its load balancer
+    /// (`instances = [...]`): what each instance serves, read from it, in
+    /// the configuration's order. Absent for a router of one instance.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<cutover_provider::LiveInstance>,
     /// Why it could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -104,6 +109,7 @@ impl Engine {
                     configured: router.live.clone(),
                     previous: st.routers.get(name).and_then(|r| r.previous.clone()),
                     preview: observed.and_then(|l| l.preview.clone()),
+                    instances: observed.map(|l| l.instances.clone()).unwrap_or_default(),
                     error: error(Address::router(name).to_string()),
                 }
             })
@@ -123,10 +129,17 @@ impl Engine {
                         Some(_) => healthy.get(&env.name).copied().unwrap_or(false),
                         None => observed.is_some_and(|l| l.exists),
                     },
-                    live_on: routers
-                        .iter()
-                        .filter(|r| r.live.as_deref() == Some(env.name.as_str()))
-                        .map(|r| r.name.clone())
+                    // A fleet whose instances disagree sends live traffic
+                    // to every colour one of them serves.
+                    live_on: config
+                        .routers
+                        .keys()
+                        .filter(|r| {
+                            live.routers
+                                .get(*r)
+                                .is_some_and(|l| l.serving().any(|c| c == env.name))
+                        })
+                        .cloned()
                         .collect(),
                     error: error(Address::environment(&env.name).to_string()),
                 }

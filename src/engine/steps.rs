@@ -60,6 +60,10 @@ pub fn describe(kind: &StepKind) -> String {
                 Address::router(router)
             )
         }
+        StepKind::RemovePreview { router, from, .. } => format!(
+            "removing the preview of {} (it showed {from})",
+            Address::router(router)
+        ),
         StepKind::Drain {
             router,
             colour,
@@ -166,6 +170,7 @@ impl Engine {
             }
             StepKind::Cutover { .. } => self.cutover(&start, observer).await,
             StepKind::Preview { .. } => self.preview(&start, observer).await,
+            StepKind::RemovePreview { .. } => self.remove_preview(&start).await,
             StepKind::Drain { .. } => self.drain(&start.step.kind, observer).await,
             StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
@@ -298,9 +303,9 @@ impl Engine {
             unreachable!("a cut-over step")
         };
         let what = Address::router(router).to_string();
-        let Some(provider) = self.providers.router(backend) else {
-            let e = format!("{what}: unknown backend `{backend}`");
-            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        let provider = match self.router_provider(&what, backend) {
+            Ok(provider) => provider,
+            Err(failed) => return failed,
         };
         let bound = *ready_timeout;
         let slot = &start.switched;
@@ -399,9 +404,9 @@ impl Engine {
             unreachable!("a preview step")
         };
         let what = format!("{} preview", Address::router(router));
-        let Some(provider) = self.providers.router(backend) else {
-            let e = format!("{what}: unknown backend `{backend}`");
-            return Outcome::failed(StepError::new(ErrorKind::Settings, e));
+        let provider = match self.router_provider(&what, backend) {
+            Ok(provider) => provider,
+            Err(failed) => return failed,
         };
         // HAProxy refuses a preview its own check does not see up yet, as
         // it refuses a switch: wait for it the same way.
@@ -430,6 +435,47 @@ impl Engine {
         });
         next.preview = Some(to.clone());
         Outcome::ok(vec![Entry::Router(router.clone(), Some(next))])
+    }
+
+    /// The router provider of `backend`, or the failed outcome of step
+    /// `what` that names it unknown.
+    fn router_provider(
+        &self,
+        what: &str,
+        backend: &str,
+    ) -> Result<std::sync::Arc<dyn cutover_provider::RouterProvider>, Outcome> {
+        self.providers.router(backend).ok_or_else(|| {
+            let e = format!("{what}: unknown backend `{backend}`");
+            Outcome::failed(StepError::new(ErrorKind::Settings, e))
+        })
+    }
+
+    /// Remove a router's preview (`preview` left its block): the provider
+    /// removes it, and the state records no preview.
+    async fn remove_preview(&self, start: &Start) -> Outcome {
+        let StepKind::RemovePreview {
+            router,
+            spec,
+            backend,
+            ..
+        } = &start.step.kind
+        else {
+            unreachable!("a preview removal step")
+        };
+        let what = format!("{} preview", Address::router(router));
+        let provider = match self.router_provider(&what, backend) {
+            Ok(provider) => provider,
+            Err(failed) => return failed,
+        };
+        if let Err(e) = provider.set_preview(spec, None).await {
+            return Outcome::failed(StepError::provider(&what, &e));
+        }
+        // A router the state does not know yet has nothing to record.
+        let records = start.router.clone().map(|mut next| {
+            next.preview = None;
+            Entry::Router(router.clone(), Some(next))
+        });
+        Outcome::ok(records.into_iter().collect())
     }
 
     /// Switch a router back (rule 7): only when the colour it returns to

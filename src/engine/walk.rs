@@ -488,6 +488,7 @@ impl Walk {
         let router = match &step.kind {
             StepKind::Cutover { router, .. }
             | StepKind::Preview { router, .. }
+            | StepKind::RemovePreview { router, .. }
             | StepKind::Analysis { router, .. } => self.state.routers.get(router).cloned(),
             _ => None,
         };

@@ -274,6 +274,12 @@ pub enum StepKind {
         /// only while it still is what served (DESIGN.md §3, rule 7).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_identity: Option<String>,
+        /// Without `from`: what the router says it sends traffic to, when
+        /// it says anything (a forward to no colour's target group, a
+        /// weighted forward, a backend that is no colour's), so that the
+        /// plan does not call it a router with nothing yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_raw: Option<String>,
         /// The release of the `to` colour after this apply.
         to_release: Option<String>,
         /// The router spec the switch is made with.
@@ -377,6 +383,19 @@ pub enum StepKind {
         )]
         ready_timeout: std::time::Duration,
     },
+    /// Remove a router's preview listener or route: the router has no
+    /// `preview` any more, and its preview still shows a colour. Never
+    /// touches live traffic.
+    RemovePreview {
+        /// The router's name.
+        router: String,
+        /// The colour the preview shows now.
+        from: String,
+        /// The router spec.
+        spec: RouterSpec,
+        /// The backend kind.
+        backend: String,
+    },
     /// Run a router's `test "NAME"` hook against the colour about to go
     /// live, after its gate and before the switch; a failure keeps the old
     /// colour live.
@@ -475,7 +494,9 @@ impl StepKind {
             StepKind::HealthGate { environment, .. } => StepId::Health(environment.clone()),
             StepKind::Cutover { router, .. } => StepId::Cutover(router.clone()),
             StepKind::Drain { router, .. } => StepId::Drain(router.clone()),
-            StepKind::Preview { router, .. } => StepId::Preview(router.clone()),
+            StepKind::Preview { router, .. } | StepKind::RemovePreview { router, .. } => {
+                StepId::Preview(router.clone())
+            }
             StepKind::ForgetRouter { router, .. } => StepId::ForgetRouter(router.clone()),
             StepKind::Test { router, name, .. } => StepId::Test(router.clone(), name.clone()),
             StepKind::Analysis { router, name, .. } => {
@@ -495,7 +516,7 @@ impl StepKind {
             | StepKind::HealthGate { .. }
             | StepKind::ForgetRouter { .. } => Phase::BeforeSwitch,
             StepKind::Preview { after_cutover, .. } if *after_cutover => Phase::AfterSwitch,
-            StepKind::Preview { .. } => Phase::BeforeSwitch,
+            StepKind::Preview { .. } | StepKind::RemovePreview { .. } => Phase::BeforeSwitch,
             StepKind::Cutover { .. } => Phase::Switch,
             StepKind::Drain { .. } => Phase::AfterSwitch,
             StepKind::Test { .. } | StepKind::Approval { .. } => Phase::BeforeSwitch,
@@ -578,6 +599,9 @@ pub struct Summary {
     /// Preview listeners repointed.
     #[serde(default)]
     pub preview: usize,
+    /// Preview listeners removed (`preview` left the router's block).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub previews_removed: usize,
     /// Test hooks run before switches.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tests: usize,
@@ -637,7 +661,13 @@ pub fn outcome(summary: &Summary, records_len: usize) -> Outcome {
         Outcome::Destructive
     } else if summary.cutover > 0 {
         Outcome::Cutover
-    } else if summary.add + summary.change + summary.preview + summary.analyses > 0 {
+    } else if summary.add
+        + summary.change
+        + summary.preview
+        + summary.previews_removed
+        + summary.analyses
+        > 0
+    {
         // A preview route is repointed on a live router, but no live
         // traffic moves: a change, not a cut-over. (Analyses without a
         // cut-over check again a switch an earlier apply left unchecked.)
@@ -660,6 +690,7 @@ impl Summary {
             + self.cutover
             + self.forget
             + self.preview
+            + self.previews_removed
             + self.analyses
             > 0
     }

@@ -108,8 +108,21 @@ pub fn cutover_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
 }
 
 /// A preview is pointed at a colour after that colour's change; before the
-/// router's cut-over, or after it when it shows the colour just drained.
+/// router's cut-over, or after it when it shows the colour just drained. A
+/// preview removed stops showing its colour before that colour changes (or
+/// is destroyed).
 pub fn preview_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let removed: Vec<(String, String)> = d
+        .steps
+        .values()
+        .filter_map(|s| match &s.kind {
+            StepKind::RemovePreview { router, from, .. } => Some((router.clone(), from.clone())),
+            _ => None,
+        })
+        .collect();
+    for (router, from) in removed {
+        edge_if_both(d, &StepId::Preview(router), &StepId::Environment(from))?;
+    }
     let previews: Vec<(String, String, bool)> = d
         .steps
         .values()

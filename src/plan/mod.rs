@@ -200,6 +200,7 @@ fn summarize(steps: &[Step]) -> Summary {
             StepKind::Cutover { .. } => s.cutover += 1,
             StepKind::ForgetRouter { .. } => s.forget += 1,
             StepKind::Preview { .. } => s.preview += 1,
+            StepKind::RemovePreview { .. } => s.previews_removed += 1,
             StepKind::Drain { .. } => {}
             StepKind::Test { .. } => s.tests += 1,
             StepKind::Analysis { .. } => s.analyses += 1,

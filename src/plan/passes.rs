@@ -474,6 +474,12 @@ pub fn cutover_step(i: &Inputs<'_>, router: &str, intent: &Intent, rollback: boo
             .as_deref()
             .and_then(|f| i.live.environments.get(f))
             .and_then(|l| l.identity.clone()),
+        from_raw: i
+            .live
+            .routers
+            .get(router)
+            .filter(|_| from.is_none())
+            .and_then(|r| r.raw.clone()),
         // The release the target runs after this apply: as configured, or,
         // for a rollback (which deploys nothing), as it runs now.
         to_release: if rollback {
@@ -564,12 +570,26 @@ pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
 /// Previews: the router's preview listener or route is pointed at the
 /// colour the configuration names, after that colour's change; before the
 /// router's cut-over, or after it when the preview moves to the colour the
-/// cut-over drains. Never live traffic.
+/// cut-over drains. A router without `preview` whose preview still shows a
+/// colour (on any of its instances) has it removed. Never live traffic.
 pub fn previews(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     let mut made = Vec::new();
     for (router, cfg) in &i.config.routers {
-        let Some(to) = &cfg.preview else { continue };
-        let now = i.live.routers.get(router).and_then(|r| r.preview.clone());
+        let observed = i.live.routers.get(router);
+        let Some(to) = &cfg.preview else {
+            if let Some(from) = observed.and_then(|r| r.any_preview()) {
+                let spec =
+                    step_spec(i.config, router, &[Some(from)]).expect("router is in the config");
+                made.push(StepKind::RemovePreview {
+                    router: router.clone(),
+                    from: from.to_owned(),
+                    spec,
+                    backend: cfg.backend.kind.clone(),
+                });
+            }
+            continue;
+        };
+        let now = observed.and_then(|r| r.preview.clone());
         if now.as_deref() == Some(to.as_str()) {
             // Already there; a redeploy of `to` shows through it.
             continue;

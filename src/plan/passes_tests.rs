@@ -460,6 +460,123 @@ fn a_preview_moved_to_the_colour_just_drained_runs_after_the_cutover() {
     assert_eq!(doc.steps[2].depends_on, [StepId::Cutover("public".into())]);
 }
 
+/// A router whose preview shows `preview` now, everything else settled:
+/// blue live and configured live, both colours running as recorded.
+fn previewed(preview: &str) -> Fixture {
+    let mut f = Fixture::new(&[("blue", "1"), ("green", "1")], &[("public", "blue")])
+        .running("blue", "1")
+        .running("green", "1")
+        .routed("public", "blue")
+        .recorded("blue", "1")
+        .recorded("green", "1");
+    f.live.routers.get_mut("public").unwrap().preview = Some(preview.into());
+    f.state.routers.insert(
+        "public".into(),
+        RouterState {
+            backend: "haproxy".into(),
+            live: Some("blue".into()),
+            previous: None,
+            preview: Some(preview.into()),
+            rolled_back: false,
+        },
+    );
+    f
+}
+
+#[test]
+fn a_preview_taken_out_of_the_configuration_is_removed() {
+    // Still configured, and showing what it says: nothing to do.
+    let mut kept = previewed("green");
+    kept.config.routers.get_mut("public").unwrap().preview = Some("green".into());
+    assert_eq!(kept.plan().unwrap().steps, []);
+
+    // `preview` removed from the block: one step removes it, before the
+    // switches, and the summary counts it apart from a repoint.
+    let doc = previewed("green").plan().unwrap();
+    let [step] = doc.steps.as_slice() else {
+        panic!("{:#?}", doc.steps)
+    };
+    assert_eq!(step.id, StepId::Preview("public".into()));
+    let StepKind::RemovePreview {
+        router,
+        from,
+        spec,
+        backend,
+    } = &step.kind
+    else {
+        panic!("{:?}", step.kind)
+    };
+    assert_eq!((router.as_str(), from.as_str()), ("public", "green"));
+    assert!(spec.colour("green").is_some(), "{spec:?}");
+    assert_eq!(
+        backend,
+        &previewed("green").config.routers["public"].backend.kind
+    );
+    assert_eq!(step.kind.phase(), Phase::BeforeSwitch);
+    assert_eq!(
+        (
+            doc.summary.preview,
+            doc.summary.previews_removed,
+            doc.summary.outcome
+        ),
+        (0, 1, Outcome::Changes)
+    );
+    let json = serde_json::to_value(&doc.steps[0]).unwrap();
+    assert_eq!(
+        (&json["type"], &json["id"], &json["from"]),
+        (
+            &"remove_preview".into(),
+            &"preview.public".into(),
+            &"green".into()
+        )
+    );
+
+    // No preview now: nothing to remove.
+    let mut none = previewed("green");
+    none.live.routers.get_mut("public").unwrap().preview = None;
+    assert_eq!(none.plan().unwrap().steps, []);
+}
+
+/// A fleet whose instances disagree on the preview reads as no preview;
+/// one instance still showing one is enough to remove it.
+#[test]
+fn a_preview_left_on_one_instance_of_a_fleet_is_removed() {
+    use cutover_provider::LiveInstance;
+    let mut f = previewed("green");
+    let live = f.live.routers.get_mut("public").unwrap();
+    live.preview = None;
+    live.instances = ["a", "b"]
+        .map(|name| LiveInstance {
+            name: name.into(),
+            live: Some("blue".into()),
+            raw: Some("blue".into()),
+            preview: (name == "b").then(|| "green".into()),
+        })
+        .into();
+    let doc = f.plan().unwrap();
+    assert!(
+        matches!(
+            doc.steps.as_slice(),
+            [Step { kind: StepKind::RemovePreview { from, .. }, .. }] if from == "green"
+        ),
+        "{:#?}",
+        doc.steps
+    );
+}
+
+/// A preview removed stops showing its colour before that colour is
+/// destroyed.
+#[test]
+fn a_preview_is_removed_before_its_colour_is_destroyed() {
+    let mut f = previewed("green");
+    f.config.environments.remove("green");
+    f.state.environments.get_mut("green").unwrap().private = Value::Null;
+    let doc = f.plan().unwrap();
+    let order: Vec<String> = doc.steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(order, ["preview.public", "environment.green"], "{doc:#?}");
+    assert_eq!(doc.steps[1].depends_on, [StepId::Preview("public".into())]);
+}
+
 #[test]
 fn routers_that_left_the_configuration_are_forgotten() {
     let mut f = Fixture::new(&[("blue", "1")], &[]).running("blue", "1");
@@ -725,6 +842,7 @@ fn a_colour_one_instance_of_a_fleet_serves_is_live() {
         name: name.into(),
         live: Some(colour.into()),
         raw: Some(colour.into()),
+        preview: None,
     };
     let fleet = LiveRouter {
         live: Some("blue".into()),

@@ -409,7 +409,10 @@ pub fn rehydrate(
                 colour,
                 spec: Some(spec),
                 ..
-            } => drain_spec(config, &secrets, router, colour, spec)?,
+            } => spec_of(config, &secrets, router, colour, spec)?,
+            StepKind::RemovePreview {
+                router, from, spec, ..
+            } => spec_of(config, &secrets, router, from, spec)?,
             _ => {}
         }
     }
@@ -448,9 +451,10 @@ fn router_values(
     Ok(())
 }
 
-/// The spec a drain reads its count with (the router's settings, as a
-/// switch), from the configuration, after checking it against the plan's.
-fn drain_spec(
+/// The spec a drain reads its count with, or a preview is removed with
+/// (the router's settings, as a switch, and `colour`), from the
+/// configuration, after checking it against the plan's.
+fn spec_of(
     config: &crate::config::model::Config,
     secrets: &Secrets,
     router: &str,

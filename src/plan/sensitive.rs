@@ -383,6 +383,7 @@ impl Secrets {
                 *spec = self.router_spec(spec);
                 *target = self.colour(target);
             }
+            StepKind::RemovePreview { spec, .. } => *spec = self.router_spec(spec),
             StepKind::Test {
                 target, endpoints, ..
             } => *endpoints = self.endpoints(target, endpoints),

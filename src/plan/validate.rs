@@ -348,6 +348,7 @@ fn check_rules(
         }
         StepKind::Environment { .. }
         | StepKind::Preview { .. }
+        | StepKind::RemovePreview { .. }
         | StepKind::ForgetRouter { .. }
         | StepKind::Test { .. }
         | StepKind::Analysis { .. }

@@ -92,6 +92,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(s.preview)
         ));
     }
+    if s.previews_removed > 0 {
+        line.push_str(&format!(
+            ", {} preview{} to remove",
+            s.previews_removed,
+            plural(s.previews_removed)
+        ));
+    }
     if s.forget > 0 {
         line.push_str(&format!(
             ", {} router{} to forget",
@@ -195,6 +202,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
         StepKind::Cutover {
             router,
             from,
+            from_raw,
             to,
             verify,
             reason,
@@ -204,7 +212,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             out,
             p,
             (router, instances),
-            from.as_deref(),
+            (from.as_deref(), from_raw.as_deref()),
             to,
             verify.as_deref(),
             reason.as_deref(),
@@ -218,6 +226,23 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 &format!("router.{router}'s preview will show {to} (live traffic is not touched)"),
             );
             router_change(out, p, router, "preview", from.as_deref(), to);
+        }
+        StepKind::RemovePreview { router, from, .. } => {
+            comment(
+                out,
+                p,
+                &format!(
+                    "router.{router}'s preview will be removed: it has no `preview` in the \
+                     configuration, and still shows {from} (live traffic is not touched)"
+                ),
+            );
+            out.push_str(&format!(
+                "  {} router {} {{\n      {} preview = {}\n    }}\n",
+                p.symbol("~"),
+                quoted(router),
+                p.symbol("-"),
+                quoted(from)
+            ));
         }
         StepKind::Drain {
             router,
@@ -266,7 +291,7 @@ fn cutover_step(
     out: &mut String,
     p: &Painter,
     (router, instances): (&str, &[String]),
-    from: Option<&str>,
+    (from, from_raw): (Option<&str>, Option<&str>),
     to: &str,
     verify: Option<&crate::config::model::Health>,
     reason: Option<&str>,
@@ -274,12 +299,15 @@ fn cutover_step(
     if let Some(reason) = reason {
         comment(out, p, reason);
     }
-    let mut header = match from {
-        Some(from) if from == to => format!(
+    let mut header = match (from, from_raw) {
+        (Some(from), _) if from == to => format!(
             "router.{router} will be switched to {to} again, to repair what the router reported (see above)"
         ),
-        Some(from) => format!("router.{router} will cut over: {from} -> {to}"),
-        None => format!(
+        (Some(from), _) => format!("router.{router} will cut over: {from} -> {to}"),
+        (None, Some(raw)) => format!(
+            "router.{router} sends traffic to no colour of cutover's ({raw}): cutover will send it to {to}"
+        ),
+        (None, None) => format!(
             "router.{router} has no live colour yet: cutover will create its entry in the router (map key, route or include) and send traffic to {to}"
         ),
     };

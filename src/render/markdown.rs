@@ -254,11 +254,10 @@ fn title(outcome: Outcome, s: &Summary) -> String {
     match outcome {
         Outcome::NoChanges => "no changes".to_owned(),
         Outcome::StateOnly => "state only (nothing live changes)".to_owned(),
-        Outcome::Changes => format!(
-            "{} change{}, no cut-over",
-            s.add + s.change + s.preview,
-            plural(s.add + s.change + s.preview)
-        ),
+        Outcome::Changes => {
+            let n = s.add + s.change + s.preview + s.previews_removed;
+            format!("{n} change{}, no cut-over", plural(n))
+        }
         Outcome::Cutover => format!("{} cut-over{}", s.cutover, plural(s.cutover)),
         Outcome::Destructive => format!("destructive ({} to destroy)", s.destroy),
         Outcome::NotReady => format!("{} cut-over{}, NOT READY", s.cutover, plural(s.cutover)),
@@ -279,6 +278,13 @@ fn counts(s: &Summary) -> String {
     );
     if s.preview > 0 {
         line.push_str(&format!(", {} preview{}", s.preview, plural(s.preview)));
+    }
+    if s.previews_removed > 0 {
+        line.push_str(&format!(
+            ", {} preview{} to remove",
+            s.previews_removed,
+            plural(s.previews_removed)
+        ));
     }
     if s.forget > 0 {
         line.push_str(&format!(

@@ -203,6 +203,7 @@ pub(crate) mod sample {
                 to: to.to_owned(),
                 from_release: from.map(|_| "1.4.1".to_owned()),
                 from_identity: None,
+                from_raw: None,
                 to_release: Some("1.4.2".to_owned()),
                 spec: RouterSpec::new(
                     router,

@@ -65,6 +65,22 @@ pub fn status(status: &Status) -> String {
                 or_dash(r.previous.as_deref()),
                 or_dash(r.preview.as_deref()),
             ]);
+            // A fleet: what each instance serves, under its router.
+            for i in &r.instances {
+                let live = match (&i.live, &i.raw) {
+                    (Some(live), _) => live.clone(),
+                    (None, Some(raw)) => format!("{raw} (no colour)"),
+                    (None, None) => "-".to_owned(),
+                };
+                rows.push(vec![
+                    format!("  {}", i.name),
+                    "instance".to_owned(),
+                    live,
+                    String::new(),
+                    String::new(),
+                    or_dash(i.preview.as_deref()),
+                ]);
+            }
             if let Some(e) = &r.error {
                 errors.push(format!("router.{}: {e}", r.name));
             }

@@ -212,8 +212,16 @@ fn a_hand_made_switch_a_weighted_forward_and_an_unknown_target_group_are_drift()
     let mut args = vec!["weighted", w.alb.listener.as_str()];
     args.extend(weights.iter().map(String::as_str));
     w.moto.boto(&args);
-    run(&case, &["plan", "--detailed-exitcode"]).code(2).stdout_has(
+    // The switch says where traffic goes now, not "no live colour yet".
+    let plan = run(&case, &["plan", "--detailed-exitcode"]).code(2).stdout_has(
         "is a weighted forward between target groups (blue 90, green 10), not cutover's single forward",
+    ).stdout_has(
+        "  # router.public sends traffic to no colour of cutover's (weighted forward: blue 90, green 10): cutover will send it to blue\n",
+    );
+    assert!(
+        !plan.stdout.contains("no live colour yet"),
+        "{}",
+        plan.stdout
     );
     run(&case, &["apply", "--auto-approve"]).code(0);
     assert_eq!(w.live(), "blue");
@@ -239,13 +247,16 @@ fn a_hand_made_switch_a_weighted_forward_and_an_unknown_target_group_are_drift()
         .boto(&["forward", &w.alb.listener, w.alb.tg("canary")]);
     run(&case, &["plan", "--detailed-exitcode"])
         .code(2)
-        .stdout_has("which is no colour's target group (blue = targetgroup/web-blue/");
+        .stdout_has("which is no colour's target group (blue = targetgroup/web-blue/")
+        .stdout_has(
+            "  # router.public sends traffic to no colour of cutover's (targetgroup/web-canary/",
+        );
     run(&case, &["apply", "--auto-approve"]).code(0);
     assert_eq!(w.live(), "blue");
 }
 
 #[test]
-fn the_preview_rule_is_made_then_repointed() {
+fn the_preview_rule_is_made_repointed_and_removed_with_preview() {
     let w = World::start(&["--live", "none"]);
     let case = Case::with_main(&w.config("blue", "preview = environment.green", ""));
     let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
@@ -286,6 +297,43 @@ fn the_preview_rule_is_made_then_repointed() {
     run(&case, &["plan", "--detailed-exitcode"])
         .code(0)
         .stdout_has("No changes");
+
+    // `preview` taken out of the router: the plan deletes the rule, in one
+    // step that touches nothing else, and then nothing is left to do.
+    case.write("main.hcl", &w.config("green", "", ""));
+    run(&case, &["plan", "--detailed-exitcode"])
+        .code(2)
+        .stdout_has(
+            "router.public's preview will be removed: it has no `preview` in the configuration, \
+             and still shows blue (live traffic is not touched)",
+        )
+        .stdout_has("Plan: 0 to add, 0 to change, 0 to destroy, 0 cut-overs, 1 preview to remove.");
+    let apply = run(&case, &["apply", "--auto-approve", "--json"]).code(0);
+    let l = lines(&apply.stdout);
+    let steps: Vec<(&str, &str)> = l
+        .iter()
+        .filter(|e| e["type"] == "step_started" || e["type"] == "step_finished")
+        .map(|e| (e["type"].as_str().unwrap(), e["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("step_started", "preview.public"),
+            ("step_finished", "preview.public")
+        ]
+    );
+    let started = &l[at(&l, "step_started", "preview.public")];
+    assert_eq!(
+        started["description"],
+        "removing the preview of router.public (it showed blue)"
+    );
+    assert_eq!(l[at(&l, "step_finished", "preview.public")]["ok"], true);
+    assert_eq!(preview(&w), None, "the preview rule is deleted");
+    assert_eq!(w.live(), "green", "live traffic untouched");
+    assert_eq!(case.state()["routers"]["public"].get("preview"), None);
+    run(&case, &["plan", "--detailed-exitcode"])
+        .code(0)
+        .stdout_has("No changes");
 }
 
 #[test]
@@ -316,6 +364,47 @@ fn a_target_group_that_does_not_exist_is_refused_though_moto_would_take_it() {
         "blue",
         "moto would have taken the forward: cutover must not send it"
     );
+}
+
+/// moto killed by a test hook, after green's gate and before the switch:
+/// the switch's first check cannot reach it, the error says so and that
+/// nothing was changed, nothing is switched back, and the state is as it
+/// was.
+#[test]
+fn moto_killed_before_the_switch_fails_it_saying_nothing_was_changed() {
+    let w = World::start(&["--live", "blue"]);
+    let case = Case::with_main(&w.config("blue", "", "max_attempts = 2"));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    run(&case, &["apply", "--auto-approve"]).code(0);
+    let state = case.state_bytes().unwrap();
+    let pid = w.moto.pid().expect("moto runs");
+    let hook = format!(
+        "test \"kill-moto\" {{\n    command = [\"sh\", \"-c\", \"kill -9 {pid}; until grep -q '^State:.*Z' /proc/{pid}/status; do sleep 0.02; done\"]\n    timeout = \"10s\"\n  }}"
+    );
+    case.write("main.hcl", &w.config("green", &hook, "max_attempts = 2"));
+    let apply = run(&case, &["apply", "--auto-approve", "--json"]).code(1);
+    let l = lines(&apply.stdout);
+    assert!(
+        at(&l, "step_finished", "test.public.kill-moto") < at(&l, "step_started", "cutover.public")
+    );
+    let failed = &l[at(&l, "step_finished", "cutover.public")];
+    assert_eq!(failed["error_kind"], "unreachable", "{failed}");
+    let said = format!(
+        "router.public: the Elastic Load Balancing API at {} (DescribeTargetGroups for router `public`, 2 attempt(s); nothing was changed) is unreachable: ",
+        w.moto.url()
+    );
+    assert!(
+        failed["error"].as_str().unwrap().starts_with(&said),
+        "{failed}"
+    );
+    assert!(
+        !l.iter().any(|e| e["type"] == "cutover_done"
+            || e["type"] == "switched_back"
+            || e["type"] == "switch_back_refused"),
+        "{l:#?}"
+    );
+    assert_eq!(l.last().unwrap()["failed"]["id"], "cutover.public");
+    assert_eq!(case.state_bytes().unwrap(), state, "the state changed");
 }
 
 #[test]
@@ -512,6 +601,16 @@ fn throttling_is_retried_with_backoff_and_bounded_and_an_endpoint_that_is_not_th
     );
     assert_eq!(always.throttled(), 3, "{}", plan.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // Something answers there, but not as AWS (moto's page for a path it
+    // does not serve): said so, with the status, not as AWS refusing.
+    case.write(
+        "main.hcl",
+        &through(&format!("{}/nothere", w.moto.url()), 2),
+    );
+    let plan = run(&case, &["plan"]).code(1);
+    let said = format!("cannot read router.public: the Elastic Load Balancing API at {}/nothere answered DescribeRules for router `public` with HTTP 404, which is not an AWS error reply: check `endpoint_url`\n", w.moto.url());
+    assert!(plan.stderr.contains(&said), "{}", plan.stderr);
 
     // Nothing listens there: unreachable, after the attempts, in bound.
     let closed = format!("http://127.0.0.1:{}", free_port());

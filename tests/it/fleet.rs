@@ -79,7 +79,7 @@ fn all(colour: &str) -> (String, String, String) {
 }
 
 /// The JSON lines of an apply, each parsed.
-fn lines(stdout: &str) -> Vec<Value> {
+pub(crate) fn lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -87,7 +87,7 @@ fn lines(stdout: &str) -> Vec<Value> {
 }
 
 /// The position of the first line of `kind` (and `id`, if given).
-fn at(lines: &[Value], kind: &str, id: Option<&str>) -> usize {
+pub(crate) fn at(lines: &[Value], kind: &str, id: Option<&str>) -> usize {
     lines
         .iter()
         .position(|l| l["type"] == kind && id.is_none_or(|id| l["id"] == id))
@@ -96,7 +96,7 @@ fn at(lines: &[Value], kind: &str, id: Option<&str>) -> usize {
 
 /// A `cutover_done` line names both instances, in order, with their
 /// offsets after the first (one of them 0) and the skew, the last offset.
-fn assert_both_instances(done: &Value) {
+pub(crate) fn assert_both_instances(done: &Value) {
     let instances = done["instances"].as_array().expect("instances listed");
     let names: Vec<&str> = instances
         .iter()
@@ -367,6 +367,26 @@ fn a_fleets_preview_and_drain_reach_every_instance() {
             < at(&out, "step_started", Some("environment.blue"))
     );
     drop(held);
+
+    // `preview` taken out of the router: its key leaves both maps, in
+    // memory and on disk, in one step; live traffic stays on green.
+    let without = router("2", "green").replace("  preview = environment.green\n", "");
+    case.write("main.hcl", &without);
+    let run = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let out = lines(&run.stdout);
+    let ids: Vec<&str> = out
+        .iter()
+        .filter(|l| l["type"] == "step_finished")
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["preview.public"], "{out:#?}");
+    for h in [&a, &b] {
+        assert_eq!(h.map_value("public_preview"), None);
+        let file = std::fs::read_to_string(h.map_path()).unwrap();
+        assert!(!file.contains("public_preview"), "{file}");
+        assert_eq!(on(h), all("green"));
+    }
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
 }
 
 /// An instance without a `name` is named by its socket: when that comes

@@ -34,6 +34,7 @@ mod drain;
 mod examples;
 mod faults;
 mod fleet;
+mod fleet_nginx;
 mod fmt_and_state;
 mod fold;
 mod git_backend;

@@ -12,6 +12,9 @@ use crate::forward::{self, Forward};
 use crate::settings::{self, Resolved};
 use crate::{health, preview, rules};
 
+/// The end of the message of a check's failure: the checks come first.
+const UNCHANGED: &str = "; nothing was changed";
+
 /// One router's settings and the client it calls AWS with.
 pub(crate) struct Alb {
     pub config: Resolved,
@@ -70,7 +73,8 @@ impl Alb {
                     short(target_group), colour.name, colour.name
                 )));
             }
-            Err(e) => return Err(from_sdk("DescribeTargetGroups", &self.config, e)),
+            // The checks come before any change: say so, whatever broke.
+            Err(e) => return Err(noting("DescribeTargetGroups", &self.config, e, UNCHANGED)),
             Ok(_) => {}
         }
         let described = self
@@ -79,7 +83,7 @@ impl Alb {
             .target_group_arn(target_group)
             .send()
             .await
-            .map_err(|e| from_sdk("DescribeTargetHealth", &self.config, e))?;
+            .map_err(|e| noting("DescribeTargetHealth", &self.config, e, UNCHANGED))?;
         let targets = described.target_health_descriptions();
         if healthy || targets.is_empty() {
             return health::verdict(router, &colour.name, short(target_group), targets);

@@ -131,6 +131,14 @@ where
         .or_else(|| raw_element(&err, "Message"))
         .unwrap_or_default();
     match &err {
+        // An HTML error page, an empty 404: the endpoint is no ELB API (a
+        // wrong path in `endpoint_url`, a proxy in the way), not a refusal.
+        SdkError::ServiceError(e) if code.is_none() && message.is_empty() => {
+            ProviderError::failed(format!(
+                "{at} answered {action} for router `{router}` with HTTP {}, which is not an AWS error reply: check `endpoint_url`{note}",
+                e.raw().status().as_u16()
+            ))
+        }
         SdkError::ServiceError(_) => {
             let refused = service_error(action, config, code.as_deref(), &message);
             let text = format!("{}{note}", refused.message());

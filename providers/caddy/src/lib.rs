@@ -132,10 +132,19 @@ impl RouterProvider for Caddy {
         target: Option<&Colour>,
     ) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
-        let route = preview_route(&config)?;
-        if let Some(target) = target {
-            probe_endpoints(spec, target, config.timeout).await?;
-        }
+        let route = match target {
+            Some(target) => {
+                probe_endpoints(spec, target, config.timeout).await?;
+                preview_route(&config)?
+            }
+            // Removing needs only the route's `@id`, which `read` reports a
+            // preview route by also without `preview_host` (taken out of the
+            // block with `preview`).
+            None => ManagedRoute {
+                id: config.preview_id.clone(),
+                hosts: Vec::new(),
+            },
+        };
         let _turn = changes_to(&config).lock_owned().await;
         let snapshot = snapshot(&api(&config)).await?;
         apply(spec, &config, &snapshot, &route, target).await

@@ -409,6 +409,24 @@ async fn preview_route_gets_preview_traffic_only() {
         (ErrorKind::Settings, Some("preview_host")),
         "{err:?}"
     );
+
+    // A preview route left in place when `preview_host` (and `preview`)
+    // left the block: read by its `@id`, and removed by it.
+    Caddy
+        .set_preview(&spec, Some(&colours.green()))
+        .await
+        .unwrap();
+    assert_eq!(
+        Caddy.read(&plain).await.unwrap().preview.as_deref(),
+        Some("green")
+    );
+    Caddy.set_preview(&plain, None).await.unwrap();
+    assert_eq!(Caddy.read(&plain).await.unwrap(), live(&colours.blue()));
+    assert_eq!(caddy.routes("srv0").as_array().unwrap().len(), 2);
+    assert_ne!(
+        caddy.get_host("preview.test", "/"),
+        (200, "green".to_string())
+    );
 }
 
 #[tokio::test]

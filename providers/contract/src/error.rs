@@ -187,6 +187,13 @@ impl ProviderError {
         self
     }
 
+    /// An error of `kind` that says what `cause` meant, `cause` its source
+    /// (a fleet's, said of one instance's error: a read that broke off
+    /// before any instance was switched moved nothing).
+    pub(crate) fn caused_by(kind: ErrorKind, message: String, cause: ProviderError) -> Self {
+        Self::new(kind, message).with_source(cause)
+    }
+
     /// The same error as another kind (a fleet's switch that moved part of
     /// its instances is [`ErrorKind::Failed`], whatever the first failure).
     pub(crate) fn into_kind(mut self, kind: ErrorKind) -> Self {

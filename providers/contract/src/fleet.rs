@@ -25,8 +25,13 @@
 //!   instances while this switch ran, so it is still what served (rule 7);
 //!   the engine's own revert rules stay as they are for the router as a
 //!   whole.
-//! - **preflight**, **set_preview** and **open_sessions** ask every
-//!   instance at once; the sessions are summed.
+//! - **preflight**, **set_preview**, **open_sessions** and **drain_floor**
+//!   ask every instance at once; the sessions are summed, and the floor is
+//!   the longest instance's (each instance's in-flight requests need it).
+//!
+//! Every method of [`RouterProvider`] is forwarded, for a block of one
+//! instance as for a fleet: a method left to the trait's default here
+//! would hide what the single-instance provider says.
 //!
 //! A block without `instances` is passed to the single-instance provider
 //! unchanged, at no cost.
@@ -38,8 +43,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    Colour, ErrorKind, LiveInstance, LiveRouter, ProviderError, RouterDrift, RouterDriftKind,
-    RouterProvider, RouterSpec,
+    Colour, DrainFloor, ErrorKind, LiveInstance, LiveRouter, ProviderError, RouterDrift,
+    RouterDriftKind, RouterProvider, RouterSpec,
 };
 
 mod instances;
@@ -143,10 +148,10 @@ impl<P: FleetMember> Fleet<P> {
     ) -> Result<Vec<InstanceSwitch>, ProviderError> {
         // What each instance serves now: where it goes back if another fails.
         let reads = join_all(fleet.iter().map(|i| self.0.read(&i.spec))).await;
-        let before = Self::all(fleet, reads)?;
+        let before = Self::all(fleet, before_any_switch(reads, "reading"))?;
         // Nothing moves unless every instance would serve the target now.
         let checks = join_all(fleet.iter().map(|i| self.0.preflight(&i.spec, target))).await;
-        Self::all(fleet, checks)?;
+        Self::all(fleet, before_any_switch(checks, "checking"))?;
         let started = Instant::now();
         let switched = join_all(fleet.iter().map(|i| async move {
             let result = self.0.switch(&i.spec, target).await;
@@ -252,6 +257,33 @@ impl<P: FleetMember> Fleet<P> {
     }
 }
 
+/// The results of the reads or preflights (`doing`: "reading",
+/// "checking") a fleet's switch makes before it switches any instance.
+/// Those change nothing, so whatever broke off (an instance killed in the
+/// middle of its read: `failed`; an exchange that timed out) no traffic
+/// moved, and the error must not be of a kind that may have moved it: the
+/// engine would switch the router back from a switch never made, and say
+/// that it could not (the instance being dead). Such an error becomes
+/// [`ErrorKind::Unreachable`] (the instance could not be talked to
+/// through), caused by what the instance said, saying that no instance
+/// was switched.
+fn before_any_switch<T>(
+    results: Vec<Result<T, ProviderError>>,
+    doing: &str,
+) -> Vec<Result<T, ProviderError>> {
+    let nothing_moved = |error: ProviderError| {
+        if !may_have_moved(&error) {
+            return error;
+        }
+        let message = format!("no instance was switched, as {doing} it before the switch failed");
+        ProviderError::caused_by(ErrorKind::Unreachable, message, error)
+    };
+    results
+        .into_iter()
+        .map(|r| r.map_err(nothing_moved))
+        .collect()
+}
+
 /// The head of a failed fleet switch's error: which instance failed, and
 /// where the others are now.
 fn tell_where(head: &str, went_back: &[String], stuck: &[String]) -> String {
@@ -319,6 +351,7 @@ fn agree(fleet: &[Instance], lives: Vec<LiveRouter>) -> LiveRouter {
             name: i.name.clone(),
             live: l.live.clone(),
             raw: l.raw.clone(),
+            preview: l.preview.clone(),
         })
         .collect();
     let (live, raw) = main;
@@ -405,6 +438,29 @@ impl<P: FleetMember> RouterProvider for Fleet<P> {
         let counts = join_all(fleet.iter().map(|i| self.0.open_sessions(&i.spec, colour))).await;
         // The colour is idle only when it is idle on every instance.
         Ok(Self::all(&fleet, counts)?.into_iter().sum())
+    }
+
+    async fn drain_floor(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<DrainFloor>, ProviderError> {
+        let Some(fleet) = self.instances(spec)? else {
+            return self.0.drain_floor(spec, colour).await;
+        };
+        let floors = join_all(fleet.iter().map(|i| self.0.drain_floor(&i.spec, colour))).await;
+        let floors = Self::all(&fleet, floors)?;
+        let longest = fleet
+            .iter()
+            .zip(floors)
+            .filter_map(|(i, floor)| Some((i, floor?)))
+            // `max_by_key` keeps the last of equals: the first instance's.
+            .rev()
+            .max_by_key(|(_, floor)| floor.at_least_ms);
+        Ok(longest.map(|(instance, floor)| DrainFloor {
+            at_least_ms: floor.at_least_ms,
+            why: format!("{} on {}", floor.why, instance.label()),
+        }))
     }
 
     async fn set_preview(

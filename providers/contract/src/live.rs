@@ -107,6 +107,16 @@ impl LiveRouter {
             .filter(move |c| Some(*c) != self.live.as_deref());
         self.live.as_deref().into_iter().chain(others)
     }
+
+    /// The colour the router's preview shows, or for a fleet whose
+    /// instances disagree on it, the first an instance's preview shows: a
+    /// router whose configuration has no `preview` any more has it removed
+    /// while this is `Some`.
+    pub fn any_preview(&self) -> Option<&str> {
+        self.preview
+            .as_deref()
+            .or_else(|| self.instances.iter().find_map(|i| i.preview.as_deref()))
+    }
 }
 
 /// What one instance of a fleet serves (see [`LiveRouter::instances`]).
@@ -118,6 +128,9 @@ pub struct LiveInstance {
     pub live: Option<String>,
     /// What it says itself, when that is no colour.
     pub raw: Option<String>,
+    /// The colour its preview listener or route shows, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
 }
 
 /// The least time a colour must keep serving what a router still carries to

@@ -71,7 +71,8 @@ impl RouterProvider for Nginx {
         }
         Ok(LiveRouter {
             live: live.serves.clone().filter(|c| is_colour(spec, c)),
-            raw: live.serves,
+            // `none` is cutover's own word for routing nothing.
+            raw: live.serves.filter(|s| s != include::NONE),
             preview,
             drift,
             ..Default::default()

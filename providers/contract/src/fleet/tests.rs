@@ -19,6 +19,15 @@ struct World {
     log: Vec<String>,
     /// Instances that cannot be read.
     unreadable: BTreeSet<String>,
+    /// Instances whose read breaks off half-way (`failed`: killed while
+    /// read).
+    read_breaks: BTreeSet<String>,
+    /// Instances whose preflight times out.
+    preflight_times_out: BTreeSet<String>,
+    /// Drain floors by instance, in milliseconds; absent: none.
+    floors: BTreeMap<String, u64>,
+    /// The preview by instance; `set_preview` sets or removes it.
+    previews: BTreeMap<String, String>,
     /// Instances whose preflight refuses.
     refuse: BTreeSet<String>,
     /// Instances whose preflight is not ready.
@@ -78,10 +87,15 @@ impl RouterProvider for Fake {
             let cause = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
             return Err(ProviderError::unreachable(format!("fake at {at}"), cause));
         }
+        if w.read_breaks.contains(&at) {
+            let cause = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+            return Err(ProviderError::failed(format!("fake at {at} broke off")).with_source(cause));
+        }
         let live = w.live.get(&at).cloned();
         Ok(LiveRouter {
             raw: live.clone(),
             live,
+            preview: w.previews.get(&at).cloned(),
             ..Default::default()
         })
     }
@@ -95,6 +109,12 @@ impl RouterProvider for Fake {
         }
         if w.not_ready.contains(&at) {
             return Err(ProviderError::not_ready("DOWN 1/2"));
+        }
+        if w.preflight_times_out.contains(&at) {
+            return Err(ProviderError::timeout(
+                "fake's check",
+                Duration::from_secs(2),
+            ));
         }
         Ok(())
     }
@@ -127,6 +147,38 @@ impl RouterProvider for Fake {
 
     fn counts_sessions(&self) -> bool {
         true
+    }
+
+    fn has_preview(&self) -> bool {
+        true
+    }
+
+    async fn set_preview(
+        &self,
+        spec: &RouterSpec,
+        target: Option<&Colour>,
+    ) -> Result<(), ProviderError> {
+        let at = socket(spec);
+        let shown = target.map_or("none", |t| t.name.as_str());
+        self.note(format!("preview {at} {shown}"));
+        let mut w = self.world();
+        match target {
+            Some(t) => w.previews.insert(at, t.name.clone()),
+            None => w.previews.remove(&at),
+        };
+        Ok(())
+    }
+
+    async fn drain_floor(
+        &self,
+        spec: &RouterSpec,
+        colour: &Colour,
+    ) -> Result<Option<DrainFloor>, ProviderError> {
+        let at = socket(spec);
+        Ok(self.world().floors.get(&at).map(|ms| DrainFloor {
+            at_least_ms: *ms,
+            why: format!("the delay of {} at {at}", colour.name),
+        }))
     }
 
     async fn open_sessions(
@@ -404,6 +456,110 @@ async fn open_sessions_are_summed_over_the_instances() {
     assert_eq!(provider.open_sessions(&spec, &blue).await.unwrap(), Some(5));
     fake.world().sessions.remove("b");
     assert_eq!(provider.open_sessions(&spec, &blue).await.unwrap(), None);
+}
+
+/// An instance whose read before the switch breaks off (killed while it
+/// was read) has moved nothing: the error is not one that may have moved
+/// traffic (the engine would then switch the router back, and say it
+/// could not), names the instance and says no instance was switched; no
+/// instance is asked to switch. The same for a preflight that times out.
+#[tokio::test]
+async fn a_failure_before_any_switch_says_nothing_moved() {
+    let (provider, fake, spec) = fleet(&["a", "b"]);
+    fake.world().read_breaks.insert("b".into());
+    let e = provider
+        .switch_instances(&spec, &colour("green"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unreachable, "{}", e.describe());
+    assert_eq!(
+        e.describe(),
+        "instance `b`: no instance was switched, as reading it before the switch failed: fake \
+         at b broke off: broken pipe"
+    );
+    assert_eq!(log(&fake), ["read a", "read b"]);
+    assert_eq!(live(&fake), pairs(&[("a", "blue"), ("b", "blue")]));
+
+    let (provider, fake, spec) = fleet(&["a", "b"]);
+    fake.world().preflight_times_out.insert("a".into());
+    let e = provider
+        .switch_instances(&spec, &colour("green"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unreachable, "{}", e.describe());
+    assert_eq!(
+        e.describe(),
+        "instance `a`: no instance was switched, as checking it before the switch failed: \
+         fake's check timed out after 2s"
+    );
+    assert!(!log(&fake).iter().any(|l| l.starts_with("switch")));
+    // A read alone that breaks off is said as it is.
+    let (provider, fake, spec) = fleet(&["a", "b"]);
+    fake.world().read_breaks.insert("b".into());
+    let e = provider.read(&spec).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Failed);
+}
+
+/// Every method the single-instance provider implements reaches it through
+/// the fleet, for a block of one instance and for each instance of a
+/// fleet: the drain floor (the longest instance's), the preview.
+#[tokio::test]
+async fn every_method_is_forwarded_to_the_instances() {
+    let blue = colour("blue");
+    let fake = Fake::default();
+    fake.world().floors.insert("/s".into(), 5_000);
+    let single = Fleet::new(fake.clone());
+    let one = spec(json!({"socket": "/s", "map": "/m"}));
+    assert!(single.has_preview() && single.counts_sessions());
+    let floor = single.drain_floor(&one, &blue).await.unwrap();
+    assert_eq!(
+        floor,
+        Some(DrainFloor {
+            at_least_ms: 5_000,
+            why: "the delay of blue at /s".into()
+        })
+    );
+    single
+        .set_preview(&one, Some(&colour("green")))
+        .await
+        .unwrap();
+    assert_eq!(
+        single.read(&one).await.unwrap().preview.as_deref(),
+        Some("green")
+    );
+
+    let (provider, fake, spec) = fleet(&["a", "b", "c"]);
+    assert_eq!(provider.drain_floor(&spec, &blue).await.unwrap(), None);
+    fake.world().floors.insert("a".into(), 2_000);
+    fake.world().floors.insert("b".into(), 7_000);
+    fake.world().floors.insert("c".into(), 7_000);
+    let floor = provider.drain_floor(&spec, &blue).await.unwrap().unwrap();
+    assert_eq!(
+        (floor.at_least_ms, floor.why.as_str()),
+        (7_000, "the delay of blue at b on instance `b`")
+    );
+
+    // The preview: set on every instance, read per instance, and removed
+    // from every instance, also from one that alone still has it.
+    provider
+        .set_preview(&spec, Some(&colour("green")))
+        .await
+        .unwrap();
+    let read = provider.read(&spec).await.unwrap();
+    assert_eq!(read.preview.as_deref(), Some("green"));
+    fake.world().previews.remove("a");
+    let read = provider.read(&spec).await.unwrap();
+    assert_eq!(read.preview, None, "the instances disagree");
+    let previews: Vec<Option<&str>> = read
+        .instances
+        .iter()
+        .map(|i| i.preview.as_deref())
+        .collect();
+    assert_eq!(previews, [None, Some("green"), Some("green")]);
+    assert_eq!(read.any_preview(), Some("green"));
+    provider.set_preview(&spec, None).await.unwrap();
+    assert!(fake.world().previews.is_empty());
+    assert_eq!(provider.read(&spec).await.unwrap().any_preview(), None);
 }
 
 fn field(body: Value) -> (Option<String>, String) {
