@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 mod collections;
 #[cfg(test)]
 mod conformance;
+mod decimal;
 mod encoding;
+mod format;
 mod numbers;
 mod strings;
 
@@ -130,14 +132,14 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
                 FuncDef::builder()
                     .param(Str)
                     .variadic_param(Any)
-                    .build(format),
+                    .build(format::format),
             ),
             (
                 "formatlist",
                 FuncDef::builder()
                     .param(Str)
                     .variadic_param(Any)
-                    .build(formatlist),
+                    .build(format::formatlist),
             ),
             ("index", of(vec![list(), Any], c::index)),
             ("join", of(vec![Str, list()], join)),
@@ -270,12 +272,25 @@ fn split(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
-/// As Terraform: object keys sorted (serde_json's map is ordered by key).
 fn jsonencode(args: FuncArgs) -> Result<Value, String> {
-    let sorted = serde_json::to_value(&args[0]).map_err(|e| e.to_string())?;
-    serde_json::to_string(&sorted)
-        .map(Value::String)
-        .map_err(|e| e.to_string())
+    Ok(Value::String(json_text(&args[0])))
+}
+
+/// A value as compact JSON, as Terraform writes it (Go's encoder): object
+/// keys sorted (serde_json's map is ordered by key), and `<`, `>`, `&`,
+/// U+2028 and U+2029 written as `\u` escapes. Those characters can only
+/// be inside strings, so replacing them in the text is exact.
+fn json_text(v: &Value) -> String {
+    let sorted = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    let text = sorted.to_string();
+    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return text;
+    }
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn keys(args: FuncArgs) -> Result<Value, String> {
@@ -362,107 +377,13 @@ pub(crate) fn parse_number(s: &str) -> Option<Value> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(Value::Number(Number::from(i)));
     }
+    if let Ok(u) = s.parse::<u64>() {
+        return Some(Value::Number(Number::from(u)));
+    }
     s.parse::<f64>()
         .ok()
         .and_then(Number::from_f64)
         .map(Value::Number)
-}
-
-fn format(args: FuncArgs) -> Result<Value, String> {
-    let rest: Vec<&Value> = args.variadic_args().collect();
-    format_values(str_arg(&args, 0), &rest).map(Value::String)
-}
-
-/// `format` for each element of the list arguments (all of one length); an
-/// argument that is not a list is used for every element.
-fn formatlist(args: FuncArgs) -> Result<Value, String> {
-    let rest: Vec<&Value> = args.variadic_args().collect();
-    let mut len = None;
-    for (i, v) in rest.iter().enumerate() {
-        if let Value::Array(items) = v {
-            match len {
-                Some(n) if n != items.len() => {
-                    return Err(format!(
-                        "argument {} has {} elements, an earlier list {n}: the lists must be the same length",
-                        i + 2,
-                        items.len()
-                    ))
-                }
-                _ => len = Some(items.len()),
-            }
-        }
-    }
-    let row = |i: usize| -> Vec<&Value> {
-        rest.iter()
-            .map(|v| match v {
-                Value::Array(items) => &items[i],
-                other => *other,
-            })
-            .collect()
-    };
-    (0..len.unwrap_or(1))
-        .map(|i| format_values(str_arg(&args, 0), &row(i)).map(Value::String))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Array)
-}
-
-fn format_values(spec: &str, args: &[&Value]) -> Result<String, String> {
-    let mut rest = args.iter();
-    let mut out = String::new();
-    let mut chars = spec.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let verb = chars.next().ok_or("the format ends with a lone `%`")?;
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let arg = rest
-            .next()
-            .ok_or_else(|| format!("not enough arguments for `%{verb}`"))?;
-        out.push_str(&format_one(verb, arg)?);
-    }
-    if rest.next().is_some() {
-        return Err("too many arguments for the format".into());
-    }
-    Ok(out)
-}
-
-fn format_one(verb: char, arg: &Value) -> Result<String, String> {
-    match verb {
-        's' => {
-            primitive_string(arg).ok_or_else(|| format!("`%s` cannot format a {}", type_name(arg)))
-        }
-        'v' => {
-            Ok(primitive_string(arg)
-                .unwrap_or_else(|| serde_json::to_string(arg).unwrap_or_default()))
-        }
-        'q' => {
-            let s = primitive_string(arg)
-                .ok_or_else(|| format!("`%q` cannot format a {}", type_name(arg)))?;
-            serde_json::to_string(&s).map_err(|e| e.to_string())
-        }
-        'd' => match arg {
-            Value::Number(n) if n.as_i64().is_some() => Ok(n.to_string()),
-            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                Ok(format!("{:.0}", n.as_f64().unwrap_or_default()))
-            }
-            other => Err(format!(
-                "`%d` needs a whole number, got {}",
-                type_name(other)
-            )),
-        },
-        'f' => match arg {
-            Value::Number(n) => Ok(format!("{:.6}", n.as_f64().unwrap_or_default())),
-            other => Err(format!("`%f` needs a number, got {}", type_name(other))),
-        },
-        other => Err(format!(
-            "unknown verb `%{other}` (use %s, %d, %f, %v, %q or %%)"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -504,7 +425,7 @@ mod tests {
             r#""a-42 true \"x\" 100%""#
         );
         assert_eq!(ok(r#"format("%v", [1, "a"])"#), r#""[1,\"a\"]""#);
-        assert!(err(r#"format("%d", "x")"#).contains("whole number"));
+        assert!(err(r#"format("%d", "x")"#).contains("number required"));
         assert!(err(r#"format("%s %s", "x")"#).contains("not enough arguments"));
         assert!(err(r#"format("%s", "x", "y")"#).contains("too many"));
         assert!(err(r#"format(1)"#).contains("format"));

@@ -47,6 +47,123 @@ const EXAMPLES: &[(&str, &str)] = &[
         r#"["a=1","b=2"]"#,
     ),
     (r#"formatlist("x")"#, r#"["x"]"#),
+    // format: Terraform's documented examples, then go-cty's (the
+    // implementation Terraform calls).
+    (r#"format("Hello, %s!", "Ander")"#, r#""Hello, Ander!""#),
+    (
+        r#"format("There are %d lights", 4)"#,
+        r#""There are 4 lights""#,
+    ),
+    (r#"format("100%% successful")"#, r#""100% successful""#),
+    (
+        r#"format("string %[2]v", true, "hello")"#,
+        r#""string hello""#,
+    ),
+    (r#"format("string %#v", "hello")"#, r#""string \"hello\"""#),
+    (r#"format("number %v", 2)"#, r#""number 2""#),
+    (r#"format("number %#v", 2)"#, r#""number 2""#),
+    (r#"format("bool %v", true)"#, r#""bool true""#),
+    (r#"format("object %v", {})"#, r#""object {}""#),
+    (r#"format("tuple %v", [])"#, r#""tuple []""#),
+    (r#"format("%%%v", false)"#, r#""%false""#),
+    (r#"format("%v", null)"#, r#""null""#),
+    (
+        r#"format("%v", {b = [1, "x"], a = null})"#,
+        r#""{\"a\":null,\"b\":[1,\"x\"]}""#,
+    ),
+    (
+        r#"format("Hello, %[2]s!", "Stephen", "Ermintrude")"#,
+        r#""Hello, Ermintrude!""#,
+    ),
+    (
+        r#"format("Hello, %q!", "Ermintrude")"#,
+        r#""Hello, \"Ermintrude\"!""#,
+    ),
+    (
+        r#"format("This statement is %s", false)"#,
+        r#""This statement is false""#,
+    ),
+    (
+        r#"format("This statement is %q", false)"#,
+        r#""This statement is \"false\"""#,
+    ),
+    (r#"format("%10s", "hello")"#, r#""     hello""#),
+    (r#"format("%-10s", "hello")"#, r#""hello     ""#),
+    (r#"format("%-5s|", "ab")"#, r#""ab   |""#),
+    (r#"format("%.2s", "hello")"#, r#""he""#),
+    (r#"format("%.2q", "hello")"#, r#""\"he\"""#),
+    (r#"format("%.5s", "日本語日本語")"#, r#""日本語日本""#),
+    (r#"format("%.10s", "hello")"#, r#""hello""#),
+    (r#"format("%4.2s", "hello")"#, r#""  he""#),
+    (r#"format("%6.2q", "hello")"#, r#""  \"he\"""#),
+    (r#"format("%-4.2s", "hello")"#, r#""he  ""#),
+    (r#"format("%q", "Hello\nWorld")"#, r#""\"Hello\\nWorld\"""#),
+    (r#"format("%q", "<&>")"#, r#""\"\\u003c\\u0026\\u003e\"""#),
+    (
+        r#"format("This statement is %t", false)"#,
+        r#""This statement is false""#,
+    ),
+    (
+        r#"format("This statement is %[2]t", true, false)"#,
+        r#""This statement is false""#,
+    ),
+    (
+        r#"format("This statement is %t", "false")"#,
+        r#""This statement is false""#,
+    ),
+    (r#"format("%d green bottles", 10)"#, r#""10 green bottles""#),
+    (r#"format("%[2]d things", 1, 10)"#, r#""10 things""#),
+    (r#"format("%+d", 10)"#, r#""+10""#),
+    (r#"format("% d", 10)"#, r#"" 10""#),
+    (r#"format("%5d|", 10)"#, r#""   10|""#),
+    (r#"format("%-5d|", 10)"#, r#""10   |""#),
+    (r#"format("%05d", 42)"#, r#""00042""#),
+    (r#"format("%05d", -42)"#, r#""-0042""#),
+    (r#"format("%.3d", 7)"#, r#""007""#),
+    (r#"format("%b", 5)"#, r#""101""#),
+    (r#"format("%o", 9)"#, r#""11""#),
+    (r#"format("%x", 254)"#, r#""fe""#),
+    (r#"format("%X", 254)"#, r#""FE""#),
+    (r#"format("%#x", 255)"#, r#""0xff""#),
+    (r#"format("%x", -255)"#, r#""-ff""#),
+    (r#"format("%d", "9101")"#, r#""9101""#),
+    (r#"format("%f things", 10)"#, r#""10.000000 things""#),
+    (r#"format("%[2]f things", 1, 10)"#, r#""10.000000 things""#),
+    (r#"format("%+f", 10)"#, r#""+10.000000""#),
+    (r#"format("% f", 10)"#, r#"" 10.000000""#),
+    (r#"format("%+f", -10)"#, r#""-10.000000""#),
+    (
+        r#"format("%.4f", "1.00000000000000000000000000000000000001")"#,
+        r#""1.0000""#,
+    ),
+    (r#"format("%.1f", "1.06")"#, r#""1.1""#),
+    (r#"format("%.2f", 3.14159)"#, r#""3.14""#),
+    (r#"format("%9.2f|", 3.14159)"#, r#""     3.14|""#),
+    (r#"format("%09.2f", -3.14159)"#, r#""-00003.14""#),
+    (r#"format("%e things", 1000)"#, r#""1.000000e+03 things""#),
+    (r#"format("%E things", 1000)"#, r#""1.000000E+03 things""#),
+    (r#"format("%.2e", 123456)"#, r#""1.23e+05""#),
+    (r#"format("%g things", 1000)"#, r#""1000 things""#),
+    (r#"format("%G things", 1000)"#, r#""1000 things""#),
+    (
+        r#"format("%g things", "0.00000000000000000000001")"#,
+        r#""1e-23 things""#,
+    ),
+    (
+        r#"format("%G things", "0.00000000000000000000001")"#,
+        r#""1E-23 things""#,
+    ),
+    (r#"format("%g", 1234567)"#, r#""1.234567e+06""#),
+    (r#"format("%v", 1.5)"#, r#""1.5""#),
+    (r#"format("%.3g", 3.14159)"#, r#""3.14""#),
+    (r#"formatlist("%s", "hello")"#, r#"["hello"]"#),
+    (
+        r#"formatlist("%s %s", ["hello", "goodbye"], "world")"#,
+        r#"["hello world","goodbye world"]"#,
+    ),
+    (r#"formatlist("%v", [])"#, "[]"),
+    (r#"formatlist("%v", null)"#, r#"["null"]"#),
+    (r#"formatlist("%05.1f", [1, 2.25])"#, r#"["001.0","002.2"]"#),
     // Collections.
     ("range(3)", "[0,1,2]"),
     ("range(1, 4)", "[1,2,3]"),
@@ -174,6 +291,71 @@ fn terraform_documented_examples() {
 
 /// An expression and a part of its error message.
 const ERRORS: &[(&str, &str)] = &[
+    // format's errors, as go-cty words them.
+    (
+        r#"format("%s", null)"#,
+        r#"unsupported value for "%s" at 0: null value cannot be formatted"#,
+    ),
+    (
+        r#"format("%s is not in the args list")"#,
+        r#"not enough arguments for "%s" at 0: need index 1 but have 0 total"#,
+    ),
+    (
+        r#"format("%[3]s", true, true)"#,
+        r#"not enough arguments for "%[3]s" at 0: need index 3 but have 2 total"#,
+    ),
+    (
+        r#"format("%[0]s", true)"#,
+        "unrecognized format character '0' at offset 2",
+    ),
+    (
+        r#"format("%v %v %v", true, true)"#,
+        r#"not enough arguments for "%v" at 6: need index 3 but have 2 total"#,
+    ),
+    (
+        r#"format("%z", 10)"#,
+        r#"unsupported format verb 'z' in "%z" at offset 0"#,
+    ),
+    (
+        r#"format("%012z", 10)"#,
+        r#"unsupported format verb 'z' in "%012z" at offset 0"#,
+    ),
+    (
+        r#"format("%☠", 10)"#,
+        "unrecognized format character '☠' at offset 1",
+    ),
+    (
+        r#"format("no verbs", 10)"#,
+        "too many arguments; no verbs in format string",
+    ),
+    (
+        r#"format("one %d", 10, 11)"#,
+        "too many arguments; only 1 used by format string",
+    ),
+    (
+        r#"format("%d", true)"#,
+        r#"unsupported value for "%d" at 0: number required"#,
+    ),
+    (
+        r#"format("%d", 1.5)"#,
+        r#"unsupported value for "%d" at 0: an integer is required"#,
+    ),
+    (
+        r#"format("%t", 1)"#,
+        r#"unsupported value for "%t" at 0: bool required"#,
+    ),
+    (
+        r#"format("%s", [])"#,
+        r#"unsupported value for "%s" at 0: string required"#,
+    ),
+    (
+        r#"format("50%")"#,
+        "invalid format string starting at offset 2",
+    ),
+    (
+        r#"formatlist("%s", [{}])"#,
+        r#"error on format iteration 0: unsupported value for "%s" at 0: string required"#,
+    ),
     // Wrong types.
     ("trimspace(1)", "trimspace"),
     (r#"trim("a", [])"#, "trim"),
@@ -187,9 +369,12 @@ const ERRORS: &[(&str, &str)] = &[
     (r#"replace("a", "/(/", "b")"#, "invalid regular expression"),
     (
         r#"formatlist("%s %s", ["a"], ["b", "c"])"#,
-        "the same length",
+        "argument 3 has length 2, which is inconsistent with argument 2 of length 1",
     ),
-    (r#"formatlist("%d", ["a"])"#, "whole number"),
+    (
+        r#"formatlist("%d", ["a"])"#,
+        r#"error on format iteration 0: unsupported value for "%d" at 0: number required"#,
+    ),
     ("range()", "one to three numbers"),
     ("range(1, 2, 3, 4)", "one to three numbers"),
     ("range(1, 2, 0)", "must not be zero"),
