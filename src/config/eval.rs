@@ -12,16 +12,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use hcl::eval::{Context, Evaluate};
 use hcl::{Map, Value};
 use hcl_edit::expr::Expression;
 use hcl_edit::Span as _;
 
 use super::diag::Diagnostic;
-use super::functions;
+use super::lazy::{self, Frame};
 use super::marks::{self, Marks};
 use super::model::{Address, Span};
 use super::refs::{self, Scan};
+use super::rewrite;
 use super::source::{did_you_mean, SourceMap};
 
 /// An evaluated expression.
@@ -102,51 +102,51 @@ impl<'m> Evaluator<'m> {
         let roots = self.roots(file, &scan)?;
         // The roots are kept for the marks only when there are marks.
         let marked = self.marked_roots(&scan).map(|m| (m, roots.clone()));
-        let ctx = context(roots, &scan.functions);
-        for (divisor, range) in &scan.divisors {
-            let divisor: hcl::Expression = divisor.clone().into();
-            if let Ok(Ok(Value::Number(n))) =
-                catch_unwind(AssertUnwindSafe(|| divisor.evaluate(&ctx)))
-            {
-                if n.as_f64() == Some(0.0) {
-                    let span = self.map.span(file, range.clone());
-                    self.error_help(
-                        &span,
-                        "division by zero",
-                        "the right side of `/` and `%` must not be 0",
-                    );
-                    return None;
-                }
-            }
-        }
         // Maps iterate in key order, as Terraform's (config::key_order).
         let mut sorted = expr.clone();
         super::key_order::sort_literals(&mut sorted);
-        let converted: hcl::Expression = sorted.into();
+        let prepared = rewrite::prepare(&sorted);
         let span = self.span_of(file, expr);
-        match guarded(|| converted.evaluate(&ctx)) {
-            Ok(Ok(mut value)) => {
+        let frame = Frame {
+            vars: match prepared.thunks.is_empty() {
+                true => Vec::new(),
+                false => roots
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            },
+            thunks: prepared.thunks.clone(),
+        };
+        let result = lazy::with_frame(frame, || {
+            let value = lazy::evaluate(&prepared, roots, &scan.functions)?;
+            let marks = marked.map_or(Marks::Clear, |(marks, roots)| {
+                let scope = marks::Scope {
+                    roots: &roots,
+                    marks: &marks,
+                    bindings: Vec::new(),
+                };
+                marks::of(&prepared.expr, &scope)
+            });
+            Ok::<_, lazy::Failure>((value, marks))
+        });
+        match result {
+            Ok((mut value, marks)) => {
                 super::key_order::sort_value(&mut value);
-                let marks = marked.map_or(Marks::Clear, |(marks, roots)| {
-                    let scope = marks::Scope {
-                        roots: &roots,
-                        marks: &marks,
-                        bindings: Vec::new(),
-                    };
-                    marks::of(&converted, &scope)
-                });
                 Some(Evaluated { value, marks })
             }
-            Ok(Err(e)) => {
-                let message = self.shown_error(file, &scan, &short_values(&e.to_string()));
-                self.error(&span, format!("cannot evaluate this expression: {message}"));
-                None
-            }
-            Err(_) => {
-                self.error(
-                    &span,
-                    "cannot evaluate this expression (arithmetic overflow or division by zero)",
-                );
+            Err(failure) => {
+                let message = self.shown_error(file, &scan, &short_values(&failure.message));
+                // An error that knows its place (an operator's) is shown
+                // there, with nothing more to say where.
+                match failure.range.filter(|r| r.end > r.start) {
+                    Some(r) => {
+                        let span = self.map.span(file, r);
+                        self.error(&span, message);
+                    }
+                    None => {
+                        self.error(&span, format!("cannot evaluate this expression: {message}"))
+                    }
+                }
                 None
             }
         }
@@ -294,16 +294,6 @@ pub(crate) fn short_values(message: &str) -> String {
     out
 }
 
-/// A context with `roots` and the functions the expression calls.
-fn context(roots: BTreeMap<&'static str, Value>, calls: &[&str]) -> Context<'static> {
-    let mut ctx = Context::new();
-    functions::declare_only(&mut ctx, calls);
-    for (root, value) in roots {
-        ctx.declare_var(root, value);
-    }
-    ctx
-}
-
 thread_local! {
     /// Set while this thread evaluates under [`guarded`].
     static GUARDED: Cell<bool> = const { Cell::new(false) };
@@ -323,9 +313,10 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
             }
         }));
     });
-    GUARDED.with(|g| g.set(true));
+    // Nested (a `try` inside an evaluation): the outer one stays quiet.
+    let outer = GUARDED.with(|g| g.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(false));
+    GUARDED.with(|g| g.set(outer));
     result.map_err(|_| ())
 }
 

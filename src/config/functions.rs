@@ -14,6 +14,7 @@ mod decimal;
 mod encoding;
 mod format;
 mod numbers;
+pub(crate) mod operators;
 mod strings;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -26,6 +27,7 @@ pub(crate) const NAMES: &[&str] = &[
     "anytrue",
     "base64decode",
     "base64encode",
+    "can",
     "ceil",
     "chunklist",
     "coalesce",
@@ -75,12 +77,18 @@ pub(crate) const NAMES: &[&str] = &[
     "trimprefix",
     "trimspace",
     "trimsuffix",
+    "try",
     "upper",
     "values",
     "zipmap",
 ];
 
-/// Declare every built-in function in `ctx`.
+/// The functions that config::rewrite turns into calls of internal ones
+/// (`try` into `__try`): they are not declared under their own names.
+#[cfg(test)]
+const REWRITTEN: &[&str] = &["can", "try"];
+
+/// Declare every built-in function in `ctx` (the internal ones too).
 pub(crate) fn declare(ctx: &mut Context<'_>) {
     for (name, def) in defs() {
         ctx.declare_func(*name, def.clone());
@@ -94,7 +102,8 @@ pub(crate) fn declare_only(ctx: &mut Context<'_>, names: &[&str]) {
     }
 }
 
-/// Every function's definition, by name (sorted, as `NAMES`).
+/// Every function's definition, by name: those of `NAMES` (sorted, but for
+/// `REWRITTEN`), then the internal ones.
 fn defs() -> &'static [(&'static str, FuncDef)] {
     static DEFS: OnceLock<Vec<(&'static str, FuncDef)>> = OnceLock::new();
     DEFS.get_or_init(|| {
@@ -194,6 +203,20 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ),
             ("values", one(map(), values)),
             ("zipmap", of(vec![list(), list()], c::zipmap)),
+            // Internal: what config::rewrite turns operators, `try` and
+            // `can` into.
+            ("__add", of(vec![Any; 6], operators::add)),
+            ("__sub", of(vec![Any; 6], operators::sub)),
+            ("__mul", of(vec![Any; 6], operators::mul)),
+            ("__div", of(vec![Any; 6], operators::div)),
+            ("__mod", of(vec![Any; 6], operators::rem)),
+            ("__lt", of(vec![Any; 6], operators::lt)),
+            ("__le", of(vec![Any; 6], operators::le)),
+            ("__gt", of(vec![Any; 6], operators::gt)),
+            ("__ge", of(vec![Any; 6], operators::ge)),
+            ("__neg", of(vec![Any; 5], operators::neg)),
+            ("__try", many(Any, super::lazy::try_)),
+            ("__can", many(Any, super::lazy::can)),
         ]
     })
 }
@@ -386,16 +409,19 @@ pub(crate) fn parse_number(s: &str) -> Option<Value> {
         .map(Value::Number)
 }
 
-#[cfg(test)]
-/// Evaluate `expr` with only the built-in functions.
+/// Evaluate `expr` with only the built-in functions, as config::eval does
+/// (rewritten, in a frame of its own).
 #[cfg(test)]
 fn eval(expr: &str) -> Result<serde_json::Value, String> {
-    let mut ctx = Context::new();
-    declare(&mut ctx);
-    let parsed: hcl::Expression = hcl_edit::parser::parse_expr(expr)
-        .map_err(|e| e.to_string())?
-        .into();
-    let value = hcl::eval::Evaluate::evaluate(&parsed, &ctx).map_err(|e| e.to_string())?;
+    let parsed = hcl_edit::parser::parse_expr(expr).map_err(|e| e.to_string())?;
+    let prepared = super::rewrite::prepare(&parsed);
+    let frame = super::lazy::Frame {
+        thunks: prepared.thunks.clone(),
+        ..Default::default()
+    };
+    let value = super::lazy::with_frame(frame, || {
+        super::lazy::evaluate(&prepared, [], NAMES).map_err(|f| f.message)
+    })?;
     serde_json::to_value(value).map_err(|e| e.to_string())
 }
 
@@ -407,7 +433,20 @@ mod tests {
     fn names_are_sorted_and_defined() {
         assert!(NAMES.windows(2).all(|w| w[0] < w[1]));
         let defined: Vec<&str> = defs().iter().map(|(n, _)| *n).collect();
-        assert_eq!(defined, NAMES);
+        let public: Vec<&str> = defined
+            .iter()
+            .copied()
+            .filter(|n| !n.starts_with("__"))
+            .collect();
+        let named: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| !REWRITTEN.contains(n))
+            .collect();
+        assert_eq!(public, named);
+        for op in operators::OPERATORS {
+            assert!(defined.contains(&op.0), "{op:?}");
+        }
     }
 
     fn ok(expr: &str) -> String {

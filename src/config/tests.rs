@@ -398,7 +398,7 @@ fn division_by_zero_is_a_diagnostic() {
             "division by zero\n --> main.hcl:2:11",
             "division by zero\n --> main.hcl:3:11",
             "division by zero\n --> main.hcl:4:11",
-            "--> main.hcl:5:7",
+            "division by zero\n --> main.hcl:5:27",
         ],
     );
 }
@@ -411,7 +411,10 @@ fn only_the_branch_taken_is_evaluated() {
     assert_eq!(c.locals["b"], json!(0));
     // Taken, it is still an error at the attribute.
     let out = errors("locals {\n  a = false ? 1 : 1 / 0\n}\n");
-    assert!(out.contains("--> main.hcl:2:7"), "{out}");
+    assert!(
+        out.contains("division by zero\n --> main.hcl:2:23"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -716,4 +719,111 @@ fn plan_gates_is_true_false_or_ci_and_anything_else_is_located() {
         assert_eq!(PlanGates::InCi.applies(ci), applies, "{ci:?}");
         assert!(PlanGates::On.applies(ci) && !PlanGates::Off.applies(ci));
     }
+}
+
+#[test]
+fn arithmetic_errors_are_located_at_the_operation() {
+    // As Terraform would not give `[null, 10]`; at the divisor in the
+    // body of the `for`, not at the whole attribute.
+    let out = errors("locals {\n  a = [for x in [0, 1] : 10 / x]\n  b = 1e308 * 10\n  c = 18446744073709551615 + 1\n}\n");
+    assert_has(
+        &out,
+        &[
+            "error: division by zero\n --> main.hcl:2:31\n",
+            "error: the result of `*` is out of range",
+            " --> main.hcl:3:7\n",
+            "error: the result of `+` is out of range",
+            " --> main.hcl:4:7\n",
+            "3 errors found",
+        ],
+    );
+    let out = errors("locals {\n  a = \"x\" * 2\n}\n");
+    assert_has(
+        &out,
+        &[
+            "the left operand of `*` must be a number, got a string that does not hold one\n --> main.hcl:2:7",
+        ],
+    );
+}
+
+#[test]
+fn an_untyped_var_holding_a_number_is_a_number_in_arithmetic_and_format() {
+    // Terraform converts the string "9101" where a number is needed.
+    let inputs = VarInputs {
+        cli: vec![("port".into(), "9101".into())],
+        ..VarInputs::default()
+    };
+    let text = "variable \"port\" {}\nlocals {\n  next = var.port + 1\n  shown = format(\"%d/%05.1f\", var.port, var.port)\n  big = var.port > 1024\n}\n";
+    let c = match load_files(&[("main.hcl", text)], &inputs) {
+        Ok(l) => l.config,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(c.locals["next"], json!(9102));
+    assert_eq!(c.locals["shown"], json!("9101/9101.0"));
+    assert_eq!(c.locals["big"], json!(true));
+}
+
+#[test]
+fn try_and_can_evaluate_their_arguments_themselves() {
+    let c = ok(r#"
+variable "settings" {
+  default = { port = 9101 }
+}
+locals {
+  port    = try(var.settings.port, 80)
+  host    = try(var.settings.host, "127.0.0.1")
+  has     = can(var.settings.host)
+  ports   = [for p in [9101, "x"] : try(p + 0, null)]
+  nested  = try(try(var.settings.a, var.settings.b), "none")
+}
+"#);
+    assert_eq!(c.locals["port"], json!(9101));
+    assert_eq!(c.locals["host"], json!("127.0.0.1"));
+    assert_eq!(c.locals["has"], json!(false));
+    assert_eq!(c.locals["ports"], json!([9101, null]));
+    assert_eq!(c.locals["nested"], json!("none"));
+    // A reference to something not declared is not caught, as Terraform's.
+    let out = errors("locals {\n  a = try(local.nope, 1)\n  b = can(1, 2)\n  c = try()\n}\n");
+    assert_has(
+        &out,
+        &[
+            "undefined local value `local.nope`\n --> main.hcl:2:11",
+            "`can` takes exactly one expression, not 2\n --> main.hcl:3:7",
+            "`try` takes at least one expression\n --> main.hcl:4:7",
+        ],
+    );
+    // Every failure is told when none succeeds.
+    let out = errors("locals {\n  a = try({}.x, 1 / 0)\n}\n");
+    assert_has(
+        &out,
+        &[
+            "error calling function `try`: no expression succeeded:\n- ",
+            "\n- division by zero\n",
+            " --> main.hcl:2:7",
+        ],
+    );
+}
+
+#[test]
+fn the_marks_of_what_try_chose_from_are_kept() {
+    let c = ok(r#"
+variable "token" {
+  default   = "s3cret"
+  sensitive = true
+}
+environment "e" {
+  release  = try(var.token, "none")
+  endpoint = "h:1"
+}
+environment "f" {
+  release  = try("1", var.token)
+  endpoint = "h:2"
+}
+"#);
+    assert_eq!(
+        c.environments["e"].marks.release,
+        Marks::sensitive("var.token")
+    );
+    // Conservative: the fallback that was not chosen marks it too.
+    assert!(!c.environments["f"].marks.is_clear());
 }

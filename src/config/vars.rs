@@ -307,17 +307,9 @@ pub(crate) fn from_string(t: VarType, raw: &str) -> Result<Value, String> {
         VarType::List | VarType::Map => {
             let expr = hcl_edit::parser::parse_expr(raw)
                 .map_err(|e| format!("not a valid HCL value: {}", e.message()))?;
-            let expr: hcl::Expression = expr.into();
-            let mut ctx = hcl::eval::Context::new();
-            functions::declare(&mut ctx);
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                hcl::eval::Evaluate::evaluate(&expr, &ctx)
-            }));
-            match result {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(format!("cannot evaluate it: {e}")),
-                Err(_) => Err("cannot evaluate it".into()),
-            }
+            let prepared = super::rewrite::prepare(&expr);
+            super::lazy::evaluate(&prepared, [], functions::NAMES)
+                .map_err(|f| format!("cannot evaluate it: {}", f.message))
         }
     }
 }

@@ -164,6 +164,42 @@ const EXAMPLES: &[(&str, &str)] = &[
     (r#"formatlist("%v", [])"#, "[]"),
     (r#"formatlist("%v", null)"#, r#"["null"]"#),
     (r#"formatlist("%05.1f", [1, 2.25])"#, r#"["001.0","002.2"]"#),
+    // try and can (Terraform's examples, with local.foo = { bar = "baz" }).
+    (r#"try({ bar = "baz" }.bar, "fallback")"#, r#""baz""#),
+    (r#"try({ bar = "baz" }.boop, "fallback")"#, r#""fallback""#),
+    (r#"can({ bar = "baz" }.bar)"#, "true"),
+    (r#"can({ bar = "baz" }.boop)"#, "false"),
+    (r#"try([tostring("a")], tolist("a"))"#, r#"["a"]"#),
+    (r#"try([tostring(["a"])], tolist(["a"]))"#, r#"["a"]"#),
+    ("try(1 / 0, 5)", "5"),
+    ("can(1 / 0)", "false"),
+    ("[for x in [1, 0] : try(10 / x, -1)]", "[10,-1]"),
+    (
+        r#"[for k, v in { a = 1, b = "x" } : try(v + 1, k)]"#,
+        r#"[2,"b"]"#,
+    ),
+    (
+        r#""%{ for x in [1, 0] }${try(10 / x, "-")},%{ endfor }""#,
+        r#""10,-,""#,
+    ),
+    ("try(try(1 / 0, 2 / 0), 3)", "3"),
+    // Operators, as Terraform's: a string holding a number is a number,
+    // whole numbers stay whole, `/` gives a fraction, `%` keeps the
+    // dividend's sign; only the branch taken is evaluated.
+    ("1 + 2 * 3", "7"),
+    (r#""1" + 1"#, "2"),
+    (r#""9101" * 1"#, "9101"),
+    ("10 / 4", "2.5"),
+    ("10 / 5", "2"),
+    ("-5 % 3", "-2"),
+    ("5.5 % 2", "1.5"),
+    ("-(-9223372036854775808)", "9223372036854775808"),
+    ("18446744073709551615 - 1", "18446744073709551614"),
+    (r#""10" < 9"#, "false"),
+    ("2 >= 2", "true"),
+    ("0.1 + 0.2 > 0.3", "true"),
+    ("true ? 1 : 1 / 0", "1"),
+    ("false ? 1 / 0 : 2", "2"),
     // Collections.
     ("range(3)", "[0,1,2]"),
     ("range(1, 4)", "[1,2,3]"),
@@ -291,6 +327,34 @@ fn terraform_documented_examples() {
 
 /// An expression and a part of its error message.
 const ERRORS: &[(&str, &str)] = &[
+    // Operators and try.
+    ("1 / 0", "division by zero"),
+    ("5 % 0", "division by zero"),
+    ("[for x in [0, 1] : 10 / x]", "division by zero"),
+    ("1e308 * 10", "the result of `*` is out of range"),
+    (
+        "18446744073709551615 + 1",
+        "the result of `+` is out of range",
+    ),
+    ("-9223372036854775807 - 10", "out of range"),
+    ("9223372036854775807 * 9223372036854775807", "out of range"),
+    (
+        r#""a" + 1"#,
+        "the left operand of `+` must be a number, got a string that does not hold one",
+    ),
+    (
+        "1 - true",
+        "the right operand of `-` must be a number, got bool",
+    ),
+    ("-null", "the operand of `-` must be a number, got null"),
+    (
+        "[] < 1",
+        "the left operand of `<` must be a number, got list",
+    ),
+    (
+        "try(1 / 0, {}.x)",
+        "error calling function `try`: no expression succeeded:\n- division by zero\n- ",
+    ),
     // format's errors, as go-cty words them.
     (
         r#"format("%s", null)"#,

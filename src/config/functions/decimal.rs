@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(f(-0.5).fixed(Some(3)), "-0.500");
         let short = |x: f64| Decimal::shortest(Num::Float(x));
         assert_eq!(short(1e-23).general(None, 'E'), "1E-23");
-        assert_eq!(f(3.14159).general(Some(3), 'e'), "3.14");
+        assert_eq!(f(1.23456).general(Some(3), 'e'), "1.23");
         assert_eq!(f(1.0).general(Some(3), 'e'), "1");
         assert_eq!(i(12345).general(Some(2), 'e'), "1.2e+04");
         assert_eq!(short(0.0001).general(None, 'e'), "0.0001");

@@ -23,7 +23,7 @@ impl Num {
         }
     }
 
-    fn f64(self) -> f64 {
+    pub(super) fn f64(self) -> f64 {
         match self {
             Num::Int(i) => i as f64,
             Num::Float(f) => f,
