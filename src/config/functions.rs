@@ -15,6 +15,7 @@ mod encoding;
 mod format;
 mod numbers;
 pub(crate) mod operators;
+mod regex;
 mod strings;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -56,6 +57,8 @@ pub(crate) const NAMES: &[&str] = &[
     "one",
     "parseint",
     "range",
+    "regex",
+    "regexall",
     "replace",
     "reverse",
     "sensitive",
@@ -176,6 +179,8 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("one", one(list(), c::one)),
             ("parseint", of(vec![Str, Any], n::parseint)),
             ("range", many(Any, c::range)),
+            ("regex", str2(regex::regex)),
+            ("regexall", str2(regex::regexall)),
             ("replace", of(vec![Str, Str, Str], s::replace)),
             ("reverse", one(list(), c::reverse)),
             ("sensitive", one(Any, identity)),

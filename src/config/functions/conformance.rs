@@ -28,6 +28,31 @@ const EXAMPLES: &[(&str, &str)] = &[
     (r#"substr("hello", 9, 2)"#, r#""""#),
     (r#"title("hello world")"#, r#""Hello World""#),
     (r#"title("o'neil-smith x_y")"#, r#""O'Neil-Smith X_y""#),
+    (
+        r#"regex("[a-z]+", "53453453.345345aaabbbccc23454")"#,
+        r#""aaabbbccc""#,
+    ),
+    (
+        r#"regex("(\\d\\d\\d\\d)-(\\d\\d)-(\\d\\d)", "2019-02-01")"#,
+        r#"["2019","02","01"]"#,
+    ),
+    (
+        r#"regex("^(?:(?P<scheme>[^:/?#]+):)?(?://(?P<authority>[^/?#]*))?", "https://terraform.io/docs/")"#,
+        r#"{"authority":"terraform.io","scheme":"https"}"#,
+    ),
+    (r#"regex("(a)|(b)", "b")"#, r#"[null,"b"]"#),
+    (r#"regex("\\d+", "x٣12")"#, r#""12""#),
+    (r#"regex("\\Q1.5\\E", "v1.5")"#, r#""1.5""#),
+    (
+        r#"regexall("[a-z]+", "1234abcd5678efgh9")"#,
+        r#"["abcd","efgh"]"#,
+    ),
+    (r#"length(regexall("[a-z]+", "1234abcd5678efgh9"))"#, "2"),
+    (r#"length(regexall("[a-z]+", "123456789")) > 0"#, "false"),
+    (
+        r#"regexall("(\\w+)=(\\d+)", "a=1 b=2")"#,
+        r#"[["a","1"],["b","2"]]"#,
+    ),
     (r#"replace("1 + 2 + 3", "+", "-")"#, r#""1 - 2 - 3""#),
     (
         r#"replace("hello world", "/w.*d/", "everybody")"#,
@@ -327,6 +352,15 @@ fn terraform_documented_examples() {
 
 /// An expression and a part of its error message.
 const ERRORS: &[(&str, &str)] = &[
+    (
+        r#"regex("[a-z]+", "53453453.34534523454")"#,
+        "pattern did not match any part of the given string",
+    ),
+    (
+        r#"regex("(?P<a>x)(y)", "xy")"#,
+        "cannot mix both named and unnamed capture groups",
+    ),
+    (r#"regexall("(", "x")"#, "invalid regexp pattern `(`"),
     // Operators and try.
     ("1 / 0", "division by zero"),
     ("5 % 0", "division by zero"),
@@ -430,7 +464,7 @@ const ERRORS: &[(&str, &str)] = &[
         r#"substr("abc", 0, 1e30)"#,
         "length 1000000000000000000000000000000 is out of range",
     ),
-    (r#"replace("a", "/(/", "b")"#, "invalid regular expression"),
+    (r#"replace("a", "/(/", "b")"#, "invalid regexp pattern `(`"),
     (
         r#"formatlist("%s %s", ["a"], ["b", "c"])"#,
         "argument 3 has length 2, which is inconsistent with argument 2 of length 1",
