@@ -10,6 +10,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Once;
 
 use hcl::{Map, Value};
@@ -116,6 +117,8 @@ impl<'m> Evaluator<'m> {
                     .collect(),
             },
             thunks: prepared.thunks.clone(),
+            dir: scan.reads_files.then(|| Rc::from(self.dir.as_path())),
+            in_template: false,
         };
         let result = lazy::with_frame(frame, || {
             let value = lazy::evaluate(&prepared, roots, &scan.functions)?;

@@ -12,6 +12,7 @@ mod collections;
 mod conformance;
 mod decimal;
 mod encoding;
+mod files;
 mod format;
 mod numbers;
 pub(crate) mod operators;
@@ -38,6 +39,8 @@ pub(crate) const NAMES: &[&str] = &[
     "distinct",
     "element",
     "endswith",
+    "file",
+    "fileexists",
     "flatten",
     "floor",
     "format",
@@ -70,6 +73,7 @@ pub(crate) const NAMES: &[&str] = &[
     "strcontains",
     "substr",
     "sum",
+    "templatefile",
     "title",
     "tolist",
     "tomap",
@@ -137,6 +141,8 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("distinct", one(list(), c::distinct)),
             ("element", of(vec![list(), Any], c::element)),
             ("endswith", str2(s::endswith)),
+            ("file", str1(files::file)),
+            ("fileexists", str1(files::fileexists)),
             ("flatten", one(list(), c::flatten)),
             ("floor", one(Any, n::floor)),
             (
@@ -192,6 +198,7 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("strcontains", str2(s::strcontains)),
             ("substr", of(vec![Str, Any, Any], s::substr)),
             ("sum", one(list(), n::sum)),
+            ("templatefile", of(vec![Str, Any], files::templatefile)),
             ("title", str1(s::title)),
             ("tolist", one(Any, c::tolist)),
             ("tomap", one(Any, c::tomap)),

@@ -12,6 +12,7 @@
 //! it found it.
 
 use std::cell::RefCell;
+use std::path::Path;
 use std::rc::Rc;
 
 use hcl::eval::{Context, ErrorKind, Evaluate, FuncArgs};
@@ -28,6 +29,10 @@ pub(crate) struct Frame {
     pub vars: Vec<(String, Value)>,
     /// The unevaluated arguments of `try` and `can`.
     pub thunks: Vec<hcl::Expression>,
+    /// The configuration directory, when the expression reads files.
+    pub dir: Option<Rc<Path>>,
+    /// Inside a template of `templatefile` (which may not call itself).
+    pub in_template: bool,
 }
 
 thread_local! {

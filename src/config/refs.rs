@@ -48,6 +48,8 @@ pub(crate) struct Scan {
     /// evaluation context (declaring every function for every attribute was
     /// a third of a whole `validate`).
     pub functions: Vec<&'static str>,
+    /// Whether it calls a function that reads the configuration directory.
+    pub reads_files: bool,
 }
 
 /// Scan `expr`.
@@ -175,6 +177,7 @@ impl Visit for Scanner {
                 self.scan.functions.push(known);
             }
         }
+        self.scan.reads_files |= matches!(name, "file" | "fileexists" | "templatefile");
         if let Some(message) = lazy_call_problem(node) {
             self.problem(node.span(), message, None);
         }

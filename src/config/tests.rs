@@ -827,3 +827,167 @@ environment "f" {
     // Conservative: the fallback that was not chosen marks it too.
     assert!(!c.environments["f"].marks.is_clear());
 }
+
+/// Load `main` with the other `files` beside it (templates, data).
+fn load_with(main: &str, files: &[(&str, &[u8])]) -> Result<Loaded, Diagnostics> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), main).unwrap();
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    load(dir.path(), &VarInputs::default())
+}
+
+#[test]
+fn file_and_fileexists_read_the_configuration_directory() {
+    let main = r#"locals {
+  hello   = file("hello.txt")
+  nested  = file("data/x.txt")
+  there   = fileexists("hello.txt")
+  missing = fileexists("nope.txt")
+  either  = fileexists("custom.sh") ? file("custom.sh") : "default"
+  tried   = try(file("nope.txt"), "fallback")
+}
+"#;
+    let c = load_with(
+        main,
+        &[("hello.txt", b"Hello World"), ("data/x.txt", b"x\n")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .config;
+    assert_eq!(c.locals["hello"], json!("Hello World"));
+    assert_eq!(c.locals["nested"], json!("x\n"));
+    assert_eq!(c.locals["there"], json!(true));
+    assert_eq!(c.locals["missing"], json!(false));
+    assert_eq!(c.locals["either"], json!("default"));
+    assert_eq!(c.locals["tried"], json!("fallback"));
+}
+
+#[test]
+fn a_file_outside_the_directory_is_read_only_by_an_absolute_path() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "s").unwrap();
+    let main = format!(
+        "locals {{\n  a = file(\"../secret.txt\")\n  b = fileexists(\"data/../../x\")\n  c = file({:?})\n  d = file(\"missing.txt\")\n  e = file(\"data\")\n  f = file(\"bad.txt\")\n}}\n",
+        secret.display().to_string()
+    );
+    let err = load_with(&main, &[("data/y", b""), ("bad.txt", b"ok\nca\xe9")])
+        .unwrap_err()
+        .to_string();
+    assert_has(
+        &err,
+        &[
+            "\"../secret.txt\" is outside the configuration directory",
+            "a file outside it is read only when its path is absolute",
+            " --> main.hcl:2:7",
+            "\"data/../../x\" is outside the configuration directory",
+            " --> main.hcl:3:7",
+            "no file exists at \"missing.txt\"",
+            " --> main.hcl:5:7",
+            "\"data\" is a directory, not a file",
+            " --> main.hcl:6:7",
+            "bad.txt:2:3: bad.txt is not UTF-8 text: byte 0xe9",
+            " --> main.hcl:7:7",
+            "5 errors found",
+        ],
+    );
+    // The absolute path was read (c is not among the errors).
+    assert!(!err.contains("main.hcl:4:"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_out_of_the_directory_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("s.txt"), "s").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path().join("s.txt"), dir.path().join("link.txt")).unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        "locals {\n  a = file(\"link.txt\")\n}\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), &VarInputs::default())
+        .unwrap_err()
+        .to_string();
+    assert_has(
+        &err,
+        &[
+            "\"link.txt\" is outside the configuration directory",
+            " --> main.hcl:2:7",
+        ],
+    );
+}
+
+#[test]
+fn templatefile_renders_with_its_variables_and_every_function() {
+    let main = r#"locals {
+  backends = templatefile("backends.tftpl", { port = 8080, ip_addrs = ["10.0.0.1", "10.0.0.2"] })
+  config   = templatefile("config.tftpl", { config = { "x" = "y", "foo" = "bar", "key" = "value" } })
+  json     = templatefile("json.tftpl", { port = 8080, ip_addrs = ["10.0.0.1", "10.0.0.2"] })
+  lazy     = templatefile("lazy.tftpl", { items = [{ a = 1 }, {}] })
+}
+"#;
+    let files: &[(&str, &[u8])] = &[
+        // Terraform's examples (its backends example binds the index as
+        // `addr`; here the list is iterated by value, as its text intends).
+        ("backends.tftpl", b"%{ for addr in ip_addrs ~}\nbackend ${addr}:${port}\n%{ endfor ~}\n"),
+        ("config.tftpl", b"%{ for config_key, config_value in config }\nset ${config_key} = ${config_value}\n%{ endfor ~}\n"),
+        ("json.tftpl", b"${jsonencode({\n  \"backends\": [for addr in ip_addrs : \"${addr}:${port}\"],\n})}\n"),
+        ("lazy.tftpl", b"%{ for i in items }${try(i.a * 10, \"-\")};%{ endfor }"),
+    ];
+    let c = load_with(main, files)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    assert_eq!(
+        c.locals["backends"],
+        json!("backend 10.0.0.1:8080\nbackend 10.0.0.2:8080\n")
+    );
+    assert_eq!(
+        c.locals["config"],
+        json!("\nset foo = bar\n\nset key = value\n\nset x = y\n")
+    );
+    assert_eq!(
+        c.locals["json"],
+        json!("{\"backends\":[\"10.0.0.1:8080\",\"10.0.0.2:8080\"]}\n")
+    );
+    assert_eq!(c.locals["lazy"], json!("10;-;"));
+}
+
+#[test]
+fn templatefile_errors_name_the_template() {
+    let main = r#"locals {
+  a = templatefile("t.tftpl", {})
+  b = templatefile("self.tftpl", {})
+  c = templatefile("syntax.tftpl", {})
+  d = templatefile("div.tftpl", { n = 0 })
+  e = templatefile("t.tftpl", { "1x" = 1 })
+}
+"#;
+    let files: &[(&str, &[u8])] = &[
+        ("t.tftpl", b"port ${port}\n"),
+        ("self.tftpl", b"${templatefile(\"t.tftpl\", {port = 1})}"),
+        ("syntax.tftpl", b"ok\n${ 1 +\n"),
+        ("div.tftpl", b"line\n  ${10 / n}\n"),
+    ];
+    let err = load_with(main, files).unwrap_err().to_string();
+    assert_has(
+        &err,
+        &[
+            "in t.tftpl: the variables have no key \"port\"",
+            " --> main.hcl:2:7",
+            "cannot recursively call templatefile from inside another template",
+            " --> main.hcl:3:7",
+            "syntax.tftpl:2:1: ",
+            " --> main.hcl:4:7",
+            "in div.tftpl:2:10: division by zero",
+            " --> main.hcl:5:7",
+            "invalid template variable name \"1x\"",
+            " --> main.hcl:6:7",
+            "5 errors found",
+        ],
+    );
+}
