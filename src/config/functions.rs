@@ -18,6 +18,7 @@ mod numbers;
 pub(crate) mod operators;
 mod regex;
 mod strings;
+mod yaml;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Number, Value};
@@ -87,6 +88,8 @@ pub(crate) const NAMES: &[&str] = &[
     "try",
     "upper",
     "values",
+    "yamldecode",
+    "yamlencode",
     "zipmap",
 ];
 
@@ -214,6 +217,8 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
                 str1(|a| Ok(Value::String(str_arg(&a, 0).to_uppercase()))),
             ),
             ("values", one(map(), values)),
+            ("yamldecode", str1(yaml::yamldecode)),
+            ("yamlencode", one(Any, yaml::yamlencode)),
             ("zipmap", of(vec![list(), list()], c::zipmap)),
             // Internal: what config::rewrite turns operators, `try` and
             // `can` into.

@@ -329,6 +329,102 @@ const EXAMPLES: &[(&str, &str)] = &[
         r#"jsondecode("[\"9999999999999999999999\", 18446744073709551615, -9223372036854775808, 1e3]")"#,
         r#"["9999999999999999999999",18446744073709551615,-9223372036854775808,1000]"#,
     ),
+    // yamldecode: Terraform's examples, then go-cty-yaml's tests.
+    (r#"yamldecode("hello: world")"#, r#"{"hello":"world"}"#),
+    (r#"yamldecode("true")"#, "true"),
+    (
+        r#"yamldecode("{a: &foo [1, 2, 3], b: *foo}")"#,
+        r#"{"a":[1,2,3],"b":[1,2,3]}"#,
+    ),
+    (r#"yamldecode("\"hello\"")"#, r#""hello""#),
+    (r#"yamldecode("'hello'")"#, r#""hello""#),
+    // (go-cty-yaml's tests end these without a line break, where
+    // yaml-rust2 keeps one: docs/config-language.md, the differences.)
+    (
+        r#"yamldecode("|\n  hello\n  world\n")"#,
+        r#""hello\nworld\n""#,
+    ),
+    (r#"yamldecode("|-\n  hello\n  world")"#, r#""hello\nworld""#),
+    (
+        r#"yamldecode(">\n  hello\n  world\n")"#,
+        r#""hello world\n""#,
+    ),
+    (r#"yamldecode("!!str true")"#, r#""true""#),
+    (
+        r#"yamldecode("!<tag:yaml.org,2002:str> true")"#,
+        r#""true""#,
+    ),
+    (r#"yamldecode("yes")"#, "true"),
+    (r#"yamldecode("\"yes\"")"#, r#""yes""#),
+    (r#"yamldecode("!!bool true")"#, "true"),
+    (r#"yamldecode(".5")"#, "0.5"),
+    (r#"yamldecode("1.5")"#, "1.5"),
+    (r#"yamldecode("!!float 1.5")"#, "1.5"),
+    (r#"yamldecode("12")"#, "12"),
+    (r#"yamldecode("-12")"#, "-12"),
+    (r#"yamldecode("!!int 1")"#, "1"),
+    (r#"yamldecode("!!int 0x1F")"#, "31"),
+    (r#"yamldecode("0x1F")"#, r#""0x1F""#),
+    (r#"yamldecode("1_000")"#, "1000"),
+    (r#"yamldecode("0b101")"#, "5"),
+    (r#"yamldecode("2006-1-2")"#, r#""2006-01-02T00:00:00Z""#),
+    (
+        r#"yamldecode("!!timestamp 2006-1-2")"#,
+        r#""2006-01-02T00:00:00Z""#,
+    ),
+    (
+        r#"yamldecode("2001-12-14t21:59:43.10-05:00")"#,
+        r#""2001-12-14T21:59:43-05:00""#,
+    ),
+    (r#"yamldecode("!!binary 'aGVsbG8='")"#, r#""aGVsbG8=""#),
+    (r#"yamldecode("null")"#, "null"),
+    (r#"yamldecode("~")"#, "null"),
+    (r#"yamldecode("{}")"#, "{}"),
+    (r#"yamldecode("{a: 1, b: true}")"#, r#"{"a":1,"b":true}"#),
+    (
+        r#"yamldecode("\na: 1\nb:\n  - foo\n  - bar\n")"#,
+        r#"{"a":1,"b":["foo","bar"]}"#,
+    ),
+    (r#"yamldecode("[a, b, true]")"#, r#"["a","b",true]"#),
+    (
+        r#"yamldecode("\nfoo: &bar\n  - x\nbar: *bar\n")"#,
+        r#"{"bar":["x"],"foo":["x"]}"#,
+    ),
+    (r#"yamldecode("1: a\ntrue: b")"#, r#"{"1":"a","true":"b"}"#),
+    // yamlencode: Terraform's examples, then go-cty-yaml's tests.
+    (
+        r#"yamlencode({"a":"b", "c":"d"})"#,
+        r#""\"a\": \"b\"\n\"c\": \"d\"\n""#,
+    ),
+    (
+        r#"yamlencode({"foo":[1, 2, 3], "bar": "baz"})"#,
+        r#""\"bar\": \"baz\"\n\"foo\":\n- 1\n- 2\n- 3\n""#,
+    ),
+    (
+        r#"yamlencode({"foo":[1, {"a":"b","c":"d"}, 3], "bar": "baz"})"#,
+        r#""\"bar\": \"baz\"\n\"foo\":\n- 1\n- \"a\": \"b\"\n  \"c\": \"d\"\n- 3\n""#,
+    ),
+    ("yamlencode(true)", r#""true\n...\n""#),
+    (r#"yamlencode("")"#, r#""\"\"\n""#),
+    (r#"yamlencode("hello")"#, r#""\"hello\"\n""#),
+    ("yamlencode(0)", r#""0\n...\n""#),
+    ("yamlencode({})", r#""{}\n""#),
+    ("yamlencode([])", r#""[]\n""#),
+    (r#"yamlencode(["b"])"#, r#""- \"b\"\n""#),
+    ("yamlencode(null)", r#""null\n...\n""#),
+    (
+        r#"yamlencode({ a = "x\ny" })"#,
+        r#""\"a\": |-\n  x\n  y\n""#,
+    ),
+    (
+        r#"yamlencode({ a = { b = [[1, 2], {}] } })"#,
+        r#""\"a\":\n  \"b\":\n  - - 1\n    - 2\n  - {}\n""#,
+    ),
+    (r#"yamlencode("tab\there")"#, r#""\"tab\\there\"\n""#),
+    (
+        r#"yamldecode(yamlencode({ a = ["x\ny\n", "", 1.5, null, { "k:" = "v #" }] }))"#,
+        r#"{"a":["x\ny\n","",1.5,null,{"k:":"v #"}]}"#,
+    ),
     (r#"base64encode("Hello World")"#, r#""SGVsbG8gV29ybGQ=""#),
     (r#"base64decode("SGVsbG8gV29ybGQ=")"#, r#""Hello World""#),
     (
@@ -361,6 +457,42 @@ const ERRORS: &[(&str, &str)] = &[
         "cannot mix both named and unnamed capture groups",
     ),
     (r#"regexall("(", "x")"#, "invalid regexp pattern `(`"),
+    (
+        r#"yamldecode("{a: &foo [1, *foo, 3]}")"#,
+        r#"cannot refer to anchor "foo" from inside its own definition"#,
+    ),
+    (
+        r#"yamldecode("{a: !not-supported foo}")"#,
+        r#"unsupported tag "!not-supported""#,
+    ),
+    (
+        r#"yamldecode("!!nope foo")"#,
+        r#"unsupported tag "tag:yaml.org,2002:nope""#,
+    ),
+    (
+        r#"yamldecode("!!bool bananas")"#,
+        r#"cannot parse "bananas" as tag:yaml.org,2002:bool"#,
+    ),
+    (r#"yamldecode(".NaN")"#, "not a number cutover can hold"),
+    (
+        r#"yamldecode("!!binary '>>>>>>>>>'")"#,
+        r#"cannot parse ">>>>>>>>>" as tag:yaml.org,2002:binary: not valid base64"#,
+    ),
+    (
+        r#"yamldecode("a: 1\n---\nb: 2")"#,
+        "only a single document is allowed",
+    ),
+    (r#"yamldecode("")"#, "missing start of document"),
+    (
+        r#"yamldecode("? [a]\n: 1")"#,
+        "only strings are allowed as mapping keys",
+    ),
+    (r#"yamldecode("~: 1")"#, "mapping key cannot be null"),
+    (r#"yamldecode("a: [1")"#, "on line "),
+    (
+        r#"yamldecode("\nfoo: &bar\n  - x\n  - *bar\n")"#,
+        "on line 4, column 5: cannot refer to anchor \"bar\"",
+    ),
     // Operators and try.
     ("1 / 0", "division by zero"),
     ("5 % 0", "division by zero"),
