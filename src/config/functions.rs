@@ -121,14 +121,17 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
         use encoding as e;
         use numbers as n;
         use strings as s;
-        use ParamType::{Any, String as Str};
+        use ParamType::Any;
+        // A string parameter takes a number or a bool too, converted to its
+        // string form as Terraform converts (`trimspace(1)` is "1").
+        let text = || ParamType::one_of([ParamType::String, ParamType::Number, ParamType::Bool]);
         let list = || ParamType::array_of(Any);
         let map = || ParamType::object_of(Any);
         let of = |ps: Vec<ParamType>, f| FuncDef::builder().params(ps).build(f);
         let one = |p: ParamType, f| of(vec![p], f);
         let many = |p: ParamType, f| FuncDef::builder().variadic_param(p).build(f);
-        let str1 = |f| one(Str, f);
-        let str2 = |f| of(vec![Str, Str], f);
+        let str1 = |f| one(text(), f);
+        let str2 = |f| of(vec![text(), text()], f);
         vec![
             ("abs", one(Any, n::abs)),
             ("alltrue", one(list(), c::alltrue)),
@@ -151,19 +154,19 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             (
                 "format",
                 FuncDef::builder()
-                    .param(Str)
+                    .param(text())
                     .variadic_param(Any)
                     .build(format::format),
             ),
             (
                 "formatlist",
                 FuncDef::builder()
-                    .param(Str)
+                    .param(text())
                     .variadic_param(Any)
                     .build(format::formatlist),
             ),
             ("index", of(vec![list(), Any], c::index)),
-            ("join", of(vec![Str, list()], join)),
+            ("join", of(vec![text(), list()], join)),
             ("jsondecode", str1(e::jsondecode)),
             ("jsonencode", one(Any, jsonencode)),
             ("keys", one(map(), keys)),
@@ -171,7 +174,7 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             (
                 "lookup",
                 FuncDef::builder()
-                    .params([map(), Str])
+                    .params([map(), text()])
                     .variadic_param(Any)
                     .build(lookup),
             ),
@@ -186,11 +189,11 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             // config::marks's work.
             ("nonsensitive", one(Any, identity)),
             ("one", one(list(), c::one)),
-            ("parseint", of(vec![Str, Any], n::parseint)),
+            ("parseint", of(vec![text(), Any], n::parseint)),
             ("range", many(Any, c::range)),
             ("regex", str2(regex::regex)),
             ("regexall", str2(regex::regexall)),
-            ("replace", of(vec![Str, Str, Str], s::replace)),
+            ("replace", of(vec![text(), text(), text()], s::replace)),
             ("reverse", one(list(), c::reverse)),
             ("sensitive", one(Any, identity)),
             ("sha256", str1(e::sha256)),
@@ -199,9 +202,9 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("split", str2(split)),
             ("startswith", str2(s::startswith)),
             ("strcontains", str2(s::strcontains)),
-            ("substr", of(vec![Str, Any, Any], s::substr)),
+            ("substr", of(vec![text(), Any, Any], s::substr)),
             ("sum", one(list(), n::sum)),
-            ("templatefile", of(vec![Str, Any], files::templatefile)),
+            ("templatefile", of(vec![text(), Any], files::templatefile)),
             ("title", str1(s::title)),
             ("tolist", one(Any, c::tolist)),
             ("tomap", one(Any, c::tomap)),
@@ -242,9 +245,14 @@ fn identity(args: FuncArgs) -> Result<Value, String> {
     Ok(args.into_values().into_iter().next().unwrap_or(Value::Null))
 }
 
-/// A string argument already checked by the parameter types.
-fn str_arg(args: &FuncArgs, i: usize) -> &str {
-    args.get(i).and_then(Value::as_str).unwrap_or_default()
+/// A string argument already checked by the parameter types (a number or
+/// a bool given for one in its string form, as Terraform converts).
+fn str_arg(args: &FuncArgs, i: usize) -> std::borrow::Cow<'_, str> {
+    match args.get(i) {
+        Some(Value::String(s)) => std::borrow::Cow::Borrowed(s),
+        Some(v) => primitive_string(v).unwrap_or_default().into(),
+        None => std::borrow::Cow::Borrowed(""),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -258,11 +266,12 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// The string form of a primitive value, as `tostring` and `%s` give it.
+/// The string form of a primitive value, as `tostring` and `%s` give it:
+/// a number with every digit and no exponent, as Terraform writes one.
 fn primitive_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(_) => numbers::num_arg(v, "").ok().map(decimal::number_string),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
@@ -296,11 +305,11 @@ fn join(args: FuncArgs) -> Result<Value, String> {
         .iter()
         .map(|v| primitive_string(v).ok_or_else(|| format!("cannot join a {}", type_name(v))))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Value::String(parts.join(str_arg(&args, 0))))
+    Ok(Value::String(parts.join(&*str_arg(&args, 0))))
 }
 
 fn split(args: FuncArgs) -> Result<Value, String> {
-    let (sep, s) = (str_arg(&args, 0), str_arg(&args, 1));
+    let (sep, s) = (&*str_arg(&args, 0), &*str_arg(&args, 1));
     if sep.is_empty() {
         return Err("the separator must not be empty".into());
     }
@@ -366,7 +375,7 @@ fn length(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn lookup(args: FuncArgs) -> Result<Value, String> {
-    let key = str_arg(&args, 1);
+    let key = &*str_arg(&args, 1);
     let default: Vec<&Value> = args.variadic_args().collect();
     if default.len() > 1 {
         return Err("takes at most one default".into());
@@ -484,7 +493,9 @@ mod tests {
         assert!(err(r#"format("%d", "x")"#).contains("number required"));
         assert!(err(r#"format("%s %s", "x")"#).contains("not enough arguments"));
         assert!(err(r#"format("%s", "x", "y")"#).contains("too many"));
-        assert!(err(r#"format(1)"#).contains("format"));
+        assert!(err(r#"format([1])"#).contains("format"));
+        // A number or bool is converted for a string parameter, as Terraform.
+        assert_eq!(ok("format(1)"), r#""1""#);
     }
 
     #[test]
@@ -501,7 +512,8 @@ mod tests {
     fn upper_and_lower() {
         assert_eq!(ok(r#"upper("blue")"#), r#""BLUE""#);
         assert_eq!(ok(r#"lower("GREEN")"#), r#""green""#);
-        assert!(err("upper(1)").contains("upper"));
+        assert!(err("upper([1])").contains("upper"));
+        assert_eq!(ok("upper(true)"), r#""TRUE""#);
         assert!(err("lower([])").contains("lower"));
     }
 

@@ -331,7 +331,7 @@ fn undefined_references_suggest_close_names() {
 
 #[test]
 fn unknown_functions_and_names() {
-    let out = errors("locals {\n  a = uper(\"x\")\n  b = nope.x\n  c = upper(1)\n}\n");
+    let out = errors("locals {\n  a = uper(\"x\")\n  b = nope.x\n  c = upper([1])\n}\n");
     assert_has(
         &out,
         &[

@@ -312,6 +312,13 @@ const EXAMPLES: &[(&str, &str)] = &[
     (r#"toset(["a", "b", 3])"#, r#"["3","a","b"]"#),
     (r#"toset(["c", "b", "b"])"#, r#"["b","c"]"#),
     ("toset([10, 9, 10])", "[9,10]"),
+    // A number or bool given for a string is converted, as Terraform does.
+    ("trimspace(1)", r#""1""#),
+    (r#"startswith(10, 1)"#, "true"),
+    ("upper(true)", r#""TRUE""#),
+    ("tostring(1e21)", r#""1000000000000000000000""#),
+    ("tostring(0.1)", r#""0.1""#),
+    (r#"join(",", [1.5, true])"#, r#""1.5,true""#),
     // Edges of ours (docs/config-language.md, the differences).
     (r#"formatlist("%s", [])"#, "[]"),
     ("abs(-9223372036854775807 - 1)", "9223372036854775808"),
@@ -587,9 +594,10 @@ const ERRORS: &[(&str, &str)] = &[
         r#"error on format iteration 0: unsupported value for "%s" at 0: string required"#,
     ),
     // Wrong types.
-    ("trimspace(1)", "trimspace"),
+    ("trimspace([1])", "trimspace"),
+    ("trimspace(null)", "trimspace"),
     (r#"trim("a", [])"#, "trim"),
-    (r#"startswith(1, "a")"#, "startswith"),
+    (r#"startswith({}, "a")"#, "startswith"),
     (r#"substr("abc", "x", 1)"#, "offset must be a number"),
     (r#"substr("abc", 1.5, 1)"#, "offset must be a whole number"),
     (
@@ -664,7 +672,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (r#"base64decode("!!")"#, "not valid base64"),
     (r#"base64decode("/w==")"#, "not valid UTF-8"),
-    ("sha256(1)", "sha256"),
+    ("sha256([])", "sha256"),
     ("element([1], 1e30)", "out of range"),
     (r#"parseint("-", 10)"#, "cannot parse"),
     (r#"parseint("é", 16)"#, "cannot parse"),

@@ -84,13 +84,13 @@ fn read(path: &str) -> Result<String, String> {
 }
 
 pub(super) fn file(args: FuncArgs) -> Result<Value, String> {
-    read(str_arg(&args, 0)).map(Value::String)
+    read(&str_arg(&args, 0)).map(Value::String)
 }
 
 /// Whether a regular file is at `path`; something else there (a
 /// directory) is an error, as Terraform's.
 pub(super) fn fileexists(args: FuncArgs) -> Result<Value, String> {
-    let path = str_arg(&args, 0);
+    let path = &*str_arg(&args, 0);
     match locate(path)? {
         None => Ok(Value::Bool(false)),
         Some(p) if p.is_file() => Ok(Value::Bool(true)),
@@ -101,7 +101,7 @@ pub(super) fn fileexists(args: FuncArgs) -> Result<Value, String> {
 /// The file `path` rendered as a template with the variables of `vars`,
 /// and every function but `templatefile` itself.
 pub(super) fn templatefile(args: FuncArgs) -> Result<Value, String> {
-    let path = str_arg(&args, 0);
+    let path = &*str_arg(&args, 0);
     let outer = lazy::current();
     if outer.in_template {
         return Err("cannot recursively call templatefile from inside another template".into());

@@ -7,9 +7,9 @@
 use hcl::eval::FuncArgs;
 use hcl::Value;
 
-use super::decimal::{number_string, Decimal};
+use super::decimal::Decimal;
 use super::numbers::{num_arg, Num};
-use super::{json_text, str_arg};
+use super::{json_text, primitive_string, str_arg};
 
 /// One `%...` sequence.
 #[derive(Debug, Default)]
@@ -32,13 +32,13 @@ struct Verb {
 
 pub(super) fn format(args: FuncArgs) -> Result<Value, String> {
     let rest: Vec<&Value> = args.variadic_args().collect();
-    format_values(str_arg(&args, 0), &rest).map(Value::String)
+    format_values(&str_arg(&args, 0), &rest).map(Value::String)
 }
 
 /// `format` for each element of the list arguments (all of one length); an
 /// argument that is not a list (a null one too) is used for every element.
 pub(super) fn formatlist(args: FuncArgs) -> Result<Value, String> {
-    let spec = str_arg(&args, 0);
+    let spec = &*str_arg(&args, 0);
     let rest: Vec<&Value> = args.variadic_args().collect();
     let mut len: Option<(usize, usize)> = None;
     for (i, v) in rest.iter().enumerate() {
@@ -210,7 +210,7 @@ fn format_one(verb: &mut Verb, arg: &Value) -> Result<String, String> {
             return Ok(float(verb, n));
         }
         's' | 'q' => {
-            let s = string_form(arg).ok_or_else(|| unsupported("string required"))?;
+            let s = primitive_string(arg).ok_or_else(|| unsupported("string required"))?;
             let s = match verb.precision.filter(|p| *p > 0) {
                 Some(p) => s.chars().take(p).collect(),
                 None => s,
@@ -238,16 +238,6 @@ fn as_is(verb: &Verb, arg: &Value) -> Result<String, String> {
         Value::String(s) if !verb.sharp => Ok(s.clone()),
         Value::Number(n) if !verb.sharp => Ok(Decimal::shortest(num(n)).general(None, 'e')),
         other => Ok(json_text(other)),
-    }
-}
-
-/// The string a value converts to, as Terraform converts it.
-fn string_form(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(number_string(num(n))),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

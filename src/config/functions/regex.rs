@@ -127,7 +127,7 @@ fn result(re: &Regex, captures: &regex::Captures<'_>) -> Value {
 }
 
 fn pattern(args: &FuncArgs) -> Result<Regex, String> {
-    let re = compile(str_arg(args, 0))?;
+    let re = compile(&str_arg(args, 0))?;
     let names: Vec<Option<&str>> = re.capture_names().skip(1).collect();
     if names.iter().any(Option::is_some) && names.iter().any(Option::is_none) {
         return Err(
@@ -139,8 +139,9 @@ fn pattern(args: &FuncArgs) -> Result<Regex, String> {
 
 pub(super) fn regex(args: FuncArgs) -> Result<Value, String> {
     let re = pattern(&args)?;
+    let text = str_arg(&args, 1);
     let captures = re
-        .captures(str_arg(&args, 1))
+        .captures(&text)
         .ok_or("pattern did not match any part of the given string")?;
     Ok(result(&re, &captures))
 }
@@ -148,7 +149,7 @@ pub(super) fn regex(args: FuncArgs) -> Result<Value, String> {
 pub(super) fn regexall(args: FuncArgs) -> Result<Value, String> {
     let re = pattern(&args)?;
     Ok(Value::Array(
-        re.captures_iter(str_arg(&args, 1))
+        re.captures_iter(&str_arg(&args, 1))
             .map(|c| result(&re, &c))
             .collect(),
     ))

@@ -25,7 +25,7 @@ use super::str_arg;
 const LONG: &str = "tag:yaml.org,2002:";
 
 pub(super) fn yamldecode(args: FuncArgs) -> Result<Value, String> {
-    let text = str_arg(&args, 0);
+    let text = &*str_arg(&args, 0);
     let mut d = Decoder {
         parser: Parser::new_from_str(text),
         text,
