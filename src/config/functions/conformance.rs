@@ -319,6 +319,15 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("tostring(1e21)", r#""1000000000000000000000""#),
     ("tostring(0.1)", r#""0.1""#),
     (r#"join(",", [1.5, true])"#, r#""1.5,true""#),
+    // The examples of docs/config-language.md's table.
+    (
+        r#"format("%s:%05d %.2f %-5s|", "h", 42, 3.14159, "ab")"#,
+        r#""h:00042 3.14 ab   |""#,
+    ),
+    (r#"regex("(\\d+)\\.(\\d+)", "v1.4")"#, r#"["1","4"]"#),
+    (r#"can(regex("^v", "1.4.2"))"#, "false"),
+    (r#"try({ a = 1 }.port, 9101)"#, "9101"),
+    (r#"yamlencode({ a = "b", c = [1] })"#, r#""\"a\": \"b\"\n\"c\":\n- 1\n""#),
     // Edges of ours (docs/config-language.md, the differences).
     (r#"formatlist("%s", [])"#, "[]"),
     ("abs(-9223372036854775807 - 1)", "9223372036854775808"),
