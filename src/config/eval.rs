@@ -283,18 +283,41 @@ pub(crate) fn short_values(message: &str) -> String {
             out.push('`');
         }
         let lines: Vec<&str> = part.lines().collect();
-        // Odd parts are quoted; a quote of a few lines stays as it is.
-        if i % 2 == 0 || lines.len() <= QUOTED_LINES + 2 {
+        // Odd parts are quoted; a quote of a few lines stays as it is, but
+        // for a line too long to read (a value or expression on one line).
+        if i % 2 == 0 {
             out.push_str(part);
+            continue;
+        }
+        if lines.len() <= QUOTED_LINES + 2 {
+            out.push_str(&short_line(part));
             continue;
         }
         let (head, rest) = lines.split_at(QUOTED_LINES);
         let (hidden, last) = rest.split_at(rest.len() - 1);
+        let head: Vec<String> = head.iter().map(|l| short_line(l)).collect();
         out.push_str(&head.join("\n"));
         out.push_str(&format!("\n  ... ({} more elements)\n", hidden.len()));
         out.push_str(last[0]);
     }
     out
+}
+
+/// How many characters of one quoted line an error shows.
+const QUOTED_CHARS: usize = 200;
+
+/// `text` with each line over [`QUOTED_CHARS`] cut, saying how much more
+/// there is.
+fn short_line(text: &str) -> String {
+    let cut = |line: &str| {
+        let n = line.chars().count();
+        if n <= QUOTED_CHARS {
+            return line.to_owned();
+        }
+        let head: String = line.chars().take(QUOTED_CHARS).collect();
+        format!("{head}... ({} more characters)", n - QUOTED_CHARS)
+    };
+    text.split('\n').map(cut).collect::<Vec<_>>().join("\n")
 }
 
 thread_local! {

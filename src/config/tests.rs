@@ -535,6 +535,25 @@ fn nothing_panics_on_odd_input() {
         "x = 1",
         "locals { a = \"${\" }",
         "é = 1",
+        "locals { a = try() }",
+        "locals { a = can() }",
+        "locals { a = try([1]...) }",
+        "locals { a = format(\"%[99999999999999999999]d\", 1) }",
+        "locals { a = format(\"%.99999999999999999999f\", 1) }",
+        "locals { a = format(\"%1000001d\", 1) }",
+        "locals { a = format(\"%[\", 1) }",
+        "locals { a = yamldecode(\"{a: *x}\") }",
+        "locals { a = yamldecode(\"&a [*a]\") }",
+        "locals { a = yamldecode(\"\\t- x\") }",
+        "locals { a = regex(\"(\", \"x\") }",
+        "locals { a = regex(\"a{1000000}\", \"x\") }",
+        "locals { a = templatefile(\"/\", {}) }",
+        "locals { a = file(\"\") }",
+        "locals { a = fileexists(\"~\") }",
+        "locals { a = -(-9223372036854775808) * -1 - 1e308 * 1e308 }",
+        "locals { a = 5 % -0.0 }",
+        "locals { a = \"\" < 1 }",
+        "locals { a = [for x in [1] : try(x.y.z, x / 0, can(x[0]))] }",
     ] {
         let _ = load_files(&[("main.hcl", text)], &inputs);
     }
@@ -550,6 +569,13 @@ fn an_error_quotes_a_few_lines_of_a_long_value() {
     assert!(err.lines().count() < 20, "{err}");
     assert!(err.contains("  2,\n  ... (997 more elements)\n]`"), "{err}");
     assert!(err.contains("in expression `keys(local.l)`"), "{err}");
+    // A long value on one line is cut too.
+    let err = errors(&format!(
+        "locals {{\n  s = \"{}\"\n}}\noutput \"x\" {{\n  value = keys(local.s)\n}}\n",
+        "x".repeat(5000)
+    ));
+    assert!(err.len() < 1000, "{err}");
+    assert!(err.contains("... (4802 more characters)"), "{err}");
 }
 
 #[test]

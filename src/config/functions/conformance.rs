@@ -327,7 +327,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     (r#"regex("(\\d+)\\.(\\d+)", "v1.4")"#, r#"["1","4"]"#),
     (r#"can(regex("^v", "1.4.2"))"#, "false"),
     (r#"try({ a = 1 }.port, 9101)"#, "9101"),
-    (r#"yamlencode({ a = "b", c = [1] })"#, r#""\"a\": \"b\"\n\"c\":\n- 1\n""#),
+    (
+        r#"yamlencode({ a = "b", c = [1] })"#,
+        r#""\"a\": \"b\"\n\"c\":\n- 1\n""#,
+    ),
     // Edges of ours (docs/config-language.md, the differences).
     (r#"formatlist("%s", [])"#, "[]"),
     ("abs(-9223372036854775807 - 1)", "9223372036854775808"),
