@@ -106,7 +106,7 @@ impl<'m> Evaluator<'m> {
         // Maps iterate in key order, as Terraform's (config::key_order).
         let mut sorted = expr.clone();
         super::key_order::sort_literals(&mut sorted);
-        let prepared = rewrite::prepare(&sorted);
+        let prepared = rewrite::prepare(sorted);
         let span = self.span_of(file, expr);
         let frame = Frame {
             vars: match prepared.thunks.is_empty() {

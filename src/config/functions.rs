@@ -440,14 +440,8 @@ pub(crate) fn parse_number(s: &str) -> Option<Value> {
 #[cfg(test)]
 fn eval(expr: &str) -> Result<serde_json::Value, String> {
     let parsed = hcl_edit::parser::parse_expr(expr).map_err(|e| e.to_string())?;
-    let prepared = super::rewrite::prepare(&parsed);
-    let frame = super::lazy::Frame {
-        thunks: prepared.thunks.clone(),
-        ..Default::default()
-    };
-    let value = super::lazy::with_frame(frame, || {
-        super::lazy::evaluate(&prepared, [], NAMES).map_err(|f| f.message)
-    })?;
+    let prepared = super::rewrite::prepare(parsed);
+    let value = super::lazy::evaluate_alone(&prepared, NAMES).map_err(|f| f.message)?;
     serde_json::to_value(value).map_err(|e| e.to_string())
 }
 

@@ -85,6 +85,16 @@ pub(crate) fn evaluate<'a>(
     run(&prepared.expr, &ctx, &prepared.thunks)
 }
 
+/// Evaluate `prepared`, which refers to no variables, in a frame of its own
+/// (a `--var` value written in HCL, a test's expression).
+pub(crate) fn evaluate_alone(prepared: &Prepared, calls: &[&str]) -> Result<Value, Failure> {
+    let frame = Frame {
+        thunks: prepared.thunks.clone(),
+        ..Frame::default()
+    };
+    with_frame(frame, || evaluate(prepared, [], calls))
+}
+
 /// Evaluate `expr` in `ctx`, a panic of hcl-rs's caught.
 fn run(
     expr: &hcl::Expression,

@@ -46,9 +46,8 @@ pub(crate) const TRY: &str = "__try";
 pub(crate) const CAN: &str = "__can";
 
 /// Rewrite `expr` (written in the file where its spans are).
-pub(crate) fn prepare(expr: &Expression) -> Prepared {
+pub(crate) fn prepare(mut expr: Expression) -> Prepared {
     let mut r = Rewriter::default();
-    let mut expr = expr.clone();
     r.visit_expr_mut(&mut expr);
     Prepared {
         expr: expr.into(),
@@ -266,7 +265,7 @@ mod tests {
 
     #[test]
     fn operators_become_checked_calls_with_their_ranges() {
-        let p = prepare(&parse("1 + 2 * -x"));
+        let p = prepare(parse("1 + 2 * -x"));
         assert_eq!(
             p.expr.to_string(),
             "__add(1, __mul(2, __neg(x, 8, 10, 8, 10), 4, 10, 8, 10), 0, 10, 4, 10)"
@@ -277,7 +276,7 @@ mod tests {
 
     #[test]
     fn try_arguments_become_thunks_with_the_names_in_scope() {
-        let p = prepare(&parse("[for k, v in m : try(v.a / 2, k)]"));
+        let p = prepare(parse("[for k, v in m : try(v.a / 2, k)]"));
         assert_eq!(
             p.expr.to_string(),
             "[for k, v in m : __try({ k = k, v = v }, 0, 1)]"
@@ -288,7 +287,7 @@ mod tests {
             restore(&p.expr, &p.thunks).to_string(),
             "[for k, v in m : try(v.a / 2, k)]"
         );
-        let p = prepare(&parse("\"%{ for x in xs }${can(x.y)}%{ endfor }\""));
+        let p = prepare(parse("\"%{ for x in xs }${can(x.y)}%{ endfor }\""));
         let text = p.expr.to_string();
         assert!(text.contains("__can({x = x,}, 0)"), "{text}");
     }

@@ -319,6 +319,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("tostring(1e21)", r#""1000000000000000000000""#),
     ("tostring(0.1)", r#""0.1""#),
     (r#"join(",", [1.5, true])"#, r#""1.5,true""#),
+    // sensitive and nonsensitive leave the value as it is (the marks are
+    // config::marks's: src/config/marks_tests.rs).
+    (r#"sensitive("x")"#, r#""x""#),
+    ("nonsensitive(sensitive([1]))", "[1]"),
     // The examples of docs/config-language.md's table.
     (
         r#"format("%s:%05d %.2f %-5s|", "h", 42, 3.14159, "ab")"#,

@@ -126,7 +126,7 @@ pub(super) fn templatefile(args: FuncArgs) -> Result<Value, String> {
         format!("{path}:{}:{}: {}", at.line(), at.column(), e.message())
     })?;
     let expr = Expression::from(HeredocTemplate::new(Ident::new("EOT"), template));
-    let prepared = rewrite::prepare(&expr);
+    let prepared = rewrite::prepare(expr);
     let frame = Frame {
         vars: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         thunks: prepared.thunks.clone(),
