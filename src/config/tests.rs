@@ -478,13 +478,18 @@ output "o" {
     );
 }
 
-#[test]
-fn sensitivity_flows_through_locals() {
-    let c = ok(r#"
+/// A sensitive variable, `var.token`.
+const TOKEN: &str = r#"
 variable "token" {
   default   = "s3cret"
   sensitive = true
 }
+"#;
+
+#[test]
+fn sensitivity_flows_through_locals() {
+    let c = ok(&(TOKEN.to_owned()
+        + r#"
 locals {
   release = "1-${var.token}"
 }
@@ -502,7 +507,7 @@ output "c" {
   value     = "x"
   sensitive = true
 }
-"#);
+"#));
     assert_eq!(
         c.environments["e"].marks.release,
         Marks::sensitive("var.token")
@@ -832,11 +837,8 @@ locals {
 
 #[test]
 fn the_marks_of_what_try_chose_from_are_kept() {
-    let c = ok(r#"
-variable "token" {
-  default   = "s3cret"
-  sensitive = true
-}
+    let c = ok(&(TOKEN.to_owned()
+        + r#"
 environment "e" {
   release  = try(var.token, "none")
   endpoint = "h:1"
@@ -845,7 +847,7 @@ environment "f" {
   release  = try("1", var.token)
   endpoint = "h:2"
 }
-"#);
+"#));
     assert_eq!(
         c.environments["e"].marks.release,
         Marks::sensitive("var.token")
