@@ -19,6 +19,7 @@ pub(crate) mod operators;
 mod regex;
 mod strings;
 mod yaml;
+mod yamlencode;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Number, Value};
@@ -221,7 +222,7 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ),
             ("values", one(map(), values)),
             ("yamldecode", str1(yaml::yamldecode)),
-            ("yamlencode", one(Any, yaml::yamlencode)),
+            ("yamlencode", one(Any, yamlencode::yamlencode)),
             ("zipmap", of(vec![list(), list()], c::zipmap)),
             // Internal: what config::rewrite turns operators, `try` and
             // `can` into.
