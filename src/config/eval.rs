@@ -10,18 +10,19 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Once;
 
-use hcl::eval::{Context, Evaluate};
 use hcl::{Map, Value};
 use hcl_edit::expr::Expression;
 use hcl_edit::Span as _;
 
 use super::diag::Diagnostic;
-use super::functions;
+use super::lazy::{self, Frame};
 use super::marks::{self, Marks};
 use super::model::{Address, Span};
 use super::refs::{self, Scan};
+use super::rewrite;
 use super::source::{did_you_mean, SourceMap};
 
 /// An evaluated expression.
@@ -102,51 +103,53 @@ impl<'m> Evaluator<'m> {
         let roots = self.roots(file, &scan)?;
         // The roots are kept for the marks only when there are marks.
         let marked = self.marked_roots(&scan).map(|m| (m, roots.clone()));
-        let ctx = context(roots, &scan.functions);
-        for (divisor, range) in &scan.divisors {
-            let divisor: hcl::Expression = divisor.clone().into();
-            if let Ok(Ok(Value::Number(n))) =
-                catch_unwind(AssertUnwindSafe(|| divisor.evaluate(&ctx)))
-            {
-                if n.as_f64() == Some(0.0) {
-                    let span = self.map.span(file, range.clone());
-                    self.error_help(
-                        &span,
-                        "division by zero",
-                        "the right side of `/` and `%` must not be 0",
-                    );
-                    return None;
-                }
-            }
-        }
         // Maps iterate in key order, as Terraform's (config::key_order).
         let mut sorted = expr.clone();
         super::key_order::sort_literals(&mut sorted);
-        let converted: hcl::Expression = sorted.into();
+        let prepared = rewrite::prepare(sorted);
         let span = self.span_of(file, expr);
-        match guarded(|| converted.evaluate(&ctx)) {
-            Ok(Ok(mut value)) => {
+        let frame = Frame {
+            vars: match prepared.thunks.is_empty() {
+                true => Vec::new(),
+                false => roots
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            },
+            thunks: prepared.thunks.clone(),
+            dir: scan.reads_files.then(|| Rc::from(self.dir.as_path())),
+            in_template: false,
+        };
+        let result = lazy::with_frame(frame, || {
+            let value = lazy::evaluate(&prepared, roots, &scan.functions)?;
+            let marks = marked.map_or(Marks::Clear, |(marks, roots)| {
+                let scope = marks::Scope {
+                    roots: &roots,
+                    marks: &marks,
+                    bindings: Vec::new(),
+                };
+                marks::of(&prepared.expr, &scope)
+            });
+            Ok::<_, lazy::Failure>((value, marks))
+        });
+        match result {
+            Ok((mut value, marks)) => {
                 super::key_order::sort_value(&mut value);
-                let marks = marked.map_or(Marks::Clear, |(marks, roots)| {
-                    let scope = marks::Scope {
-                        roots: &roots,
-                        marks: &marks,
-                        bindings: Vec::new(),
-                    };
-                    marks::of(&converted, &scope)
-                });
                 Some(Evaluated { value, marks })
             }
-            Ok(Err(e)) => {
-                let message = self.shown_error(file, &scan, &short_values(&e.to_string()));
-                self.error(&span, format!("cannot evaluate this expression: {message}"));
-                None
-            }
-            Err(_) => {
-                self.error(
-                    &span,
-                    "cannot evaluate this expression (arithmetic overflow or division by zero)",
-                );
+            Err(failure) => {
+                let message = self.shown_error(file, &scan, &short_values(&failure.message));
+                // An error that knows its place (an operator's) is shown
+                // there, with nothing more to say where.
+                match failure.range.filter(|r| r.end > r.start) {
+                    Some(r) => {
+                        let span = self.map.span(file, r);
+                        self.error(&span, message);
+                    }
+                    None => {
+                        self.error(&span, format!("cannot evaluate this expression: {message}"))
+                    }
+                }
                 None
             }
         }
@@ -280,13 +283,19 @@ pub(crate) fn short_values(message: &str) -> String {
             out.push('`');
         }
         let lines: Vec<&str> = part.lines().collect();
-        // Odd parts are quoted; a quote of a few lines stays as it is.
-        if i % 2 == 0 || lines.len() <= QUOTED_LINES + 2 {
+        // Odd parts are quoted; a quote of a few lines stays as it is, but
+        // for a line too long to read (a value or expression on one line).
+        if i % 2 == 0 {
             out.push_str(part);
+            continue;
+        }
+        if lines.len() <= QUOTED_LINES + 2 {
+            out.push_str(&short_line(part));
             continue;
         }
         let (head, rest) = lines.split_at(QUOTED_LINES);
         let (hidden, last) = rest.split_at(rest.len() - 1);
+        let head: Vec<String> = head.iter().map(|l| short_line(l)).collect();
         out.push_str(&head.join("\n"));
         out.push_str(&format!("\n  ... ({} more elements)\n", hidden.len()));
         out.push_str(last[0]);
@@ -294,14 +303,21 @@ pub(crate) fn short_values(message: &str) -> String {
     out
 }
 
-/// A context with `roots` and the functions the expression calls.
-fn context(roots: BTreeMap<&'static str, Value>, calls: &[&str]) -> Context<'static> {
-    let mut ctx = Context::new();
-    functions::declare_only(&mut ctx, calls);
-    for (root, value) in roots {
-        ctx.declare_var(root, value);
-    }
-    ctx
+/// How many characters of one quoted line an error shows.
+const QUOTED_CHARS: usize = 200;
+
+/// `text` with each line over [`QUOTED_CHARS`] cut, saying how much more
+/// there is.
+fn short_line(text: &str) -> String {
+    let cut = |line: &str| {
+        let n = line.chars().count();
+        if n <= QUOTED_CHARS {
+            return line.to_owned();
+        }
+        let head: String = line.chars().take(QUOTED_CHARS).collect();
+        format!("{head}... ({} more characters)", n - QUOTED_CHARS)
+    };
+    text.split('\n').map(cut).collect::<Vec<_>>().join("\n")
 }
 
 thread_local! {
@@ -323,9 +339,10 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
             }
         }));
     });
-    GUARDED.with(|g| g.set(true));
+    // Nested (a `try` inside an evaluation): the outer one stays quiet.
+    let outer = GUARDED.with(|g| g.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(false));
+    GUARDED.with(|g| g.set(outer));
     result.map_err(|_| ())
 }
 

@@ -629,9 +629,37 @@ router "public" {
     }
 
     #[test]
+    fn heredocs_inside_template_directives_are_kept_byte_for_byte() {
+        for text in [
+            "locals {\n  a = \"%{ if true }${<<EOT\n  two spaces\nEOT\n}%{ endif }\"\n}\n",
+            "locals {\n  a = \"%{ for x in [1] }${<<-EOT\n    x\n  EOT\n}%{ endfor }\"\n}\n",
+            "locals {\n  a = <<EOT\n%{ if true }\n${<<EOF\n  in\nEOF\n}\n%{ endif }\nEOT\n}\n",
+        ] {
+            assert_eq!(fmt(text), text);
+        }
+    }
+
+    #[test]
+    fn comments_inside_interpolations_are_kept() {
+        for text in [
+            "locals {\n  a = \"${ 1 # one\n}\"\n  bb = 2\n}\n",
+            "locals {\n  a = \"${ 1 /* one\n  two */ }\"\n}\n",
+            "locals {\n  a = \"${ 1 // one\n    }\"\n}\n",
+            "locals {\n  a = <<EOT\n${ 1 # c\n}\nEOT\n}\n",
+        ] {
+            let out = fmt(text);
+            assert_comments_kept(text, &out);
+            assert_eq!(out, text);
+        }
+    }
+
+    #[test]
     fn crlf_line_ends_are_kept_and_mixed_ones_refused() {
         let text = "locals {\r\nc = <<EOT\r\nline\r\nEOT\r\n}\r\n";
         assert_eq!(fmt(text), "locals {\r\n  c = <<EOT\r\nline\r\nEOT\r\n}\r\n");
+        // A heredoc inside `${}` in a CRLF file: kept, CR and all.
+        let text = "locals {\r\n  a = \"x${<<EOT\r\n  two\r\nEOT\r\n}y\"\r\n}\r\n";
+        assert_eq!(fmt(text), text);
         let err = format_source(Path::new("main.hcl"), "locals {\r\nc = 1\n}\r\n").unwrap_err();
         assert_eq!(err.span.as_ref().map(|s| s.line), Some(2), "{err}");
         assert!(err.message.contains("mixes CRLF and LF"), "{err}");

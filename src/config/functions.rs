@@ -10,9 +10,16 @@ use std::sync::OnceLock;
 mod collections;
 #[cfg(test)]
 mod conformance;
+mod decimal;
 mod encoding;
+mod files;
+mod format;
 mod numbers;
+pub(crate) mod operators;
+mod regex;
 mod strings;
+mod yaml;
+mod yamlencode;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::{Map, Number, Value};
@@ -24,6 +31,7 @@ pub(crate) const NAMES: &[&str] = &[
     "anytrue",
     "base64decode",
     "base64encode",
+    "can",
     "ceil",
     "chunklist",
     "coalesce",
@@ -33,6 +41,8 @@ pub(crate) const NAMES: &[&str] = &[
     "distinct",
     "element",
     "endswith",
+    "file",
+    "fileexists",
     "flatten",
     "floor",
     "format",
@@ -52,6 +62,8 @@ pub(crate) const NAMES: &[&str] = &[
     "one",
     "parseint",
     "range",
+    "regex",
+    "regexall",
     "replace",
     "reverse",
     "sensitive",
@@ -63,6 +75,7 @@ pub(crate) const NAMES: &[&str] = &[
     "strcontains",
     "substr",
     "sum",
+    "templatefile",
     "title",
     "tolist",
     "tomap",
@@ -73,12 +86,20 @@ pub(crate) const NAMES: &[&str] = &[
     "trimprefix",
     "trimspace",
     "trimsuffix",
+    "try",
     "upper",
     "values",
+    "yamldecode",
+    "yamlencode",
     "zipmap",
 ];
 
-/// Declare every built-in function in `ctx`.
+/// The functions that config::rewrite turns into calls of internal ones
+/// (`try` into `__try`): they are not declared under their own names.
+#[cfg(test)]
+const REWRITTEN: &[&str] = &["can", "try"];
+
+/// Declare every built-in function in `ctx` (the internal ones too).
 pub(crate) fn declare(ctx: &mut Context<'_>) {
     for (name, def) in defs() {
         ctx.declare_func(*name, def.clone());
@@ -92,7 +113,8 @@ pub(crate) fn declare_only(ctx: &mut Context<'_>, names: &[&str]) {
     }
 }
 
-/// Every function's definition, by name (sorted, as `NAMES`).
+/// Every function's definition, by name: those of `NAMES` (sorted, but for
+/// `REWRITTEN`), then the internal ones.
 fn defs() -> &'static [(&'static str, FuncDef)] {
     static DEFS: OnceLock<Vec<(&'static str, FuncDef)>> = OnceLock::new();
     DEFS.get_or_init(|| {
@@ -100,14 +122,17 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
         use encoding as e;
         use numbers as n;
         use strings as s;
-        use ParamType::{Any, String as Str};
+        use ParamType::Any;
+        // A string parameter takes a number or a bool too, converted to its
+        // string form as Terraform converts (`trimspace(1)` is "1").
+        let text = || ParamType::one_of([ParamType::String, ParamType::Number, ParamType::Bool]);
         let list = || ParamType::array_of(Any);
         let map = || ParamType::object_of(Any);
         let of = |ps: Vec<ParamType>, f| FuncDef::builder().params(ps).build(f);
         let one = |p: ParamType, f| of(vec![p], f);
         let many = |p: ParamType, f| FuncDef::builder().variadic_param(p).build(f);
-        let str1 = |f| one(Str, f);
-        let str2 = |f| of(vec![Str, Str], f);
+        let str1 = |f| one(text(), f);
+        let str2 = |f| of(vec![text(), text()], f);
         vec![
             ("abs", one(Any, n::abs)),
             ("alltrue", one(list(), c::alltrue)),
@@ -123,24 +148,26 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("distinct", one(list(), c::distinct)),
             ("element", of(vec![list(), Any], c::element)),
             ("endswith", str2(s::endswith)),
+            ("file", str1(files::file)),
+            ("fileexists", str1(files::fileexists)),
             ("flatten", one(list(), c::flatten)),
             ("floor", one(Any, n::floor)),
             (
                 "format",
                 FuncDef::builder()
-                    .param(Str)
+                    .param(text())
                     .variadic_param(Any)
-                    .build(format),
+                    .build(format::format),
             ),
             (
                 "formatlist",
                 FuncDef::builder()
-                    .param(Str)
+                    .param(text())
                     .variadic_param(Any)
-                    .build(formatlist),
+                    .build(format::formatlist),
             ),
             ("index", of(vec![list(), Any], c::index)),
-            ("join", of(vec![Str, list()], join)),
+            ("join", of(vec![text(), list()], join)),
             ("jsondecode", str1(e::jsondecode)),
             ("jsonencode", one(Any, jsonencode)),
             ("keys", one(map(), keys)),
@@ -148,7 +175,7 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             (
                 "lookup",
                 FuncDef::builder()
-                    .params([map(), Str])
+                    .params([map(), text()])
                     .variadic_param(Any)
                     .build(lookup),
             ),
@@ -163,9 +190,11 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             // config::marks's work.
             ("nonsensitive", one(Any, identity)),
             ("one", one(list(), c::one)),
-            ("parseint", of(vec![Str, Any], n::parseint)),
+            ("parseint", of(vec![text(), Any], n::parseint)),
             ("range", many(Any, c::range)),
-            ("replace", of(vec![Str, Str, Str], s::replace)),
+            ("regex", str2(regex::regex)),
+            ("regexall", str2(regex::regexall)),
+            ("replace", of(vec![text(), text(), text()], s::replace)),
             ("reverse", one(list(), c::reverse)),
             ("sensitive", one(Any, identity)),
             ("sha256", str1(e::sha256)),
@@ -174,8 +203,9 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
             ("split", str2(split)),
             ("startswith", str2(s::startswith)),
             ("strcontains", str2(s::strcontains)),
-            ("substr", of(vec![Str, Any, Any], s::substr)),
+            ("substr", of(vec![text(), Any, Any], s::substr)),
             ("sum", one(list(), n::sum)),
+            ("templatefile", of(vec![text(), Any], files::templatefile)),
             ("title", str1(s::title)),
             ("tolist", one(Any, c::tolist)),
             ("tomap", one(Any, c::tomap)),
@@ -191,7 +221,23 @@ fn defs() -> &'static [(&'static str, FuncDef)] {
                 str1(|a| Ok(Value::String(str_arg(&a, 0).to_uppercase()))),
             ),
             ("values", one(map(), values)),
+            ("yamldecode", str1(yaml::yamldecode)),
+            ("yamlencode", one(Any, yamlencode::yamlencode)),
             ("zipmap", of(vec![list(), list()], c::zipmap)),
+            // Internal: what config::rewrite turns operators, `try` and
+            // `can` into.
+            ("__add", of(vec![Any; 6], operators::add)),
+            ("__sub", of(vec![Any; 6], operators::sub)),
+            ("__mul", of(vec![Any; 6], operators::mul)),
+            ("__div", of(vec![Any; 6], operators::div)),
+            ("__mod", of(vec![Any; 6], operators::rem)),
+            ("__lt", of(vec![Any; 6], operators::lt)),
+            ("__le", of(vec![Any; 6], operators::le)),
+            ("__gt", of(vec![Any; 6], operators::gt)),
+            ("__ge", of(vec![Any; 6], operators::ge)),
+            ("__neg", of(vec![Any; 5], operators::neg)),
+            ("__try", many(Any, super::lazy::try_)),
+            ("__can", many(Any, super::lazy::can)),
         ]
     })
 }
@@ -200,9 +246,14 @@ fn identity(args: FuncArgs) -> Result<Value, String> {
     Ok(args.into_values().into_iter().next().unwrap_or(Value::Null))
 }
 
-/// A string argument already checked by the parameter types.
-fn str_arg(args: &FuncArgs, i: usize) -> &str {
-    args.get(i).and_then(Value::as_str).unwrap_or_default()
+/// A string argument already checked by the parameter types (a number or
+/// a bool given for one in its string form, as Terraform converts).
+fn str_arg(args: &FuncArgs, i: usize) -> std::borrow::Cow<'_, str> {
+    match args.get(i) {
+        Some(Value::String(s)) => std::borrow::Cow::Borrowed(s),
+        Some(v) => primitive_string(v).unwrap_or_default().into(),
+        None => std::borrow::Cow::Borrowed(""),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -216,11 +267,12 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// The string form of a primitive value, as `tostring` and `%s` give it.
+/// The string form of a primitive value, as `tostring` and `%s` give it:
+/// a number with every digit and no exponent, as Terraform writes one.
 fn primitive_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(_) => numbers::num_arg(v, "").ok().map(decimal::number_string),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
@@ -254,11 +306,11 @@ fn join(args: FuncArgs) -> Result<Value, String> {
         .iter()
         .map(|v| primitive_string(v).ok_or_else(|| format!("cannot join a {}", type_name(v))))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Value::String(parts.join(str_arg(&args, 0))))
+    Ok(Value::String(parts.join(&*str_arg(&args, 0))))
 }
 
 fn split(args: FuncArgs) -> Result<Value, String> {
-    let (sep, s) = (str_arg(&args, 0), str_arg(&args, 1));
+    let (sep, s) = (&*str_arg(&args, 0), &*str_arg(&args, 1));
     if sep.is_empty() {
         return Err("the separator must not be empty".into());
     }
@@ -270,12 +322,25 @@ fn split(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
-/// As Terraform: object keys sorted (serde_json's map is ordered by key).
 fn jsonencode(args: FuncArgs) -> Result<Value, String> {
-    let sorted = serde_json::to_value(&args[0]).map_err(|e| e.to_string())?;
-    serde_json::to_string(&sorted)
-        .map(Value::String)
-        .map_err(|e| e.to_string())
+    Ok(Value::String(json_text(&args[0])))
+}
+
+/// A value as compact JSON, as Terraform writes it (Go's encoder): object
+/// keys sorted (serde_json's map is ordered by key), and `<`, `>`, `&`,
+/// U+2028 and U+2029 written as `\u` escapes. Those characters can only
+/// be inside strings, so replacing them in the text is exact.
+fn json_text(v: &Value) -> String {
+    let sorted = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    let text = sorted.to_string();
+    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return text;
+    }
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn keys(args: FuncArgs) -> Result<Value, String> {
@@ -311,7 +376,7 @@ fn length(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn lookup(args: FuncArgs) -> Result<Value, String> {
-    let key = str_arg(&args, 1);
+    let key = &*str_arg(&args, 1);
     let default: Vec<&Value> = args.variadic_args().collect();
     if default.len() > 1 {
         return Err("takes at most one default".into());
@@ -362,119 +427,22 @@ pub(crate) fn parse_number(s: &str) -> Option<Value> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(Value::Number(Number::from(i)));
     }
+    if let Ok(u) = s.parse::<u64>() {
+        return Some(Value::Number(Number::from(u)));
+    }
     s.parse::<f64>()
         .ok()
         .and_then(Number::from_f64)
         .map(Value::Number)
 }
 
-fn format(args: FuncArgs) -> Result<Value, String> {
-    let rest: Vec<&Value> = args.variadic_args().collect();
-    format_values(str_arg(&args, 0), &rest).map(Value::String)
-}
-
-/// `format` for each element of the list arguments (all of one length); an
-/// argument that is not a list is used for every element.
-fn formatlist(args: FuncArgs) -> Result<Value, String> {
-    let rest: Vec<&Value> = args.variadic_args().collect();
-    let mut len = None;
-    for (i, v) in rest.iter().enumerate() {
-        if let Value::Array(items) = v {
-            match len {
-                Some(n) if n != items.len() => {
-                    return Err(format!(
-                        "argument {} has {} elements, an earlier list {n}: the lists must be the same length",
-                        i + 2,
-                        items.len()
-                    ))
-                }
-                _ => len = Some(items.len()),
-            }
-        }
-    }
-    let row = |i: usize| -> Vec<&Value> {
-        rest.iter()
-            .map(|v| match v {
-                Value::Array(items) => &items[i],
-                other => *other,
-            })
-            .collect()
-    };
-    (0..len.unwrap_or(1))
-        .map(|i| format_values(str_arg(&args, 0), &row(i)).map(Value::String))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Array)
-}
-
-fn format_values(spec: &str, args: &[&Value]) -> Result<String, String> {
-    let mut rest = args.iter();
-    let mut out = String::new();
-    let mut chars = spec.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let verb = chars.next().ok_or("the format ends with a lone `%`")?;
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let arg = rest
-            .next()
-            .ok_or_else(|| format!("not enough arguments for `%{verb}`"))?;
-        out.push_str(&format_one(verb, arg)?);
-    }
-    if rest.next().is_some() {
-        return Err("too many arguments for the format".into());
-    }
-    Ok(out)
-}
-
-fn format_one(verb: char, arg: &Value) -> Result<String, String> {
-    match verb {
-        's' => {
-            primitive_string(arg).ok_or_else(|| format!("`%s` cannot format a {}", type_name(arg)))
-        }
-        'v' => {
-            Ok(primitive_string(arg)
-                .unwrap_or_else(|| serde_json::to_string(arg).unwrap_or_default()))
-        }
-        'q' => {
-            let s = primitive_string(arg)
-                .ok_or_else(|| format!("`%q` cannot format a {}", type_name(arg)))?;
-            serde_json::to_string(&s).map_err(|e| e.to_string())
-        }
-        'd' => match arg {
-            Value::Number(n) if n.as_i64().is_some() => Ok(n.to_string()),
-            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                Ok(format!("{:.0}", n.as_f64().unwrap_or_default()))
-            }
-            other => Err(format!(
-                "`%d` needs a whole number, got {}",
-                type_name(other)
-            )),
-        },
-        'f' => match arg {
-            Value::Number(n) => Ok(format!("{:.6}", n.as_f64().unwrap_or_default())),
-            other => Err(format!("`%f` needs a number, got {}", type_name(other))),
-        },
-        other => Err(format!(
-            "unknown verb `%{other}` (use %s, %d, %f, %v, %q or %%)"
-        )),
-    }
-}
-
-#[cfg(test)]
-/// Evaluate `expr` with only the built-in functions.
+/// Evaluate `expr` with only the built-in functions, as config::eval does
+/// (rewritten, in a frame of its own).
 #[cfg(test)]
 fn eval(expr: &str) -> Result<serde_json::Value, String> {
-    let mut ctx = Context::new();
-    declare(&mut ctx);
-    let parsed: hcl::Expression = hcl_edit::parser::parse_expr(expr)
-        .map_err(|e| e.to_string())?
-        .into();
-    let value = hcl::eval::Evaluate::evaluate(&parsed, &ctx).map_err(|e| e.to_string())?;
+    let parsed = hcl_edit::parser::parse_expr(expr).map_err(|e| e.to_string())?;
+    let prepared = super::rewrite::prepare(parsed);
+    let value = super::lazy::evaluate_alone(&prepared, NAMES).map_err(|f| f.message)?;
     serde_json::to_value(value).map_err(|e| e.to_string())
 }
 
@@ -486,7 +454,20 @@ mod tests {
     fn names_are_sorted_and_defined() {
         assert!(NAMES.windows(2).all(|w| w[0] < w[1]));
         let defined: Vec<&str> = defs().iter().map(|(n, _)| *n).collect();
-        assert_eq!(defined, NAMES);
+        let public: Vec<&str> = defined
+            .iter()
+            .copied()
+            .filter(|n| !n.starts_with("__"))
+            .collect();
+        let named: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| !REWRITTEN.contains(n))
+            .collect();
+        assert_eq!(public, named);
+        for op in operators::OPERATORS {
+            assert!(defined.contains(&op.0), "{op:?}");
+        }
     }
 
     fn ok(expr: &str) -> String {
@@ -504,10 +485,12 @@ mod tests {
             r#""a-42 true \"x\" 100%""#
         );
         assert_eq!(ok(r#"format("%v", [1, "a"])"#), r#""[1,\"a\"]""#);
-        assert!(err(r#"format("%d", "x")"#).contains("whole number"));
+        assert!(err(r#"format("%d", "x")"#).contains("number required"));
         assert!(err(r#"format("%s %s", "x")"#).contains("not enough arguments"));
         assert!(err(r#"format("%s", "x", "y")"#).contains("too many"));
-        assert!(err(r#"format(1)"#).contains("format"));
+        assert!(err(r#"format([1])"#).contains("format"));
+        // A number or bool is converted for a string parameter, as Terraform.
+        assert_eq!(ok("format(1)"), r#""1""#);
     }
 
     #[test]
@@ -524,7 +507,8 @@ mod tests {
     fn upper_and_lower() {
         assert_eq!(ok(r#"upper("blue")"#), r#""BLUE""#);
         assert_eq!(ok(r#"lower("GREEN")"#), r#""green""#);
-        assert!(err("upper(1)").contains("upper"));
+        assert!(err("upper([1])").contains("upper"));
+        assert_eq!(ok("upper(true)"), r#""TRUE""#);
         assert!(err("lower([])").contains("lower"));
     }
 

@@ -481,6 +481,19 @@ fn func_call(call: &FuncCall, scope: &Scope<'_>) -> Marks {
     match call.name.name.as_str() {
         "sensitive" => all().union(&Marks::sensitive("sensitive()")),
         "nonsensitive" => Marks::Clear,
+        // `try` and `can` (config::rewrite): the scope object, then the
+        // indexes of the arguments set aside.
+        super::rewrite::TRY | super::rewrite::CAN => {
+            let frame = super::lazy::current();
+            let thunks = call.args.iter().skip(1).map(|id| match id {
+                Expression::Number(n) => n.as_u64().and_then(|i| frame.thunks.get(i as usize)),
+                _ => None,
+            });
+            thunks.fold(Marks::Clear, |acc, t| match t {
+                Some(t) => acc.union(&of(t, scope)),
+                None => acc.union(&Marks::sensitive("try()")),
+            })
+        }
         // Collections put together keep each part's marks, unless a whole
         // argument is marked (its keys or length would show otherwise).
         "merge" if !call.expand_final && !args.iter().any(is_wholly_marked) => {

@@ -1,14 +1,13 @@
 //! Finding what an expression refers to, before evaluating it.
 //!
 //! The scan gives the graph its edges (`var.x`, `local.y`, `environment.z`,
-//! `router.r`, each with its byte range for diagnostics), finds names and
-//! functions that do not exist, and collects the divisors of `/` and `%`,
-//! which must be checked before hcl-rs evaluates them (it panics on a zero
-//! divisor).
+//! `router.r`, each with its byte range for diagnostics), and finds names
+//! and functions that do not exist and calls of `try` and `can` that cannot
+//! be made.
 
 use std::ops::Range;
 
-use hcl_edit::expr::{BinaryOperator, Expression, ForExpr, FuncCall, Traversal, TraversalOperator};
+use hcl_edit::expr::{Expression, ForExpr, FuncCall, Traversal, TraversalOperator};
 use hcl_edit::template::ForTemplateExpr;
 use hcl_edit::visit::{self, Visit};
 use hcl_edit::Span as _;
@@ -43,14 +42,14 @@ pub(crate) struct Scan {
     pub refs: Vec<RefSite>,
     /// Unknown names and functions.
     pub problems: Vec<Problem>,
-    /// Divisors of `/` and `%` outside `for` expressions, innermost first.
-    pub divisors: Vec<(Expression, Range<usize>)>,
     /// Whether it calls `sensitive()`, which marks a value (config::marks).
     pub marks_values: bool,
     /// The built-in functions it calls: only these are declared in its
     /// evaluation context (declaring every function for every attribute was
     /// a third of a whole `validate`).
     pub functions: Vec<&'static str>,
+    /// Whether it calls a function that reads the configuration directory.
+    pub reads_files: bool,
 }
 
 /// Scan `expr`.
@@ -58,7 +57,6 @@ pub(crate) fn scan(expr: &Expression) -> Scan {
     let mut scanner = Scanner {
         scan: Scan::default(),
         scope: Vec::new(),
-        branches: 0,
     };
     scanner.visit_expr(expr);
     scanner.scan
@@ -70,9 +68,6 @@ struct Scanner {
     scan: Scan,
     /// Names bound by enclosing `for` expressions.
     scope: Vec<String>,
-    /// How many conditional branches enclose the node: only the branch
-    /// taken is evaluated, so a divisor there is not checked beforehand.
-    branches: usize,
 }
 
 impl Scanner {
@@ -182,6 +177,10 @@ impl Visit for Scanner {
                 self.scan.functions.push(known);
             }
         }
+        self.scan.reads_files |= matches!(name, "file" | "fileexists" | "templatefile");
+        if let Some(message) = lazy_call_problem(node) {
+            self.problem(node.span(), message, None);
+        }
         if !node.name.namespace.is_empty() || known.is_none() {
             let help = super::source::did_you_mean(name, functions::NAMES.iter().copied())
                 .unwrap_or_else(|| format!("the functions are: {}", functions::NAMES.join(", ")));
@@ -192,26 +191,6 @@ impl Visit for Scanner {
             );
         }
         visit::visit_func_args(self, &node.args);
-    }
-
-    fn visit_binary_op(&mut self, node: &hcl_edit::expr::BinaryOp) {
-        visit::visit_binary_op(self, node);
-        let op = *node.operator.value();
-        if matches!(op, BinaryOperator::Div | BinaryOperator::Mod)
-            && self.scope.is_empty()
-            && self.branches == 0
-        {
-            let range = node.rhs_expr.span().unwrap_or(0..0);
-            self.scan.divisors.push((node.rhs_expr.clone(), range));
-        }
-    }
-
-    fn visit_conditional(&mut self, node: &hcl_edit::expr::Conditional) {
-        self.visit_expr(&node.cond_expr);
-        self.branches += 1;
-        self.visit_expr(&node.true_expr);
-        self.visit_expr(&node.false_expr);
-        self.branches -= 1;
     }
 
     fn visit_for_expr(&mut self, node: &ForExpr) {
@@ -238,6 +217,27 @@ impl Visit for Scanner {
         self.scope.push(node.value_var.as_str().to_string());
         self.visit_template(&node.template);
         self.scope.truncate(depth);
+    }
+}
+
+/// What is wrong with a call of `try` or `can`, whose arguments are
+/// expressions (config::rewrite): `can` takes one, `try` at least one, and
+/// neither a list expanded with `...`.
+fn lazy_call_problem(call: &FuncCall) -> Option<String> {
+    let name = call.name.name.as_str();
+    if !call.name.namespace.is_empty() || !matches!(name, "try" | "can") {
+        return None;
+    }
+    if call.args.expand_final() {
+        return Some(format!(
+            "`{name}` takes expressions, not a list expanded with `...`"
+        ));
+    }
+    match (name, call.args.len()) {
+        ("can", 1) => None,
+        ("can", n) => Some(format!("`can` takes exactly one expression, not {n}")),
+        ("try", 0) => Some("`try` takes at least one expression".into()),
+        _ => None,
     }
 }
 
@@ -275,11 +275,5 @@ mod tests {
             scan.problems[0].help.as_deref(),
             Some("did you mean `upper`?")
         );
-    }
-
-    #[test]
-    fn divisors_are_collected() {
-        let scan = scan(&parse("1 / (2 % 0)"));
-        assert_eq!(scan.divisors.len(), 2);
     }
 }

@@ -331,7 +331,7 @@ fn undefined_references_suggest_close_names() {
 
 #[test]
 fn unknown_functions_and_names() {
-    let out = errors("locals {\n  a = uper(\"x\")\n  b = nope.x\n  c = upper(1)\n}\n");
+    let out = errors("locals {\n  a = uper(\"x\")\n  b = nope.x\n  c = upper([1])\n}\n");
     assert_has(
         &out,
         &[
@@ -398,7 +398,7 @@ fn division_by_zero_is_a_diagnostic() {
             "division by zero\n --> main.hcl:2:11",
             "division by zero\n --> main.hcl:3:11",
             "division by zero\n --> main.hcl:4:11",
-            "--> main.hcl:5:7",
+            "division by zero\n --> main.hcl:5:27",
         ],
     );
 }
@@ -411,7 +411,10 @@ fn only_the_branch_taken_is_evaluated() {
     assert_eq!(c.locals["b"], json!(0));
     // Taken, it is still an error at the attribute.
     let out = errors("locals {\n  a = false ? 1 : 1 / 0\n}\n");
-    assert!(out.contains("--> main.hcl:2:7"), "{out}");
+    assert!(
+        out.contains("division by zero\n --> main.hcl:2:23"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -475,13 +478,18 @@ output "o" {
     );
 }
 
-#[test]
-fn sensitivity_flows_through_locals() {
-    let c = ok(r#"
+/// A sensitive variable, `var.token`.
+const TOKEN: &str = r#"
 variable "token" {
   default   = "s3cret"
   sensitive = true
 }
+"#;
+
+#[test]
+fn sensitivity_flows_through_locals() {
+    let c = ok(&(TOKEN.to_owned()
+        + r#"
 locals {
   release = "1-${var.token}"
 }
@@ -499,7 +507,7 @@ output "c" {
   value     = "x"
   sensitive = true
 }
-"#);
+"#));
     assert_eq!(
         c.environments["e"].marks.release,
         Marks::sensitive("var.token")
@@ -532,6 +540,25 @@ fn nothing_panics_on_odd_input() {
         "x = 1",
         "locals { a = \"${\" }",
         "é = 1",
+        "locals { a = try() }",
+        "locals { a = can() }",
+        "locals { a = try([1]...) }",
+        "locals { a = format(\"%[99999999999999999999]d\", 1) }",
+        "locals { a = format(\"%.99999999999999999999f\", 1) }",
+        "locals { a = format(\"%1000001d\", 1) }",
+        "locals { a = format(\"%[\", 1) }",
+        "locals { a = yamldecode(\"{a: *x}\") }",
+        "locals { a = yamldecode(\"&a [*a]\") }",
+        "locals { a = yamldecode(\"\\t- x\") }",
+        "locals { a = regex(\"(\", \"x\") }",
+        "locals { a = regex(\"a{1000000}\", \"x\") }",
+        "locals { a = templatefile(\"/\", {}) }",
+        "locals { a = file(\"\") }",
+        "locals { a = fileexists(\"~\") }",
+        "locals { a = -(-9223372036854775808) * -1 - 1e308 * 1e308 }",
+        "locals { a = 5 % -0.0 }",
+        "locals { a = \"\" < 1 }",
+        "locals { a = [for x in [1] : try(x.y.z, x / 0, can(x[0]))] }",
     ] {
         let _ = load_files(&[("main.hcl", text)], &inputs);
     }
@@ -547,6 +574,13 @@ fn an_error_quotes_a_few_lines_of_a_long_value() {
     assert!(err.lines().count() < 20, "{err}");
     assert!(err.contains("  2,\n  ... (997 more elements)\n]`"), "{err}");
     assert!(err.contains("in expression `keys(local.l)`"), "{err}");
+    // A long value on one line is cut too.
+    let err = errors(&format!(
+        "locals {{\n  s = \"{}\"\n}}\noutput \"x\" {{\n  value = keys(local.s)\n}}\n",
+        "x".repeat(5000)
+    ));
+    assert!(err.len() < 1000, "{err}");
+    assert!(err.contains("... (4802 more characters)"), "{err}");
 }
 
 #[test]
@@ -717,4 +751,272 @@ fn plan_gates_is_true_false_or_ci_and_anything_else_is_located() {
         assert_eq!(PlanGates::InCi.applies(ci), applies, "{ci:?}");
         assert!(PlanGates::On.applies(ci) && !PlanGates::Off.applies(ci));
     }
+}
+
+#[test]
+fn arithmetic_errors_are_located_at_the_operation() {
+    // As Terraform would not give `[null, 10]`; at the divisor in the
+    // body of the `for`, not at the whole attribute.
+    let out = errors("locals {\n  a = [for x in [0, 1] : 10 / x]\n  b = 1e308 * 10\n  c = 18446744073709551615 + 1\n}\n");
+    assert_has(
+        &out,
+        &[
+            "error: division by zero\n --> main.hcl:2:31\n",
+            "error: the result of `*` is out of range",
+            " --> main.hcl:3:7\n",
+            "error: the result of `+` is out of range",
+            " --> main.hcl:4:7\n",
+            "3 errors found",
+        ],
+    );
+    let out = errors("locals {\n  a = \"x\" * 2\n}\n");
+    assert_has(
+        &out,
+        &[
+            "the left operand of `*` must be a number, got a string that does not hold one\n --> main.hcl:2:7",
+        ],
+    );
+}
+
+#[test]
+fn an_untyped_var_holding_a_number_is_a_number_in_arithmetic_and_format() {
+    // Terraform converts the string "9101" where a number is needed.
+    let inputs = VarInputs {
+        cli: vec![("port".into(), "9101".into())],
+        ..VarInputs::default()
+    };
+    let text = "variable \"port\" {}\nlocals {\n  next = var.port + 1\n  shown = format(\"%d/%05.1f\", var.port, var.port)\n  big = var.port > 1024\n}\n";
+    let c = match load_files(&[("main.hcl", text)], &inputs) {
+        Ok(l) => l.config,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(c.locals["next"], json!(9102));
+    assert_eq!(c.locals["shown"], json!("9101/9101.0"));
+    assert_eq!(c.locals["big"], json!(true));
+}
+
+#[test]
+fn try_and_can_evaluate_their_arguments_themselves() {
+    let c = ok(r#"
+variable "settings" {
+  default = { port = 9101 }
+}
+locals {
+  port    = try(var.settings.port, 80)
+  host    = try(var.settings.host, "127.0.0.1")
+  has     = can(var.settings.host)
+  ports   = [for p in [9101, "x"] : try(p + 0, null)]
+  nested  = try(try(var.settings.a, var.settings.b), "none")
+}
+"#);
+    assert_eq!(c.locals["port"], json!(9101));
+    assert_eq!(c.locals["host"], json!("127.0.0.1"));
+    assert_eq!(c.locals["has"], json!(false));
+    assert_eq!(c.locals["ports"], json!([9101, null]));
+    assert_eq!(c.locals["nested"], json!("none"));
+    // A reference to something not declared is not caught, as Terraform's.
+    let out = errors("locals {\n  a = try(local.nope, 1)\n  b = can(1, 2)\n  c = try()\n}\n");
+    assert_has(
+        &out,
+        &[
+            "undefined local value `local.nope`\n --> main.hcl:2:11",
+            "`can` takes exactly one expression, not 2\n --> main.hcl:3:7",
+            "`try` takes at least one expression\n --> main.hcl:4:7",
+        ],
+    );
+    // Every failure is told when none succeeds.
+    let out = errors("locals {\n  a = try({}.x, 1 / 0)\n}\n");
+    assert_has(
+        &out,
+        &[
+            "error calling function `try`: no expression succeeded:\n- ",
+            "\n- division by zero\n",
+            " --> main.hcl:2:7",
+        ],
+    );
+}
+
+#[test]
+fn the_marks_of_what_try_chose_from_are_kept() {
+    let c = ok(&(TOKEN.to_owned()
+        + r#"
+environment "e" {
+  release  = try(var.token, "none")
+  endpoint = "h:1"
+}
+environment "f" {
+  release  = try("1", var.token)
+  endpoint = "h:2"
+}
+"#));
+    assert_eq!(
+        c.environments["e"].marks.release,
+        Marks::sensitive("var.token")
+    );
+    // Conservative: the fallback that was not chosen marks it too.
+    assert!(!c.environments["f"].marks.is_clear());
+}
+
+/// Load `main` with the other `files` beside it (templates, data).
+fn load_with(main: &str, files: &[(&str, &[u8])]) -> Result<Loaded, Diagnostics> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), main).unwrap();
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    load(dir.path(), &VarInputs::default())
+}
+
+#[test]
+fn file_and_fileexists_read_the_configuration_directory() {
+    let main = r#"locals {
+  hello   = file("hello.txt")
+  nested  = file("data/x.txt")
+  there   = fileexists("hello.txt")
+  missing = fileexists("nope.txt")
+  either  = fileexists("custom.sh") ? file("custom.sh") : "default"
+  tried   = try(file("nope.txt"), "fallback")
+}
+"#;
+    let c = load_with(
+        main,
+        &[("hello.txt", b"Hello World"), ("data/x.txt", b"x\n")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .config;
+    assert_eq!(c.locals["hello"], json!("Hello World"));
+    assert_eq!(c.locals["nested"], json!("x\n"));
+    assert_eq!(c.locals["there"], json!(true));
+    assert_eq!(c.locals["missing"], json!(false));
+    assert_eq!(c.locals["either"], json!("default"));
+    assert_eq!(c.locals["tried"], json!("fallback"));
+}
+
+#[test]
+fn a_file_outside_the_directory_is_read_only_by_an_absolute_path() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "s").unwrap();
+    let main = format!(
+        "locals {{\n  a = file(\"../secret.txt\")\n  b = fileexists(\"data/../../x\")\n  c = file({:?})\n  d = file(\"missing.txt\")\n  e = file(\"data\")\n  f = file(\"bad.txt\")\n}}\n",
+        secret.display().to_string()
+    );
+    let err = load_with(&main, &[("data/y", b""), ("bad.txt", b"ok\nca\xe9")])
+        .unwrap_err()
+        .to_string();
+    assert_has(
+        &err,
+        &[
+            "\"../secret.txt\" is outside the configuration directory",
+            "a file outside it is read only when its path is absolute",
+            " --> main.hcl:2:7",
+            "\"data/../../x\" is outside the configuration directory",
+            " --> main.hcl:3:7",
+            "no file exists at \"missing.txt\"",
+            " --> main.hcl:5:7",
+            "\"data\" is a directory, not a file",
+            " --> main.hcl:6:7",
+            "bad.txt:2:3: bad.txt is not UTF-8 text: byte 0xe9",
+            " --> main.hcl:7:7",
+            "5 errors found",
+        ],
+    );
+    // The absolute path was read (c is not among the errors).
+    assert!(!err.contains("main.hcl:4:"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_out_of_the_directory_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("s.txt"), "s").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path().join("s.txt"), dir.path().join("link.txt")).unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        "locals {\n  a = file(\"link.txt\")\n}\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), &VarInputs::default())
+        .unwrap_err()
+        .to_string();
+    assert_has(
+        &err,
+        &[
+            "\"link.txt\" is outside the configuration directory",
+            " --> main.hcl:2:7",
+        ],
+    );
+}
+
+#[test]
+fn templatefile_renders_with_its_variables_and_every_function() {
+    let main = r#"locals {
+  backends = templatefile("backends.tftpl", { port = 8080, ip_addrs = ["10.0.0.1", "10.0.0.2"] })
+  config   = templatefile("config.tftpl", { config = { "x" = "y", "foo" = "bar", "key" = "value" } })
+  json     = templatefile("json.tftpl", { port = 8080, ip_addrs = ["10.0.0.1", "10.0.0.2"] })
+  lazy     = templatefile("lazy.tftpl", { items = [{ a = 1 }, {}] })
+}
+"#;
+    let files: &[(&str, &[u8])] = &[
+        // Terraform's examples (its backends example binds the index as
+        // `addr`; here the list is iterated by value, as its text intends).
+        ("backends.tftpl", b"%{ for addr in ip_addrs ~}\nbackend ${addr}:${port}\n%{ endfor ~}\n"),
+        ("config.tftpl", b"%{ for config_key, config_value in config }\nset ${config_key} = ${config_value}\n%{ endfor ~}\n"),
+        ("json.tftpl", b"${jsonencode({\n  \"backends\": [for addr in ip_addrs : \"${addr}:${port}\"],\n})}\n"),
+        ("lazy.tftpl", b"%{ for i in items }${try(i.a * 10, \"-\")};%{ endfor }"),
+    ];
+    let c = load_with(main, files)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    assert_eq!(
+        c.locals["backends"],
+        json!("backend 10.0.0.1:8080\nbackend 10.0.0.2:8080\n")
+    );
+    assert_eq!(
+        c.locals["config"],
+        json!("\nset foo = bar\n\nset key = value\n\nset x = y\n")
+    );
+    assert_eq!(
+        c.locals["json"],
+        json!("{\"backends\":[\"10.0.0.1:8080\",\"10.0.0.2:8080\"]}\n")
+    );
+    assert_eq!(c.locals["lazy"], json!("10;-;"));
+}
+
+#[test]
+fn templatefile_errors_name_the_template() {
+    let main = r#"locals {
+  a = templatefile("t.tftpl", {})
+  b = templatefile("self.tftpl", {})
+  c = templatefile("syntax.tftpl", {})
+  d = templatefile("div.tftpl", { n = 0 })
+  e = templatefile("t.tftpl", { "1x" = 1 })
+}
+"#;
+    let files: &[(&str, &[u8])] = &[
+        ("t.tftpl", b"port ${port}\n"),
+        ("self.tftpl", b"${templatefile(\"t.tftpl\", {port = 1})}"),
+        ("syntax.tftpl", b"ok\n${ 1 +\n"),
+        ("div.tftpl", b"line\n  ${10 / n}\n"),
+    ];
+    let err = load_with(main, files).unwrap_err().to_string();
+    assert_has(
+        &err,
+        &[
+            "in t.tftpl: the variables have no key \"port\"",
+            " --> main.hcl:2:7",
+            "cannot recursively call templatefile from inside another template",
+            " --> main.hcl:3:7",
+            "syntax.tftpl:2:1: ",
+            " --> main.hcl:4:7",
+            "in div.tftpl:2:10: division by zero",
+            " --> main.hcl:5:7",
+            "invalid template variable name \"1x\"",
+            " --> main.hcl:6:7",
+            "5 errors found",
+        ],
+    );
 }

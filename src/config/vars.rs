@@ -307,17 +307,9 @@ pub(crate) fn from_string(t: VarType, raw: &str) -> Result<Value, String> {
         VarType::List | VarType::Map => {
             let expr = hcl_edit::parser::parse_expr(raw)
                 .map_err(|e| format!("not a valid HCL value: {}", e.message()))?;
-            let expr: hcl::Expression = expr.into();
-            let mut ctx = hcl::eval::Context::new();
-            functions::declare(&mut ctx);
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                hcl::eval::Evaluate::evaluate(&expr, &ctx)
-            }));
-            match result {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(format!("cannot evaluate it: {e}")),
-                Err(_) => Err("cannot evaluate it".into()),
-            }
+            let prepared = super::rewrite::prepare(expr);
+            super::lazy::evaluate_alone(&prepared, functions::NAMES)
+                .map_err(|f| format!("cannot evaluate it: {}", f.message))
         }
     }
 }
@@ -507,5 +499,20 @@ mod tests {
                 &format!("--> {}:2:1", file.display()),
             ],
         );
+    }
+}
+
+#[cfg(test)]
+mod hcl_values {
+    use super::*;
+
+    #[test]
+    fn a_list_given_in_hcl_is_evaluated_as_the_configuration_is() {
+        assert_eq!(
+            from_string(VarType::List, "[try(1 / 0, 9101), \"9\" + 1]"),
+            Ok(Value::Array(vec![Value::from(9101u64), Value::from(10u64)]))
+        );
+        let err = from_string(VarType::List, "[1 / 0]").unwrap_err();
+        assert!(err.contains("division by zero"), "{err}");
     }
 }

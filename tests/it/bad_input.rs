@@ -48,6 +48,23 @@ fn undefined_reference_and_division_by_zero_in_one_run() {
 }
 
 #[test]
+fn arithmetic_is_checked_and_located_in_the_binary_too() {
+    // hcl-rs's own operators gave [null, 10] and null in a release build.
+    let text =
+        "locals {\n  a = [for x in [0, 1] : 10 / x]\n  b = 1e308 * 10\n  c = true ? 1 : 1 / 0\n}\n";
+    let err = fails_at(
+        text,
+        &[
+            "error: division by zero\n --> main.hcl:2:31",
+            "error: the result of `*` is out of range",
+            " --> main.hcl:3:7",
+            "2 errors found",
+        ],
+    );
+    assert!(!err.contains("main.hcl:4:"), "{err}");
+}
+
+#[test]
 fn dependency_cycle_is_named_in_full() {
     let text = "locals {\n  a = local.b\n  b = local.a\n}\n";
     fails_at(text, &["local.a -> local.b -> local.a"]);

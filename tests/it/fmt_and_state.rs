@@ -46,6 +46,27 @@ fn fmt_names_files_and_leaves_broken_ones_alone() {
     assert_eq!(read(case.path(), "bad.hcl"), "locals {\n  y = [1,\n");
 }
 
+#[test]
+fn fmt_reports_a_file_that_is_not_utf8_at_its_place_and_leaves_it() {
+    let case = Case::new();
+    let latin1: &[u8] = b"locals {\n  a = \"caf\xe9\"\n}\n";
+    std::fs::write(case.path().join("main.hcl"), latin1).unwrap();
+    case.run(&["fmt"])
+        .code(1)
+        .stderr_has("main.hcl is not UTF-8 text: byte 0xe9")
+        .stderr_has("--> main.hcl:2:11");
+    assert_eq!(std::fs::read(case.path().join("main.hcl")).unwrap(), latin1);
+}
+
+#[test]
+fn fmt_keeps_crlf_and_heredocs_in_templates_byte_for_byte() {
+    let case = Case::new();
+    let text = "locals {\r\n  a = \"%{ if true }${<<EOT\r\n  two spaces\r\nEOT\r\n}%{ endif }\"\r\n  bb = \"${ 1 # one\r\n}\"\r\n}\r\n";
+    case.write("main.hcl", text);
+    case.run(&["fmt", "--check"]).code(0);
+    assert_eq!(read(case.path(), "main.hcl"), text);
+}
+
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::str_arg;
 
 pub(super) fn jsondecode(args: FuncArgs) -> Result<Value, String> {
-    let text = str_arg(&args, 0);
+    let text = &*str_arg(&args, 0);
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     if let Some(big) = inexact_integer(text) {
@@ -54,13 +54,13 @@ fn inexact_integer(text: &str) -> Option<&str> {
 
 pub(super) fn base64encode(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(str_arg(&args, 0)),
+        base64::engine::general_purpose::STANDARD.encode(&*str_arg(&args, 0)),
     ))
 }
 
 pub(super) fn base64decode(args: FuncArgs) -> Result<Value, String> {
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(str_arg(&args, 0))
+        .decode(&*str_arg(&args, 0))
         .map_err(|e| format!("not valid base64: {e}"))?;
     String::from_utf8(bytes)
         .map(Value::String)

@@ -23,7 +23,7 @@ impl Num {
         }
     }
 
-    fn f64(self) -> f64 {
+    pub(super) fn f64(self) -> f64 {
         match self {
             Num::Int(i) => i as f64,
             Num::Float(f) => f,
@@ -145,7 +145,7 @@ pub(super) fn sum(args: FuncArgs) -> Result<Value, String> {
 /// An integer in a base from 2 to 62: digits, then `a`–`z`, then `A`–`Z`
 /// (letters are either case up to base 36), an optional sign first.
 pub(super) fn parseint(args: FuncArgs) -> Result<Value, String> {
-    let s = str_arg(&args, 0);
+    let s = &*str_arg(&args, 0);
     let base = int_arg(&args[1], "the base")?;
     if !(2..=62).contains(&base) {
         return Err(format!("the base must be from 2 to 62, got {base}"));

@@ -21,27 +21,29 @@ pub(super) fn trim(args: FuncArgs) -> Result<Value, String> {
 }
 
 pub(super) fn trimprefix(args: FuncArgs) -> Result<Value, String> {
-    let (s, p) = (str_arg(&args, 0), str_arg(&args, 1));
+    let (s, p) = (&*str_arg(&args, 0), &*str_arg(&args, 1));
     string(s.strip_prefix(p).unwrap_or(s))
 }
 
 pub(super) fn trimsuffix(args: FuncArgs) -> Result<Value, String> {
-    let (s, p) = (str_arg(&args, 0), str_arg(&args, 1));
+    let (s, p) = (&*str_arg(&args, 0), &*str_arg(&args, 1));
     string(s.strip_suffix(p).unwrap_or(s))
 }
 
 pub(super) fn startswith(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::Bool(
-        str_arg(&args, 0).starts_with(str_arg(&args, 1)),
+        str_arg(&args, 0).starts_with(&*str_arg(&args, 1)),
     ))
 }
 
 pub(super) fn endswith(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::Bool(str_arg(&args, 0).ends_with(str_arg(&args, 1))))
+    Ok(Value::Bool(
+        str_arg(&args, 0).ends_with(&*str_arg(&args, 1)),
+    ))
 }
 
 pub(super) fn strcontains(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::Bool(str_arg(&args, 0).contains(str_arg(&args, 1))))
+    Ok(Value::Bool(str_arg(&args, 0).contains(&*str_arg(&args, 1))))
 }
 
 /// By characters; a negative offset counts from the end, a negative length
@@ -88,13 +90,16 @@ fn is_separator(c: char) -> bool {
     !c.is_alphanumeric() && c.is_whitespace()
 }
 
-/// A plain substring, or a regular expression written `/.../` (the `regex`
-/// crate's syntax, RE2's; `$1` and `${name}` in the replacement).
+/// A plain substring, or a regular expression written `/.../` (RE2's
+/// syntax, as `regex`; `$1` and `${name}` in the replacement).
 pub(super) fn replace(args: FuncArgs) -> Result<Value, String> {
-    let (s, find, with) = (str_arg(&args, 0), str_arg(&args, 1), str_arg(&args, 2));
+    let (s, find, with) = (
+        &*str_arg(&args, 0),
+        &*str_arg(&args, 1),
+        &*str_arg(&args, 2),
+    );
     if let Some(pattern) = find.strip_prefix('/').and_then(|p| p.strip_suffix('/')) {
-        let re = regex::Regex::new(pattern)
-            .map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))?;
+        let re = super::regex::compile(pattern)?;
         return string(re.replace_all(s, with));
     }
     string(s.replace(find, with))
