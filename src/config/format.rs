@@ -37,7 +37,29 @@ const INDENT: &str = "  ";
 /// the diagnostic). A file that does not parse gives a diagnostic at the
 /// place of the syntax error.
 pub fn format_source(name: &Path, text: &str) -> Result<String, Box<Diagnostic>> {
-    let body = hcl_edit::parser::parse_body(text).map_err(|e| {
+    let limit = super::parse::PARSE_LIMIT;
+    let Some(parsed) = super::parse::parse_body_within(text, limit) else {
+        let (offset, depth) = super::parse::deepest_nesting(text);
+        let line = text[..offset].matches('\n').count() + 1;
+        let column = text[..offset]
+            .rsplit('\n')
+            .next()
+            .map_or(0, |l| l.chars().count())
+            + 1;
+        return Err(Box::new(Diagnostic {
+            message: super::parse::gave_up(limit, depth),
+            span: Some(Span {
+                file: name.to_path_buf(),
+                line,
+                column,
+                start: offset,
+                end: offset + 1,
+            }),
+            source_line: text.lines().nth(line - 1).map(str::to_string),
+            help: Some("the file was left as it is".into()),
+        }));
+    };
+    let body = parsed.map_err(|e| {
         let loc = e.location();
         let line = loc.line();
         Box::new(Diagnostic {

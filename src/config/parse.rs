@@ -110,8 +110,33 @@ pub(crate) fn parse_text(
     map: &mut SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Body> {
-    let parsed = hcl_edit::parser::parse_body(&text);
+    parse_text_within(name, text, map, diags, PARSE_LIMIT)
+}
+
+/// How long one file's parse may take. hcl-edit's parser backtracks, and
+/// on some inputs (a few hundred bytes of nested, unclosed `[`, `{` and
+/// `%{`, found by the fuzzer) it runs for minutes; a real configuration
+/// parses in milliseconds.
+pub(crate) const PARSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`parse_text`], giving up after `limit`: the parse runs on a thread of
+/// its own, left to finish by itself (the command fails at once).
+pub(crate) fn parse_text_within(
+    name: &Path,
+    text: String,
+    map: &mut SourceMap,
+    diags: &mut Vec<Diagnostic>,
+    limit: std::time::Duration,
+) -> Option<Body> {
+    let parsed = parse_body_within(&text, limit);
+    let deepest = parsed.is_none().then(|| deepest_nesting(&text));
     map.add(name.to_path_buf(), text);
+    let Some(parsed) = parsed else {
+        let (offset, depth) = deepest.unwrap_or_default();
+        let span = map.span(name, offset..offset + 1);
+        diags.push(map.diag(&span, gave_up(limit, depth)));
+        return None;
+    };
     match parsed {
         Ok(body) => Some(body),
         Err(e) => {
@@ -127,4 +152,52 @@ pub(crate) fn parse_text(
             None
         }
     }
+}
+
+/// hcl-edit's `parse_body` of `text` on a thread of its own; `None` when it
+/// did not finish within `limit` (the thread is left to finish by itself).
+pub(crate) fn parse_body_within(
+    text: &str,
+    limit: std::time::Duration,
+) -> Option<Result<Body, hcl_edit::parser::Error>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = text.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("hcl-parse".into())
+        .spawn(move || {
+            let _ = tx.send(hcl_edit::parser::parse_body(&owned));
+        });
+    match spawned {
+        Ok(_) => rx.recv_timeout(limit).ok(),
+        // No thread: parse here, unbounded.
+        Err(_) => Some(hcl_edit::parser::parse_body(text)),
+    }
+}
+
+/// The diagnostic's words for a parse that did not finish within `limit`.
+pub(crate) fn gave_up(limit: std::time::Duration, depth: usize) -> String {
+    format!(
+        "the HCL parser did not finish within {}s: brackets nest {depth} deep here, and the parser backtracks on nested, unclosed brackets and template directives; nothing was read",
+        limit.as_secs().max(1)
+    )
+}
+
+/// Where brackets (`[`, `{`, `(`) nest deepest in `text`, counted without
+/// regard to strings or comments (for a message only): the byte offset and
+/// the depth.
+pub(crate) fn deepest_nesting(text: &str) -> (usize, usize) {
+    let (mut depth, mut best) = (0usize, (0usize, 0usize));
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' | '{' | '(' => {
+                depth += 1;
+                if depth > best.1 {
+                    best = (i, depth);
+                }
+            }
+            ']' | '}' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    best
 }

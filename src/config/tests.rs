@@ -1020,3 +1020,33 @@ fn templatefile_errors_name_the_template() {
         ],
     );
 }
+
+#[test]
+fn a_file_the_parser_backtracks_on_for_minutes_is_an_error_after_its_limit() {
+    // Found by the config fuzzer: 254 bytes of nested, unclosed `[`, `{`
+    // and `%{` on which hcl-edit's parser ran for minutes.
+    let text = String::from_utf8_lossy(include_bytes!("testdata/slow-parse.hcl")).into_owned();
+    let mut map = super::source::SourceMap::default();
+    let mut diags = Vec::new();
+    let started = std::time::Instant::now();
+    let limit = Duration::from_millis(500);
+    let body = super::parse::parse_text_within(
+        std::path::Path::new("main.hcl"),
+        text,
+        &mut map,
+        &mut diags,
+        limit,
+    );
+    assert!(body.is_none());
+    assert!(started.elapsed() < limit * 4, "{:?}", started.elapsed());
+    let rendered = Diagnostics(diags).to_string();
+    assert_has(
+        &rendered,
+        &[
+            "the HCL parser did not finish within 1s: brackets nest",
+            "--> main.hcl:1:",
+        ],
+    );
+    // A real configuration is parsed as before, well within the limit.
+    assert!(ok(EXAMPLE).environments.contains_key("green"));
+}

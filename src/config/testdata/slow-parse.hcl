@@ -1,0 +1,1 @@
+  s  =[ f%i%{do%z[ f%i%{ en+n+vironment.f%i%{d%i%{do[  f%i%{d%i%{deeen+n+viront.f%i%{d%i%{do[  f%i%{d%i%{deeen+n+vironment.f%i%{d%i%{do[  f%i%{d%i%{deeeeeeem.mt.f%i%rd%i%{doment.f%i%{d%i%{do[  f%i%{d%i%{deeeeeeem.mt.f%i%rd%i%{do[  f%i%{d%i%{deeeeeeeeem.m
