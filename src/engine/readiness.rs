@@ -197,22 +197,11 @@ impl Engine {
                     },
                 }
             }
-            StepKind::Test {
-                router,
-                target,
-                endpoints,
-                preview_url,
-                spec,
-                ..
-            } => {
-                let against = super::test_hook::Against {
-                    router,
-                    target,
-                    endpoints,
-                    preview_url: preview_url.as_deref(),
-                    at_plan: true,
-                };
-                match super::test_hook::execute(&step.id, spec, against).await {
+            StepKind::Test { .. } => {
+                match super::test_hook::run_step(step, true)
+                    .await
+                    .unwrap_or(Ok(()))
+                {
                     Ok(()) => Ran {
                         passed: true,
                         value: Some("exit 0".to_owned()),

@@ -175,24 +175,13 @@ impl Engine {
             StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
             }
-            StepKind::Test {
-                router,
-                target,
-                endpoints,
-                preview_url,
-                spec,
-                ..
-            } => {
-                let against = super::test_hook::Against {
-                    router,
-                    target,
-                    endpoints,
-                    preview_url: preview_url.as_deref(),
-                    at_plan: false,
-                };
-                match super::test_hook::run(&start.step.id, spec, against).await {
+            StepKind::Test { .. } => {
+                match super::test_hook::run_step(&start.step, false)
+                    .await
+                    .unwrap_or(Ok(()))
+                {
                     Ok(()) => Outcome::ok(vec![]),
-                    Err(e) => Outcome::failed(e),
+                    Err((e, _)) => Outcome::failed(e),
                 }
             }
             StepKind::Analysis {

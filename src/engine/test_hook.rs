@@ -116,6 +116,33 @@ pub async fn run(id: &StepId, spec: &TestSpec, against: Against<'_>) -> Result<(
     execute(id, spec, against).await.map_err(|(e, _)| e)
 }
 
+/// Run the plan's `test` step `step` (at plan time with `at_plan`), saying
+/// how a test that failed ended; `None` for a step of another kind.
+pub async fn run_step(
+    step: &crate::plan::document::Step,
+    at_plan: bool,
+) -> Option<Result<(), (StepError, Exit)>> {
+    let crate::plan::document::StepKind::Test {
+        router,
+        target,
+        endpoints,
+        preview_url,
+        spec,
+        ..
+    } = &step.kind
+    else {
+        return None;
+    };
+    let against = Against {
+        router,
+        target,
+        endpoints,
+        preview_url: preview_url.as_deref(),
+        at_plan,
+    };
+    Some(execute(&step.id, spec, against).await)
+}
+
 /// [`run`], saying how a test that failed ended.
 pub async fn execute(
     id: &StepId,

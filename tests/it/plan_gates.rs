@@ -11,30 +11,14 @@ use serde_json::Value;
 
 use crate::haproxy_support::{free_port, HaproxyGuard, HaproxySetup};
 use crate::prometheus_support::Prometheus;
-use crate::support::{demo_app_bin, Case, ProcessReaper};
+use crate::support::{Case, ProcessReaper};
 
 /// A demo-app colour whose faults come from `NAME.fault` in the case's
 /// directory (absent: none).
 fn colour(dir: &Path, name: &str, port: u16, release: &str) -> String {
-    format!(
-        r#"
-environment "{name}" {{
-  release  = "{release}"
-  endpoint = "127.0.0.1:{port}"
-  process {{
-    command = ["{demo}", "--port", "{port}", "--release", "{release}", "--fault-file", "{fault}"]
-    grace   = "2s"
-  }}
-  health {{
-    path     = "/healthz"
-    interval = "100ms"
-    timeout  = "2s"
-  }}
-}}
-"#,
-        demo = demo_app_bin().display(),
-        fault = dir.join(format!("{name}.fault")).display(),
-    )
+    let fault = dir.join(format!("{name}.fault"));
+    let flags = format!(", \"--fault-file\", \"{}\"", fault.display());
+    crate::signals::colour(name, port, release, &flags, "2s")
 }
 
 /// A test that records what it saw and passes; one that would write (not
