@@ -175,7 +175,10 @@ impl FromStr for StepId {
         for (prefix, make) in checks {
             if let Some(rest) = text.strip_prefix(prefix) {
                 let (router, check) = rest.rsplit_once('.').ok_or_else(unknown)?;
-                if router.is_empty() || check.is_empty() {
+                // (A dot inside an instance's key, `test.svc["a.b"]`, is
+                // not the one before the check.)
+                let in_key = check.contains(['"', '[', ']']);
+                if router.is_empty() || check.is_empty() || in_key {
                     return Err(unknown());
                 }
                 return Ok(make(router.to_owned(), check.to_owned()));
@@ -246,6 +249,11 @@ mod tests {
             "forget.router.old".parse(),
             Ok(StepId::ForgetRouter("old".into()))
         );
+        // Instances: `svc["a.b"]` holds a dot of its own.
+        for id in all(r#"svc["a.b"]"#).into_iter().chain(all("canary[0]")) {
+            let text = id.to_string();
+            assert_eq!(text.parse::<StepId>(), Ok(id.clone()), "{text}");
+        }
     }
 
     #[test]
@@ -259,6 +267,7 @@ mod tests {
             "test.public",
             "test.public.",
             "analysis..errors",
+            r#"test.svc["a.b"]"#,
         ] {
             assert_eq!(
                 bad.parse::<StepId>(),

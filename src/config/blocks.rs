@@ -332,7 +332,7 @@ pub(crate) fn single_backend<'b>(
 
 /// Build a router, recording its value (`{ name, live }`) for references.
 pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> {
-    let what = format!("router \"{}\"", decl.name);
+    let what = schema::what("router", &decl.name);
     // The backend blocks are the registry's (one list for the whole build).
     let backends = crate::registry::router_kinds();
     let blocks: Vec<&str> = backends
@@ -351,6 +351,8 @@ pub(crate) fn router(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Router> 
             "ready_timeout",
             "pause_before_cutover",
             "approval_timeout",
+            "for_each",
+            "count",
         ],
         required: &["live"],
         blocks: &blocks,
@@ -543,12 +545,31 @@ fn live_environment(
         ev.undefined(&span, &addr);
         return None;
     }
+    if let Some(keys) = ev.expanded.get(&addr) {
+        // A block of instances is no colour: one of them is.
+        let example = keys.first().map_or_else(
+            || format!("environment.{name}[KEY]"),
+            |k| {
+                format!(
+                    "environment.{}",
+                    cutover_provider::name::instance_name(&name, k)
+                )
+            },
+        );
+        ev.error_help(
+            &span,
+            format!("`{attribute}` names environment.{name}, which makes several instances"),
+            format!("name one of them: `{attribute} = {example}` (or `environment.{name}[each.key]` in a router with the same for_each)"),
+        );
+        return None;
+    }
     Some((name, span))
 }
 
 /// `environment.X` (or a literal `"X"`) names an environment without
 /// evaluating it, so a router still gets its name when X failed to build.
 pub(crate) fn static_environment(expr: &Expression) -> Option<String> {
+    use cutover_provider::name::{instance_name, InstanceKey};
     match expr {
         Expression::String(s) => Some(s.value().clone()),
         Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
@@ -556,6 +577,23 @@ pub(crate) fn static_environment(expr: &Expression) -> Option<String> {
                 TraversalOperator::GetAttr(name) => Some(name.as_str().to_string()),
                 _ => None,
             },
+            // `environment.green["api"]`, `environment.canary[0]`.
+            (Expression::Variable(v), [op, index]) if v.as_str() == "environment" => {
+                let TraversalOperator::GetAttr(name) = op.value() else {
+                    return None;
+                };
+                let key = match index.value() {
+                    TraversalOperator::Index(Expression::String(s)) => {
+                        InstanceKey::Str(s.value().clone())
+                    }
+                    TraversalOperator::Index(Expression::Number(n)) => {
+                        InstanceKey::Index(n.value().as_u64()?)
+                    }
+                    TraversalOperator::LegacyIndex(i) => InstanceKey::Index(*i.value()),
+                    _ => return None,
+                };
+                Some(instance_name(name.as_str(), &key))
+            }
             _ => None,
         },
         _ => None,

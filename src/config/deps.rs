@@ -11,14 +11,15 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use super::blocks::static_environment;
 use super::diag::Diagnostic;
 use super::model::{Address, Span};
-use super::refs;
+use super::refs::{self, RefKey};
 use super::schema::Decls;
 use super::source::SourceMap;
 
 /// The graph of one configuration.
 pub(crate) struct Deps {
-    /// Every reference between declared blocks: `from` refers to `to`.
-    pub edges: Vec<(Address, Address)>,
+    /// Every reference between declared blocks: `from` refers to `to`,
+    /// with which instances of `to` it can reach (config::instances).
+    pub edges: Vec<(Address, Address, RefKey)>,
     /// Every block, dependencies first.
     pub order: Vec<Address>,
     /// One diagnostic per dependency cycle.
@@ -82,10 +83,10 @@ pub(crate) fn build(decls: &Decls<'_>, map: &SourceMap) -> Deps {
     let mut edges = Vec::new();
     let mut seen = BTreeSet::new();
     for (from, _, exprs) in &nodes {
-        let mut targets: Vec<Address> = exprs
+        let mut targets: Vec<(Address, RefKey)> = exprs
             .iter()
             .flat_map(|e| refs::scan(e).refs)
-            .map(|r| r.addr)
+            .map(|r| (r.addr, r.key))
             .collect();
         if let Address::Router(name) = from {
             // `live = "green"` names an environment without a reference.
@@ -94,22 +95,32 @@ pub(crate) fn build(decls: &Decls<'_>, map: &SourceMap) -> Deps {
                     .routers
                     .get(name)
                     .and_then(|d| d.block.body.get_attribute(attribute));
+                // `live = "green[\"api\"]"`: an instance of `green`.
                 targets.extend(
                     value
                         .and_then(|l| static_environment(&l.value))
-                        .map(Address::Environment),
+                        .map(|name| {
+                            let key = cutover_provider::name::key_of(&name)
+                                .map_or(RefKey::Any, RefKey::Literal);
+                            let block = cutover_provider::name::block_of(&name).to_owned();
+                            (Address::Environment(block), key)
+                        }),
                 );
             }
         }
-        for to in targets {
+        for (to, key) in targets {
             let Some(&to_ix) = index.get(&to) else {
                 continue;
             };
-            if matches!(to, Address::Output(_)) || !seen.insert((from.clone(), to.clone())) {
+            if matches!(to, Address::Output(_))
+                || !seen.insert((from.clone(), to.clone(), key.clone()))
+            {
                 continue;
             }
-            graph.add_edge(index[from], to_ix, ());
-            edges.push((from.clone(), to));
+            if !graph.contains_edge(index[from], to_ix) {
+                graph.add_edge(index[from], to_ix, ());
+            }
+            edges.push((from.clone(), to, key));
         }
     }
     let mut order = Vec::new();

@@ -18,7 +18,7 @@ use super::schema::{self, Decl, Schema};
 /// Build an environment, recording its value (`{ name, release, endpoint,
 /// endpoints }`) for references.
 pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environment> {
-    let what = format!("environment \"{}\"", decl.name);
+    let what = schema::what("environment", &decl.name);
     // The backend blocks are the registry's (one list for the whole build).
     let backends = crate::registry::environment_kinds();
     let blocks: Vec<&str> = std::iter::once("health")
@@ -26,7 +26,7 @@ pub(crate) fn build(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Environme
         .collect();
     let s = Schema {
         what: &what,
-        attrs: &["release", "endpoint", "endpoints"],
+        attrs: &["release", "endpoint", "endpoints", "for_each", "count"],
         required: &["release"],
         blocks: &blocks,
     };

@@ -52,6 +52,12 @@ pub(crate) struct Evaluator<'m> {
     /// The configuration directory, against which relative file paths in
     /// attributes (`ca_file`) resolve.
     pub dir: PathBuf,
+    /// The instance of a block with `for_each` or `count` being evaluated:
+    /// what `each` or `count` is.
+    pub instance: Option<super::instances::Instance>,
+    /// The blocks with `for_each` or `count` evaluated so far, and their
+    /// instances' keys.
+    pub expanded: super::instances::Keys,
 }
 
 impl<'m> Evaluator<'m> {
@@ -64,6 +70,8 @@ impl<'m> Evaluator<'m> {
             marks: BTreeMap::new(),
             diags: Vec::new(),
             dir: PathBuf::new(),
+            instance: None,
+            expanded: BTreeMap::new(),
         }
     }
 
@@ -216,6 +224,28 @@ impl<'m> Evaluator<'m> {
             ok = false;
         }
         let mut roots: BTreeMap<&'static str, Map<String, Value>> = BTreeMap::new();
+        for m in &scan.meta {
+            match self.instance.as_ref().and_then(|i| i.meta(m.root)) {
+                Some(fields) => {
+                    roots.insert(m.root, fields);
+                }
+                None => {
+                    let span = self.map.span(file, m.range.clone());
+                    let message = match m.root {
+                        "each" => {
+                            "`each.key` and `each.value` exist only in a block with `for_each`"
+                        }
+                        _ => "`count.index` exists only in a block with `count`",
+                    };
+                    self.error_help(
+                        &span,
+                        message,
+                        "they are the instance's key and value, in the arguments of an environment or router block that makes several",
+                    );
+                    ok = false;
+                }
+            }
+        }
         for r in &scan.refs {
             if !self.declared.contains(&r.addr) {
                 let span = self.map.span(file, r.range.clone());

@@ -13,6 +13,7 @@ mod environment;
 mod eval;
 pub mod format;
 mod functions;
+mod instances;
 mod key_order;
 mod lazy;
 pub mod marks;
@@ -124,10 +125,10 @@ fn load_texts(
     config.variables = vars::resolve(&mut ev, &decls, inputs, &var_files);
     let graph = deps::build(&decls, &map);
     ev.diags.extend(graph.cycles);
-    config.references = graph.edges;
     for addr in &graph.order {
         evaluate_block(&mut ev, &decls, addr, &mut config);
     }
+    config.references = instances::instance_edges(&graph.edges, &ev.expanded);
     config.settings = blocks::settings(&mut ev, decls.settings.as_ref());
     // Nothing refers to a `notify` block, and it may refer to anything
     // evaluated above.
@@ -167,18 +168,24 @@ fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, con
             }
         }
         Address::Environment(name) => {
-            let built = decls
-                .environments
-                .get(name)
-                .and_then(|d| environment::build(ev, d));
-            if let Some(env) = built {
-                config.environments.insert(name.clone(), env);
-            }
+            let Some(decl) = decls.environments.get(name) else {
+                return;
+            };
+            instances::build_each(ev, decl, Address::Environment, |ev, d| {
+                if let Some(env) = environment::build(ev, d) {
+                    config.environments.insert(env.name.clone(), env);
+                }
+            });
         }
         Address::Router(name) => {
-            if let Some(router) = decls.routers.get(name).and_then(|d| blocks::router(ev, d)) {
-                config.routers.insert(name.clone(), router);
-            }
+            let Some(decl) = decls.routers.get(name) else {
+                return;
+            };
+            instances::build_each(ev, decl, Address::Router, |ev, d| {
+                if let Some(router) = blocks::router(ev, d) {
+                    config.routers.insert(router.name.clone(), router);
+                }
+            });
         }
         Address::Output(name) => {
             if let Some(output) = decls.outputs.get(name).and_then(|d| blocks::output(ev, d)) {

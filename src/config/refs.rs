@@ -22,6 +22,31 @@ pub(crate) struct RefSite {
     pub addr: Address,
     /// The bytes of `root.name`.
     pub range: Range<usize>,
+    /// Which instances of a block with `for_each` or `count` it can reach.
+    pub key: RefKey,
+}
+
+/// Which instances of the block referred to a reference can reach, as far
+/// as the expression says without evaluating it: what orders one
+/// instance's change after another's (config::instances).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RefKey {
+    /// Any of them (`environment.blue`, `environment.blue[local.k]`).
+    Any,
+    /// The one of the referring instance's own key: `environment.blue[each.key]`
+    /// or `environment.blue[count.index]`.
+    Own,
+    /// One named by a literal: `environment.blue["api"]`, `environment.blue[0]`.
+    Literal(cutover_provider::name::InstanceKey),
+}
+
+/// A use of `each.key`, `each.value` or `count.index`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MetaRef {
+    /// `each` or `count`.
+    pub root: &'static str,
+    /// The bytes of `each.key`.
+    pub range: Range<usize>,
 }
 
 /// A name or function that does not exist.
@@ -50,6 +75,8 @@ pub(crate) struct Scan {
     pub functions: Vec<&'static str>,
     /// Whether it calls a function that reads the configuration directory.
     pub reads_files: bool,
+    /// Its uses of `each` and `count`.
+    pub meta: Vec<MetaRef>,
 }
 
 /// Scan `expr`.
@@ -63,6 +90,10 @@ pub(crate) fn scan(expr: &Expression) -> Scan {
 }
 
 const ROOTS: &[&str] = &["var", "local", "environment", "router"];
+
+/// The names a block with `for_each` or `count` gives its expressions, and
+/// their attributes.
+const META: &[(&str, &[&str])] = &[("each", &["key", "value"]), ("count", &["index"])];
 
 struct Scanner {
     scan: Scan,
@@ -123,11 +154,65 @@ impl Scanner {
         let end = first
             .and_then(|op| op.span())
             .map_or(start, |r| r.end.max(start));
+        let key = match (root, node.operators.get(1).map(|op| op.value())) {
+            ("environment" | "router", Some(TraversalOperator::Index(index))) => ref_key(index),
+            _ => RefKey::Any,
+        };
         self.scan.refs.push(RefSite {
             addr: Self::address(root, name),
             range: start..end,
+            key,
         });
         true
+    }
+
+    /// `each.key`, `each.value`, `count.index`; anything else of theirs is a
+    /// problem.
+    fn meta_root(&mut self, node: &Traversal, root: &'static str, attrs: &[&str]) {
+        let start = node.expr.span().map_or(0, |r| r.start);
+        let first = node.operators.first();
+        let attr = match first.map(|op| op.value()) {
+            Some(TraversalOperator::GetAttr(ident)) => Some(ident.as_str()),
+            _ => None,
+        };
+        let end = first
+            .and_then(|op| op.span())
+            .map_or(start, |r| r.end.max(start));
+        match attr {
+            Some(a) if attrs.contains(&a) => self.scan.meta.push(MetaRef {
+                root,
+                range: start..end,
+            }),
+            _ => {
+                let forms: Vec<String> = attrs.iter().map(|a| format!("`{root}.{a}`")).collect();
+                self.problem(
+                    Some(start..end),
+                    format!("`{root}` has only {}", forms.join(" and ")),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// What an index right after `environment.NAME` selects.
+fn ref_key(index: &Expression) -> RefKey {
+    use cutover_provider::name::InstanceKey;
+    match index {
+        Expression::String(s) => RefKey::Literal(InstanceKey::Str(s.value().clone())),
+        Expression::Number(n) => n
+            .value()
+            .as_u64()
+            .map_or(RefKey::Any, |i| RefKey::Literal(InstanceKey::Index(i))),
+        Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+            (Expression::Variable(v), [op]) => match (v.as_str(), op.value()) {
+                ("each", TraversalOperator::GetAttr(a)) if a.as_str() == "key" => RefKey::Own,
+                ("count", TraversalOperator::GetAttr(a)) if a.as_str() == "index" => RefKey::Own,
+                _ => RefKey::Any,
+            },
+            _ => RefKey::Any,
+        },
+        _ => RefKey::Any,
     }
 }
 
@@ -138,7 +223,17 @@ impl Visit for Scanner {
             if self.scope.iter().any(|s| s == name) {
                 return;
             }
-            if ROOTS.contains(&name) {
+            if let Some((root, attrs)) = META.iter().find(|(r, _)| *r == name) {
+                let forms: Vec<String> = attrs.iter().map(|a| format!("`{root}.{a}`")).collect();
+                self.problem(
+                    node.span(),
+                    format!(
+                        "`{root}` must be followed by an attribute: {}",
+                        forms.join(" or ")
+                    ),
+                    None,
+                );
+            } else if ROOTS.contains(&name) {
                 let help = format!("write `{name}.NAME`");
                 self.problem(
                     node.span(),
@@ -161,6 +256,14 @@ impl Visit for Scanner {
                     for op in node.operators.iter().skip(1) {
                         self.visit_traversal_operator(op);
                     }
+                }
+                return;
+            }
+            let meta = META.iter().find(|(r, _)| *r == root);
+            if let (Some((root, attrs)), false) = (meta, self.scope.iter().any(|s| s == root)) {
+                self.meta_root(node, root, attrs);
+                for op in node.operators.iter().skip(1) {
+                    self.visit_traversal_operator(op);
                 }
                 return;
             }

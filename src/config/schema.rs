@@ -24,7 +24,9 @@ pub(crate) const BLOCK_TYPES: &[&str] = &[
     "cutover",
 ];
 
-/// A labelled top-level block.
+/// A labelled top-level block (or one instance of a block with `for_each`
+/// or `count`, whose name is the instance's: config::instances).
+#[derive(Clone)]
 pub(crate) struct Decl<'a> {
     /// The label.
     pub name: String,
@@ -175,6 +177,14 @@ fn classify_block<'a>(
         },
         _ => {
             let name = block.labels[0].as_str().to_string();
+            if matches!(kind, "environment" | "router") && !label_ok(&name) {
+                let label = map.span_or(file, block.labels[0].span(), &span);
+                diags.push(
+                    map.diag(&label, format!("`{name}` cannot name {}", if kind == "router" { "a router" } else { "an environment" }))
+                        .with_help("a name holds no brackets, quotes, dots, backslashes or spaces: those belong to the names of instances, e.g. green[\"api\"]"),
+                );
+                return;
+            }
             let table = match kind {
                 "variable" => &mut decls.variables,
                 "environment" => &mut decls.environments,
@@ -229,6 +239,24 @@ fn classify_locals<'a>(
                 .with_help("a `locals` block holds only `name = value` arguments"),
             );
         }
+    }
+}
+
+/// Whether an environment's or router's label can name it: not empty, and
+/// none of the characters of an instance's name (cutover_provider::name).
+fn label_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.chars().any(|c| {
+            matches!(c, '[' | ']' | '"' | '.' | '\\') || c.is_whitespace() || c.is_control()
+        })
+}
+
+/// A block or an instance as messages name it: `environment "green"`, or
+/// `environment.green["api"]` for an instance.
+pub(crate) fn what(kind: &str, name: &str) -> String {
+    match cutover_provider::name::key_of(name) {
+        Some(_) => format!("{kind}.{name}"),
+        None => format!("{kind} \"{name}\""),
     }
 }
 

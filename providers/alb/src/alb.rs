@@ -98,7 +98,9 @@ impl Alb {
         &self,
         colour: &Colour,
     ) -> Result<Option<DrainFloor>, ProviderError> {
-        let Some(target_group) = self.config.target_groups.get(&colour.name) else {
+        let Some(target_group) =
+            cutover_provider::name::lookup(&self.config.target_groups, &colour.name)
+        else {
             return Ok(None);
         };
         let described = self

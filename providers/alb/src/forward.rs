@@ -88,7 +88,7 @@ pub(crate) fn seen(forward: &Forward, config: &Resolved) -> Seen {
     let what = config.switched();
     match forward {
         Forward::One { arn, weighted } => {
-            let colour = config.colour_of(arn).map(str::to_string);
+            let colour = config.colour_of(arn).map(|c| c.into_owned());
             let mut drift = Vec::new();
             if colour.is_none() {
                 drift.push(RouterDrift::new(
@@ -191,7 +191,9 @@ fn weights(tuples: &[(String, i32)], config: &Resolved) -> String {
     tuples
         .iter()
         .map(|(arn, w)| {
-            let name = config.colour_of(arn).unwrap_or_else(|| short(arn));
+            let name = config
+                .colour_of(arn)
+                .map_or_else(|| short(arn).to_owned(), |c| c.into_owned());
             format!("{name} {w}")
         })
         .collect::<Vec<_>>()

@@ -66,7 +66,7 @@ impl RouterProvider for AwsAlb {
         let preview =
             preview::find(&rules, &alb.config).and_then(|rule| {
                 match forward::forward_of(rule.actions()) {
-                    Forward::One { arn, .. } => alb.config.colour_of(&arn).map(str::to_string),
+                    Forward::One { arn, .. } => alb.config.colour_of(&arn).map(|c| c.into_owned()),
                     _ => None,
                 }
             });

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cutover_provider::{parse_settings, Colour, ProviderError, RouterSpec};
+use cutover_provider::{name, parse_settings, Colour, ProviderError, RouterSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -62,8 +62,7 @@ pub(crate) struct Resolved {
 impl Resolved {
     /// The target group of `colour`, or a settings error naming it.
     pub fn target_group(&self, colour: &Colour) -> Result<&str, ProviderError> {
-        self.target_groups
-            .get(&colour.name)
+        name::lookup(&self.target_groups, &colour.name)
             .map(String::as_str)
             .ok_or_else(|| {
                 let known: Vec<&str> = self.target_groups.keys().map(String::as_str).collect();
@@ -80,12 +79,19 @@ impl Resolved {
             })
     }
 
-    /// The colour whose target group is `arn`.
-    pub fn colour_of(&self, arn: &str) -> Option<&str> {
-        self.target_groups
+    /// The colour whose target group is `arn`. An entry named for a block
+    /// (`target_groups = { blue = each.value.blue }` in a `for_each` router)
+    /// is that block's instance of the router's own key.
+    pub fn colour_of(&self, arn: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let entry = self
+            .target_groups
             .iter()
             .find(|(_, tg)| tg.as_str() == arn)
-            .map(|(colour, _)| colour.as_str())
+            .map(|(colour, _)| colour.as_str())?;
+        match (name::key_of(entry), name::key_of(&self.router)) {
+            (None, Some(key)) => Some(name::instance_name(entry, &key).into()),
+            _ => Some(entry.into()),
+        }
     }
 
     /// What cutover switches, for messages: "listener rule ARN" or
@@ -167,7 +173,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
             .unwrap_or_else(|| DEFAULT_PREVIEW_HEADER.to_string()),
         preview_value: settings
             .preview_header_value
-            .unwrap_or_else(|| spec.name().to_string()),
+            .unwrap_or_else(|| name::flat(spec.name()).into_owned()),
         preview_priority: settings.preview_priority,
         timeout: settings
             .timeout

@@ -41,7 +41,7 @@ fn defaults() {
     );
     assert_eq!(r.preview_priority, None);
     assert_eq!((r.timeout, r.max_attempts), (Duration::from_secs(10), 4));
-    assert_eq!(r.colour_of(&tg("green")), Some("green"));
+    assert_eq!(r.colour_of(&tg("green")).as_deref(), Some("green"));
     assert_eq!(r.colour_of(&tg("other")), None);
     assert_eq!(
         r.switched(),

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover_provider::{parse_settings, ProviderError, RouterSpec};
+use cutover_provider::{name, parse_settings, ProviderError, RouterSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -128,11 +128,11 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     let live_id = settings
         .route_id
         .clone()
-        .unwrap_or_else(|| format!("cutover-{}", spec.name()));
+        .unwrap_or_else(|| format!("cutover-{}", name::flat(spec.name())));
     let preview_id = settings
         .preview_route_id
         .clone()
-        .unwrap_or_else(|| format!("cutover-{}-preview", spec.name()));
+        .unwrap_or_else(|| format!("cutover-{}-preview", name::flat(spec.name())));
     check_word("route_id", &live_id)?;
     check_word("preview_route_id", &preview_id)?;
     if live_id == preview_id {

@@ -60,6 +60,32 @@ impl Colours {
             .map(|i| &sorted[i])
     }
 
+    /// The instances of block `block` (`blue["api"]`, `blue["web"]` for
+    /// `blue`: crate::name), in name order, by binary search.
+    pub fn instances_of(&self, block: &str) -> &[Colour] {
+        let sorted = &self.0.sorted;
+        let prefix = format!("{block}[");
+        let start = sorted.partition_point(|c| c.name.as_str() < prefix.as_str());
+        let len = sorted[start..].partition_point(|c| c.name.starts_with(&prefix));
+        &sorted[start..start + len]
+    }
+
+    /// The colour named `name`, or, when `name` is a block with instances,
+    /// the instance of key `key` (a router's own key: `blue` for router
+    /// `svc["api"]` is `blue["api"]`), else the block's only instance.
+    pub fn of_block(&self, name: &str, key: Option<&crate::name::InstanceKey>) -> Option<&Colour> {
+        if let Some(c) = self.get(name) {
+            return Some(c);
+        }
+        if let Some(c) = key.and_then(|k| self.get(&crate::name::instance_name(name, k))) {
+            return Some(c);
+        }
+        match self.instances_of(name) {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
     /// The colours that serve on `endpoint`, in name order. The index behind
     /// it is built once per list (shared by every clone), on first use.
     pub fn serving_on<'a>(&'a self, endpoint: &str) -> impl Iterator<Item = &'a Colour> + 'a {

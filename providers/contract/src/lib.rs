@@ -51,6 +51,7 @@ mod environment;
 mod error;
 mod fleet;
 mod live;
+pub mod name;
 mod router;
 mod spec;
 

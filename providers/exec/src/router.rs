@@ -75,6 +75,9 @@ async fn run<T: serde::de::DeserializeOwned>(
     let mut env: BTreeMap<String, String> = settings.env.clone();
     env.insert("CUTOVER_ACTION".into(), action.into());
     env.insert("CUTOVER_ROUTER".into(), spec.name().to_string());
+    if let Some(key) = cutover_provider::name::key_of(spec.name()) {
+        env.insert("CUTOVER_ROUTER_KEY".into(), key.to_string());
+    }
     let names: Vec<&str> = spec.colours().iter().map(|c| c.name.as_str()).collect();
     env.insert("CUTOVER_COLOURS".into(), names.join(" "));
     let mut input = json!({
@@ -86,6 +89,14 @@ async fn run<T: serde::de::DeserializeOwned>(
     });
     if let Some(target) = target {
         env.insert("CUTOVER_TARGET".into(), target.name.clone());
+        // An instance's key (`api` of `green["api"]`), for scripts that
+        // switch many services with one program.
+        if let Some((block, key)) = cutover_provider::name::split(&target.name) {
+            env.insert("CUTOVER_TARGET_BLOCK".into(), block.to_owned());
+            if let Some(key) = key {
+                env.insert("CUTOVER_TARGET_KEY".into(), key.to_string());
+            }
+        }
         env.insert(
             "CUTOVER_TARGET_ENDPOINTS".into(),
             target.endpoints.join(" "),

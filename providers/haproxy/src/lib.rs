@@ -155,6 +155,7 @@ impl RouterProvider for Haproxy {
         // read stops the switch while nothing has changed yet.
         check_map_file(&config.map).await?;
         let backend = config.backend_for(&target.name);
+        let backend = backend.as_ref();
         let held = set_and_confirm(&mut session, &config, &config.key, before, backend).await?;
         session.close().await;
         persist(&config, &config.key, &held, backend).await
@@ -177,6 +178,7 @@ impl RouterProvider for Haproxy {
     ) -> Result<Option<u64>, ProviderError> {
         let config = settings::resolve(spec)?;
         let backend = config.backend_for(&colour.name);
+        let backend = backend.as_ref();
         let stat = format!("show stat {backend} 2 -1");
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
         let reply = single(session.exchange(&[&stat]).await?);
@@ -210,6 +212,7 @@ impl RouterProvider for Haproxy {
             Some(target) => {
                 let before = check(&mut session, &config, &target.name, &key).await?;
                 let backend = config.backend_for(&target.name);
+                let backend = backend.as_ref();
                 let held = set_and_confirm(&mut session, &config, &key, before, backend).await?;
                 session.close().await;
                 persist(&config, &key, &held, backend).await
@@ -243,6 +246,7 @@ async fn check(
     key: &str,
 ) -> Result<bool, ProviderError> {
     let backend = config.backend_for(colour);
+    let backend = backend.as_ref();
     let stat = format!("show stat {backend} 4 -1");
     let get = format!("get map {} {key}", config.map.display());
     let replies = session.exchange(&["show backend", &stat, &get]).await?;

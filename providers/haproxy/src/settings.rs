@@ -5,11 +5,12 @@
 //! backend name for every colour), so that the rest of the crate never deals
 //! with defaults or relative paths.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover_provider::{parse_settings, ProviderError, RouterSpec};
+use cutover_provider::{name, parse_settings, ProviderError, RouterSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -75,28 +76,36 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    /// The HAProxy backend that serves `colour`.
-    pub fn backend_for<'a>(&'a self, colour: &'a str) -> &'a str {
-        self.backends.get(colour).map_or(colour, String::as_str)
+    /// The HAProxy backend that serves `colour`: as `backends` names it
+    /// (by the colour, or by its block for an instance), else the colour's
+    /// flat name (`green`, or `green.api` for `green["api"]`).
+    pub fn backend_for<'a>(&'a self, colour: &'a str) -> Cow<'a, str> {
+        match name::lookup(&self.backends, colour) {
+            Some(b) => Cow::Borrowed(b.as_str()),
+            None => name::flat(colour),
+        }
     }
 
     /// The colour whose backend is `backend`, among the router's colours
     /// (the first by name if several share it). Looks up the few colours that
     /// can have that backend (those renamed to it in `backends`, and the one
     /// named like it unless renamed) rather than scanning every colour: a
-    /// refresh of N routers over N colours would be O(N²).
+    /// refresh of N routers over N colours would be O(N²). A backend named
+    /// for a block (`backends = { blue = "api_blue" }`) is that block's
+    /// instance of the router's own key.
     pub fn colour_of(&self, spec: &RouterSpec, backend: &str) -> Option<String> {
-        let own = (!self.backends.contains_key(backend)).then_some(backend);
+        let own_key = name::key_of(spec.name());
+        let own = name::unflat(backend)
+            .into_iter()
+            .filter(|c| spec.colour(c).is_some() && name::lookup(&self.backends, c).is_none());
         let renamed = self
             .backends
             .iter()
             .filter(|(_, b)| b.as_str() == backend)
-            .map(|(colour, _)| colour.as_str());
-        own.into_iter()
-            .chain(renamed)
-            .filter(|name| spec.colour(name).is_some())
-            .min()
-            .map(str::to_string)
+            .filter_map(|(entry, _)| spec.colours().of_block(entry, own_key.as_ref()))
+            .map(|c| c.name.clone())
+            .filter(|c| self.backend_for(c) == backend);
+        own.chain(renamed).min()
     }
 }
 
@@ -154,11 +163,9 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     let settings = parse(spec.settings())?;
     // A colour in `backends` that is no environment is most likely a typo that
     // would silently send that colour to a backend of its own name.
-    if let Some(unknown) = settings
-        .backends
-        .keys()
-        .find(|colour| spec.colour(colour).is_none())
-    {
+    if let Some(unknown) = settings.backends.keys().find(|colour| {
+        spec.colour(colour).is_none() && spec.colours().instances_of(colour).is_empty()
+    }) {
         let known: Vec<&str> = spec.colours().iter().map(|c| c.name.as_str()).collect();
         return Err(field_error(
             "backends",
@@ -171,7 +178,7 @@ pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     let key = settings
         .key
         .clone()
-        .unwrap_or_else(|| spec.name().to_string());
+        .unwrap_or_else(|| name::flat(spec.name()).into_owned());
     check_word("key", &key)?;
     let preview_key = settings
         .preview_key
@@ -321,6 +328,62 @@ mod tests {
         let resolved = resolve(&shared).unwrap();
         assert_eq!(resolved.colour_of(&shared, "web").as_deref(), Some("blue"));
         assert_eq!(resolved.colour_of(&shared, "blue"), None);
+    }
+
+    /// A router of a `for_each` block over instances `blue["api"]`, ...
+    fn instance_spec(router: &str, settings: Value) -> RouterSpec {
+        let colours = [
+            r#"blue["api"]"#,
+            r#"blue["web"]"#,
+            r#"green["api"]"#,
+            r#"green["web"]"#,
+        ]
+        .iter()
+        .map(|n| Colour {
+            name: n.to_string(),
+            endpoints: vec![],
+        })
+        .collect();
+        RouterSpec::new(router, colours, settings, "/etc/cutover")
+    }
+
+    #[test]
+    fn instances_have_flat_names_and_backends_by_block() {
+        // Without `backends`: the flat names, both ways; the key too.
+        let s = instance_spec(r#"svc["api"]"#, json!({"socket": "/s", "map": "/m"}));
+        let resolved = resolve(&s).unwrap();
+        assert_eq!(resolved.key, "svc.api");
+        assert_eq!(resolved.preview_key, "svc.api_preview");
+        assert_eq!(resolved.backend_for(r#"green["api"]"#), "green.api");
+        assert_eq!(
+            resolved.colour_of(&s, "green.api").as_deref(),
+            Some(r#"green["api"]"#)
+        );
+        assert_eq!(resolved.colour_of(&s, "green.nope"), None);
+        // `backends` by block: this router's own instance of the block.
+        let s = instance_spec(
+            r#"svc["web"]"#,
+            json!({"socket": "/s", "map": "/m", "backends": {"blue": "web_blue", "green": "web_green"}}),
+        );
+        let resolved = resolve(&s).unwrap();
+        assert_eq!(resolved.backend_for(r#"blue["web"]"#), "web_blue");
+        assert_eq!(
+            resolved.colour_of(&s, "web_blue").as_deref(),
+            Some(r#"blue["web"]"#)
+        );
+        assert_eq!(
+            resolved.colour_of(&s, "web_green").as_deref(),
+            Some(r#"green["web"]"#)
+        );
+        // A backend renamed by its block is not also its flat name.
+        assert_eq!(resolved.colour_of(&s, "blue.web"), None);
+        // A block that has no instance is a typo, as a colour is.
+        let err = resolve(&instance_spec(
+            r#"svc["web"]"#,
+            json!({"socket": "/s", "map": "/m", "backends": {"red": "x"}}),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("colour `red`"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cutover_provider::{
-    Colour, ErrorKind, FleetMember, LiveRouter, ProviderError, RouterDrift, RouterDriftKind,
+    name, Colour, ErrorKind, FleetMember, LiveRouter, ProviderError, RouterDrift, RouterDriftKind,
     RouterProvider, RouterSpec,
 };
 use serde_json::Value;
@@ -128,6 +128,15 @@ fn is_colour(spec: &RouterSpec, name: &str) -> bool {
     spec.colour(name).is_some()
 }
 
+/// The colour whose flat name nginx holds (or the text itself, when it is
+/// no colour's).
+fn colour_named(spec: &RouterSpec, flat: String) -> String {
+    name::unflat(&flat)
+        .into_iter()
+        .find(|c| is_colour(spec, c))
+        .unwrap_or(flat)
+}
+
 /// What the running nginx serves for one include, and how the file on disk
 /// differs from it.
 struct Observed {
@@ -143,8 +152,13 @@ async fn observe(
     owned: &Owned,
 ) -> Result<Observed, ProviderError> {
     let path = owned.path.display();
+    // The file and the marker hold a colour's flat name (`green.api` for
+    // `green["api"]`: cutover_provider::name): read back as the colour's.
     let on_disk = match tokio::fs::read_to_string(&owned.path).await {
-        Ok(text) => Ok(include::parse(&text, owned)),
+        Ok(text) => Ok(include::parse(&text, owned).map(|mut r| {
+            r.colour = colour_named(spec, r.colour);
+            r
+        })),
         Err(e) => Err(e),
     };
     let answer = match marker::ask(config.marker, owned, config.timeout).await {
@@ -183,7 +197,7 @@ async fn observe(
         answer = marker::ask(config.marker, owned, config.timeout).await?;
     }
     let (colour, generation) = match answer {
-        Answer::Serves { colour, generation } => (colour, generation),
+        Answer::Serves { colour, generation } => (colour_named(spec, colour), generation),
         Answer::Other(status) => {
             return Ok(Observed {
                 serves: None,
@@ -248,7 +262,7 @@ fn endpoint_drift(
 /// connections now, so nginx would not answer 502.
 async fn check_endpoints(target: &Colour, timeout: Duration) -> Result<(), ProviderError> {
     let name = &target.name;
-    if !include::is_word(name) {
+    if !include::is_word(&name::flat(name)) {
         return Err(ProviderError::refused(format!(
             "colour name {name:?} cannot go into an nginx include"
         )));
@@ -311,7 +325,7 @@ async fn apply(
         }
     };
     let routing = Routing {
-        colour: colour.to_string(),
+        colour: name::flat(colour).into_owned(),
         generation: include::new_generation(),
         servers: target.map(|t| t.endpoints.clone()).unwrap_or_default(),
     };

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover_provider::{parse_settings, ProviderError, RouterSpec};
+use cutover_provider::{name, parse_settings, ProviderError, RouterSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -136,16 +136,17 @@ pub(crate) fn parse(body: &Value) -> Result<Settings, ProviderError> {
 /// Parse a block's body and resolve it for `spec`.
 pub(crate) fn resolve(spec: &RouterSpec) -> Result<Resolved, ProviderError> {
     let settings = parse(spec.settings())?;
-    let router = &spec.name();
-    // The name goes into the marker's server_name and location.
+    // The name goes into the marker's server_name and location; an
+    // instance's as its flat name (`svc.api` for `svc["api"]`).
+    let router = &name::flat(spec.name());
     if !router
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
         return Err(ProviderError::settings(
             None,
             format!(
-                "router name {router:?} cannot name an nginx upstream: use letters, digits, `_` and `-`"
+                "router name {router:?} cannot name an nginx upstream: use letters, digits, `_`, `-` and `.`"
             ),
         ));
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover_provider::{parse_settings, ProviderError};
+use cutover_provider::{name as instance, parse_settings, ProviderError};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -63,7 +63,7 @@ impl Settings {
             None => base
                 .join(".cutover")
                 .join("logs")
-                .join(format!("{name}.log")),
+                .join(format!("{}.log", instance::flat(name))),
         };
         let workdir = raw
             .workdir
