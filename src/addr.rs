@@ -51,6 +51,32 @@ impl fmt::Display for Address {
     }
 }
 
+/// A name given on the command line as the configuration names it: a shell
+/// takes the quotes of `router.svc["api"]` away unless it is quoted, so
+/// `svc[api]` is read as `svc["api"]` (a bare number stays a `count`
+/// index: `canary[0]`).
+pub fn name_arg(arg: &str) -> String {
+    if let Some((block, rest)) = arg.split_once('[') {
+        if let Some(key) = rest.strip_suffix(']') {
+            let bare = !key.starts_with('"') && !key.bytes().all(|b| b.is_ascii_digit());
+            if bare && !key.is_empty() {
+                return format!("{block}[\"{key}\"]");
+            }
+        }
+    }
+    arg.to_owned()
+}
+
+/// `text` as one word of a shell command to copy: quoted when it holds
+/// anything a shell would take apart (`'router.svc["api"]'`).
+pub fn shell_word(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.into();
+    }
+    format!("'{}'", text.replace('\'', r"'\''")).into()
+}
+
 /// The id of one step of a plan: what kind of step, and of which
 /// environment or router (and, for a router's `test` and `analysis`
 /// blocks, which one).
@@ -254,6 +280,20 @@ mod tests {
             let text = id.to_string();
             assert_eq!(text.parse::<StepId>(), Ok(id.clone()), "{text}");
         }
+    }
+
+    #[test]
+    fn names_on_the_command_line() {
+        assert_eq!(name_arg(r#"svc["api"]"#), r#"svc["api"]"#);
+        assert_eq!(name_arg("svc[api]"), r#"svc["api"]"#);
+        assert_eq!(name_arg("canary[0]"), "canary[0]");
+        assert_eq!(name_arg("public"), "public");
+        assert_eq!(shell_word("router.public"), "router.public");
+        assert_eq!(shell_word(r#"router.svc["api"]"#), r#"'router.svc["api"]'"#);
+        assert_eq!(
+            shell_word("router.svc[\"it's\"]"),
+            r#"'router.svc["it'\''s"]'"#
+        );
     }
 
     #[test]

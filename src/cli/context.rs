@@ -199,13 +199,55 @@ pub fn state_for(ctx: &Context, lock: Option<&Lock>) -> anyhow::Result<Option<St
         .map(|n| format!("environment.{n}"))
         .chain(st.routers.keys().map(|n| format!("router.{n}")))
         .collect();
+    // (A record a `moved` block renames counts as declared: its block or
+    // instance is the configuration's under another address.)
+    let moved_from = |n: &str, of: fn(&crate::addr::Address) -> Option<&str>| {
+        config
+            .moves
+            .iter()
+            .filter_map(|m| of(&m.from))
+            .any(|f| f == n || f == cutover_provider::name::block_of(n))
+    };
+    fn env_of(a: &crate::addr::Address) -> Option<&str> {
+        match a {
+            crate::addr::Address::Environment(n) => Some(n),
+            _ => None,
+        }
+    }
+    fn router_of(a: &crate::addr::Address) -> Option<&str> {
+        match a {
+            crate::addr::Address::Router(n) => Some(n),
+            _ => None,
+        }
+    }
     let declared = |address: &String| match address.split_once('.') {
-        Some(("environment", n)) => config.environments.contains_key(n),
-        Some(("router", n)) => config.routers.contains_key(n),
+        Some(("environment", n)) => config.environments.contains_key(n) || moved_from(n, env_of),
+        Some(("router", n)) => config.routers.contains_key(n) || moved_from(n, router_of),
         _ => false,
     };
     let configured = !config.environments.is_empty() || !config.routers.is_empty();
     if configured && !recorded.is_empty() && !recorded.iter().any(declared) {
+        // A block given `for_each` or `count` since: its records are under
+        // the old address, which `moved` blocks carry over.
+        let instance_of = |address: &String| {
+            let (kind, name) = address.split_once('.')?;
+            let prefix = format!("{name}[");
+            let new = match kind {
+                "environment" => config.environments.keys().find(|n| n.starts_with(&prefix)),
+                "router" => config.routers.keys().find(|n| n.starts_with(&prefix)),
+                _ => None,
+            }?;
+            Some(format!("moved {{ from = {address}, to = {kind}.{new} }}"))
+        };
+        let moves: Vec<String> = recorded.iter().filter_map(instance_of).collect();
+        if !moves.is_empty() {
+            bail!(
+                "{} records {} under addresses this configuration no longer has, while blocks of the same names now make instances (`for_each` or `count`): say which instance stands for each with `moved` blocks, e.g.\n  {}\n(without them a plan would destroy what serves now and make it again)",
+                crate::state::named(&place),
+                recorded.join(", "),
+                moves.join("\n  ")
+            );
+        }
         let shown: Vec<&str> = recorded.iter().take(5).map(String::as_str).collect();
         let more = recorded.len().saturating_sub(shown.len());
         bail!(

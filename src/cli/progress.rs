@@ -222,9 +222,10 @@ fn print_line(event: &Event) {
             to,
             timeout,
         } => outln!(
-            "{}: every check before the switch of router.{router} to {to} passed; waiting up to {} for approval: run `cutover approve {router}`",
+            "{}: every check before the switch of router.{router} to {to} passed; waiting up to {} for approval: run `cutover approve {}`",
             StepId::Approval(router.clone()),
-            crate::config::checks::duration(*timeout)
+            crate::config::checks::duration(*timeout),
+            crate::addr::shell_word(router)
         ),
         Event::Approved { router, by } => {
             outln!("{}: approved by {by}", StepId::Approval(router.clone()));
@@ -518,7 +519,7 @@ fn plain_lines(event: &Event) -> Vec<Value> {
             "type": "awaiting_approval", "id": StepId::Approval(router.clone()),
             "router": router, "routers": [router], "to": to,
             "timeout_ms": millis(*timeout),
-            "approve": format!("cutover approve {router}"),
+            "approve": format!("cutover approve {}", crate::addr::shell_word(router)),
         })],
         Event::Approved { router, by } => vec![json!({
             "type": "approved", "id": StepId::Approval(router.clone()),
@@ -669,7 +670,8 @@ pub fn way_back_lines(report: &ApplyReport) -> Vec<String> {
                 colour,
                 release,
             } => format!(
-                "Way back: cutover rollback router.{router}   (switches back to {colour}{})",
+                "Way back: cutover rollback {}   (switches back to {colour}{})",
+                crate::addr::shell_word(&format!("router.{router}")),
                 release
                     .as_ref()
                     .map(|r| format!(", which runs {r}"))

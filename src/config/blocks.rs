@@ -193,6 +193,47 @@ pub(crate) fn backend(ev: &mut Evaluator<'_>, file: &Path, block: &Block) -> Opt
     })
 }
 
+/// What is written in quotes is a string: `"${each.value.port}"` is the
+/// number itself by HCL's rule for a lone interpolation, but a backend's
+/// settings take it as the string Terraform's typed arguments would make of
+/// it (`command = ["app", "--port", "${each.value}"]`). Only quoted
+/// templates are changed, and only their numbers and bools; so are the
+/// elements and attributes of a list or object written out literally.
+fn quoted_as_strings(expr: &Expression, value: &mut Value) {
+    match (expr, value) {
+        (Expression::Parenthesis(inner), value) => quoted_as_strings(inner.inner(), value),
+        (
+            Expression::String(_) | Expression::StringTemplate(_) | Expression::HeredocTemplate(_),
+            value @ (Value::Number(_) | Value::Bool(_)),
+        ) => {
+            let text = match &*value {
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return,
+            };
+            *value = Value::String(text);
+        }
+        (Expression::Array(items), Value::Array(values)) if items.len() == values.len() => {
+            for (item, v) in items.iter().zip(values.iter_mut()) {
+                quoted_as_strings(item, v);
+            }
+        }
+        (Expression::Object(object), Value::Object(values)) => {
+            for (key, item) in object.iter() {
+                let name = match key {
+                    ObjectKey::Ident(i) => i.as_str().to_owned(),
+                    ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                    ObjectKey::Expression(_) => continue,
+                };
+                if let Some(v) = values.get_mut(&name) {
+                    quoted_as_strings(item.expr(), v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn body_object(
     ev: &mut Evaluator<'_>,
     file: &Path,
@@ -211,10 +252,11 @@ fn body_object(
         );
         element_spans(ev, file, &format!("{prefix}{key}"), &attr.value, spans);
         match ev.eval(file, &attr.value) {
-            Some(e) => {
+            Some(mut e) => {
                 if !e.marks.is_clear() {
                     marks.insert(key.to_string(), e.marks);
                 }
+                quoted_as_strings(&attr.value, &mut e.value);
                 out.insert(key.to_string(), e.value);
             }
             None => ok = false,

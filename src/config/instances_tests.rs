@@ -327,3 +327,94 @@ fn a_label_that_looks_like_an_instance_is_refused() {
     assert!(e.contains("`x.y` cannot name an environment"), "{e}");
     assert!(e.contains("main.hcl:1:13"), "{e}");
 }
+
+#[test]
+fn moved_blocks_name_old_and_new_addresses() {
+    let config = ok(r#"
+environment "green" {
+  for_each = toset(["api"])
+  release  = "1"
+  endpoint = "127.0.0.1:1"
+}
+moved {
+  from = environment.green
+  to   = environment.green["api"]
+}
+moved {
+  from = environment.old
+  to   = environment.green
+}
+"#);
+    let moves: Vec<(String, String)> = config
+        .moves
+        .iter()
+        .map(|m| (m.from.to_string(), m.to.to_string()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (
+                "environment.green".to_owned(),
+                r#"environment.green["api"]"#.to_owned()
+            ),
+            ("environment.old".to_owned(), "environment.green".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn moved_block_mistakes_are_located() {
+    let e = errors(
+        r#"environment "green" {
+  release  = "1"
+  endpoint = "127.0.0.1:1"
+}
+moved {
+  from = environment.green
+  to   = environment.blue
+}
+moved {
+  from = environment.a
+  to   = router.green
+}
+moved {
+  from = "green"
+  to   = environment.green
+}
+moved {
+  from = environment.x
+  to   = environment.green
+}
+moved {
+  from = environment.x
+  to   = environment.green
+}
+"#,
+    );
+    for (message, at) in [
+        (
+            "environment.green is still in the configuration",
+            "main.hcl:6:10",
+        ),
+        (
+            "`from` is environment.a and `to` is router.green",
+            "main.hcl:11:10",
+        ),
+        (
+            "`from` must be the address of an environment or a router",
+            "main.hcl:14:10",
+        ),
+        (
+            "environment.x is moved twice (the first at main.hcl:17:1)",
+            "main.hcl:22:10",
+        ),
+    ] {
+        let Some(pos) = e.find(message) else {
+            panic!("missing {message:?} in:\n{e}");
+        };
+        assert!(
+            e[pos..].lines().nth(1).is_some_and(|l| l.contains(at)),
+            "{message:?} is not at {at}:\n{e}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ mod instances;
 mod key_order;
 mod lazy;
 pub mod marks;
+mod moved;
 pub use parse::read_text;
 pub mod model;
 mod notify;
@@ -137,6 +138,7 @@ fn load_texts(
             config.notify.insert(name.clone(), block);
         }
     }
+    config.moves = moved::moves(&mut ev, &decls.moved, &config);
     repeated_endpoints(&mut ev, &config);
     let mut diags = std::mem::take(&mut ev.diags);
     drop(ev);

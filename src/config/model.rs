@@ -52,6 +52,23 @@ pub struct Config {
     /// Every reference between blocks: `from` refers to `to`. Used by the graph
     /// for ordering; cycles have already been reported by the config layer.
     pub references: Vec<(Address, Address)>,
+    /// `moved {}` blocks, in the order written: what the state records
+    /// under `from` is now `to`'s (config::moved).
+    pub moves: Vec<Move>,
+}
+
+/// A `moved { from = ..., to = ... }` block: an environment or router that
+/// the state records under `from` is the configuration's `to` now (a block
+/// renamed, or given `for_each`), so that it is neither destroyed nor made
+/// again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    /// The old address: `environment.green`.
+    pub from: Address,
+    /// The new one: `environment.green["api"]`.
+    pub to: Address,
+    /// Where the block is.
+    pub span: Span,
 }
 
 /// The `cutover {}` block.

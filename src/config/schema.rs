@@ -22,6 +22,7 @@ pub(crate) const BLOCK_TYPES: &[&str] = &[
     "output",
     "notify",
     "cutover",
+    "moved",
 ];
 
 /// A labelled top-level block (or one instance of a block with `for_each`
@@ -58,6 +59,8 @@ pub(crate) struct Decls<'a> {
     pub outputs: BTreeMap<String, Decl<'a>>,
     pub notify: BTreeMap<String, Decl<'a>>,
     pub settings: Option<Decl<'a>>,
+    /// `moved {}` blocks, in the order written.
+    pub moved: Vec<Decl<'a>>,
 }
 
 /// The allowed content of a block body.
@@ -132,7 +135,7 @@ fn classify_block<'a>(
 ) {
     let kind = block.ident.as_str();
     let span = header_span(map, file, block);
-    let wants_label = !matches!(kind, "locals" | "cutover");
+    let wants_label = !matches!(kind, "locals" | "cutover" | "moved");
     if !BLOCK_TYPES.contains(&kind) {
         let help = did_you_mean(kind, BLOCK_TYPES.iter().copied())
             .unwrap_or_else(|| format!("the block types are: {}", BLOCK_TYPES.join(", ")));
@@ -165,6 +168,7 @@ fn classify_block<'a>(
     };
     match kind {
         "locals" => classify_locals(decls, file, &block.body, map, diags),
+        "moved" => decls.moved.push(decl(String::new())),
         "cutover" => match &decls.settings {
             Some(first) => diags.push(map.diag(
                 &span,

@@ -116,6 +116,13 @@ impl Engine {
         crate::plan::validate::validate(doc)?;
         let mut store = ApplyStore::open(backend, lock, &state, &self.secrets)?;
         let mut walk = Walk::new(doc, state)?;
+        // The state's records move (`moved` blocks) before any step: the
+        // steps name the new addresses.
+        let renames = crate::plan::moves::entries(walk.state(), &planned.document.moved);
+        if !renames.is_empty() {
+            walk.add_records(renames);
+            walk.persist(store.as_store())?;
+        }
         let mut pauses = super::approval::Publisher::new(backend, lock);
         // A record that cannot be written stops the walk (nothing new
         // starts), but what runs is let finish and the switches the rules

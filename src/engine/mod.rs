@@ -149,6 +149,9 @@ impl Engine {
         config: &crate::config::model::Config,
         state: Option<&State>,
     ) -> Result<Planned, EngineError> {
+        // The plan is made against the state as its `moved` blocks leave it.
+        let (moved, moved_state) = moved(config, state)?;
+        let state = moved_state.as_ref().or(state);
         let secrets = Secrets::new(config);
         let hide_in_state = secrets.recorded_in_clear(state);
         // The plan compares, and shows, the state as it will be kept:
@@ -181,6 +184,8 @@ impl Engine {
                     })
             })
             .collect();
+        document.summary.moved = moved.len();
+        document.moved = moved;
         document.summary.outcome =
             crate::plan::document::outcome(&document.summary, records.len() + hide_in_state.len());
         let mut planned = self.planned(config, document, records);
@@ -195,9 +200,12 @@ impl Engine {
         state: &State,
         routers: &[String],
     ) -> Result<Planned, EngineError> {
-        let state = &Secrets::new(config).state(state);
+        let (moved, moved_state) = moved(config, Some(state))?;
+        let state = &Secrets::new(config).state(moved_state.as_ref().unwrap_or(state));
         let live = self.refresh(config, Some(state)).await?;
-        let document = crate::plan::rollback::plan(config, state, &live, routers)?;
+        let mut document = crate::plan::rollback::plan(config, state, &live, routers)?;
+        document.summary.moved = moved.len();
+        document.moved = moved;
         Ok(self.planned(config, document, vec![]))
     }
 
@@ -233,10 +241,16 @@ impl Engine {
         crate::plan::validate::validate(&planned.document)
             .map_err(crate::plan::saved::Stale::from)?;
         crate::plan::saved::check_gates(planned, config, &Secrets::new(config))?;
+        let (moved, moved_state) = moved(config, state)?;
+        if moved != planned.document.moved {
+            return Err(crate::plan::saved::Stale::Moves.into());
+        }
+        let fresh = state;
+        let state = moved_state.as_ref().or(state);
         // The live world as refreshed is as shown already.
         let live = self.refresh(config, state).await?;
         let now = crate::plan::drift::fingerprint(&live);
-        crate::plan::saved::check_fresh(planned, state, &now)?;
+        crate::plan::saved::check_fresh(planned, fresh, &now)?;
         self.check_same_changes(planned, config, state, &live)?;
         Ok(())
     }
@@ -454,4 +468,18 @@ impl Observer for Masking {
         };
         self.inner.event(&scrubbed)
     }
+}
+
+/// The renames the configuration's `moved` blocks make in `state`, and the
+/// state once they are made (`None` when there are none).
+fn moved(
+    config: &crate::config::model::Config,
+    state: Option<&State>,
+) -> Result<(Vec<crate::plan::moves::Moved>, Option<State>), EngineError> {
+    let Some(state) = state.filter(|_| !config.moves.is_empty()) else {
+        return Ok((Vec::new(), None));
+    };
+    let moved = crate::plan::moves::resolve(state, &config.moves)?;
+    let renamed = (!moved.is_empty()).then(|| crate::plan::moves::renamed(state, &moved));
+    Ok((moved, renamed))
 }

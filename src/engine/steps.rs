@@ -195,7 +195,12 @@ impl Engine {
                     let back = start.router.as_ref().and_then(|r| r.previous.clone());
                     let way = back.map_or_else(
                         || "no previous colour is recorded to go back to".to_owned(),
-                        |b| format!("`cutover rollback router.{router}` returns it to {b}"),
+                        |b| {
+                            format!(
+                                "`cutover rollback {}` returns it to {b}",
+                                crate::addr::shell_word(&format!("router.{router}"))
+                            )
+                        },
                     );
                     e.message = format!(
                         "{}; router.{router} went live in an earlier apply that stopped before this check passed, and stays where it is: {way}",

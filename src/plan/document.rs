@@ -22,7 +22,7 @@ use crate::config::model::{duration_ms, Health};
 
 /// Version of the plan document's schema: the major part is bumped on
 /// incompatible changes, the minor part when fields are added.
-pub const FORMAT_VERSION: &str = "1.4";
+pub const FORMAT_VERSION: &str = "1.5";
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,10 @@ pub struct PlanDocument {
     /// again, and compares a saved plan's steps, not these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readiness: Vec<Readiness>,
+    /// The records the configuration's `moved` blocks rename in the state
+    /// (apply makes them before any step; the steps name the new addresses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<super::moves::Moved>,
 }
 
 /// One cut-over's readiness, as `plan --gates` found it: the target's
@@ -611,6 +615,9 @@ pub struct Summary {
     /// Pauses for approval.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub approvals: usize,
+    /// Records renamed in the state by `moved` blocks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub moved: usize,
     /// What kind of plan this is, for CI labels (computed by [`outcome`]).
     #[serde(default)]
     pub outcome: Outcome,
@@ -672,7 +679,7 @@ pub fn outcome(summary: &Summary, records_len: usize) -> Outcome {
         // traffic moves: a change, not a cut-over. (Analyses without a
         // cut-over check again a switch an earlier apply left unchecked.)
         Outcome::Changes
-    } else if summary.forget > 0 || records_len > 0 {
+    } else if summary.forget + summary.moved > 0 || records_len > 0 {
         Outcome::StateOnly
     } else {
         Outcome::NoChanges
@@ -692,6 +699,7 @@ impl Summary {
             + self.preview
             + self.previews_removed
             + self.analyses
+            + self.moved
             > 0
     }
 }

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod document;
 pub mod drift;
 pub mod edges;
+pub mod moves;
 pub mod passes;
 pub mod readiness;
 pub mod rollback;
@@ -68,6 +69,9 @@ pub enum PlanError {
     /// `cutover rollback` was asked for something it cannot do.
     #[error("{0}")]
     Rollback(String),
+    /// A `moved` block cannot be made in this state.
+    #[error("{0}")]
+    Moved(String),
 }
 
 /// Choices the operator makes explicitly. A plan document records them
@@ -180,6 +184,7 @@ pub fn document(
         fingerprint,
         options: PlanOptions::default(),
         readiness: Vec::new(),
+        moved: Vec::new(),
     }
 }
 

@@ -318,9 +318,20 @@ fn settings_changes(kind: &str, before: &Value, after: &Value, out: &mut Vec<Att
     }
 }
 
+/// The instance of the configuration a colour that left it most likely
+/// became: one of a block of its own name, given `for_each` or `count`
+/// since (`green` -> `green["web"]`).
+fn instance_of_its_name<'c>(config: &'c Config, name: &str) -> Option<&'c String> {
+    let prefix = format!("{name}[");
+    config.environments.keys().find(|e| e.starts_with(&prefix))
+}
+
 /// Rule 3: an in-place change to a colour that is live and stays live is
 /// refused, with the reason and the safe alternative, unless the operator
-/// passed `--allow-live-changes`.
+/// passed `--allow-live-changes`. So is the replacement of a live colour by
+/// an instance of its own block (`for_each` adopted without a `moved`
+/// block): the colour serving now would be destroyed once a new one took
+/// its traffic, where a `moved` block keeps it.
 pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     if i.options.allow_live_changes {
         return Ok(());
@@ -331,16 +342,23 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
         let StepKind::Environment {
             action,
             name,
-            traffic: Traffic::Live,
+            traffic,
             ..
         } = &step.kind
         else {
             continue;
         };
+        let replaced = *action == Action::Delete
+            && *traffic == Traffic::Drained
+            && instance_of_its_name(i.config, name).is_some();
+        if *traffic != Traffic::Live && !replaced {
+            continue;
+        }
         let verb = match action {
             Action::Create => continue,
             Action::Update => "updated in place",
             Action::Replace => "replaced",
+            Action::Delete if replaced => "destroyed once a new colour took its traffic",
             Action::Delete => "destroyed",
         };
         let routers: Vec<String> = serving(name)
@@ -357,6 +375,20 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
                 "deploy the change to the idle colour {other} and cut over to it (`live = environment.{other}`)"
             ),
             None => "add an idle colour, deploy the change there and cut over to it".to_string(),
+        };
+        // A colour that left the configuration while a block of its name
+        // makes instances was most likely given `for_each`.
+        let renamed = (*action == Action::Delete)
+            .then(|| instance_of_its_name(i.config, name))
+            .flatten();
+        let alternative = match renamed {
+            Some(new) => format!(
+                "if {} stands for it now, say so with `moved {{ from = {}, to = {} }}` (the state then records it under its new address, and nothing is destroyed); otherwise, {alternative}",
+                Address::environment(new),
+                Address::environment(name),
+                Address::environment(new)
+            ),
+            None => alternative,
         };
         refused.push(format!(
             "{} serves live traffic through {} and would be {verb} while it does: \

@@ -916,3 +916,49 @@ fn a_colour_one_instance_of_a_fleet_serves_is_live() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_live_colour_given_for_each_without_a_moved_block_is_not_destroyed() {
+    // green served `public`; the configuration now makes green["web"].
+    let mut f = Fixture::new(&[("blue", "1")], &[])
+        .running("blue", "1")
+        .running("green", "1")
+        .routed("public", "green")
+        .recorded("blue", "1")
+        .recorded("green", "1");
+    f.config = config(&format!(
+        "{}{}",
+        colour("blue", "1", 1),
+        r#"
+environment "green" {
+  for_each = toset(["web"])
+  release  = "1"
+  endpoint = "127.0.0.1:2"
+  process {
+    command = ["app", "1"]
+  }
+}
+router "public" {
+  live = environment.green["web"]
+  exec {
+    read   = ["read"]
+    switch = ["switch"]
+  }
+}
+"#
+    ));
+    let err = f.draft_until("live-colour protection").unwrap_err();
+    let PlanError::LiveChange(lines) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "environment.green serves live traffic through router.public and would be destroyed"
+        ) && lines[0].contains(
+            r#"say so with `moved { from = environment.green, to = environment.green["web"] }`"#
+        ),
+        "{}",
+        lines[0]
+    );
+}

@@ -92,7 +92,7 @@ fn wanted(state: &State, routers: &[String]) -> Result<Vec<String>, PlanError> {
     } else {
         routers
             .iter()
-            .map(|r| r.strip_prefix("router.").unwrap_or(r).to_string())
+            .map(|r| crate::addr::name_arg(r.strip_prefix("router.").unwrap_or(r)))
             .collect()
     };
     if wanted.is_empty() {

@@ -158,6 +158,10 @@ pub enum Stale {
     /// Its state is gone.
     #[error("it was made against a state (lineage {0}) that no longer exists here")]
     StateGone(String),
+    /// The configuration's `moved` blocks rename other records in the
+    /// state than the plan's did.
+    #[error("the configuration's `moved` blocks now move other records in the state than the plan shows; make a new plan with `cutover plan --out`")]
+    Moves,
     /// A state appeared since.
     #[error("it was made before any state existed, but the state now exists (serial {0}); make a new plan")]
     StateAppeared(u64),

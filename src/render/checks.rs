@@ -52,7 +52,8 @@ pub fn checks_text(id: &StepId, kind: &StepKind) -> String {
         StepKind::Approval {
             router, to, timeout, ..
         } => format!(
-            "{id}: the apply pauses before router.{router} switches to {to}, until `cutover approve {router}` (at most {}; then nothing switches)",
+            "{id}: the apply pauses before router.{router} switches to {to}, until `cutover approve {}` (at most {}; then nothing switches)",
+            crate::addr::shell_word(router),
             duration(*timeout)
         ),
         _ => String::new(),

@@ -28,7 +28,16 @@ pub fn plan(doc: &PlanDocument, style: &Style) -> String {
         out.push_str("No changes. The live routers and environments match the configuration.\n");
         return out;
     }
-    out.push_str("cutover will perform the following actions, in this order:\n\n");
+    if !doc.moved.is_empty() {
+        out.push_str("The state records these under new addresses (`moved` blocks; nothing runs for them):\n");
+        for line in moved_lines(doc) {
+            out.push_str(&format!("  {}\n", p.paint("33", &line)));
+        }
+        out.push('\n');
+    }
+    if !doc.steps.is_empty() {
+        out.push_str("cutover will perform the following actions, in this order:\n\n");
+    }
     for step in &doc.steps {
         self::step(&mut out, &p, step);
         out.push('\n');
@@ -99,6 +108,9 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(s.previews_removed)
         ));
     }
+    if s.moved > 0 {
+        line.push_str(&format!(", {} moved in the state", s.moved));
+    }
     if s.forget > 0 {
         line.push_str(&format!(
             ", {} router{} to forget",
@@ -118,6 +130,15 @@ pub fn summary_line(doc: &PlanDocument) -> String {
     }
     line.push('.');
     line
+}
+
+/// One line per record a `moved` block renames: `environment.green has
+/// moved to environment.green["api"]`.
+pub fn moved_lines(doc: &PlanDocument) -> Vec<String> {
+    doc.moved
+        .iter()
+        .map(|m| format!("{} has moved to {}", m.from, m.to))
+        .collect()
 }
 
 fn plural(n: usize) -> &'static str {
@@ -239,7 +260,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             out.push_str(&format!(
                 "  {} router {} {{\n      {} preview = {}\n    }}\n",
                 p.symbol("~"),
-                quoted(router),
+                label(router),
                 p.symbol("-"),
                 quoted(from)
             ));
@@ -346,7 +367,7 @@ fn router_change(
     out.push_str(&format!(
         "  {} router {} {{\n",
         p.symbol("~"),
-        quoted(router)
+        label(router)
     ));
     out.push_str(&format!(
         "      {} {attribute} = {before} -> {}\n",
@@ -363,6 +384,13 @@ fn comment(out: &mut String, p: &Painter, text: &str) {
 
 fn quoted(s: &str) -> String {
     Value::from(s).to_string()
+}
+
+/// A block's header label, as the configuration writes it: `"green"` for
+/// `green` and for its instance `green["api"]` (the comment above the
+/// block names the instance, as Terraform's plans do).
+fn label(name: &str) -> String {
+    quoted(cutover_provider::name::block_of(name))
 }
 
 /// Create and delete steps may list no attribute changes; show the spec then.
@@ -413,7 +441,7 @@ fn environment(
     comment(out, p, &format!("environment.{name} {verb}{note}"));
     let symbol = p.symbol(action.symbol());
     let lead = if action == Action::Replace { "" } else { "  " };
-    out.push_str(&format!("{lead}{symbol} environment {} {{\n", quoted(name)));
+    out.push_str(&format!("{lead}{symbol} environment {} {{\n", label(name)));
     let width = changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for change in changes {
         let mut lines = String::new();
@@ -598,7 +626,13 @@ fn rollback(out: &mut String, hints: &[RollbackHint]) {
         .iter()
         .map(|h| {
             let why = h.describe(str::to_owned);
-            (format!("cutover rollback router.{}", h.router), why)
+            (
+                format!(
+                    "cutover rollback {}",
+                    crate::addr::shell_word(&format!("router.{}", h.router))
+                ),
+                why,
+            )
         })
         .collect();
     match entries.as_slice() {

@@ -236,8 +236,8 @@ fn plan_summary(doc: &PlanDocument) -> String {
         out.push_str("**Rollback after apply:**\n\n");
         for hint in &doc.rollback {
             out.push_str(&format!(
-                "- `cutover rollback router.{}` {}\n",
-                hint.router,
+                "- `cutover rollback {}` {}\n",
+                crate::addr::shell_word(&format!("router.{}", hint.router)),
                 hint.describe(code)
             ));
         }
@@ -477,6 +477,7 @@ fn step_text(doc: &PlanDocument, step: &Step) -> String {
         fingerprint: BTreeMap::new(),
         options: doc.options,
         readiness: vec![],
+        moved: Vec::new(),
     };
     let text = human::plan(&one, &Style { color: false });
     // The human view frames the steps with a header line and the summary

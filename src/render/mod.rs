@@ -125,6 +125,7 @@ pub(crate) mod sample {
             fingerprint: BTreeMap::from([("router.public".to_owned(), "blue".to_owned())]),
             options: Default::default(),
             readiness: vec![],
+            moved: Vec::new(),
         }
     }
 

@@ -26,13 +26,15 @@ pub fn state_list(state: &State) -> String {
 /// One resource in HCL form, or `None` when the address is not in the state.
 pub fn state_show(state: &State, address: &str) -> Option<String> {
     let (kind, name) = address.split_once('.')?;
+    let name = &crate::addr::name_arg(name);
     let attributes = match kind {
         "environment" => environment_attributes(state.environments.get(name)?),
         "router" => router_attributes(state.routers.get(name)?),
         _ => return None,
     };
     let width = attributes.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let mut out = format!("# {address}\n{kind} {} {{\n", Value::from(name));
+    let label = Value::from(cutover_provider::name::block_of(name));
+    let mut out = format!("# {address}\n{kind} {label} {{\n");
     for (key, value) in &attributes {
         out.push_str(&format!("  {key:width$} = {}\n", hcl_value(value, 2)));
     }

@@ -272,9 +272,10 @@ pub fn approver() -> String {
     format!("{}@{}", super::lock::username(), super::lock::hostname())
 }
 
-/// A router as `cutover approve` takes it: `public` or `router.public`.
-pub fn router_name(arg: &str) -> &str {
-    arg.strip_prefix("router.").unwrap_or(arg)
+/// A router as `cutover approve` takes it: `public` or `router.public`
+/// (an instance's key quoted or not: `svc["api"]`, `svc[api]`).
+pub fn router_name(arg: &str) -> String {
+    crate::addr::name_arg(arg.strip_prefix("router.").unwrap_or(arg))
 }
 
 /// The pause `found` with `routers` approved by `by` at `now_ms`, given

@@ -50,6 +50,7 @@ mod colours;
 mod environment;
 mod error;
 mod fleet;
+pub mod lenient;
 mod live;
 pub mod name;
 mod router;

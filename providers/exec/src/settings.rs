@@ -19,15 +19,17 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnvironmentSettings {
     /// Makes the environment run the wanted release.
+    #[serde(deserialize_with = "cutover_provider::lenient::strings")]
     pub deploy: Vec<String>,
     /// Reports what runs.
+    #[serde(deserialize_with = "cutover_provider::lenient::strings")]
     pub read: Vec<String>,
     /// Removes the environment.
     pub destroy: Option<Vec<String>>,
     /// How long each command may run, e.g. `"60s"`.
     pub timeout: Option<String>,
     /// Extra environment variables for every command.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cutover_provider::lenient::string_map")]
     pub env: BTreeMap<String, String>,
 }
 
@@ -36,15 +38,17 @@ pub(crate) struct EnvironmentSettings {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RouterSettings {
     /// Reports the live colour.
+    #[serde(deserialize_with = "cutover_provider::lenient::strings")]
     pub read: Vec<String>,
     /// Sends live traffic to a colour.
+    #[serde(deserialize_with = "cutover_provider::lenient::strings")]
     pub switch: Vec<String>,
     /// Checks, changing nothing, that a switch to a colour could succeed.
     pub check: Option<Vec<String>>,
     /// How long each command may run, e.g. `"60s"`.
     pub timeout: Option<String>,
     /// Extra environment variables for every command.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cutover_provider::lenient::string_map")]
     pub env: BTreeMap<String, String>,
 }
 

@@ -20,8 +20,9 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
+    #[serde(deserialize_with = "cutover_provider::lenient::strings")]
     command: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cutover_provider::lenient::string_map")]
     env: BTreeMap<String, String>,
     log: Option<String>,
     grace: Option<String>,
