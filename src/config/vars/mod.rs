@@ -1,0 +1,304 @@
+//! Variables: their declarations, and their values from `--var`,
+//! `--var-file`, `CUTOVER_VAR_name` and defaults, in that order of
+//! precedence, converted to their types (config::types), then checked
+//! against `nullable`.
+//!
+//! A value that does not fit is reported where it came from: the flag, the
+//! var file's line and column, the environment variable, or the default.
+
+mod files;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hcl::Value;
+
+pub(crate) use files::{read_var_files, VarFile};
+
+use super::diag::Diagnostic;
+use super::eval::{to_json, Evaluator};
+use super::model::{Address, Marks, Span, VarType, Variable};
+use super::schema::{Decl, Decls, Schema};
+use super::source::did_you_mean;
+use super::types::{self, convert};
+use super::{functions, VarInputs};
+
+/// Where a variable's value came from, for messages.
+#[derive(Debug, Clone)]
+pub(super) enum Origin {
+    /// `--var NAME=VALUE`, with the value as it may be shown (`...` for a
+    /// sensitive variable).
+    Cli(String),
+    /// A var file: the value's span in an HCL one; a JSON one's path.
+    File(Option<Span>, PathBuf),
+    /// `CUTOVER_VAR_NAME`.
+    Env,
+    /// The `default`.
+    Default(Span),
+}
+
+/// Resolve every declared variable, recording values in `ev`.
+pub(crate) fn resolve(
+    ev: &mut Evaluator<'_>,
+    decls: &Decls<'_>,
+    inputs: &VarInputs,
+    files: &[(PathBuf, VarFile)],
+) -> BTreeMap<String, Variable> {
+    let declared: Vec<&str> = decls.variables.keys().map(String::as_str).collect();
+    for (name, _) in &inputs.cli {
+        if !decls.variables.contains_key(name) {
+            let mut d = Diagnostic::new(format!(
+                "--var {name}=...: no variable \"{name}\" is declared"
+            ));
+            d.help = did_you_mean(name, declared.iter().copied());
+            ev.diags.push(d);
+        }
+    }
+    let from_files = files::file_values(ev, files, &declared);
+    let mut out = BTreeMap::new();
+    for (name, decl) in &decls.variables {
+        if let Some(var) = resolve_one(ev, decl, inputs, from_files.get(name)) {
+            out.insert(name.clone(), var);
+        }
+    }
+    out
+}
+
+const VAR_SCHEMA: &[&str] = &["default", "description", "type", "sensitive", "nullable"];
+
+/// What a variable's declaration says of its values.
+struct Declared {
+    var_type: VarType,
+    /// Whether a `--var` or `CUTOVER_VAR_name` string is the value itself,
+    /// rather than HCL to evaluate: with no `type`, and for a string,
+    /// number or bool (Terraform's rule).
+    literal: bool,
+    sensitive: bool,
+    nullable: bool,
+    /// The default, of the variable's type, and its span.
+    default: Option<(Value, Span)>,
+}
+
+fn resolve_one(
+    ev: &mut Evaluator<'_>,
+    decl: &Decl<'_>,
+    inputs: &VarInputs,
+    from_file: Option<&(Value, Origin)>,
+) -> Option<Variable> {
+    let what = format!("variable \"{}\"", decl.name);
+    let s = Schema {
+        what: &what,
+        attrs: VAR_SCHEMA,
+        required: &[],
+        blocks: &[],
+    };
+    super::blocks::check_decl(ev, decl, &s);
+    let body = &decl.block.body;
+    let description = super::blocks::opt_string(ev, decl.file, body, "description");
+    let declared = declared(ev, decl)?;
+    let name = &decl.name;
+    let (value, origin) = match given(ev, decl, &declared, inputs, from_file) {
+        Some(Ok(given)) => given,
+        Some(Err(())) => return None,
+        None => match &declared.default {
+            Some((value, span)) => (value.clone(), Origin::Default(span.clone())),
+            None => {
+                let help = format!("give it a value with --var {name}=VALUE, a --var-file, CUTOVER_VAR_{name}, or a default");
+                ev.error_help(
+                    &decl.span,
+                    format!("variable \"{name}\" has no value"),
+                    help,
+                );
+                return None;
+            }
+        },
+    };
+    let value = match (value, &declared.default) {
+        // Terraform's rule: a null given for a variable that may not be
+        // null takes its default, if it has one.
+        (Value::Null, Some((d, _))) if !declared.nullable => d.clone(),
+        (Value::Null, None) if !declared.nullable => {
+            let help = "give it a value other than null, or a default (which a null then takes)";
+            report(
+                ev,
+                name,
+                &origin,
+                "the value is null, and the variable is declared `nullable = false`",
+                Some(help.to_owned()),
+            );
+            return None;
+        }
+        (given, _) => given,
+    };
+    let addr = Address::Variable(name.clone());
+    ev.values.insert(addr.clone(), value.clone());
+    if declared.sensitive {
+        ev.marks_insert(addr, Marks::sensitive(format!("var.{name}")));
+    }
+    Some(Variable {
+        name: name.clone(),
+        description,
+        var_type: declared.var_type,
+        sensitive: declared.sensitive,
+        nullable: declared.nullable,
+        value: to_json(&value),
+        span: decl.span.clone(),
+    })
+}
+
+/// Read the `type`, `sensitive`, `nullable` and `default` of `decl`;
+/// `None` when one is wrong (reported).
+fn declared(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Declared> {
+    let body = &decl.block.body;
+    let type_attr = body.get_attribute("type");
+    let var_type = match type_attr {
+        Some(attr) => types::parse(ev, decl.file, &attr.value),
+        None => Some(VarType::Any),
+    };
+    let sensitive = super::blocks::opt_bool(ev, decl.file, body, "sensitive").unwrap_or(false);
+    let nullable = super::blocks::opt_bool(ev, decl.file, body, "nullable").unwrap_or(true);
+    let var_type = var_type?;
+    let mut declared = Declared {
+        literal: type_attr.is_none() || var_type.is_primitive(),
+        var_type,
+        sensitive,
+        nullable,
+        default: None,
+    };
+    let Some(attr) = body.get_attribute("default") else {
+        return Some(declared);
+    };
+    let span = ev.span_of(decl.file, &attr.value);
+    if !super::refs::scan(&attr.value).refs.is_empty() {
+        ev.error(&span, "a variable's default cannot refer to other values");
+        return None;
+    }
+    let e = ev.eval(decl.file, &attr.value)?;
+    let value = match convert(&e.value, &declared.var_type) {
+        Ok(v) => v,
+        Err(m) => {
+            let origin = Origin::Default(span);
+            let help = type_help(&decl.name, &declared.var_type);
+            report(ev, &decl.name, &origin, &m.shown(sensitive), help);
+            return None;
+        }
+    };
+    if value.is_null() && !nullable {
+        ev.error_help(
+            &span,
+            "a null default is not valid when the variable is declared `nullable = false`",
+            "remove the default (a value must then be given) or give one other than null",
+        );
+        return None;
+    }
+    declared.default = Some((value, span));
+    Some(declared)
+}
+
+/// The value given for `decl` from outside the configuration, converted to
+/// its type: `None` when none is given, `Err` when it is wrong (reported).
+fn given(
+    ev: &mut Evaluator<'_>,
+    decl: &Decl<'_>,
+    declared: &Declared,
+    inputs: &VarInputs,
+    from_file: Option<&(Value, Origin)>,
+) -> Option<Result<(Value, Origin), ()>> {
+    let name = &decl.name;
+    let (value, origin) = if let Some((_, raw)) = inputs.cli.iter().rev().find(|(n, _)| n == name) {
+        let shown = if declared.sensitive {
+            "..."
+        } else {
+            raw.as_str()
+        };
+        (from_string(raw, declared), Origin::Cli(shown.to_owned()))
+    } else if let Some((value, origin)) = from_file {
+        (Ok(value.clone()), origin.clone())
+    } else if let Some(raw) = inputs.env.get(name) {
+        (from_string(raw, declared), Origin::Env)
+    } else {
+        return None;
+    };
+    let converted = value.and_then(|v| {
+        convert(&v, &declared.var_type).map_err(|m| {
+            let help = type_help(name, &declared.var_type);
+            (m.shown(declared.sensitive), help)
+        })
+    });
+    Some(match converted {
+        Ok(v) => Ok((v, origin)),
+        Err((message, help)) => {
+            report(ev, name, &origin, &message, help);
+            Err(())
+        }
+    })
+}
+
+/// For a message about a value of a variable of a structured type, the
+/// type (a primitive one is plain from the message).
+fn type_help(name: &str, t: &VarType) -> Option<String> {
+    (!t.is_primitive()).then(|| format!("variable \"{name}\" is of type {t}"))
+}
+
+/// Report `message`, about the value of variable `name`, at `origin`.
+fn report(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    origin: &Origin,
+    message: &str,
+    help: Option<String>,
+) {
+    let mut d = match origin {
+        Origin::Default(span) => ev.map.diag(
+            span,
+            format!("invalid default for variable \"{name}\": {message}"),
+        ),
+        Origin::File(Some(span), _) => ev.map.diag(
+            span,
+            format!("invalid value for variable \"{name}\": {message}"),
+        ),
+        Origin::File(None, path) => Diagnostic::new(format!(
+            "--var-file {}: invalid value for variable \"{name}\": {message}",
+            path.display()
+        )),
+        Origin::Cli(shown) => Diagnostic::new(format!("--var {name}={shown}: {message}")),
+        Origin::Env => Diagnostic::new(format!("CUTOVER_VAR_{name}: {message}")),
+    };
+    d.help = help;
+    ev.diags.push(d);
+}
+
+/// A `--var` or `CUTOVER_VAR_name` string as a value, to be converted to
+/// the variable's type: the string itself, or the value of the HCL
+/// expression it holds (see [`Declared::literal`]). `Err`: the message and
+/// a hint, showing nothing of a sensitive value.
+fn from_string(raw: &str, declared: &Declared) -> Result<Value, (String, Option<String>)> {
+    if declared.literal {
+        return Ok(Value::String(raw.to_owned()));
+    }
+    let help = format!(
+        "a value of type {} is read as an HCL expression: [\"a\", \"b\"], {{ key = \"value\" }}, strings in quotes",
+        declared.var_type
+    );
+    let hidden = declared.sensitive;
+    let expr = hcl_edit::parser::parse_expr(raw).map_err(|e| {
+        let message = match hidden {
+            true => "not a valid HCL value (not shown: the variable is sensitive)".to_owned(),
+            false => format!("not a valid HCL value: {}", e.message()),
+        };
+        (message, Some(help.clone()))
+    })?;
+    let prepared = super::rewrite::prepare(expr);
+    let mut value = super::lazy::evaluate_alone(&prepared, functions::NAMES).map_err(|f| {
+        let message = match hidden {
+            true => "cannot evaluate it (not shown: the variable is sensitive)".to_owned(),
+            false => format!("cannot evaluate it: {}", f.message),
+        };
+        (message, Some(help.clone()))
+    })?;
+    super::key_order::sort_value(&mut value);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests;
