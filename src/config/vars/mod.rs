@@ -1,12 +1,13 @@
 //! Variables: their declarations, and their values from `--var`,
 //! `--var-file`, `CUTOVER_VAR_name` and defaults, in that order of
-//! precedence, converted to their types (config::types), then checked
-//! against `nullable`.
+//! precedence, converted to their types (config::types, config::convert),
+//! then checked against `nullable` and their `validation {}` blocks.
 //!
 //! A value that does not fit is reported where it came from: the flag, the
 //! var file's line and column, the environment variable, or the default.
 
 mod files;
+mod validation;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,9 +91,10 @@ fn resolve_one(
         what: &what,
         attrs: VAR_SCHEMA,
         required: &[],
-        blocks: &[],
+        blocks: &["validation"],
     };
     super::blocks::check_decl(ev, decl, &s);
+    let rules = validation::rules(ev, decl);
     let body = &decl.block.body;
     let description = super::blocks::opt_string(ev, decl.file, body, "description");
     let declared = declared(ev, decl)?;
@@ -113,10 +115,12 @@ fn resolve_one(
             }
         },
     };
-    let value = match (value, &declared.default) {
+    let (value, origin) = match (value, &declared.default) {
         // Terraform's rule: a null given for a variable that may not be
         // null takes its default, if it has one.
-        (Value::Null, Some((d, _))) if !declared.nullable => d.clone(),
+        (Value::Null, Some((d, span))) if !declared.nullable => {
+            (d.clone(), Origin::Default(span.clone()))
+        }
         (Value::Null, None) if !declared.nullable => {
             let help = "give it a value other than null, or a default (which a null then takes)";
             report(
@@ -128,12 +132,18 @@ fn resolve_one(
             );
             return None;
         }
-        (given, _) => given,
+        given => (given.0, origin),
     };
+    // The validations see the value as the rest of the configuration will.
     let addr = Address::Variable(name.clone());
     ev.values.insert(addr.clone(), value.clone());
     if declared.sensitive {
-        ev.marks_insert(addr, Marks::sensitive(format!("var.{name}")));
+        ev.marks_insert(addr.clone(), Marks::sensitive(format!("var.{name}")));
+    }
+    if !validation::check(ev, decl, &rules, &origin) {
+        ev.values.remove(&addr);
+        ev.marks.remove(&addr);
+        return None;
     }
     Some(Variable {
         name: name.clone(),
@@ -241,7 +251,7 @@ fn type_help(name: &str, t: &VarType) -> Option<String> {
 }
 
 /// Report `message`, about the value of variable `name`, at `origin`.
-fn report(
+pub(super) fn report(
     ev: &mut Evaluator<'_>,
     name: &str,
     origin: &Origin,
