@@ -24,7 +24,7 @@ use super::{ObjectAttr, VarType};
 
 /// One step into a value, for naming where a conversion failed.
 #[derive(Debug, Clone, PartialEq)]
-enum Step {
+pub(crate) enum Step {
     /// An element of a list, set or tuple.
     Index(usize),
     /// An element of a map: its key is part of the value.
@@ -57,6 +57,11 @@ impl Mismatch {
     fn at(mut self, step: Step) -> Self {
         self.path.insert(0, step);
         self
+    }
+
+    /// The steps into the value to the part that is wrong.
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.path
     }
 
     /// `[1].port: a number is required`. A `sensitive` value's own parts

@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-pub(crate) use convert::convert;
+pub(crate) use convert::{convert, Step};
 pub(crate) use parse::parse;
 #[cfg(test)]
 pub(crate) use parse::parse_str;

@@ -11,7 +11,7 @@ use super::super::eval::{from_json, Evaluator};
 use super::super::schema;
 use super::super::source::{did_you_mean, SourceMap};
 use super::super::{parse, VarInputs};
-use super::Origin;
+use super::{Origin, Written};
 
 /// The contents of one `--var-file`.
 pub(crate) enum VarFile {
@@ -64,11 +64,11 @@ pub(crate) fn read_var_files(
 }
 
 /// The value of each variable named in the var-files (later files win).
-pub(super) fn file_values(
+pub(super) fn file_values<'f>(
     ev: &mut Evaluator<'_>,
-    files: &[(PathBuf, VarFile)],
+    files: &'f [(PathBuf, VarFile)],
     declared: &[&str],
-) -> BTreeMap<String, (Value, Origin)> {
+) -> BTreeMap<String, (Value, Origin<'f>)> {
     let mut out = BTreeMap::new();
     for (path, file) in files {
         match file {
@@ -83,10 +83,7 @@ pub(super) fn file_values(
                         ev.diags.push(d);
                         continue;
                     }
-                    out.insert(
-                        name.clone(),
-                        (from_json(value), Origin::File(None, path.clone())),
-                    );
+                    out.insert(name.clone(), (from_json(value), Origin::JsonFile(path)));
                 }
             }
             VarFile::Hcl(body) => {
@@ -102,12 +99,12 @@ pub(super) fn file_values(
                         ev.diags.push(d);
                         continue;
                     }
-                    let vspan = ev.span_of(path, &attr.value);
                     if let Some(e) = ev.eval(path, &attr.value) {
-                        out.insert(
-                            name.to_string(),
-                            (e.value, Origin::File(Some(vspan), path.clone())),
-                        );
+                        let written = Written {
+                            file: path,
+                            expr: &attr.value,
+                        };
+                        out.insert(name.to_string(), (e.value, Origin::HclFile(written)));
                     }
                 }
             }

@@ -10,9 +10,10 @@ mod files;
 mod validation;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hcl::Value;
+use hcl_edit::expr::{Expression, ObjectKey};
 
 pub(crate) use files::{read_var_files, VarFile};
 
@@ -21,21 +22,67 @@ use super::eval::{to_json, Evaluator};
 use super::model::{Address, Marks, Span, VarType, Variable};
 use super::schema::{Decl, Decls, Schema};
 use super::source::did_you_mean;
-use super::types::{self, convert};
+use super::types::{self, convert, Step};
 use super::{functions, VarInputs};
 
 /// Where a variable's value came from, for messages.
 #[derive(Debug, Clone)]
-pub(super) enum Origin {
+pub(super) enum Origin<'a> {
     /// `--var NAME=VALUE`, with the value as it may be shown (`...` for a
     /// sensitive variable).
     Cli(String),
-    /// A var file: the value's span in an HCL one; a JSON one's path.
-    File(Option<Span>, PathBuf),
+    /// An HCL var file.
+    HclFile(Written<'a>),
+    /// A JSON var file, by its path.
+    JsonFile(&'a Path),
     /// `CUTOVER_VAR_NAME`.
     Env,
     /// The `default`.
-    Default(Span),
+    Default(Written<'a>),
+}
+
+/// A value as written in a file: a message about a part of it points at
+/// that part.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Written<'a> {
+    pub file: &'a Path,
+    pub expr: &'a Expression,
+}
+
+impl Written<'_> {
+    /// The span of the part of the value that `steps` lead to (of the
+    /// whole, or of the deepest part written out, where the steps lead
+    /// into a value computed by a function or a reference).
+    fn span(&self, ev: &Evaluator<'_>, steps: &[Step]) -> Span {
+        let mut expr = self.expr;
+        for step in steps {
+            while let Expression::Parenthesis(p) = expr {
+                expr = p.inner();
+            }
+            let next = match (step, expr) {
+                (Step::Index(i), Expression::Array(items)) => items.get(*i),
+                (Step::Key(k) | Step::Attr(k), Expression::Object(object)) => object
+                    .iter()
+                    .find(|(key, _)| key_name(key) == Some(k.as_str()))
+                    .map(|(_, v)| v.expr()),
+                _ => None,
+            };
+            match next {
+                Some(e) => expr = e,
+                None => break,
+            }
+        }
+        ev.span_of(self.file, expr)
+    }
+}
+
+/// The name an object literal's key gives (`name`, `"name"`).
+fn key_name(key: &ObjectKey) -> Option<&str> {
+    match key {
+        ObjectKey::Ident(i) => Some(i.as_str()),
+        ObjectKey::Expression(Expression::String(s)) => Some(s.as_str()),
+        _ => None,
+    }
 }
 
 /// Resolve every declared variable, recording values in `ev`.
@@ -68,7 +115,7 @@ pub(crate) fn resolve(
 const VAR_SCHEMA: &[&str] = &["default", "description", "type", "sensitive", "nullable"];
 
 /// What a variable's declaration says of its values.
-struct Declared {
+struct Declared<'a> {
     var_type: VarType,
     /// Whether a `--var` or `CUTOVER_VAR_name` string is the value itself,
     /// rather than HCL to evaluate: with no `type`, and for a string,
@@ -76,15 +123,17 @@ struct Declared {
     literal: bool,
     sensitive: bool,
     nullable: bool,
-    /// The default, of the variable's type, and its span.
-    default: Option<(Value, Span)>,
+    /// The default, of the variable's type, as written.
+    default: Option<(Value, Written<'a>)>,
+    /// Where the type is written.
+    type_at: Option<Span>,
 }
 
 fn resolve_one(
     ev: &mut Evaluator<'_>,
     decl: &Decl<'_>,
     inputs: &VarInputs,
-    from_file: Option<&(Value, Origin)>,
+    from_file: Option<&(Value, Origin<'_>)>,
 ) -> Option<Variable> {
     let what = format!("variable \"{}\"", decl.name);
     let s = Schema {
@@ -103,7 +152,7 @@ fn resolve_one(
         Some(Ok(given)) => given,
         Some(Err(())) => return None,
         None => match &declared.default {
-            Some((value, span)) => (value.clone(), Origin::Default(span.clone())),
+            Some((value, written)) => (value.clone(), Origin::Default(*written)),
             None => {
                 let help = format!("give it a value with --var {name}=VALUE, a --var-file, CUTOVER_VAR_{name}, or a default");
                 ev.error_help(
@@ -118,8 +167,8 @@ fn resolve_one(
     let (value, origin) = match (value, &declared.default) {
         // Terraform's rule: a null given for a variable that may not be
         // null takes its default, if it has one.
-        (Value::Null, Some((d, span))) if !declared.nullable => {
-            (d.clone(), Origin::Default(span.clone()))
+        (Value::Null, Some((d, written))) if !declared.nullable => {
+            (d.clone(), Origin::Default(*written))
         }
         (Value::Null, None) if !declared.nullable => {
             let help = "give it a value other than null, or a default (which a null then takes)";
@@ -127,6 +176,7 @@ fn resolve_one(
                 ev,
                 name,
                 &origin,
+                &[],
                 "the value is null, and the variable is declared `nullable = false`",
                 Some(help.to_owned()),
             );
@@ -158,7 +208,7 @@ fn resolve_one(
 
 /// Read the `type`, `sensitive`, `nullable` and `default` of `decl`;
 /// `None` when one is wrong (reported).
-fn declared(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Declared> {
+fn declared<'a>(ev: &mut Evaluator<'_>, decl: &Decl<'a>) -> Option<Declared<'a>> {
     let body = &decl.block.body;
     let type_attr = body.get_attribute("type");
     let var_type = match type_attr {
@@ -174,6 +224,7 @@ fn declared(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Declared> {
         sensitive,
         nullable,
         default: None,
+        type_at: type_attr.map(|a| ev.span_of(decl.file, &a.value)),
     };
     let Some(attr) = body.get_attribute("default") else {
         return Some(declared);
@@ -187,9 +238,19 @@ fn declared(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Declared> {
     let value = match convert(&e.value, &declared.var_type) {
         Ok(v) => v,
         Err(m) => {
-            let origin = Origin::Default(span);
-            let help = type_help(&decl.name, &declared.var_type);
-            report(ev, &decl.name, &origin, &m.shown(sensitive), help);
+            // The type is in the same block: no help is needed to find it.
+            let origin = Origin::Default(Written {
+                file: decl.file,
+                expr: &attr.value,
+            });
+            report(
+                ev,
+                &decl.name,
+                &origin,
+                m.steps(),
+                &m.shown(sensitive),
+                None,
+            );
             return None;
         }
     };
@@ -201,19 +262,23 @@ fn declared(ev: &mut Evaluator<'_>, decl: &Decl<'_>) -> Option<Declared> {
         );
         return None;
     }
-    declared.default = Some((value, span));
+    let written = Written {
+        file: decl.file,
+        expr: &attr.value,
+    };
+    declared.default = Some((value, written));
     Some(declared)
 }
 
 /// The value given for `decl` from outside the configuration, converted to
 /// its type: `None` when none is given, `Err` when it is wrong (reported).
-fn given(
+fn given<'a>(
     ev: &mut Evaluator<'_>,
     decl: &Decl<'_>,
-    declared: &Declared,
+    declared: &Declared<'_>,
     inputs: &VarInputs,
-    from_file: Option<&(Value, Origin)>,
-) -> Option<Result<(Value, Origin), ()>> {
+    from_file: Option<&(Value, Origin<'a>)>,
+) -> Option<Result<(Value, Origin<'a>), ()>> {
     let name = &decl.name;
     let (value, origin) = if let Some((_, raw)) = inputs.cli.iter().rev().find(|(n, _)| n == name) {
         let shown = if declared.sensitive {
@@ -229,45 +294,51 @@ fn given(
     } else {
         return None;
     };
-    let converted = value.and_then(|v| {
+    let converted = value.map_err(|(m, h)| (Vec::new(), m, h)).and_then(|v| {
         convert(&v, &declared.var_type).map_err(|m| {
-            let help = type_help(name, &declared.var_type);
-            (m.shown(declared.sensitive), help)
+            let help = type_help(name, declared);
+            (m.steps().to_vec(), m.shown(declared.sensitive), help)
         })
     });
     Some(match converted {
         Ok(v) => Ok((v, origin)),
-        Err((message, help)) => {
-            report(ev, name, &origin, &message, help);
+        Err((steps, message, help)) => {
+            report(ev, name, &origin, &steps, &message, help);
             Err(())
         }
     })
 }
 
-/// For a message about a value of a variable of a structured type, the
-/// type (a primitive one is plain from the message).
-fn type_help(name: &str, t: &VarType) -> Option<String> {
-    (!t.is_primitive()).then(|| format!("variable \"{name}\" is of type {t}"))
+/// For a message about a value given from outside the configuration:
+/// where the variable's type is.
+fn type_help(name: &str, declared: &Declared<'_>) -> Option<String> {
+    let at = declared.type_at.as_ref()?;
+    Some(format!(
+        "the type of variable \"{name}\" is at {}",
+        super::schema::at(at)
+    ))
 }
 
-/// Report `message`, about the value of variable `name`, at `origin`.
+/// Report `message`, about the part that `steps` lead to of the value of
+/// variable `name`, at `origin`.
 pub(super) fn report(
     ev: &mut Evaluator<'_>,
     name: &str,
-    origin: &Origin,
+    origin: &Origin<'_>,
+    steps: &[Step],
     message: &str,
     help: Option<String>,
 ) {
     let mut d = match origin {
-        Origin::Default(span) => ev.map.diag(
-            span,
+        Origin::Default(written) => ev.map.diag(
+            &written.span(ev, steps),
             format!("invalid default for variable \"{name}\": {message}"),
         ),
-        Origin::File(Some(span), _) => ev.map.diag(
-            span,
+        Origin::HclFile(written) => ev.map.diag(
+            &written.span(ev, steps),
             format!("invalid value for variable \"{name}\": {message}"),
         ),
-        Origin::File(None, path) => Diagnostic::new(format!(
+        Origin::JsonFile(path) => Diagnostic::new(format!(
             "--var-file {}: invalid value for variable \"{name}\": {message}",
             path.display()
         )),
@@ -282,14 +353,11 @@ pub(super) fn report(
 /// the variable's type: the string itself, or the value of the HCL
 /// expression it holds (see [`Declared::literal`]). `Err`: the message and
 /// a hint, showing nothing of a sensitive value.
-fn from_string(raw: &str, declared: &Declared) -> Result<Value, (String, Option<String>)> {
+fn from_string(raw: &str, declared: &Declared<'_>) -> Result<Value, (String, Option<String>)> {
     if declared.literal {
         return Ok(Value::String(raw.to_owned()));
     }
-    let help = format!(
-        "a value of type {} is read as an HCL expression: [\"a\", \"b\"], {{ key = \"value\" }}, strings in quotes",
-        declared.var_type
-    );
+    let help = "the value of a variable whose type is not string, number or bool is an HCL expression: [\"a\", \"b\"], { key = \"value\" }, strings in quotes".to_owned();
     let hidden = declared.sensitive;
     let expr = hcl_edit::parser::parse_expr(raw).map_err(|e| {
         let message = match hidden {

@@ -71,6 +71,11 @@ impl Case {
     }
 }
 
+/// `text` with `  default = DEFAULT` after its first line that ends `after`.
+pub(super) fn with_default(text: &str, after: &str, default: &str) -> String {
+    text.replacen(after, &format!("{after}  default = {default}\n"), 1)
+}
+
 const VARS: &str = r#"variable "a" {
   type    = string
   default = "default"
@@ -138,13 +143,12 @@ fn variable_precedence_cli_file_env_default() {
 #[test]
 fn a_string_from_outside_is_the_value_for_a_primitive_type_and_hcl_for_others() {
     let text = "variable \"s\" {\n  type = string\n}\nvariable \"u\" {}\nvariable \"y\" {\n  type = any\n}\nvariable \"b\" {\n  type = bool\n}\nvariable \"o\" {\n  type = object({ port = number })\n}\n";
-    let case = Case::new()
-        .var("s", "[1]")
-        .var("u", "[1]")
-        .var("y", "[1]")
-        .var("b", "0")
-        .env("o", "{ port = \"9101\" }");
-    let c = case.config(text);
+    // s, u, y and b from --var, o from the environment.
+    let case = |s: &str, u: &str, y: &str, b: &str, o: &str| {
+        let case = Case::new().var("s", s).var("u", u).var("y", y);
+        case.var("b", b).env("o", o)
+    };
+    let c = case("[1]", "[1]", "[1]", "0", "{ port = \"9101\" }").config(text);
     let value = |n: &str| c.variables[n].value.clone();
     assert_eq!(
         [value("s"), value("u"), value("y"), value("b"), value("o")],
@@ -156,18 +160,13 @@ fn a_string_from_outside_is_the_value_for_a_primitive_type_and_hcl_for_others() 
             json!({"port": 9101})
         ]
     );
-    let case = Case::new()
-        .var("s", "x")
-        .var("u", "x")
-        .var("b", "x")
-        .var("y", "hello")
-        .env("o", "{ port = true }");
-    let hint = "a value of type any is read as an HCL expression: [\"a\", \"b\"], { key = \"value\" }, strings in quotes";
+    let case = case("x", "x", "hello", "x", "{ port = true }");
+    let hint = "the value of a variable whose type is not string, number or bool is an HCL expression: [\"a\", \"b\"], { key = \"value\" }, strings in quotes";
     assert_eq!(
         case.problems(text),
         [
-            "--var b=x: a bool is required".to_owned(),
-            "CUTOVER_VAR_o: port: number required, but have bool [help: variable \"o\" is of type object({port=number})]".to_owned(),
+            "--var b=x: a bool is required [help: the type of variable \"b\" is at main.hcl:9:10]".to_owned(),
+            "CUTOVER_VAR_o: port: number required, but have bool [help: the type of variable \"o\" is at main.hcl:12:10]".to_owned(),
             format!("--var y=hello: cannot evaluate it: undefined variable `hello` in expression `hello` [help: {hint}]"),
         ]
     );
@@ -190,16 +189,22 @@ fn variable_input_mistakes() {
         problems[0],
         "--var nope=...: no variable \"nope\" is declared"
     );
-    assert_eq!(problems[1], "CUTOVER_VAR_b: a bool is required");
+    assert_eq!(
+        problems[1],
+        "CUTOVER_VAR_b: a bool is required [help: the type of variable \"b\" is at main.hcl:18:13]"
+    );
     assert!(
         problems[2].starts_with("--var l=[1,: not a valid HCL value: "),
         "{problems:?}"
     );
-    assert_eq!(problems[3], "--var n=abc: a number is required");
+    assert_eq!(
+        problems[3],
+        "--var n=abc: a number is required [help: the type of variable \"n\" is at main.hcl:6:13]"
+    );
     assert_eq!(problems.len(), 4, "{problems:?}");
     assert_eq!(
         Case::new().var("b", "True").problems(VARS),
-        ["--var b=True: a bool is required; to convert from string, use lowercase \"true\""]
+        ["--var b=True: a bool is required; to convert from string, use lowercase \"true\" [help: the type of variable \"b\" is at main.hcl:18:13]"]
     );
 }
 
@@ -227,7 +232,7 @@ const SERVERS: &str =
 #[test]
 fn a_wrong_value_is_reported_where_it_came_from() {
     let wrong = "[{ name = \"a\", port = 1 }, { name = \"b\", port = \"x\" }]";
-    let help = " [help: variable \"servers\" is of type list(object({name=string,port=number}))]";
+    let help = " [help: the type of variable \"servers\" is at main.hcl:2:10]";
     assert_eq!(
         Case::new().var("servers", wrong).problems(SERVERS),
         [format!(
@@ -246,7 +251,21 @@ fn a_wrong_value_is_reported_where_it_came_from() {
         Case::new()
             .file("v.tfvars", &format!("# the servers\nservers = {wrong}\n"))
             .problems(SERVERS),
-        [format!("v.tfvars:2:11: invalid value for variable \"servers\": [1].port: a number is required{help}")]
+        [format!("v.tfvars:2:59: invalid value for variable \"servers\": [1].port: a number is required{help}")]
+    );
+    assert_eq!(
+        Case::new()
+            .file("v.tfvars", "servers = [\n  { name = \"a\", port = 1 },\n  ({ name = \"b\" }),\n]\n")
+            .problems(SERVERS),
+        [format!("v.tfvars:3:3: invalid value for variable \"servers\": [1]: attribute \"port\" is required{help}")],
+        "at the part of the value that is wrong"
+    );
+    assert_eq!(
+        Case::new()
+            .file("v.tfvars", "servers = concat([{ name = \"a\", port = \"x\" }])\n")
+            .problems(SERVERS),
+        [format!("v.tfvars:1:11: invalid value for variable \"servers\": [0].port: a number is required{help}")],
+        "at the whole, when the part is not written out"
     );
     assert_eq!(
         Case::new()
@@ -254,10 +273,10 @@ fn a_wrong_value_is_reported_where_it_came_from() {
             .problems(SERVERS),
         [format!("--var-file v.json: invalid value for variable \"servers\": [0]: attribute \"prot\" is not expected; did you mean `port`?{help}")]
     );
-    let with_default = SERVERS.replace("}))\n", "}))\n  default = [{ name = 1, port = true }]\n");
+    let default = with_default(SERVERS, "}))\n", "[{ name = 1, port = true }]");
     assert_eq!(
-        Case::new().problems(&with_default),
-        [format!("main.hcl:3:13: invalid default for variable \"servers\": [0].port: number required, but have bool{help}")]
+        Case::new().problems(&default),
+        ["main.hcl:3:33: invalid default for variable \"servers\": [0].port: number required, but have bool"]
     );
 }
 
@@ -269,7 +288,7 @@ fn a_var_file_line_is_never_quoted() {
         case.problems(VARS),
         [
             "vars.hcl:2:1: no variable \"nope\" is declared",
-            "vars.hcl:3:5: invalid value for variable \"n\": a number is required",
+            "vars.hcl:3:5: invalid value for variable \"n\": a number is required [help: the type of variable \"n\" is at main.hcl:6:13]",
         ]
     );
     assert!(err.0.iter().all(|d| d.source_line.is_none()), "{err}");
@@ -383,7 +402,7 @@ fn a_null_for_a_variable_that_is_not_nullable_takes_its_default() {
     );
     assert_eq!(
         Case::new().var("port", "null").problems(PORT),
-        ["--var port=null: a number is required"],
+        ["--var port=null: a number is required [help: the type of variable \"port\" is at main.hcl:2:14]"],
         "a number from --var is the string itself, as in Terraform"
     );
 }
@@ -418,7 +437,7 @@ fn a_null_for_a_variable_that_is_not_nullable_and_has_no_default_is_an_error() {
 #[test]
 fn a_sensitive_value_is_not_shown_in_a_conversion_error() {
     let text = "variable \"tokens\" {\n  type      = map(object({ value = string }))\n  sensitive = true\n}\n";
-    let help = " [help: variable \"tokens\" is of type map(object({value=string}))]";
+    let help = " [help: the type of variable \"tokens\" is at main.hcl:2:15]";
     assert_eq!(
         Case::new()
             .var("tokens", "{ s3cret-name = { value = [\"s3cret\"] } }")
@@ -434,7 +453,7 @@ fn a_sensitive_value_is_not_shown_in_a_conversion_error() {
     let problems = Case::new().var("tokens", "{ a = s3cret }").problems(text);
     assert_eq!(
         problems,
-        ["--var tokens=...: cannot evaluate it (not shown: the variable is sensitive) [help: a value of type map(object({value=string})) is read as an HCL expression: [\"a\", \"b\"], { key = \"value\" }, strings in quotes]"]
+        ["--var tokens=...: cannot evaluate it (not shown: the variable is sensitive) [help: the value of a variable whose type is not string, number or bool is an HCL expression: [\"a\", \"b\"], { key = \"value\" }, strings in quotes]"]
     );
 }
 

@@ -70,7 +70,7 @@ pub(super) fn check(
     ev: &mut Evaluator<'_>,
     decl: &Decl<'_>,
     rules: &[Rule<'_>],
-    origin: &Origin,
+    origin: &Origin<'_>,
 ) -> bool {
     let mut ok = true;
     for rule in rules {
@@ -104,7 +104,7 @@ pub(super) fn check(
             None => "(its error message could not be evaluated)".to_owned(),
         };
         let help = format!("checked by the validation at {}", schema::at(&rule.span));
-        report(ev, &decl.name, origin, &text, Some(help));
+        report(ev, &decl.name, origin, &[], &text, Some(help));
     }
     ok
 }
@@ -173,7 +173,7 @@ fn condition(ev: &mut Evaluator<'_>, decl: &Decl<'_>, expr: &Expression) -> Opti
 mod tests {
     use serde_json::json;
 
-    use super::super::tests::Case;
+    use super::super::tests::{with_default, Case};
 
     const PORT: &str = r#"variable "port" {
   type = number
@@ -198,31 +198,32 @@ mod tests {
 
     #[test]
     fn a_failed_validation_shows_its_message_where_the_value_came_from() {
-        let first = "[help: checked by the validation at main.hcl:3:3]";
-        let second = "[help: checked by the validation at main.hcl:7:3]";
+        let above =
+            "The port must be above 1024. [help: checked by the validation at main.hcl:3:3]";
+        let below = "The port must be below 65536, not 70000. [help: checked by the validation at main.hcl:7:3]";
+        let invalid = "invalid value for variable \"port\":";
+        for (case, problem) in [
+            (
+                Case::new().var("port", "80"),
+                format!("--var port=80: {above}"),
+            ),
+            (
+                Case::new().env("port", "70000"),
+                format!("CUTOVER_VAR_port: {below}"),
+            ),
+            (
+                Case::new().file("v.tfvars", "port = 80\n"),
+                format!("v.tfvars:1:8: {invalid} {above}"),
+            ),
+            (
+                Case::new().file("v.json", "{\"port\": 80}"),
+                format!("--var-file v.json: {invalid} {above}"),
+            ),
+        ] {
+            assert_eq!(case.problems(PORT), [problem]);
+        }
         assert_eq!(
-            Case::new().var("port", "80").problems(PORT),
-            [format!(
-                "--var port=80: The port must be above 1024. {first}"
-            )]
-        );
-        assert_eq!(
-            Case::new().env("port", "70000").problems(PORT),
-            [format!(
-                "CUTOVER_VAR_port: The port must be below 65536, not 70000. {second}"
-            )]
-        );
-        assert_eq!(
-            Case::new().file("v.tfvars", "port = 80\n").problems(PORT),
-            [format!("v.tfvars:1:8: invalid value for variable \"port\": The port must be above 1024. {first}")]
-        );
-        assert_eq!(
-            Case::new().file("v.json", "{\"port\": 80}").problems(PORT),
-            [format!("--var-file v.json: invalid value for variable \"port\": The port must be above 1024. {first}")]
-        );
-        let with_default = PORT.replace("type = number\n", "type = number\n  default = 1\n");
-        assert_eq!(
-            Case::new().problems(&with_default),
+            Case::new().problems(&with_default(PORT, "type = number\n", "1")),
             ["main.hcl:3:13: invalid default for variable \"port\": The port must be above 1024. [help: checked by the validation at main.hcl:4:3]"]
         );
     }
