@@ -269,7 +269,7 @@ fn type_name(v: &Value) -> &'static str {
 
 /// The string form of a primitive value, as `tostring` and `%s` give it:
 /// a number with every digit and no exponent, as Terraform writes one.
-fn primitive_string(v: &Value) -> Option<String> {
+pub(crate) fn primitive_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(_) => numbers::num_arg(v, "").ok().map(decimal::number_string),

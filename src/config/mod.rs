@@ -28,6 +28,7 @@ mod rewrite;
 mod router_checks;
 mod schema;
 mod source;
+mod types;
 mod vars;
 
 use std::collections::BTreeMap;

@@ -169,23 +169,7 @@ pub struct GitSettings {
     pub span: Span,
 }
 
-/// The type constraint of a variable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VarType {
-    /// Any value.
-    Any,
-    /// `string`
-    String,
-    /// `number`
-    Number,
-    /// `bool`
-    Bool,
-    /// `list`
-    List,
-    /// `map`
-    Map,
-}
+pub use super::types::{ObjectAttr, VarType};
 
 /// A `variable` block with its final value.
 #[derive(Debug, Clone)]
@@ -198,6 +182,8 @@ pub struct Variable {
     pub var_type: VarType,
     /// `sensitive = true`: the value never appears in output or state.
     pub sensitive: bool,
+    /// `nullable` (default true): whether the value may be null.
+    pub nullable: bool,
     /// The final value (from `--var`, `--var-file`, `CUTOVER_VAR_name` or the
     /// default, in that order of precedence).
     pub value: Value,
