@@ -161,12 +161,30 @@ mod tests {
             field(json!({"command": ["x"], "grace": "soon"})).as_deref(),
             Some("grace")
         );
-        assert!(Settings::parse(
-            &json!({"command": ["x"], "env": {"A": 1}}),
+        // A number is its text, as Terraform's string arguments take it;
+        // a list is no string.
+        let s = Settings::parse(
+            &json!({"command": ["x", 9101], "env": {"A": 1}}),
             "b",
-            Path::new("/")
+            Path::new("/"),
         )
-        .is_err());
+        .unwrap();
+        assert_eq!((s.command[1].as_str(), s.env["A"].as_str()), ("9101", "1"));
+        assert_eq!(
+            field(json!({"command": ["x"], "env": {"A": [1]}})).as_deref(),
+            Some("env")
+        );
+    }
+
+    #[test]
+    fn an_instance_logs_under_its_flat_name() {
+        let s = Settings::parse(
+            &json!({"command": ["./app"]}),
+            r#"green["api"]"#,
+            Path::new("/cfg"),
+        )
+        .unwrap();
+        assert_eq!(s.log, PathBuf::from("/cfg/.cutover/logs/green.api.log"));
     }
 
     #[test]
