@@ -41,6 +41,7 @@ mod git_backend;
 mod haproxy_e2e;
 mod hooks;
 mod install;
+mod instances;
 mod locks;
 mod migrate;
 mod nginx_e2e;

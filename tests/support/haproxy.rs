@@ -85,6 +85,9 @@ pub struct HaproxySetup {
     /// Also serve a preview frontend on a loopback port, routed by the map
     /// key `<key>_preview` (see [`HaproxyGuard::preview_port`]).
     pub preview: bool,
+    /// More map keys, each routed by a frontend of its own on a loopback
+    /// port (see [`HaproxyGuard::get_via`]): several routers on one map.
+    pub also_keys: Vec<String>,
 }
 
 impl HaproxySetup {
@@ -111,7 +114,38 @@ impl HaproxySetup {
             ],
             tcp_api: false,
             preview: false,
+            also_keys: Vec::new(),
         }
+    }
+
+    /// No backends and no map line yet, the map key `key` (add backends
+    /// with [`HaproxySetup::with_backend`]).
+    pub fn empty(key: &str) -> Self {
+        HaproxySetup {
+            key: key.to_string(),
+            default_backend: "no_live".to_string(),
+            map: "# managed by cutover's tests\n".to_string(),
+            backends: vec![BackendDef {
+                name: "no_live".to_string(),
+                server: closed_address(),
+                check: false,
+                options: None,
+            }],
+            tcp_api: false,
+            preview: false,
+            also_keys: Vec::new(),
+        }
+    }
+
+    /// A backend `name` with one server at `server`, checked by HAProxy.
+    pub fn with_backend(mut self, name: &str, server: &str) -> Self {
+        self.backends.push(BackendDef {
+            name: name.to_string(),
+            server: server.to_string(),
+            check: true,
+            options: None,
+        });
+        self
     }
 
     /// Health-check the server of backend `name`.
@@ -137,6 +171,7 @@ impl HaproxySetup {
         port: u16,
         api_port: Option<u16>,
         preview_port: Option<u16>,
+        also_ports: &[u16],
     ) -> String {
         let mut cfg = format!(
             "global\n\
@@ -165,6 +200,13 @@ impl HaproxySetup {
                 &format!("global\n    stats socket ipv4@127.0.0.1:{api_port} level admin\n"),
                 1,
             );
+        }
+        for (i, (key, port)) in self.also_keys.iter().zip(also_ports).enumerate() {
+            cfg.push_str(&format!(
+                "frontend fe_also{i}\n    bind 127.0.0.1:{port}\n    use_backend %[str({key}),map({map},{default})]\n",
+                map = dir.join("live.map").display(),
+                default = self.default_backend,
+            ));
         }
         if let Some(preview_port) = preview_port {
             cfg.push_str(&format!(
@@ -203,6 +245,8 @@ pub struct HaproxyGuard {
     pub api_port: Option<u16>,
     /// The preview frontend's port, when the setup asked for one.
     pub preview_port: Option<u16>,
+    /// The frontend of each of the setup's `also_keys`: (key, port).
+    pub also: Vec<(String, u16)>,
 }
 
 impl HaproxyGuard {
@@ -220,9 +264,10 @@ impl HaproxyGuard {
             let port = free_port();
             let api_port = setup.tcp_api.then(free_port);
             let preview_port = setup.preview.then(free_port);
+            let also_ports: Vec<u16> = setup.also_keys.iter().map(|_| free_port()).collect();
             std::fs::write(
                 dir.path().join("haproxy.cfg"),
-                setup.config(dir.path(), port, api_port, preview_port),
+                setup.config(dir.path(), port, api_port, preview_port, &also_ports),
             )
             .expect("write haproxy.cfg");
             let mut guard = HaproxyGuard {
@@ -231,6 +276,7 @@ impl HaproxyGuard {
                 port,
                 api_port,
                 preview_port,
+                also: setup.also_keys.iter().cloned().zip(also_ports).collect(),
             };
             match guard.launch() {
                 Ok(()) => return guard,
@@ -281,6 +327,17 @@ impl HaproxyGuard {
     /// GET `path` through the frontend: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.frontend(), path)
+    }
+
+    /// GET `path` through the frontend of map key `key` (the setup's `key`
+    /// or one of its `also_keys`).
+    pub fn get_via(&self, key: &str, path: &str) -> (u16, String) {
+        let port = self
+            .also
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(self.port, |(_, p)| *p);
+        http_get(SocketAddr::from(([127, 0, 0, 1], port)), path)
     }
 
     /// Send one command to the runtime API and return its reply.
