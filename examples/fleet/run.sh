@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The fleet example, end to end, on loopback:
 #   1. build cutover and the demo app;
-#   2. start two HAProxys (instances "a" and "b") from haproxy-a.cfg and
-#      haproxy-b.cfg (installing HAProxy from the OS packages when it is
-#      missing and we are root);
-#   3. apply: blue (1.4.1) goes live on both;
-#   4. apply 1.4.2 to green and the cut-over to green on both instances at
-#      once, while a load loop sends requests through each, and show when
-#      each instance switched (the JSON cutover_done line);
-#   5. clean up: stop the HAProxys and the demo apps by their process ids.
+#   2. start one HAProxy with three services (api, web, docs), each a map
+#      key and a blue and a green backend (installing HAProxy from the OS
+#      packages when it is missing and we are root);
+#   3. apply: six colours from one map (three blocks with for_each), every
+#      service blue (1.4.1);
+#   4. deploy 1.4.2 to web's green and cut web over, under load through
+#      every service: only web's router switches;
+#   5. clean up: stop HAProxy and the demo apps by their process ids.
 # Exit status 0 only when every step worked and no request failed.
 set -euo pipefail
 
@@ -38,33 +38,32 @@ cleanup() {
         done
     fi
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-    say "Cleaned up (HAProxys and demo apps stopped; logs were in $run)"
+    say "Cleaned up (HAProxy and demo apps stopped; logs were in $run)"
 }
 trap cleanup EXIT
 
-for x in a b; do
-    : > "$run/live-$x.map"
-    QUICKSTART_RUN="$run" haproxy -db -f "$here/haproxy-$x.cfg" > "$run/haproxy-$x.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 50); do [ -S "$run/admin-$x.sock" ] && break; sleep 0.1; done
-    [ -S "$run/admin-$x.sock" ] || { cat "$run/haproxy-$x.log" >&2; echo "HAProxy $x did not start" >&2; exit 1; }
-done
-say "Two HAProxys: a on 127.0.0.1:18085, b on 127.0.0.1:18086"
+: > "$run/live.map"
+QUICKSTART_RUN="$run" haproxy -db -f "$here/haproxy.cfg" > "$run/haproxy.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do [ -S "$run/admin.sock" ] && break; sleep 0.1; done
+[ -S "$run/admin.sock" ] || { cat "$run/haproxy.log" >&2; echo "HAProxy did not start" >&2; exit 1; }
+say "HAProxy: api on 127.0.0.1:18181, web on :18182, docs on :18183"
 
-say "cutover plan   (first run: both colours are created, blue goes live on both instances)"
+say "cutover plan   (first run: six colours from one map, every service goes live on blue)"
 cutover -C "$here" plan
 cutover -C "$here" apply --auto-approve
 
-say "cutover plan --var green_release=1.4.2 --var live=green"
-cutover -C "$here" plan --var green_release=1.4.2 --var live=green
+vars=(--var 'green={ web = "1.4.2" }' --var 'live={ web = "green" }')
+say "cutover plan ${vars[*]}   (only web changes)"
+cutover -C "$here" plan "${vars[@]}"
 
-say "cutover apply --json, while a load loop sends requests through each instance"
-for port in 18085 18086; do
+say "cutover apply --json, while a load loop sends requests through every service"
+for port in 18181 18182 18183; do
     loadgen --url "http://127.0.0.1:$port/" --stop-file "$run/stop-load" --threads 1 > "$run/load-$port.txt" &
     loads+=($!)
 done
 sleep 1
-cutover -C "$here" apply --auto-approve --json --var green_release=1.4.2 --var live=green \
+cutover -C "$here" apply --auto-approve --json "${vars[@]}" \
     | tee "$run/apply.jsonl" | grep '"cutover_done"'
 sleep 1
 touch "$run/stop-load"
@@ -73,11 +72,20 @@ for pid in "${loads[@]}"; do wait "$pid" || load_status=$?; done
 loads=()
 cat "$run"/load-*.txt
 
+say "What each service serves now"
+for port in 18181 18182 18183; do printf '127.0.0.1:%s  ' "$port"; curl -s "http://127.0.0.1:$port/"; done
+cutover -C "$here" status "${vars[@]}"
+
 say "cutover plan again: nothing left to do"
-cutover -C "$here" plan --detailed-exitcode --var green_release=1.4.2 --var live=green
+cutover -C "$here" plan --detailed-exitcode "${vars[@]}"
 
 if [ "$load_status" -ne 0 ]; then
     echo "Some requests failed during the cut-over." >&2
     exit 1
 fi
-say "Done: green (1.4.2) is live on both instances. No request failed."
+grep -q '"router":"svc\[\\"web\\"\]"' "$run/apply.jsonl" || { echo "web did not cut over" >&2; exit 1; }
+if grep '"type":"cutover_done"' "$run/apply.jsonl" | grep -v 'svc\[\\"web\\"\]' | grep -q .; then
+    echo "a router other than web's switched" >&2
+    exit 1
+fi
+say "Done: web runs 1.4.2 on green; api and docs stayed on blue. No request failed."

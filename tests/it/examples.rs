@@ -432,7 +432,15 @@ fn every_example_validates_and_plans() {
         .iter()
         .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for required in ["caddy", "exec", "fleet", "nginx", "quickstart", "staging"] {
+    for required in [
+        "caddy",
+        "exec",
+        "fleet",
+        "haproxy-pair",
+        "nginx",
+        "quickstart",
+        "staging",
+    ] {
         assert!(
             names.iter().any(|n| n == required),
             "examples/{required} is missing: found {names:?}"
