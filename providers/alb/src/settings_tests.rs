@@ -30,6 +30,30 @@ fn spec(settings: Value) -> RouterSpec {
 }
 
 #[test]
+fn an_instance_takes_target_groups_by_block_for_its_own_key() {
+    let colours = [r#"blue["api"]"#, r#"green["api"]"#, r#"blue["web"]"#]
+        .iter()
+        .map(|n| cutover_provider::Colour {
+            name: n.to_string(),
+            endpoints: vec![],
+        })
+        .collect();
+    let s = RouterSpec::new(r#"svc["api"]"#, colours, body(), "/etc/cutover");
+    let r = resolve(&s).unwrap();
+    assert_eq!(r.preview_value, "svc.api");
+    // body() names target groups `blue` and `green`: the blocks.
+    assert_eq!(
+        r.colour_of(&tg("green")).as_deref(),
+        Some(r#"green["api"]"#)
+    );
+    let blue = cutover_provider::Colour {
+        name: r#"blue["api"]"#.into(),
+        endpoints: vec![],
+    };
+    assert_eq!(r.target_group(&blue).unwrap(), tg("blue"));
+}
+
+#[test]
 fn defaults() {
     let r = resolve(&spec(body())).unwrap();
     assert_eq!(r.region, "us-east-1");

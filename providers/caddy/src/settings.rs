@@ -297,6 +297,19 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_routes_by_its_flat_name() {
+        let s = RouterSpec::new(
+            r#"svc["api"]"#,
+            Default::default(),
+            json!({"admin": "127.0.0.1:2019"}),
+            "/etc/cutover",
+        );
+        let r = resolve(&s).unwrap();
+        assert_eq!(r.live.id, "cutover-svc.api");
+        assert_eq!(r.preview_id, "cutover-svc.api-preview");
+    }
+
+    #[test]
     fn unix_sockets_absolute_and_relative() {
         let r = resolve(&spec(json!({"admin": "unix//run/caddy.sock"}))).unwrap();
         assert_eq!(r.admin, Admin::Unix("/run/caddy.sock".into()));

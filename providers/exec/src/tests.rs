@@ -298,6 +298,24 @@ async fn a_missing_program_is_unreachable() {
     assert!(err.describe().contains("cannot start it in"), "{err:?}");
 }
 
+#[tokio::test]
+async fn an_instance_gets_its_keys_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // An instance's name holds quotes: a script escapes it for its JSON.
+    let settings = json!({
+        "read": script(d, "read.sh", r#"if [ -f live ]; then printf '{"live": "%s"}' "$(sed 's/"/\\"/g' live)"; else echo '{"live": null}'; fi"#),
+        "switch": script(d, "switch.sh", r#"printf '%s|%s|%s|%s|%s' "$CUTOVER_ROUTER" "$CUTOVER_ROUTER_KEY" "$CUTOVER_TARGET" "$CUTOVER_TARGET_BLOCK" "$CUTOVER_TARGET_KEY" > seen; printf '%s' "$CUTOVER_TARGET" > live; printf '{"live": "%s"}' "$(sed 's/"/\\"/g' live)""#),
+    });
+    let target = colour(r#"green["api"]"#, 9202);
+    let spec = RouterSpec::new(r#"svc["api"]"#, vec![target.clone()].into(), settings, d);
+    ExecRouter.switch(&spec, &target).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(d.join("seen")).unwrap(),
+        r#"svc["api"]|api|green["api"]|green|api"#
+    );
+}
+
 /// A router that keeps its live colour in the file `live`.
 fn file_router(d: &Path) -> Value {
     json!({

@@ -316,6 +316,22 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_is_named_by_its_flat_name() {
+        let s = RouterSpec::new(
+            r#"svc["api"]"#,
+            Default::default(),
+            with(json!({"preview_include": "p.conf"})),
+            "/etc/cutover",
+        );
+        let r = resolve(&s).unwrap();
+        assert_eq!(r.live.upstream, "cutover_svc.api");
+        assert_eq!(r.live.location, "/cutover/svc.api");
+        let preview = r.preview.unwrap();
+        assert_eq!(preview.upstream, "cutover_svc.api_preview");
+        assert_eq!(preview.server_name, "cutover-svc.api-preview");
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (with(json!({"includ": "x"})), "includ"),
