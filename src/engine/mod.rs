@@ -242,15 +242,16 @@ impl Engine {
             .map_err(crate::plan::saved::Stale::from)?;
         crate::plan::saved::check_gates(planned, config, &Secrets::new(config))?;
         let (moved, moved_state) = moved(config, state)?;
-        if moved != planned.document.moved {
-            return Err(crate::plan::saved::Stale::Moves.into());
-        }
         let fresh = state;
         let state = moved_state.as_ref().or(state);
         // The live world as refreshed is as shown already.
         let live = self.refresh(config, state).await?;
         let now = crate::plan::drift::fingerprint(&live);
         crate::plan::saved::check_fresh(planned, fresh, &now)?;
+        // Against the same state, other moves are other `moved` blocks.
+        if moved != planned.document.moved {
+            return Err(crate::plan::saved::Stale::Moves.into());
+        }
         self.check_same_changes(planned, config, state, &live)?;
         Ok(())
     }
