@@ -107,6 +107,12 @@ impl<'m> Evaluator<'m> {
     /// Evaluate `expr`, written in `file`. `None` when it failed (reported)
     /// or depends on a block that failed (already reported there).
     pub(crate) fn eval(&mut self, file: &Path, expr: &Expression) -> Option<Evaluated> {
+        if let Some(value) = super::literal::value(expr) {
+            return Some(Evaluated {
+                value,
+                marks: Marks::Clear,
+            });
+        }
         let scan = refs::scan(expr);
         let roots = self.roots(file, &scan)?;
         // The roots are kept for the marks only when there are marks.

@@ -16,6 +16,7 @@ mod functions;
 mod instances;
 mod key_order;
 mod lazy;
+mod literal;
 pub mod marks;
 pub use parse::read_text;
 pub mod model;
