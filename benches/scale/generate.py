@@ -1,14 +1,27 @@
 #!/usr/bin/env python3
-"""Write the scale benchmark's configurations (issue 6).
+"""Write the scale benchmark's configurations (issue 6, reshaped in issue 12).
 
-cutover: N environments `blue_i` / `green_i` (i < N/2) with no backend block
-(deployed "by something else"), whose health checks are served by ONE loopback
-HTTP server answering `/healthz/<env>`; and N/2 routers `r_i`, each its own key
-of ONE map on ONE real HAProxy, switching between `blue_i` and `green_i`, which
-`backends = {...}` maps onto two shared HAProxy backends, `blue` and `green`.
+cutover: one map of N/2 services, written once (`services.hcl`:
+`locals { services = { s0 = { health = "/healthz/s0" }, ... } }`), and three
+blocks with `for_each` over it (`main.hcl`):
 
-Terraform: the same shapes with the built-in `terraform_data` resource
-(N colour resources, N/2 routers referencing them), as in the issue's table.
+- `environment "blue"` and `environment "green"`: N environments
+  `blue["s0"]`, `green["s0"]`, ... with no backend block (deployed "by
+  something else"), whose health checks are served by ONE loopback HTTP
+  server answering `/healthz/<service>/<colour>`;
+- `router "r"`: N/2 routers `r["s0"]`, ..., each its own key (`r.s0`, the
+  instance's flat name, HAProxy's default key) of ONE map on ONE real
+  HAProxy, switching between its own service's blue and green, which
+  `backends = { blue = "blue", green = "green" }` (by block) maps onto two
+  shared HAProxy backends, `blue` and `green`.
+
+The same live world as the N literal blocks written before: one HAProxy, one
+map of N/2 keys, two shared backends, one health server.
+
+Terraform: the same shapes with Terraform's own `for_each` over the same map
+(`locals` in `services.tf`) and the built-in `terraform_data` resource: N
+colour instances, N/2 router instances referring to their own service's
+colour (`terraform_data.blue[each.key]`).
 
 Usage: generate.py cutover DIR N --health-port P --socket S --map M
                    [--live blue|green] [--green-release R]
@@ -18,64 +31,76 @@ import argparse
 import os
 
 
+def services(n):
+    """The services map: N/2 entries `sI = { health = "/healthz/sI" }`."""
+    lines = [f'    s{i} = {{ health = "/healthz/s{i}" }}\n' for i in range(n // 2)]
+    return "locals {\n  services = {\n" + "".join(lines) + "  }\n}\n"
+
+
 def cutover(args):
-    half = args.n // 2
-    out = []
-    out.append('cutover {\n  state = "cutover.state.json"\n}\n')
-    for i in range(half):
-        for colour, release in (("blue", "1.0.0"), ("green", args.green_release)):
-            name = f"{colour}_{i}"
-            out.append(
-                f'environment "{name}" {{\n'
-                f'  release  = "{release}"\n'
-                f'  endpoint = "127.0.0.1:{args.health_port}"\n'
-                f'  health {{\n'
-                f'    path     = "/healthz/{name}"\n'
-                f'    interval = "100ms"\n'
-                f'    timeout  = "20s"\n'
-                f'  }}\n'
-                f'}}\n'
-            )
-    for i in range(half):
-        out.append(
-            f'router "r_{i}" {{\n'
-            f'  live = environment.{args.live}_{i}\n'
-            f'  haproxy {{\n'
-            f'    socket   = "{args.socket}"\n'
-            f'    map      = "{args.map}"\n'
-            f'    key      = "r_{i}"\n'
-            f'    backends = {{ blue_{i} = "blue", green_{i} = "green" }}\n'
-            f'  }}\n'
-            f'}}\n'
-        )
-    write(args.dir, "main.hcl", "\n".join(out))
+    write(args.dir, "services.hcl", services(args.n))
+    colours = "".join(
+        f'environment "{colour}" {{\n'
+        f'  for_each = local.services\n'
+        f'  release  = "{release}"\n'
+        f'  endpoint = "127.0.0.1:{args.health_port}"\n'
+        f'  health {{\n'
+        f'    path     = "${{each.value.health}}/{colour}"\n'
+        f'    interval = "100ms"\n'
+        f'    timeout  = "20s"\n'
+        f'  }}\n'
+        f'}}\n\n'
+        for colour, release in (("blue", "1.0.0"), ("green", args.green_release))
+    )
+    write(
+        args.dir,
+        "main.hcl",
+        'cutover {\n  state = "cutover.state.json"\n}\n\n'
+        + colours
+        + 'router "r" {\n'
+        f'  for_each = local.services\n'
+        f'  live     = environment.{args.live}[each.key]\n'
+        f'  haproxy {{\n'
+        f'    socket   = "{args.socket}"\n'
+        f'    map      = "{args.map}"\n'
+        f'    backends = {{ blue = "blue", green = "green" }}\n'
+        f'  }}\n'
+        f'}}\n',
+    )
 
 
 def terraform(args):
-    half = args.n // 2
-    out = []
-    for i in range(half):
-        for colour, release in (("blue", "1.0.0"), ("green", args.green_release)):
-            out.append(
-                f'resource "terraform_data" "{colour}_{i}" {{\n'
-                f'  input = {{ release = "{release}", endpoint = "127.0.0.1:1/healthz/{colour}_{i}" }}\n'
-                f'}}\n'
-            )
-    for i in range(half):
-        out.append(
-            f'resource "terraform_data" "r_{i}" {{\n'
-            f'  input = {{ key = "r_{i}", live = terraform_data.{args.live}_{i}.output.release }}\n'
-            f'}}\n'
-        )
-    write(args.dir, "main.tf", "\n".join(out))
+    write(args.dir, "services.tf", services(args.n))
+    colours = "".join(
+        f'resource "terraform_data" "{colour}" {{\n'
+        f'  for_each = local.services\n'
+        f'  input    = {{ release = "{release}", endpoint = "127.0.0.1:1${{each.value.health}}/{colour}" }}\n'
+        f'}}\n\n'
+        for colour, release in (("blue", "1.0.0"), ("green", args.green_release))
+    )
+    write(
+        args.dir,
+        "main.tf",
+        colours
+        + 'resource "terraform_data" "r" {\n'
+        f'  for_each = local.services\n'
+        f'  input    = {{ key = "r.${{each.key}}", live = terraform_data.{args.live}[each.key].output.release }}\n'
+        f'}}\n',
+    )
 
 
 def write(directory, name, text):
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, name + ".tmp")
+    path = os.path.join(directory, name)
+    # Unchanged files are left as they are (services.hcl between phases).
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() == text:
+                return
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
-    os.replace(tmp, os.path.join(directory, name))
+    os.replace(tmp, path)
 
 
 def main():

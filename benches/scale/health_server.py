@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """One loopback HTTP/1.1 server for every environment of the scale benchmark.
 
-GET /healthz/<env>  -> 200, and counts one check for <env>
+GET /healthz/<service>/<colour>  -> 200, and counts one check for
+                       `<service>/<colour>` (environment <colour>["<service>"])
 GET /counts         -> JSON {env: checks} since the last reset
 GET /connections    -> JSON {"connections": n}: TCP connections accepted since
                        the last reset (the checks share a few kept-alive ones)

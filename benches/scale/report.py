@@ -4,6 +4,7 @@
   report.py results.tsv
 """
 import collections
+import math
 import statistics
 import sys
 
@@ -70,18 +71,29 @@ if any(t == "baseline" for (t, _, _) in rows):
             cells.append(f"{w:.2f}x; {m:.2f}x")
         print(f"| {n} | " + " | ".join(cells) + " |")
 
-ns = [n for n in (1000, 3000) if any(t == "cutover" and m == n for (t, m, _) in rows)]
-if len(ns) == 2:
-    print("\n### cutover growth from N=1,000 to N=3,000 (target: at most 3.5x)\n")
+def per_3x(ratio, n_from, n_to):
+    """A growth of `ratio` from N = n_from to n_to, as the growth per 3x N at
+    the same exponent (3,000 -> 10,000 is 3.33x N)."""
+    return ratio ** (math.log(3) / math.log(n_to / n_from))
+
+
+ns = sorted({m for (t, m, _) in rows if t == "cutover"})
+if len(ns) >= 2:
+    print("\n### cutover growth between sizes (target: at most 3.5x per 3x N)\n")
+    print("| phase | from N | to N | wall | per 3x N | CPU | per 3x N |")
+    print("|---|---|---|---|---|---|---|")
     for p in PHASES:
-        a, b = rows.get(("cutover", 1000, p)), rows.get(("cutover", 3000, p))
-        if a and b:
-            ra = statistics.median(r[0] for r in a)
-            rb = statistics.median(r[0] for r in b)
-            ca = statistics.median(r[2] for r in a)
-            cb = statistics.median(r[2] for r in b)
-            print(f"- {p}: {rb / max(ra, 0.001):.2f}x ({ra:.3f} s -> {rb:.3f} s); "
-                  f"CPU time {cb / max(ca, 0.001):.2f}x ({ca:.3f} s -> {cb:.3f} s)")
+        for n_from, n_to in zip(ns, ns[1:]):
+            a, b = rows.get(("cutover", n_from, p)), rows.get(("cutover", n_to, p))
+            if a and b:
+                ra = statistics.median(r[0] for r in a)
+                rb = statistics.median(r[0] for r in b)
+                ca = statistics.median(r[2] for r in a)
+                cb = statistics.median(r[2] for r in b)
+                w, c = rb / max(ra, 0.001), cb / max(ca, 0.001)
+                print(f"| {p} | {n_from} | {n_to} | {w:.2f}x ({ra:.3f} s -> {rb:.3f} s) | "
+                      f"{per_3x(w, n_from, n_to):.2f}x | {c:.2f}x ({ca:.3f} s -> {cb:.3f} s) | "
+                      f"{per_3x(c, n_from, n_to):.2f}x |")
 if state_bytes:
     print("\n### bytes written to the state file (and its temporary files) by one apply\n")
     print("| N | phase | bytes written | final state size | ratio |")
@@ -98,10 +110,13 @@ if instructions:
     print("\n### instructions executed by cutover (callgrind), one run\n")
     for (n, phase), count in sorted(instructions.items()):
         print(f"- N={n} {phase}: {count:,}")
+    sizes_i = sorted({n for (n, _) in instructions})
     for phase in sorted({p for (_, p) in instructions}):
-        a, b = instructions.get((1000, phase)), instructions.get((3000, phase))
-        if a and b:
-            print(f"- growth 1,000 -> 3,000, {phase}: {b / a:.2f}x")
+        for n_from, n_to in zip(sizes_i, sizes_i[1:]):
+            a, b = instructions.get((n_from, phase)), instructions.get((n_to, phase))
+            if a and b:
+                print(f"- growth {n_from:,} -> {n_to:,}, {phase}: {b / a:.2f}x "
+                      f"({per_3x(b / a, n_from, n_to):.2f}x per 3x N)")
 if baseline_instructions:
     print("\n### instructions, cutover against the baseline build (callgrind, one run each)\n")
     print("| N | phase | baseline | cutover | new / old |")

@@ -2,10 +2,10 @@
 """A minimal client of HAProxy's runtime API, for the scale benchmark.
 
   runtime_api.py SOCKET show MAP            -> prints `key value` lines
-  runtime_api.py SOCKET reset MAP N COLOUR  -> every key r_i (i < N/2) -> COLOUR,
+  runtime_api.py SOCKET reset MAP N COLOUR  -> every key r.sI (I < N/2) -> COLOUR,
                                               in HAProxy's memory and in the map file
   runtime_api.py SOCKET clear MAP           -> empties the map (memory and file)
-  runtime_api.py SOCKET expect MAP N COLOUR -> exit 1 unless every r_i -> COLOUR
+  runtime_api.py SOCKET expect MAP N COLOUR -> exit 1 unless every r.sI -> COLOUR
 
 One connection per call, commands pipelined in interactive mode; every read
 is bounded by a timeout.
@@ -65,18 +65,18 @@ def main():
     elif verb == "reset":
         half, colour = int(sys.argv[4]) // 2, sys.argv[5]
         cmds = [f"clear map {map_path}"]
-        cmds += [f"add map {map_path} r_{i} {colour}" for i in range(half)]
+        cmds += [f"add map {map_path} r.s{i} {colour}" for i in range(half)]
         # Bounded batches: HAProxy's input buffer is finite.
         for start in range(0, len(cmds), 200):
             exchange(sock_path, cmds[start : start + 200])
-        write_file(map_path, [(f"r_{i}", colour) for i in range(half)])
+        write_file(map_path, [(f"r.s{i}", colour) for i in range(half)])
     elif verb == "expect":
         half, colour = int(sys.argv[4]) // 2, sys.argv[5]
         live = show(sock_path, map_path)
-        wrong = [f"r_{i}={live.get(f'r_{i}')}" for i in range(half) if live.get(f"r_{i}") != colour]
+        wrong = [f"r.s{i}={live.get(f'r.s{i}')}" for i in range(half) if live.get(f"r.s{i}") != colour]
         with open(map_path) as f:
             in_file = dict(l.split()[:2] for l in f if l.strip() and not l.startswith("#"))
-        wrong_file = [f"r_{i}={in_file.get(f'r_{i}')}" for i in range(half) if in_file.get(f"r_{i}") != colour]
+        wrong_file = [f"r.s{i}={in_file.get(f'r.s{i}')}" for i in range(half) if in_file.get(f"r.s{i}") != colour]
         if os.environ.get("CHECK_MAP_FILE", "1") == "0":
             wrong_file = []  # measuring a build known to lose map-file lines
         if wrong or wrong_file or len(live) != half:

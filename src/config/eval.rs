@@ -107,6 +107,12 @@ impl<'m> Evaluator<'m> {
     /// Evaluate `expr`, written in `file`. `None` when it failed (reported)
     /// or depends on a block that failed (already reported there).
     pub(crate) fn eval(&mut self, file: &Path, expr: &Expression) -> Option<Evaluated> {
+        if let Some(value) = super::literal::value(expr) {
+            return Some(Evaluated {
+                value,
+                marks: Marks::Clear,
+            });
+        }
         let scan = refs::scan(expr);
         let roots = self.roots(file, &scan)?;
         // The roots are kept for the marks only when there are marks.
@@ -258,10 +264,19 @@ impl<'m> Evaluator<'m> {
                 continue;
             };
             let (root, name) = split_address(&r.addr);
+            // Another reference to the same block has put it there (the
+            // same part: every reference to it reaches the same instance,
+            // or it is whole).
+            if roots.get(root).is_some_and(|m| m.contains_key(name)) {
+                continue;
+            }
+            let part = self
+                .instance_reached(scan, r)
+                .and_then(|key| one_instance(value, key));
             roots
                 .entry(root)
                 .or_default()
-                .insert(name.to_string(), value.clone());
+                .insert(name.to_string(), part.unwrap_or_else(|| value.clone()));
         }
         if !ok {
             return None;
@@ -272,6 +287,31 @@ impl<'m> Evaluator<'m> {
                 .map(|(root, members)| (root, Value::Object(members)))
                 .collect(),
         )
+    }
+
+    /// The one instance of block `r.addr` that every reference of `scan`
+    /// to that block reaches (`environment.blue[each.key]`, or
+    /// `environment.blue["api"]`), or `None` when one of them may reach any
+    /// (`environment.blue`, `environment.blue[local.k]`): only that
+    /// instance then goes into the context. Putting the whole block there
+    /// made N instances that refer to their own key cost O(N²): each one's
+    /// context held a copy of all N.
+    fn instance_reached<'s>(
+        &'s self,
+        scan: &'s Scan,
+        r: &'s refs::RefSite,
+    ) -> Option<&'s cutover_provider::name::InstanceKey> {
+        let key_of = |site: &'s refs::RefSite| match &site.key {
+            refs::RefKey::Any => None,
+            refs::RefKey::Own => self.instance.as_ref().map(|i| &i.key),
+            refs::RefKey::Literal(k) => Some(k),
+        };
+        let key = key_of(r)?;
+        scan.refs
+            .iter()
+            .filter(|other| other.addr == r.addr)
+            .all(|other| key_of(other) == Some(key))
+            .then_some(key)
     }
 
     /// Report a reference to something not declared, suggesting a close name.
@@ -297,6 +337,31 @@ impl<'m> Evaluator<'m> {
             None => self.error(span, message),
         }
     }
+}
+
+/// The value of block `whole` as an expression that reaches only its
+/// instance `key` sees it: a map holding only that instance (`for_each`),
+/// or a list in which it is at its index, every other element null
+/// (`count`; nulls are cheap to make, and the index stays the same).
+/// `None` when `whole` has no such instance, so that the expression fails
+/// on the whole value, with the same error as before.
+fn one_instance(whole: &Value, key: &cutover_provider::name::InstanceKey) -> Option<Value> {
+    use cutover_provider::name::InstanceKey;
+    let part = match (whole, key) {
+        (Value::Object(all), InstanceKey::Str(k)) => {
+            let one = all.get(k)?;
+            Value::Object(Map::from_iter([(k.clone(), one.clone())]))
+        }
+        (Value::Array(all), InstanceKey::Index(i)) => {
+            let i = usize::try_from(*i).ok()?;
+            let one = all.get(i)?;
+            let mut items = vec![Value::Null; i];
+            items.push(one.clone());
+            Value::Array(items)
+        }
+        _ => return None,
+    };
+    Some(part)
 }
 
 /// How many lines of a value an error quotes before it says how many more

@@ -296,7 +296,9 @@ pub(crate) fn build_each(
 /// The references between instances that order their changes, from the
 /// references between blocks: an instance refers to the instance of its own
 /// key (`environment.blue[each.key]`), to one named by a literal, or, when
-/// the expression does not say, to every instance of the block.
+/// the expression does not say, to every instance of the block. An instance
+/// is found by its key, not by a scan of the block's instances: N routers
+/// of their own key each over N environments would be O(N²).
 pub(crate) fn instance_edges(
     sites: &[(Address, Address, RefKey)],
     keys: &Keys,
@@ -318,14 +320,25 @@ pub(crate) fn instance_edges(
     let mut out = Vec::new();
     for (from, to, selector) in sites {
         let targets = instances(to);
+        let by_key: BTreeMap<&InstanceKey, &Address> = targets
+            .iter()
+            .filter_map(|(k, a)| Some((k.as_ref()?, a)))
+            .collect();
         for (own, from_addr) in instances(from) {
-            for (key, to_addr) in &targets {
-                let reaches = match (selector, key) {
-                    (_, None) | (RefKey::Any, _) => true,
-                    (RefKey::Own, Some(k)) => own.as_ref().is_none_or(|own| own == k),
-                    (RefKey::Literal(l), Some(k)) => l == k,
-                };
-                if reaches && from_addr != *to_addr {
+            // `Some`: the one instance reached (or none, for a key the
+            // block does not have); `None`: every target (a block without
+            // instances is its own one target).
+            let one = match (selector, &own) {
+                _ if !keys.contains_key(to) => None,
+                (RefKey::Own, Some(k)) | (RefKey::Literal(k), _) => Some(by_key.get(k).copied()),
+                (RefKey::Own, None) | (RefKey::Any, _) => None,
+            };
+            let reached: Vec<&Address> = match one {
+                Some(found) => found.into_iter().collect(),
+                None => targets.iter().map(|(_, a)| a).collect(),
+            };
+            for to_addr in reached {
+                if from_addr != *to_addr {
                     out.push((from_addr.clone(), to_addr.clone()));
                 }
             }

@@ -418,3 +418,89 @@ moved {
         );
     }
 }
+
+#[test]
+fn an_instance_sees_its_own_key_whole_and_the_block_when_it_asks() {
+    // Only the instance of the referring key goes into a context that
+    // reaches no other (config::eval); an expression that also reaches the
+    // whole block, or whose `each` is a `for` variable, sees all of it.
+    let config = ok(r#"
+locals {
+  services = { a = 1, b = 2, c = 3 }
+}
+environment "blue" {
+  for_each = local.services
+  release  = "b-${each.key}"
+  endpoint = "127.0.0.1:${each.value}"
+}
+environment "canary" {
+  count    = 3
+  release  = "c${count.index}"
+  endpoint = "127.0.0.1:${9300 + count.index}"
+}
+environment "green" {
+  for_each = local.services
+  release  = "${environment.blue[each.key].release}/${length(environment.blue)}"
+  endpoint = environment.blue["c"].endpoints[0]
+}
+environment "other" {
+  count    = 3
+  release  = "${environment.canary[count.index].release}+${environment.canary[2].release}"
+  endpoint = "127.0.0.1:1"
+}
+environment "shadowed" {
+  for_each = local.services
+  release  = join(",", [for each in [{ key = "b" }] : environment.blue[each.key].release])
+  endpoint = "127.0.0.1:1"
+}
+output "own" {
+  value = { for k, e in environment.green : k => e.release }
+}
+"#);
+    assert_eq!(
+        config.outputs["own"].value,
+        serde_json::json!({ "a": "b-a/3", "b": "b-b/3", "c": "b-c/3" })
+    );
+    assert_eq!(
+        config.environments[r#"green["a"]"#].endpoints,
+        ["127.0.0.1:3"]
+    );
+    assert_eq!(config.environments["other[0]"].release, "c0+c2");
+    assert_eq!(config.environments["other[1]"].release, "c1+c2");
+    assert_eq!(config.environments[r#"shadowed["a"]"#].release, "b-b");
+    // The `for`'s `each` is no instance's: each depends on them all.
+    let edges: Vec<String> = config
+        .references
+        .iter()
+        .filter(|(f, t)| {
+            f.to_string() == r#"environment.shadowed["a"]"# && matches!(t, Address::Environment(_))
+        })
+        .map(|(_, t)| t.to_string())
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            r#"environment.blue["a"]"#,
+            r#"environment.blue["b"]"#,
+            r#"environment.blue["c"]"#
+        ]
+    );
+}
+
+#[test]
+fn a_key_an_instance_refers_to_that_the_block_lacks_is_an_error() {
+    let e = errors(
+        r#"environment "blue" {
+  for_each = { a = 1 }
+  release  = "1"
+  endpoint = "127.0.0.1:1"
+}
+environment "green" {
+  for_each = { a = 1, b = 2 }
+  release  = environment.blue[each.key].release
+  endpoint = "127.0.0.1:2"
+}
+"#,
+    );
+    assert!(e.contains("main.hcl:8:14"), "{e}");
+}

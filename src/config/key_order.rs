@@ -4,7 +4,7 @@
 //! literals with static keys are put in key order before they are
 //! evaluated, and every evaluated value is, before anything refers to it.
 
-use hcl_edit::expr::{Expression, Object, ObjectKey};
+use hcl_edit::expr::{Expression, Object, ObjectKey, ObjectValue};
 use hcl_edit::visit_mut::{visit_object_mut, VisitMut};
 
 /// The key of an object literal's entry, when it is written as a name or a
@@ -28,15 +28,26 @@ impl VisitMut for Sorter {
             .collect();
         // A key computed by an expression: its order is only known once
         // evaluated (the value is sorted then).
-        let Some(mut keys) = keys else { return };
+        let Some(keys) = keys else { return };
         if keys.windows(2).all(|w| w[0].0 <= w[1].0) {
             return;
         }
-        keys.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, key) in keys {
-            if let Some((k, v)) = node.remove_entry(&key) {
-                node.insert(k, v);
-            }
+        // Every entry put back in order at once (the object keeps its
+        // span and decor). Removing each from its place in turn moved all
+        // the entries after it every time (the object is a vector): O(N²)
+        // moves of whole entries, seconds for a literal of 5,000. Each
+        // insert still compares the keys before it (hcl-edit finds a key by
+        // scanning); a literal that refers to nothing does not come here
+        // (config::literal).
+        let mut entries: Vec<(String, ObjectKey, ObjectValue)> = keys
+            .into_iter()
+            .zip(node.iter())
+            .map(|((s, k), (_, v))| (s, k, v.clone()))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        node.clear();
+        for (_, k, v) in entries {
+            node.insert(k, v);
         }
     }
 }

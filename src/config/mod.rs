@@ -16,6 +16,7 @@ mod functions;
 mod instances;
 mod key_order;
 mod lazy;
+mod literal;
 pub mod marks;
 mod moved;
 pub use parse::read_text;

@@ -155,7 +155,9 @@ impl Scanner {
             .and_then(|op| op.span())
             .map_or(start, |r| r.end.max(start));
         let key = match (root, node.operators.get(1).map(|op| op.value())) {
-            ("environment" | "router", Some(TraversalOperator::Index(index))) => ref_key(index),
+            ("environment" | "router", Some(TraversalOperator::Index(index))) => {
+                ref_key(index, &self.scope)
+            }
             _ => RefKey::Any,
         };
         self.scan.refs.push(RefSite {
@@ -195,8 +197,9 @@ impl Scanner {
     }
 }
 
-/// What an index right after `environment.NAME` selects.
-fn ref_key(index: &Expression) -> RefKey {
+/// What an index right after `environment.NAME` selects. `each` or
+/// `count` bound by an enclosing `for` (`scope`) is not the instance's.
+fn ref_key(index: &Expression, scope: &[String]) -> RefKey {
     use cutover_provider::name::InstanceKey;
     match index {
         Expression::String(s) => RefKey::Literal(InstanceKey::Str(s.value().clone())),
@@ -205,11 +208,15 @@ fn ref_key(index: &Expression) -> RefKey {
             .as_u64()
             .map_or(RefKey::Any, |i| RefKey::Literal(InstanceKey::Index(i))),
         Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
-            (Expression::Variable(v), [op]) => match (v.as_str(), op.value()) {
-                ("each", TraversalOperator::GetAttr(a)) if a.as_str() == "key" => RefKey::Own,
-                ("count", TraversalOperator::GetAttr(a)) if a.as_str() == "index" => RefKey::Own,
-                _ => RefKey::Any,
-            },
+            (Expression::Variable(v), [op]) if !scope.iter().any(|s| s == v.as_str()) => {
+                match (v.as_str(), op.value()) {
+                    ("each", TraversalOperator::GetAttr(a)) if a.as_str() == "key" => RefKey::Own,
+                    ("count", TraversalOperator::GetAttr(a)) if a.as_str() == "index" => {
+                        RefKey::Own
+                    }
+                    _ => RefKey::Any,
+                }
+            }
             _ => RefKey::Any,
         },
         _ => RefKey::Any,

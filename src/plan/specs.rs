@@ -91,18 +91,109 @@ pub fn step_spec(config: &Config, name: &str, involved: &[Option<&str>]) -> Opti
         wanted.insert(p.as_str());
     }
     // The maps of a backend block that name colours: HAProxy's `backends`,
-    // the ALB's `target_groups`.
+    // the ALB's `target_groups`. A name there may be a block with instances
+    // (`backends = { blue = "shared_blue" }` in a router with `for_each`).
+    let own_key = cutover_provider::name::key_of(&router.name);
+    let mut named_blocks: Vec<String> = Vec::new();
     for map in ["backends", "target_groups"] {
         if let Some(named) = router.backend.body.get(map).and_then(Value::as_object) {
-            wanted.extend(named.keys().map(String::as_str));
+            for entry in named.keys() {
+                match config.environments.contains_key(entry) {
+                    true => {
+                        wanted.insert(entry);
+                    }
+                    false => named_blocks.push(entry.clone()),
+                }
+            }
         }
     }
     // Look each wanted colour up (the set is small) rather than scanning every
     // environment: a plan makes one spec per step, so a scan is quadratic.
-    let colours: Colours = wanted
+    let mut found: Vec<&Environment> = wanted
         .iter()
         .filter_map(|name| config.environments.get(*name))
-        .map(colour)
         .collect();
+    for block in &named_blocks {
+        found.extend(block_instance(config, block, own_key.as_ref()));
+    }
+    let colours: Colours = found.into_iter().map(colour).collect();
     router_spec_with(config, name, &colours)
+}
+
+/// The instance of block `block` that a router's backend settings mean by
+/// the block's name, as the providers read them (cutover_provider::Colours::of_block):
+/// the one of the router's own key (`blue["api"]` for router `svc["api"]`),
+/// else the block's only instance. Found by a range of the sorted names,
+/// not a scan of every environment.
+fn block_instance<'c>(
+    config: &'c Config,
+    block: &str,
+    own_key: Option<&cutover_provider::name::InstanceKey>,
+) -> Option<&'c Environment> {
+    if let Some(env) = own_key.and_then(|k| {
+        config
+            .environments
+            .get(&cutover_provider::name::instance_name(block, k))
+    }) {
+        return Some(env);
+    }
+    let prefix = format!("{block}[");
+    let mut instances = config
+        .environments
+        .range(prefix.clone()..)
+        .take_while(|(name, _)| name.starts_with(&prefix))
+        .map(|(_, env)| env);
+    match (instances.next(), instances.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, VarInputs};
+
+    #[test]
+    fn a_step_of_an_instance_carries_the_instances_its_backends_name_by_block() {
+        let config = load_str(
+            r#"
+locals {
+  services = { api = 1, web = 2 }
+}
+environment "blue" {
+  for_each = local.services
+  release  = "1"
+  endpoint = "127.0.0.1:${9000 + each.value}"
+}
+environment "green" {
+  for_each = local.services
+  release  = "1"
+  endpoint = "127.0.0.1:${9100 + each.value}"
+}
+environment "solo" {
+  count    = 1
+  release  = "1"
+  endpoint = "127.0.0.1:9200"
+}
+router "r" {
+  for_each = local.services
+  live     = environment.blue[each.key]
+  haproxy {
+    socket   = "/run/haproxy.sock"
+    map      = "/etc/haproxy/live.map"
+    backends = { blue = "blue", green = "green", solo = "solo" }
+  }
+}
+"#,
+            &VarInputs::default(),
+        )
+        .unwrap()
+        .config;
+        // The first cut-over of r["web"] (none -> blue["web"]): its own
+        // instance of every block its `backends` names, not the other key's.
+        let spec =
+            super::step_spec(&config, r#"r["web"]"#, &[None, Some(r#"blue["web"]"#)]).unwrap();
+        let names: Vec<&str> = spec.colours().iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, [r#"blue["web"]"#, r#"green["web"]"#, "solo[0]"]);
+    }
 }

@@ -17,7 +17,7 @@ use cutover_provider::ProviderError;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::procfs::{group_members, pid_status, PidStatus};
+use crate::procfs::{group_is_empty, group_members, pid_status, PidStatus, OWNER_VAR};
 use crate::settings::{resolve_program, Settings};
 
 /// How long a new process must stay up for deploy to count it as started.
@@ -72,7 +72,7 @@ pub(crate) fn shown_command(
 /// this configuration directory (`CUTOVER_OWNER=DIR#NAME`).
 pub(crate) fn owner_entry(base: &Path, environment: &str) -> String {
     let dir = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
-    format!("CUTOVER_OWNER={}#{environment}", dir.display())
+    format!("{OWNER_VAR}={}#{environment}", dir.display())
 }
 
 /// Stop every process marked as this environment's that is not `keep`:
@@ -122,8 +122,10 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
         .envs(&settings.env)
         .env("CUTOVER_ENVIRONMENT", ctx.environment)
         .env(
-            "CUTOVER_OWNER",
-            owner_entry(ctx.base, ctx.environment).trim_start_matches("CUTOVER_OWNER="),
+            OWNER_VAR,
+            owner_entry(ctx.base, ctx.environment)
+                .trim_start_matches(OWNER_VAR)
+                .trim_start_matches('='),
         )
         .env("CUTOVER_RELEASE", ctx.release)
         .stdin(Stdio::null())
@@ -226,7 +228,7 @@ pub(crate) fn stop(pid: i32, start_time: u64, grace: Duration) -> Result<(), Pro
     // The process leads its own group (setsid at start), so its pid is the
     // group id. Members may remain after the leader has exited.
     let group = Pid::from_raw(pid);
-    if group_members(pid).is_empty() {
+    if group_is_empty(pid) {
         return Ok(());
     }
     let _ = killpg(group, Signal::SIGTERM);
@@ -247,7 +249,7 @@ pub(crate) fn stop(pid: i32, start_time: u64, grace: Duration) -> Result<(), Pro
 fn wait_for_group(pgid: i32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
-        if group_members(pgid).is_empty() {
+        if group_is_empty(pgid) {
             return true;
         }
         if Instant::now() >= deadline {

@@ -7,6 +7,7 @@
 //! gone: it is only waiting for its parent to collect its exit status.
 
 use std::fs;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
 /// The state of a pid as `/proc` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +82,62 @@ pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Whether process group `pgid` has no live (not zombie) member. Cheap in
+/// the two common cases: while the leader itself lives (a member: no scan),
+/// and once the group is gone (`kill(-pgid, 0)` fails with ESRCH); only
+/// a group whose leader has exited but which may still hold members, or
+/// only zombies, is looked for in every process of `/proc`. Stopping N
+/// processes, polled every 50 ms, scanned all of `/proc` at every poll.
+pub(crate) fn group_is_empty(pgid: i32) -> bool {
+    if read_stat(pgid).is_some_and(|s| s.pgrp == pgid && s.state != 'Z' && s.state != 'X') {
+        return false;
+    }
+    if let Err(nix::errno::Errno::ESRCH) =
+        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None)
+    {
+        return true;
+    }
+    group_members(pgid).is_empty()
+}
+
+/// The variable whose entry (`CUTOVER_OWNER=DIR#NAME`) marks the processes
+/// cutover starts as an environment's (lifecycle::owner_entry).
+pub(crate) const OWNER_VAR: &str = "CUTOVER_OWNER";
+
 /// Live process-group leaders whose environment holds exactly `entry`
-/// (`NAME=value`), with their start times. cutover marks each process it
-/// starts with its owner, so a process started by an apply that was killed
-/// before it could record the pid can still be found.
+/// (`CUTOVER_OWNER=value`), with their start times. cutover marks each
+/// process it starts with its owner, so a process started by an apply that
+/// was killed before it could record the pid can still be found.
+///
+/// Finding them reads every process of `/proc` (and the environment of
+/// every group leader), so one scan is shared by the callers that ask while
+/// it runs (N deploys at once each scanned `/proc`, where N of them are
+/// processes: O(N²) reads). A caller takes only a scan that started after
+/// it asked, so it sees every process that was there when it asked, as a
+/// scan of its own would.
 pub(crate) fn leaders_with_env(entry: &str) -> Vec<(i32, u64)> {
+    debug_assert!(entry.starts_with(OWNER_VAR));
+    shared_scan()
+        .iter()
+        .filter(|l| l.owner.as_deref() == Some(entry.as_bytes()))
+        .map(|l| (l.pid, l.start_time))
+        .collect()
+}
+
+/// A live process-group leader, and its owner entry if it has one.
+struct Leader {
+    pid: i32,
+    start_time: u64,
+    owner: Option<Vec<u8>>,
+}
+
+/// Every live process-group leader in `/proc`.
+fn scan_leaders() -> Vec<Leader> {
+    SCANS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let prefix = format!("{OWNER_VAR}=");
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| {
@@ -97,12 +146,70 @@ pub(crate) fn leaders_with_env(entry: &str) -> Vec<(i32, u64)> {
                 return None;
             }
             let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
-            environ
+            let owner = environ
                 .split(|b| *b == 0)
-                .any(|e| e == entry.as_bytes())
-                .then_some((pid, stat.start_time))
+                .find(|e| e.starts_with(prefix.as_bytes()))
+                .map(<[u8]>::to_vec);
+            Some(Leader {
+                pid,
+                start_time: stat.start_time,
+                owner,
+            })
         })
         .collect()
+}
+
+/// How many scans of `/proc` for leaders this process made (for tests).
+static SCANS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[derive(Default)]
+struct ScanState {
+    /// How many scans have started.
+    started: u64,
+    /// Whether one runs now.
+    running: bool,
+    /// The last one done: its number and what it found.
+    last: Option<(u64, Arc<Vec<Leader>>)>,
+}
+
+/// A scan that started after this call (see [`leaders_with_env`]): a new
+/// one, or the one another caller started meanwhile.
+fn shared_scan() -> Arc<Vec<Leader>> {
+    static SHARED: OnceLock<(Mutex<ScanState>, Condvar)> = OnceLock::new();
+    let (state, done) = SHARED.get_or_init(Default::default);
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut st = lock();
+    let wanted = st.started + 1;
+    loop {
+        if let Some((n, leaders)) = &st.last {
+            if *n >= wanted {
+                return Arc::clone(leaders);
+            }
+        }
+        if !st.running {
+            st.started += 1;
+            st.running = true;
+            let n = st.started;
+            drop(st);
+            // Whatever happens in the scan, the next caller may start one.
+            struct Running<'a>(&'a Mutex<ScanState>, &'a Condvar);
+            impl Drop for Running<'_> {
+                fn drop(&mut self) {
+                    self.0
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .running = false;
+                    self.1.notify_all();
+                }
+            }
+            let running = Running(state, done);
+            let leaders = Arc::new(scan_leaders());
+            lock().last = Some((n, Arc::clone(&leaders)));
+            drop(running);
+            return leaders;
+        }
+        st = done.wait(st).unwrap_or_else(PoisonError::into_inner);
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +230,55 @@ mod tests {
     fn refuses_garbage() {
         assert_eq!(parse_stat(""), None);
         assert_eq!(parse_stat("12 (x) S 1"), None);
+    }
+
+    #[test]
+    fn callers_at_once_share_scans_and_each_sees_what_was_there_when_it_asked() {
+        use std::os::unix::process::CommandExt;
+        let entry = format!("{OWNER_VAR}=/test-{}#leader", std::process::id());
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(OWNER_VAR, &entry[OWNER_VAR.len() + 1..])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Once exec'd, the environment is the new one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while leaders_with_env(&entry).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let before = SCANS.load(std::sync::atomic::Ordering::Relaxed);
+        let found: Vec<Vec<(i32, u64)>> = std::thread::scope(|s| {
+            let callers: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| leaders_with_env(&entry)))
+                .collect();
+            callers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let made = SCANS.load(std::sync::atomic::Ordering::Relaxed) - before;
+        let start_time = match pid_status(pid) {
+            PidStatus::Running { start_time } => start_time,
+            PidStatus::Gone => panic!("the child should run"),
+        };
+        for f in &found {
+            assert_eq!(f, &[(pid, start_time)]);
+        }
+        // At least one scan started after they asked (other tests may
+        // scan meanwhile, so how many is not fixed).
+        assert!(made >= 1, "{made} scans");
+        // A caller after the process is gone does not get an older scan.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(leaders_with_env(&entry), []);
+        assert!(group_is_empty(pid));
+    }
+
+    #[test]
+    fn a_group_with_a_live_leader_is_not_empty() {
+        let me = std::process::id() as i32;
+        let own_group = read_stat(me).unwrap().pgrp;
+        assert!(!group_is_empty(own_group));
+        assert!(group_is_empty(i32::MAX));
     }
 
     #[test]
