@@ -38,6 +38,7 @@ PERF=${PERF:-0}              # 1: one extra cut-over apply per N under `perf rec
 CALLGRIND=${CALLGRIND:-0}    # 1: one extra cut-over apply per N under callgrind (instruction counts)
 
 mkdir -p "$WORK"
+echo "machine: $(nproc) CPUs; load at the start:$(uptime | sed 's/.*load/ load/')" | tee "$WORK/load.txt"
 RESULTS=$WORK/results.tsv
 printf 'tool\tn\tphase\trun\twall_s\trss_kib\tcpu_s\n' >"$RESULTS"
 
@@ -302,4 +303,5 @@ if [ -n "$TF_NS" ] && command -v terraform >/dev/null; then
 fi
 
 python3 "$HERE/report.py" "$RESULTS"
+echo "machine: load at the end:$(uptime | sed 's/.*load/ load/')" | tee -a "$WORK/load.txt"
 echo "raw results: $RESULTS"
