@@ -23,11 +23,16 @@ Terraform: the same shapes with Terraform's own `for_each` over the same map
 colour instances, N/2 router instances referring to their own service's
 colour (`terraform_data.blue[each.key]`).
 
+With `--services json` the map is a JSON file instead (services.json, and
+`locals { services = jsondecode(file("services.json")) }`): hcl-edit parses an
+object literal in time quadratic in its entries (docs/scale.md).
+
 Usage: generate.py cutover DIR N --health-port P --socket S --map M
-                   [--live blue|green] [--green-release R]
+                   [--live blue|green] [--green-release R] [--services hcl|json]
        generate.py terraform DIR N [--live ...] [--green-release R]
 """
 import argparse
+import json
 import os
 
 
@@ -38,7 +43,14 @@ def services(n):
 
 
 def cutover(args):
-    write(args.dir, "services.hcl", services(args.n))
+    if args.services == "json":
+        # The same map as a JSON file the configuration decodes: what a tool
+        # that lists the services would write.
+        svc = {f"s{i}": {"health": f"/healthz/s{i}"} for i in range(args.n // 2)}
+        write(args.dir, "services.json", json.dumps(svc, indent=2) + "\n")
+        write(args.dir, "services.hcl", 'locals {\n  services = jsondecode(file("services.json"))\n}\n')
+    else:
+        write(args.dir, "services.hcl", services(args.n))
     colours = "".join(
         f'environment "{colour}" {{\n'
         f'  for_each = local.services\n'
@@ -113,6 +125,8 @@ def main():
     p.add_argument("--map", default="")
     p.add_argument("--live", default="blue", choices=["blue", "green"])
     p.add_argument("--green-release", default="1.0.0")
+    p.add_argument("--services", default="hcl", choices=["hcl", "json"],
+                   help="the services map as an HCL literal (services.hcl) or a JSON file it decodes")
     args = p.parse_args()
     {"cutover": cutover, "terraform": terraform}[args.tool](args)
 

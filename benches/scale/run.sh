@@ -7,6 +7,7 @@
 #   NS="1000 3000" RUNS=5 benches/scale/run.sh
 #   TF_NS="1000 3000" ...                # Terraform sizes ("" to skip Terraform)
 #   PARALLELISM=64 ...                   # passed to cutover (default: its own)
+#   SERVICES_FORMAT=json ...             # the services map as a JSON file, decoded
 #   CALLGRIND=1 / PERF=1 / STRACE=0 ...  # instruction counts / a profile / no strace run
 #   CUTOVER=/path/to/cutover ...         # measure another build
 #   BASELINE=/path/to/old/cutover ...    # and an older build in the same run
@@ -36,8 +37,10 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 STRACE=${STRACE:-1}          # 1: one extra apply under strace to count state bytes
 PERF=${PERF:-0}              # 1: one extra cut-over apply per N under `perf record`
 CALLGRIND=${CALLGRIND:-0}    # 1: one extra cut-over apply per N under callgrind (instruction counts)
+SERVICES_FORMAT=${SERVICES_FORMAT:-hcl}  # json: the services map as a JSON file (generate.py)
 
 mkdir -p "$WORK"
+echo "machine: $(nproc) CPUs; load at the start:$(uptime | sed 's/.*load/ load/')" | tee "$WORK/load.txt"
 RESULTS=$WORK/results.tsv
 printf 'tool\tn\tphase\trun\twall_s\trss_kib\tcpu_s\n' >"$RESULTS"
 
@@ -103,7 +106,7 @@ measure() {
     printf '  %-9s N=%-5s %-16s run %s: %7ss %7s KiB %7ss CPU\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" "$cpu"
 }
 
-gen() { python3 "$HERE/generate.py" cutover "$DIR" "$N" --health-port "$HEALTH_PORT" --socket "$SOCK" --map "$MAP" "$@"; }
+gen() { python3 "$HERE/generate.py" cutover "$DIR" "$N" --health-port "$HEALTH_PORT" --socket "$SOCK" --map "$MAP" --services "$SERVICES_FORMAT" "$@"; }
 BIN=$CUTOVER    # the cutover binary being measured (bench_cutover sets it)
 co() { "$BIN" -C "$DIR" "$@"; }
 # Commands given as `co ARGS` run the cutover binary on $DIR (with
@@ -302,4 +305,5 @@ if [ -n "$TF_NS" ] && command -v terraform >/dev/null; then
 fi
 
 python3 "$HERE/report.py" "$RESULTS"
+echo "machine: load at the end:$(uptime | sed 's/.*load/ load/')" | tee -a "$WORK/load.txt"
 echo "raw results: $RESULTS"

@@ -504,3 +504,29 @@ environment "green" {
     );
     assert!(e.contains("main.hcl:8:14"), "{e}");
 }
+
+#[test]
+fn the_marks_of_its_own_instance_reach_an_instance() {
+    // With only its own instance in the context (config::eval), the marks
+    // are still those of that instance, not another's.
+    let config = ok(r#"
+variable "secret" {
+  sensitive = true
+  default   = "s3cret"
+}
+environment "blue" {
+  for_each = { a = 1, b = 2 }
+  release  = each.key == "a" ? var.secret : "open"
+  endpoint = "127.0.0.1:1"
+}
+environment "green" {
+  for_each = { a = 1, b = 2 }
+  release  = "${environment.blue[each.key].release}-g"
+  endpoint = "127.0.0.1:2"
+}
+"#);
+    let marked = |name: &str| !config.environments[name].marks.release.is_clear();
+    assert!(marked(r#"green["a"]"#));
+    assert!(!marked(r#"green["b"]"#));
+    assert_eq!(config.environments[r#"green["b"]"#].release, "open-g");
+}

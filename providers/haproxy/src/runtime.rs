@@ -154,10 +154,15 @@ pub(crate) fn split_replies(received: &[u8], count: usize) -> Option<Vec<String>
     if count == 0 {
         return Some(Vec::new());
     }
-    let text = String::from_utf8_lossy(received);
-    if !text.ends_with(PROMPT) {
+    // Called after every chunk read: the bytes are decoded only once they
+    // end with a prompt, not on every chunk (decoding all received so far
+    // at each of the chunks of a `show map` of 5,000 keys made an exchange
+    // quadratic in its reply). A text ends with the prompt exactly when its
+    // bytes do: decoding replaces only what is not UTF-8.
+    if !received.ends_with(PROMPT.as_bytes()) {
         return None;
     }
+    let text = String::from_utf8_lossy(received);
     let mut replies: Vec<String> = text[..text.len() - PROMPT.len()]
         .split(PROMPT)
         .map(str::to_string)
