@@ -55,10 +55,13 @@ fn checks(prometheus: &str, green: u16) -> String {
 }
 
 struct World {
+    // First: fields drop in order, and the reaper reads the state file
+    // that `case`'s directory holds (declared last, it found the directory
+    // gone and every test left its two demo-apps running).
+    _reaper: ProcessReaper,
     h: HaproxyGuard,
     case: Case,
     ports: (u16, u16),
-    _reaper: ProcessReaper,
 }
 
 impl World {
@@ -75,10 +78,10 @@ impl World {
         let case = Case::new();
         let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
         let w = World {
+            _reaper,
             h,
             case,
             ports,
-            _reaper,
         };
         w.write("blue", "1", "", "");
         w.case.run(&["apply", "--auto-approve"]).code(0);
