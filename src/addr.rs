@@ -37,6 +37,27 @@ impl Address {
     pub fn router(name: &str) -> Self {
         Address::Router(name.to_owned())
     }
+
+    /// The same kind of address, of another name (an instance of a block:
+    /// `environment.green` -> `environment.green["api"]`).
+    pub fn with_name(&self, name: String) -> Self {
+        match self {
+            Address::Variable(_) => Address::Variable(name),
+            Address::Local(_) => Address::Local(name),
+            Address::Environment(_) => Address::Environment(name),
+            Address::Router(_) => Address::Router(name),
+            Address::Output(_) => Address::Output(name),
+        }
+    }
+
+    /// `environment.NAME` or `router.NAME` read back from its text.
+    pub fn parse_resource(text: &str) -> Option<Self> {
+        match text.split_once('.')? {
+            ("environment", n) if !n.is_empty() => Some(Address::Environment(n.to_owned())),
+            ("router", n) if !n.is_empty() => Some(Address::Router(n.to_owned())),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Address {

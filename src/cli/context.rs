@@ -231,12 +231,12 @@ pub fn state_for(ctx: &Context, lock: Option<&Lock>) -> anyhow::Result<Option<St
         // the old address, which `moved` blocks carry over.
         let instance_of = |address: &String| {
             let (kind, name) = address.split_once('.')?;
-            let prefix = format!("{name}[");
+            use cutover_provider::name::instances_in;
             let new = match kind {
-                "environment" => config.environments.keys().find(|n| n.starts_with(&prefix)),
-                "router" => config.routers.keys().find(|n| n.starts_with(&prefix)),
-                _ => None,
-            }?;
+                "environment" => instances_in(&config.environments, name).next()?.0,
+                "router" => instances_in(&config.routers, name).next()?.0,
+                _ => return None,
+            };
             Some(format!("moved {{ from = {address}, to = {kind}.{new} }}"))
         };
         let moves: Vec<String> = recorded.iter().filter_map(instance_of).collect();

@@ -611,7 +611,7 @@ fn live_environment(
 /// `environment.X` (or a literal `"X"`) names an environment without
 /// evaluating it, so a router still gets its name when X failed to build.
 pub(crate) fn static_environment(expr: &Expression) -> Option<String> {
-    use cutover_provider::name::{instance_name, InstanceKey};
+    use cutover_provider::name::instance_name;
     match expr {
         Expression::String(s) => Some(s.value().clone()),
         Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
@@ -624,16 +624,7 @@ pub(crate) fn static_environment(expr: &Expression) -> Option<String> {
                 let TraversalOperator::GetAttr(name) = op.value() else {
                     return None;
                 };
-                let key = match index.value() {
-                    TraversalOperator::Index(Expression::String(s)) => {
-                        InstanceKey::Str(s.value().clone())
-                    }
-                    TraversalOperator::Index(Expression::Number(n)) => {
-                        InstanceKey::Index(n.value().as_u64()?)
-                    }
-                    TraversalOperator::LegacyIndex(i) => InstanceKey::Index(*i.value()),
-                    _ => return None,
-                };
+                let key = super::instances::literal_key(index.value())?;
                 Some(instance_name(name.as_str(), &key))
             }
             _ => None,

@@ -50,6 +50,22 @@ impl Instance {
     }
 }
 
+/// The key a literal index names: `["api"]`, `[0]`, or the legacy `.0`
+/// (for references, `moved` addresses and a router's static `live`).
+pub(crate) fn literal_key(op: &hcl_edit::expr::TraversalOperator) -> Option<InstanceKey> {
+    use hcl_edit::expr::{Expression, TraversalOperator};
+    match op {
+        TraversalOperator::Index(Expression::String(s)) => {
+            Some(InstanceKey::Str(s.value().clone()))
+        }
+        TraversalOperator::Index(Expression::Number(n)) => {
+            n.value().as_u64().map(InstanceKey::Index)
+        }
+        TraversalOperator::LegacyIndex(i) => Some(InstanceKey::Index(*i.value())),
+        _ => None,
+    }
+}
+
 /// What a block makes.
 pub(crate) enum Expansion {
     /// One block, of its own name (no `for_each` or `count`).
@@ -311,7 +327,7 @@ pub(crate) fn instance_edges(
                 .map(|k| {
                     (
                         Some(k.clone()),
-                        renamed(addr, &instance_name(name_of(addr), k)),
+                        addr.with_name(instance_name(name_of(addr), k)),
                     )
                 })
                 .collect(),
@@ -351,17 +367,6 @@ pub(crate) fn instance_edges(
 
 fn name_of(addr: &Address) -> &str {
     super::eval::split_address(addr).1
-}
-
-fn renamed(addr: &Address, name: &str) -> Address {
-    let name = name.to_owned();
-    match addr {
-        Address::Variable(_) => Address::Variable(name),
-        Address::Local(_) => Address::Local(name),
-        Address::Environment(_) => Address::Environment(name),
-        Address::Router(_) => Address::Router(name),
-        Address::Output(_) => Address::Output(name),
-    }
 }
 
 #[cfg(test)]

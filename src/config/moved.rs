@@ -9,7 +9,7 @@
 //! (`environment.a` to `environment.b`, both with `for_each`) moves every
 //! instance of its key.
 
-use cutover_provider::name::{instance_name, InstanceKey};
+use cutover_provider::name::instance_name;
 use hcl_edit::expr::{Expression, TraversalOperator};
 
 use super::eval::Evaluator;
@@ -89,15 +89,18 @@ pub(crate) fn moves(ev: &mut Evaluator<'_>, decls: &[Decl<'_>], config: &Config)
 /// Whether `addr` is an environment or router of `config` (or, when
 /// `block` is true, a block with instances there).
 fn in_config(config: &Config, addr: &Address, block: bool) -> bool {
-    let (names, name): (Vec<&String>, &str) = match addr {
-        Address::Environment(n) => (config.environments.keys().collect(), n),
-        Address::Router(n) => (config.routers.keys().collect(), n),
-        _ => return false,
-    };
-    let prefix = format!("{name}[");
-    names
-        .iter()
-        .any(|n| n.as_str() == name || (block && n.starts_with(&prefix)))
+    use cutover_provider::name::instances_in;
+    match addr {
+        Address::Environment(n) => {
+            config.environments.contains_key(n)
+                || (block && instances_in(&config.environments, n).next().is_some())
+        }
+        Address::Router(n) => {
+            config.routers.contains_key(n)
+                || (block && instances_in(&config.routers, n).next().is_some())
+        }
+        _ => false,
+    }
 }
 
 /// `environment.NAME`, `environment.NAME["KEY"]`, `router.NAME[0]`.
@@ -114,16 +117,12 @@ fn address(
                 let TraversalOperator::GetAttr(name) = name.value() else {
                     return bad(ev, &span, attribute);
                 };
-                let key = match rest.first().map(|op| op.value()) {
+                let key = match rest.first() {
                     None => None,
-                    Some(TraversalOperator::Index(Expression::String(s))) => {
-                        Some(InstanceKey::Str(s.value().clone()))
-                    }
-                    Some(TraversalOperator::Index(Expression::Number(n))) => {
-                        n.value().as_u64().map(InstanceKey::Index)
-                    }
-                    Some(TraversalOperator::LegacyIndex(i)) => Some(InstanceKey::Index(*i.value())),
-                    Some(_) => return bad(ev, &span, attribute),
+                    Some(op) => match super::instances::literal_key(op.value()) {
+                        Some(key) => Some(key),
+                        None => return bad(ev, &span, attribute),
+                    },
                 };
                 let name = match &key {
                     Some(k) => instance_name(name.as_str(), k),

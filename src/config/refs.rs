@@ -155,8 +155,8 @@ impl Scanner {
             .and_then(|op| op.span())
             .map_or(start, |r| r.end.max(start));
         let key = match (root, node.operators.get(1).map(|op| op.value())) {
-            ("environment" | "router", Some(TraversalOperator::Index(index))) => {
-                ref_key(index, &self.scope)
+            ("environment" | "router", Some(op @ TraversalOperator::Index(index))) => {
+                ref_key(op, index, &self.scope)
             }
             _ => RefKey::Any,
         };
@@ -199,14 +199,11 @@ impl Scanner {
 
 /// What an index right after `environment.NAME` selects. `each` or
 /// `count` bound by an enclosing `for` (`scope`) is not the instance's.
-fn ref_key(index: &Expression, scope: &[String]) -> RefKey {
-    use cutover_provider::name::InstanceKey;
+fn ref_key(op: &TraversalOperator, index: &Expression, scope: &[String]) -> RefKey {
+    if let Some(key) = super::instances::literal_key(op) {
+        return RefKey::Literal(key);
+    }
     match index {
-        Expression::String(s) => RefKey::Literal(InstanceKey::Str(s.value().clone())),
-        Expression::Number(n) => n
-            .value()
-            .as_u64()
-            .map_or(RefKey::Any, |i| RefKey::Literal(InstanceKey::Index(i))),
         Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
             (Expression::Variable(v), [op]) if !scope.iter().any(|s| s == v.as_str()) => {
                 match (v.as_str(), op.value()) {

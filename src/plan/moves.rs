@@ -23,15 +23,10 @@ pub struct Moved {
 
 impl Moved {
     fn addresses(&self) -> Option<(Address, Address)> {
-        Some((parse(&self.from)?, parse(&self.to)?))
-    }
-}
-
-fn parse(text: &str) -> Option<Address> {
-    match text.split_once('.')? {
-        ("environment", n) => Some(Address::Environment(n.to_owned())),
-        ("router", n) => Some(Address::Router(n.to_owned())),
-        _ => None,
+        Some((
+            Address::parse_resource(&self.from)?,
+            Address::parse_resource(&self.to)?,
+        ))
     }
 }
 
@@ -72,10 +67,7 @@ fn pairs(state: &State, from: &Address, to: &Address) -> Vec<(Address, Address)>
         (Address::Router(f), Address::Router(t)) => (state.routers.keys().collect(), f, t),
         _ => return Vec::new(),
     };
-    let make = |n: String| match from {
-        Address::Environment(_) => Address::Environment(n),
-        _ => Address::Router(n),
-    };
+    let make = |n: String| from.with_name(n);
     if names.iter().any(|n| n.as_str() == from_name) {
         return vec![(from.clone(), to.clone())];
     }

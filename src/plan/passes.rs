@@ -322,8 +322,9 @@ fn settings_changes(kind: &str, before: &Value, after: &Value, out: &mut Vec<Att
 /// became: one of a block of its own name, given `for_each` or `count`
 /// since (`green` -> `green["web"]`).
 fn instance_of_its_name<'c>(config: &'c Config, name: &str) -> Option<&'c String> {
-    let prefix = format!("{name}[");
-    config.environments.keys().find(|e| e.starts_with(&prefix))
+    cutover_provider::name::instances_in(&config.environments, name)
+        .next()
+        .map(|(e, _)| e)
 }
 
 /// Rule 3: an in-place change to a colour that is live and stays live is

@@ -137,12 +137,8 @@ fn block_instance<'c>(
     }) {
         return Some(env);
     }
-    let prefix = format!("{block}[");
-    let mut instances = config
-        .environments
-        .range(prefix.clone()..)
-        .take_while(|(name, _)| name.starts_with(&prefix))
-        .map(|(_, env)| env);
+    let mut instances =
+        cutover_provider::name::instances_in(&config.environments, block).map(|(_, env)| env);
     match (instances.next(), instances.next()) {
         (Some(only), None) => Some(only),
         _ => None,

@@ -114,6 +114,17 @@ pub fn flat(name: &str) -> Cow<'_, str> {
     }
 }
 
+/// The entries of `map` (keyed by name) that are instances of block
+/// `block`, in name order: a range of the sorted keys, not a scan.
+pub fn instances_in<'m, V>(
+    map: &'m std::collections::BTreeMap<String, V>,
+    block: &str,
+) -> impl Iterator<Item = (&'m String, &'m V)> + 'm {
+    let prefix = format!("{block}[");
+    map.range(prefix.clone()..)
+        .take_while(move |(name, _)| name.starts_with(&prefix))
+}
+
 /// The names whose [`flat`] form is `flat`: itself, and the instances it
 /// can be the flat name of (`green.api` -> `green["api"]`; `canary.0` ->
 /// `canary[0]` and `canary["0"]`).
