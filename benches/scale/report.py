@@ -94,6 +94,17 @@ if len(ns) >= 2:
                 print(f"| {p} | {n_from} | {n_to} | {w:.2f}x ({ra:.3f} s -> {rb:.3f} s) | "
                       f"{per_3x(w, n_from, n_to):.2f}x | {c:.2f}x ({ca:.3f} s -> {cb:.3f} s) | "
                       f"{per_3x(c, n_from, n_to):.2f}x |")
+if any(t == "haproxy-cpu" for (t, _, _) in rows):
+    print("\n### CPU time of HAProxy and of the health server during cutover's runs (median s)\n")
+    print("| N | phase | cutover | HAProxy | health server |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        for p in PHASES:
+            co = rows.get(("cutover", n, p))
+            hap, hs = rows.get(("haproxy-cpu", n, p)), rows.get(("health-cpu", n, p))
+            if co and hap and hs:
+                med = lambda rs: statistics.median(r[2] for r in rs)
+                print(f"| {n} | {p} | {med(co):.2f} | {med(hap):.2f} | {med(hs):.2f} |")
 if state_bytes:
     print("\n### bytes written to the state file (and its temporary files) by one apply\n")
     print("| N | phase | bytes written | final state size | ratio |")

@@ -59,6 +59,7 @@ trap cleanup EXIT
 # --- the live world: one health server, one HAProxy ---------------------------
 python3 "$HERE/health_server.py" "$HEALTH_PORT" &
 PIDS+=($!)
+HEALTH_PID=$!
 SOCK=$WORK/admin.sock
 MAP=$WORK/live.map
 : >"$MAP"
@@ -85,6 +86,7 @@ backend no_live
 CFG
 haproxy -f "$WORK/haproxy.cfg" -db &
 PIDS+=($!)
+HAPROXY_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && curl -fsS "http://127.0.0.1:$HEALTH_PORT/reset" >/dev/null 2>&1 && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "HAProxy did not start" >&2; exit 1; }
 
@@ -92,18 +94,35 @@ api() { python3 "$HERE/runtime_api.py" "$SOCK" "$@"; }
 reset_counts() { curl -fsS "http://127.0.0.1:$HEALTH_PORT/reset" >/dev/null; }
 
 # measure TOOL N PHASE RUN CMD...: one whole-process run, wall and peak RSS.
+# cpu_of PID: user + system CPU seconds of a process so far (/proc/PID/stat).
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+# measure TOOL N PHASE RUN CMD...: one whole-process run, wall and peak RSS;
+# and the CPU time HAProxy and the health server spent meanwhile (rows
+# `haproxy-cpu` and `health-cpu`, in the cpu column): the real router and
+# the health checks' server work for the run too, on the same 2 cores.
 measure() {
     local tool=$1 n=$2 phase=$3 run=$4; shift 4
     local out=$WORK/time.out rc=0
     expand_co "$@"
+    local hap0 hs0; hap0=$(cpu_of "$HAPROXY_PID"); hs0=$(cpu_of "$HEALTH_PID")
     python3 "$HERE/measure.py" "$out" "$WORK/last.stdout" "$WORK/last.stderr" -- "${CMD[@]}" || rc=$?
+    local hap hs
+    hap=$(awk -v a="$hap0" -v b="$(cpu_of "$HAPROXY_PID")" 'BEGIN { printf "%.2f", b - a }')
+    hs=$(awk -v a="$hs0" -v b="$(cpu_of "$HEALTH_PID")" 'BEGIN { printf "%.2f", b - a }')
     # plan --detailed-exitcode: 2 means "changes present", not a failure.
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
         echo "FAILED ($rc): $*" >&2; tail -20 "$WORK/last.stderr" >&2; exit 1
     fi
     read -r wall rss cpu <"$out"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" "$cpu" >>"$RESULTS"
-    printf '  %-9s N=%-5s %-16s run %s: %7ss %7s KiB %7ss CPU\n' "$tool" "$n" "$phase" "$run" "$wall" "$rss" "$cpu"
+    if [ "$tool" != terraform ]; then
+        local suffix=; [ "$tool" = cutover ] || suffix=-$tool
+        printf 'haproxy-cpu%s\t%s\t%s\t%s\t0\t0\t%s\n' "$suffix" "$n" "$phase" "$run" "$hap" >>"$RESULTS"
+        printf 'health-cpu%s\t%s\t%s\t%s\t0\t0\t%s\n' "$suffix" "$n" "$phase" "$run" "$hs" >>"$RESULTS"
+    fi
+    printf '  %-9s N=%-5s %-16s run %s: %7ss %7s KiB %7ss CPU (HAProxy %ss, health server %ss)\n' \
+        "$tool" "$n" "$phase" "$run" "$wall" "$rss" "$cpu" "$hap" "$hs"
 }
 
 gen() { python3 "$HERE/generate.py" cutover "$DIR" "$N" --health-port "$HEALTH_PORT" --socket "$SOCK" --map "$MAP" --services "$SERVICES_FORMAT" "$@"; }

@@ -24,6 +24,8 @@ use crate::settings::{resolve_program, Settings};
 const STARTUP_CHECK: Duration = Duration::from_millis(300);
 /// How often `/proc` is polled while waiting for a process to stop.
 const POLL: Duration = Duration::from_millis(50);
+/// The first of those waits, doubled up to [`POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(2);
 /// How long to wait for the kernel to remove a process group after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How much of the log's end goes into an error message.
@@ -246,16 +248,22 @@ pub(crate) fn stop(pid: i32, start_time: u64, grace: Duration) -> Result<(), Pro
 }
 
 /// Wait up to `limit` for process group `pgid` to have no live member.
+/// The first looks come soon (most processes exit within milliseconds of
+/// SIGTERM), then every [`POLL`]: a first wait of the whole 50 ms made every
+/// replacement of a process take 50 ms more than its process needed.
 fn wait_for_group(pgid: i32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
+    let mut pause = FIRST_POLL;
     loop {
         if group_is_empty(pgid) {
             return true;
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return false;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(POLL);
     }
 }
 
