@@ -8,6 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,8 +21,11 @@ use nix::unistd::Pid;
 use crate::procfs::{group_is_empty, group_members, pid_status, PidStatus, OWNER_VAR};
 use crate::settings::{resolve_program, Settings};
 
-/// How long a new process must stay up for deploy to count it as started.
+/// How long a new process must stay up for deploy to count it as started,
+/// unless it accepts connections on its endpoints sooner.
 const STARTUP_CHECK: Duration = Duration::from_millis(300);
+/// How long one connection attempt of the start-up probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(20);
 /// How often `/proc` is polled while waiting for a process to stop.
 const POLL: Duration = Duration::from_millis(50);
 /// The first of those waits, doubled up to [`POLL`].
@@ -141,6 +145,11 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
                 .map_err(std::io::Error::from)
         });
     }
+    // The start-up check ends early once the new process accepts
+    // connections on every endpoint, unless one already did before it
+    // started: a stranger on the port must not make a process that exits at
+    // once ("address in use") count as started.
+    let probe = startup_probe(&ctx.spec.endpoints).filter(|addrs| !addrs.iter().any(accepts));
     let mut child = command.spawn().map_err(|e| {
         ProviderError::failed(format!(
             "cannot start `{shown}` in {}",
@@ -155,7 +164,8 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
         PidStatus::Gone => None,
     };
     let deadline = Instant::now() + STARTUP_CHECK;
-    while Instant::now() < deadline {
+    let mut wait = FIRST_POLL;
+    loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(ProviderError::failed(format!(
                 "`{shown}` exited at once ({status}); the end of its log {}:\n{}",
@@ -163,7 +173,16 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
                 log_tail(&settings.log)
             )));
         }
-        std::thread::sleep(POLL);
+        let now = Instant::now();
+        if now >= deadline
+            || probe
+                .as_ref()
+                .is_some_and(|addrs| addrs.iter().all(accepts))
+        {
+            break;
+        }
+        std::thread::sleep(wait.min(deadline - now));
+        wait = (wait * 2).min(POLL);
     }
     // Collect the exit status whenever the process ends, so that it never
     // lingers as a zombie of a long-running cutover (or of a test).
@@ -172,6 +191,19 @@ pub(crate) fn start(settings: &Settings, ctx: &Context<'_>) -> Result<Started, P
         ProviderError::failed(format!("`{shown}` vanished right after it started"))
     })?;
     Ok(Started { pid, start_time })
+}
+
+/// The addresses the start-up probe connects to: every endpoint, when each
+/// is an IP address and port (`127.0.0.1:9101`, `[::1]:9101`); none
+/// (the whole start-up check) when one is a name or has no port.
+pub(crate) fn startup_probe(endpoints: &[String]) -> Option<Vec<SocketAddr>> {
+    let addrs: Option<Vec<SocketAddr>> = endpoints.iter().map(|e| e.parse().ok()).collect();
+    addrs.filter(|a| !a.is_empty())
+}
+
+/// Whether something accepts a TCP connection at `addr` (closed at once).
+fn accepts(addr: &SocketAddr) -> bool {
+    TcpStream::connect_timeout(addr, PROBE_TIMEOUT).is_ok()
 }
 
 /// Open the log file for appending, creating its directory.

@@ -274,3 +274,85 @@ fn validate_names_the_bad_field() {
         .validate(&json!({"command": ["./app"], "grace": "1m"}))
         .is_ok());
 }
+
+/// A port nothing listens on now (the kernel's pick, released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn python3() -> &'static str {
+    assert!(
+        std::process::Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs python3: apt-get install python3"
+    );
+    "python3"
+}
+
+#[tokio::test]
+async fn the_start_up_check_ends_when_the_process_accepts_on_its_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Listens, and says so in its log when somebody connects: only the
+    // start-up probe does (nothing else knows the port). The word is built
+    // so that the log's header, which shows the command, does not hold it.
+    let script = format!(
+        "import socket, time\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port}))\n\
+         s.listen()\n\
+         s.accept()\n\
+         print('pro' + 'bed', flush=True)\n\
+         time.sleep(100)\n"
+    );
+    let mut spec = spec(
+        dir.path(),
+        "1",
+        json!({"command": [python3(), "-c", script], "log": "probe.log"}),
+    );
+    spec.endpoints = vec![format!("127.0.0.1:{port}")];
+    let deployed = Process.deploy(&spec, &Value::Null).await.unwrap();
+    let log = dir.path().join("probe.log");
+    wait_until("the process logs the probe's connection", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.lines().any(|l| l == "probed"))
+    });
+    Process.destroy(&spec, &deployed.private).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stranger_on_the_endpoint_does_not_make_an_exiting_process_count_as_started() {
+    let dir = tempfile::tempdir().unwrap();
+    // Somebody else already accepts on the port: the process cannot bind it
+    // and exits, a little after the probe would have found the port open.
+    let stranger = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut spec = spec(
+        dir.path(),
+        "1",
+        json!({"command": ["sh", "-c", "sleep 0.1; echo 'address already in use' >&2; exit 3"]}),
+    );
+    spec.endpoints = vec![stranger.local_addr().unwrap().to_string()];
+    let err = Process
+        .deploy(&spec, &Value::Null)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exited at once"), "{err}");
+    assert!(err.contains("address already in use"), "{err}");
+}
+
+#[test]
+fn the_probe_takes_ip_endpoints_only() {
+    let probe =
+        |e: &[&str]| lifecycle::startup_probe(&e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        probe(&["127.0.0.1:9101", "[::1]:9102"]).map(|a| a.len()),
+        Some(2)
+    );
+    assert_eq!(probe(&["127.0.0.1:9101", "localhost:9102"]), None);
+    assert_eq!(probe(&["127.0.0.1"]), None);
+    assert_eq!(probe(&[]), None);
+}
