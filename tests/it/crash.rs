@@ -928,7 +928,15 @@ fn a_process_started_by_a_killed_apply_is_not_orphaned() {
     let rig = Rig::start();
     rig.write(&rig.simple("1", "1", "blue"));
     rig.run(&["apply", "--auto-approve"]).code(0);
-    rig.write(&rig.simple("1", "2", "green"));
+    // Green's endpoint as a name: the backend's start-up check then waits
+    // its whole 300 ms (an IP endpoint ends it once green 2 accepts), the
+    // window this kill needs.
+    let by_name = rig.simple("1", "2", "green").replace(
+        &format!("endpoint = \"127.0.0.1:{}\"", rig.green),
+        &format!("endpoint = \"localhost:{}\"", rig.green),
+    );
+    assert!(by_name.contains("localhost"), "{by_name}");
+    rig.write(&by_name);
     let mut apply = rig.spawn_apply_json("a", &[]);
     apply.wait_event("step_started", Some("environment.green"), LIMIT);
     wait_until("green 2 answers", LIMIT, || {
