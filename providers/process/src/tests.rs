@@ -223,6 +223,17 @@ async fn a_process_that_ignores_sigterm_is_killed_after_the_grace() {
     );
 }
 
+/// The error of a deploy of `spec` that must fail its start-up check.
+async fn exits_at_once(spec: &EnvironmentSpec) -> String {
+    let err = Process
+        .deploy(spec, &Value::Null)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exited at once"), "{err}");
+    err
+}
+
 #[tokio::test]
 async fn a_command_that_exits_at_once_fails_with_its_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,12 +242,7 @@ async fn a_command_that_exits_at_once_fails_with_its_log() {
         "1",
         json!({"command": ["sh", "-c", "echo 'port 9101 already in use' >&2; exit 3"]}),
     );
-    let err = Process
-        .deploy(&spec, &Value::Null)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("exited at once"), "{err}");
+    let err = exits_at_once(&spec).await;
     assert!(err.contains("exit status: 3"), "{err}");
     assert!(err.contains("port 9101 already in use"), "{err}");
 }
@@ -335,12 +341,7 @@ async fn a_stranger_on_the_endpoint_does_not_make_an_exiting_process_count_as_st
         json!({"command": ["sh", "-c", "sleep 0.1; echo 'address already in use' >&2; exit 3"]}),
     );
     spec.endpoints = vec![stranger.local_addr().unwrap().to_string()];
-    let err = Process
-        .deploy(&spec, &Value::Null)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("exited at once"), "{err}");
+    let err = exits_at_once(&spec).await;
     assert!(err.contains("address already in use"), "{err}");
 }
 
