@@ -161,7 +161,7 @@ impl Engine {
             _ => None,
         };
         let state = shown.as_ref().or(state);
-        let live = self.refresh(config, state).await?;
+        let live = self.refresh(config, state).await?.with_moves(&moved);
         let mut document = crate::plan::plan_with(config, state, &live, &self.options)?;
         let records: Vec<RouterRecord> = config
             .routers
@@ -202,7 +202,7 @@ impl Engine {
     ) -> Result<Planned, EngineError> {
         let (moved, moved_state) = moved(config, Some(state))?;
         let state = &Secrets::new(config).state(moved_state.as_ref().unwrap_or(state));
-        let live = self.refresh(config, Some(state)).await?;
+        let live = self.refresh(config, Some(state)).await?.with_moves(&moved);
         let mut document = crate::plan::rollback::plan(config, state, &live, routers)?;
         document.summary.moved = moved.len();
         document.moved = moved;
@@ -245,7 +245,7 @@ impl Engine {
         let fresh = state;
         let state = moved_state.as_ref().or(state);
         // The live world as refreshed is as shown already.
-        let live = self.refresh(config, state).await?;
+        let live = self.refresh(config, state).await?.with_moves(&moved);
         let now = crate::plan::drift::fingerprint(&live);
         crate::plan::saved::check_fresh(planned, fresh, &now)?;
         // Against the same state, other moves are other `moved` blocks.

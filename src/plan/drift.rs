@@ -54,13 +54,20 @@ fn router_drift(config: &Config, st: &State, live: &Live, drift: &mut Vec<Drift>
             continue;
         }
         if observed.live.is_none() && observed.raw.is_none() {
-            drift.push(Drift {
-                address: Address::router(name).to_string(),
-                kind: DriftKind::RouterChanged,
-                message: format!(
+            let message = match live.moved_from.get(name) {
+                Some(old) => format!(
+                    "router.{name} was router.{old} (a `moved` block) and shows no entry of its new name: the router names its entry after the router (HAProxy's map key, Caddy's route, nginx's include), so the entry of the old name, if the router still has it, goes on sending traffic to {} as before; cutover makes the new one, and counts that colour as live until you remove the old entry",
+                    rec.live.as_deref().unwrap_or("nothing")
+                ),
+                None => format!(
                     "router.{name} no longer holds cutover's switch (cutover left it on {}): the router lost it, e.g. it was restarted or reloaded from a config file without it",
                     rec.live.as_deref().unwrap_or("nothing")
                 ),
+            };
+            drift.push(Drift {
+                address: Address::router(name).to_string(),
+                kind: DriftKind::RouterChanged,
+                message,
             });
             continue;
         }

@@ -48,6 +48,33 @@ pub struct Live {
     /// serves now must keep serving after a cut-over takes its traffic away.
     /// Read with the router; no part of the fingerprint.
     pub drain_floors: BTreeMap<String, cutover_provider::DrainFloor>,
+    /// The routers of the config that a `moved` block renames in this plan:
+    /// new name -> old. A router may name its entry after the router
+    /// (HAProxy's map key, Caddy's route id): read under the new name, it
+    /// may not show the colour it still sends traffic to under the old one.
+    /// Not read; no part of the fingerprint.
+    pub moved_from: BTreeMap<String, String>,
+}
+
+impl Live {
+    /// This refresh, with the routers that `moved` renames.
+    pub fn with_moves(mut self, moved: &[moves::Moved]) -> Self {
+        self.moved_from = moved
+            .iter()
+            .filter_map(|m| {
+                match (
+                    crate::addr::Address::parse_resource(&m.from)?,
+                    crate::addr::Address::parse_resource(&m.to)?,
+                ) {
+                    (crate::addr::Address::Router(from), crate::addr::Address::Router(to)) => {
+                        Some((to, from))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        self
+    }
 }
 
 /// A plan that cannot be made.

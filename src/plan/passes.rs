@@ -144,7 +144,32 @@ impl Inputs<'_> {
                 !self.config.routers.contains_key(*n) && r.live.as_deref() == Some(colour)
             })
             .map(|(n, _)| n);
-        live.chain(forgotten).collect()
+        let renamed = self
+            .live
+            .moved_from
+            .keys()
+            .filter(|n| self.still_under_old_name(n, colour));
+        live.chain(forgotten).chain(renamed).collect()
+    }
+
+    /// Whether `router`, renamed by a `moved` block in this plan, may still
+    /// send traffic to `colour` under its old name: the state recorded it
+    /// live there, and the read under the new name does not show it (the
+    /// router names its entry after the router, and the entry of the old
+    /// name is not cutover's to see any more).
+    pub fn still_under_old_name(&self, router: &str, colour: &str) -> bool {
+        self.live.moved_from.contains_key(router)
+            && self.config.routers.contains_key(router)
+            && self
+                .state
+                .routers
+                .get(router)
+                .is_some_and(|r| r.live.as_deref() == Some(colour))
+            && !self
+                .live
+                .routers
+                .get(router)
+                .is_some_and(|r| r.serving().any(|c| c == colour))
     }
 }
 
@@ -366,11 +391,18 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
             .into_iter()
             .map(|n| Address::router(n).to_string())
             .collect();
-        let idle = i
-            .config
-            .environments
-            .keys()
-            .find(|e| *e != name && serving(e).is_empty());
+        // An idle colour of the same instance key first (the other colour
+        // of the same service, in a fleet).
+        let idle_colours = || {
+            i.config
+                .environments
+                .keys()
+                .filter(|e| *e != name && serving(e).is_empty())
+        };
+        let key = cutover_provider::name::key_of(name);
+        let idle = idle_colours()
+            .find(|e| cutover_provider::name::key_of(e) == key)
+            .or_else(|| idle_colours().next());
         let alternative = match idle {
             Some(other) => format!(
                 "deploy the change to the idle colour {other} and cut over to it (`live = environment.{other}`)"
@@ -391,8 +423,28 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
             ),
             None => alternative,
         };
+        let renamed: Vec<String> = serving(name)
+            .into_iter()
+            .filter(|r| i.still_under_old_name(r, name))
+            .map(|r| {
+                format!(
+                    "{} was {} (a `moved` block), and the router shows no entry of the new name: \
+                     its entry of the old name (HAProxy's map key, Caddy's route, nginx's include \
+                     are named after the router) may still send traffic here, so this colour counts \
+                     as live until that entry is gone; or keep the old names in the router block \
+                     (HAProxy: `key`, `backends`)",
+                    Address::router(r),
+                    Address::router(&i.live.moved_from[r.as_str()]),
+                )
+            })
+            .collect();
+        let renamed = if renamed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", renamed.join("; "))
+        };
         refused.push(format!(
-            "{} serves live traffic through {} and would be {verb} while it does: \
+            "{} serves live traffic through {}{renamed} and would be {verb} while it does: \
              that would change what users get without a health-gated cut-over. Instead, {alternative}; \
              or pass --allow-live-changes to change it anyway.",
             Address::environment(name),

@@ -229,6 +229,127 @@ fn a_change_to_the_colour_that_stays_live_is_refused_unless_allowed() {
     );
 }
 
+/// Green recorded live on `public`, whose read under its name shows no
+/// entry; green's release changes. `moved_from`: `public` was renamed from
+/// `old` in this plan.
+fn renamed_router(moved_from: Option<&str>) -> Fixture {
+    let mut f = Fixture::new(&[("blue", "1"), ("green", "2")], &[("public", "green")])
+        .running("blue", "1")
+        .running("green", "1")
+        .recorded("blue", "1")
+        .recorded("green", "1");
+    f.live
+        .routers
+        .insert("public".into(), LiveRouter::default());
+    f.state.routers.insert(
+        "public".into(),
+        RouterState {
+            backend: "haproxy".into(),
+            live: Some("green".into()),
+            previous: Some("blue".into()),
+            preview: None,
+            rolled_back: false,
+        },
+    );
+    if let Some(old) = moved_from {
+        f.live.moved_from.insert("public".into(), old.into());
+    }
+    f
+}
+
+#[test]
+fn a_colour_a_renamed_router_still_served_under_its_old_name_counts_as_live() {
+    // Renamed by `moved`: its entry of the old name may still route to
+    // green, so green's change in place is refused, and says why.
+    let f = renamed_router(Some("old"));
+    assert_eq!(f.inputs().serving("green"), vec!["public"]);
+    let err = f.draft_until("live-colour protection").unwrap_err();
+    let PlanError::LiveChange(lines) = err else {
+        panic!("{err}")
+    };
+    assert!(
+        lines[0].starts_with("environment.green serves live traffic through router.public (router.public was router.old (a `moved` block)")
+            && lines[0].contains("deploy the change to the idle colour blue"),
+        "{}",
+        lines[0]
+    );
+    let said = |f: &Fixture| {
+        crate::plan::drift::drift(&f.config, &f.state, &f.live)
+            .into_iter()
+            .map(|d| d.message)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(said(&f).len(), 1);
+    assert!(
+        said(&f)[0].starts_with(
+            "router.public was router.old (a `moved` block) and shows no entry of its new name"
+        ),
+        "{:?}",
+        said(&f)
+    );
+    // The same router not renamed lost its entry: nothing routes to green,
+    // which may change.
+    let f = renamed_router(None);
+    assert!(said(&f)[0].starts_with("router.public no longer holds cutover's switch"));
+    assert!(f.inputs().serving("green").is_empty());
+    let d = f.draft_until("live-colour protection").unwrap();
+    assert_eq!(env_step(&d, "green"), (Action::Update, Traffic::Idle));
+}
+
+#[test]
+fn a_renamed_router_that_shows_its_colour_under_the_new_name_is_read_as_it_is() {
+    // The router keeps its names (`key` set to the old one): the read shows
+    // green, as recorded; green is live through it once, and blue is idle.
+    let mut f = renamed_router(Some("old"));
+    f = f.routed("public", "green");
+    assert_eq!(f.inputs().serving("green"), vec!["public"]);
+    assert!(f.inputs().serving("blue").is_empty());
+    assert!(!f.inputs().still_under_old_name("public", "green"));
+}
+
+#[test]
+fn the_idle_colour_offered_instead_is_of_the_same_service() {
+    // Services a and b, each blue and green; b's green is live and
+    // changes. The way out names b's blue, not the first idle colour.
+    let hcl = r#"
+environment "blue" {
+  for_each = toset(["a", "b"])
+  release  = "1"
+  endpoint = "127.0.0.1:1"
+  process { command = ["app"] }
+  health { path = "/" }
+}
+environment "green" {
+  for_each = { a = "1", b = "2" }
+  release  = each.value
+  endpoint = "127.0.0.1:2"
+  process { command = ["app"] }
+  health { path = "/" }
+}
+router "svc" {
+  for_each = toset(["a", "b"])
+  live     = environment.green[each.key]
+  exec {
+    read   = ["read"]
+    switch = ["switch"]
+  }
+}
+"#;
+    let mut f = Fixture::new(&[], &[]);
+    f.config = config(hcl);
+    let f = ["blue[\"a\"]", "blue[\"b\"]", "green[\"a\"]", "green[\"b\"]"]
+        .into_iter()
+        .fold(f, |f, c| f.running(c, "1").recorded(c, "1"))
+        .routed("svc[\"a\"]", "green[\"a\"]")
+        .routed("svc[\"b\"]", "green[\"b\"]");
+    let err = f.draft_until("live-colour protection").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("deploy the change to the idle colour blue[\"b\"]"),
+        "{err}"
+    );
+}
+
 #[test]
 fn colours_that_left_the_configuration_are_destroyed_if_cutover_deployed_them() {
     let mut f = Fixture::new(&[("green", "1")], &[])

@@ -345,3 +345,53 @@ fn adopting_for_each_with_moved_blocks_keeps_the_live_colour_serving() {
     case.run(&["apply", "--auto-approve"]).code(0);
     assert_eq!(h.map_value("public").as_deref(), Some("blue"));
 }
+
+#[test]
+fn renaming_a_service_does_not_change_the_colour_its_old_entry_still_serves() {
+    let p = ports();
+    let h = haproxy(p);
+    let case = Case::with_main(&fleet(p, &h, ("blue", "green"), ("green-1", "green-1")));
+    let _reaper = ProcessReaper(case.path().join("cutover.state.json"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(on(&h, "svc.web"), serves("green.web", "green-1"));
+    let before = case.state();
+    let web_green = before["environments"][r#"green["web"]"#]["identity"].clone();
+    let state_bytes = case.state_bytes();
+
+    // web renamed www with `moved` blocks, its HAProxy names left to their
+    // defaults (map key `svc.www`, which HAProxy does not have), and its
+    // green colour, live through `svc.web`, given a new release in place.
+    let renamed = fleet(p, &h, ("blue", "green"), ("green-1", "green-2"))
+        .replace("    web = {", "    www = {")
+        + r#"
+moved {
+  from = environment.blue["web"]
+  to   = environment.blue["www"]
+}
+moved {
+  from = environment.green["web"]
+  to   = environment.green["www"]
+}
+moved {
+  from = router.svc["web"]
+  to   = router.svc["www"]
+}
+"#;
+    case.write("main.hcl", &renamed);
+    case.run(&["plan"])
+        .code(1)
+        .stderr_has(r#"environment.green["www"] serves live traffic through router.svc["www"] (router.svc["www"] was router.svc["web"] (a `moved` block)"#)
+        .stderr_has(r#"deploy the change to the idle colour blue["www"]"#);
+    case.run(&["apply", "--auto-approve"]).code(1);
+    assert_eq!(
+        case.state_bytes(),
+        state_bytes,
+        "a refused plan wrote the state"
+    );
+    // The old entry still routes to the same process.
+    assert_eq!(on(&h, "svc.web"), serves("green.web", "green-1"));
+    assert_eq!(
+        case.state()["environments"][r#"green["web"]"#]["identity"],
+        web_green
+    );
+}
