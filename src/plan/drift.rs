@@ -56,7 +56,7 @@ fn router_drift(config: &Config, st: &State, live: &Live, drift: &mut Vec<Drift>
         if observed.live.is_none() && observed.raw.is_none() {
             let message = match live.moved_from.get(name) {
                 Some(old) => format!(
-                    "router.{name} was router.{old} (a `moved` block) and shows no entry of its new name: the router names its entry after the router (HAProxy's map key, Caddy's route, nginx's include), so the entry of the old name, if the router still has it, goes on sending traffic to {} as before; cutover makes the new one, and counts that colour as live until you remove the old entry",
+                    "router.{name} was router.{old} (a `moved` block) and shows no entry of its new name: the router names its entry after the router (HAProxy's map key, Caddy's route, nginx's include), so the entry of the old name, if the router still has it, goes on sending traffic to {} as before: cutover no longer reads it, and counts that colour as live until the router shows it under the new name",
                     rec.live.as_deref().unwrap_or("nothing")
                 ),
                 None => format!(

@@ -430,9 +430,10 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
                 format!(
                     "{} was {} (a `moved` block), and the router shows no entry of the new name: \
                      its entry of the old name (HAProxy's map key, Caddy's route, nginx's include \
-                     are named after the router) may still send traffic here, so this colour counts \
-                     as live until that entry is gone; or keep the old names in the router block \
-                     (HAProxy: `key`, `backends`)",
+                     are named after the router) may still send traffic here, and cutover no longer reads it, \
+                     so this colour counts as live until the router shows it under the new name; \
+                     keep the old names in the router block (HAProxy: `key`, `backends`), or, once \
+                     nothing uses the old entry, pass --allow-live-changes",
                     Address::router(r),
                     Address::router(&i.live.moved_from[r.as_str()]),
                 )
