@@ -61,16 +61,11 @@ impl Live {
     pub fn with_moves(mut self, moved: &[moves::Moved]) -> Self {
         self.moved_from = moved
             .iter()
-            .filter_map(|m| {
-                match (
-                    crate::addr::Address::parse_resource(&m.from)?,
-                    crate::addr::Address::parse_resource(&m.to)?,
-                ) {
-                    (crate::addr::Address::Router(from), crate::addr::Address::Router(to)) => {
-                        Some((to, from))
-                    }
-                    _ => None,
+            .filter_map(|m| match m.addresses()? {
+                (crate::addr::Address::Router(from), crate::addr::Address::Router(to)) => {
+                    Some((to, from))
                 }
+                _ => None,
             })
             .collect();
         self

@@ -22,7 +22,8 @@ pub struct Moved {
 }
 
 impl Moved {
-    fn addresses(&self) -> Option<(Address, Address)> {
+    /// Both addresses, when they parse.
+    pub(crate) fn addresses(&self) -> Option<(Address, Address)> {
         Some((
             Address::parse_resource(&self.from)?,
             Address::parse_resource(&self.to)?,

@@ -387,8 +387,9 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
             Action::Delete if replaced => "destroyed once a new colour took its traffic",
             Action::Delete => "destroyed",
         };
-        let routers: Vec<String> = serving(name)
-            .into_iter()
+        let serving_it = serving(name);
+        let routers: Vec<String> = serving_it
+            .iter()
             .map(|n| Address::router(n).to_string())
             .collect();
         // An idle colour of the same instance key first (the other colour
@@ -423,8 +424,8 @@ pub fn refuse_live_changes(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanErro
             ),
             None => alternative,
         };
-        let renamed: Vec<String> = serving(name)
-            .into_iter()
+        let renamed: Vec<String> = serving_it
+            .iter()
             .filter(|r| i.still_under_old_name(r, name))
             .map(|r| {
                 format!(
