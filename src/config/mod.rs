@@ -202,6 +202,8 @@ fn evaluate_block(ev: &mut Evaluator<'_>, decls: &Decls<'_>, addr: &Address, con
 // The tests of `load` as a whole live apart: they are most of the config
 // layer's tests and would drown this file.
 #[cfg(test)]
+mod backtracking_tests;
+#[cfg(test)]
 mod object_keys_tests;
 #[cfg(test)]
 mod tests;

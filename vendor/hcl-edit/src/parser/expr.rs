@@ -90,6 +90,9 @@ fn expr_inner<'i>(
 
         expr_term_inner(state).parse_next(input)?;
 
+        // cutover: why the last chain of binary operations ended (see below).
+        let mut chain_end: Option<ChainEnd> = None;
+
         loop {
             let checkpoint = input.checkpoint();
             // Parse the next whitespace sequence and only add it as decor suffix to the expression
@@ -124,10 +127,22 @@ fn expr_inner<'i>(
                             ])) =>
                 {
                     input.reset(&checkpoint);
-                    binary_ops(state)
-                        .span()
-                        .map(|span| state.borrow_mut().on_span(start..span.end))
-                        .parse_next(input)?;
+                    // cutover: a chain ends where the operation after it
+                    // fails to parse; starting a new chain here would parse
+                    // that same operation again, fail the same way and, with
+                    // no operation before it, return that error. Return it
+                    // without parsing it again: when its operand holds the
+                    // next level of the same shape, the work doubled with
+                    // every level (`f%{d%{d ...`: seconds for 234 bytes).
+                    if let Some(end) = chain_end.take() {
+                        if let Some(n) = end.failed_at.checked_sub(input.current_token_start()) {
+                            input.next_slice(n);
+                            return Err(end.error);
+                        }
+                    }
+                    let (end, span) = binary_ops(state).with_span().parse_next(input)?;
+                    state.borrow_mut().on_span(start..span.end);
+                    chain_end = Some(end);
                 }
                 // None of the above matched or we hit the end of input.
                 _ => {
@@ -324,32 +339,43 @@ fn unary_operator(input: &mut Input) -> ModalResult<UnaryOperator> {
     .parse_next(input)
 }
 
+/// cutover: where and how the binary operation after a chain failed to parse.
+struct ChainEnd {
+    /// The offset the input stood at when it failed.
+    failed_at: usize,
+    error: ErrMode<ContextError>,
+}
+
 fn binary_ops<'i>(
     state: &RefCell<ExprParseState>,
-) -> impl ModalParser<Input<'i>, (), ContextError> + '_ {
+) -> impl ModalParser<Input<'i>, ChainEnd, ContextError> + '_ {
     move |input: &mut Input<'i>| {
         let mut ops = Vec::new();
 
-        loop {
+        let end = loop {
             let checkpoint = input.checkpoint();
 
             match binary_op(state, input, ops.len() + 1) {
                 Ok(op) => ops.push(op),
                 // No further binary operation follows, rewind to the end of the last one.
-                Err(ErrMode::Backtrack(_)) if !ops.is_empty() => {
+                Err(err @ ErrMode::Backtrack(_)) if !ops.is_empty() => {
+                    let failed_at = input.current_token_start();
                     input.reset(&checkpoint);
-                    break;
+                    break ChainEnd {
+                        failed_at,
+                        error: err,
+                    };
                 }
                 Err(err) => return Err(err),
             }
-        }
+        };
 
         // Binary operations are parsed iteratively, but each operator adds a level to the
         // resulting expression tree. Track the operator depth of the tree to avoid building trees
         // which overflow the stack when traversed recursively.
         nesting::add_operator_depth(input, ops.len());
         state.borrow_mut().on_binary_ops(ops);
-        Ok(())
+        Ok(end)
     }
 }
 

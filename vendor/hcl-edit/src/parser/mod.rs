@@ -2,6 +2,7 @@
 
 mod error;
 mod expr;
+mod memo;
 mod nesting;
 mod number;
 mod pratt;

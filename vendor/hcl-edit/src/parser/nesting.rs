@@ -25,13 +25,15 @@ pub(super) const MAX_NESTING_DEPTH: usize = 64;
 pub(super) const MAX_OPERATOR_DEPTH: usize = 128;
 
 /// Nesting state of the parser, tracked as part of the parser input state.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct NestingState {
     /// The number of nested levels the parser is currently in.
-    depth: usize,
+    pub(super) depth: usize,
     /// The maximum operator depth of the expressions parsed within the current operator depth
     /// scope.
-    operator_depth: usize,
+    pub(super) operator_depth: usize,
+    /// cutover: the template elements parsed so far (see `memo`).
+    pub(super) memo: super::memo::Memo,
 }
 
 /// Runs `parser` one nesting level deeper within its own operator depth scope (see

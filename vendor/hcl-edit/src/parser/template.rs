@@ -1,6 +1,7 @@
 use super::prelude::*;
 
 use super::expr::{expr, multiline_expr};
+use super::memo::{self, memoized};
 use super::nesting::nested;
 use super::repr::{decorated, spanned};
 use super::string::{
@@ -93,8 +94,9 @@ where
         0..,
         spanned(alt((
             literal.map(|s| Element::Literal(Spanned::new(s.into()))),
-            interpolation.map(Element::Interpolation),
-            directive.map(|d| Element::Directive(Box::new(d))),
+            // cutover: each element is parsed once per offset (see `memo`).
+            memoized(memo::interpolations, interpolation).map(Element::Interpolation),
+            memoized(memo::directives, directive).map(|d| Element::Directive(Box::new(d))),
         ))),
     )
 }

@@ -1,0 +1,1 @@
+  s =[  f%z[ f%i%{d%i%{dconcat%c1e3f%z[ f%i%{d%i%{dconcat%i[  f%z[ f%i%{d%i%{dconcat%c1e3f%z[ f%i%{d%i%{dconcat%i%i%{c2e3.f%i%{d%i%{dconcat%c1e3f%z[ f%i%{d%i8%i%a&&!co%i%{c2e3.f%i%{d%i%{dconcat%c1e3f%z[ f%i%{d%i8%i%a&&!coz.7%i%a&&co!z
