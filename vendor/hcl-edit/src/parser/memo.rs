@@ -54,8 +54,9 @@ pub(super) fn directives(tables: &Tables) -> &RefCell<Table<Directive>> {
     &tables.directives
 }
 
-/// Runs `parser` once per offset and nesting depth; later calls there get
-/// its outcome again, the input advanced as far as the first call left it.
+/// Runs `parser` once per offset and nesting depth (at depth 1 and deeper);
+/// later calls there get its outcome again, the input advanced as far as the
+/// first call left it.
 ///
 /// `parser` must not read the operator depth of the scope it is called in
 /// (interpolations and directives parse their expressions in scopes of
@@ -70,6 +71,15 @@ where
     P: ModalParser<Input<'i>, O, ContextError>,
 {
     move |input: &mut Input<'i>| {
+        // The elements of a template that is not nested in anything (a
+        // template parsed on its own, which hcl-rs does at every evaluation
+        // of a string template, or the top level of an attribute's value)
+        // are reached along a fixed number of paths: parsing them again
+        // costs a constant factor, remembering them would cost a table and
+        // a copy of every element on every evaluation.
+        if input.state.depth == 0 {
+            return parser.parse_next(input);
+        }
         let start = input.current_token_start();
         let key = (start, input.state.depth);
         let tables = input.state.memo.0.clone();
