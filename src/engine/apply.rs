@@ -543,12 +543,13 @@ mod tests;
 
 /// The previous colour of a router recorded on `live` now: the colour the
 /// state had it on, when that is another one (it moved: outside cutover, or
-/// by a switch whose record was lost), else the previous one recorded.
+/// by a switch whose record was lost), else the previous one recorded; never
+/// `live` itself.
 pub(crate) fn previous_after(old: Option<&RouterState>, live: Option<&str>) -> Option<String> {
     let old = old?;
     match old.live.as_deref() {
         Some(was) if Some(was) != live => Some(was.to_owned()),
-        _ => old.previous.clone(),
+        _ => old.previous.clone().filter(|p| Some(p.as_str()) != live),
     }
 }
 

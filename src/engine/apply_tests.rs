@@ -391,6 +391,64 @@ async fn rollback_is_a_plan_the_walk_runs_and_marks_the_router() {
     assert!(public.rolled_back);
 }
 
+/// Found by the chaos bench (seed 41, step 173): an apply killed between
+/// its switch and the state's write leaves the router on green, its
+/// persisted copy and the state on blue. The next apply's repair switch
+/// (green to green) must record blue, where the traffic came from, as the
+/// way back, not green itself.
+#[tokio::test]
+async fn a_repair_switch_after_a_lost_record_keeps_the_way_back() {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    case.world.route("public", "green");
+    let to_blue = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "blue")]);
+    let (report, _) = case.apply(&to_blue).await;
+    assert!(report.is_complete(), "{report:?}");
+    let public = &case.state().routers["public"];
+    assert_eq!(
+        (public.live.as_deref(), public.previous.as_deref()),
+        (Some("blue"), Some("green"))
+    );
+    // The killed apply's switch: the router moved, nothing else did.
+    case.world.route("public", "green");
+    case.world
+        .lock()
+        .persisted_differs
+        .insert("public".to_owned());
+    case.world.lock().log.clear();
+    let to_green = case.hcl(&[("blue", "1"), ("green", "1")], &[("public", "green")]);
+    let (report, events) = case.apply(&to_green).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(case.world.log(), ["switch public green"]);
+    assert_eq!(
+        events.lines(),
+        [
+            "started health.green",
+            "finished health.green ok",
+            "started cutover.public",
+            "finished cutover.public ok",
+        ]
+    );
+    let public = &case.state().routers["public"];
+    assert_eq!(
+        (public.live.as_deref(), public.previous.as_deref()),
+        (Some("green"), Some("blue"))
+    );
+    // A repair with the state already on green keeps the way back too.
+    case.world
+        .lock()
+        .persisted_differs
+        .insert("public".to_owned());
+    let (report, _) = case.apply(&to_green).await;
+    assert!(report.is_complete(), "{report:?}");
+    let public = &case.state().routers["public"];
+    assert_eq!(
+        (public.live.as_deref(), public.previous.as_deref()),
+        (Some("green"), Some("blue"))
+    );
+}
+
 #[tokio::test]
 async fn a_switch_waits_for_the_routers_own_check_then_switches() {
     let case = Case::new().await;

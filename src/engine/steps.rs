@@ -333,9 +333,13 @@ impl Engine {
             Ok(_) => {}
         }
         let before = start.router.as_ref();
+        // A switch to the colour the router is on (a repair: the map file
+        // out of step with memory) keeps the way back; when the state had
+        // the router on another colour (the switch that moved it was
+        // made, its record lost with a killed apply), that colour is it.
         let previous = match from {
             Some(f) if f != to => Some(f.clone()),
-            _ => before.and_then(|r| r.previous.clone()),
+            _ => super::apply::previous_after(before, Some(to)),
         };
         let record = Entry::Router(
             router.clone(),

@@ -57,6 +57,9 @@ pub struct Inner {
     pub sessions: BTreeMap<String, VecDeque<Result<u64, String>>>,
     /// The routers cannot count open sessions (the contract's default).
     pub uncounted: bool,
+    /// Routers whose persisted copy (HAProxy's map file, say) is out of
+    /// step with what they run, until their next switch.
+    pub persisted_differs: BTreeSet<String>,
     /// Next identity to hand out.
     pub next_identity: u64,
 }
@@ -217,10 +220,23 @@ impl RouterProvider for Memory {
     }
 
     async fn read(&self, spec: &RouterSpec) -> Result<LiveRouter, ProviderError> {
-        let live = self.0.lock().routers.get(spec.name()).cloned();
+        let w = self.0.lock();
+        let live = w.routers.get(spec.name()).cloned();
+        let drift = w
+            .persisted_differs
+            .contains(spec.name())
+            .then(|| {
+                cutover_provider::RouterDrift::new(
+                    cutover_provider::RouterDriftKind::PersistedDiffers,
+                    "the persisted copy says another colour".to_owned(),
+                )
+            })
+            .into_iter()
+            .collect();
         Ok(LiveRouter {
             raw: live.clone(),
             live,
+            drift,
             ..Default::default()
         })
     }
@@ -299,6 +315,7 @@ impl RouterProvider for Memory {
             )));
         }
         self.0.route(spec.name(), &target.name);
+        self.0.lock().persisted_differs.remove(spec.name());
         if self.0.lock().panic_after_switch.remove(spec.name()) {
             panic!("the memory router {} panicked after switching", spec.name());
         }

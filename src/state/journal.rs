@@ -73,7 +73,14 @@ impl Entry {
                 !same
             }
             Entry::Environment(name, None) => state.environments.remove(&name).is_some(),
-            Entry::Router(name, Some(r)) => {
+            Entry::Router(name, Some(mut r)) => {
+                // Checked here, where every change of a router's record
+                // passes: the way back is never the colour it is on (a
+                // `cutover rollback` to it would move nothing and leave the
+                // colour it came from unreachable).
+                if r.previous.is_some() && r.previous == r.live {
+                    r.previous = None;
+                }
                 let same = state.routers.get(&name) == Some(&r);
                 if !same {
                     state.routers.insert(name, r);
@@ -543,6 +550,19 @@ mod tests {
             preview: None,
             rolled_back: false,
         }
+    }
+
+    #[test]
+    fn a_router_record_never_keeps_its_live_colour_as_the_way_back() {
+        let mut state = super::super::new_state();
+        let mut r = router("green");
+        r.previous = Some("green".into());
+        assert!(Entry::Router("public".into(), Some(r)).apply_to(&mut state));
+        assert_eq!(state.routers["public"], router("green"));
+        let mut r = router("green");
+        r.previous = Some("blue".into());
+        assert!(Entry::Router("public".into(), Some(r.clone())).apply_to(&mut state));
+        assert_eq!(state.routers["public"], r);
     }
 
     #[test]

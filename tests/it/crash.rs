@@ -1009,3 +1009,61 @@ fn a_map_file_left_stale_by_a_kill_mid_switch_is_repaired() {
     rig.run(&["apply", "--auto-approve"]).code(0);
     rig.assert_routes_to("green");
 }
+
+/// Found by the chaos bench (seed 41, step 173): an apply SIGKILLed after
+/// HAProxy's `set map` and before the state's write leaves HAProxy on
+/// green, the map file and the state on blue (green previous). The
+/// converging apply repairs the file with a switch from green to green; the
+/// state must then name blue, where the traffic came from, as the way back,
+/// and `cutover rollback` must take it there (it recorded green, the colour
+/// it was on, and went nowhere).
+#[test]
+fn a_switch_whose_record_a_kill_lost_keeps_the_way_back() {
+    let rig = Rig::start();
+    rig.write(&rig.simple("1", "1", "green"));
+    rig.run(&["apply", "--auto-approve"]).code(0);
+    rig.write(&rig.simple("1", "1", "blue"));
+    rig.run(&["apply", "--auto-approve"]).code(0);
+    let public = &rig.state()["routers"]["public"];
+    assert_eq!(
+        (&public["live"], &public["previous"]),
+        (&Value::from("blue"), &Value::from("green"))
+    );
+    // What the kill leaves: HAProxy switched, nothing written.
+    let map = rig.h.map_path();
+    let reply = rig
+        .h
+        .runtime(&format!("set map {} public green", map.display()));
+    assert_eq!(reply.trim(), "", "set map: {reply}");
+    assert_eq!(rig.map_file("public"), "blue");
+
+    rig.write(&rig.simple("1", "1", "green"));
+    let run = rig.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let done: Vec<(String, String)> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "cutover_done")
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().to_owned(),
+                e["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [("green".to_owned(), "green".to_owned())],
+        "{}",
+        run.stdout
+    );
+    rig.assert_routes_to("green");
+    let public = &rig.state()["routers"]["public"];
+    assert_eq!(
+        (&public["live"], &public["previous"]),
+        (&Value::from("green"), &Value::from("blue"))
+    );
+
+    rig.run(&["rollback", "--auto-approve"]).code(0);
+    rig.assert_routes_to("blue");
+}
