@@ -769,7 +769,11 @@ class Bench:
             elif back:
                 gated.append(gated[idx - 2])
             else:
-                if t_ep >= lo:
+                # Each switch once: the check runs after every step, now
+                # 0.3 s apart, over the last second.
+                seen = self.__dict__.setdefault("_switches_reported", set())
+                if t_ep >= lo and (t_ep, colour) not in seen:
+                    seen.add((t_ep, colour))
                     what = ("while no apply ran" if not applies else
                             "during applies that asked for the other colour and were not switching back")
                     self.violation("gate", f"the router switched to {colour} between {prev_t:.2f}s and {t_ep:.2f}s {what}")
