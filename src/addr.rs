@@ -104,7 +104,7 @@ pub fn shell_word(text: &str) -> std::borrow::Cow<'_, str> {
 ///
 /// Ids order as their text does (`analysis.a.x` < `approve.a` <
 /// `cutover.a` < `drain.a` < `environment.a` < `forget.router.a` <
-/// `health.a` < `preview.a` < `test.a.x`): plans list independent steps in
+/// `health.a` < `preview.a` < `settle.a` < `test.a.x`): plans list independent steps in
 /// that stable order. (Compared part by part, without formatting: a plan of
 /// thousands of steps sorts its ids many times.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -127,6 +127,9 @@ pub enum StepId {
     Health(String),
     /// `preview.ROUTER`: the router's preview is repointed.
     Preview(String),
+    /// `settle.NAME`: the wait, before the environment's change, until no
+    /// router that counts sessions holds streams to it.
+    Settle(String),
     /// `test.ROUTER.NAME`: the router's `test "NAME"` hook, run against the
     /// colour about to go live, before the switch.
     Test(String, String),
@@ -144,6 +147,7 @@ impl StepId {
             | StepId::ForgetRouter(n)
             | StepId::Health(n)
             | StepId::Preview(n)
+            | StepId::Settle(n)
             | StepId::Test(n, _) => n,
         }
     }
@@ -167,6 +171,7 @@ impl StepId {
             StepId::ForgetRouter(_) => "forget.router.",
             StepId::Health(_) => "health.",
             StepId::Preview(_) => "preview.",
+            StepId::Settle(_) => "settle.",
             StepId::Test(..) => "test.",
         }
     }
@@ -205,7 +210,7 @@ impl fmt::Display for StepId {
 
 /// A step id whose text names no known kind of step.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a step id: a step id is `environment.NAME`, `health.NAME`, `cutover.ROUTER`, `preview.ROUTER`, `drain.ROUTER`, `approve.ROUTER`, `test.ROUTER.NAME`, `analysis.ROUTER.NAME` or `forget.router.ROUTER`")]
+#[error("`{0}` is not a step id: a step id is `environment.NAME`, `health.NAME`, `cutover.ROUTER`, `preview.ROUTER`, `drain.ROUTER`, `settle.NAME`, `approve.ROUTER`, `test.ROUTER.NAME`, `analysis.ROUTER.NAME` or `forget.router.ROUTER`")]
 pub struct UnknownStepId(pub String);
 
 impl FromStr for StepId {
@@ -231,7 +236,7 @@ impl FromStr for StepId {
                 return Ok(make(router.to_owned(), check.to_owned()));
             }
         }
-        let kinds: [(&str, Make); 7] = [
+        let kinds: [(&str, Make); 8] = [
             ("forget.router.", StepId::ForgetRouter),
             ("approve.", StepId::Approval),
             ("cutover.", StepId::Cutover),
@@ -239,6 +244,7 @@ impl FromStr for StepId {
             ("environment.", StepId::Environment),
             ("health.", StepId::Health),
             ("preview.", StepId::Preview),
+            ("settle.", StepId::Settle),
         ];
         for (prefix, make) in kinds {
             if let Some(name) = text.strip_prefix(prefix) {
@@ -276,6 +282,7 @@ mod tests {
             StepId::ForgetRouter(name.into()),
             StepId::Health(name.into()),
             StepId::Preview(name.into()),
+            StepId::Settle(name.into()),
             StepId::Approval(name.into()),
             StepId::Test(name.into(), "smoke".into()),
             StepId::Analysis(name.into(), "errors".into()),

@@ -51,60 +51,70 @@ fn due(last_wait: &Mutex<BTreeMap<String, Instant>>, key: &str) -> bool {
 #[derive(Default)]
 pub struct Lines {
     last_wait: Mutex<BTreeMap<String, Instant>>,
-    /// The open sessions each drain last printed, by router.
+    /// The open sessions each drain (or settle) last printed, by step and
+    /// router.
     last_count: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Lines {
-    /// Whether a drain's count is worth a line: it changed since the last
-    /// one printed, or that was a while ago.
-    fn count_due(&self, router: &str, sessions: u64) -> bool {
+    /// Whether a drain's (or settle's) count is worth a line: it changed
+    /// since the last one printed, or that was a while ago.
+    fn count_due(&self, step: &StepId, router: &str, sessions: u64) -> bool {
         let mut last = self.last_count.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = last.insert(router.to_owned(), sessions) != Some(sessions);
+        let key = format!("{step} {router}");
+        let changed = last.insert(key.clone(), sessions) != Some(sessions);
         // `due` records the time either way, so it is asked first.
-        due(&self.last_wait, &format!("drain.{router}")) || changed
+        due(&self.last_wait, &key) || changed
     }
 
-    /// The lines of a drain's events.
+    /// The lines of a drain's (or settle's) events.
     fn drain(&self, event: &Event) {
         match event {
             Event::DrainWaiting {
+                step,
                 router,
                 colour,
                 sessions,
                 remaining,
-            } if self.count_due(router, *sessions) => outln!(
-                "{}: {sessions} open session{} to {colour} ({} left at most)",
-                StepId::Drain(router.clone()),
+            } if self.count_due(step, router, *sessions) => outln!(
+                "{step}: {}{sessions} open session{} to {colour} ({} left at most)",
+                about(step, router),
                 if *sessions == 1 { "" } else { "s" },
                 secs(*remaining)
             ),
             Event::DrainUnreadable {
+                step,
                 router,
                 colour,
                 error,
                 remaining,
-            } if due(&self.last_wait, &format!("drain.{router} unreadable")) => outln!(
-                "{}: cannot count the open sessions to {colour} ({error}); asking again ({} left at most)",
-                StepId::Drain(router.clone()),
+            } if due(&self.last_wait, &format!("{step} {router} unreadable")) => outln!(
+                "{step}: {}cannot count the open sessions to {colour} ({error}); asking again ({} left at most)",
+                about(step, router),
                 secs(*remaining)
             ),
             Event::DrainEnded {
+                step,
                 router,
                 colour,
                 end,
-            } => {
-                let id = StepId::Drain(router.clone());
-                match end.warning(colour) {
-                    Some(warning) => errln!("warning: {id}: {warning}"),
-                    None if *end == DrainEnd::Idle => {
-                        outln!("{id}: {colour} has no open sessions")
-                    }
-                    None => {}
+            } => match end.warning(step, colour) {
+                Some(warning) => errln!("warning: {step}: {}{warning}", about(step, router)),
+                None if *end == DrainEnd::Idle => {
+                    outln!("{step}: {}{colour} has no open sessions", about(step, router))
                 }
-            }
+                None => {}
+            },
             _ => {}
         }
+    }
+}
+
+/// Which router a settle's line is about (a drain names its router in its id).
+fn about(step: &StepId, router: &str) -> String {
+    match step {
+        StepId::Settle(_) => format!("{}: ", crate::addr::Address::router(router)),
+        _ => String::new(),
     }
 }
 
@@ -436,13 +446,14 @@ impl Observer for JsonLines {
         }
         // Warnings go to stderr in this mode too (docs/events.md).
         if let Event::DrainEnded {
+            step,
             router,
             colour,
             end,
         } = event
         {
-            if let Some(warning) = end.warning(colour) {
-                errln!("warning: {}: {warning}", StepId::Drain(router.clone()));
+            if let Some(warning) = end.warning(step, colour) {
+                errln!("warning: {step}: {}{warning}", about(step, router));
             }
         }
     }
@@ -452,30 +463,33 @@ impl Observer for JsonLines {
 fn plain_lines(event: &Event) -> Vec<Value> {
     match event {
         Event::DrainWaiting {
+            step,
             router,
             colour,
             sessions,
             remaining,
         } => vec![json!({
-            "type": "drain_waiting", "id": StepId::Drain(router.clone()),
+            "type": "drain_waiting", "id": step,
             "router": router, "colour": colour, "sessions": sessions,
             "remaining_ms": millis(*remaining),
         })],
         Event::DrainUnreadable {
+            step,
             router,
             colour,
             error,
             remaining,
         } => vec![json!({
-            "type": "drain_unreadable", "id": StepId::Drain(router.clone()),
+            "type": "drain_unreadable", "id": step,
             "router": router, "colour": colour, "error": error,
             "remaining_ms": millis(*remaining),
         })],
         Event::DrainEnded {
+            step,
             router,
             colour,
             end,
-        } => vec![drain_ended(router, colour, end)],
+        } => vec![drain_ended(step, router, colour, end)],
         Event::AnalysisRound {
             id,
             round,
@@ -545,17 +559,17 @@ fn plain_lines(event: &Event) -> Vec<Value> {
 
 /// The `drain_ended` line: why the drain ended, the last count, and the
 /// warning when sessions may still have been open.
-fn drain_ended(router: &str, colour: &str, end: &DrainEnd) -> Value {
+fn drain_ended(step: &StepId, router: &str, colour: &str, end: &DrainEnd) -> Value {
     let sessions = match end {
         DrainEnd::Idle => Some(0),
         DrainEnd::Maximum { sessions, .. } => *sessions,
         DrainEnd::ByTime => None,
     };
     let mut line = json!({
-        "type": "drain_ended", "id": StepId::Drain(router.to_owned()),
+        "type": "drain_ended", "id": step,
         "router": router, "colour": colour, "ended": end.as_str(), "sessions": sessions,
     });
-    if let Some(warning) = end.warning(colour) {
+    if let Some(warning) = end.warning(step, colour) {
         line["warning"] = json!(warning);
     }
     line
@@ -788,7 +802,9 @@ mod tests {
         let doc = crate::render::sample::blue_to_green();
         let lines = JsonLines::new(&doc);
         let (router, colour) = ("public".to_owned(), "blue".to_owned());
+        let step = StepId::Drain(router.clone());
         let waiting = Event::DrainWaiting {
+            step: step.clone(),
             router: router.clone(),
             colour: colour.clone(),
             sessions: 2,
@@ -804,6 +820,7 @@ mod tests {
         // Every one is a line: the engine tells a count only as it changes.
         assert_eq!(lines.lines(&waiting).len(), 1);
         let unreadable = Event::DrainUnreadable {
+            step: step.clone(),
             router: router.clone(),
             colour: colour.clone(),
             error: "socket gone".into(),
@@ -813,6 +830,7 @@ mod tests {
         assert_eq!(lines.lines(&unreadable)[0]["error"], "socket gone");
         let ended = |end: DrainEnd| {
             let event = Event::DrainEnded {
+                step: step.clone(),
                 router: router.clone(),
                 colour: colour.clone(),
                 end,

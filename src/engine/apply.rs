@@ -500,9 +500,10 @@ fn backend_of(kind: &StepKind) -> &str {
         | StepKind::Preview { backend, .. }
         | StepKind::RemovePreview { backend, .. } => backend,
         StepKind::HealthGate { .. } => "health check",
-        StepKind::Drain { .. } | StepKind::ForgetRouter { .. } | StepKind::Approval { .. } => {
-            "cutover"
-        }
+        StepKind::Drain { .. }
+        | StepKind::Settle { .. }
+        | StepKind::ForgetRouter { .. }
+        | StepKind::Approval { .. } => "cutover",
         StepKind::Test { .. } => "test",
         StepKind::Analysis { .. } => "analysis",
     }

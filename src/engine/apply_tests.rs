@@ -151,7 +151,11 @@ async fn a_failed_change_of_the_drained_colour_leaves_traffic_on_the_gated_colou
     case.world.lock().fail_deploy.insert("blue".into());
     let hcl = case.hcl(&[("blue", "2"), ("green", "1")], &[("public", "green")]);
     let (report, events) = case.apply(&hcl).await;
-    assert_eq!(case.world.log(), ["switch public green", "deploy blue 2"]);
+    // Blue changes once the router counts no stream to it (`settle.blue`).
+    assert_eq!(
+        case.world.log(),
+        ["switch public green", "sessions public blue 0", "deploy blue 2"]
+    );
     assert_eq!(case.world.lock().routers["public"], "green");
     let (failed, error) = report.failed.clone().unwrap();
     assert_eq!(failed.to_string(), "environment.blue");

@@ -3,6 +3,10 @@
 //! router's `drain`, or, with `drain_until_idle`, until the router counts
 //! no open session to it, at most `drain`.
 //!
+//! A settle waits the same way before an environment that is not live
+//! changes, for every router that counts sessions and may still carry
+//! streams to it (see `plan::passes::settles`).
+//!
 //! A drain runs after the switch, so nothing here may fail the apply or
 //! send traffic back (DESIGN.md §3, rule 7): a count that cannot be read is
 //! asked for again, and the drain ends at its maximum whatever the count
@@ -15,6 +19,7 @@ use cutover_provider::{Colour, RouterProvider, RouterSpec};
 use super::observer::{DrainEnd, Event, Observer};
 use super::walk::Outcome;
 use super::Engine;
+use crate::addr::StepId;
 use crate::plan::document::StepKind;
 
 /// How often a drain asks the router for the count.
@@ -53,7 +58,8 @@ impl Engine {
         let end = match counter {
             Some((provider, spec)) => {
                 let drained = (router.as_str(), colour.as_str());
-                until_idle_or(provider.as_ref(), spec, drained, most, observer).await
+                let step = StepId::Drain(router.clone());
+                until_idle_or(provider.as_ref(), spec, &step, drained, most, observer).await
             }
             None => {
                 tokio::time::sleep(most).await;
@@ -61,20 +67,57 @@ impl Engine {
             }
         };
         observer.event(&Event::DrainEnded {
+            step: StepId::Drain(router.clone()),
             router: router.clone(),
             colour: colour.clone(),
             end,
         });
         Outcome::ok(vec![])
     }
+
+    /// Run a settle step: for each of its routers in turn, wait until it
+    /// counts no open session to the environment, all of them within the
+    /// step's maximum. Like a drain it never fails: at the maximum the
+    /// change goes ahead, with a warning.
+    pub(super) async fn settle(&self, kind: &StepKind, observer: &dyn Observer) -> Outcome {
+        let StepKind::Settle {
+            environment,
+            routers,
+            most_ms,
+            ..
+        } = kind
+        else {
+            unreachable!("a settle step")
+        };
+        let step = StepId::Settle(environment.clone());
+        let most = Duration::from_millis(*most_ms);
+        let started = Instant::now();
+        for r in routers {
+            let Some(provider) = self.providers.router(&r.backend) else {
+                continue;
+            };
+            let left = most.saturating_sub(started.elapsed());
+            let settled = (r.router.as_str(), environment.as_str());
+            let end =
+                until_idle_or(provider.as_ref(), &r.spec, &step, settled, left, observer).await;
+            observer.event(&Event::DrainEnded {
+                step: step.clone(),
+                router: r.router.clone(),
+                colour: environment.clone(),
+                end,
+            });
+        }
+        Outcome::ok(vec![])
+    }
 }
 
 /// Ask `provider` every [`DRAIN_POLL`] how many sessions the router holds
 /// open to the colour (`drained`: router, colour) until none, for at most
-/// `most`, telling the observer the count as it changes.
+/// `most`, telling the observer the count as it changes (as `step`'s).
 pub(super) async fn until_idle_or(
     provider: &dyn RouterProvider,
     spec: &RouterSpec,
+    step: &StepId,
     (router, colour): (&str, &str),
     most: Duration,
     observer: &dyn Observer,
@@ -104,6 +147,7 @@ pub(super) async fn until_idle_or(
                 if last != Some(sessions) || retell {
                     told = Some(Instant::now());
                     observer.event(&Event::DrainWaiting {
+                        step: step.clone(),
                         router: router.to_owned(),
                         colour: colour.to_owned(),
                         sessions,
@@ -117,6 +161,7 @@ pub(super) async fn until_idle_or(
                 if error.as_ref() != Some(&described) || retell {
                     told = Some(Instant::now());
                     observer.event(&Event::DrainUnreadable {
+                        step: step.clone(),
                         router: router.to_owned(),
                         colour: colour.to_owned(),
                         error: described.clone(),

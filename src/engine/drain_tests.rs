@@ -57,7 +57,8 @@ async fn drain(world: &World, most: Duration) -> (DrainEnd, Vec<String>, Duratio
     let seen = Seen::default();
     let started = Instant::now();
     let drained = ("public", "blue");
-    let end = until_idle_or(provider.as_ref(), &spec(), drained, most, &seen).await;
+    let step = StepId::Drain("public".into());
+    let end = until_idle_or(provider.as_ref(), &spec(), &step, drained, most, &seen).await;
     (end, seen.lines(), started.elapsed())
 }
 
@@ -116,7 +117,9 @@ async fn a_drain_ends_at_its_maximum_with_sessions_still_open() {
         "{took:?}"
     );
     assert!(world.log().len() >= 2, "asked once only: {:?}", world.log());
-    let warning = end.warning("blue").unwrap();
+    let warning = end
+        .warning(&StepId::Drain("public".into()), "blue")
+        .unwrap();
     assert_eq!(
         warning,
         "1 session was still open to blue at the drain's maximum; going on, so a change of blue may cut it"
@@ -148,7 +151,7 @@ async fn a_count_that_cannot_be_read_is_asked_again_until_the_maximum() {
     );
     assert!(took >= Duration::from_millis(1200), "{took:?}");
     assert!(end
-        .warning("blue")
+        .warning(&StepId::Drain("public".into()), "blue")
         .unwrap()
         .contains("could not be counted"));
     // A read that works again ends the drain as usual.
@@ -276,5 +279,125 @@ async fn the_drained_colour_changes_only_once_it_has_no_open_sessions() {
             "started environment.blue",
             "finished environment.blue",
         ]
+    );
+}
+
+/// Blue live on `public`, which last switched from green (still counted
+/// with open streams by `answers`); the configuration bumps idle green.
+async fn green_bumped(
+    world: &World,
+    answers: &[Result<u64, &str>],
+) -> (crate::plan::saved::Planned, crate::state::model::State) {
+    let port = world.serve().await;
+    world.run("blue", "1");
+    world.run("green", "1");
+    world.route("public", "blue");
+    world.sessions("green", answers);
+    let hcl = format!(
+        "{}{}{}",
+        colour("blue", "1", port),
+        colour("green", "2", port),
+        crate::engine::testing::router("public", "blue"),
+    );
+    let mut state = crate::state::new_state();
+    state.routers.insert(
+        "public".into(),
+        crate::state::model::RouterState {
+            backend: "exec".into(),
+            live: Some("blue".into()),
+            previous: Some("green".into()),
+            preview: None,
+            rolled_back: false,
+        },
+    );
+    let planned = world
+        .engine()
+        .plan(&config(&hcl), Some(&state))
+        .await
+        .unwrap();
+    (planned, state)
+}
+
+#[tokio::test]
+async fn an_idle_colour_changes_only_once_the_router_holds_no_streams_to_it() {
+    let world = World::default();
+    let (planned, state) = green_bumped(&world, &[Ok(1), Ok(1), Ok(0)]).await;
+    let ids: Vec<String> = planned
+        .document
+        .steps
+        .iter()
+        .map(|s| s.id.to_string())
+        .collect();
+    assert_eq!(ids, ["settle.green", "environment.green"]);
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Seen::default());
+    let path = dir.path().join("cutover.state.json");
+    let stop = super::super::apply::never_stop();
+    let report = world
+        .engine()
+        .apply_at(&planned, state, &path, seen.clone(), stop)
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    // The count is read until the router holds nothing, then green changes.
+    assert_eq!(
+        world.log(),
+        [
+            "sessions public green 1",
+            "sessions public green 1",
+            "sessions public green 0",
+            "deploy green 2",
+        ]
+    );
+    let lines = seen.lines();
+    assert_eq!(
+        lines,
+        [
+            "started settle.green",
+            "waiting 1",
+            "ended idle",
+            "finished settle.green",
+            "started environment.green",
+            "finished environment.green",
+        ]
+    );
+    // The events name the settle, and the router they count on.
+    let ended = seen.0.lock().unwrap().iter().find_map(|e| match e {
+        Event::DrainEnded {
+            step,
+            router,
+            colour,
+            ..
+        } => Some((step.to_string(), router.clone(), colour.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        ended,
+        Some(("settle.green".into(), "public".into(), "green".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_settle_at_its_maximum_lets_the_change_go_ahead_with_a_warning() {
+    let world = World::default();
+    let (planned, _) = green_bumped(&world, &[Ok(2)]).await;
+    let mut kind = planned.document.steps[0].kind.clone();
+    match &mut kind {
+        StepKind::Settle { most_ms, .. } => *most_ms = 600,
+        other => panic!("{other:?}"),
+    }
+    let seen = Seen::default();
+    let started = Instant::now();
+    let outcome = world.engine().settle(&kind, &seen).await;
+    assert!(outcome.error.is_none(), "a settle never fails the apply");
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let end = seen.0.lock().unwrap().iter().find_map(|e| match e {
+        Event::DrainEnded { end, .. } => Some(end.clone()),
+        _ => None,
+    });
+    let end = end.expect("a drain_ended event");
+    assert_eq!(
+        end.warning(&StepId::Settle("green".into()), "green").as_deref(),
+        Some("2 sessions were still open to green at the wait's maximum; going on, so a change of green may cut them")
     );
 }

@@ -408,21 +408,25 @@ impl Observer for Masking {
                 remaining: *remaining,
             },
             Event::DrainUnreadable {
+                step,
                 router,
                 colour,
                 error,
                 remaining,
             } => Event::DrainUnreadable {
+                step: step.clone(),
                 router: router.clone(),
                 colour: colour.clone(),
                 error: s(error),
                 remaining: *remaining,
             },
             Event::DrainEnded {
+                step,
                 router,
                 colour,
                 end: observer::DrainEnd::Maximum { sessions, error },
             } => Event::DrainEnded {
+                step: step.clone(),
                 router: router.clone(),
                 colour: colour.clone(),
                 end: observer::DrainEnd::Maximum {

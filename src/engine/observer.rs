@@ -53,6 +53,9 @@ pub enum Event {
     /// colour it drains: sent when the count changes, and about every
     /// second while it does not.
     DrainWaiting {
+        /// The step that waits: `drain.ROUTER`, or `settle.NAME` (the wait
+        /// before an environment's change).
+        step: StepId,
         /// The router whose cut-over drained the colour.
         router: String,
         /// The drained colour.
@@ -65,6 +68,9 @@ pub enum Event {
     /// A drain with `drain_until_idle` could not read the count: it asks
     /// again, and at its maximum it ends anyway.
     DrainUnreadable {
+        /// The step that waits: `drain.ROUTER`, or `settle.NAME` (the wait
+        /// before an environment's change).
+        step: StepId,
         /// The router.
         router: String,
         /// The drained colour.
@@ -76,6 +82,9 @@ pub enum Event {
     },
     /// A drain with `drain_until_idle` ended (just before its step finishes).
     DrainEnded {
+        /// The step that waits: `drain.ROUTER`, or `settle.NAME` (the wait
+        /// before an environment's change).
+        step: StepId,
         /// The router.
         router: String,
         /// The drained colour.
@@ -210,22 +219,26 @@ impl DrainEnd {
 
     /// The warning this end deserves, if any: sessions may still have been
     /// open when the drained colour's change began.
-    pub fn warning(&self, colour: &str) -> Option<String> {
+    pub fn warning(&self, step: &StepId, colour: &str) -> Option<String> {
         let DrainEnd::Maximum { sessions, error } = self else {
             return None;
         };
+        let (max, waited) = match step {
+            StepId::Settle(_) => ("wait's maximum", "the wait ended at its maximum"),
+            _ => ("drain's maximum", "the drain waited its maximum"),
+        };
         Some(match (sessions, error) {
             (Some(n), _) => format!(
-                "{n} session{} still open to {colour} at the drain's maximum; going on, so a change of {colour} may cut {}",
+                "{n} session{} still open to {colour} at the {max}; going on, so a change of {colour} may cut {}",
                 if *n == 1 { " was" } else { "s were" },
                 if *n == 1 { "it" } else { "them" },
             ),
             (None, Some(e)) => format!(
-                "{colour}'s open sessions could not be counted ({e}); the drain waited its maximum"
+                "{colour}'s open sessions could not be counted ({e}); {waited}"
             ),
-            (None, None) => format!(
-                "{colour}'s open sessions could not be counted before the drain's maximum"
-            ),
+            (None, None) => {
+                format!("{colour}'s open sessions could not be counted before the {max}")
+            }
         })
     }
 }

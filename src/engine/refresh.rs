@@ -129,13 +129,12 @@ impl Engine {
         (live, failed)
     }
 
-    /// The routers with `drain_until_idle` whose backend can count open
-    /// sessions (the plan says which drains wait on the count).
+    /// The routers whose backend can count open sessions (the plan says
+    /// which drains wait on the count, and which routers a settle asks).
     fn counting_sessions(&self, config: &Config) -> std::collections::BTreeSet<String> {
         config
             .routers
             .values()
-            .filter(|r| r.drain_until_idle)
             .filter(|r| {
                 let provider = self.providers.router(&r.backend.kind);
                 provider.is_some_and(|p| p.counts_sessions())

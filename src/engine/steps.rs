@@ -90,6 +90,17 @@ pub fn describe(kind: &StepKind) -> String {
                 _ => format!("letting {colour} drain for {most:.1}s after {router}'s cut-over"),
             }
         }
+        StepKind::Settle {
+            environment,
+            routers,
+            most_ms,
+            ..
+        } => format!(
+            "waiting until {} hold{} no streams to {environment}, at most {:.1}s",
+            settle_routers(routers),
+            if routers.len() == 1 { "s" } else { "" },
+            *most_ms as f64 / 1000.0
+        ),
         StepKind::ForgetRouter { router, .. } => format!("forgetting {}", Address::router(router)),
         StepKind::Test { spec, target, .. } => format!(
             "testing {target}: {}",
@@ -103,6 +114,15 @@ pub fn describe(kind: &StepKind) -> String {
             Address::router(router)
         ),
     }
+}
+
+/// The routers a settle waits for, as a list for people.
+pub fn settle_routers(routers: &[crate::plan::document::SettleRouter]) -> String {
+    let names: Vec<String> = routers
+        .iter()
+        .map(|r| Address::router(&r.router).to_string())
+        .collect();
+    names.join(", ")
 }
 
 impl Engine {
@@ -172,6 +192,7 @@ impl Engine {
             StepKind::Preview { .. } => self.preview(&start, observer).await,
             StepKind::RemovePreview { .. } => self.remove_preview(&start).await,
             StepKind::Drain { .. } => self.drain(&start.step.kind, observer).await,
+            StepKind::Settle { .. } => self.settle(&start.step.kind, observer).await,
             StepKind::ForgetRouter { router, .. } => {
                 Outcome::ok(vec![Entry::Router(router.clone(), None)])
             }

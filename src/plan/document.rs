@@ -359,6 +359,26 @@ pub enum StepKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         floor: Option<cutover_provider::DrainFloor>,
     },
+    /// Wait, before an environment's change, until no router that can count
+    /// its sessions holds a stream to it: a request the router still carries
+    /// to the colour (one in flight, or waiting in the router's own
+    /// connection retry after the colour's process died) would otherwise be
+    /// answered by the new release, which no gate has passed yet. At
+    /// `most_ms` the change goes ahead anyway, with a warning.
+    Settle {
+        /// The environment about to change.
+        environment: String,
+        /// The routers that may hold streams to it: each counting router
+        /// that sends it traffic now, or did when cutover last switched it,
+        /// or shows it on its preview. Never empty.
+        routers: Vec<SettleRouter>,
+        /// The most it waits, in milliseconds.
+        most_ms: u64,
+        /// Whether the environment is one a cut-over of this plan drains:
+        /// the wait then runs after the switches.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        after_cutover: bool,
+    },
     /// Point a router's preview listener or route at a colour, so the release
     /// can be tried before the cut-over. Never touches live traffic.
     Preview {
@@ -463,6 +483,18 @@ pub enum StepKind {
     },
 }
 
+/// One router a [`StepKind::Settle`] reads the count of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettleRouter {
+    /// The router's name.
+    pub router: String,
+    /// Its backend kind (`haproxy`).
+    pub backend: String,
+    /// The router spec the count is read with (the environment is one of
+    /// its colours).
+    pub spec: RouterSpec,
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -498,6 +530,7 @@ impl StepKind {
             StepKind::HealthGate { environment, .. } => StepId::Health(environment.clone()),
             StepKind::Cutover { router, .. } => StepId::Cutover(router.clone()),
             StepKind::Drain { router, .. } => StepId::Drain(router.clone()),
+            StepKind::Settle { environment, .. } => StepId::Settle(environment.clone()),
             StepKind::Preview { router, .. } | StepKind::RemovePreview { router, .. } => {
                 StepId::Preview(router.clone())
             }
@@ -523,6 +556,8 @@ impl StepKind {
             StepKind::Preview { .. } | StepKind::RemovePreview { .. } => Phase::BeforeSwitch,
             StepKind::Cutover { .. } => Phase::Switch,
             StepKind::Drain { .. } => Phase::AfterSwitch,
+            StepKind::Settle { after_cutover, .. } if *after_cutover => Phase::AfterSwitch,
+            StepKind::Settle { .. } => Phase::BeforeSwitch,
             StepKind::Test { .. } | StepKind::Approval { .. } => Phase::BeforeSwitch,
             StepKind::Analysis { spec, .. } => match spec.when {
                 When::Before => Phase::BeforeSwitch,
@@ -539,6 +574,7 @@ impl StepKind {
             self,
             StepKind::HealthGate { .. }
                 | StepKind::Drain { .. }
+                | StepKind::Settle { .. }
                 | StepKind::Test { .. }
                 | StepKind::Analysis { .. }
                 | StepKind::Approval { .. }

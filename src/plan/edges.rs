@@ -12,13 +12,14 @@ use crate::addr::{Address, StepId};
 use crate::graph::StepGraph;
 
 /// The passes that order the steps, in the order they run.
-pub fn steps() -> [(&'static str, Pass); 8] {
+pub fn steps() -> [(&'static str, Pass); 9] {
     [
         ("graph", graph),
         ("reference edges", reference_edges),
         ("gate edges", gate_edges),
         ("cut-over edges", cutover_edges),
         ("preview edges", preview_edges),
+        ("settle edges", settle_edges),
         ("check edges", super::checks::check_edges),
         ("order", order),
         ("rollback hints", rollback_hints),
@@ -102,6 +103,47 @@ pub fn cutover_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         if is_drained {
             d.graph.add_edge(&cutover, &drained)?;
             edge_if_both(d, &drain, &drained)?;
+        }
+    }
+    Ok(())
+}
+
+/// A settle waits before its environment's change (which it exists for:
+/// required); after the switches and drains that take traffic from the
+/// environment, and after a preview stops showing it, so that the streams
+/// it waits for are the last ones.
+pub fn settle_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let settles: Vec<String> = d
+        .steps
+        .values()
+        .filter_map(|s| match &s.kind {
+            StepKind::Settle { environment, .. } => Some(environment.clone()),
+            _ => None,
+        })
+        .collect();
+    let leaving: Vec<(String, String)> = d
+        .intents
+        .iter()
+        .filter_map(|(r, i)| i.drains().map(|from| (r.clone(), from.to_owned())))
+        .collect();
+    let removed: Vec<(String, String)> = d
+        .steps
+        .values()
+        .filter_map(|s| match &s.kind {
+            StepKind::RemovePreview { router, from, .. } => Some((router.clone(), from.clone())),
+            _ => None,
+        })
+        .collect();
+    for env in settles {
+        let settle = StepId::Settle(env.clone());
+        d.graph
+            .add_edge(&settle, &StepId::Environment(env.clone()))?;
+        for (router, _) in leaving.iter().filter(|(_, from)| *from == env) {
+            edge_if_both(d, &StepId::Cutover(router.clone()), &settle)?;
+            edge_if_both(d, &StepId::Drain(router.clone()), &settle)?;
+        }
+        for (router, _) in removed.iter().filter(|(_, from)| *from == env) {
+            edge_if_both(d, &StepId::Preview(router.clone()), &settle)?;
         }
     }
     Ok(())

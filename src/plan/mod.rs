@@ -40,7 +40,7 @@ pub struct Live {
     /// The routers of the config whose backend can count a colour's open
     /// sessions (`RouterProvider::counts_sessions`), so that the plan says
     /// whether a drain with `drain_until_idle` waits on the count or by
-    /// time. Not read from the router, but known with it; no part of the
+    /// time, and which routers a settle asks. Not read from the router, but known with it; no part of the
     /// fingerprint.
     pub counts_sessions: BTreeSet<String>,
     /// For the routers whose backend has one
@@ -228,7 +228,7 @@ fn summarize(steps: &[Step]) -> Summary {
             StepKind::ForgetRouter { .. } => s.forget += 1,
             StepKind::Preview { .. } => s.preview += 1,
             StepKind::RemovePreview { .. } => s.previews_removed += 1,
-            StepKind::Drain { .. } => {}
+            StepKind::Drain { .. } | StepKind::Settle { .. } => {}
             StepKind::Test { .. } => s.tests += 1,
             StepKind::Analysis { .. } => s.analyses += 1,
             StepKind::Approval { .. } => s.approvals += 1,

@@ -87,7 +87,7 @@ impl Draft {
 pub type Pass = fn(&Inputs<'_>, &mut Draft) -> Result<(), PlanError>;
 
 /// The passes that make the steps, in the order they run.
-pub fn steps() -> [(&'static str, Pass); 10] {
+pub fn steps() -> [(&'static str, Pass); 11] {
     [
         ("cut-over intents", intents),
         ("environment changes", environment_changes),
@@ -100,6 +100,8 @@ pub fn steps() -> [(&'static str, Pass); 10] {
         ("previews", previews),
         ("tests, analyses and approvals", super::checks::checks),
         ("drains", drains),
+        // After the drains: a drain that counts already waits for its router.
+        ("settles", settles),
         ("forgotten routers", forgotten_routers),
     ]
 }
@@ -646,6 +648,95 @@ pub fn drains(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
             backend: until_idle.then(|| cfg.backend.kind.clone()),
             spec,
             floor: floor.cloned(),
+        });
+    }
+    for step in made {
+        d.add(step)?;
+    }
+    Ok(())
+}
+
+/// The least a settle waits for streams to end (a router's own `drain`,
+/// when longer, is its maximum instead): longer than HAProxy's connection
+/// retry (one second), so a request waiting in it to a colour whose process
+/// died ends before the colour's new process can answer it.
+pub const SETTLE_MOST: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Settles: before an environment that is not live is changed, every router
+/// that counts sessions and may still carry streams to it (it sends the
+/// colour traffic now or did at its last switch, or shows it on its
+/// preview) is asked until it holds none, at most [`SETTLE_MOST`] or its
+/// `drain`. A router whose counting drain of this colour is in the plan
+/// already waits in that drain.
+pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
+    let counting = &i.live.counts_sessions;
+    if counting.is_empty() {
+        return Ok(());
+    }
+    // Which counting routers have (or had) streams to each colour: one pass
+    // over the routers, not one per environment.
+    let mut related: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for router in counting
+        .iter()
+        .filter(|r| i.config.routers.contains_key(*r))
+    {
+        let observed = i.live.routers.get(router);
+        let recorded = i.state.routers.get(router);
+        let mut colours: Vec<&str> = [
+            observed.and_then(|r| r.live.as_deref()),
+            observed.and_then(|r| r.any_preview()),
+            recorded.and_then(|r| r.live.as_deref()),
+            recorded.and_then(|r| r.previous.as_deref()),
+            recorded.and_then(|r| r.preview.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Some(r) = observed {
+            colours.extend(r.serving());
+        }
+        colours.sort_unstable();
+        colours.dedup();
+        for colour in colours {
+            related.entry(colour).or_default().push(router);
+        }
+    }
+    let mut made = Vec::new();
+    for step in d.steps.values() {
+        let StepKind::Environment { name, traffic, .. } = &step.kind else {
+            continue;
+        };
+        if *traffic == Traffic::Live {
+            continue;
+        }
+        let Some(routers) = related.get(name.as_str()) else {
+            continue;
+        };
+        let drained_by = |router: &str| {
+            d.steps.get(&StepId::Drain(router.to_owned())).is_some_and(|s| {
+                matches!(&s.kind, StepKind::Drain { colour, counts_sessions: true, .. } if colour == name)
+            })
+        };
+        let mut most = SETTLE_MOST;
+        let mut waits = Vec::new();
+        for router in routers.iter().filter(|r| !drained_by(r)) {
+            let cfg = &i.config.routers[router.as_str()];
+            most = most.max(cfg.drain);
+            let spec = step_spec(i.config, router, &[Some(name)]).expect("router is in the config");
+            waits.push(SettleRouter {
+                router: (*router).clone(),
+                backend: cfg.backend.kind.clone(),
+                spec,
+            });
+        }
+        if waits.is_empty() {
+            continue;
+        }
+        made.push(StepKind::Settle {
+            environment: name.clone(),
+            routers: waits,
+            most_ms: u64::try_from(most.as_millis()).unwrap_or(u64::MAX),
+            after_cutover: *traffic == Traffic::Drained,
         });
     }
     for step in made {

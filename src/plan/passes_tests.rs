@@ -1083,3 +1083,162 @@ router "public" {
         lines[0]
     );
 }
+
+/// Blue live on `public`, which counts sessions and last switched from
+/// green; the configuration keeps blue live and bumps idle green to 2.
+fn green_was_live() -> Fixture {
+    let mut f = Fixture::new(&[("blue", "1"), ("green", "2")], &[("public", "blue")])
+        .running("blue", "1")
+        .running("green", "1")
+        .routed("public", "blue")
+        .recorded("blue", "1")
+        .recorded("green", "1");
+    f.state.routers.insert(
+        "public".into(),
+        RouterState {
+            backend: "exec".into(),
+            live: Some("blue".into()),
+            previous: Some("green".into()),
+            preview: None,
+            rolled_back: false,
+        },
+    );
+    f.live.counts_sessions.insert("public".into());
+    f
+}
+
+fn settle_of(d: &Draft, env: &str) -> Option<(Vec<String>, u64, bool)> {
+    d.steps
+        .get(&StepId::Settle(env.into()))
+        .map(|s| match &s.kind {
+            StepKind::Settle {
+                routers,
+                most_ms,
+                after_cutover,
+                ..
+            } => (
+                routers.iter().map(|r| r.router.clone()).collect(),
+                *most_ms,
+                *after_cutover,
+            ),
+            other => panic!("{other:?}"),
+        })
+}
+
+#[test]
+fn a_colour_a_counting_router_sent_traffic_to_settles_before_it_changes() {
+    let f = green_was_live();
+    let d = f.draft_until("settles").unwrap();
+    assert_eq!(
+        settle_of(&d, "green"),
+        Some((vec!["public".to_owned()], 5_000, false))
+    );
+    let StepKind::Settle { routers, .. } = &d.steps[&StepId::Settle("green".into())].kind else {
+        unreachable!()
+    };
+    // The count is read with the router's spec, which knows the colour.
+    assert!(routers[0].spec.colour("green").is_some());
+    assert_eq!(routers[0].backend, "exec");
+    // Blue does not change: nothing to settle.
+    assert_eq!(settle_of(&d, "blue"), None);
+    // The router's `drain`, when longer, is the most it waits.
+    let mut long = green_was_live();
+    long.config.routers.get_mut("public").unwrap().drain = std::time::Duration::from_secs(30);
+    let d = long.draft_until("settles").unwrap();
+    assert_eq!(settle_of(&d, "green").map(|s| s.1), Some(30_000));
+    // Before the switches, right before the change, in the plan.
+    let doc = f.plan().unwrap();
+    let ids: Vec<String> = doc.steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(ids, ["settle.green", "environment.green"]);
+    assert_eq!(doc.steps[1].depends_on, [StepId::Settle("green".into())]);
+    assert_eq!(doc.steps[0].kind.phase(), Phase::BeforeSwitch);
+    assert!(doc.steps[0].kind.is_read_only());
+}
+
+#[test]
+fn only_counting_routers_that_had_the_colour_are_waited_for() {
+    // A router that cannot count: no settle (a drain by time is the
+    // operator's choice, `drain`).
+    let mut f = green_was_live();
+    f.live.counts_sessions.clear();
+    assert_eq!(settle_of(&f.draft_until("settles").unwrap(), "green"), None);
+    // A router that never sent green traffic (nothing recorded, not
+    // routed there, no preview of it): no settle.
+    let mut f = green_was_live();
+    f.state.routers.clear();
+    assert_eq!(settle_of(&f.draft_until("settles").unwrap(), "green"), None);
+    // Nothing recorded, but the router's preview shows green now: streams
+    // through the preview count too.
+    let mut f = green_was_live();
+    f.state.routers.clear();
+    f.live.routers.get_mut("public").unwrap().preview = Some("green".into());
+    assert_eq!(
+        settle_of(&f.draft_until("settles").unwrap(), "green"),
+        Some((vec!["public".to_owned()], 5_000, false))
+    );
+}
+
+#[test]
+fn the_colour_a_cutover_drains_settles_after_the_switch_unless_its_drain_counts() {
+    // Blue live, green the target, blue bumped: blue is drained.
+    let mut f = blue_live("2", "1");
+    f.live.counts_sessions.insert("public".into());
+    let d = f.draft_until("settles").unwrap();
+    assert_eq!(
+        settle_of(&d, "blue"),
+        Some((vec!["public".to_owned()], 5_000, true))
+    );
+    let doc = f.plan().unwrap();
+    let settle = doc
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::Settle("blue".into()))
+        .unwrap();
+    assert_eq!(settle.kind.phase(), Phase::AfterSwitch);
+    assert!(settle
+        .depends_on
+        .contains(&StepId::Cutover("public".into())));
+    let blue = doc.steps.last().unwrap();
+    assert_eq!(blue.id, StepId::Environment("blue".into()));
+    assert!(blue.depends_on.contains(&StepId::Settle("blue".into())));
+    // A drain that counts waits for that router already.
+    let public = f.config.routers.get_mut("public").unwrap();
+    public.drain = std::time::Duration::from_secs(20);
+    public.drain_until_idle = true;
+    let d = f.draft_until("settles").unwrap();
+    assert_eq!(settle_of(&d, "blue"), None);
+    assert!(d.steps.contains_key(&StepId::Drain("public".into())));
+}
+
+#[test]
+fn validate_refuses_a_change_that_skips_its_settle() {
+    let doc = green_was_live().plan().unwrap();
+    let mut skipped = doc.clone();
+    skipped.steps[1].depends_on.clear();
+    let err = validate(&skipped).unwrap_err();
+    assert_eq!(err.step, "environment.green");
+    assert_eq!(
+        err.problem,
+        Problem::Unsettled(StepId::Settle("green".into()))
+    );
+    assert_eq!(
+        err.to_string(),
+        "step environment.green: it changes the colour without waiting for settle.green, which waits until no router holds streams to it"
+    );
+    // A settle after the switches must wait for the cut-over that drains.
+    let mut f = blue_live("2", "1");
+    f.live.counts_sessions.insert("public".into());
+    let mut doc = f.plan().unwrap();
+    let at = doc
+        .steps
+        .iter()
+        .position(|s| s.id == StepId::Settle("blue".into()))
+        .unwrap();
+    doc.steps[at].depends_on.clear();
+    let err = validate(&doc).unwrap_err();
+    assert_eq!(err.step, "settle.blue");
+    assert_eq!(
+        err.problem,
+        Problem::BeforeItsCutover(StepId::Cutover("public".into()))
+    );
+}

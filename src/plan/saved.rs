@@ -414,6 +414,15 @@ pub fn rehydrate(
                 spec: Some(spec),
                 ..
             } => spec_of(config, &secrets, router, colour, spec)?,
+            StepKind::Settle {
+                environment,
+                routers,
+                ..
+            } => {
+                for r in routers {
+                    spec_of(config, &secrets, &r.router, environment, &mut r.spec)?;
+                }
+            }
             StepKind::RemovePreview {
                 router, from, spec, ..
             } => spec_of(config, &secrets, router, from, spec)?,

@@ -392,6 +392,11 @@ impl Secrets {
                     *spec = self.router_spec(spec);
                 }
             }
+            StepKind::Settle { routers, .. } => {
+                for r in routers {
+                    r.spec = self.router_spec(&r.spec);
+                }
+            }
             StepKind::ForgetRouter { .. }
             | StepKind::Analysis { .. }
             | StepKind::Approval { .. } => {}

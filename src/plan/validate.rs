@@ -18,7 +18,10 @@
 //! - every cut-over depends on its router's tests, `before` analyses and
 //!   approval, each of which depends on the target's gate and checks the
 //!   colour the cut-over switches to; every `after` analysis depends on its
-//!   router's cut-over.
+//!   router's cut-over;
+//! - every change to an environment the plan settles depends on that
+//!   settle, and a settle after the switches on every cut-over that drains
+//!   its environment.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -73,6 +76,9 @@ pub enum Problem {
     /// A test, analysis or approval of a router the plan does not cut over,
     /// or of another colour than the one it switches to.
     CheckOfNoCutover(String),
+    /// An environment's change does not wait for its settle (the plan's
+    /// wait until the routers hold no streams to it).
+    Unsettled(StepId),
 }
 
 impl fmt::Display for Problem {
@@ -118,6 +124,10 @@ impl fmt::Display for Problem {
                 "it checks under live traffic without waiting for {cutover}"
             ),
             Problem::CheckOfNoCutover(why) => write!(f, "{why}"),
+            Problem::Unsettled(settle) => write!(
+                f,
+                "it changes the colour without waiting for {settle}, which waits until no router holds streams to it"
+            ),
             Problem::WrongTraffic(expected) => write!(
                 f,
                 "its traffic is not what the routers make it (it is {})",
@@ -317,6 +327,12 @@ fn check_rules(
     step: &Step,
 ) -> Result<(), Problem> {
     let depends = |id: &StepId| step.depends_on.contains(id);
+    if let StepKind::Environment { name, .. } = &step.kind {
+        let settle = StepId::Settle(name.clone());
+        if position.contains_key(&settle) && !depends(&settle) {
+            return Err(Problem::Unsettled(settle));
+        }
+    }
     match &step.kind {
         StepKind::Cutover { to, .. } => {
             let gate = StepId::Health(to.clone());
@@ -335,6 +351,11 @@ fn check_rules(
             traffic: Traffic::Drained,
             ..
         } => must_follow(drained_by, name, &depends)?,
+        StepKind::Settle {
+            environment,
+            after_cutover: true,
+            ..
+        } => must_follow(drained_by, environment, &depends)?,
         StepKind::Drain { router, .. }
         | StepKind::Preview {
             router,
@@ -349,6 +370,7 @@ fn check_rules(
         StepKind::Environment { .. }
         | StepKind::Preview { .. }
         | StepKind::RemovePreview { .. }
+        | StepKind::Settle { .. }
         | StepKind::ForgetRouter { .. }
         | StepKind::Test { .. }
         | StepKind::Analysis { .. }

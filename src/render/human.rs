@@ -294,6 +294,22 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
             };
             comment(out, p, &text);
         }
+        StepKind::Settle {
+            environment,
+            routers,
+            most_ms,
+            ..
+        } => {
+            let most = duration(std::time::Duration::from_millis(*most_ms));
+            comment(
+                out,
+                p,
+                &format!(
+                    "before {environment} changes, {} must hold no open sessions to it, at most {most} (a request still on its way there would reach the new release before its gate)",
+                    crate::engine::steps::settle_routers(routers),
+                ),
+            );
+        }
         StepKind::ForgetRouter { router, .. } => comment(
             out,
             p,
