@@ -154,7 +154,11 @@ async fn a_failed_change_of_the_drained_colour_leaves_traffic_on_the_gated_colou
     // Blue changes once the router counts no stream to it (`settle.blue`).
     assert_eq!(
         case.world.log(),
-        ["switch public green", "sessions public blue 0", "deploy blue 2"]
+        [
+            "switch public green",
+            "sessions public blue 0",
+            "deploy blue 2"
+        ]
     );
     assert_eq!(case.world.lock().routers["public"], "green");
     let (failed, error) = report.failed.clone().unwrap();

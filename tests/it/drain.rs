@@ -290,3 +290,113 @@ fn caddy_cannot_count_open_sessions_so_its_drain_waits_by_time() {
         at(&seen, "step_finished", "drain.public") < at(&seen, "step_started", "environment.blue")
     );
 }
+
+/// The current sessions HAProxy counts on backend `backend` (`show stat`).
+fn backend_sessions(rig: &Rig, backend: &str) -> u64 {
+    let stat = rig.h.runtime(&format!("show stat {backend} 2 -1"));
+    let header: Vec<&str> = stat.lines().next().unwrap_or_default().split(',').collect();
+    let scur = header
+        .iter()
+        .position(|f| *f == "scur")
+        .expect("a scur column");
+    stat.lines()
+        .find(|l| l.starts_with(&format!("{backend},BACKEND,")))
+        .and_then(|l| l.split(',').nth(scur))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no session count in {stat}"))
+}
+
+/// The chaos bench's hazard (docs/reliability.md), made deterministic:
+/// green is live and its process dies; a request sent just then waits in
+/// HAProxy's own connection retry (a refused connect is tried again a
+/// second later, `retries` times, on the same server). The next apply
+/// switches to blue and deploys a new green on the same port. Before the
+/// settle, that new green, whose gate had not passed, answered the retry;
+/// now the change of green waits until HAProxy holds no stream to it, and
+/// the request ends as HAProxy ends it (503), never answered by 2.0.0.
+#[test]
+fn a_request_in_haproxys_retry_is_never_answered_by_the_colour_that_replaces_it() {
+    let rig = Rig::start();
+    let env = |name: &str, release: &str| rig.process_env(name, release, &[], FAST_HEALTH);
+    let config = |green: &str, live: &str| {
+        format!(
+            "{}{}{}",
+            env("blue", "1.0.0"),
+            env("green", green),
+            rig.router(live)
+        )
+    };
+    rig.write(&config("1.0.0", "green"));
+    rig.run(&["apply", "--auto-approve"]).code(0);
+    rig.assert_routes_to("green");
+    let green = rig.state_pid("green").expect("green's pid");
+    crate::crash::kill_group(green);
+    // The request, sent to green as it is gone.
+    let frontend = rig.h.frontend();
+    let request = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(frontend).expect("connect to HAProxy");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: retry\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+        answer
+    });
+    crate::crash::wait_until("HAProxy holds the request for green", LIMIT, || {
+        backend_sessions(&rig, "green") >= 1
+    });
+    rig.write(&config("2.0.0", "blue"));
+    let mut apply = rig.spawn_apply_json("retry", &[]);
+    let plan = apply.wait_event("plan", None, LIMIT);
+    let ids: Vec<&str> = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "health.blue",
+            "cutover.public",
+            "settle.green",
+            "environment.green"
+        ]
+    );
+    assert_eq!(apply.wait_exit(LIMIT), 0, "{:#?}", apply.seen);
+    let answer = request.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 503"),
+        "the request in HAProxy's retry was answered: {answer}"
+    );
+    assert!(!answer.contains("2.0.0"), "{answer}");
+    // What happened, in order: the switch, the wait on HAProxy's count,
+    // which saw the request, the end of that wait once HAProxy gave up on
+    // it, and only then green's change.
+    let seen = &apply.seen;
+    let switched = at(seen, "step_finished", "cutover.public");
+    let waiting = at(seen, "drain_waiting", "settle.green");
+    let ended = at(seen, "drain_ended", "settle.green");
+    let changed = at(seen, "step_started", "environment.green");
+    assert!(
+        switched < waiting && waiting < ended && ended < changed,
+        "{seen:#?}"
+    );
+    assert!(
+        seen[waiting]["sessions"].as_u64() >= Some(1),
+        "{}",
+        seen[waiting]
+    );
+    assert_eq!(
+        (
+            &seen[ended]["router"],
+            &seen[ended]["ended"],
+            &seen[ended]["sessions"]
+        ),
+        (&"public".into(), &"idle".into(), &0.into())
+    );
+    rig.assert_routes_to("blue");
+}

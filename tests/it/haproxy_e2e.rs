@@ -167,8 +167,10 @@ fn first_apply_then_noop_then_cutover_then_failing_gate() {
         "{}",
         failed.stderr
     );
+    // Blue served before the last cut-over: its change waited for HAProxy
+    // to hold no stream to it first.
     assert!(
-        lines.contains(&"  done: environment.blue"),
+        lines.contains(&"  done: settle.blue, environment.blue"),
         "{}",
         failed.stderr
     );

@@ -222,6 +222,7 @@ fn live_colour_is_protected_and_drain_orders_the_old_colour_after() {
             "health.green",
             "cutover.public",
             "drain.public",
+            "settle.blue",
             "environment.blue"
         ]
     );
@@ -483,7 +484,7 @@ fn a_failed_change_of_the_drained_colour_never_sends_traffic_back() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("  done: health.green, cutover.public\n"),
+        stderr.contains("  done: health.green, cutover.public, settle.blue\n"),
         "{stderr}"
     );
     assert!(
