@@ -429,6 +429,26 @@ class Apply:
     def running(self):
         return self.proc.poll() is None
 
+    def settles(self):
+        """(settle steps run, those that saw a stream still open, those that
+        ended at their maximum) in this apply's events."""
+        ran, waited, maximum = set(), set(), set()
+        for _, line in self.events:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            sid = ev.get("id") or ""
+            if not sid.startswith("settle."):
+                continue
+            if ev.get("type") == "step_started":
+                ran.add(sid)
+            elif ev.get("type") == "drain_waiting":
+                waited.add(sid)
+            elif ev.get("type") == "drain_ended" and ev.get("ended") == "maximum":
+                maximum.add(sid)
+        return len(ran), len(waited), len(maximum)
+
     def step_starts(self):
         out = []
         for t, line in self.events:
@@ -917,6 +937,9 @@ class Bench:
                   f"{self.gate_stats[1]} answers through the router attributed to a release the prober "
                   f"saw healthy in the apply that switched to it. Longest time the router pointed at a "
                   f"colour that did not listen: {self.dead_max:.2f} s.",
+                  "Settles (waits before a colour changes until the router holds no stream to it): "
+                  + "{} run, {} found streams still open, {} ended at their maximum.".format(
+                      *[sum(x) for x in zip(*([a.settles() for a in self.applies] or [(0, 0, 0)]))]),
                   f"Violations: {len(self.violations)}"
                   + (" (" + ", ".join(f"{r} {n}" for r, n in sorted(self.rule_counts().items())) + ")"
                      if self.violations else "") + "."]
