@@ -22,7 +22,7 @@ use crate::config::model::{duration_ms, Health};
 
 /// Version of the plan document's schema: the major part is bumped on
 /// incompatible changes, the minor part when fields are added.
-pub const FORMAT_VERSION: &str = "1.5";
+pub const FORMAT_VERSION: &str = "1.6";
 
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -164,7 +164,7 @@ fn a_ready_colour_is_checked_read_only_and_the_saved_plan_still_gates_at_apply()
         .run(&["plan", "--gates", "--json", "--detailed-exitcode"])
         .code(2);
     let doc = json(&plan.stdout);
-    assert_eq!(doc["format_version"], "1.5");
+    assert_eq!(doc["format_version"], "1.6");
     assert_eq!(doc["summary"]["outcome"], "cutover");
     let r = &doc["readiness"][0];
     assert_eq!(
