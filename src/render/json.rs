@@ -27,7 +27,7 @@ mod tests {
         assert_eq!(back, doc);
         assert!(text.ends_with("\n}"));
         assert!(
-            text.starts_with("{\n  \"format_version\": \"1.5\",\n"),
+            text.starts_with("{\n  \"format_version\": \"1.6\",\n"),
             "{text}"
         );
     }
