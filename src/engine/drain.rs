@@ -75,10 +75,10 @@ impl Engine {
         Outcome::ok(vec![])
     }
 
-    /// Run a settle step: for each of its routers in turn, wait until it
-    /// counts no open session to the environment, all of them within the
-    /// step's maximum. Like a drain it never fails: at the maximum the
-    /// change goes ahead, with a warning.
+    /// Run a settle step: ask each of its routers, all at once, until it
+    /// counts no open session to the environment, within the step's
+    /// maximum. Like a drain it never fails: at the maximum the change goes
+    /// ahead, with a warning.
     pub(super) async fn settle(&self, kind: &StepKind, observer: &dyn Observer) -> Outcome {
         let StepKind::Settle {
             environment,
@@ -89,24 +89,25 @@ impl Engine {
         else {
             unreachable!("a settle step")
         };
-        let step = StepId::Settle(environment.clone());
+        let step = &StepId::Settle(environment.clone());
         let most = Duration::from_millis(*most_ms);
-        let started = Instant::now();
-        for r in routers {
-            let Some(provider) = self.providers.router(&r.backend) else {
-                continue;
-            };
-            let left = most.saturating_sub(started.elapsed());
-            let settled = (r.router.as_str(), environment.as_str());
-            let end =
-                until_idle_or(provider.as_ref(), &r.spec, &step, settled, left, observer).await;
-            observer.event(&Event::DrainEnded {
-                step: step.clone(),
-                router: r.router.clone(),
-                colour: environment.clone(),
-                end,
-            });
-        }
+        // Concurrently, with one deadline: a router with a stream open for
+        // the whole maximum must not leave the others unread.
+        let waits = routers.iter().filter_map(|r| {
+            let provider = self.providers.router(&r.backend)?;
+            Some(async move {
+                let settled = (r.router.as_str(), environment.as_str());
+                let end =
+                    until_idle_or(provider.as_ref(), &r.spec, step, settled, most, observer).await;
+                observer.event(&Event::DrainEnded {
+                    step: step.clone(),
+                    router: r.router.clone(),
+                    colour: environment.clone(),
+                    end,
+                });
+            })
+        });
+        futures_util::future::join_all(waits).await;
         Outcome::ok(vec![])
     }
 }

@@ -401,3 +401,75 @@ async fn a_settle_at_its_maximum_lets_the_change_go_ahead_with_a_warning() {
         Some("2 sessions were still open to green at the wait's maximum; going on, so a change of green may cut them")
     );
 }
+
+#[tokio::test]
+async fn a_settle_asks_its_routers_at_once_so_one_held_stream_leaves_the_others_read() {
+    // Two routers last switched away from green. `one` holds a stream to
+    // green for the whole wait; `two` holds none: `two` is read and idle at
+    // once, not left unread behind `one`.
+    let world = World::default();
+    let port = world.serve().await;
+    world.run("blue", "1");
+    world.run("green", "1");
+    world.route("one", "blue");
+    world.route("two", "blue");
+    world.sessions("one/green", &[Ok(1)]);
+    world.sessions("two/green", &[Ok(0)]);
+    let hcl = format!(
+        "{}{}{}{}",
+        colour("blue", "1", port),
+        colour("green", "2", port),
+        crate::engine::testing::router("one", "blue"),
+        crate::engine::testing::router("two", "blue"),
+    );
+    let mut state = crate::state::new_state();
+    for router in ["one", "two"] {
+        state.routers.insert(
+            router.into(),
+            crate::state::model::RouterState {
+                backend: "exec".into(),
+                live: Some("blue".into()),
+                previous: Some("green".into()),
+                preview: None,
+                rolled_back: false,
+            },
+        );
+    }
+    let planned = world
+        .engine()
+        .plan(&config(&hcl), Some(&state))
+        .await
+        .unwrap();
+    let mut kind = planned.document.steps[0].kind.clone();
+    match &mut kind {
+        StepKind::Settle {
+            most_ms, routers, ..
+        } => {
+            assert_eq!(routers.len(), 2);
+            *most_ms = 600;
+        }
+        other => panic!("{other:?}"),
+    }
+    let seen = Seen::default();
+    world.engine().settle(&kind, &seen).await;
+    let ends: Vec<(String, String)> = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::DrainEnded { router, end, .. } => {
+                Some((router.clone(), end.as_str().to_owned()))
+            }
+            _ => None,
+        })
+        .collect();
+    // `two` ends first, idle; `one` at the maximum, still counted.
+    assert_eq!(
+        ends,
+        [
+            ("two".to_owned(), "idle".to_owned()),
+            ("one".to_owned(), "maximum".to_owned())
+        ]
+    );
+}

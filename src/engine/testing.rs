@@ -94,7 +94,7 @@ impl World {
     }
 
     /// Script the open sessions the routers count for `colour`, one answer
-    /// per read (the last stays).
+    /// per read (the last stays); `ROUTER/COLOUR` scripts one router's.
     pub fn sessions(&self, colour: &str, answers: &[Result<u64, &str>]) {
         let answers = answers.iter().map(|a| a.map_err(str::to_owned)).collect();
         self.lock().sessions.insert(colour.into(), answers);
@@ -270,7 +270,15 @@ impl RouterProvider for Memory {
         if w.uncounted {
             return Ok(None);
         }
-        let answers = w.sessions.entry(colour.name.clone()).or_default();
+        // A script for this router and colour (`ROUTER/COLOUR`), else the
+        // colour's, which every router shares.
+        let own = format!("{}/{}", spec.name(), colour.name);
+        let key = if w.sessions.contains_key(&own) {
+            own
+        } else {
+            colour.name.clone()
+        };
+        let answers = w.sessions.entry(key).or_default();
         let answer = match answers.len() {
             0 => Ok(0),
             1 => answers[0].clone(),

@@ -5,6 +5,8 @@
 //! ([`crate::graph::GraphError::MissingStep`]); an edge a rule only implies
 //! when a step exists is added only when it does.
 
+use std::collections::BTreeMap;
+
 use super::document::*;
 use super::passes::{release_now, Draft, Inputs, Pass};
 use super::PlanError;
@@ -121,28 +123,48 @@ pub fn settle_edges(_: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
             _ => None,
         })
         .collect();
-    let leaving: Vec<(String, String)> = d
-        .intents
-        .iter()
-        .filter_map(|(r, i)| i.drains().map(|from| (r.clone(), from.to_owned())))
-        .collect();
-    let removed: Vec<(String, String)> = d
-        .steps
-        .values()
-        .filter_map(|s| match &s.kind {
-            StepKind::RemovePreview { router, from, .. } => Some((router.clone(), from.clone())),
-            _ => None,
-        })
-        .collect();
+    // By colour, once: a plan of thousands of settles and cut-overs must
+    // not compare every pair.
+    let mut leaving: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (router, intent) in &d.intents {
+        if let Some(from) = intent.drains() {
+            leaving
+                .entry(from.to_owned())
+                .or_default()
+                .push(router.clone());
+        }
+    }
+    // Previews that stop showing the colour (removed, or moved away from it
+    // before the switches, when a settle before them can wait for them).
+    let mut unshown: BTreeMap<String, Vec<(String, Phase)>> = BTreeMap::new();
+    for s in d.steps.values() {
+        let (router, from) = match &s.kind {
+            StepKind::RemovePreview { router, from, .. } => (router, from),
+            StepKind::Preview {
+                router,
+                from: Some(from),
+                ..
+            } => (router, from),
+            _ => continue,
+        };
+        let entry = (router.clone(), s.kind.phase());
+        unshown.entry(from.clone()).or_default().push(entry);
+    }
     for env in settles {
         let settle = StepId::Settle(env.clone());
         d.graph
             .add_edge(&settle, &StepId::Environment(env.clone()))?;
-        for (router, _) in leaving.iter().filter(|(_, from)| *from == env) {
+        for router in leaving.get(&env).into_iter().flatten() {
             edge_if_both(d, &StepId::Cutover(router.clone()), &settle)?;
             edge_if_both(d, &StepId::Drain(router.clone()), &settle)?;
         }
-        for (router, _) in removed.iter().filter(|(_, from)| *from == env) {
+        let phase = d.steps[&settle].kind.phase();
+        for (router, _) in unshown
+            .get(&env)
+            .into_iter()
+            .flatten()
+            .filter(|(_, p)| *p <= phase)
+        {
             edge_if_both(d, &StepId::Preview(router.clone()), &settle)?;
         }
     }

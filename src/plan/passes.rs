@@ -666,8 +666,8 @@ pub const SETTLE_MOST: std::time::Duration = std::time::Duration::from_secs(5);
 /// that counts sessions and may still carry streams to it (it sends the
 /// colour traffic now or did at its last switch, or shows it on its
 /// preview) is asked until it holds none, at most [`SETTLE_MOST`] or its
-/// `drain`. A router whose counting drain of this colour is in the plan
-/// already waits in that drain.
+/// `drain`. A router whose counting drain of this colour, at least as long,
+/// is in the plan already waits in that drain.
 pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     let counting = &i.live.counts_sessions;
     if counting.is_empty() {
@@ -694,6 +694,8 @@ pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         .collect();
         if let Some(r) = observed {
             colours.extend(r.serving());
+            // Every instance's preview, not only the first one's.
+            colours.extend(r.instances.iter().filter_map(|i| i.preview.as_deref()));
         }
         colours.sort_unstable();
         colours.dedup();
@@ -712,10 +714,19 @@ pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         let Some(routers) = related.get(name.as_str()) else {
             continue;
         };
+        // A shorter drain can end while a stream is still in the router's
+        // retry: the settle asks that router too.
+        let settle_ms = u64::try_from(SETTLE_MOST.as_millis()).unwrap_or(u64::MAX);
         let drained_by = |router: &str| {
-            d.steps.get(&StepId::Drain(router.to_owned())).is_some_and(|s| {
-                matches!(&s.kind, StepKind::Drain { colour, counts_sessions: true, .. } if colour == name)
-            })
+            d.steps
+                .get(&StepId::Drain(router.to_owned()))
+                .is_some_and(|s| {
+                    matches!(
+                        &s.kind,
+                        StepKind::Drain { colour, counts_sessions: true, duration_ms, .. }
+                            if colour == name && *duration_ms >= settle_ms
+                    )
+                })
         };
         let mut most = SETTLE_MOST;
         let mut waits = Vec::new();

@@ -1242,3 +1242,60 @@ fn validate_refuses_a_change_that_skips_its_settle() {
         Problem::BeforeItsCutover(StepId::Cutover("public".into()))
     );
 }
+
+#[test]
+fn a_counting_drain_shorter_than_a_retry_is_followed_by_a_settle() {
+    // Blue drained by a counting drain of 1s: a stream in HAProxy's retry
+    // can outlive it, so blue also settles (after the drain).
+    let mut f = blue_live("2", "1");
+    f.live.counts_sessions.insert("public".into());
+    let public = f.config.routers.get_mut("public").unwrap();
+    public.drain = std::time::Duration::from_secs(1);
+    public.drain_until_idle = true;
+    let d = f.draft_until("settles").unwrap();
+    assert!(d.steps.contains_key(&StepId::Drain("public".into())));
+    assert_eq!(
+        settle_of(&d, "blue"),
+        Some((vec!["public".to_owned()], 5_000, true))
+    );
+    let doc = f.plan().unwrap();
+    let settle = doc
+        .steps
+        .iter()
+        .find(|s| s.id == StepId::Settle("blue".into()))
+        .unwrap();
+    assert!(settle.depends_on.contains(&StepId::Drain("public".into())));
+}
+
+#[test]
+fn a_preview_moved_away_from_a_colour_stops_showing_it_before_its_settle() {
+    // Green is on public's preview; the configuration moves the preview to
+    // red and bumps green: the settle waits for the repoint, then green's
+    // streams.
+    let mut f = Fixture::new(
+        &[("blue", "1"), ("green", "2"), ("red", "1")],
+        &[("public", "blue")],
+    )
+    .running("blue", "1")
+    .running("green", "1")
+    .running("red", "1")
+    .routed("public", "blue")
+    .recorded("blue", "1")
+    .recorded("green", "1")
+    .recorded("red", "1");
+    f.live.routers.get_mut("public").unwrap().preview = Some("green".into());
+    f.live.counts_sessions.insert("public".into());
+    f.config.routers.get_mut("public").unwrap().preview = Some("red".into());
+    let doc = f.plan().unwrap();
+    let ids: Vec<String> = doc.steps.iter().map(|s| s.id.to_string()).collect();
+    let at = |id: &str| {
+        ids.iter()
+            .position(|i| i == id)
+            .unwrap_or_else(|| panic!("{ids:?}"))
+    };
+    assert!(at("preview.public") < at("settle.green"), "{ids:?}");
+    assert!(at("settle.green") < at("environment.green"), "{ids:?}");
+    assert!(doc.steps[at("settle.green")]
+        .depends_on
+        .contains(&StepId::Preview("public".into())));
+}

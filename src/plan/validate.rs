@@ -326,7 +326,14 @@ fn check_rules(
     drained_by: &HashMap<&str, Vec<&StepId>>,
     step: &Step,
 ) -> Result<(), Problem> {
-    let depends = |id: &StepId| step.depends_on.contains(id);
+    // A change of a colour thousands of cut-overs drain depends on each:
+    // look them up, not along the list, once there are many.
+    let many: Option<std::collections::HashSet<&StepId>> =
+        (step.depends_on.len() > 16).then(|| step.depends_on.iter().collect());
+    let depends = |id: &StepId| match &many {
+        Some(set) => set.contains(id),
+        None => step.depends_on.contains(id),
+    };
     if let StepKind::Environment { name, .. } = &step.kind {
         let settle = StepId::Settle(name.clone());
         if position.contains_key(&settle) && !depends(&settle) {
