@@ -670,7 +670,11 @@ pub const SETTLE_MOST: std::time::Duration = std::time::Duration::from_secs(5);
 /// is in the plan already waits in that drain.
 pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
     let counting = &i.live.counts_sessions;
-    if counting.is_empty() {
+    let changes = d
+        .steps
+        .values()
+        .any(|s| matches!(s.kind, StepKind::Environment { .. }));
+    if counting.is_empty() || !changes {
         return Ok(());
     }
     // Which counting routers have (or had) streams to each colour: one pass
