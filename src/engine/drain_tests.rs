@@ -299,23 +299,31 @@ async fn green_bumped(
         colour("green", "2", port),
         crate::engine::testing::router("public", "blue"),
     );
-    let mut state = crate::state::new_state();
-    state.routers.insert(
-        "public".into(),
-        crate::state::model::RouterState {
-            backend: "exec".into(),
-            live: Some("blue".into()),
-            previous: Some("green".into()),
-            preview: None,
-            rolled_back: false,
-        },
-    );
+    let state = left_green(&["public"]);
     let planned = world
         .engine()
         .plan(&config(&hcl), Some(&state))
         .await
         .unwrap();
     (planned, state)
+}
+
+/// A state in which each of `routers` last switched from green to blue.
+fn left_green(routers: &[&str]) -> crate::state::model::State {
+    let mut state = crate::state::new_state();
+    for router in routers {
+        state.routers.insert(
+            (*router).into(),
+            crate::state::model::RouterState {
+                backend: "exec".into(),
+                live: Some("blue".into()),
+                previous: Some("green".into()),
+                preview: None,
+                rolled_back: false,
+            },
+        );
+    }
+    state
 }
 
 #[tokio::test]
@@ -422,19 +430,7 @@ async fn a_settle_asks_its_routers_at_once_so_one_held_stream_leaves_the_others_
         crate::engine::testing::router("one", "blue"),
         crate::engine::testing::router("two", "blue"),
     );
-    let mut state = crate::state::new_state();
-    for router in ["one", "two"] {
-        state.routers.insert(
-            router.into(),
-            crate::state::model::RouterState {
-                backend: "exec".into(),
-                live: Some("blue".into()),
-                previous: Some("green".into()),
-                preview: None,
-                rolled_back: false,
-            },
-        );
-    }
+    let state = left_green(&["one", "two"]);
     let planned = world
         .engine()
         .plan(&config(&hcl), Some(&state))

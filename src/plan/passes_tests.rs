@@ -1107,6 +1107,17 @@ fn green_was_live() -> Fixture {
     f
 }
 
+/// [`blue_live`] with blue bumped (so drained), on a router that counts.
+fn counting_blue_live() -> Fixture {
+    let mut f = blue_live("2", "1");
+    f.live.counts_sessions.insert("public".into());
+    f
+}
+
+fn step_in<'a>(doc: &'a PlanDocument, id: &StepId) -> &'a Step {
+    doc.steps.iter().find(|s| s.id == *id).expect("the step")
+}
+
 fn settle_of(d: &Draft, env: &str) -> Option<(Vec<String>, u64, bool)> {
     d.steps
         .get(&StepId::Settle(env.into()))
@@ -1181,19 +1192,14 @@ fn only_counting_routers_that_had_the_colour_are_waited_for() {
 #[test]
 fn the_colour_a_cutover_drains_settles_after_the_switch_unless_its_drain_counts() {
     // Blue live, green the target, blue bumped: blue is drained.
-    let mut f = blue_live("2", "1");
-    f.live.counts_sessions.insert("public".into());
+    let mut f = counting_blue_live();
     let d = f.draft_until("settles").unwrap();
     assert_eq!(
         settle_of(&d, "blue"),
         Some((vec!["public".to_owned()], 5_000, true))
     );
     let doc = f.plan().unwrap();
-    let settle = doc
-        .steps
-        .iter()
-        .find(|s| s.id == StepId::Settle("blue".into()))
-        .unwrap();
+    let settle = step_in(&doc, &StepId::Settle("blue".into()));
     assert_eq!(settle.kind.phase(), Phase::AfterSwitch);
     assert!(settle
         .depends_on
@@ -1226,8 +1232,7 @@ fn validate_refuses_a_change_that_skips_its_settle() {
         "step environment.green: it changes the colour without waiting for settle.green, which waits until no router holds streams to it"
     );
     // A settle after the switches must wait for the cut-over that drains.
-    let mut f = blue_live("2", "1");
-    f.live.counts_sessions.insert("public".into());
+    let mut f = counting_blue_live();
     let mut doc = f.plan().unwrap();
     let at = doc
         .steps
@@ -1247,8 +1252,7 @@ fn validate_refuses_a_change_that_skips_its_settle() {
 fn a_counting_drain_shorter_than_a_retry_is_followed_by_a_settle() {
     // Blue drained by a counting drain of 1s: a stream in HAProxy's retry
     // can outlive it, so blue also settles (after the drain).
-    let mut f = blue_live("2", "1");
-    f.live.counts_sessions.insert("public".into());
+    let mut f = counting_blue_live();
     let public = f.config.routers.get_mut("public").unwrap();
     public.drain = std::time::Duration::from_secs(1);
     public.drain_until_idle = true;
@@ -1259,11 +1263,7 @@ fn a_counting_drain_shorter_than_a_retry_is_followed_by_a_settle() {
         Some((vec!["public".to_owned()], 5_000, true))
     );
     let doc = f.plan().unwrap();
-    let settle = doc
-        .steps
-        .iter()
-        .find(|s| s.id == StepId::Settle("blue".into()))
-        .unwrap();
+    let settle = step_in(&doc, &StepId::Settle("blue".into()));
     assert!(settle.depends_on.contains(&StepId::Drain("public".into())));
 }
 
