@@ -1232,7 +1232,7 @@ fn validate_refuses_a_change_that_skips_its_settle() {
         "step environment.green: it changes the colour without waiting for settle.green, which waits until no router holds streams to it"
     );
     // A settle after the switches must wait for the cut-over that drains.
-    let mut f = counting_blue_live();
+    let f = counting_blue_live();
     let mut doc = f.plan().unwrap();
     let at = doc
         .steps
