@@ -55,10 +55,10 @@ impl Engine {
             (true, Some(backend), Some(spec)) => self.providers.router(backend).zip(Some(spec)),
             _ => None,
         };
+        let step = StepId::Drain(router.clone());
         let end = match counter {
             Some((provider, spec)) => {
                 let drained = (router.as_str(), colour.as_str());
-                let step = StepId::Drain(router.clone());
                 until_idle_or(provider.as_ref(), spec, &step, drained, most, observer).await
             }
             None => {
@@ -67,7 +67,7 @@ impl Engine {
             }
         };
         observer.event(&Event::DrainEnded {
-            step: StepId::Drain(router.clone()),
+            step,
             router: router.clone(),
             colour: colour.clone(),
             end,

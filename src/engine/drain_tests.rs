@@ -308,6 +308,16 @@ async fn green_bumped(
     (planned, state)
 }
 
+/// The plan's first step, a settle, waiting at most `ms`.
+fn settle_at_most(planned: &crate::plan::saved::Planned, ms: u64) -> StepKind {
+    let mut kind = planned.document.steps[0].kind.clone();
+    match &mut kind {
+        StepKind::Settle { most_ms, .. } => *most_ms = ms,
+        other => panic!("{other:?}"),
+    }
+    kind
+}
+
 /// A state in which each of `routers` last switched from green to blue.
 fn left_green(routers: &[&str]) -> crate::state::model::State {
     let mut state = crate::state::new_state();
@@ -389,11 +399,7 @@ async fn an_idle_colour_changes_only_once_the_router_holds_no_streams_to_it() {
 async fn a_settle_at_its_maximum_lets_the_change_go_ahead_with_a_warning() {
     let world = World::default();
     let (planned, _) = green_bumped(&world, &[Ok(2)]).await;
-    let mut kind = planned.document.steps[0].kind.clone();
-    match &mut kind {
-        StepKind::Settle { most_ms, .. } => *most_ms = 600,
-        other => panic!("{other:?}"),
-    }
+    let kind = settle_at_most(&planned, 600);
     let seen = Seen::default();
     let started = Instant::now();
     let outcome = world.engine().settle(&kind, &seen).await;
@@ -436,16 +442,8 @@ async fn a_settle_asks_its_routers_at_once_so_one_held_stream_leaves_the_others_
         .plan(&config(&hcl), Some(&state))
         .await
         .unwrap();
-    let mut kind = planned.document.steps[0].kind.clone();
-    match &mut kind {
-        StepKind::Settle {
-            most_ms, routers, ..
-        } => {
-            assert_eq!(routers.len(), 2);
-            *most_ms = 600;
-        }
-        other => panic!("{other:?}"),
-    }
+    let kind = settle_at_most(&planned, 600);
+    assert!(matches!(&kind, StepKind::Settle { routers, .. } if routers.len() == 2));
     let seen = Seen::default();
     world.engine().settle(&kind, &seen).await;
     let ends: Vec<(String, String)> = seen

@@ -97,7 +97,7 @@ pub fn describe(kind: &StepKind) -> String {
             ..
         } => format!(
             "waiting until {} hold{} no streams to {environment}, at most {:.1}s",
-            settle_routers(routers),
+            crate::plan::document::SettleRouter::names(routers),
             if routers.len() == 1 { "s" } else { "" },
             *most_ms as f64 / 1000.0
         ),
@@ -114,15 +114,6 @@ pub fn describe(kind: &StepKind) -> String {
             Address::router(router)
         ),
     }
-}
-
-/// The routers a settle waits for, as a list for people.
-pub fn settle_routers(routers: &[crate::plan::document::SettleRouter]) -> String {
-    let names: Vec<String> = routers
-        .iter()
-        .map(|r| Address::router(&r.router).to_string())
-        .collect();
-    names.join(", ")
 }
 
 impl Engine {

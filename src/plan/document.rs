@@ -495,6 +495,18 @@ pub struct SettleRouter {
     pub spec: RouterSpec,
 }
 
+impl SettleRouter {
+    /// The routers a settle waits for, as a list for people
+    /// (`router.a, router.b`).
+    pub fn names(routers: &[SettleRouter]) -> String {
+        let names: Vec<String> = routers
+            .iter()
+            .map(|r| crate::addr::Address::router(&r.router).to_string())
+            .collect();
+        names.join(", ")
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -687,8 +687,7 @@ pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         let observed = i.live.routers.get(router);
         let recorded = i.state.routers.get(router);
         let mut colours: Vec<&str> = [
-            observed.and_then(|r| r.live.as_deref()),
-            observed.and_then(|r| r.any_preview()),
+            observed.and_then(|r| r.preview.as_deref()),
             recorded.and_then(|r| r.live.as_deref()),
             recorded.and_then(|r| r.previous.as_deref()),
             recorded.and_then(|r| r.preview.as_deref()),
@@ -697,8 +696,8 @@ pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         .flatten()
         .collect();
         if let Some(r) = observed {
+            // What it (or any instance of a fleet) serves or previews now.
             colours.extend(r.serving());
-            // Every instance's preview, not only the first one's.
             colours.extend(r.instances.iter().filter_map(|i| i.preview.as_deref()));
         }
         colours.sort_unstable();
@@ -707,6 +706,9 @@ pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
             related.entry(colour).or_default().push(router);
         }
     }
+    // A shorter drain can end while a stream is still in the router's
+    // retry: the settle asks that router too.
+    let settle_ms = u64::try_from(SETTLE_MOST.as_millis()).unwrap_or(u64::MAX);
     let mut made = Vec::new();
     for step in d.steps.values() {
         let StepKind::Environment { name, traffic, .. } = &step.kind else {
@@ -718,9 +720,6 @@ pub fn settles(i: &Inputs<'_>, d: &mut Draft) -> Result<(), PlanError> {
         let Some(routers) = related.get(name.as_str()) else {
             continue;
         };
-        // A shorter drain can end while a stream is still in the router's
-        // retry: the settle asks that router too.
-        let settle_ms = u64::try_from(SETTLE_MOST.as_millis()).unwrap_or(u64::MAX);
         let drained_by = |router: &str| {
             d.steps
                 .get(&StepId::Drain(router.to_owned()))

@@ -11,7 +11,8 @@ use similar::{ChangeTag, TextDiff};
 
 use super::{hcl_value, Style};
 use crate::plan::document::{
-    Action, AttributeChange, Drift, PlanDocument, RollbackHint, Step, StepKind, Traffic,
+    Action, AttributeChange, Drift, PlanDocument, RollbackHint, SettleRouter, Step, StepKind,
+    Traffic,
 };
 
 /// Unchanged lines shown around each change in a multi-line value.
@@ -306,7 +307,7 @@ fn step(out: &mut String, p: &Painter, step: &Step) {
                 p,
                 &format!(
                     "before {environment} changes, {} must hold no open sessions to it, at most {most} (a request still on its way there would reach the new release before its gate)",
-                    crate::engine::steps::settle_routers(routers),
+                    SettleRouter::names(routers),
                 ),
             );
         }

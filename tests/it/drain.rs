@@ -291,21 +291,6 @@ fn caddy_cannot_count_open_sessions_so_its_drain_waits_by_time() {
     );
 }
 
-/// The current sessions HAProxy counts on backend `backend` (`show stat`).
-fn backend_sessions(rig: &Rig, backend: &str) -> u64 {
-    let stat = rig.h.runtime(&format!("show stat {backend} 2 -1"));
-    let header: Vec<&str> = stat.lines().next().unwrap_or_default().split(',').collect();
-    let scur = header
-        .iter()
-        .position(|f| *f == "scur")
-        .expect("a scur column");
-    stat.lines()
-        .find(|l| l.starts_with(&format!("{backend},BACKEND,")))
-        .and_then(|l| l.split(',').nth(scur))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no session count in {stat}"))
-}
-
 /// The chaos bench's hazard (docs/reliability.md), made deterministic:
 /// green is live and its process dies; a request sent just then waits in
 /// HAProxy's own connection retry (a refused connect is tried again a
@@ -346,19 +331,13 @@ fn a_request_in_haproxys_retry_is_never_answered_by_the_colour_that_replaces_it(
         answer
     });
     crate::crash::wait_until("HAProxy holds the request for green", LIMIT, || {
-        backend_sessions(&rig, "green") >= 1
+        rig.h.backend_sessions("green") >= 1
     });
     rig.write(&config("2.0.0", "blue"));
     let mut apply = rig.spawn_apply_json("retry", &[]);
     let plan = apply.wait_event("plan", None, LIMIT);
-    let ids: Vec<&str> = plan["plan"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        ids,
+        crate::support::step_ids(&plan["plan"]),
         [
             "health.blue",
             "cutover.public",

@@ -210,14 +210,8 @@ fn live_colour_is_protected_and_drain_orders_the_old_colour_after() {
     case.write("main.hcl", &drained);
     let plan = case.run(&["plan", "--json"]).code(0);
     let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let ids: Vec<&str> = doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        ids,
+        crate::support::step_ids(&doc),
         [
             "health.green",
             "cutover.public",

@@ -361,6 +361,16 @@ pub enum Event {
     Finished { id: String },
 }
 
+/// The ids of a JSON plan's steps, in its order.
+pub fn step_ids(plan: &serde_json::Value) -> Vec<&str> {
+    plan["steps"]
+        .as_array()
+        .expect("a plan's steps")
+        .iter()
+        .map(|s| s["id"].as_str().expect("a step id"))
+        .collect()
+}
+
 /// The steps' starts and ends in an apply's stdout, in order: JSON lines
 /// (`--json`) or the human lines (`ID: description...`, `ID: done after`).
 pub fn events(stdout: &str) -> Vec<Event> {

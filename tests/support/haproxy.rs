@@ -345,6 +345,15 @@ impl HaproxyGuard {
         runtime_command(&self.socket(), command).expect("runtime API answers")
     }
 
+    /// The sessions HAProxy counts on `backend` now (its `BACKEND` row's
+    /// `scur`).
+    pub fn backend_sessions(&self, backend: &str) -> u64 {
+        let stat = self.runtime(&format!("show stat {backend} 2 -1"));
+        csv_field(&stat, "BACKEND", "scur")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no session count in {stat}"))
+    }
+
     /// Kill HAProxy by its process id and reap it, as a crash of this
     /// instance would leave it: its runtime API refuses connections.
     pub fn kill(&mut self) {
