@@ -9,6 +9,7 @@
 #   PARALLELISM=64 ...                   # passed to cutover (default: its own)
 #   SERVICES_FORMAT=json ...             # the services map as a JSON file, decoded
 #   CALLGRIND=1 / PERF=1 / STRACE=0 ...  # instruction counts / a profile / no strace run
+#   HAPROXY_PERF=1 ...                   # a profile of HAProxy during one cut-over apply
 #   CUTOVER=/path/to/cutover ...         # measure another build
 #   BASELINE=/path/to/old/cutover ...    # and an older build in the same run
 #                                        # (tool "baseline"), interleaved round
@@ -36,6 +37,7 @@ HAPROXY_PORT=${HAPROXY_PORT:-18612}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 STRACE=${STRACE:-1}          # 1: one extra apply under strace to count state bytes
 PERF=${PERF:-0}              # 1: one extra cut-over apply per N under `perf record`
+HAPROXY_PERF=${HAPROXY_PERF:-0}  # 1: one extra cut-over apply per N, HAProxy under `perf record`
 CALLGRIND=${CALLGRIND:-0}    # 1: one extra cut-over apply per N under callgrind (instruction counts)
 SERVICES_FORMAT=${SERVICES_FORMAT:-hcl}  # json: the services map as a JSON file (generate.py)
 
@@ -177,6 +179,25 @@ profile() {
     echo "  profile, N=$n $phase: $WORK/perf-$n-$phase.txt (flat) and .tree.txt (call tree)"
 }
 
+# profile_haproxy N PHASE CMD...: one run with HAProxy (not cutover) under
+# `perf record -p`, stopped by its PID once the run ends; flat report by
+# symbol in $WORK/perf-haproxy-N-PHASE.txt (Debian's haproxy has symbols).
+profile_haproxy() {
+    local n=$1 phase=$2; shift 2
+    expand_co "$@"
+    cp "$WORK/state-blue-cutover-$n.json" "$DIR/cutover.state.json"; api reset "$MAP" "$n" blue
+    local data=$WORK/perf-haproxy-$n-$phase.data
+    perf record -q -F 2999 -g -p "$HAPROXY_PID" -o "$data" >/dev/null 2>&1 &
+    local perf_pid=$!
+    # perf writes its header once it is attached to every thread.
+    for _ in $(seq 200); do [ -s "$data" ] && break; sleep 0.05; done
+    "${CMD[@]}" >/dev/null 2>&1
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    perf report -q -i "$data" --stdio --no-children --percent-limit 0.5 -g none \
+        --sort symbol >"$WORK/perf-haproxy-$n-$phase.txt" 2>/dev/null
+    echo "  HAProxy's profile, N=$n $phase: $WORK/perf-haproxy-$n-$phase.txt"
+}
+
 # count_instructions N PHASE CMD...: one run under callgrind, which counts
 # instructions rather than seconds, so the counts at two sizes compare
 # exactly whatever else the machine is doing (but nothing outside the
@@ -271,6 +292,10 @@ bench_cutover() {
     fi
     if [ "$tool" = cutover ] && [ "$PERF" = 1 ] && first_round; then
         profile "$N" apply-cutover co apply --auto-approve
+        api expect "$MAP" "$N" green
+    fi
+    if [ "$tool" = cutover ] && [ "$HAPROXY_PERF" = 1 ] && first_round; then
+        profile_haproxy "$N" apply-cutover co apply --auto-approve
         api expect "$MAP" "$N" green
     fi
     if [ "$CALLGRIND" = 1 ] && first_round; then

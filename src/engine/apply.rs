@@ -251,11 +251,14 @@ impl Engine {
         }
     }
 
-    /// Start every step the walk allows, up to the parallelism.
     /// Start what is ready, up to the parallelism. Before the first step of
     /// the batch that changes something live, the store is asked whether
     /// the state can still be written: once it cannot, nothing live moves
     /// (the walk stops as for a failed write, and the error is returned).
+    /// The cut-overs of a backend that switches in batches, ready together,
+    /// start together whatever the parallelism: they are one call to the
+    /// router, and what follows each switch runs at most `parallelism` at
+    /// once (engine::batch).
     fn start_ready(
         &self,
         walk: &mut Walk,
@@ -273,29 +276,85 @@ impl Engine {
                 confirmed = true;
             }
             let start = walk.start_next()?;
-            let index = start.index;
-            let read_only = start.step.kind.is_read_only();
-            // Described as shown: no sensitive value in a progress line.
-            let description = if self.secrets.is_empty() {
-                describe(&start.step.kind)
-            } else {
-                describe(&self.secrets.step(&start.step.kind))
-            };
-            observer.event(&Event::StepStarted {
-                id: start.step.id.clone(),
-                description,
-            });
-            let engine = self.clone();
-            let task_observer = observer.clone();
-            running.slots.insert(index, start.switched.clone());
-            let handle = running
-                .tasks
-                .spawn(async move { engine.run(start, task_observer.as_ref()).await });
-            running.by_task.insert(handle.id(), index);
-            running.aborts.insert(index, (handle, read_only));
-            running.started.insert(index, Instant::now());
+            // The cut-overs ready with this one that its backend switches
+            // together go in one batch (engine::batch): one call to the
+            // router for all of them, each still its own step.
+            if let Some((backend, provider)) = self.batching(&start.step.kind) {
+                let mut starts = vec![start];
+                while let Some(next) = walk.start_next_if(|step| {
+                    matches!(&step.kind, StepKind::Cutover { backend: b, .. } if *b == backend)
+                }) {
+                    starts.push(next);
+                }
+                if starts.len() > 1 {
+                    let switches = starts
+                        .iter()
+                        .filter_map(|s| match &s.step.kind {
+                            StepKind::Cutover { spec, target, .. } => {
+                                Some((spec.clone(), target.clone(), s.switched.clone()))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let tickets = super::batch::tickets(provider, switches, self.parallelism);
+                    for (start, ticket) in starts.into_iter().zip(tickets) {
+                        self.spawn(start, Some(ticket), running, observer);
+                    }
+                    continue;
+                }
+                let start = starts.pop().expect("one start");
+                self.spawn(start, None, running, observer);
+                continue;
+            }
+            self.spawn(start, None, running, observer);
         }
         None
+    }
+
+    /// The backend of a cut-over whose provider switches in batches, and
+    /// that provider.
+    fn batching(
+        &self,
+        kind: &StepKind,
+    ) -> Option<(String, Arc<dyn cutover_provider::RouterProvider>)> {
+        let StepKind::Cutover { backend, .. } = kind else {
+            return None;
+        };
+        let provider = self.providers.router(backend)?;
+        provider
+            .switches_in_batches()
+            .then(|| (backend.clone(), provider))
+    }
+
+    /// Start one step's task.
+    fn spawn(
+        &self,
+        start: super::walk::Start,
+        batch: Option<super::batch::Ticket>,
+        running: &mut Running,
+        observer: &Arc<dyn Observer>,
+    ) {
+        let index = start.index;
+        let read_only = start.step.kind.is_read_only();
+        // Described as shown: no sensitive value in a progress line.
+        let description = if self.secrets.is_empty() {
+            describe(&start.step.kind)
+        } else {
+            describe(&self.secrets.step(&start.step.kind))
+        };
+        observer.event(&Event::StepStarted {
+            id: start.step.id.clone(),
+            description,
+        });
+        let engine = self.clone();
+        let task_observer = observer.clone();
+        running.slots.insert(index, start.switched.clone());
+        let handle = running
+            .tasks
+            .spawn(async move { engine.run(start, batch, task_observer.as_ref()).await });
+        running.by_task.insert(handle.id(), index);
+        running.aborts.insert(index, (handle, read_only));
+        running.started.insert(index, Instant::now());
     }
 
     /// A stop was asked: nothing new starts, read-only steps stop at once,

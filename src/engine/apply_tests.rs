@@ -872,3 +872,222 @@ async fn a_check_that_passed_at_plan_time_is_run_again_and_its_failure_says_so()
     assert!(case.world.log().is_empty(), "{:?}", case.world.log());
     assert_eq!(case.world.lock().routers["public"], "blue");
 }
+
+/// A world of routers `a`, `b`, `c` on blue, whose backend switches in
+/// batches; the configuration sends them all to green.
+async fn batched_case() -> (Case, String) {
+    let case = Case::new().await;
+    case.world.run("blue", "1");
+    case.world.run("green", "1");
+    for r in ["a", "b", "c"] {
+        case.world.route(r, "blue");
+    }
+    case.world.lock().batches = true;
+    let hcl = case.hcl(
+        &[("blue", "1"), ("green", "1")],
+        &[("a", "green"), ("b", "green"), ("c", "green")],
+    );
+    (case, hcl)
+}
+
+/// The lines of the world's log that switch or batch.
+fn switching(world: &World) -> Vec<String> {
+    world
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("batch") || l.contains("switch"))
+        .collect()
+}
+
+#[tokio::test]
+async fn cut_overs_ready_together_go_to_the_router_in_one_batch_each_its_own_step() {
+    let (case, hcl) = batched_case().await;
+    let events = Arc::new(Events::default());
+    let mut engine = case.world.engine();
+    // Fewer than the batch: the batch is one call to the router.
+    engine.parallelism = 2;
+    let planned = engine.plan(&config(&hcl), None).await.unwrap();
+    let report = engine
+        .apply_at(
+            &planned,
+            crate::state::new_state(),
+            &case.state_path(),
+            events.clone(),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(
+        switching(&case.world),
+        [
+            "batch a b c",
+            "switch a green",
+            "switch b green",
+            "switch c green"
+        ]
+    );
+    // Each cut-over is its own step, started after the gate, all before
+    // the first one finishes.
+    let lines = events.lines();
+    let gate = lines
+        .iter()
+        .position(|l| l == "finished health.green ok")
+        .unwrap();
+    let started: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("started cutover."))
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "started cutover.a",
+            "started cutover.b",
+            "started cutover.c"
+        ]
+    );
+    let first_start = lines
+        .iter()
+        .position(|l| l.starts_with("started cutover."))
+        .unwrap();
+    let last_start = lines
+        .iter()
+        .rposition(|l| l.starts_with("started cutover."))
+        .unwrap();
+    let first_finish = lines
+        .iter()
+        .position(|l| l.starts_with("finished cutover."))
+        .unwrap();
+    assert!(gate < first_start && last_start < first_finish, "{lines:?}");
+    let mut finished: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("finished cutover."))
+        .collect();
+    finished.sort();
+    assert_eq!(
+        finished,
+        [
+            "finished cutover.a ok",
+            "finished cutover.b ok",
+            "finished cutover.c ok"
+        ]
+    );
+    let state = case.state();
+    for r in ["a", "b", "c"] {
+        assert_eq!(state.routers[r].live.as_deref(), Some("green"), "{r}");
+        assert_eq!(state.routers[r].previous.as_deref(), Some("blue"), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_switch_in_a_batch_fails_its_step_and_the_others_go_back() {
+    let (case, hcl) = batched_case().await;
+    case.world.lock().fail_switch.insert("b".into());
+    let (report, events) = case.apply(&hcl).await;
+    let (failed, error) = report.failed.clone().unwrap();
+    assert_eq!(failed.to_string(), "cutover.b");
+    assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+    // The batch switched a and c; b's refusal sends them back, after it.
+    let log = switching(&case.world);
+    assert_eq!(
+        log[..4],
+        [
+            "batch a b c",
+            "switch a green",
+            "switch b green",
+            "switch c green"
+        ]
+    );
+    let mut back = log[4..].to_vec();
+    back.sort();
+    assert_eq!(back, ["switch a blue", "switch c blue"]);
+    let mut reverted = report.reverted.clone();
+    reverted.sort();
+    assert_eq!(
+        reverted,
+        [
+            ("a".to_owned(), "blue".to_owned()),
+            ("c".to_owned(), "blue".to_owned())
+        ]
+    );
+    assert!(events
+        .lines()
+        .contains(&"finished cutover.b refused".to_owned()));
+    for r in ["a", "b", "c"] {
+        assert_eq!(case.world.lock().routers[r], "blue", "{r}");
+    }
+    // b never moved, so it has no record yet; a and c are recorded back.
+    let state = case.state();
+    assert!(!state.routers.contains_key("b"), "{state:?}");
+    for r in ["a", "c"] {
+        assert_eq!(state.routers[r].live.as_deref(), Some("blue"), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn a_router_not_ready_in_its_batch_waits_then_switches_alone() {
+    let (case, hcl) = batched_case().await;
+    case.world.lock().not_ready.insert("c".into(), 1);
+    let (report, _) = case.apply(&hcl).await;
+    assert!(report.is_complete(), "{report:?}");
+    let log: Vec<String> = case
+        .world
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("batch") || l.contains("switch") || l.starts_with("preflight"))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "batch a b c",
+            "switch a green",
+            "switch b green",
+            "not ready: switch c green",
+            "preflight c green",
+            "switch c green"
+        ]
+    );
+    assert_eq!(case.state().routers["c"].live.as_deref(), Some("green"));
+}
+
+#[tokio::test]
+async fn a_batch_whose_leader_panics_after_switching_sends_every_router_of_it_back() {
+    let (case, hcl) = batched_case().await;
+    // The leader (a, the first ready) makes the batch's call: it switches
+    // a, then panics; b and c never hear the router's answer.
+    case.world.lock().panic_after_switch.insert("a".into());
+    let (report, events) = case.apply(&hcl).await;
+    let (_, error) = report.failed.clone().unwrap();
+    assert!(
+        matches!(error.kind, ErrorKind::Panicked | ErrorKind::Failed),
+        "{error}"
+    );
+    let lines = events.lines();
+    for r in ["a", "b", "c"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("finished cutover.{r} ")) && !l.ends_with(" ok")),
+            "{r}: {lines:?}"
+        );
+    }
+    let log = switching(&case.world);
+    assert_eq!(log[..2], ["batch a b c", "switch a green"]);
+    // Maybe switched, all three: each goes back.
+    let mut back = log[2..].to_vec();
+    back.sort();
+    assert_eq!(back, ["switch a blue", "switch b blue", "switch c blue"]);
+    for r in ["a", "b", "c"] {
+        assert_eq!(case.world.lock().routers[r], "blue", "{r}");
+        assert_eq!(case.state().routers[r].live.as_deref(), Some("blue"), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn a_cut_over_whose_gate_failed_is_in_no_batch() {
+    let (case, hcl) = batched_case().await;
+    case.world.lock().unhealthy.insert("green".into());
+    let (report, _) = case.apply(&hcl).await;
+    assert!(report.failed.is_some(), "{report:?}");
+    assert_eq!(switching(&case.world), Vec::<String>::new());
+}

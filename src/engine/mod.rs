@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod apply;
 pub mod approval;
+mod batch;
 mod drain;
 pub mod error;
 pub mod health;

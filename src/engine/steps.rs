@@ -143,8 +143,14 @@ impl Engine {
         }
     }
 
-    /// Run one step.
-    pub(super) async fn run(&self, start: Start, observer: &dyn Observer) -> Outcome {
+    /// Run one step; a cut-over of a batch ([`super::batch`]) with its
+    /// ticket.
+    pub(super) async fn run(
+        &self,
+        start: Start,
+        batch: Option<super::batch::Ticket>,
+        observer: &dyn Observer,
+    ) -> Outcome {
         match &start.step.kind {
             StepKind::Environment {
                 action,
@@ -179,7 +185,7 @@ impl Engine {
                     Err(e) => Outcome::failed(StepError::gate(ErrorKind::GateFailed, &e)),
                 }
             }
-            StepKind::Cutover { .. } => self.cutover(&start, observer).await,
+            StepKind::Cutover { .. } => self.cutover(&start, batch, observer).await,
             StepKind::Preview { .. } => self.preview(&start, observer).await,
             StepKind::RemovePreview { .. } => self.remove_preview(&start).await,
             StepKind::Drain { .. } => self.drain(&start.step.kind, observer).await,
@@ -291,7 +297,12 @@ impl Engine {
 
     /// Switch a router: wait (bounded) until the router itself can send
     /// traffic to the target, switch, record, then verify through it.
-    async fn cutover(&self, start: &Start, observer: &dyn Observer) -> Outcome {
+    async fn cutover(
+        &self,
+        start: &Start,
+        batch: Option<super::batch::Ticket>,
+        observer: &dyn Observer,
+    ) -> Outcome {
         let StepKind::Cutover {
             router,
             from,
@@ -315,11 +326,19 @@ impl Engine {
         };
         let bound = *ready_timeout;
         let slot = &start.switched;
+        // In a batch: its first switch, then a turn among the batch's
+        // parallelism for the rest (a wait, the verify).
+        let (first, _turn) = match &batch {
+            Some(ticket) => (
+                Some(ticket.first_switch().await),
+                ticket.after_switch().await,
+            ),
+            None => (None, None),
+        };
         let switched = switch_when_ready(
             provider.as_ref(),
-            router,
-            spec,
-            target,
+            (router, spec, target),
+            first,
             bound,
             observer,
             slot,
@@ -575,9 +594,12 @@ impl Engine {
 /// instances, when each was confirmed switched.
 async fn switch_when_ready(
     provider: &dyn cutover_provider::RouterProvider,
-    router: &str,
-    spec: &cutover_provider::RouterSpec,
-    target: &cutover_provider::Colour,
+    (router, spec, target): (
+        &str,
+        &cutover_provider::RouterSpec,
+        &cutover_provider::Colour,
+    ),
+    first: Option<Result<Vec<InstanceSwitch>, cutover_provider::ProviderError>>,
     bound: Duration,
     observer: &dyn Observer,
     slot: &super::walk::SwitchSlot,
@@ -590,7 +612,12 @@ async fn switch_when_ready(
         (e, maybe)
     };
     asked();
-    match provider.switch_instances(spec, target).await {
+    // The first attempt: this cut-over's share of its batch's, or its own.
+    let first = match first {
+        Some(first) => first,
+        None => provider.switch_instances(spec, target).await,
+    };
+    match first {
         Ok(told) => return Ok(told),
         Err(e) if provider_kind(&e) != ErrorKind::NotReady => {
             let what = Address::router(router).to_string();

@@ -60,6 +60,9 @@ pub struct Inner {
     /// Routers whose persisted copy (HAProxy's map file, say) is out of
     /// step with what they run, until their next switch.
     pub persisted_differs: BTreeSet<String>,
+    /// The routers switch in batches (`switch_batch`, logged as `batch R1
+    /// R2 ...` before each switch of it).
+    pub batches: bool,
     /// Next identity to hand out.
     pub next_identity: u64,
 }
@@ -259,6 +262,23 @@ impl RouterProvider for Memory {
 
     fn counts_sessions(&self) -> bool {
         !self.0.lock().uncounted
+    }
+
+    fn switches_in_batches(&self) -> bool {
+        self.0.lock().batches
+    }
+
+    async fn switch_batch(
+        &self,
+        switches: &[(&RouterSpec, &Colour)],
+    ) -> Vec<Result<Vec<cutover_provider::InstanceSwitch>, ProviderError>> {
+        let names: Vec<&str> = switches.iter().map(|(s, _)| s.name()).collect();
+        self.0.note(format!("batch {}", names.join(" ")));
+        let mut results = Vec::new();
+        for (spec, target) in switches {
+            results.push(self.switch_instances(spec, target).await);
+        }
+        results
     }
 
     async fn open_sessions(

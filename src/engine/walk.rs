@@ -419,6 +419,18 @@ impl Walk {
         }
     }
 
+    /// [`Walk::start_next`], if the step it would start is one `wanted`
+    /// accepts (the next cut-over of a batch); `None` otherwise, the step
+    /// left ready.
+    pub fn start_next_if(&mut self, wanted: impl Fn(&Step) -> bool) -> Option<Start> {
+        let s = self.next_slot()?;
+        let &i = self.ready[s].front()?;
+        if !wanted(&self.steps[i]) {
+            return None;
+        }
+        self.start_next()
+    }
+
     /// For a cut-over: why it may not switch now, if a check it needs has
     /// not passed in this apply (its target's gate, its router's tests,
     /// `before` analyses and approval), whatever the plan's edges say.

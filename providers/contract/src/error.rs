@@ -204,6 +204,27 @@ impl ProviderError {
         self
     }
 
+    /// The same error again, for another of the operations it struck (a
+    /// batch's switches that one broken exchange failed): its kind, message
+    /// and field, and its causes as one text.
+    pub fn copied(&self) -> Self {
+        let causes = self.describe();
+        let causes = causes
+            .strip_prefix(self.message.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map(str::to_owned);
+        ProviderError {
+            kind: self.kind,
+            message: self.message.clone(),
+            field: self.field.clone(),
+            source: match (&self.source, causes) {
+                (None, _) => None,
+                (Some(_), Some(text)) => Some(text.into()),
+                (Some(source), None) => Some(source.to_string().into()),
+            },
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

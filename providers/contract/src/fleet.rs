@@ -419,6 +419,57 @@ impl<P: FleetMember> RouterProvider for Fleet<P> {
         }
     }
 
+    fn switches_in_batches(&self) -> bool {
+        self.0.switches_in_batches()
+    }
+
+    /// The routers of one instance go to the member's batch together; a
+    /// router of several instances switches as a fleet, all or nothing, as
+    /// when alone.
+    async fn switch_batch(
+        &self,
+        switches: &[(&RouterSpec, &Colour)],
+    ) -> Vec<Result<Vec<InstanceSwitch>, ProviderError>> {
+        let mut results: Vec<Option<Result<Vec<InstanceSwitch>, ProviderError>>> =
+            switches.iter().map(|_| None).collect();
+        let mut single = Vec::new();
+        let mut positions = Vec::new();
+        let mut fleets = Vec::new();
+        for (i, (spec, target)) in switches.iter().enumerate() {
+            match self.instances(spec) {
+                Err(e) => results[i] = Some(Err(e)),
+                Ok(None) => {
+                    single.push((*spec, *target));
+                    positions.push(i);
+                }
+                Ok(Some(fleet)) => {
+                    fleets.push(async move { (i, self.switch_fleet(spec, &fleet, target).await) })
+                }
+            }
+        }
+        let batch = async {
+            if single.is_empty() {
+                Vec::new()
+            } else {
+                self.0.switch_batch(&single).await
+            }
+        };
+        let (batch, fleets) = futures_util::future::join(batch, join_all(fleets)).await;
+        for (i, result) in positions.into_iter().zip(batch).chain(fleets) {
+            results[i] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ProviderError::failed(
+                        "the backend gave no result for this switch",
+                    ))
+                })
+            })
+            .collect()
+    }
+
     fn has_preview(&self) -> bool {
         self.0.has_preview()
     }

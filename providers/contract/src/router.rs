@@ -149,6 +149,37 @@ pub trait RouterProvider: Send + Sync {
         self.switch(spec, target).await.map(|()| Vec::new())
     }
 
+    /// Whether [`switch_batch`](RouterProvider::switch_batch) does better
+    /// than one switch after another, so that the engine hands it every
+    /// cut-over of this backend that may start together. **Provided:**
+    /// `false`; HAProxy says `true` (one exchange and one map-file rewrite
+    /// for many keys of a map, instead of one each).
+    fn switches_in_batches(&self) -> bool {
+        false
+    }
+
+    /// [`switch_instances`](RouterProvider::switch_instances) for several
+    /// routers of this backend at once: one result per switch, in order.
+    /// **Provided:** the default switches one after another.
+    ///
+    /// Guarantees: for each switch, those of `switch_instances`, as if it
+    /// had been called alone: a router whose target is not ready or is
+    /// refused gets that error with nothing of it changed, and does not
+    /// stop the others; an error that may have moved traffic is
+    /// [`Failed`](crate::ErrorKind::Failed) or
+    /// [`Timeout`](crate::ErrorKind::Timeout) for each router it may have
+    /// moved. Traffic of a router not in the batch never moves.
+    async fn switch_batch(
+        &self,
+        switches: &[(&RouterSpec, &Colour)],
+    ) -> Vec<Result<Vec<InstanceSwitch>, ProviderError>> {
+        let mut results = Vec::with_capacity(switches.len());
+        for (spec, target) in switches {
+            results.push(self.switch_instances(spec, target).await);
+        }
+        results
+    }
+
     /// Whether this backend has a preview listener or route
     /// ([`RouterProvider::set_preview`] is implemented): a router block
     /// with `preview` on a backend without one is refused when the

@@ -14,7 +14,9 @@
 //! "Readiness").
 #![deny(missing_docs)]
 
+mod batch;
 mod mapfile;
+mod maplock;
 mod mapreader;
 mod mapwriter;
 mod reply;
@@ -149,6 +151,9 @@ impl RouterProvider for Haproxy {
 
     async fn switch(&self, spec: &RouterSpec, target: &Colour) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
+        // A batch replacing the whole map must not fall between this
+        // switch's `set map` and its read-back (maplock).
+        let _held = maplock::shared(&config.map, config.timeout).await?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
         let before = check(&mut session, &config, &target.name, &config.key).await?;
         // Open the file before touching HAProxy, so that a file cutover cannot
@@ -159,6 +164,19 @@ impl RouterProvider for Haproxy {
         let held = set_and_confirm(&mut session, &config, &config.key, before, backend).await?;
         session.close().await;
         persist(&config, &config.key, &held, backend).await
+    }
+
+    /// The switches of one map go in one conversation and one map-file
+    /// rewrite; 64 or more replace the map's version at once (batch.rs).
+    fn switches_in_batches(&self) -> bool {
+        true
+    }
+
+    async fn switch_batch(
+        &self,
+        switches: &[(&RouterSpec, &Colour)],
+    ) -> Vec<Result<Vec<cutover_provider::InstanceSwitch>, ProviderError>> {
+        batch::switch_batch(switches).await
     }
 
     /// The colour's backend's current sessions, from `show stat`.
@@ -205,6 +223,7 @@ impl RouterProvider for Haproxy {
         target: Option<&Colour>,
     ) -> Result<(), ProviderError> {
         let config = settings::resolve(spec)?;
+        let _held = maplock::shared(&config.map, config.timeout).await?;
         let mut session = Session::open(&config.endpoint, config.timeout).await?;
         check_map_file(&config.map).await?;
         let key = config.preview_key.clone();

@@ -35,19 +35,29 @@ fn map_file(path: &Path) -> Arc<MapFile> {
 /// includes this key has been synced, or with the error of the rewrite that
 /// tried to.
 pub(crate) async fn write_key(path: &Path, key: &str, values: Vec<String>) -> std::io::Result<()> {
+    write_keys(path, vec![(key.to_string(), values)]).await
+}
+
+/// [`write_key`] for several keys at once (a batch of switches): one
+/// rewrite holds them all.
+pub(crate) async fn write_keys(
+    path: &Path,
+    keys: Vec<(String, Vec<String>)>,
+) -> std::io::Result<()> {
     let file = map_file(path);
+    let ours: std::collections::BTreeSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
     file.pending
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(key.to_string(), values);
+        .extend(keys);
     let _io = file.io.lock().await;
     let batch = {
         let mut pending = file
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !pending.contains_key(key) {
-            // A rewrite that held the lock before us wrote our key too (a
+        if !ours.iter().any(|k| pending.contains_key(k)) {
+            // A rewrite that held the lock before us wrote our keys too (a
             // failed rewrite puts its batch back, so absence means success).
             // Take nothing: what is queued now belongs to switches still
             // waiting, and taking it without writing it would lose it.
@@ -80,7 +90,7 @@ pub(crate) async fn write_key(path: &Path, key: &str, values: Vec<String>) -> st
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (k, v) in batch {
-            if k != key {
+            if !ours.contains(&k) {
                 pending.entry(k).or_insert(v);
             }
         }

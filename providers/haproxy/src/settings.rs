@@ -40,7 +40,7 @@ pub(crate) struct Settings {
 }
 
 /// Where the runtime API listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Endpoint {
     /// A unix socket.
     Unix(PathBuf),

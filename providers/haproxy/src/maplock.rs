@@ -1,0 +1,138 @@
+//! Who may change a map's entries in HAProxy at the same time.
+//!
+//! A batch that replaces the whole map (`prepare map`, `add map @V`,
+//! `commit map @V`, in [`crate::batch`]) re-adds every entry as it read it:
+//! a `set map` of another key made meanwhile, by this process or another
+//! cutover sharing the map, would be undone by the commit. So such a batch
+//! holds the map *exclusively*, and every other change of its entries
+//! (a switch, a preview) holds it *shared*:
+//! - within the process, a read-write lock per map file;
+//! - between processes, `flock(2)` on the map file's directory (the file
+//!   itself is replaced by each rewrite, so a lock on it would not hold).
+//!
+//! Changes made outside cutover (an operator's `set map` by hand during a
+//! batch) are not covered; docs/haproxy.md says so.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use cutover_provider::ProviderError;
+
+/// A hold on a map, released when dropped.
+pub(crate) struct Held {
+    _local: Local,
+    _directory: std::fs::File,
+}
+
+enum Local {
+    Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
+}
+
+fn local(map: &Path) -> Arc<tokio::sync::RwLock<()>> {
+    static MAPS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::RwLock<()>>>>> = OnceLock::new();
+    let maps = MAPS.get_or_init(Default::default);
+    let mut maps = maps
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    maps.entry(map.to_path_buf()).or_default().clone()
+}
+
+/// Hold `map` shared (a change of some of its keys), within `timeout`.
+pub(crate) async fn shared(map: &Path, timeout: Duration) -> Result<Held, ProviderError> {
+    hold(map, timeout, false).await
+}
+
+/// Hold `map` exclusively (a replacement of all its entries), within `timeout`.
+pub(crate) async fn exclusive(map: &Path, timeout: Duration) -> Result<Held, ProviderError> {
+    hold(map, timeout, true).await
+}
+
+async fn hold(map: &Path, timeout: Duration, exclusive: bool) -> Result<Held, ProviderError> {
+    let waited = || {
+        ProviderError::timeout(
+            format!(
+                "waiting for another switch of the map {} (by this cutover or another) to end",
+                map.display()
+            ),
+            timeout,
+        )
+    };
+    let lock = local(map);
+    let local = tokio::time::timeout(timeout, async {
+        if exclusive {
+            Local::Exclusive(lock.write_owned().await)
+        } else {
+            Local::Shared(lock.read_owned().await)
+        }
+    })
+    .await
+    .map_err(|_| waited())?;
+    let directory = match map.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let shown = directory.clone();
+    // flock(2) blocks: in a blocking task, given up at the timeout (the
+    // task then drops the lock as soon as it has it).
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&directory)?;
+        if exclusive {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        Ok::<_, std::io::Error>(file)
+    });
+    let directory = tokio::time::timeout(timeout, locked)
+        .await
+        .map_err(|_| waited())?
+        .map_err(|e| ProviderError::failed("locking the map's directory failed").with_source(e))?
+        .map_err(|e| {
+            ProviderError::refused(format!(
+                "cannot lock the map file's directory {} (cutover locks it while it changes the map)",
+                shown.display()
+            ))
+            .with_source(e)
+        })?;
+    Ok(Held {
+        _local: local,
+        _directory: directory,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exclusive hold waits for a shared one, in this process and in
+    /// another (here: another open file description, as another process
+    /// would have).
+    #[tokio::test]
+    async fn an_exclusive_hold_waits_for_a_shared_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("live.map");
+        std::fs::write(&map, "").unwrap();
+        let short = Duration::from_millis(50);
+        let a = shared(&map, short).await.unwrap();
+        let b = shared(&map, short).await.unwrap();
+        let e = exclusive(&map, short)
+            .await
+            .err()
+            .expect("waits for the shared holds");
+        assert_eq!(e.kind(), cutover_provider::ErrorKind::Timeout, "{e}");
+        drop((a, b));
+        let held = exclusive(&map, short).await.unwrap();
+        // Another open file description of the directory (another
+        // process's) cannot lock it meanwhile.
+        let other = std::fs::File::open(dir.path()).unwrap();
+        assert!(matches!(
+            other.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().expect("free once the hold is dropped");
+    }
+}
