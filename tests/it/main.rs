@@ -27,6 +27,7 @@ mod alb_e2e;
 mod analysis;
 mod approve;
 mod bad_input;
+mod batch;
 mod caddy_e2e;
 mod cli;
 mod crash;

@@ -1,0 +1,285 @@
+//! Cut-overs in batches, end to end against a real HAProxy: 80 routers of
+//! one map (`for_each`), switched in one batch (a new version of the whole
+//! map, committed at once), which keeps the map's other entries as they
+//! were, and whose one refused router fails only its own step, the others
+//! going back.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::fleet::lines;
+use crate::haproxy_support::{free_port, http_get, BackendDef, HaproxyGuard, HaproxySetup};
+use crate::support::{demo_app_bin, Case};
+
+/// How many routers: above the 64 from which HAProxy's batch commits a new
+/// version of the map (providers/haproxy/src/batch.rs).
+const ROUTERS: usize = 80;
+
+/// A demo-app the test runs (both colours' environments of every service
+/// point at one of two), killed by its pid when dropped.
+struct DemoApp(Child);
+
+impl DemoApp {
+    fn start(port: u16, release: &str) -> DemoApp {
+        let child = Command::new(demo_app_bin())
+            .args(["--port", &port.to_string(), "--release", release])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start demo-app");
+        DemoApp(child)
+    }
+}
+
+impl Drop for DemoApp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The map's entries that are not cutover's: a comment, a key of another
+/// service, and a key listed twice (HAProxy keeps both entries).
+const FOREIGN: &str = "# managed by cutover's tests\nother blue\ndup blue\ndup green\n";
+
+fn haproxy(blue: u16, green: u16) -> HaproxyGuard {
+    let mut setup = HaproxySetup::empty("r.s0");
+    setup.map = FOREIGN.to_string();
+    for (name, port) in [("blue", blue), ("green", green)] {
+        setup.backends.push(BackendDef {
+            name: name.to_string(),
+            server: format!("127.0.0.1:{port}"),
+            check: false,
+            options: None,
+        });
+    }
+    HaproxyGuard::start(&setup)
+}
+
+/// 80 services' blue and green (no backend block: the test runs them) and
+/// routers `r["s0"]` ... on one map; `live` for all; `blue_of_s5` names the
+/// HAProxy backend of s5's blue.
+fn config(h: &HaproxyGuard, blue: u16, green: u16, live: &str, blue_of_s5: &str) -> String {
+    let colour = |name: &str, port: u16| {
+        format!(
+            r#"
+environment "{name}" {{
+  for_each = local.services
+  release  = "{name}-1"
+  endpoint = "127.0.0.1:{port}"
+  health {{
+    path     = "/healthz"
+    interval = "100ms"
+    timeout  = "10s"
+  }}
+}}
+"#
+        )
+    };
+    format!(
+        r#"
+locals {{
+  services = toset([for i in range({ROUTERS}) : "s${{i}}"])
+}}
+{}{}
+router "r" {{
+  for_each = local.services
+  live     = environment.{live}[each.key]
+  haproxy {{
+    socket   = "{socket}"
+    map      = "{map}"
+    backends = {{ blue = each.key == "s5" ? "{blue_of_s5}" : "blue", green = "green" }}
+  }}
+}}
+"#,
+        colour("blue", blue),
+        colour("green", green),
+        socket = h.socket().display(),
+        map = h.map_path().display(),
+    )
+}
+
+/// HAProxy's map entries, `key value`, in its order.
+fn runtime_map(h: &HaproxyGuard) -> Vec<String> {
+    h.runtime(&format!("show map {}", h.map_path().display()))
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, entry)| entry.to_string()))
+        .collect()
+}
+
+/// What the map should hold: the foreign entries, then each router's key
+/// on `backend` (s5 on `s5`).
+fn expected(backend: &str, s5: &str) -> Vec<String> {
+    let mut want: Vec<String> = FOREIGN
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    for i in 0..ROUTERS {
+        want.push(format!("r.s{i} {}", if i == 5 { s5 } else { backend }));
+    }
+    want
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// The positions of the lines of `kind` whose id starts with `prefix`.
+fn positions(events: &[Value], kind: &str, prefix: &str) -> Vec<usize> {
+    events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e["type"] == kind && e["id"].as_str().is_some_and(|id| id.starts_with(prefix))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn eighty_routers_of_one_map_switch_in_one_batch_and_the_maps_other_entries_stay() {
+    let (blue_port, green_port) = (free_port(), free_port());
+    let _blue = DemoApp::start(blue_port, "blue-1");
+    let _green = DemoApp::start(green_port, "green-1");
+    let h = haproxy(blue_port, green_port);
+    let case = Case::with_main(&config(&h, blue_port, green_port, "blue", "blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(sorted(runtime_map(&h)), sorted(expected("blue", "blue")));
+
+    case.write(
+        "main.hcl",
+        &config(&h, blue_port, green_port, "green", "blue"),
+    );
+    // Requests through the frontend (key `r.s0`) all along the batch's
+    // commit: each is answered, by blue or by green.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, frontend) = (stop.clone(), h.frontend());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                answers.push(http_get(frontend, "/"));
+            }
+            answers
+        })
+    };
+    let run = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    stop.store(true, Ordering::Relaxed);
+    let answers = traffic.join().unwrap();
+    let failed: Vec<&(u16, String)> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    let releases: Vec<bool> = answers
+        .iter()
+        .map(|(_, body)| body.contains("green-1"))
+        .collect();
+    // Blue, then green from the commit on: never back.
+    assert!(releases.windows(2).all(|w| w[0] <= w[1]), "{answers:?}");
+    assert_eq!(releases.last(), Some(&true), "{answers:?}");
+    let events = lines(&run.stdout);
+    let gates = positions(&events, "step_finished", "health.green[");
+    let started = positions(&events, "step_started", "cutover.r[");
+    let finished = positions(&events, "step_finished", "cutover.r[");
+    assert_eq!(
+        (gates.len(), started.len(), finished.len()),
+        (ROUTERS, ROUTERS, ROUTERS)
+    );
+    // Every gate before any switch; every cut-over started before the
+    // first finished: they ran as one batch (the default parallelism is 10).
+    assert!(gates.iter().max() < started.iter().min(), "{events:#?}");
+    assert!(started.iter().max() < finished.iter().min(), "{events:#?}");
+    assert!(
+        finished.iter().all(|&i| events[i]["ok"] == true),
+        "{events:#?}"
+    );
+    let done = positions(&events, "cutover_done", "");
+    assert_eq!(done.len(), ROUTERS);
+
+    // HAProxy holds every entry it held, in its order, the switched keys
+    // on green; the file says the same, its comment kept.
+    let now = runtime_map(&h);
+    assert_eq!(now[..3], ["other blue", "dup blue", "dup green"]);
+    assert_eq!(sorted(now), sorted(expected("green", "green")));
+    let file = std::fs::read_to_string(h.map_path()).unwrap();
+    assert!(file.starts_with("# managed by cutover's tests\n"), "{file}");
+    let file_entries: Vec<String> = file
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(sorted(file_entries), sorted(expected("green", "green")));
+    assert_eq!(h.map_value("r.s42").as_deref(), Some("green"));
+    // Traffic through the frontend, which routes by `r.s0`, reaches green.
+    let (status, body) = h.get("/");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("green-1"), "{body}");
+    case.run(&["plan", "--detailed-exitcode"]).code(0);
+}
+
+#[test]
+fn a_router_refused_in_a_batch_fails_alone_and_the_batch_goes_back() {
+    let (blue_port, green_port) = (free_port(), free_port());
+    let _blue = DemoApp::start(blue_port, "blue-1");
+    let _green = DemoApp::start(green_port, "green-1");
+    let h = haproxy(blue_port, green_port);
+    let case = Case::with_main(&config(&h, blue_port, green_port, "green", "blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(sorted(runtime_map(&h)), sorted(expected("green", "green")));
+
+    // Back to blue, but s5's blue is a backend HAProxy does not have.
+    case.write(
+        "main.hcl",
+        &config(&h, blue_port, green_port, "blue", "nosuch"),
+    );
+    let run = case.run_unchecked(&["apply", "--auto-approve", "--json"], &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let events = lines(&run.stdout);
+    let refused: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "step_finished" && e["ok"] == false)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["id"], r#"cutover.r["s5"]"#);
+    assert_eq!(refused[0]["error_kind"], "refused");
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no backend `nosuch`"),
+        "{refused:#?}"
+    );
+    // The other 79 switched in the batch, then went back, after it.
+    let done = positions(&events, "cutover_done", "");
+    let back: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["type"] == "switched_back")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        (done.len(), back.len()),
+        (ROUTERS - 1, ROUTERS - 1),
+        "{events:#?}"
+    );
+    assert!(done.iter().max() < back.iter().min(), "{events:#?}");
+    assert!(events
+        .iter()
+        .all(|e| e["type"] != "switched_back" || e["router"] != r#"r["s5"]"#));
+    assert_eq!(sorted(runtime_map(&h)), sorted(expected("green", "green")));
+    let file = std::fs::read_to_string(h.map_path()).unwrap();
+    assert!(!file.contains(" blue\nr."), "{file}");
+    for i in 0..ROUTERS {
+        assert!(file.contains(&format!("r.s{i} green\n")), "r.s{i}: {file}");
+    }
+}
