@@ -377,3 +377,50 @@ fn a_kill_during_a_batch_leaves_the_map_whole_and_the_next_apply_converges() {
         assert_eq!(router["live"], format!(r#"blue["s{i}"]"#), "{router}");
     }
 }
+
+#[test]
+fn a_whole_map_batch_waits_for_another_cutover_holding_the_map() {
+    let (blue_port, green_port) = (free_port(), free_port());
+    let _blue = DemoApp::start(blue_port, "blue-1");
+    let _green = DemoApp::start(green_port, "green-1");
+    let h = haproxy(blue_port, green_port);
+    let with_timeout = |live: &str| {
+        config(&h, blue_port, green_port, live, "blue")
+            .replace("    backends", "    timeout  = \"1s\"\n    backends")
+    };
+    let case = Case::with_main(&with_timeout("blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+
+    // Another cutover process switching a router of the same map holds its
+    // directory shared (providers/haproxy/src/maplock.rs): the batch, which
+    // would re-add every entry, may not commit meanwhile.
+    let directory = std::fs::File::open(h.map_path().parent().unwrap()).unwrap();
+    directory.lock_shared().unwrap();
+    case.write("main.hcl", &with_timeout("green"));
+    let run = case.run_unchecked(&["apply", "--auto-approve", "--json"], &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let events = lines(&run.stdout);
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "step_finished" && e["ok"] == false)
+        .collect();
+    assert_eq!(failed.len(), ROUTERS, "{failed:#?}");
+    assert!(
+        failed.iter().all(|e| e["error_kind"] == "refused"
+            && e["error"]
+                .as_str()
+                .unwrap()
+                .contains("did not end within 1s, so nothing was switched")),
+        "{failed:#?}"
+    );
+    // Nothing moved, so nothing went back.
+    assert!(
+        events.iter().all(|e| e["type"] != "switched_back"),
+        "{events:#?}"
+    );
+    assert_eq!(sorted(runtime_map(&h)), sorted(expected("blue", "blue")));
+
+    directory.unlock().unwrap();
+    case.run(&["apply", "--auto-approve"]).code(0);
+    assert_eq!(sorted(runtime_map(&h)), sorted(expected("green", "green")));
+}

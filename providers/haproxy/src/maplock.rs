@@ -51,14 +51,15 @@ pub(crate) async fn exclusive(map: &Path, timeout: Duration) -> Result<Held, Pro
 }
 
 async fn hold(map: &Path, timeout: Duration, exclusive: bool) -> Result<Held, ProviderError> {
+    // Nothing was changed while waiting: refused, not a timeout (which
+    // would say the switch may have been made).
     let waited = || {
-        ProviderError::timeout(
-            format!(
-                "waiting for another switch of the map {} (by this cutover or another) to end",
-                map.display()
-            ),
-            timeout,
-        )
+        ProviderError::refused(format!(
+            "another switch of the map {} (by this cutover or another) did not end within {:?}, \
+             so nothing was switched",
+            map.display(),
+            timeout
+        ))
     };
     let lock = local(map);
     let local = tokio::time::timeout(timeout, async {
@@ -122,7 +123,8 @@ mod tests {
             .await
             .err()
             .expect("waits for the shared holds");
-        assert_eq!(e.kind(), cutover_provider::ErrorKind::Timeout, "{e}");
+        assert_eq!(e.kind(), cutover_provider::ErrorKind::Refused, "{e}");
+        assert!(e.message().contains("nothing was switched"), "{e}");
         drop((a, b));
         let held = exclusive(&map, short).await.unwrap();
         // Another open file description of the directory (another
