@@ -46,8 +46,16 @@ impl Drop for DemoApp {
 const FOREIGN: &str = "# managed by cutover's tests\nother blue\ndup blue\ndup green\n";
 
 fn haproxy(blue: u16, green: u16) -> HaproxyGuard {
+    haproxy_with(blue, green, 0)
+}
+
+/// With `extra` more foreign entries, `fI blue`.
+fn haproxy_with(blue: u16, green: u16, extra: usize) -> HaproxyGuard {
     let mut setup = HaproxySetup::empty("r.s0");
     setup.map = FOREIGN.to_string();
+    for i in 0..extra {
+        setup.map.push_str(&format!("f{i} blue\n"));
+    }
     for (name, port) in [("blue", blue), ("green", green)] {
         setup.backends.push(BackendDef {
             name: name.to_string(),
@@ -423,4 +431,31 @@ fn a_whole_map_batch_waits_for_another_cutover_holding_the_map() {
     directory.unlock().unwrap();
     case.run(&["apply", "--auto-approve"]).code(0);
     assert_eq!(sorted(runtime_map(&h)), sorted(expected("green", "green")));
+}
+
+#[test]
+fn a_batch_replaces_a_map_of_twenty_thousand_entries() {
+    // A map far larger than HAProxy's buffer: the new version's payloads
+    // and the `show map` read-backs are many buffers long (an exchange
+    // written whole before reading stalled from about 15,000 entries).
+    const EXTRA: usize = 20_000;
+    let (blue_port, green_port) = (free_port(), free_port());
+    let _blue = DemoApp::start(blue_port, "blue-1");
+    let _green = DemoApp::start(green_port, "green-1");
+    let h = haproxy_with(blue_port, green_port, EXTRA);
+    let case = Case::with_main(&config(&h, blue_port, green_port, "blue", "blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    case.write(
+        "main.hcl",
+        &config(&h, blue_port, green_port, "green", "blue"),
+    );
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let mut want = expected("green", "green");
+    want.extend((0..EXTRA).map(|i| format!("f{i} blue")));
+    assert_eq!(sorted(runtime_map(&h)), sorted(want));
+    let (runtime, file) = held(&h);
+    assert!(
+        runtime.iter().chain(&file).all(|b| b == "green"),
+        "{runtime:?} {file:?}"
+    );
 }

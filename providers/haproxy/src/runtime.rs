@@ -84,10 +84,20 @@ impl Session {
         Ok(session)
     }
 
-    /// Send `commands` in one write and return their replies, one per command,
-    /// without the trailing prompt. The whole exchange runs within the timeout.
+    /// Send `commands` and return their replies, one per command, without
+    /// the trailing prompt. The whole exchange runs within the timeout.
+    ///
+    /// Replies are read while the commands are still being written:
+    /// HAProxy stops reading once its output waits unread (it prompts `+ `
+    /// for every line of a payload), so a long exchange written whole
+    /// before reading would stall (a whole-map batch of 15,000 entries did).
     pub async fn exchange(&mut self, commands: &[&str]) -> Result<Vec<String>, ProviderError> {
-        let what = format!("the {} answering `{}`", self.endpoint, commands.join("; "));
+        let what = match commands {
+            [] => String::new(),
+            [one] => first_line(one).to_string(),
+            [first, rest @ ..] => format!("{}` and {} more `", first_line(first), rest.len()),
+        };
+        let what = format!("the {} answering `{what}`", self.endpoint);
         let timeout = self.timeout;
         tokio::time::timeout(timeout, self.exchange_untimed(commands))
             .await
@@ -100,32 +110,40 @@ impl Session {
             request.push_str(command);
             request.push('\n');
         }
-        self.stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| self.broken(e))?;
-        let mut received = Vec::new();
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            let n = self
-                .stream
-                .read(&mut buffer)
-                .await
-                .map_err(|e| self.broken(e))?;
-            if n == 0 {
+        let (mut reader, mut writer) = tokio::io::split(&mut self.stream);
+        let write = async {
+            writer.write_all(request.as_bytes()).await?;
+            writer.flush().await
+        };
+        let read = async {
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 16 * 1024];
+            loop {
+                let n = reader.read(&mut buffer).await?;
+                if n == 0 {
+                    return Ok(Err(received));
+                }
+                received.extend_from_slice(&buffer[..n]);
+                if let Some(replies) = split_replies(&received, commands.len()) {
+                    return Ok(Ok(replies));
+                }
+            }
+        };
+        let result: std::io::Result<((), Result<Vec<String>, Vec<u8>>)> =
+            tokio::try_join!(write, read);
+        match result {
+            Err(e) => Err(self.broken(e)),
+            Ok((_, Ok(replies))) => Ok(replies),
+            Ok((_, Err(received))) => {
                 let text = String::from_utf8_lossy(&received);
-                return Err(self.broken(format!(
+                Err(self.broken(format!(
                     "HAProxy closed the connection{}",
                     if text.trim().is_empty() {
                         String::new()
                     } else {
-                        format!(" after replying {:?}", text.trim())
+                        format!(" after replying {:?}", cut(text.trim()))
                     }
-                )));
-            }
-            received.extend_from_slice(&buffer[..n]);
-            if let Some(replies) = split_replies(&received, commands.len()) {
-                return Ok(replies);
+                )))
             }
         }
     }
@@ -145,6 +163,19 @@ impl Session {
         // Best effort: HAProxy cleans up a dropped connection just as well.
         let _ = tokio::time::timeout(self.timeout, self.stream.write_all(b"quit\n")).await;
         let _ = self.stream.shutdown().await;
+    }
+}
+
+/// A command's first line (a payload's command without its entries).
+fn first_line(command: &str) -> &str {
+    command.lines().next().unwrap_or_default()
+}
+
+/// A reply cut to its first 300 characters for a message.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}... ({} more bytes)", &text[..at], text.len() - at),
+        None => text.to_string(),
     }
 }
 
