@@ -129,12 +129,16 @@ impl Session {
                 }
             }
         };
-        let result: std::io::Result<((), Result<Vec<String>, Vec<u8>>)> =
-            tokio::try_join!(write, read);
-        match result {
+        // The replies, or what came before HAProxy closed the connection.
+        let read: std::io::Result<Result<Vec<String>, Vec<u8>>> =
+            match tokio::try_join!(write, read) {
+                Ok(((), read)) => Ok(read),
+                Err(e) => Err(e),
+            };
+        match read {
             Err(e) => Err(self.broken(e)),
-            Ok((_, Ok(replies))) => Ok(replies),
-            Ok((_, Err(received))) => {
+            Ok(Ok(replies)) => Ok(replies),
+            Ok(Err(received)) => {
                 let text = String::from_utf8_lossy(&received);
                 Err(self.broken(format!(
                     "HAProxy closed the connection{}",
