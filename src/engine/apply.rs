@@ -75,6 +75,9 @@ struct Running {
     by_task: HashMap<tokio::task::Id, usize>,
     /// Each running step's task, and whether the step is read-only.
     aborts: HashMap<usize, (AbortHandle, bool)>,
+    /// The batches of cut-overs started (engine::batch): their waits for
+    /// a turn stop with the read-only steps.
+    batches: Vec<super::batch::Stopper>,
     started: HashMap<usize, Instant>,
     /// A saved plan made with `--gates`: the checks that passed at plan
     /// time, and what to add to the error of one that fails now.
@@ -88,6 +91,9 @@ impl Running {
             if *read_only {
                 handle.abort();
             }
+        }
+        for batch in &self.batches {
+            batch.stop();
         }
     }
 }
@@ -176,6 +182,7 @@ impl Engine {
             aborts: HashMap::new(),
             started: HashMap::new(),
             slots: HashMap::new(),
+            batches: Vec::new(),
             passed_at_plan,
         };
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -297,6 +304,7 @@ impl Engine {
                         })
                         .collect();
                     let tickets = super::batch::tickets(provider, switches, self.parallelism);
+                    running.batches.push(tickets[0].stopper());
                     for (start, ticket) in starts.into_iter().zip(tickets) {
                         self.spawn(start, Some(ticket), running, observer);
                     }
@@ -383,6 +391,9 @@ impl Engine {
             if *read_only || now {
                 handle.abort();
             }
+        }
+        for batch in &running.batches {
+            batch.stop();
         }
         Some(tokio::time::Instant::now() + if now { Duration::ZERO } else { STOP_GRACE })
     }

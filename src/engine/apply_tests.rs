@@ -1091,3 +1091,60 @@ async fn a_cut_over_whose_gate_failed_is_in_no_batch() {
     assert!(report.failed.is_some(), "{report:?}");
     assert_eq!(switching(&case.world), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn when_a_verify_in_a_batch_fails_the_cut_overs_waiting_to_verify_stop_at_once() {
+    let (case, hcl) = batched_case().await;
+    // Every router verifies through red, which does not run: each verify
+    // would fail after 300 ms. One verifies at a time (parallelism 1).
+    let hcl = hcl.replace(
+        "    switch = [\"switch\"]\n  }\n",
+        &format!(
+            "    switch = [\"switch\"]\n  }}\n  verify {{\n    url      = \"http://127.0.0.1:{}/red\"\n    interval = \"10ms\"\n    timeout  = \"300ms\"\n  }}\n",
+            case.port
+        ),
+    );
+    assert_eq!(hcl.matches("verify {").count(), 3, "{hcl}");
+    let events = Arc::new(Events::default());
+    let mut engine = case.world.engine();
+    engine.parallelism = 1;
+    let planned = engine.plan(&config(&hcl), None).await.unwrap();
+    let report = engine
+        .apply_at(
+            &planned,
+            crate::state::new_state(),
+            &case.state_path(),
+            events.clone(),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+    let mut ends: Vec<String> = events
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("finished cutover."))
+        .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+        .collect();
+    ends.sort();
+    // The first verify failed; the two waiting for their turn did not run
+    // theirs, one after the other, while traffic sat on green.
+    assert_eq!(
+        ends,
+        ["interrupted", "interrupted", "verify_failed"],
+        "{:?}",
+        events.lines()
+    );
+    let mut back = report.reverted.clone();
+    back.sort();
+    assert_eq!(
+        back,
+        [
+            ("a".to_owned(), "blue".to_owned()),
+            ("b".to_owned(), "blue".to_owned()),
+            ("c".to_owned(), "blue".to_owned())
+        ]
+    );
+    for r in ["a", "b", "c"] {
+        assert_eq!(case.world.lock().routers[r], "blue", "{r}");
+    }
+}

@@ -42,6 +42,8 @@ struct Batch {
     results: Vec<Mutex<Option<Switched>>>,
     answer: watch::Sender<Answer>,
     after: Arc<Semaphore>,
+    /// Set when the apply stops ([`Stopper::stop`]).
+    stopped: Arc<watch::Sender<bool>>,
 }
 
 /// One cut-over's place in a batch.
@@ -82,6 +84,7 @@ pub(super) fn tickets(
         slots,
         answer,
         after: Arc::new(Semaphore::new(parallelism.max(1))),
+        stopped: Arc::new(watch::channel(false).0),
     });
     (0..batch.switches.len())
         .map(|position| Ticket {
@@ -126,9 +129,43 @@ impl Ticket {
     }
 
     /// A turn for what follows the switch (at most `parallelism` of the
-    /// batch at once).
+    /// batch at once); `None` once the apply stops ([`Stopper::stop`]).
     pub async fn after_switch(&self) -> Option<OwnedSemaphorePermit> {
         self.batch.after.clone().acquire_owned().await.ok()
+    }
+
+    /// Resolves once the apply stops: what runs after the switch (a
+    /// verify) ends then, as the others of the batch will be switched back.
+    pub async fn stopped(&self) {
+        let mut stopped = self.batch.stopped.subscribe();
+        // The sender lives as long as the batch: no error while we wait.
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+
+    /// What stops the batch's waits for a turn, and its verifies.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            turns: self.batch.after.clone(),
+            stopped: self.batch.stopped.clone(),
+        }
+    }
+}
+
+/// Ends a batch's waits for a turn and its verifies: when the apply stops (a
+/// step failed, a signal), its cut-overs still verifying, waiting to verify
+/// or waiting for a router that was not ready end at once, interrupted,
+/// rather than one by one while traffic sits on the new colour; every router
+/// they moved is switched back with the rest.
+#[derive(Clone)]
+pub(super) struct Stopper {
+    turns: Arc<Semaphore>,
+    stopped: Arc<watch::Sender<bool>>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.turns.close();
+        self.stopped.send_replace(true);
     }
 }
 

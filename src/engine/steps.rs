@@ -326,15 +326,29 @@ impl Engine {
         };
         let bound = *ready_timeout;
         let slot = &start.switched;
-        // In a batch: its first switch, then a turn among the batch's
-        // parallelism for the rest (a wait, the verify).
-        let (first, _turn) = match &batch {
-            Some(ticket) => (
-                Some(ticket.first_switch().await),
-                ticket.after_switch().await,
-            ),
-            None => (None, None),
+        // In a batch: its share of the batch's switch. What follows (a wait
+        // for a router not ready yet, the verify) takes a turn among the
+        // batch's parallelism; a switch made is recorded first.
+        let first = match &batch {
+            Some(ticket) => Some(ticket.first_switch().await),
+            None => None,
         };
+        let mut turn = None;
+        if let (Some(ticket), Some(Err(e))) = (&batch, &first) {
+            if provider_kind(e) == ErrorKind::NotReady {
+                match ticket.after_switch().await {
+                    Some(permit) => turn = Some(permit),
+                    None => {
+                        // The apply stops: the router changed nothing.
+                        slot.lock().unwrap_or_else(|p| p.into_inner()).attempted = false;
+                        return Outcome::failed(StepError::new(
+                            ErrorKind::Interrupted,
+                            format!("{what}: the apply stopped while the router was not ready yet"),
+                        ));
+                    }
+                }
+            }
+        }
         let switched = switch_when_ready(
             provider.as_ref(),
             (router, spec, target),
@@ -399,14 +413,39 @@ impl Engine {
             error: None,
         };
         if let Some(verify) = verify {
+            if let (Some(ticket), None) = (&batch, &turn) {
+                match ticket.after_switch().await {
+                    Some(permit) => turn = Some(permit),
+                    None => {
+                        outcome.error = Some(StepError::new(
+                            ErrorKind::Interrupted,
+                            format!("{what}: the apply stopped before this cut-over's verify ran"),
+                        ));
+                        return outcome;
+                    }
+                }
+            }
+            let _turn = turn;
             let subject = Address::router(router);
             let shown = self.secrets.verify(router, verify);
             let check: (&[String], &crate::config::model::Health) = (&[], verify);
-            if let Err(why) = self
+            let verified = self
                 .health
-                .gate_shown(&subject, check, (&[], &shown), None, observer)
-                .await
-            {
+                .gate_shown(&subject, check, (&[], &shown), None, observer);
+            let verified = match &batch {
+                Some(ticket) => tokio::select! {
+                    verified = verified => verified,
+                    () = ticket.stopped() => {
+                        outcome.error = Some(StepError::new(
+                            ErrorKind::Interrupted,
+                            format!("{what}: the apply stopped during this cut-over's verify"),
+                        ));
+                        return outcome;
+                    }
+                },
+                None => verified.await,
+            };
+            if let Err(why) = verified {
                 let mut e = StepError::gate(ErrorKind::VerifyFailed, &why);
                 e.message = format!(
                     "{what}: verify failed after the cut-over to {to}: it {}",
