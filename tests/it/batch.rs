@@ -237,7 +237,7 @@ fn eighty_routers_of_one_map_switch_in_one_batch_and_the_maps_other_entries_stay
 }
 
 #[test]
-fn a_router_refused_in_a_batch_fails_alone_and_the_batch_goes_back() {
+fn a_router_refused_in_a_batch_keeps_the_whole_batch_where_it_was() {
     let (blue_port, green_port) = (free_port(), free_port());
     let _blue = DemoApp::start(blue_port, "blue-1");
     let _green = DemoApp::start(green_port, "green-1");
@@ -245,6 +245,7 @@ fn a_router_refused_in_a_batch_fails_alone_and_the_batch_goes_back() {
     let case = Case::with_main(&config(&h, blue_port, green_port, "green", "blue"));
     case.run(&["apply", "--auto-approve"]).code(0);
     assert_eq!(sorted(runtime_map(&h)), sorted(expected("green", "green")));
+    let file_before = std::fs::read_to_string(h.map_path()).unwrap();
 
     // Back to blue, but s5's blue is a backend HAProxy does not have.
     case.write(
@@ -254,43 +255,91 @@ fn a_router_refused_in_a_batch_fails_alone_and_the_batch_goes_back() {
     let run = case.run_unchecked(&["apply", "--auto-approve", "--json"], &[]);
     assert_ne!(run.code, 0, "{}", run.stdout);
     let events = lines(&run.stdout);
-    let refused: Vec<&Value> = events
+    let failed: Vec<&Value> = events
         .iter()
         .filter(|e| e["type"] == "step_finished" && e["ok"] == false)
         .collect();
-    assert_eq!(refused.len(), 1, "{refused:#?}");
-    assert_eq!(refused[0]["id"], r#"cutover.r["s5"]"#);
-    assert_eq!(refused[0]["error_kind"], "refused");
+    assert_eq!(failed.len(), ROUTERS, "{failed:#?}");
     assert!(
-        refused[0]["error"]
+        failed.iter().all(|e| e["error_kind"] == "refused"),
+        "{failed:#?}"
+    );
+    let s5 = failed
+        .iter()
+        .find(|e| e["id"] == r#"cutover.r["s5"]"#)
+        .unwrap();
+    assert!(
+        s5["error"]
             .as_str()
             .unwrap()
             .contains("no backend `nosuch`"),
-        "{refused:#?}"
+        "{s5:#?}"
     );
-    // The other 79 switched in the batch, then went back, after it.
-    let done = positions(&events, "cutover_done", "");
-    let back: Vec<usize> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e["type"] == "switched_back")
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(
-        (done.len(), back.len()),
-        (ROUTERS - 1, ROUTERS - 1),
+    // The preflight refused s5 before anything was sent that changes the
+    // map: s5's refusal fails the apply, which would send every router
+    // back, so none of the other 79 moved.
+    assert!(
+        failed
+            .iter()
+            .filter(|e| e["id"] != r#"cutover.r["s5"]"#)
+            .all(|e| e["error"]
+                .as_str()
+                .unwrap()
+                .contains(r#"nothing was switched: `r["s5"]` of the same batch was refused"#)),
+        "{failed:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["type"] != "cutover_done" && e["type"] != "switched_back"),
         "{events:#?}"
     );
-    assert!(done.iter().max() < back.iter().min(), "{events:#?}");
-    assert!(events
-        .iter()
-        .all(|e| e["type"] != "switched_back" || e["router"] != r#"r["s5"]"#));
     assert_eq!(sorted(runtime_map(&h)), sorted(expected("green", "green")));
-    let file = std::fs::read_to_string(h.map_path()).unwrap();
-    assert!(!file.contains(" blue\nr."), "{file}");
-    for i in 0..ROUTERS {
-        assert!(file.contains(&format!("r.s{i} green\n")), "r.s{i}: {file}");
-    }
+    assert_eq!(std::fs::read_to_string(h.map_path()).unwrap(), file_before);
+}
+
+#[test]
+fn two_routers_of_one_key_in_a_batch_are_refused_and_nothing_moves() {
+    let (blue_port, green_port) = (free_port(), free_port());
+    let _blue = DemoApp::start(blue_port, "blue-1");
+    let _green = DemoApp::start(green_port, "green-1");
+    let h = haproxy(blue_port, green_port);
+    let case = Case::with_main(&config(&h, blue_port, green_port, "blue", "blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    // s1 is given s2's key: the two would overwrite each other.
+    let shared = config(&h, blue_port, green_port, "green", "blue").replace(
+        "    backends",
+        "    key      = each.key == \"s1\" ? \"r.s2\" : \"r.${each.key}\"\n    backends",
+    );
+    case.write("main.hcl", &shared);
+    let run = case.run_unchecked(&["apply", "--auto-approve", "--json"], &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let events = lines(&run.stdout);
+    let both: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["type"] == "step_finished"
+                && e["error"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("both switch the key `r.s2`"))
+        })
+        .collect();
+    let mut ids: Vec<&str> = both.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [r#"cutover.r["s1"]"#, r#"cutover.r["s2"]"#],
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().all(|e| e["type"] != "cutover_done"),
+        "{events:#?}"
+    );
+    let mut want = expected("blue", "blue");
+    want.retain(|e| e != "r.s1 blue");
+    let mut now = runtime_map(&h);
+    now.retain(|e| e != "r.s1 blue");
+    assert_eq!(sorted(now), sorted(want));
 }
 
 /// The backend each router's key holds in HAProxy, and in the map file.

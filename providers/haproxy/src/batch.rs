@@ -47,6 +47,8 @@ type Switched = Result<Vec<InstanceSwitch>, ProviderError>;
 struct Item {
     /// Its position in the batch.
     index: usize,
+    /// The router's name, for messages.
+    router: String,
     config: Resolved,
     colour: String,
     backend: String,
@@ -70,6 +72,7 @@ pub(crate) async fn switch_batch(switches: &[(&RouterSpec, &Colour)]) -> Vec<Swi
                 });
                 groups[at].push(Item {
                     index,
+                    router: spec.name().to_string(),
                     config,
                     colour: target.name.clone(),
                     backend,
@@ -88,6 +91,19 @@ pub(crate) async fn switch_batch(switches: &[(&RouterSpec, &Colour)]) -> Vec<Swi
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(ProviderError::failed("the batch gave no result"))))
         .collect()
+}
+
+/// An error met before anything was sent that changes the map: whatever its
+/// kind, nothing was switched (a timeout or a broken exchange would
+/// otherwise read as "maybe switched", and send every router back).
+fn untouched(e: ProviderError) -> ProviderError {
+    match e.kind() {
+        cutover_provider::ErrorKind::Timeout | cutover_provider::ErrorKind::Failed => {
+            ProviderError::refused(format!("{}; nothing was switched", e.message()))
+                .with_source(e.describe())
+        }
+        _ => e,
+    }
 }
 
 /// The switches of one map: each item's result.
@@ -128,7 +144,7 @@ async fn switch_map_into(
     } else {
         crate::maplock::shared(map, timeout).await?
     };
-    let mut session = Session::open(endpoint, timeout).await?;
+    let mut session = Session::open(endpoint, timeout).await.map_err(untouched)?;
     let shown = map.display().to_string();
 
     // The preflight of every switch, and the map, in one exchange.
@@ -147,7 +163,7 @@ async fn switch_map_into(
     let mut commands: Vec<&str> = vec!["show backend"];
     commands.extend(stats.iter().map(String::as_str));
     commands.push(&show_map);
-    let replies = session.exchange(&commands).await?;
+    let replies = session.exchange(&commands).await.map_err(untouched)?;
     let checked: HashMap<&str, Result<(), ProviderError>> = backends
         .iter()
         .enumerate()
@@ -160,21 +176,62 @@ async fn switch_map_into(
             (*b, check)
         })
         .collect();
-    let entries = super::map_entries(&mut session, map, &replies[replies.len() - 1]).await?;
+    let entries = super::map_entries(&mut session, map, &replies[replies.len() - 1])
+        .await
+        .map_err(untouched)?;
     let mut ready = Vec::new();
+    let mut refused: Option<&Item> = None;
     for (i, item) in items.iter().enumerate() {
         match &checked[item.backend.as_str()] {
             Ok(()) => ready.push(i),
             // Checked once per backend: the routers sharing it say the same.
-            Err(e) => results[i] = Some(Err(e.copied())),
+            Err(e) => {
+                if e.kind() != cutover_provider::ErrorKind::NotReady {
+                    refused.get_or_insert(item);
+                }
+                results[i] = Some(Err(e.copied()));
+            }
         }
+    }
+    // Two routers of one key would overwrite each other: both refused.
+    let mut by_key: HashMap<&str, &Item> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(other) = by_key.insert(&item.config.key, item) {
+            let e = ProviderError::refused(format!(
+                "routers `{}` and `{}` both switch the key `{}` of the map {shown}: each router \
+                 needs a key of its own (`key = ...`)",
+                other.router, item.router, item.config.key
+            ));
+            refused.get_or_insert(item);
+            for j in [
+                i,
+                items
+                    .iter()
+                    .position(|it| std::ptr::eq(it, other))
+                    .unwrap_or(i),
+            ] {
+                results[j] = Some(Err(e.copied()));
+            }
+        }
+    }
+    ready.retain(|&i| results[i].is_none());
+    // All or nothing: a router refused fails the apply, which would send
+    // every router this batch moved back; so none moves.
+    if let Some(refused) = refused {
+        for &i in &ready {
+            results[i] = Some(Err(ProviderError::refused(format!(
+                "nothing was switched: `{}` of the same batch was refused (its error says why)",
+                refused.router
+            ))));
+        }
+        ready.clear();
     }
     if ready.is_empty() {
         session.close().await;
         return Ok(());
     }
     // The file must be rewritable before HAProxy changes (as for one switch).
-    super::check_map_file(map).await?;
+    super::check_map_file(map).await.map_err(untouched)?;
 
     let confirmed = if whole {
         replace_map(&mut session, items, &ready, &entries, &shown, endpoint, map).await?
@@ -358,8 +415,18 @@ async fn replace_map(
             )));
         }
     }
-    let commit = format!("commit map @{version} {shown}");
+    // The map as read, still: an entry changed since (outside cutover)
+    // would be undone by the commit.
     let show_map = format!("show map {shown}");
+    let again = super::single(session.exchange(&[&show_map]).await?);
+    if reply::parse_show_map(&again).as_deref() != Some(entries) {
+        let _ = session.exchange(&[&clear]).await;
+        return Err(nothing_moved(format!(
+            "HAProxy's map {shown} changed while the batch wrote its new version (a change made \
+             outside cutover?)"
+        )));
+    }
+    let commit = format!("commit map @{version} {shown}");
     let replies = session.exchange(&[&commit, &show_map]).await;
     crate::mapreader::changed(endpoint, map);
     let replies = replies?;
@@ -370,36 +437,25 @@ async fn replace_map(
             replies[0].trim_end()
         )));
     }
-    // Read back: every switched key's entries say its backend, and the map
-    // holds as many entries as were written.
+    // Read back: the map is what was written, entry by entry.
     let now = reply::parse_show_map(&replies[1]).ok_or_else(|| {
         ProviderError::failed(format!(
             "after `{commit}` HAProxy's reply to `{show_map}` is not a map: {}",
             replies[1].trim_end()
         ))
     })?;
-    let mut held: HashMap<&str, Vec<&str>> = HashMap::new();
-    for e in &now {
-        if target.contains_key(e.key.as_str()) {
-            held.entry(e.key.as_str())
-                .or_default()
-                .push(e.value.as_str());
-        }
-    }
-    for (key, backend) in &target {
-        let values = held.get(key).map_or(&[][..], Vec::as_slice);
-        if values.is_empty() || values.iter().any(|v| v != backend) {
-            return Err(ProviderError::failed(format!(
-                "after `{commit}` HAProxy's map does not send `{key}` to `{backend}` (it holds: {})",
-                if values.is_empty() { "nothing".to_string() } else { values.join(", ") }
-            )));
-        }
-    }
-    if now.len() != lines.len() {
+    let now: Vec<String> = now
+        .iter()
+        .map(|e| format!("{} {}", e.key, e.value))
+        .collect();
+    if now != lines {
+        let at = now.iter().zip(&lines).position(|(a, b)| a != b);
         return Err(ProviderError::failed(format!(
-            "after `{commit}` HAProxy's map {shown} holds {} entries, not the {} written",
-            now.len(),
-            lines.len()
+            "after `{commit}` HAProxy's map {shown} is not what was written: {}",
+            match at {
+                Some(i) => format!("entry {} is `{}`, not `{}`", i + 1, now[i], lines[i]),
+                None => format!("{} entries, not {}", now.len(), lines.len()),
+            }
         )));
     }
     Ok(ready.to_vec())
