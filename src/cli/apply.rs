@@ -21,9 +21,10 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// How many steps may run at once (default: the config's, or 10); the
-    /// cut-overs a router switches in one batch (HAProxy's, of one map)
-    /// start together and count as one.
+    /// How many steps may start at once (default: the config's, or 10);
+    /// the cut-overs a router switches in one batch (HAProxy's, of one map)
+    /// start together whatever it is, and their verifies run at most N at
+    /// once.
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
     /// The operator's explicit planning choices (refused with a PLANFILE:

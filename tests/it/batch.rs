@@ -448,10 +448,12 @@ fn a_whole_map_batch_waits_for_another_cutover_holding_the_map() {
     let case = Case::with_main(&with_timeout("blue"));
     case.run(&["apply", "--auto-approve"]).code(0);
 
-    // Another cutover process switching a router of the same map holds its
-    // directory shared (providers/haproxy/src/maplock.rs): the batch, which
-    // would re-add every entry, may not commit meanwhile.
-    let directory = std::fs::File::open(h.map_path().parent().unwrap()).unwrap();
+    // Another cutover process switching a router of the same map holds the
+    // map's lock file shared (providers/haproxy/src/maplock.rs): the batch,
+    // which re-adds every entry, may not commit meanwhile.
+    let lock = h.map_path().with_file_name(".live.map.cutover-lock");
+    assert!(lock.exists(), "the first apply made the lock file");
+    let directory = std::fs::File::open(&lock).unwrap();
     directory.lock_shared().unwrap();
     case.write("main.hcl", &with_timeout("green"));
     let run = case.run_unchecked(&["apply", "--auto-approve", "--json"], &[]);

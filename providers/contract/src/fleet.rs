@@ -373,6 +373,9 @@ fn shown(live: &LiveRouter) -> String {
     }
 }
 
+/// How many routers of several instances a batch switches at once.
+const FLEETS_AT_ONCE: usize = 10;
+
 #[async_trait::async_trait]
 impl<P: FleetMember> RouterProvider for Fleet<P> {
     fn validate(&self, settings: &Value) -> Result<(), ProviderError> {
@@ -454,7 +457,15 @@ impl<P: FleetMember> RouterProvider for Fleet<P> {
                 self.0.switch_batch(&single).await
             }
         };
-        let (batch, fleets) = futures_util::future::join(batch, join_all(fleets)).await;
+        // Each fleet's switch holds a connection per instance: at most
+        // FLEETS_AT_ONCE of them at once (HAProxy's stats socket serves 10
+        // connections by default).
+        let fleets =
+            futures_util::StreamExt::collect::<Vec<_>>(futures_util::StreamExt::buffer_unordered(
+                futures_util::stream::iter(fleets),
+                FLEETS_AT_ONCE,
+            ));
+        let (batch, fleets) = futures_util::future::join(batch, fleets).await;
         for (i, result) in positions.into_iter().zip(batch).chain(fleets) {
             results[i] = Some(result);
         }

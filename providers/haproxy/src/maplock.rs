@@ -7,8 +7,11 @@
 //! holds the map *exclusively*, and every other change of its entries
 //! (a switch, a preview) holds it *shared*:
 //! - within the process, a read-write lock per map file;
-//! - between processes, `flock(2)` on the map file's directory (the file
-//!   itself is replaced by each rewrite, so a lock on it would not hold).
+//! - between processes, `flock(2)` on a lock file of the map's own beside
+//!   it, `.<map file name>.cutover-lock` (the map file itself is replaced by
+//!   each rewrite, so a lock on it would not hold; a lock on the directory
+//!   would make two maps of one directory wait for each other). cutover
+//!   creates that file the first time and leaves it: it holds nothing.
 //!
 //! Changes made outside cutover (an operator's `set map` by hand during a
 //! batch) are not covered; docs/haproxy.md says so.
@@ -23,7 +26,7 @@ use cutover_provider::ProviderError;
 /// A hold on a map, released when dropped.
 pub(crate) struct Held {
     _local: Local,
-    _directory: std::fs::File,
+    _file: std::fs::File,
 }
 
 enum Local {
@@ -71,37 +74,61 @@ async fn hold(map: &Path, timeout: Duration, exclusive: bool) -> Result<Held, Pr
     })
     .await
     .map_err(|_| waited())?;
-    let directory = match map.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let shown = directory.clone();
-    // flock(2) blocks: in a blocking task, given up at the timeout (the
-    // task then drops the lock as soon as it has it).
-    let locked = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&directory)?;
-        if exclusive {
-            file.lock()?;
-        } else {
-            file.lock_shared()?;
-        }
-        Ok::<_, std::io::Error>(file)
-    });
-    let directory = tokio::time::timeout(timeout, locked)
-        .await
-        .map_err(|_| waited())?
-        .map_err(|e| ProviderError::failed("locking the map's directory failed").with_source(e))?
+    let path = lock_path(map);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
         .map_err(|e| {
             ProviderError::refused(format!(
-                "cannot lock the map file's directory {} (cutover locks it while it changes the map)",
-                shown.display()
+                "cannot open the lock file {} (cutover locks it while it changes the map), so \
+                 nothing was switched",
+                path.display()
             ))
             .with_source(e)
         })?;
+    // flock(2) without blocking a thread: tried again, with a growing
+    // pause, until the timeout.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let tried = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match tried {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if tokio::time::Instant::now() + pause > deadline {
+                    return Err(waited());
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(ProviderError::refused(format!(
+                    "cannot lock {} (cutover locks it while it changes the map), so nothing was \
+                     switched",
+                    path.display()
+                ))
+                .with_source(e))
+            }
+        }
+    }
     Ok(Held {
         _local: local,
-        _directory: directory,
+        _file: file,
     })
+}
+
+/// The lock file of `map`: `.<name>.cutover-lock` beside it.
+pub(crate) fn lock_path(map: &Path) -> PathBuf {
+    let name = map
+        .file_name()
+        .map_or_else(|| "map".into(), |n| n.to_string_lossy().into_owned());
+    map.with_file_name(format!(".{name}.cutover-lock"))
 }
 
 #[cfg(test)]
@@ -127,9 +154,17 @@ mod tests {
         assert!(e.message().contains("nothing was switched"), "{e}");
         drop((a, b));
         let held = exclusive(&map, short).await.unwrap();
-        // Another open file description of the directory (another
-        // process's) cannot lock it meanwhile.
-        let other = std::fs::File::open(dir.path()).unwrap();
+        // Another open file description of the lock file (another
+        // process's) cannot lock it meanwhile; another map of the same
+        // directory is not held.
+        let other = std::fs::File::open(lock_path(&map)).unwrap();
+        let neighbour = dir.path().join("other.map");
+        std::fs::write(&neighbour, "").unwrap();
+        drop(
+            exclusive(&neighbour, short)
+                .await
+                .expect("another map is free"),
+        );
         assert!(matches!(
             other.try_lock_shared(),
             Err(std::fs::TryLockError::WouldBlock)
