@@ -452,24 +452,42 @@ impl Engine {
         observer: &dyn Observer,
     ) -> Option<StateError> {
         let mut unsaved = None;
+        // The switches back of a backend that switches in batches go in one
+        // batch (as the cut-overs did: one conversation with HAProxy, not
+        // one switch and map-file rewrite each); the others one by one.
+        let mut batches: Vec<(String, Vec<super::walk::Revert>)> = Vec::new();
+        let mut single = Vec::new();
         for revert in walk.reverts() {
+            let batching = self
+                .providers
+                .router(&revert.backend)
+                .is_some_and(|p| p.switches_in_batches());
+            match batches.iter_mut().find(|(b, _)| *b == revert.backend) {
+                Some((_, group)) if batching => group.push(revert),
+                None if batching => batches.push((revert.backend.clone(), vec![revert])),
+                _ => single.push(revert),
+            }
+        }
+        let mut done: Vec<(super::walk::Revert, Result<Vec<Entry>, String>)> = Vec::new();
+        for (_, group) in batches {
+            if group.len() == 1 {
+                single.extend(group);
+                continue;
+            }
+            let outcomes = self.switch_back_batch(&group).await;
+            done.extend(group.into_iter().zip(outcomes));
+        }
+        for revert in single {
             // In a task of its own, as every step: a provider that panics
             // while switching back is a switch back that failed.
             let engine = self.clone();
             let task_revert = revert.clone();
             let outcome = tokio::spawn(async move { engine.switch_back(&task_revert).await })
                 .await
-                .unwrap_or_else(|e| {
-                    let why = if e.is_panic() {
-                        panic_message(e.into_panic())
-                    } else {
-                        "stopped".to_owned()
-                    };
-                    Err(format!(
-                        "the `{}` provider panicked while switching back: {why}",
-                        revert.backend
-                    ))
-                });
+                .unwrap_or_else(|e| Err(panicked_back(&revert.backend, e)));
+            done.push((revert, outcome));
+        }
+        for (revert, outcome) in done {
             match &outcome {
                 Ok(_) => observer.event(&Event::SwitchedBack {
                     router: revert.router.clone(),
@@ -488,6 +506,94 @@ impl Engine {
             }
         }
         unsaved
+    }
+
+    /// [`Engine::switch_back`] for several routers of one batching backend:
+    /// each colour checked to still be what served (rule 7), at most
+    /// `parallelism` at once, then one `switch_batch` for those that are.
+    async fn switch_back_batch(
+        &self,
+        group: &[super::walk::Revert],
+    ) -> Vec<Result<Vec<Entry>, String>> {
+        use futures_util::StreamExt;
+        let checked: Vec<Result<(), String>> = futures_util::stream::iter(group)
+            .map(|revert| self.still_what_served(revert))
+            .buffered(self.parallelism.max(1))
+            .collect()
+            .await;
+        let mut results: Vec<Option<Result<Vec<Entry>, String>>> = Vec::new();
+        let mut switches = Vec::new();
+        let mut positions = Vec::new();
+        for (i, (revert, check)) in group.iter().zip(checked).enumerate() {
+            let colour = check.and_then(|()| {
+                revert
+                    .spec
+                    .colour(&revert.to)
+                    .cloned()
+                    .ok_or_else(|| format!("{} is no colour of the router", revert.to))
+            });
+            match colour {
+                Ok(colour) => {
+                    switches.push((revert.spec.clone(), colour));
+                    positions.push(i);
+                    results.push(None);
+                }
+                Err(why) => results.push(Some(Err(why))),
+            }
+        }
+        let backend = group[0].backend.clone();
+        if let Some(provider) = self
+            .providers
+            .router(&backend)
+            .filter(|_| !switches.is_empty())
+        {
+            let retry = (provider.clone(), switches.clone());
+            // In a task of its own: a provider that panics fails the batch.
+            let task = tokio::spawn(async move {
+                let pairs: Vec<(&cutover_provider::RouterSpec, &cutover_provider::Colour)> =
+                    switches.iter().map(|(s, c)| (s, c)).collect();
+                provider
+                    .switch_batch(&pairs)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map_err(|e| e.describe()))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            let outcomes = match task {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    let why = panicked_back(&backend, e);
+                    positions.iter().map(|_| Err(why.clone())).collect()
+                }
+            };
+            // A batch may refuse all for one (HAProxy's is all or nothing):
+            // a switch back is owed to each router, so each that failed in
+            // the batch is tried again alone.
+            let (provider, switches) = retry;
+            for (n, (i, outcome)) in positions.into_iter().zip(outcomes).enumerate() {
+                let outcome = match outcome {
+                    Ok(_) => Ok(()),
+                    Err(_) => {
+                        let (spec, colour) = switches[n].clone();
+                        let provider = provider.clone();
+                        tokio::spawn(async move {
+                            provider
+                                .switch(&spec, &colour)
+                                .await
+                                .map_err(|e| e.describe())
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(panicked_back(&backend, e)))
+                    }
+                };
+                results[i] = Some(outcome.map(|()| super::steps::back_records(&group[i])));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("the batch gave no result".to_owned())))
+            .collect()
     }
 
     /// Records that hide, in the state, values recorded in clear before
@@ -561,6 +667,16 @@ fn join_failure(walk: &Walk, running: &Running, e: JoinError) -> StepError {
         ErrorKind::Panicked,
         format!("{what}: the `{provider}` provider panicked (a bug in it): {message}"),
     )
+}
+
+/// Why a switch back's task ended without an answer.
+fn panicked_back(backend: &str, e: JoinError) -> String {
+    let why = if e.is_panic() {
+        panic_message(e.into_panic())
+    } else {
+        "stopped".to_owned()
+    };
+    format!("the `{backend}` provider panicked while switching back: {why}")
 }
 
 fn backend_of(kind: &StepKind) -> &str {

@@ -998,7 +998,11 @@ async fn a_refused_switch_in_a_batch_fails_its_step_and_the_others_go_back() {
             "switch c green"
         ]
     );
-    let mut back = log[4..].to_vec();
+    // Back in one batch too.
+    let mut batch: Vec<&str> = log[4].split(' ').collect();
+    batch.sort();
+    assert_eq!(batch, ["a", "batch", "c"], "{log:?}");
+    let mut back = log[5..].to_vec();
     back.sort();
     assert_eq!(back, ["switch a blue", "switch c blue"]);
     let mut reverted = report.reverted.clone();
@@ -1073,8 +1077,11 @@ async fn a_batch_whose_leader_panics_after_switching_sends_every_router_of_it_ba
     }
     let log = switching(&case.world);
     assert_eq!(log[..2], ["batch a b c", "switch a green"]);
-    // Maybe switched, all three: each goes back.
-    let mut back = log[2..].to_vec();
+    // Maybe switched, all three: each goes back, in one batch.
+    let mut batch: Vec<&str> = log[2].split(' ').collect();
+    batch.sort();
+    assert_eq!(batch, ["a", "b", "batch", "c"], "{log:?}");
+    let mut back = log[3..].to_vec();
     back.sort();
     assert_eq!(back, ["switch a blue", "switch b blue", "switch c blue"]);
     for r in ["a", "b", "c"] {

@@ -564,24 +564,11 @@ impl Engine {
             .switch(&revert.spec, &colour)
             .await
             .map_err(|e| e.describe())?;
-        Ok(vec![
-            Entry::Router(
-                revert.router.clone(),
-                Some(RouterState {
-                    backend: revert.backend.clone(),
-                    live: Some(revert.to.clone()),
-                    previous: previous_after_switch_back(revert),
-                    preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
-                    rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
-                }),
-            ),
-            // Back where it was: the checks of the switch it left are moot.
-            Entry::Unchecked(revert.router.clone(), Vec::new()),
-        ])
+        Ok(back_records(revert))
     }
 
     /// Whether the colour a switch back returns to is still what served.
-    async fn still_what_served(&self, revert: &Revert) -> Result<(), String> {
+    pub(super) async fn still_what_served(&self, revert: &Revert) -> Result<(), String> {
         let Some(rec) = revert.colour.as_ref().filter(|r| r.is_managed()) else {
             // Deployed by something else: cutover never changes it.
             return Ok(());
@@ -733,4 +720,23 @@ where
         });
         tokio::time::sleep(READY_POLL.min(bound - waited)).await;
     }
+}
+
+/// What the state records of a router switched back: on the colour it came
+/// from, its way back as before, the checks of the switch it left moot.
+pub(super) fn back_records(revert: &super::walk::Revert) -> Vec<Entry> {
+    vec![
+        Entry::Router(
+            revert.router.clone(),
+            Some(RouterState {
+                backend: revert.backend.clone(),
+                live: Some(revert.to.clone()),
+                previous: previous_after_switch_back(revert),
+                preview: revert.before.as_ref().and_then(|r| r.preview.clone()),
+                rolled_back: revert.before.as_ref().is_some_and(|r| r.rolled_back),
+            }),
+        ),
+        // Back where it was: the checks of the switch it left are moot.
+        Entry::Unchecked(revert.router.clone(), Vec::new()),
+    ]
 }

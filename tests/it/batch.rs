@@ -510,3 +510,55 @@ fn a_batch_replaces_a_map_of_twenty_thousand_entries() {
         "{runtime:?} {file:?}"
     );
 }
+
+#[test]
+fn a_verify_failing_after_a_batch_sends_every_router_back_in_one_batch() {
+    let (blue_port, green_port) = (free_port(), free_port());
+    let _blue = DemoApp::start(blue_port, "blue-1");
+    let _green = DemoApp::start(green_port, "green-1");
+    let h = haproxy(blue_port, green_port);
+    let case = Case::with_main(&config(&h, blue_port, green_port, "blue", "blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    // After the switch each router verifies green; s5's verify asks a port
+    // where nothing listens, and fails after 1 s.
+    let closed = crate::haproxy_support::closed_address();
+    let verifying = config(&h, blue_port, green_port, "green", "blue").replace(
+        "  haproxy {",
+        &format!(
+            "  verify {{\n    url      = each.key == \"s5\" ? \"http://{closed}/\" : \"http://127.0.0.1:{green_port}/healthz\"\n    interval = \"100ms\"\n    timeout  = \"1s\"\n  }}\n  haproxy {{"
+        ),
+    );
+    case.write("main.hcl", &verifying);
+    let run = case.run_unchecked(&["apply", "--auto-approve", "--json"], &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let events = lines(&run.stdout);
+    let verify_failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "step_finished" && e["error_kind"] == "verify_failed")
+        .collect();
+    assert_eq!(verify_failed.len(), 1, "{verify_failed:#?}");
+    assert_eq!(verify_failed[0]["id"], r#"cutover.r["s5"]"#);
+    let back: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["type"] == "switched_back")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(back.len(), ROUTERS, "{events:#?}");
+    let last_finish = positions(&events, "step_finished", "cutover.")
+        .into_iter()
+        .max();
+    assert!(last_finish < back.iter().min().copied(), "{events:#?}");
+    let (runtime, file) = held(&h);
+    assert!(
+        runtime.iter().chain(&file).all(|b| b == "blue"),
+        "{runtime:?} {file:?}"
+    );
+    let state = case.state();
+    for i in 0..ROUTERS {
+        assert_eq!(
+            state["routers"][format!(r#"r["s{i}"]"#)]["live"],
+            format!(r#"blue["s{i}"]"#)
+        );
+    }
+}
