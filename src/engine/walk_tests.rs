@@ -793,3 +793,43 @@ fn a_signal_while_an_after_analysis_measures_sends_the_moved_routers_back() {
     );
     assert_eq!(walk.reverts().len(), 2, "the switch is not found right yet");
 }
+
+#[test]
+fn a_cut_over_taken_into_a_batch_is_refused_when_its_gate_did_not_pass() {
+    // cutover.b lost its gate (a plan edited by hand): taken with cutover.a
+    // into one batch (`start_next_if`, engine::batch), it is refused all
+    // the same, and nothing more joins the batch.
+    let mut doc = two_routers();
+    doc.steps.retain(|s| s.id != id("health.red"));
+    for s in &mut doc.steps {
+        s.depends_on.retain(|d| *d != id("health.red"));
+    }
+    let mut walk = Walk::unchecked(&doc, crate::state::new_state());
+    let mut store = LogStore::default();
+    let green = start(&mut walk, "environment.green");
+    let red = start(&mut walk, "environment.red");
+    walk.complete(green, Outcome::ok(vec![]));
+    walk.persist(&mut store).unwrap();
+    let gate = start(&mut walk, "health.green");
+    walk.complete(gate, Outcome::ok(vec![]));
+    walk.persist(&mut store).unwrap();
+    // cutover.a is ready first; cutover.b once red is done.
+    walk.complete(red, Outcome::ok(vec![]));
+    walk.persist(&mut store).unwrap();
+    start(&mut walk, "cutover.a");
+    let cutover = |s: &Step| matches!(s.kind, StepKind::Cutover { .. });
+    assert!(
+        walk.start_next_if(cutover).is_none(),
+        "cutover.b must not join"
+    );
+    let (report, _) = walk.finish(Default::default());
+    let (failed, error) = report.failed.unwrap();
+    assert_eq!(failed, id("cutover.b"));
+    assert_eq!(error.kind, ErrorKind::Invalid);
+    assert!(
+        error
+            .message
+            .contains("health.red has not passed in this apply"),
+        "{error}"
+    );
+}
