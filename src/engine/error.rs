@@ -127,6 +127,8 @@ pub fn provider_kind(e: &ProviderError) -> ErrorKind {
         Provider::Refused => ErrorKind::Refused,
         Provider::NotReady => ErrorKind::NotReady,
         Provider::Conflict => ErrorKind::Conflict,
+        // Held back for another's failure, which is the apply's.
+        Provider::Withheld => ErrorKind::Interrupted,
         Provider::Failed => ErrorKind::Failed,
     }
 }

@@ -124,11 +124,15 @@ impl Engine {
                 out.extend(diagnostic(loaded, &Address::environment(&env.name), b, r));
             }
         }
+        let mut claimed = Vec::new();
         for router in config.routers.values() {
             let b = &router.backend;
             let provider = self.providers.router(&b.kind);
             let r = provider.as_ref().map(|p| p.validate(&b.body));
             out.extend(diagnostic(loaded, &Address::router(&router.name), b, r));
+            if let Some(p) = &provider {
+                claimed.push((router, p.clone()));
+            }
             if let (Some(p), Some(span)) = (&provider, &router.preview_span) {
                 if router.preview.is_some() && !p.has_preview() {
                     let message = format!(
@@ -138,6 +142,33 @@ impl Engine {
                     out.push(Diagnostic::at(span, &loaded.sources, message).with_help(
                         "remove `preview`, or use a router backend that has one (haproxy, caddy, nginx)",
                     ));
+                }
+            }
+        }
+        // Two routers of one key would switch each other's traffic.
+        if out.is_empty() {
+            let colours = crate::plan::specs::colours(config);
+            let mut owners: std::collections::HashMap<String, &str> = Default::default();
+            for (router, provider) in claimed {
+                let Some(spec) =
+                    crate::plan::specs::router_spec_with(config, &router.name, &colours)
+                else {
+                    continue;
+                };
+                for claim in provider.claims(&spec) {
+                    if let Some(other) = owners.get(&claim) {
+                        let message = format!(
+                            "{} and {} both switch {claim}: each would move the other's traffic",
+                            Address::router(other),
+                            Address::router(&router.name),
+                        );
+                        out.push(
+                            Diagnostic::at(&router.backend.span, &loaded.sources, message)
+                                .with_help("give each router its own `key` (or map)"),
+                        );
+                    } else {
+                        owners.insert(claim, &router.name);
+                    }
                 }
             }
         }

@@ -232,3 +232,24 @@ fn fleet_settings_errors_point_into_the_instance() {
     let typo = "  nginx {\n    instances = [{ pid_file = \"/run/a.pid\", includ = \"/etc/a.conf\" }]\n  }\n";
     fails_at(&router(typo), &["main.hcl:9:45", "did you mean `include`?"]);
 }
+
+#[test]
+fn two_routers_of_one_haproxy_key_are_refused_at_validate() {
+    // A literal router and an instance of a `for_each` one, on one map and
+    // one key: each switch would move the other's traffic.
+    let text = "environment \"blue\" {\n  release  = \"1\"\n  endpoint = \"127.0.0.1:1\"\n}\n\n\
+                router \"public\" {\n  live = environment.blue\n  haproxy {\n    socket = \"/tmp/a.sock\"\n    map    = \"/tmp/a.map\"\n  }\n}\n\n\
+                router \"svc\" {\n  for_each = toset([\"api\", \"web\"])\n  live     = environment.blue\n  haproxy {\n    socket = \"/tmp/a.sock\"\n    map    = \"/tmp/a.map\"\n    key    = each.key == \"web\" ? \"public\" : \"svc.api\"\n  }\n}\n";
+    let stderr = fails_at(
+        text,
+        &[
+            "main.hcl:17:3",
+            "router.public and router.svc[\"web\"] both switch the key `public` of the map /tmp/a.map",
+            "give each router its own `key`",
+        ],
+    );
+    assert!(!stderr.contains("svc[\"api\"]"), "{stderr}");
+    // Apart, they are fine.
+    let apart = text.replace("\"public\" : \"svc.api\"", "\"svc.web\" : \"svc.api\"");
+    Case::with_main(&apart).run(&["validate"]).code(0);
+}

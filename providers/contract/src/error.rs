@@ -57,6 +57,12 @@ pub enum ErrorKind {
     /// change (Caddy's `If-Match` lost to a concurrent edit). Nothing was
     /// changed; planning again sees the other change.
     Conflict,
+    /// Not attempted: another operation of the same
+    /// [`switch_batch`](crate::RouterProvider::switch_batch) failed, and the
+    /// batch holds the rest back (all or nothing). Nothing was changed; the
+    /// message names the one that failed. The engine reports the step as
+    /// interrupted, and the other's failure as the apply's.
+    Withheld,
     /// Any other failure of the operation, including one that stopped
     /// midway; the message says in what state it left the system.
     Failed,
@@ -74,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::NotReady => "not_ready",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Withheld => "withheld",
             ErrorKind::Failed => "failed",
         }
     }
@@ -163,6 +170,12 @@ impl ProviderError {
     /// [`ErrorKind::Conflict`]).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, message.into())
+    }
+
+    /// Held back by the failure of another operation of the same batch;
+    /// nothing was changed (see [`ErrorKind::Withheld`]).
+    pub fn withheld(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Withheld, message.into())
     }
 
     /// Any other failure (see [`ErrorKind::Failed`]).
@@ -353,6 +366,7 @@ mod tests {
             (ProviderError::refused("r"), ErrorKind::Refused),
             (ProviderError::not_ready("n"), ErrorKind::NotReady),
             (ProviderError::conflict("c"), ErrorKind::Conflict),
+            (ProviderError::withheld("w"), ErrorKind::Withheld),
             (ProviderError::tls("Caddy", refused_io()), ErrorKind::Tls),
         ] {
             assert_eq!(error.kind(), kind);

@@ -426,6 +426,15 @@ impl<P: FleetMember> RouterProvider for Fleet<P> {
         self.0.switches_in_batches()
     }
 
+    /// Each instance's claims.
+    fn claims(&self, spec: &RouterSpec) -> Vec<String> {
+        match self.instances(spec) {
+            Ok(None) => self.0.claims(spec),
+            Ok(Some(fleet)) => fleet.iter().flat_map(|i| self.0.claims(&i.spec)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The routers of one instance go to the member's batch together; a
     /// router of several instances switches as a fleet, all or nothing, as
     /// when alone.

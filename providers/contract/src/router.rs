@@ -149,6 +149,19 @@ pub trait RouterProvider: Send + Sync {
         self.switch(spec, target).await.map(|()| Vec::new())
     }
 
+    /// What this router alone may change in the program it drives, each as
+    /// words that name it (HAProxy: ``the key `public` of the map
+    /// /etc/haproxy/live.map``): two routers that claim the same thing
+    /// would switch each other's traffic, so the core refuses such a
+    /// configuration before anything runs. **Provided:** claims nothing.
+    ///
+    /// Guarantees: touches nothing live and does no I/O; an unresolvable
+    /// spec claims nothing (`validate` reports it).
+    fn claims(&self, spec: &RouterSpec) -> Vec<String> {
+        let _ = spec;
+        Vec::new()
+    }
+
     /// Whether [`switch_batch`](RouterProvider::switch_batch) does better
     /// than one switch after another, so that the engine hands it every
     /// cut-over of this backend that may start together. **Provided:**

@@ -110,8 +110,26 @@ fn untouched(e: ProviderError) -> ProviderError {
 async fn switch_map(items: Vec<Item>) -> Vec<(usize, Switched)> {
     let mut results: Vec<Option<Switched>> = items.iter().map(|_| None).collect();
     if let Err(e) = switch_map_into(&items, &mut results).await {
-        for result in results.iter_mut().filter(|r| r.is_none()) {
-            *result = Some(Err(e.copied()));
+        // An error that may have moved traffic is each router's; one that
+        // moved nothing is said once, on the first, the others held back.
+        let maybe_moved = matches!(
+            e.kind(),
+            cutover_provider::ErrorKind::Failed | cutover_provider::ErrorKind::Timeout
+        );
+        let mut first = None;
+        for (item, result) in items.iter().zip(results.iter_mut()) {
+            if result.is_some() {
+                continue;
+            }
+            *result = Some(Err(match &first {
+                Some(on) if !maybe_moved => ProviderError::withheld(format!(
+                    "nothing was switched: the batch failed (its error is on `{on}`)"
+                )),
+                _ => {
+                    first.get_or_insert(item.router.clone());
+                    e.copied()
+                }
+            }));
         }
     }
     items
@@ -219,7 +237,7 @@ async fn switch_map_into(
     // every router this batch moved back; so none moves.
     if let Some(refused) = refused {
         for &i in &ready {
-            results[i] = Some(Err(ProviderError::refused(format!(
+            results[i] = Some(Err(ProviderError::withheld(format!(
                 "nothing was switched: `{}` of the same batch was refused (its error says why)",
                 refused.router
             ))));

@@ -166,6 +166,19 @@ impl RouterProvider for Haproxy {
         persist(&config, &config.key, &held, backend).await
     }
 
+    /// The router's key of its map, on its runtime API.
+    fn claims(&self, spec: &RouterSpec) -> Vec<String> {
+        match settings::resolve(spec) {
+            Ok(config) => vec![format!(
+                "the key `{}` of the map {} on the {}",
+                config.key,
+                config.map.display(),
+                config.endpoint
+            )],
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The switches of one map go in one conversation and one map-file
     /// rewrite; 64 or more replace the map's version at once (batch.rs).
     fn switches_in_batches(&self) -> bool {
