@@ -130,6 +130,20 @@ router "r" {{
     )
 }
 
+/// HAProxy's id of the entry of `key` (`show map`'s first column): a new
+/// version of the map, committed, makes every entry anew; `set map`
+/// changes an entry in place.
+fn entry_id(h: &HaproxyGuard, key: &str) -> String {
+    h.runtime(&format!("show map {}", h.map_path().display()))
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?;
+            (f.next() == Some(key)).then(|| id.to_string())
+        })
+        .unwrap_or_else(|| panic!("no entry {key}"))
+}
+
 /// HAProxy's map entries, `key value`, in its order.
 fn runtime_map(h: &HaproxyGuard) -> Vec<String> {
     h.runtime(&format!("show map {}", h.map_path().display()))
@@ -178,6 +192,7 @@ fn eighty_routers_of_one_map_switch_in_one_batch_and_the_maps_other_entries_stay
     case.run(&["apply", "--auto-approve"]).code(0);
     assert_eq!(sorted(runtime_map(&h)), sorted(expected("blue", "blue")));
 
+    let other = entry_id(&h, "other");
     case.write(
         "main.hcl",
         &config(&h, blue_port, green_port, "green", "blue"),
@@ -238,6 +253,8 @@ fn eighty_routers_of_one_map_switch_in_one_batch_and_the_maps_other_entries_stay
     // on green; the file says the same, its comment kept.
     let now = runtime_map(&h);
     assert_eq!(now[..3], ["other blue", "dup blue", "dup green"]);
+    // 80 switches: a new version of the whole map (every entry made anew).
+    assert_ne!(entry_id(&h, "other"), other, "a new version was committed");
     assert_eq!(sorted(now), sorted(expected("green", "green")));
     let file = std::fs::read_to_string(h.map_path()).unwrap();
     assert!(file.starts_with("# managed by cutover's tests\n"), "{file}");
@@ -587,5 +604,43 @@ fn a_verify_failing_after_a_batch_sends_every_router_back_in_one_batch() {
             state["routers"][format!(r#"r["s{i}"]"#)]["live"],
             format!(r#"blue["s{i}"]"#)
         );
+    }
+}
+
+#[test]
+fn a_few_routers_of_one_map_switch_in_one_exchange_of_set_map() {
+    // Below 64 switches the batch sets each key in place, pipelined.
+    let (blue, green) = (DemoApp::start("blue-1"), DemoApp::start("green-1"));
+    let (blue_port, green_port) = (blue.1, green.1);
+    let h = haproxy(blue_port, green_port);
+    let few = |live: &str| {
+        config(&h, blue_port, green_port, live, "blue")
+            .replace(&format!("range({ROUTERS})"), "range(3)")
+    };
+    let case = Case::with_main(&few("blue"));
+    case.run(&["apply", "--auto-approve"]).code(0);
+    let other = entry_id(&h, "other");
+    let s1 = entry_id(&h, "r.s1");
+    case.write("main.hcl", &few("green"));
+    let run = case.run(&["apply", "--auto-approve", "--json"]).code(0);
+    let events = lines(&run.stdout);
+    let started = positions(&events, "step_started", "cutover.r[");
+    let finished = positions(&events, "step_finished", "cutover.r[");
+    assert_eq!((started.len(), finished.len()), (3, 3));
+    assert!(started.iter().max() < finished.iter().min(), "{events:#?}");
+    assert_eq!(
+        (entry_id(&h, "other"), entry_id(&h, "r.s1")),
+        (other, s1),
+        "set in place"
+    );
+    let now = runtime_map(&h);
+    assert_eq!(now[..3], ["other blue", "dup blue", "dup green"]);
+    assert_eq!(
+        sorted(now[3..].to_vec()),
+        ["r.s0 green", "r.s1 green", "r.s2 green"]
+    );
+    let file = std::fs::read_to_string(h.map_path()).unwrap();
+    for i in 0..3 {
+        assert!(file.contains(&format!("r.s{i} green\n")), "{file}");
     }
 }
